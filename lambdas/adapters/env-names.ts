@@ -1,0 +1,13 @@
+/** Environment variables the handlers read at cold start; the CDK stack and the local stack set them. */
+export const envNames = {
+  tableName: 'TABLE_NAME',
+  bucketName: 'BUCKET_NAME',
+  /** https://{api-id}.execute-api.{region}.amazonaws.com/{stage}, or the local gateway's URL. */
+  callbackUrl: 'WS_CALLBACK_URL',
+  jwksUrl: 'JWKS_URL',
+  jwtIssuer: 'JWT_ISSUER',
+  jwtAudience: 'JWT_AUDIENCE',
+  /** Optional endpoint overrides (emulators); unset in AWS. */
+  dynamoEndpoint: 'DYNAMODB_ENDPOINT',
+  s3Endpoint: 'S3_ENDPOINT',
+} as const
