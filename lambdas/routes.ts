@@ -28,11 +28,29 @@ export const routes: readonly RouteDefinition[] = [
     replies: true,
     access: { table: 'readWrite', bucket: 'read', connections: true },
   },
-  { routeKey: 'join', handler: 'join', replies: true, access: { table: 'readWrite', connections: true } },
+  {
+    routeKey: 'join',
+    handler: 'join',
+    replies: true,
+    access: { table: 'readWrite', bucket: 'read', connections: true },
+  },
   { routeKey: 'leave', handler: 'leave', replies: true, access: { table: 'readWrite', connections: true } },
-  { routeKey: 'message', handler: 'message', replies: true, access: { table: 'readWrite', connections: true } },
-  { routeKey: 'sync', handler: 'sync', replies: true, access: { table: 'read', bucket: 'read', connections: true } },
+  {
+    routeKey: 'message',
+    handler: 'message',
+    replies: true,
+    access: { table: 'readWrite', connections: true },
+  },
+  {
+    routeKey: 'sync',
+    handler: 'sync',
+    replies: true,
+    access: { table: 'read', bucket: 'read', connections: true },
+  },
 ]
 
 /** The $connect REQUEST authorizer (lambdas/handlers/authorizer.ts); the token rides in ?token=. */
-export const authorizer = { handler: 'authorizer', identitySource: 'route.request.querystring.token' } as const
+export const authorizer = {
+  handler: 'authorizer',
+  identitySource: 'route.request.querystring.token',
+} as const

@@ -1,0 +1,70 @@
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { S3Client } from '@aws-sdk/client-s3'
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { Chat, type ChatDeps } from '../core/chat.js'
+import type { AvatarStore, ChatStore, EventSender } from '../core/ports.js'
+import { DynamoChatStore } from './dynamo-store.js'
+import { envNames } from './env-names.js'
+import { ManagementApiSender } from './management-api.js'
+import { S3Avatars } from './s3-avatars.js'
+
+type EnvName = (typeof envNames)[keyof typeof envNames]
+
+/** A setting this function was deployed with; a clear error names what is missing. */
+export function requiredEnv(name: EnvName): string {
+  const value = process.env[name]
+  if (!value)
+    throw new Error(`${name} is not set: deploy with the CDK stack or run the local stack (npm start)`)
+  return value
+}
+
+function optionalEnv(name: EnvName): string | undefined {
+  return process.env[name] || undefined
+}
+
+/** A port whose adapter is built on first use, so a function only needs the settings it really uses. */
+function lazily<T extends object>(build: () => T): T {
+  let built: T | undefined
+  return new Proxy({} as T, {
+    get: (_, property) => {
+      built ??= build()
+      const value = Reflect.get(built, property)
+      return typeof value === 'function' ? value.bind(built) : value
+    },
+  })
+}
+
+function chatStore(): ChatStore {
+  const endpoint = optionalEnv(envNames.dynamoEndpoint)
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...(endpoint && { endpoint }) }), {
+    marshallOptions: { removeUndefinedValues: true },
+  })
+  return new DynamoChatStore(db, requiredEnv(envNames.tableName))
+}
+
+function avatarStore(): AvatarStore {
+  const endpoint = optionalEnv(envNames.s3Endpoint)
+  const s3 = new S3Client({
+    // A custom endpoint (an emulator) has no per-bucket DNS names.
+    ...(endpoint && { endpoint, forcePathStyle: true }),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  })
+  return new S3Avatars(s3, requiredEnv(envNames.bucketName))
+}
+
+function eventSender(): EventSender {
+  return new ManagementApiSender(
+    new ApiGatewayManagementApiClient({ endpoint: requiredEnv(envNames.callbackUrl) }),
+  )
+}
+
+/** The chat core wired to AWS from this function's environment; built once per cold start. */
+export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
+  return new Chat({
+    store: lazily(chatStore),
+    avatars: lazily(avatarStore),
+    sender: lazily(eventSender),
+    ...(onDelivery && { onDelivery }),
+  })
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod'
+import { ChatError } from './errors.js'
+import type { Action } from './protocol.js'
+
+/** Identities and gids: 1–128 chars of [A-Za-z0-9_.:@-]. */
+export const identityPattern = /^[A-Za-z0-9_.:@-]{1,128}$/
+const identity = z.string().regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -')
+const messageId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -')
+
+/** Avatar images the server accepts for upload. */
+export const imageMimeTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
+
+/** One schema per action; unknown fields (an `iss` or `from`, say) are dropped, never trusted. */
+export const frameSchemas = {
+  avatar: z.object({ mime: z.enum(imageMimeTypes), size: z.number().int().positive() }),
+  invite: z.object({
+    gid: identity,
+    name: z.string().trim().min(1).max(128),
+    members: z.array(identity).min(1),
+    avatar: z.object({ key: z.string().min(1).max(512) }).optional(),
+  }),
+  join: z.object({ gid: identity }),
+  leave: z.object({ gid: identity }),
+  message: z.object({
+    gid: identity,
+    body: z.string().min(1),
+    jti: messageId.optional(),
+    rid: messageId.optional(),
+  }),
+  sync: z.object({}),
+  groups: z.object({}),
+} satisfies Record<Action, z.ZodType>
+
+export type Frames = { [A in Action]: z.infer<(typeof frameSchemas)[A]> }
+
+/** The reply id a frame asked for, when it is a usable one. */
+export function requestId(frame: unknown): string | undefined {
+  if (typeof frame !== 'object' || frame === null || !('id' in frame)) return undefined
+  const { id } = frame
+  return typeof id === 'string' && id.length <= 64 ? id : undefined
+}
+
+/** Parses a frame's JSON text; a frame that is not a JSON object is a bad request. */
+export function parseFrameText(text: string | undefined): Record<string, unknown> {
+  let frame: unknown
+  try {
+    frame = JSON.parse(text ?? '')
+  } catch {
+    throw new ChatError('BAD_REQUEST', 'frame is not JSON')
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    throw new ChatError('BAD_REQUEST', 'frame must be a JSON object')
+  }
+  return frame as Record<string, unknown>
+}
+
+/** Validates a parsed frame against its action's schema. */
+export function validateFrame<A extends Action>(action: A, frame: Record<string, unknown>): Frames[A] {
+  if ('id' in frame && requestId(frame) === undefined) {
+    throw new ChatError('BAD_REQUEST', 'id must be a string of at most 64 characters')
+  }
+  const parsed = frameSchemas[action].safeParse(frame)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const where = issue?.path.join('.') || 'frame'
+    throw new ChatError('BAD_REQUEST', `${action}: ${where} ${issue?.message ?? 'is invalid'}`)
+  }
+  return parsed.data as Frames[A]
+}
