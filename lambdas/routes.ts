@@ -20,7 +20,6 @@ export const routes: readonly RouteDefinition[] = [
   { routeKey: '$connect', handler: 'connect', replies: false, access: { table: 'readWrite' } },
   { routeKey: '$disconnect', handler: 'disconnect', replies: false, access: { table: 'readWrite' } },
   { routeKey: '$default', handler: 'default', replies: true, access: {} },
-  { routeKey: 'groups', handler: 'groups', replies: true, access: { table: 'read', bucket: 'read' } },
   { routeKey: 'avatar', handler: 'avatar', replies: true, access: { table: 'read', bucket: 'readWrite' } },
   {
     routeKey: 'invite',
@@ -47,6 +46,7 @@ export const routes: readonly RouteDefinition[] = [
     replies: true,
     access: { table: 'read', bucket: 'read', connections: true },
   },
+  { routeKey: 'groups', handler: 'groups', replies: true, access: { table: 'read', bucket: 'read' } },
 ]
 
 /** The $connect REQUEST authorizer (lambdas/handlers/authorizer.ts); the token rides in ?token=. */

@@ -1,0 +1,31 @@
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+
+/** Issuer and audience of the tokens the local stack signs; the authorizer is configured with the same. */
+export const devTokenClaims = { issuer: 'huddle-local', audience: 'huddle' } as const
+
+export interface DevTokens {
+  jwks: { keys: JWK[] }
+  /** Signs a token for any identity; `expiresIn` seconds from now (negative for an already expired one). */
+  issue(sub: string, expiresIn?: number): Promise<string>
+}
+
+/** A fresh signing key per run, published as a JWKS so tokens go through the real verification code. */
+export async function createDevTokens(): Promise<DevTokens> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  const kid = crypto.randomUUID()
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }
+  return {
+    jwks: { keys: [jwk] },
+    issue: (sub, expiresIn = 12 * 60 * 60) => {
+      const now = Math.floor(Date.now() / 1000)
+      return new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .setSubject(sub)
+        .setIssuer(devTokenClaims.issuer)
+        .setAudience(devTokenClaims.audience)
+        .setIssuedAt(now)
+        .setExpirationTime(now + expiresIn)
+        .sign(privateKey)
+    },
+  }
+}

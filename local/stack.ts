@@ -1,0 +1,92 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { envNames } from '../lambdas/adapters/env-names.js'
+import { createDevTokens, devTokenClaims } from './dev-tokens.js'
+import { type Emulator, emulatorClientConfig, startDynamoDbLocal, startS3Emulator } from './emulators.js'
+import { startGateway } from './gateway.js'
+import { ensureTable } from './table.js'
+
+export const localNames = { table: 'huddle', bucket: 'huddle-avatars' } as const
+
+export interface LocalStackOptions {
+  /** Port of the WebSocket gateway; 0 picks a free one. */
+  port: number
+  /** Where DynamoDB Local and the S3 emulator keep their data; in memory when undefined. */
+  dataDir?: string
+  idleTimeoutMs?: number
+  maxLifetimeMs?: number
+  log?: (line: string) => void
+}
+
+export interface LocalStack {
+  url: string
+  dynamoEndpoint: string
+  s3Endpoint: string
+  stop(): Promise<void>
+}
+
+/** Emulators for the stateful parts, plus a gateway that runs the real handlers against them. */
+export async function startEmulators(dataDir: string | undefined, log: (line: string) => void) {
+  log('starting DynamoDB Local…')
+  const dynamo = await startDynamoDbLocal(dataDir && `${dataDir}/dynamodb`)
+  let s3: Emulator
+  try {
+    log('starting the S3 emulator…')
+    s3 = await startS3Emulator(localNames.bucket, dataDir && `${dataDir}/s3`)
+    const db = new DynamoDBClient({ ...emulatorClientConfig, endpoint: dynamo.endpoint })
+    await ensureTable(db, localNames.table)
+    db.destroy()
+  } catch (error) {
+    await dynamo.stop()
+    throw error
+  }
+  return { dynamo, s3, stop: () => Promise.all([dynamo.stop(), s3.stop()]).then(() => {}) }
+}
+
+/** The environment handlers get locally: the same variables the CDK stack sets, pointing at the emulators. */
+export function localHandlerEnvironment(gatewayUrl: string, dynamoEndpoint: string, s3Endpoint: string) {
+  return {
+    [envNames.tableName]: localNames.table,
+    [envNames.bucketName]: localNames.bucket,
+    [envNames.callbackUrl]: gatewayUrl,
+    [envNames.jwksUrl]: `${gatewayUrl}/.well-known/jwks.json`,
+    [envNames.jwtIssuer]: devTokenClaims.issuer,
+    [envNames.jwtAudience]: devTokenClaims.audience,
+    [envNames.dynamoEndpoint]: dynamoEndpoint,
+    [envNames.s3Endpoint]: s3Endpoint,
+    AWS_ACCESS_KEY_ID: emulatorClientConfig.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: emulatorClientConfig.credentials.secretAccessKey,
+    AWS_REGION: emulatorClientConfig.region,
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+  }
+}
+
+/** The whole local stack: DynamoDB Local, the S3 emulator and the WebSocket gateway. */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const log = options.log ?? (() => {})
+  const emulators = await startEmulators(options.dataDir, log)
+  try {
+    log('starting the WebSocket gateway…')
+    const gateway = await startGateway({
+      port: options.port,
+      tokens: await createDevTokens(),
+      ...(options.idleTimeoutMs && { idleTimeoutMs: options.idleTimeoutMs }),
+      ...(options.maxLifetimeMs && { maxLifetimeMs: options.maxLifetimeMs }),
+      handlerEnvironment: (url) =>
+        localHandlerEnvironment(url, emulators.dynamo.endpoint, emulators.s3.endpoint),
+      log,
+    })
+    return {
+      url: gateway.url,
+      dynamoEndpoint: emulators.dynamo.endpoint,
+      s3Endpoint: emulators.s3.endpoint,
+      stop: async () => {
+        await gateway.close()
+        await emulators.stop()
+      },
+    }
+  } catch (error) {
+    await emulators.stop()
+    throw error
+  }
+}
