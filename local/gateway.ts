@@ -52,6 +52,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const idleTimeoutMs = options.idleTimeoutMs ?? limits.idleSeconds * 1000
   const maxLifetimeMs = options.maxLifetimeMs ?? limits.lifetimeSeconds * 1000
   const connections = new Map<string, OpenConnection>()
+  const inFlight = new Set<Promise<unknown>>()
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.frameBytes })
   let handlers: Map<string, Handler<WebSocketEvent, WebSocketResult>> | undefined
   let authorize: Handler<AuthorizerEvent, AuthorizerResult> | undefined
@@ -281,11 +282,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** Runs a route's handler; undefined when it threw (API Gateway's "Internal server error"). */
   async function invoke(routeKey: string, event: WebSocketEvent): Promise<WebSocketResult | undefined> {
+    const running = (async () => {
+      try {
+        return await handlers?.get(routeKey)?.(event)
+      } catch (error) {
+        log(`${routeKey} handler threw: ${error instanceof Error ? error.stack : error}`)
+        return undefined
+      }
+    })()
+    inFlight.add(running)
     try {
-      return await handlers?.get(routeKey)?.(event)
-    } catch (error) {
-      log(`${routeKey} handler threw: ${error instanceof Error ? error.stack : error}`)
-      return undefined
+      return await running
+    } finally {
+      inFlight.delete(running)
     }
   }
 
@@ -310,6 +319,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port,
     close: async () => {
       for (const { socket } of connections.values()) socket.terminate()
+      // Their $disconnect handlers still need the emulators: let them finish first.
+      await new Promise((done) => setImmediate(done))
+      await Promise.allSettled([...inFlight])
       const closed = new Promise((done) => server.close(done))
       server.closeAllConnections()
       await closed

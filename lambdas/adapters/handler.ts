@@ -35,7 +35,7 @@ export function lambda(run: (event: WebSocketEvent) => Promise<WebSocketResult>)
     try {
       return await run(event)
     } finally {
-      metrics.publishStoredMetrics()
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics()
       logger.resetKeys()
     }
   }

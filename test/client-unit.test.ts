@@ -1,0 +1,314 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  ChatClient,
+  ChatError,
+  type ChatMessage,
+  type ConnectOptions,
+  type SocketLike,
+} from '../client/index.js'
+import type { ChatEvent, ServerFrame } from '../lambdas/core/protocol.js'
+
+interface SentFrame {
+  action: string
+  id: string
+  [field: string]: unknown
+}
+
+/** An in-memory WebSocket the test drives by hand: open, reply, push events, drop. */
+class FakeSocket implements SocketLike {
+  readyState = 0
+  onopen: SocketLike['onopen'] = null
+  onmessage: SocketLike['onmessage'] = null
+  onclose: SocketLike['onclose'] = null
+  onerror: SocketLike['onerror'] = null
+  readonly sent: SentFrame[] = []
+
+  constructor(readonly url: string) {}
+
+  send(data: string): void {
+    if (this.readyState !== 1) throw new Error('send on a socket that is not open')
+    this.sent.push(JSON.parse(data))
+  }
+
+  close(code = 1000): void {
+    this.drop(code)
+  }
+
+  open(): void {
+    this.readyState = 1
+    this.onopen?.({})
+  }
+
+  push(frame: ServerFrame): void {
+    this.onmessage?.({ data: JSON.stringify(frame) })
+  }
+
+  ack(index: number, result: object = {}): void {
+    this.push({ type: 'ack', id: this.frame(index).id, ...result } as ServerFrame)
+  }
+
+  frame(index: number): SentFrame {
+    const frame = this.sent[index]
+    if (!frame) throw new Error(`no frame ${index} sent (sent: ${JSON.stringify(this.sent)})`)
+    return frame
+  }
+
+  drop(code = 1006): void {
+    if (this.readyState === 3) return
+    this.readyState = 3
+    this.onclose?.({ code, reason: '' })
+  }
+
+  refuse(): void {
+    this.onerror?.({ message: 'Unexpected server response: 401' })
+    this.drop()
+  }
+}
+
+function fakeNetwork() {
+  const sockets: FakeSocket[] = []
+  const WebSocket = class extends FakeSocket {
+    constructor(url: string) {
+      super(url)
+      sockets.push(this)
+    }
+  }
+  /** Waits for the n-th socket the client opens (0-based). */
+  const socket = (n: number) => vi.waitFor(() => sockets[n] ?? Promise.reject(new Error(`no socket ${n}`)))
+  return { WebSocket, sockets, socket }
+}
+
+async function connected(options: Partial<ConnectOptions> = {}) {
+  const net = fakeNetwork()
+  const pending = ChatClient.connect('ws://huddle.test/', {
+    token: 'token-1',
+    WebSocket: net.WebSocket,
+    reconnect: { minDelayMs: 1, maxDelayMs: 2 },
+    ...options,
+  })
+  ;(await net.socket(0)).open()
+  const client = await pending
+  clients.push(client)
+  return { client, net, first: await net.socket(0) }
+}
+
+const clients: ChatClient[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()))
+  vi.unstubAllGlobals()
+})
+
+describe('ChatClient connection', () => {
+  it('puts the token in the query string and calls a token function again on every reconnect', async () => {
+    let calls = 0
+    const { net, first } = await connected({ token: async () => `token-${++calls}` })
+    expect(new URL(first.url).searchParams.get('token')).toBe('token-1')
+    first.drop()
+    const second = await net.socket(1)
+    expect(new URL(second.url).searchParams.get('token')).toBe('token-2')
+  })
+
+  it('rejects connect with CONNECT_FAILED when the handshake is refused', async () => {
+    const net = fakeNetwork()
+    const pending = ChatClient.connect('ws://huddle.test/', { token: 'bad', WebSocket: net.WebSocket })
+    ;(await net.socket(0)).refuse()
+    const error = await pending.catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ChatError)
+    expect(error).toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringContaining('401') })
+  })
+
+  it('keeps retrying with backoff while handshakes fail, then reports open again', async () => {
+    const { client, net, first } = await connected()
+    const statuses: string[] = []
+    client.onStatus((status) => statuses.push(status))
+    first.drop()
+    ;(await net.socket(1)).refuse()
+    ;(await net.socket(2)).open()
+    expect(statuses).toEqual(['reconnecting', 'open'])
+    expect(client.status).toBe('open')
+  })
+
+  it('stops reconnecting and rejects unsettled requests with CLOSED on close()', async () => {
+    const { client, net, first } = await connected()
+    const request = client.request('groups', {})
+    await client.close()
+    await expect(request).rejects.toMatchObject({ code: 'CLOSED' })
+    expect(first.readyState).toBe(3)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(net.sockets).toHaveLength(1)
+    await expect(client.request('groups', {})).rejects.toMatchObject({ code: 'CLOSED' })
+  })
+})
+
+describe('ChatClient requests', () => {
+  it('resolves with the ack that carries the request id and rejects with the error code', async () => {
+    const { client, first } = await connected()
+    const groups = client.request('groups', {})
+    expect(first.frame(0)).toMatchObject({ action: 'groups' })
+    first.push({ type: 'ack', id: 'someone-else', groups: [] })
+    first.ack(0, { groups: [{ gid: 'g', name: 'G', members: [], status: 'joined' }] })
+    expect((await groups).groups[0]?.gid).toBe('g')
+
+    const join = client.request('join', { gid: 'nope' })
+    first.push({ type: 'error', id: first.frame(1).id, code: 'NOT_FOUND', message: 'no such group' })
+    await expect(join).rejects.toEqual(new ChatError('NOT_FOUND', 'no such group'))
+  })
+
+  it('sends one request at a time, in call order', async () => {
+    const { client, first } = await connected()
+    const a = client.request('message', { gid: 'g', body: 'a' })
+    const b = client.request('message', { gid: 'g', body: 'b' })
+    expect(first.sent.map((f) => f.body)).toEqual(['a'])
+    first.ack(0, { gid: 'g', jti: '1', iat: 'now', duplicate: false })
+    await a
+    expect(first.sent.map((f) => f.body)).toEqual(['a', 'b'])
+    first.ack(1, { gid: 'g', jti: '2', iat: 'now', duplicate: false })
+    await b
+  })
+
+  it('rejects with TIMEOUT when no reply comes, and moves on to the next request', async () => {
+    const { client, first } = await connected({ timeoutMs: 30 })
+    const stuck = client.request('groups', {})
+    const next = client.request('sync', {})
+    await expect(stuck).rejects.toMatchObject({ code: 'TIMEOUT' })
+    expect(first.frame(1).action).toBe('sync')
+    first.ack(0, { groups: [] })
+    first.ack(1, { invites: 0 })
+    await expect(next).resolves.toMatchObject({ invites: 0 })
+  })
+
+  it('rejects a frame over 128 KiB locally instead of letting the server close the socket', async () => {
+    const { client, first } = await connected()
+    await expect(client.request('message', { gid: 'g', body: 'x'.repeat(129 * 1024) })).rejects.toMatchObject(
+      {
+        code: 'TOO_LARGE',
+      },
+    )
+    expect(first.sent).toHaveLength(0)
+  })
+
+  it('re-sends the request in flight and the queued ones after a drop, then syncs invites', async () => {
+    const { client, net, first } = await connected()
+    client.chat().onInvite(() => {})
+    expect(first.frame(0).action).toBe('sync')
+    first.ack(0, { invites: 0 })
+
+    const a = client.chat().invite('g', 'G', ['bob'])
+    const inFlight = first.frame(1)
+    first.drop()
+    const b = client.request('message', { gid: 'g', body: 'queued while offline' })
+    const second = await net.socket(1)
+    second.open()
+    expect(second.frame(0)).toEqual(inFlight)
+    second.ack(0, {
+      group: { gid: 'g', name: 'G', members: [{ iss: 'me', status: 'joined', role: 'admin' }] },
+    })
+    expect((await a).members).toEqual(['me'])
+    expect(second.frame(1)).toMatchObject({ action: 'message', body: 'queued while offline' })
+    second.ack(1, { gid: 'g', jti: 'j', iat: 'now', duplicate: false })
+    await b
+    expect(second.frame(2).action).toBe('sync')
+  })
+})
+
+describe('ChatService', () => {
+  const message: ChatEvent = {
+    type: 'chat.message',
+    gid: 'g',
+    iss: 'alice',
+    jti: 'j1',
+    body: 'hi',
+    iat: 'now',
+  }
+
+  it('turns events into groups, messages and (iss, gid) callbacks, and unsubscribes', async () => {
+    const { client, first } = await connected()
+    const seen: unknown[] = []
+    const chat = client.chat()
+    chat.onInvite((g) => seen.push(['invite', g.gid, g.name, g.members, g.status]))
+    chat.onJoin((iss, gid) => seen.push(['join', iss, gid]))
+    const stopLeaves = chat.onLeave((iss, gid) => seen.push(['leave', iss, gid]))
+    chat.onMessage((m) => seen.push(['message', m.gid, m.iss, m.body, m.rid]))
+    first.push({ type: 'chat.invite', gid: 'g', name: 'G', iss: 'alice', members: ['alice', 'me'] })
+    first.push({ type: 'chat.join', gid: 'g', iss: 'bob' })
+    first.push({ type: 'chat.leave', gid: 'g', iss: 'bob' })
+    stopLeaves()
+    first.push({ type: 'chat.leave', gid: 'g', iss: 'carol' })
+    first.push(message)
+    expect(seen).toEqual([
+      ['invite', 'g', 'G', ['alice', 'me'], 'invited'],
+      ['join', 'bob', 'g'],
+      ['leave', 'bob', 'g'],
+      ['message', 'g', 'alice', 'hi', undefined],
+    ])
+  })
+
+  it('answers a message in its group: respond() sets rid to its jti, message() does not', async () => {
+    const { client, first } = await connected()
+    const received = new Promise<ChatMessage>((resolve) => client.chat().onMessage(resolve))
+    first.push(message)
+    const m = await received
+    const reply = m.respond('hello back')
+    expect(first.frame(0)).toMatchObject({ action: 'message', gid: 'g', body: 'hello back', rid: 'j1' })
+    expect(first.frame(0).jti).toMatch(/^[0-9a-f-]{36}$/)
+    first.ack(0, { gid: 'g', jti: first.frame(0).jti, iat: 'now', duplicate: false })
+    await reply
+    const again = m.message('again')
+    expect(first.frame(1)).toMatchObject({ action: 'message', gid: 'g', body: 'again' })
+    expect(first.frame(1)).not.toHaveProperty('rid')
+    first.ack(1, { gid: 'g', jti: first.frame(1).jti, iat: 'now', duplicate: false })
+    await expect(again).resolves.toMatchObject({ gid: 'g', duplicate: false })
+  })
+
+  it('keeps delivering to other callbacks when one throws, and reports the error', async () => {
+    const errors: unknown[] = []
+    const { client, first } = await connected({ onError: (e) => errors.push(e) })
+    const bodies: string[] = []
+    client.chat().onMessage(() => {
+      throw new Error('listener bug')
+    })
+    client.chat().onMessage(async () => Promise.reject(new Error('async listener bug')))
+    client.chat().onMessage((m) => bodies.push(m.body))
+    first.push(message)
+    await vi.waitFor(() => expect(errors).toHaveLength(2))
+    expect(bodies).toEqual(['hi'])
+  })
+
+  it('uploads an avatar through the presigned PUT and invites with its key', async () => {
+    const uploads: { url: string; init: RequestInit | undefined }[] = []
+    vi.stubGlobal('fetch', async (url: string, init?: RequestInit) => {
+      uploads.push({ url, init })
+      return new Response(null, { status: 200 })
+    })
+    const { client, first } = await connected()
+    const created = client
+      .chat()
+      .invite('g', 'G', ['bob'], { data: new Uint8Array([1, 2, 3]), mime: 'image/png' })
+    await vi.waitFor(() => first.frame(0))
+    expect(first.frame(0)).toMatchObject({ action: 'avatar', mime: 'image/png', size: 3 })
+    const headers = { 'content-type': 'image/png' }
+    first.ack(0, { url: 'http://s3.test/put', method: 'PUT', headers, key: 'avatars/k', expires: 'soon' })
+    await vi.waitFor(() => first.frame(1))
+    expect(uploads).toHaveLength(1)
+    expect(uploads[0]?.init).toMatchObject({ method: 'PUT', headers })
+    expect(first.frame(1)).toMatchObject({
+      action: 'invite',
+      gid: 'g',
+      members: ['bob'],
+      avatar: { key: 'avatars/k' },
+    })
+    const image = { url: 'http://s3.test/get', mime: 'image/png', expires: 'soon' }
+    first.ack(1, { group: { gid: 'g', name: 'G', members: [], image }, invited: ['bob'] })
+    expect((await created).image).toEqual(image)
+  })
+
+  it('rejects with UPLOAD_FAILED and sends no invite when the upload is refused', async () => {
+    vi.stubGlobal('fetch', async () => new Response(null, { status: 403 }))
+    const { client, first } = await connected()
+    const created = client.chat().invite('g', 'G', ['bob'], { data: new Uint8Array([1]), mime: 'image/png' })
+    await vi.waitFor(() => first.frame(0))
+    first.ack(0, { url: 'http://s3.test/put', method: 'PUT', headers: {}, key: 'k', expires: 'soon' })
+    await expect(created).rejects.toMatchObject({ code: 'UPLOAD_FAILED' })
+    expect(first.sent).toHaveLength(1)
+  })
+})

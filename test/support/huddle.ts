@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { inject } from 'vitest'
+import WebSocket from 'ws'
+import { DynamoChatStore } from '../../lambdas/adapters/dynamo-store.js'
+import type { ChatEvent, ServerFrame } from '../../lambdas/core/protocol.js'
+import { emulatorClientConfig } from '../../local/emulators.js'
+import { localNames } from '../../local/stack.js'
+
+export const httpUrl = (): string => inject('httpUrl')
+export const wsUrl = (): string => httpUrl().replace(/^http/, 'ws')
+
+/** A name no other test uses, since every test file shares one database. */
+export function unique(name: string): string {
+  return `${name}-${randomBytes(4).toString('hex')}`
+}
+
+export async function tokenFor(sub: string, expiresIn?: number): Promise<string> {
+  const response = await fetch(`${httpUrl()}/dev/token`, {
+    method: 'POST',
+    body: JSON.stringify({ sub, ...(expiresIn !== undefined && { expiresIn }) }),
+  })
+  const { token } = (await response.json()) as { token: string }
+  return token
+}
+
+/** The HTTP status a WebSocket handshake ends with (101 when it is accepted). */
+export async function handshakeStatus(url: string): Promise<number> {
+  const socket = new WebSocket(url)
+  return new Promise((resolve) => {
+    socket.on('open', () => {
+      socket.close()
+      resolve(101)
+    })
+    socket.on('unexpected-response', (_, response) => resolve(response.statusCode ?? 0))
+    socket.on('error', () => resolve(0))
+  })
+}
+
+type Reply = Extract<ServerFrame, { type: 'ack' | 'error' }> & Record<string, unknown>
+
+/** A raw WebSocket client speaking the wire protocol, recording every frame it receives. */
+export class TestClient {
+  readonly frames: unknown[] = []
+  private nextId = 0
+  private readonly waiters = new Set<() => void>()
+
+  private constructor(
+    readonly iss: string,
+    readonly socket: WebSocket,
+  ) {
+    socket.on('message', (data) => {
+      this.frames.push(JSON.parse(data.toString()))
+      for (const wake of this.waiters) wake()
+    })
+    socket.on('close', () => {
+      for (const wake of this.waiters) wake()
+    })
+  }
+
+  static async connect(iss: string): Promise<TestClient> {
+    const socket = new WebSocket(`${wsUrl()}/?token=${await tokenFor(iss)}`)
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve)
+      socket.once('error', reject)
+    })
+    return new TestClient(iss, socket)
+  }
+
+  /** Sends one request and waits for the reply that carries its id. */
+  async request(action: string, fields: Record<string, unknown> = {}): Promise<Reply> {
+    const id = `r${++this.nextId}`
+    this.socket.send(JSON.stringify({ action, id, ...fields }))
+    return (await this.waitFor((frame) => isReply(frame) && frame.id === id)) as Reply
+  }
+
+  /** Sends raw text and waits for the next reply frame. */
+  async sendRaw(data: string | Buffer): Promise<Reply> {
+    const seen = this.frames.length
+    this.socket.send(data)
+    return (await this.waitFor((frame, index) => index >= seen && isReply(frame))) as Reply
+  }
+
+  async ok(action: string, fields: Record<string, unknown> = {}): Promise<Reply> {
+    const reply = await this.request(action, fields)
+    if (reply.type !== 'ack') throw new Error(`${action} failed: ${JSON.stringify(reply)}`)
+    return reply
+  }
+
+  /**
+   * A round trip on this connection. The gateway writes an event to the socket before it answers the
+   * post, so once this returns, every event sent to this connection before it has arrived.
+   */
+  async settle(): Promise<void> {
+    await this.request('barrier')
+  }
+
+  events<T extends ChatEvent['type']>(type: T, gid?: string): Extract<ChatEvent, { type: T }>[] {
+    return this.frames.filter(
+      (frame): frame is Extract<ChatEvent, { type: T }> =>
+        isObject(frame) && frame.type === type && (gid === undefined || frame.gid === gid),
+    )
+  }
+
+  async nextEvent<T extends ChatEvent['type']>(
+    type: T,
+    match: (event: Extract<ChatEvent, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<ChatEvent, { type: T }>> {
+    return (await this.waitFor(
+      (frame) =>
+        isObject(frame) && frame.type === type && match(frame as unknown as Extract<ChatEvent, { type: T }>),
+    )) as Extract<ChatEvent, { type: T }>
+  }
+
+  close(): void {
+    this.socket.close()
+  }
+
+  async closed(): Promise<{ code: number; reason: string }> {
+    if (this.socket.readyState === WebSocket.CLOSED) throw new Error('already closed')
+    return new Promise((resolve) =>
+      this.socket.once('close', (code, reason) => resolve({ code, reason: `${reason}` })),
+    )
+  }
+
+  private waitFor(match: (frame: unknown, index: number) => boolean, timeoutMs = 10_000): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const index = this.frames.findIndex(match)
+        if (index >= 0) {
+          done()
+          resolve(this.frames[index])
+        } else if (this.socket.readyState >= WebSocket.CLOSING) {
+          done()
+          reject(new Error(`${this.iss}: connection closed while waiting`))
+        }
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(
+          new Error(
+            `${this.iss}: no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`,
+          ),
+        )
+      }, timeoutMs)
+      const done = () => {
+        clearTimeout(timer)
+        this.waiters.delete(check)
+      }
+      this.waiters.add(check)
+      check()
+    })
+  }
+}
+
+function isObject(frame: unknown): frame is Record<string, unknown> {
+  return typeof frame === 'object' && frame !== null
+}
+
+function isReply(frame: unknown): frame is Reply {
+  return isObject(frame) && (frame.type === 'ack' || frame.type === 'error')
+}
+
+/** Direct access to the table, for checking what is stored. */
+export function tableClient(): { db: DynamoDBDocumentClient; store: DynamoChatStore; tableName: string } {
+  const db = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ ...emulatorClientConfig, endpoint: inject('dynamoEndpoint') }),
+  )
+  return { db, store: new DynamoChatStore(db, localNames.table), tableName: localNames.table }
+}

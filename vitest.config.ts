@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // The emulators start once per run, in the main process; test files reach them over loopback.
+    globalSetup: ['test/global-setup.ts'],
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    // Two cores: two test files at a time beside the emulators.
+    maxWorkers: 2,
+  },
+})
