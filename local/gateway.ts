@@ -231,6 +231,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           log(`frame failed: ${error}`),
         )
       })
+      // Oversize frames (1009) and protocol errors end up here; ws closes the connection itself.
+      ws.on('error', (error) => log(`connection ${connectionId}: ${error.message}`))
       ws.on('close', (code, reason) => {
         clearTimeout(idle)
         clearTimeout(lifetime)
@@ -318,9 +320,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url,
     port,
     close: async () => {
-      for (const { socket } of connections.values()) socket.terminate()
+      const sockets = [...connections.values()].map(({ socket }) => socket)
+      await Promise.all(
+        sockets.map((socket) => {
+          const closed = new Promise((done) => socket.once('close', done))
+          socket.terminate()
+          return closed
+        }),
+      )
       // Their $disconnect handlers still need the emulators: let them finish first.
-      await new Promise((done) => setImmediate(done))
       await Promise.allSettled([...inFlight])
       const closed = new Promise((done) => server.close(done))
       server.closeAllConnections()

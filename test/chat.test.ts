@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { TestClient, unique } from './support/huddle.js'
+import { describe, expect, it } from 'vitest'
+import { connector } from './support/clients.js'
+import { type TestClient, unique } from './support/huddle.js'
 
-const open: TestClient[] = []
-afterEach(() => {
-  for (const client of open.splice(0)) client.close()
-})
-
-async function connect(...names: string[]): Promise<TestClient[]> {
-  const clients = await Promise.all(names.map((name) => TestClient.connect(name)))
-  open.push(...clients)
-  return clients
-}
+const connect = connector()
 
 /** A tiny valid PNG (1×1, transparent). */
 const png = Buffer.from(
@@ -31,7 +23,12 @@ async function uploadAvatar(client: TestClient, bytes = png): Promise<string> {
 
 describe('the seed scenario, end to end', () => {
   it('invites with an avatar, delivers only to joined members and stops delivering after leave', async () => {
-    const [alice, bob, carol, dave] = await connect(unique('alice'), unique('bob'), unique('carol'), unique('dave'))
+    const [alice, bob, carol, dave] = await connect(
+      unique('alice'),
+      unique('bob'),
+      unique('carol'),
+      unique('dave'),
+    )
     if (!alice || !bob || !carol || !dave) throw new Error('not connected')
     const gid = unique('my_gid')
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import { inject } from 'vitest'
 import WebSocket from 'ws'
 import { DynamoChatStore } from '../../lambdas/adapters/dynamo-store.js'
@@ -168,4 +168,18 @@ export function tableClient(): { db: DynamoDBDocumentClient; store: DynamoChatSt
     new DynamoDBClient({ ...emulatorClientConfig, endpoint: inject('dynamoEndpoint') }),
   )
   return { db, store: new DynamoChatStore(db, localNames.table), tableName: localNames.table }
+}
+
+/** Every stored item of a group, to show that a refused request changed nothing. */
+export async function groupItems(gid: string): Promise<unknown[]> {
+  const { db, tableName } = tableClient()
+  const { Items } = await db.send(
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': `GROUP#${gid}` },
+      ConsistentRead: true,
+    }),
+  )
+  return Items ?? []
 }
