@@ -13,7 +13,10 @@ declare module 'vitest' {
 /** Starts the local stack once for the whole run, in memory. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-  const stack = await startLocalStack({ port: 0, log: (line) => process.stderr.write(`[local stack] ${line}\n`) })
+  const stack = await startLocalStack({
+    port: 0,
+    log: (line) => process.stderr.write(`[local stack] ${line}\n`),
+  })
   project.provide('httpUrl', stack.url)
   project.provide('dynamoEndpoint', stack.dynamoEndpoint)
   project.provide('s3Endpoint', stack.s3Endpoint)
