@@ -29,8 +29,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** DynamoDB Local (AWS's own emulator, Java 17+), in memory or persisted under `dataDir`. */
-export async function startDynamoDbLocal(dataDir?: string): Promise<Emulator> {
-  const port = await freePort()
+export async function startDynamoDbLocal(dataDir?: string, port?: number): Promise<Emulator> {
+  port ??= await freePort()
   if (dataDir) await mkdir(dataDir, { recursive: true })
   const child = spawn({ port, sharedDb: true, stdio: 'pipe', ...(dataDir && { path: resolve(dataDir) }) })
   let output = ''

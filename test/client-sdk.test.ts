@@ -1,10 +1,8 @@
-import { afterAll, describe, expect, inject, it, vi } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { ChatClient, type ChatGroup, type ChatMessage, type ConnectOptions } from '../client/node.js'
-import { devToken, solidPng } from '../examples/support.js'
+import { solidPng } from '../examples/support.js'
+import { httpUrl, tokenFor, unique, wsUrl } from './support/huddle.js'
 
-const httpUrl = inject('httpUrl')
-const wsUrl = httpUrl.replace(/^http/, 'ws')
-const unique = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
 const sorted = (items: string[]) => [...items].sort()
 const waitFor = <T>(check: () => T) => vi.waitFor(check, { timeout: 10_000, interval: 20 })
 
@@ -15,7 +13,7 @@ afterAll(async () => {
 
 /** A connected identity and everything it has seen, kept the way the Self SDK example keeps it. */
 async function participant(sub: string, options: Partial<ConnectOptions> = {}) {
-  const client = await ChatClient.connect(wsUrl, { token: () => devToken(httpUrl, sub), ...options })
+  const client = await ChatClient.connect(wsUrl(), { token: () => tokenFor(sub), ...options })
   clients.push(client)
   const chat = client.chat()
   const seen = {
@@ -50,7 +48,7 @@ async function participant(sub: string, options: Partial<ConnectOptions> = {}) {
 }
 
 async function connectionIds(sub: string): Promise<string[]> {
-  const response = await fetch(`${httpUrl}/dev/connections?sub=${encodeURIComponent(sub)}`)
+  const response = await fetch(`${httpUrl()}/dev/connections?sub=${encodeURIComponent(sub)}`)
   expect(response.status).toBe(200)
   const { connectionIds } = (await response.json()) as { connectionIds: string[] }
   return connectionIds
@@ -152,7 +150,7 @@ describe('the SDK against the local stack', () => {
     const alice = await participant(aliceSub, {
       token: async () => {
         await gate
-        return devToken(httpUrl, aliceSub)
+        return tokenFor(aliceSub)
       },
       reconnect: { minDelayMs: 10, maxDelayMs: 50 },
     })
@@ -173,7 +171,7 @@ describe('the SDK against the local stack', () => {
       openGate = resolve
     })
     const connectionId = only(await connectionIds(alice.sub))
-    const closed = await fetch(`${httpUrl}/@connections/${encodeURIComponent(connectionId)}`, {
+    const closed = await fetch(`${httpUrl()}/@connections/${encodeURIComponent(connectionId)}`, {
       method: 'DELETE',
     })
     expect(closed.status).toBe(204)
@@ -203,7 +201,7 @@ describe('the SDK against the local stack', () => {
   })
 
   it('rejects connect with CONNECT_FAILED when the token is refused', async () => {
-    const attempt = ChatClient.connect(wsUrl, { token: 'not-a-jwt' })
+    const attempt = ChatClient.connect(wsUrl(), { token: 'not-a-jwt' })
     await expect(attempt).rejects.toMatchObject({
       code: 'CONNECT_FAILED',
       message: expect.stringContaining('401'),

@@ -147,6 +147,9 @@ export class Chat {
     if (members.length === 0) throw new ChatError('NOT_FOUND', `message: no group ${frame.gid}`)
     requireJoined(members, caller.iss, 'message')
 
+    // Connections are read before the write, so a store fault after the write cannot leave a stored
+    // message undelivered behind an error (its retry would be a duplicate and not delivered again).
+    const plan = await this.plan(joined(members), caller)
     const { stored, duplicate } = await this.deps.store.saveMessage({
       gid: frame.gid,
       iss: caller.iss,
@@ -155,7 +158,7 @@ export class Chat {
       iat: this.now().toISOString(),
       ...(frame.rid && { rid: frame.rid }),
     })
-    if (!duplicate) await this.deliver({ type: 'chat.message', ...stored }, joined(members), caller)
+    if (!duplicate) await this.post({ type: 'chat.message', ...stored }, plan)
     return { gid: stored.gid, jti: stored.jti, iat: stored.iat, duplicate }
   }
 
@@ -231,29 +234,39 @@ export class Chat {
     return { url, mime: avatar.mime, expires }
   }
 
-  /**
-   * Posts one event to every connection of each recipient, except the connection it came from.
-   * A gone connection is the recipient's stale one: it is forgotten and the others still get the event.
-   */
-  private async deliver(event: ChatEvent, recipients: string[], origin?: Caller): Promise<DeliveryReport> {
+  /** Posts one event to every connection of each recipient, except the connection it came from. */
+  private async deliver(event: ChatEvent, recipients: string[], origin?: Caller): Promise<void> {
+    await this.post(event, await this.plan(recipients, origin))
+  }
+
+  /** Reads the recipients' connections in batches; the originating connection is left out. */
+  private async plan(recipients: string[], origin?: Caller): Promise<DeliveryPlan> {
     const started = Date.now()
-    const data = JSON.stringify(event)
     const connections = await this.deps.store.connectionsOf(recipients)
-    const targets: { iss: string; connectionId: string }[] = []
+    const targets: DeliveryPlan['targets'] = []
     for (const [iss, ids] of connections) {
       for (const connectionId of ids)
         if (connectionId !== origin?.connectionId) targets.push({ iss, connectionId })
     }
+    return { recipients: recipients.length, targets, started }
+  }
+
+  /**
+   * Posts the event, serialized once, with bounded concurrency. A gone connection is the recipient's
+   * stale one: it is forgotten and the others still get the event.
+   */
+  private async post(event: ChatEvent, plan: DeliveryPlan): Promise<void> {
+    const data = JSON.stringify(event)
     const report: DeliveryReport = {
       event: event.type,
-      recipients: recipients.length,
-      connections: targets.length,
+      recipients: plan.recipients,
+      connections: plan.targets.length,
       sent: 0,
       pruned: 0,
       failed: 0,
       millis: 0,
     }
-    await forEachLimited(targets, this.fanOutConcurrency, async ({ iss, connectionId }) => {
+    await forEachLimited(plan.targets, this.fanOutConcurrency, async ({ iss, connectionId }) => {
       try {
         if ((await this.deps.sender.send(connectionId, data)) === 'sent') {
           report.sent++
@@ -265,10 +278,15 @@ export class Chat {
         report.failed++
       }
     })
-    report.millis = Date.now() - started
+    report.millis = Date.now() - plan.started
     this.deps.onDelivery?.(report)
-    return report
   }
+}
+
+interface DeliveryPlan {
+  recipients: number
+  targets: { iss: string; connectionId: string }[]
+  started: number
 }
 
 /** Avatar keys are issued under the uploader's prefix, so nobody can reuse someone else's upload. */

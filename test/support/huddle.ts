@@ -16,8 +16,8 @@ export function unique(name: string): string {
   return `${name}-${randomBytes(4).toString('hex')}`
 }
 
-export async function tokenFor(sub: string, expiresIn?: number): Promise<string> {
-  const response = await fetch(`${httpUrl()}/dev/token`, {
+export async function tokenFor(sub: string, expiresIn?: number, base = httpUrl()): Promise<string> {
+  const response = await fetch(`${base}/dev/token`, {
     method: 'POST',
     body: JSON.stringify({ sub, ...(expiresIn !== undefined && { expiresIn }) }),
   })
@@ -59,8 +59,11 @@ export class TestClient {
     })
   }
 
-  static async connect(iss: string): Promise<TestClient> {
-    const socket = new WebSocket(`${wsUrl()}/?token=${await tokenFor(iss)}`)
+  /** Connects to the shared local stack, or to the gateway at `base`. */
+  static async connect(iss: string, base = httpUrl()): Promise<TestClient> {
+    const socket = new WebSocket(
+      `${base.replace(/^http/, 'ws')}/?token=${await tokenFor(iss, undefined, base)}`,
+    )
     await new Promise((resolve, reject) => {
       socket.once('open', resolve)
       socket.once('error', reject)

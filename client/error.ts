@@ -1,0 +1,16 @@
+import type { ErrorCode } from '../lambdas/core/protocol.js'
+
+/** Server error codes plus the failures only a client can see. */
+export type ChatErrorCode = ErrorCode | 'TIMEOUT' | 'CLOSED' | 'CONNECT_FAILED' | 'UPLOAD_FAILED'
+
+/** The one error every SDK promise rejects with, so callers can branch on `code`. */
+export class ChatError extends Error {
+  override readonly name = 'ChatError'
+
+  constructor(
+    readonly code: ChatErrorCode,
+    message: string,
+  ) {
+    super(message)
+  }
+}

@@ -1,0 +1,122 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDevTokens } from '../local/dev-tokens.js'
+import {
+  type Emulator,
+  emulatorClientConfig,
+  startDynamoDbLocal,
+  startS3Emulator,
+} from '../local/emulators.js'
+import { type Gateway, startGateway } from '../local/gateway.js'
+import { localHandlerEnvironment, localNames } from '../local/stack.js'
+import { ensureTable } from '../local/table.js'
+import { TestClient, unique } from './support/huddle.js'
+
+// This file runs its own stack, so that it can stop and restart the emulators under the handlers.
+let dataDir: string
+let dynamo: Emulator
+let dynamoPort: number
+let s3: Emulator
+let gateway: Gateway
+const clients: TestClient[] = []
+
+async function connect(...identities: string[]): Promise<TestClient[]> {
+  const connected = await Promise.all(identities.map((iss) => TestClient.connect(iss, gateway.url)))
+  clients.push(...connected)
+  return connected
+}
+
+beforeAll(async () => {
+  // The faults below are provoked on purpose; their error logs would only be noise here.
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT'
+  dataDir = await mkdtemp(join(tmpdir(), 'huddle-faults-'))
+  dynamo = await startDynamoDbLocal(join(dataDir, 'dynamodb'))
+  dynamoPort = Number(new URL(dynamo.endpoint).port)
+  s3 = await startS3Emulator(localNames.bucket)
+  const db = new DynamoDBClient({ ...emulatorClientConfig, endpoint: dynamo.endpoint })
+  await ensureTable(db, localNames.table)
+  db.destroy()
+  gateway = await startGateway({
+    port: 0,
+    tokens: await createDevTokens(),
+    handlerEnvironment: (url) => localHandlerEnvironment(url, dynamo.endpoint, s3.endpoint),
+  })
+})
+
+afterAll(async () => {
+  for (const client of clients) client.close()
+  await gateway?.close()
+  await Promise.allSettled([dynamo?.stop(), s3?.stop()])
+  await rm(dataDir, { recursive: true, force: true })
+})
+
+describe('faults', () => {
+  it('answers INTERNAL while DynamoDB is down, loses nothing acknowledged, and recovers', async () => {
+    const [alice, bob] = await connect(unique('alice'), unique('bob'))
+    if (!alice || !bob) throw new Error('not connected')
+    const gid = unique('outage')
+    await alice.ok('invite', { gid, name: 'Outage', members: [bob.iss] })
+    await bob.ok('join', { gid })
+
+    const jtis = Array.from({ length: 24 }, (_, i) => `burst-${i}`)
+    const send = (jti: string) => alice.request('message', { gid, body: jti, jti })
+    const burst = jtis.map((jti, i) => (i === 8 ? dynamo.stop().then(() => send(jti)) : send(jti)))
+    const replies = await Promise.all(burst)
+    const failed = jtis.filter((_, i) => replies[i]?.type === 'error')
+    for (const reply of replies) if (reply.type === 'error') expect(reply.code).toBe('INTERNAL')
+    expect(failed.length).toBeGreaterThan(0)
+
+    dynamo = await startDynamoDbLocal(join(dataDir, 'dynamodb'), dynamoPort)
+    for (const jti of failed) expect((await send(jti)).type).toBe('ack')
+
+    await bob.settle()
+    const received = bob.events('chat.message', gid).map((e) => e.jti)
+    expect(received.sort()).toEqual([...jtis].sort())
+  })
+
+  it('refuses an avatar invite clearly while S3 is down and creates no half a group', async () => {
+    const [alice, bob] = await connect(unique('alice'), unique('bob'))
+    if (!alice || !bob) throw new Error('not connected')
+    const bytes = Buffer.from('avatar-bytes')
+    const upload = await alice.ok('avatar', { mime: 'image/png', size: bytes.length })
+    await fetch(String(upload.url), {
+      method: 'PUT',
+      headers: upload.headers as Record<string, string>,
+      body: bytes,
+    })
+    await s3.stop()
+
+    const gid = unique('no-s3')
+    const reply = await alice.request('invite', {
+      gid,
+      name: 'No S3',
+      members: [bob.iss],
+      avatar: { key: upload.key },
+    })
+    expect(reply).toMatchObject({ type: 'error', code: 'INTERNAL' })
+    expect(await bob.request('join', { gid })).toMatchObject({ code: 'NOT_FOUND' })
+    await bob.settle()
+    expect(bob.events('chat.invite', gid)).toEqual([])
+  })
+
+  it('delivers to everyone still connected when connections drop in the middle of a fan-out', async () => {
+    const members = Array.from({ length: 24 }, (_, i) => unique(`member${i}`))
+    const [alice, ...others] = await connect(unique('alice'), ...members)
+    if (!alice) throw new Error('not connected')
+    const gid = unique('dropping')
+    await alice.ok('invite', { gid, name: 'Dropping', members })
+    await Promise.all(others.map((member) => member.ok('join', { gid })))
+
+    const dropped = others.filter((_, i) => i % 3 === 0)
+    const staying = others.filter((_, i) => i % 3 !== 0)
+    const sending = alice.ok('message', { gid, body: 'still here?' })
+    for (const member of dropped) member.socket.terminate()
+    const sent = await sending
+    await Promise.all(staying.map((member) => member.nextEvent('chat.message', (e) => e.jti === sent.jti)))
+    const after = await alice.ok('message', { gid, body: 'and now?' })
+    await Promise.all(staying.map((member) => member.nextEvent('chat.message', (e) => e.jti === after.jti)))
+  })
+})
