@@ -1,0 +1,69 @@
+import { fileURLToPath } from 'node:url'
+import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib'
+import * as iam from 'aws-cdk-lib/aws-iam'
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda'
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs'
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
+import { Construct } from 'constructs'
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url))
+
+/** What differs between Huddle's functions; everything else is house policy. */
+export interface HandlerFunctionProps {
+  /** The file lambdas/handlers/<handler>.ts, which exports `handler`. */
+  handler: string
+  environment: Record<string, string>
+  timeout?: Duration
+  removalPolicy: RemovalPolicy
+}
+
+/** One Lambda per handler file: Node.js 22 on arm64, ESM bundle with source maps, its own role and log group. */
+export class HandlerFunction extends Construct {
+  readonly function: NodejsFunction
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    super(scope, id)
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy,
+    })
+    // Our own role instead of AWSLambdaBasicExecutionRole: it may only write to this function's log group.
+    const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') })
+    logGroup.grantWrite(role)
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: `${projectRoot}lambdas/handlers/${props.handler}.ts`,
+      handler: 'handler',
+      projectRoot,
+      depsLockFilePath: `${projectRoot}package-lock.json`,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      timeout: props.timeout ?? Duration.seconds(10),
+      role,
+      logGroup,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'huddle',
+        POWERTOOLS_METRICS_NAMESPACE: 'Huddle',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        // Some CommonJS dependencies call require(); ESM output has none unless we provide it.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+      },
+    })
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Node.js 22 is the runtime the project targets and tests; bumping it is a deliberate change.',
+    })
+  }
+}

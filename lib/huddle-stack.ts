@@ -1,0 +1,269 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib'
+import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway'
+import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2'
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers'
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations'
+import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb'
+import * as iam from 'aws-cdk-lib/aws-iam'
+import type { IFunction } from 'aws-cdk-lib/aws-lambda'
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
+import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cdk-lib/aws-s3'
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js'
+import type { Construct } from 'constructs'
+import { envNames } from '../lambdas/adapters/env-names.js'
+import { tableSchema } from '../lambdas/adapters/table-schema.js'
+import { authorizer, type RouteAccess, routes } from '../lambdas/routes.js'
+import type { HuddleConfig } from './config.js'
+import { HandlerFunction } from './handler-function.js'
+import { HuddleMonitoring, type MonitoredFunction } from './monitoring.js'
+
+/** The stack's inputs: the validated configuration from bin/app.ts. */
+export interface HuddleStackProps extends StackProps {
+  config: HuddleConfig
+}
+
+const dynamoRead = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+]
+const dynamoWrite = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+]
+
+/** Huddle in one stack: the WebSocket API generated from the route table, its data stores and its monitoring. */
+export class HuddleStack extends Stack {
+  constructor(scope: Construct, id: string, props: HuddleStackProps) {
+    super(scope, id, props)
+    const { config } = props
+    const retain = config.removalPolicy === 'retain'
+    const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY
+
+    const table = new TableV2(this, 'Table', {
+      partitionKey: { name: tableSchema.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: tableSchema.sortKey, type: AttributeType.STRING },
+      billing: Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: tableSchema.ttlAttribute,
+      globalSecondaryIndexes: [
+        {
+          indexName: tableSchema.userIndex.indexName,
+          partitionKey: { name: tableSchema.userIndex.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: tableSchema.userIndex.sortKey, type: AttributeType.STRING },
+          projectionType: ProjectionType.ALL,
+        },
+      ],
+      deletionProtection: retain,
+      removalPolicy,
+    })
+
+    const bucket = new Bucket(this, 'Avatars', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: BucketEncryption.S3_MANAGED,
+      cors: [
+        {
+          allowedMethods: [HttpMethods.PUT, HttpMethods.GET],
+          allowedOrigins: config.corsOrigins,
+          allowedHeaders: ['Content-Type', 'Content-Length'],
+          maxAge: 3600,
+        },
+      ],
+      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      removalPolicy,
+      autoDeleteObjects: !retain,
+    })
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Objects are reached only through presigned URLs that Huddle functions issue and log; ' +
+        'a second bucket for access logs would add cost without adding an audit trail worth having.',
+    })
+
+    const api = new WebSocketApi(this, 'Api', {
+      apiName: `huddle-${config.stageName}`,
+      routeSelectionExpression: '$request.body.action',
+    })
+
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy })
+    const stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: api,
+      stageName: config.stageName,
+      autoDeploy: true,
+      throttle: { rateLimit: config.throttleRate, burstLimit: config.throttleBurst },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            time: '$context.requestTimeEpoch',
+            connectionId: '$context.connectionId',
+            eventType: '$context.eventType',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            sourceIp: '$context.identity.sourceIp',
+            principal: '$context.authorizer.principalId',
+            integrationLatency: '$context.integrationLatency',
+            error: '$context.error.message',
+            authorizerError: '$context.authorizer.error',
+          }),
+        ),
+      },
+    })
+    if (config.apiGatewayLogsRole) stage.node.addDependency(this.apiGatewayLogsRole())
+
+    const monitored: MonitoredFunction[] = []
+    const authorizerFunction = new HandlerFunction(this, 'AuthorizerHandler', {
+      handler: authorizer.handler,
+      removalPolicy,
+      environment: {
+        [envNames.jwksUrl]: config.jwksUrl,
+        [envNames.jwtIssuer]: config.jwtIssuer,
+        [envNames.jwtAudience]: config.jwtAudience,
+      },
+    }).function
+    monitored.push({ label: 'authorizer', function: authorizerFunction, alarmOnErrors: false })
+    const connectAuthorizer = new WebSocketLambdaAuthorizer('ConnectAuthorizer', authorizerFunction, {
+      identitySource: [authorizer.identitySource],
+    })
+
+    for (const route of routes) {
+      const { access } = route
+      const fn = new HandlerFunction(this, `${pascalCase(route.handler)}Handler`, {
+        handler: route.handler,
+        removalPolicy,
+        environment: {
+          ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
+          ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),
+          ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
+        },
+      }).function
+      this.grantRouteAccess(fn, access, { tableArn: table.tableArn, bucketArn: bucket.bucketArn, stage })
+      const webSocketRoute = api.addRoute(route.routeKey, {
+        integration: new WebSocketLambdaIntegration(`${pascalCase(route.handler)}Integration`, fn),
+        returnResponse: route.replies,
+        ...(route.routeKey === '$connect' ? { authorizer: connectAuthorizer } : {}),
+      })
+      if (route.routeKey !== '$connect') {
+        Validations.of(webSocketRoute).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'API Gateway authorizes a WebSocket once, on $connect; later frames ride that authorized connection.',
+        })
+      }
+      monitored.push({ label: route.routeKey, function: fn })
+    }
+
+    const monitoring = new HuddleMonitoring(this, 'Monitoring', {
+      apiId: api.apiId,
+      stageName: stage.stageName,
+      table,
+      functions: monitored,
+      ...(config.alarmEmail === undefined ? {} : { alarmEmail: config.alarmEmail }),
+    })
+
+    new CfnOutput(this, 'WebSocketUrl', {
+      value: stage.url,
+      description: 'Clients connect here: append ?token=<JWT>',
+    })
+    new CfnOutput(this, 'CallbackUrl', {
+      value: stage.callbackUrl,
+      description: 'Management API (@connections) the functions post through',
+    })
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${monitoring.dashboard.dashboardName}`,
+      description: 'CloudWatch dashboard for operators',
+    })
+    new CfnOutput(this, 'TableName', { value: table.tableName, description: 'DynamoDB table' })
+    new CfnOutput(this, 'BucketName', {
+      value: bucket.bucketName,
+      description: 'S3 bucket for group avatars',
+    })
+  }
+
+  /** Grants one route function exactly its `access` entry, with named actions and no `*` resources. */
+  private grantRouteAccess(
+    fn: IFunction,
+    access: RouteAccess,
+    targets: { tableArn: string; bucketArn: string; stage: WebSocketStage },
+  ): void {
+    const role = fn.role
+    if (role === undefined) throw new Error(`${fn.node.path} has no role to grant to`)
+    const allow = (actions: string[], resources: string[]): iam.PolicyStatement => {
+      const statement = new iam.PolicyStatement({ actions, resources })
+      role.addToPrincipalPolicy(statement)
+      return statement
+    }
+    if (access.table) {
+      allow(access.table === 'readWrite' ? [...dynamoRead, ...dynamoWrite] : dynamoRead, [
+        targets.tableArn,
+        `${targets.tableArn}/index/${tableSchema.userIndex.indexName}`,
+      ])
+    }
+    if (access.bucket) {
+      // ListBucket lets HeadObject on a missing key answer 404 rather than 403.
+      allow(['s3:ListBucket'], [targets.bucketArn])
+      const objects = allow(
+        access.bucket === 'readWrite'
+          ? ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']
+          : ['s3:GetObject'],
+        [`${targets.bucketArn}/*`],
+      )
+      this.acknowledgeWildcardResources(role, [objects], 'Avatar object keys are minted per upload.')
+    }
+    if (access.connections) {
+      const grant = targets.stage.grantManagementApiAccess(role)
+      this.acknowledgeWildcardResources(
+        role,
+        grant.principalStatements,
+        'Connection ids are only known at run time; the grant is scoped to this API and stage.',
+      )
+    }
+  }
+
+  /** cdk-nag reports each wildcard resource as its own finding, so each is acknowledged by its exact id. */
+  private acknowledgeWildcardResources(
+    scope: Construct,
+    statements: iam.PolicyStatement[],
+    reason: string,
+  ): void {
+    for (const resource of statements.flatMap((statement) => statement.resources)) {
+      const finding = flattenCfnReference(this.resolve(resource))
+      if (finding.includes('*')) {
+        Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${finding}]`, reason })
+      }
+    }
+  }
+
+  /** API Gateway writes WebSocket access logs only once the account has a CloudWatch role (one per region). */
+  private apiGatewayLogsRole(): CfnAccount {
+    const pushToLogs = iam.ManagedPolicy.fromAwsManagedPolicyName(
+      'service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+    )
+    const role = new iam.Role(this, 'ApiGatewayLogsRole', {
+      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+      managedPolicies: [pushToLogs],
+    })
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM4[Policy::${flattenCfnReference(this.resolve(pushToLogs.managedPolicyArn))}]`,
+      reason: 'AmazonAPIGatewayPushToCloudWatchLogs is the documented policy for API Gateway’s logging role.',
+    })
+    // Other APIs in the account rely on this setting, so deleting the stack must not pull it away.
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN)
+    const account = new CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn })
+    account.applyRemovalPolicy(RemovalPolicy.RETAIN)
+    return account
+  }
+}
+
+function pascalCase(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter((part) => part.length > 0)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('')
+}
