@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn as spawnProcess } from 'node:child_process'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -80,10 +80,11 @@ async function waitForDynamo(endpoint: string): Promise<void> {
   }
 }
 
-/** Kills a child once, and also when this process exits first. */
+/** Kills a child once, and also when this process exits first, even by SIGKILL (through a watchdog). */
 function stopper(child: ChildProcess): () => Promise<void> {
   const kill = () => child.kill()
   process.once('exit', kill)
+  if (child.pid !== undefined) watchParent(child.pid)
   return async () => {
     process.off('exit', kill)
     if (child.exitCode !== null || child.signalCode !== null) return
@@ -91,6 +92,22 @@ function stopper(child: ChildProcess): () => Promise<void> {
     child.kill()
     await exited
   }
+}
+
+const watchdog = `
+const [parent, child] = process.argv.slice(1).map(Number)
+const alive = (pid) => { try { process.kill(pid, 0); return true } catch { return false } }
+setInterval(() => {
+  if (!alive(child)) process.exit()
+  if (!alive(parent)) { process.kill(child); process.exit() }
+}, 1000)`
+
+/** A detached process that kills `child` once this process is gone, however it died. */
+function watchParent(child: number): void {
+  spawnProcess(process.execPath, ['-e', watchdog, String(process.pid), String(child)], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref()
 }
 
 /** The S3 emulator (checks SigV4, so presigned URLs really expire), with the bucket created. */

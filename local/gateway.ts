@@ -300,7 +300,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  await new Promise<void>((done) => server.listen(options.port, '127.0.0.1', done))
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail)
+    server.listen(options.port, '127.0.0.1', done)
+  })
   const address = server.address()
   const port = typeof address === 'object' && address !== null ? address.port : options.port
   const url = `http://127.0.0.1:${port}`
