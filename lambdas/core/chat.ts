@@ -1,7 +1,15 @@
 import { forEachLimited } from './concurrency.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import type { AvatarStore, ChatStore, DeliveryReport, EventSender, Group, Member } from './ports.js'
+import type {
+  AvatarStore,
+  ChatStore,
+  DeliveryReport,
+  EventSender,
+  Group,
+  Member,
+  MemberStatus,
+} from './ports.js'
 import type { AckResults, ChatEvent, GroupView, ImageLink } from './protocol.js'
 import { limits } from './protocol.js'
 
@@ -97,17 +105,7 @@ export class Chat {
     }
 
     const view = await this.groupView(group, members)
-    if (newcomers.length > 0) {
-      const event: ChatEvent = {
-        type: 'chat.invite',
-        gid: group.gid,
-        name: group.name,
-        iss: caller.iss,
-        members: members.map((m) => m.iss),
-        ...(view.image && { image: view.image }),
-      }
-      await this.deliver(event, newcomers)
-    }
+    if (newcomers.length > 0) await this.deliver(inviteEvent(view, caller.iss), newcomers)
     return { group: view, invited: newcomers }
   }
 
@@ -164,37 +162,33 @@ export class Chat {
 
   /** Re-sends every pending invite to the calling connection, for identities that were offline. */
   async sync(caller: Caller): Promise<AckResults['sync']> {
-    const pending = (await this.deps.store.membershipsOf(caller.iss)).filter((m) => m.status === 'invited')
-    const groups = await this.deps.store.getGroups(pending.map((m) => m.gid))
     let invites = 0
-    await forEachLimited(groups, 8, async (group) => {
-      const members = await this.deps.store.listMembers(group.gid)
-      const me = members.find((m) => m.iss === caller.iss)
-      if (me?.status !== 'invited') return
-      const view = await this.groupView(group, members)
-      const event: ChatEvent = {
-        type: 'chat.invite',
-        gid: group.gid,
-        name: group.name,
-        iss: me.invitedBy,
-        members: members.map((m) => m.iss),
-        ...(view.image && { image: view.image }),
-      }
+    for (const { group, me } of await this.groupsOf(caller.iss, 'invited')) {
+      const event = inviteEvent(group, me.invitedBy)
       if ((await this.deps.sender.send(caller.connectionId, JSON.stringify(event))) === 'sent') invites++
-    })
+    }
     return { invites }
   }
 
   async groups(caller: Caller): Promise<AckResults['groups']> {
-    const memberships = await this.deps.store.membershipsOf(caller.iss)
+    const found = await this.groupsOf(caller.iss)
+    return { groups: found.map(({ group, me }) => ({ ...group, status: me.status })) }
+  }
+
+  /** The identity's groups (those where its status is `status`, if given), sorted by gid. */
+  private async groupsOf(iss: string, status?: MemberStatus): Promise<{ group: GroupView; me: Member }[]> {
+    const memberships = (await this.deps.store.membershipsOf(iss)).filter(
+      (m) => !status || m.status === status,
+    )
     const groups = await this.deps.store.getGroups(memberships.map((m) => m.gid))
-    const views: AckResults['groups']['groups'] = []
+    const found: { group: GroupView; me: Member }[] = []
     await forEachLimited(groups, 8, async (group) => {
       const members = await this.deps.store.listMembers(group.gid)
-      const me = members.find((m) => m.iss === caller.iss)
-      if (me) views.push({ ...(await this.groupView(group, members)), status: me.status })
+      const me = members.find((m) => m.iss === iss)
+      if (me && (!status || me.status === status))
+        found.push({ group: await this.groupView(group, members), me })
     })
-    return { groups: views.sort((a, b) => a.gid.localeCompare(b.gid)) }
+    return found.sort((a, b) => a.group.gid.localeCompare(b.group.gid))
   }
 
   private async checkAvatar(caller: Caller, key: string): Promise<{ key: string; mime: string }> {
@@ -292,6 +286,17 @@ interface DeliveryPlan {
 /** Avatar keys are issued under the uploader's prefix, so nobody can reuse someone else's upload. */
 function avatarPrefix(iss: string): string {
   return `avatars/${encodeURIComponent(iss)}/`
+}
+
+function inviteEvent(group: GroupView, inviter: string): ChatEvent {
+  return {
+    type: 'chat.invite',
+    gid: group.gid,
+    name: group.name,
+    iss: inviter,
+    members: group.members.map((m) => m.iss),
+    ...(group.image && { image: group.image }),
+  }
 }
 
 function joined(members: Member[]): string[] {
