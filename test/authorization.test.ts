@@ -18,7 +18,6 @@ describe('the handshake', () => {
 describe('membership rules', () => {
   it('keeps an uninvited identity out of an existing group', async () => {
     const [alice, bob, mallory] = await connect(unique('alice'), unique('bob'), unique('mallory'))
-    if (!alice || !bob || !mallory) throw new Error('not connected')
     const gid = unique('private')
     await alice.ok('invite', { gid, name: 'Private', members: [bob.iss] })
     await bob.ok('join', { gid })
@@ -42,7 +41,6 @@ describe('membership rules', () => {
 
   it('lets an invited member join but not message before joining', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    if (!alice || !bob) throw new Error('not connected')
     const gid = unique('pending')
     await alice.ok('invite', { gid, name: 'Pending', members: [bob.iss] })
     expect(await bob.request('message', { gid, body: 'too early' })).toMatchObject({ code: 'FORBIDDEN' })
@@ -58,7 +56,6 @@ describe('membership rules', () => {
 
   it('takes the sender from the token, never from the frame', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    if (!alice || !bob) throw new Error('not connected')
     const gid = unique('spoof')
     await alice.ok('invite', { gid, name: 'Spoof', members: [bob.iss] })
     await bob.ok('join', { gid })
@@ -75,7 +72,6 @@ describe('membership rules', () => {
 
   it('does not accept another identity’s avatar upload', async () => {
     const [alice, mallory] = await connect(unique('alice'), unique('mallory'))
-    if (!alice || !mallory) throw new Error('not connected')
     const upload = await alice.ok('avatar', { mime: 'image/png', size: 4 })
     const reply = await mallory.request('invite', {
       gid: unique('stolen'),
@@ -90,7 +86,6 @@ describe('membership rules', () => {
 describe('the avatar bucket', () => {
   it('accepts only untampered presigned URLs for exactly the announced upload', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    if (!alice || !bob) throw new Error('not connected')
     const bytes = Buffer.from('GIF89a-not-really')
     const upload = await alice.ok('avatar', { mime: 'image/gif', size: bytes.length })
     const url = String(upload.url)

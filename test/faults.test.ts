@@ -13,7 +13,8 @@ import {
 import { type Gateway, startGateway } from '../local/gateway.js'
 import { localHandlerEnvironment, localNames } from '../local/stack.js'
 import { ensureTable } from '../local/table.js'
-import { TestClient, unique } from './support/huddle.js'
+import { connector } from './support/clients.js'
+import { unique } from './support/huddle.js'
 
 // This file runs its own stack, so that it can stop and restart the emulators under the handlers.
 let dataDir: string
@@ -21,13 +22,7 @@ let dynamo: Emulator
 let dynamoPort: number
 let s3: Emulator
 let gateway: Gateway
-const clients: TestClient[] = []
-
-async function connect(...identities: string[]): Promise<TestClient[]> {
-  const connected = await Promise.all(identities.map((iss) => TestClient.connect(iss, gateway.url)))
-  clients.push(...connected)
-  return connected
-}
+const connect = connector(() => gateway.url)
 
 beforeAll(async () => {
   // The faults below are provoked on purpose; their error logs would only be noise here.
@@ -47,7 +42,6 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const client of clients) client.close()
   await gateway?.close()
   await Promise.allSettled([dynamo?.stop(), s3?.stop()])
   await rm(dataDir, { recursive: true, force: true })
@@ -56,7 +50,6 @@ afterAll(async () => {
 describe('faults', () => {
   it('answers INTERNAL while DynamoDB is down, loses nothing acknowledged, and recovers', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    if (!alice || !bob) throw new Error('not connected')
     const gid = unique('outage')
     await alice.ok('invite', { gid, name: 'Outage', members: [bob.iss] })
     await bob.ok('join', { gid })
@@ -79,7 +72,6 @@ describe('faults', () => {
 
   it('refuses an avatar invite clearly while S3 is down and creates no half a group', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    if (!alice || !bob) throw new Error('not connected')
     const bytes = Buffer.from('avatar-bytes')
     const upload = await alice.ok('avatar', { mime: 'image/png', size: bytes.length })
     await fetch(String(upload.url), {
@@ -105,7 +97,6 @@ describe('faults', () => {
   it('delivers to everyone still connected when connections drop in the middle of a fan-out', async () => {
     const members = Array.from({ length: 24 }, (_, i) => unique(`member${i}`))
     const [alice, ...others] = await connect(unique('alice'), ...members)
-    if (!alice) throw new Error('not connected')
     const gid = unique('dropping')
     await alice.ok('invite', { gid, name: 'Dropping', members })
     await Promise.all(others.map((member) => member.ok('join', { gid })))

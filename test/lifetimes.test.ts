@@ -10,8 +10,8 @@ beforeAll(async () => {
   gateway = await startGateway({
     port: 0,
     tokens: await createDevTokens(),
-    idleTimeoutMs: 400,
-    maxLifetimeMs: 1500,
+    idleTimeoutMs: 1500,
+    maxLifetimeMs: 3000,
     handlerEnvironment: (url) => localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
   })
 })
