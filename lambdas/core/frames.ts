@@ -1,37 +1,43 @@
-import { z } from 'zod'
+import { en } from 'zod/locales'
+import * as z from 'zod/mini'
 import { ChatError } from './errors.js'
 import type { Action } from './protocol.js'
 
+// zod/mini keeps every handler bundle small (cold starts); English messages are opted into.
+z.config(en())
+
 /** Identities and gids: 1–128 chars of [A-Za-z0-9_.:@-]. */
 export const identityPattern = /^[A-Za-z0-9_.:@-]{1,128}$/
-const identity = z.string().regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -')
+const identity = z
+  .string()
+  .check(z.regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -'))
 const messageId = z
   .string()
-  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -')
+  .check(z.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -'))
 
 /** Avatar images the server accepts for upload. */
 export const imageMimeTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
 
 /** One schema per action; unknown fields (an `iss` or `from`, say) are dropped, never trusted. */
 export const frameSchemas = {
-  avatar: z.object({ mime: z.enum(imageMimeTypes), size: z.number().int().positive() }),
+  avatar: z.object({ mime: z.enum(imageMimeTypes), size: z.int().check(z.positive()) }),
   invite: z.object({
     gid: identity,
-    name: z.string().trim().min(1).max(128),
-    members: z.array(identity).min(1),
-    avatar: z.object({ key: z.string().min(1).max(512) }).optional(),
+    name: z.string().check(z.trim(), z.minLength(1), z.maxLength(128)),
+    members: z.array(identity).check(z.minLength(1)),
+    avatar: z.optional(z.object({ key: z.string().check(z.minLength(1), z.maxLength(512)) })),
   }),
   join: z.object({ gid: identity }),
   leave: z.object({ gid: identity }),
   message: z.object({
     gid: identity,
-    body: z.string().min(1),
-    jti: messageId.optional(),
-    rid: messageId.optional(),
+    body: z.string().check(z.minLength(1)),
+    jti: z.optional(messageId),
+    rid: z.optional(messageId),
   }),
   sync: z.object({}),
   groups: z.object({}),
-} satisfies Record<Action, z.ZodType>
+} satisfies Record<Action, z.ZodMiniType>
 
 export type Frames = { [A in Action]: z.infer<(typeof frameSchemas)[A]> }
 
