@@ -136,6 +136,8 @@ export class HuddleStack extends Stack {
       const fn = new HandlerFunction(this, `${pascalCase(route.handler)}Handler`, {
         handler: route.handler,
         removalPolicy,
+        // A fan-out is CPU-bound (signing each post): more memory brings more CPU, and API Gateway waits 29 s.
+        ...(access.connections && { memorySize: 1024, timeout: Duration.seconds(29) }),
         environment: {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
           ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),

@@ -1,0 +1,89 @@
+import { type ConsumedCapacity, DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { emulatorClientConfig } from '../local/emulators.js'
+
+/** What a stretch of DynamoDB traffic cost: calls by operation, HTTP attempts and capacity units. */
+export interface DynamoTally {
+  calls: Record<string, number>
+  /** Milliseconds spent waiting on DynamoDB, by operation (overlapping calls each count in full). */
+  millis: Record<string, number>
+  attempts: number
+  readUnits: number
+  writeUnits: number
+  /** How many responses carried ConsumedCapacity at all (DynamoDB Local may leave it out). */
+  withCapacity: number
+}
+
+// The operations that accept ReturnConsumedCapacity.
+const capacityOperations = new Set([
+  'GetItem',
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'Query',
+  'Scan',
+  'BatchGetItem',
+  'BatchWriteItem',
+  'TransactGetItems',
+  'TransactWriteItems',
+])
+const readOperations = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems'])
+
+function emptyTally(): DynamoTally {
+  return { calls: {}, millis: {}, attempts: 0, readUnits: 0, writeUnits: 0, withCapacity: 0 }
+}
+
+/**
+ * A document client whose every call asks for ConsumedCapacity and adds what it cost to `tally`,
+ * so a benchmark can read the cost of one use case without touching the store adapter.
+ */
+export function countingDocumentClient(endpoint: string): {
+  db: DynamoDBDocumentClient
+  tally: DynamoTally
+  reset(): DynamoTally
+} {
+  const client = new DynamoDBClient({ ...emulatorClientConfig, endpoint })
+  let tally = emptyTally()
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = (context.commandName ?? 'unknown').replace(/Command$/, '')
+      const input = args.input as Record<string, unknown>
+      if (capacityOperations.has(operation)) input.ReturnConsumedCapacity = 'TOTAL'
+      const startedAt = performance.now()
+      const result = await next(args)
+      tally.millis[operation] = (tally.millis[operation] ?? 0) + performance.now() - startedAt
+      const output = result.output as { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] }
+      tally.calls[operation] = (tally.calls[operation] ?? 0) + 1
+      tally.attempts += result.output.$metadata.attempts ?? 1
+      const consumed = output.ConsumedCapacity
+      const entries = consumed === undefined ? [] : Array.isArray(consumed) ? consumed : [consumed]
+      if (entries.length > 0) tally.withCapacity++
+      for (const entry of entries) {
+        const read = entry.ReadCapacityUnits
+        const write = entry.WriteCapacityUnits
+        if (read !== undefined || write !== undefined) {
+          tally.readUnits += read ?? 0
+          tally.writeUnits += write ?? 0
+        } else if (readOperations.has(operation)) {
+          tally.readUnits += entry.CapacityUnits ?? 0
+        } else {
+          tally.writeUnits += entry.CapacityUnits ?? 0
+        }
+      }
+      return result
+    },
+    { step: 'initialize', name: 'benchCountCapacity' },
+  )
+  const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } })
+  return {
+    db,
+    get tally() {
+      return tally
+    },
+    reset() {
+      const previous = tally
+      tally = emptyTally()
+      return previous
+    },
+  }
+}

@@ -1,0 +1,505 @@
+import { randomBytes } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi'
+import { S3Client } from '@aws-sdk/client-s3'
+import { DynamoChatStore } from '../lambdas/adapters/dynamo-store.js'
+import { ManagementApiSender } from '../lambdas/adapters/management-api.js'
+import { S3Avatars } from '../lambdas/adapters/s3-avatars.js'
+import { Chat } from '../lambdas/core/chat.js'
+import { forEachLimited } from '../lambdas/core/concurrency.js'
+import type { EventSender, Member } from '../lambdas/core/ports.js'
+import { emulatorClientConfig } from '../local/emulators.js'
+import { localNames, startLocalStack } from '../local/stack.js'
+import { type ColdStart, measureColdStarts } from './cold-start.js'
+import { countingDocumentClient, type DynamoTally } from './dynamo-counter.js'
+import { measurePostCpu } from './post-cost.js'
+import { describeMachine, type Machine, printTable, quantile, round } from './stats.js'
+import { BenchClient, mapLimited } from './ws-client.js'
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
+const quick = process.argv.includes('--quick')
+/** Group sizes and how many messages each is measured over (handler, floor and end to end each). */
+const plan = quick
+  ? [
+      { members: 10, messages: 20 },
+      { members: 100, messages: 20 },
+    ]
+  : [
+      { members: 10, messages: 200 },
+      { members: 100, messages: 200 },
+      { members: 1000, messages: 50 },
+    ]
+// DynamoDB Local (Java) and V8 get faster as they warm up: the first group gets a longer warm-up.
+const warmup = { first: 50, each: 5 }
+const coldStartRuns = quick ? 2 : 5
+// The Chat default, so the floor posts exactly as the handler does.
+const fanOutConcurrency = 32
+const body = 'x'.repeat(100)
+const resultsFile = fileURLToPath(new URL('results.json', import.meta.url))
+
+/** The figures of one group size. */
+interface FanOutResult {
+  members: number
+  messages: number
+  dynamo: {
+    /** Mean calls per message, by operation. */
+    callsPerMessage: Record<string, number>
+    requestsPerMessage: number
+    /** Median milliseconds one call of each operation took (a message's BatchGets run concurrently). */
+    millisPerCall: Record<string, number>
+    readUnitsPerMessage: number
+    writeUnitsPerMessage: number
+    /** Whether DynamoDB (Local) returned ConsumedCapacity at all. */
+    capacityReported: boolean
+  }
+  postsPerMessage: number
+  postsPerConnection: { min: number; max: number }
+  handlerMs: { p50: number; p99: number }
+  floorMs: { p50: number; p99: number }
+  /** Median handler time over median floor time: what storage adds on top of the posts themselves. */
+  handlerOverFloor: number
+  endToEndMs: { p50: number; p99: number }
+  deliveriesPerSecond: number
+}
+
+interface Results {
+  ranAt: string
+  machine: Machine
+  fanOut: FanOutResult[]
+  /** CPU milliseconds the sending process spends per post, against a do-nothing endpoint. */
+  postCpuMs: number
+  coldStart: ColdStart[]
+}
+
+/** Counts the posts of each connection, so one fan-out can be checked for exactly one per recipient. */
+class CountingSender implements EventSender {
+  readonly posts = new Map<string, number>()
+  constructor(private readonly inner: EventSender) {}
+
+  send(connectionId: string, data: string): Promise<'sent' | 'gone'> {
+    this.posts.set(connectionId, (this.posts.get(connectionId) ?? 0) + 1)
+    return this.inner.send(connectionId, data)
+  }
+}
+
+async function main(): Promise<void> {
+  const machine = await describeMachine()
+  const runId = randomBytes(3).toString('hex')
+  console.log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}; ` +
+      `${round(machine.cpuBusyAtStart * 100, 0)} % busy before the run`,
+  )
+  if (machine.cpuBusyAtStart > 0.1)
+    console.log('note: something else is using the CPU; timings will be noisy')
+  const started = Date.now()
+  const stack = await startLocalStack({ port: 0 })
+  const problems: string[] = []
+  let clients: BenchClient[] = []
+  try {
+    const largest = Math.max(...plan.map((p) => p.members))
+    console.log(`connecting ${largest} WebSocket clients…`)
+    const identities = Array.from(
+      { length: largest },
+      (_, i) => `bench-${runId}-${String(i).padStart(4, '0')}`,
+    )
+    clients = await mapLimited(identities, 16, (iss) => BenchClient.connect(stack.url, iss))
+
+    const counter = countingDocumentClient(stack.dynamoEndpoint)
+    const store = new DynamoChatStore(counter.db, localNames.table)
+    const management = new ManagementApiSender(
+      new ApiGatewayManagementApiClient({ ...emulatorClientConfig, endpoint: stack.url }),
+    )
+    const sender = new CountingSender(management)
+    const s3 = new S3Client({
+      ...emulatorClientConfig,
+      endpoint: stack.s3Endpoint,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    })
+    const chat = new Chat({ store, avatars: new S3Avatars(s3, localNames.bucket), sender, fanOutConcurrency })
+
+    const fanOut: FanOutResult[] = []
+    for (const { members, messages } of plan) {
+      console.log(
+        `group of ${members}: ${messages} messages each through the handler, the floor and the gateway…`,
+      )
+      const group = clients.slice(0, members)
+      const gid = `bench-${runId}-g${members}`
+      await createJoinedGroup(
+        store,
+        gid,
+        group.map((c) => c.iss),
+      )
+      counter.reset()
+      const result = await measureGroup({
+        httpUrl: stack.url,
+        gid,
+        group,
+        clients,
+        chat,
+        sender,
+        management,
+        counter,
+        messages,
+        warmup: fanOut.length === 0 ? warmup.first : warmup.each,
+        problems,
+      })
+      fanOut.push(result)
+    }
+
+    console.log('timing the CPU cost of one post…')
+    const postCpuMs = await measurePostCpu(2000, fanOutConcurrency)
+    console.log('bundling the handlers and timing their module initialisation…')
+    const coldStart = await measureColdStarts(coldStartRuns)
+    const results: Results = {
+      ranAt: new Date().toISOString(),
+      machine,
+      fanOut,
+      postCpuMs,
+      coldStart,
+    }
+    report(results)
+    const previous = await readPrevious()
+    if (previous) printDelta(previous, results)
+    // A quick run or one with problems is not a baseline to compare later runs with.
+    if (!quick && problems.length === 0) {
+      await writeFile(`${resultsFile}.tmp`, `${JSON.stringify(results, null, 2)}\n`)
+      await rename(`${resultsFile}.tmp`, resultsFile)
+      console.log(`\nwrote ${resultsFile}`)
+    }
+    console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
+  } finally {
+    // In batches, as each close runs a $disconnect handler.
+    await mapLimited(clients, 32, (c) => c.close())
+    await stack.stop()
+  }
+  if (problems.length > 0) {
+    console.error(`\n${problems.length} problem(s):\n${problems.slice(0, 20).join('\n')}`)
+    process.exitCode = 1
+  }
+}
+
+/** Writes a group whose members have all joined straight to the store: no O(n²) join events. */
+async function createJoinedGroup(store: DynamoChatStore, gid: string, identities: string[]): Promise<void> {
+  const at = new Date().toISOString()
+  const [owner = '', ...others] = identities
+  const member = (iss: string, role: Member['role']): Member => ({
+    gid,
+    iss,
+    status: 'joined',
+    role,
+    invitedBy: owner,
+    invitedAt: at,
+    joinedAt: at,
+  })
+  const batch = 50
+  await store.createGroup({ gid, name: `bench ${identities.length}`, createdBy: owner, createdAt: at }, [
+    member(owner, 'admin'),
+    ...others.slice(0, batch - 1).map((iss) => member(iss, 'member')),
+  ])
+  for (let i = batch - 1; i < others.length; i += batch) {
+    await store.addMembers(others.slice(i, i + batch).map((iss) => member(iss, 'member')))
+  }
+}
+
+interface GroupRun {
+  httpUrl: string
+  gid: string
+  group: BenchClient[]
+  clients: BenchClient[]
+  chat: Chat
+  sender: CountingSender
+  management: ManagementApiSender
+  counter: ReturnType<typeof countingDocumentClient>
+  messages: number
+  warmup: number
+  problems: string[]
+}
+
+/**
+ * Per message, in turn: the handler's work (Chat.message), the floor (its posts alone) and a message
+ * sent through the gateway; interleaved so that a slow patch of the machine hits all three alike.
+ */
+async function measureGroup(run: GroupRun): Promise<FanOutResult> {
+  const { gid, group, chat, sender, management, counter, messages, problems } = run
+  const first = group[0]
+  if (first === undefined) throw new Error('empty group')
+  const caller = { iss: first.iss, connectionId: await connectionIdOf(run.httpUrl, first) }
+  const recipients = group.length - 1
+  const endToEnd = endToEndProbe(run, first)
+
+  const handlerMs: number[] = []
+  const floorMs: number[] = []
+  const endToEndMs: number[] = []
+  let endToEndBusyMs = 0
+  const tallies: DynamoTally[] = []
+  let minPosts = Number.POSITIVE_INFINITY
+  let maxPosts = 0
+  let totalPosts = 0
+  for (let i = 0; i < run.warmup + messages; i++) {
+    counter.reset()
+    sender.posts.clear()
+    const jti = `h${i}-${randomBytes(4).toString('hex')}`
+    const startedAt = performance.now()
+    const ack = await chat.message(caller, { gid, body, jti })
+    const handlerTime = performance.now() - startedAt
+    const tally = counter.reset()
+    const posts = new Map(sender.posts)
+    const floorTime = await floor(management, [...posts.keys()], eventText(gid, caller.iss, jti, ack.iat))
+    const trip = await endToEnd.once(`e${i}-${randomBytes(4).toString('hex')}`)
+    if (i < run.warmup) continue
+    handlerMs.push(handlerTime)
+    floorMs.push(floorTime)
+    endToEndMs.push(trip.latency)
+    endToEndBusyMs += trip.busy
+    tallies.push(tally)
+    for (const count of posts.values()) {
+      minPosts = Math.min(minPosts, count)
+      maxPosts = Math.max(maxPosts, count)
+      totalPosts += count
+    }
+    if (posts.size !== recipients) {
+      problems.push(`${gid} ${jti}: posted to ${posts.size} connections, expected ${recipients}`)
+    }
+  }
+  endToEnd.stop()
+
+  const calls: Record<string, number> = {}
+  for (const tally of tallies) {
+    for (const [operation, count] of Object.entries(tally.calls))
+      calls[operation] = (calls[operation] ?? 0) + count
+  }
+  const mean = (pick: (t: DynamoTally) => number) =>
+    round(tallies.reduce((s, t) => s + pick(t), 0) / tallies.length)
+  const percentiles = (values: number[]) => ({
+    p50: round(quantile(values, 0.5)),
+    p99: round(quantile(values, 0.99)),
+  })
+  const handler = percentiles(handlerMs)
+  const floorFigures = percentiles(floorMs)
+  return {
+    members: group.length,
+    messages,
+    dynamo: {
+      callsPerMessage: Object.fromEntries(
+        Object.entries(calls).map(([operation, count]) => [operation, round(count / tallies.length)]),
+      ),
+      requestsPerMessage: mean((t) => t.attempts),
+      millisPerCall: Object.fromEntries(
+        Object.keys(calls).map((operation) => [
+          operation,
+          round(
+            quantile(
+              tallies.map((t) => (t.millis[operation] ?? 0) / (t.calls[operation] ?? 1)),
+              0.5,
+            ),
+          ),
+        ]),
+      ),
+      readUnitsPerMessage: mean((t) => t.readUnits),
+      writeUnitsPerMessage: mean((t) => t.writeUnits),
+      capacityReported: tallies.every((t) => t.withCapacity > 0),
+    },
+    postsPerMessage: round(totalPosts / messages),
+    postsPerConnection: { min: minPosts, max: maxPosts },
+    handlerMs: handler,
+    floorMs: floorFigures,
+    handlerOverFloor: round(handler.p50 / floorFigures.p50),
+    endToEndMs: percentiles(endToEndMs),
+    deliveriesPerSecond: round((recipients * messages) / (endToEndBusyMs / 1000), 0),
+  }
+}
+
+/** The same posts the handler made, to the same endpoint with the same concurrency, and nothing else. */
+async function floor(management: ManagementApiSender, targets: string[], data: string): Promise<number> {
+  const startedAt = performance.now()
+  await forEachLimited(targets, fanOutConcurrency, async (connectionId) => {
+    await management.send(connectionId, data)
+  })
+  return performance.now() - startedAt
+}
+
+function eventText(gid: string, iss: string, jti: string, iat: string): string {
+  return JSON.stringify({ type: 'chat.message', gid, iss, jti, body, iat })
+}
+
+/**
+ * Sends a message as a client frame through the gateway and times it from the send to the last
+ * recipient's receipt; a copy that reaches the sender or a non-member is a problem.
+ */
+function endToEndProbe(run: GroupRun, first: BenchClient) {
+  const { gid, group, clients, problems } = run
+  const members = new Set(group.map((c) => c.iss))
+  let flight: { jti: string; remaining: number; lastAt: number; arrived: () => void } | undefined
+  for (const client of clients) {
+    client.onEvent = (frame) => {
+      const current = flight
+      if (frame.type !== 'chat.message' || current === undefined || frame.jti !== current.jti) return
+      if (client === first || !members.has(client.iss)) {
+        problems.push(`${gid} ${current.jti} reached ${client.iss}`)
+        return
+      }
+      current.remaining--
+      if (current.remaining === 0) {
+        current.lastAt = performance.now()
+        current.arrived()
+      }
+    }
+  }
+  return {
+    /** Latency to the last receipt, and the time until both that and the ack were in. */
+    async once(jti: string): Promise<{ latency: number; busy: number }> {
+      let sentAt = 0
+      const arrived = new Promise<void>((resolve) => {
+        flight = { jti, remaining: group.length - 1, lastAt: 0, arrived: resolve }
+      })
+      const reply = first.request('message', { gid, body, jti }, () => {
+        sentAt = performance.now()
+      })
+      const [ack] = await withTimeout(Promise.all([reply, arrived]), 30_000, `${gid} ${jti}: delivery`)
+      const doneAt = performance.now()
+      if (ack.type !== 'ack') problems.push(`${gid} ${jti}: ${JSON.stringify(ack)}`)
+      return { latency: (flight?.lastAt ?? doneAt) - sentAt, busy: doneAt - sentAt }
+    },
+    stop(): void {
+      for (const client of clients) client.onEvent = () => {}
+    },
+  }
+}
+
+/** Rejects when `promise` takes longer than `ms`, so a lost event fails the run instead of hanging it. */
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([promise, expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The gateway-assigned id of a client's one connection, from the local gateway's dev endpoint. */
+async function connectionIdOf(httpUrl: string, client: BenchClient): Promise<string> {
+  const url = new URL(`${httpUrl}/dev/connections`)
+  url.searchParams.set('sub', client.iss)
+  const { connectionIds } = (await (await fetch(url)).json()) as { connectionIds: string[] }
+  const [id] = connectionIds
+  if (id === undefined) throw new Error(`${client.iss} has no open connection`)
+  return id
+}
+
+function report(results: Results): void {
+  console.log('\nDynamoDB per message (calls × median ms per call, by operation)\n')
+  const operations = [...new Set(results.fanOut.flatMap((r) => Object.keys(r.dynamo.callsPerMessage)))]
+  printTable(
+    ['members', ...operations, 'requests', 'RCU', 'WCU'],
+    results.fanOut.map((r) => [
+      r.members,
+      ...operations.map(
+        (operation) =>
+          `${r.dynamo.callsPerMessage[operation] ?? 0} × ${r.dynamo.millisPerCall[operation] ?? 0} ms`,
+      ),
+      r.dynamo.requestsPerMessage,
+      r.dynamo.capacityReported ? r.dynamo.readUnitsPerMessage : 'n/a',
+      r.dynamo.capacityReported ? r.dynamo.writeUnitsPerMessage : 'n/a',
+    ]),
+  )
+  console.log('\nfan-out per message (handler = Chat.message; floor = the same posts alone)\n')
+  printTable(
+    [
+      'members',
+      'posts',
+      'posts/conn',
+      'handler p50/p99 ms',
+      'floor p50/p99 ms',
+      'handler/floor',
+      'e2e p50/p99 ms',
+      'deliveries/s',
+    ],
+    results.fanOut.map((r) => [
+      r.members,
+      r.postsPerMessage,
+      r.postsPerConnection.min === r.postsPerConnection.max
+        ? r.postsPerConnection.min
+        : `${r.postsPerConnection.min}–${r.postsPerConnection.max}`,
+      `${r.handlerMs.p50} / ${r.handlerMs.p99}`,
+      `${r.floorMs.p50} / ${r.floorMs.p99}`,
+      r.handlerOverFloor,
+      `${r.endToEndMs.p50} / ${r.endToEndMs.p99}`,
+      r.deliveriesPerSecond,
+    ]),
+  )
+  console.log(
+    `\nCPU per post (SDK, signing, HTTP) in the sending process: ${results.postCpuMs} ms ` +
+      '(2,000 posts to a do-nothing endpoint in another process, concurrency 32)',
+  )
+  const capacity = results.fanOut.every((r) => r.dynamo.capacityReported)
+    ? 'ConsumedCapacity as reported by DynamoDB Local (its own estimate, TOTAL only)'
+    : 'DynamoDB Local returned no ConsumedCapacity for some calls: RCU/WCU are n/a'
+  console.log(`\n${capacity}`)
+  console.log(
+    '\ncold start: esbuild bundles as the CDK stack builds them, imported in a fresh node process\n',
+  )
+  printTable(
+    ['handler', 'bundle KiB', 'gzip KiB', 'init ms (median)'],
+    results.coldStart.map((c) => [
+      c.handler,
+      round(c.bytes / 1024, 1),
+      round(c.gzipBytes / 1024, 1),
+      c.initMs,
+    ]),
+  )
+  const { machine } = results
+  console.log(
+    `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.os}; ` +
+      `${round(machine.cpuBusyAtStart * 100, 0)} % busy before the run`,
+  )
+}
+
+async function readPrevious(): Promise<Results | undefined> {
+  try {
+    return JSON.parse(await readFile(resultsFile, 'utf8')) as Results
+  } catch {
+    return undefined
+  }
+}
+
+/** Every numeric figure by a readable path, so two runs compare figure by figure. */
+function figures(results: Results): Map<string, number> {
+  const flat = new Map<string, number>()
+  const walk = (prefix: string, value: unknown) => {
+    if (typeof value === 'number') flat.set(prefix, value)
+    else if (typeof value === 'object' && value !== null) {
+      for (const [key, child] of Object.entries(value)) walk(prefix ? `${prefix}.${key}` : key, child)
+    }
+  }
+  for (const r of results.fanOut)
+    walk(`${r.members} members`, { ...r, members: undefined, messages: undefined })
+  flat.set('postCpuMs', results.postCpuMs)
+  for (const c of results.coldStart) walk(c.handler, { ...c, handler: undefined })
+  return flat
+}
+
+/** Prints the figures that moved by 10 % or more since the previous results.json (timings here vary ±20 %). */
+function printDelta(previous: Results, current: Results): void {
+  const before = figures(previous)
+  const moved: string[] = []
+  let steady = 0
+  for (const [path, value] of figures(current)) {
+    const old = before.get(path)
+    if (old === undefined) continue
+    const change = old === 0 ? (value === 0 ? 0 : 1) : (value - old) / old
+    if (Math.abs(change) >= 0.1)
+      moved.push(`  ${path}: ${old} → ${value} (${change > 0 ? '+' : ''}${round(change * 100, 0)} %)`)
+    else steady++
+  }
+  console.log(`\ncompared with the previous run (${previous.ranAt}):`)
+  console.log(moved.length > 0 ? moved.join('\n') : '  nothing moved by 10 % or more')
+  console.log(`  ${steady} other figures within 10 %`)
+}
+
+await main()

@@ -1,0 +1,46 @@
+import { parseArgs } from 'node:util'
+import { startLocalStack } from '../local/stack.js'
+import { runLoad } from './load-run.js'
+import { describeMachine } from './stats.js'
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
+/** `npm run load`: the load run against a local stack of its own; exits non-zero on any violation. */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      connections: { type: 'string', default: '300' },
+      groups: { type: 'string', default: '20' },
+      messages: { type: 'string', default: '3000' },
+      seed: { type: 'string', default: '1' },
+      url: { type: 'string' },
+    },
+  })
+  const machine = await describeMachine()
+  console.log(
+    `${machine.cpu}, ${machine.cores} cores, node ${machine.node}; ` +
+      `${Math.round(machine.cpuBusyAtStart * 100)} % busy before the run`,
+  )
+  // --url runs against a stack that is already up (npm start); otherwise one is started in memory.
+  const stack = values.url ? undefined : await startLocalStack({ port: 0 })
+  const httpUrl = values.url ?? stack?.url ?? ''
+  try {
+    const report = await runLoad({
+      httpUrl,
+      connections: Number(values.connections),
+      groups: Number(values.groups),
+      messages: Number(values.messages),
+      seed: Number(values.seed),
+      log: (line) => console.log(line),
+    })
+    const { problems, ...figures } = report
+    console.table(figures)
+    if (problems.length > 0) console.log(problems.join('\n'))
+    console.log(report.ok ? 'OK: every message reached every joined member exactly once, in order' : 'FAILED')
+    if (!report.ok) process.exitCode = 1
+  } finally {
+    await stack?.stop()
+  }
+}
+
+await main()

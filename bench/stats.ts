@@ -1,0 +1,64 @@
+import { cpus, loadavg, platform, release, totalmem } from 'node:os'
+
+/** The value at quantile `q` (0–1) by nearest rank; NaN for no values. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)))
+  return sorted[rank - 1] ?? Number.NaN
+}
+
+/** Rounds for printing and for results.json, so diffs between runs stay readable. */
+export function round(value: number, digits = 2): number {
+  const scale = 10 ** digits
+  return Math.round(value * scale) / scale
+}
+
+/** The machine a run happened on; figures from different machines are not comparable. */
+export interface Machine {
+  cpu: string
+  cores: number
+  memoryGiB: number
+  node: string
+  os: string
+  /** One-minute load average when the run started (it lags: it still counts the last minute). */
+  loadAtStart: number
+  /** Share of all cores busy during one second sampled just before the run: near 0 on a quiet machine. */
+  cpuBusyAtStart: number
+}
+
+/** Describes the machine and samples how busy it is for a second, before the run adds its own load. */
+export async function describeMachine(): Promise<Machine> {
+  const before = cpuTimes()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const after = cpuTimes()
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    os: `${platform()} ${release()}`,
+    loadAtStart: round(loadavg()[0] ?? 0),
+    cpuBusyAtStart: round(1 - (after.idle - before.idle) / (after.total - before.total || 1)),
+  }
+}
+
+function cpuTimes(): { idle: number; total: number } {
+  let idle = 0
+  let total = 0
+  for (const { times } of cpus()) {
+    idle += times.idle
+    total += times.user + times.nice + times.sys + times.idle + times.irq
+  }
+  return { idle, total }
+}
+
+/** Prints rows as an aligned text table. */
+export function printTable(header: string[], rows: (string | number)[][]): void {
+  const cells = [header, ...rows.map((row) => row.map(String))]
+  const widths = header.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length)))
+  const line = (row: string[]) => row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  ')
+  console.log(line(header))
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '))
+  for (const row of cells.slice(1)) console.log(line(row))
+}
