@@ -1,25 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { connector } from './support/clients.js'
-import { type TestClient, unique } from './support/huddle.js'
+import { png, unique } from './support/huddle.js'
 
 const connect = connector()
-
-/** A tiny valid PNG (1×1, transparent). */
-const png = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-)
-
-async function uploadAvatar(client: TestClient, bytes = png): Promise<string> {
-  const upload = await client.ok('avatar', { mime: 'image/png', size: bytes.length })
-  const response = await fetch(String(upload.url), {
-    method: 'PUT',
-    headers: upload.headers as Record<string, string>,
-    body: bytes,
-  })
-  expect(response.status).toBe(200)
-  return String(upload.key)
-}
 
 describe('the seed scenario, end to end', () => {
   it('invites with an avatar, delivers only to joined members and stops delivering after leave', async () => {
@@ -31,7 +14,7 @@ describe('the seed scenario, end to end', () => {
     )
     const gid = unique('my_gid')
 
-    const key = await uploadAvatar(alice)
+    const key = await alice.uploadAvatar(png)
     const invited = await alice.ok('invite', {
       gid,
       name: 'Group name',

@@ -14,7 +14,7 @@ import { type Gateway, startGateway } from '../local/gateway.js'
 import { localHandlerEnvironment, localNames } from '../local/stack.js'
 import { ensureTable } from '../local/table.js'
 import { connector } from './support/clients.js'
-import { unique } from './support/huddle.js'
+import { png, unique } from './support/huddle.js'
 
 // This file runs its own stack, so that it can stop and restart the emulators under the handlers.
 let dataDir: string
@@ -72,13 +72,7 @@ describe('faults', () => {
 
   it('refuses an avatar invite clearly while S3 is down and creates no half a group', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const bytes = Buffer.from('avatar-bytes')
-    const upload = await alice.ok('avatar', { mime: 'image/png', size: bytes.length })
-    await fetch(String(upload.url), {
-      method: 'PUT',
-      headers: upload.headers as Record<string, string>,
-      body: bytes,
-    })
+    const key = await alice.uploadAvatar(png)
     await s3.stop()
 
     const gid = unique('no-s3')
@@ -86,7 +80,7 @@ describe('faults', () => {
       gid,
       name: 'No S3',
       members: [bob.iss],
-      avatar: { key: upload.key },
+      avatar: { key },
     })
     expect(reply).toMatchObject({ type: 'error', code: 'INTERNAL' })
     expect(await bob.request('join', { gid })).toMatchObject({ code: 'NOT_FOUND' })

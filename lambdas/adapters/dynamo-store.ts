@@ -1,6 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb'
 import {
   BatchGetCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   paginateQuery,
@@ -83,10 +84,13 @@ export class DynamoChatStore implements ChatStore {
   }
 
   async removeMember(gid: string, iss: string): Promise<void> {
-    await this.transact(
-      [{ Delete: { TableName: this.tableName, Key: keys.member(gid, iss), ConditionExpression: exists } }],
+    await this.conditional(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: keys.member(gid, iss),
+        ConditionExpression: exists,
+      }),
       `you are no longer a member of ${gid}`,
-      'NOT_FOUND',
     )
   }
 
@@ -267,17 +271,16 @@ export class DynamoChatStore implements ChatStore {
   private async transact(
     items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>,
     conflictMessage: string,
-    code: 'CONFLICT' | 'NOT_FOUND' = 'CONFLICT',
   ): Promise<void> {
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: items }))
     } catch (error) {
-      if (isConditionFailure(error)) throw new ChatError(code, conflictMessage)
+      if (isConditionFailure(error)) throw new ChatError('CONFLICT', conflictMessage)
       throw error
     }
   }
 
-  private async conditional(command: UpdateCommand, notFoundMessage: string): Promise<void> {
+  private async conditional(command: UpdateCommand | DeleteCommand, notFoundMessage: string): Promise<void> {
     try {
       await this.db.send(command)
     } catch (error) {

@@ -38,6 +38,12 @@ export async function handshakeStatus(url: string): Promise<number> {
   })
 }
 
+/** A tiny valid PNG (1×1, transparent). */
+export const png = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+)
+
 type Reply = Extract<ServerFrame, { type: 'ack' | 'error' }> & Record<string, unknown>
 
 /** A raw WebSocket client speaking the wire protocol, recording every frame it receives. */
@@ -89,6 +95,18 @@ export class TestClient {
     const reply = await this.request(action, fields)
     if (reply.type !== 'ack') throw new Error(`${action} failed: ${JSON.stringify(reply)}`)
     return reply
+  }
+
+  /** Uploads an avatar through the presigned flow; returns the key to invite with. */
+  async uploadAvatar(bytes: Uint8Array<ArrayBuffer>, mime = 'image/png'): Promise<string> {
+    const upload = await this.ok('avatar', { mime, size: bytes.length })
+    const response = await fetch(String(upload.url), {
+      method: 'PUT',
+      headers: upload.headers as Record<string, string>,
+      body: bytes,
+    })
+    if (response.status !== 200) throw new Error(`avatar upload failed with ${response.status}`)
+    return String(upload.key)
   }
 
   /**
