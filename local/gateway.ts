@@ -217,13 +217,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ...(userAgent && { userAgent }),
       })
       const goingAway = (reason: string) => () => ws.close(1001, reason)
-      let idle = setTimeout(goingAway('idle timeout'), idleTimeoutMs)
+      const idle = setTimeout(goingAway('idle timeout'), idleTimeoutMs)
       const lifetime = setTimeout(goingAway('maximum connection lifetime'), maxLifetimeMs)
       ws.on('message', (data, isBinary) => {
         const open = connections.get(connectionId)
         if (open) open.lastActiveAt = Date.now()
-        clearTimeout(idle)
-        idle = setTimeout(goingAway('idle timeout'), idleTimeoutMs)
+        idle.refresh()
         const body = Buffer.isBuffer(data)
           ? data
           : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)])
