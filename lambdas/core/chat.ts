@@ -285,7 +285,7 @@ interface DeliveryPlan {
 
 /** Avatar keys are issued under the uploader's prefix, so nobody can reuse someone else's upload. */
 function avatarPrefix(iss: string): string {
-  return `avatars/${encodeURIComponent(iss)}/`
+  return `avatars/${iss}/`
 }
 
 function inviteEvent(group: GroupView, inviter: string): ChatEvent {
