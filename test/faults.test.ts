@@ -14,7 +14,7 @@ import { type Gateway, startGateway } from '../local/gateway.js'
 import { localHandlerEnvironment, localNames } from '../local/stack.js'
 import { ensureTable } from '../local/table.js'
 import { connector } from './support/clients.js'
-import { png, unique } from './support/huddle.js'
+import { png, tableClient, unique } from './support/huddle.js'
 
 // This file runs its own stack, so that it can stop and restart the emulators under the handlers.
 let dataDir: string
@@ -88,7 +88,7 @@ describe('faults', () => {
     expect(bob.events('chat.invite', gid)).toEqual([])
   })
 
-  it('delivers to everyone still connected when connections drop in the middle of a fan-out', async () => {
+  it('delivers to everyone still connected when connections drop mid-fan-out, and forgets the dropped', async () => {
     const members = Array.from({ length: 24 }, (_, i) => unique(`member${i}`))
     const [alice, ...others] = await connect(unique('alice'), ...members)
     const gid = unique('dropping')
@@ -103,5 +103,10 @@ describe('faults', () => {
     await Promise.all(staying.map((member) => member.nextEvent('chat.message', (e) => e.jti === sent.jti)))
     const after = await alice.ok('message', { gid, body: 'and now?' })
     await Promise.all(staying.map((member) => member.nextEvent('chat.message', (e) => e.jti === after.jti)))
+
+    const { store } = tableClient(dynamo.endpoint)
+    const droppedIds = dropped.map((member) => member.iss)
+    await expect.poll(async () => (await store.connectionsOf(droppedIds)).size).toBe(0)
+    expect((await store.connectionsOf(staying.map((member) => member.iss))).size).toBe(staying.length)
   })
 })

@@ -184,10 +184,12 @@ function isReply(frame: unknown): frame is Reply {
 }
 
 /** Direct access to the table, for checking what is stored. */
-export function tableClient(): { db: DynamoDBDocumentClient; store: DynamoChatStore; tableName: string } {
-  const db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ ...emulatorClientConfig, endpoint: inject('dynamoEndpoint') }),
-  )
+export function tableClient(endpoint = inject('dynamoEndpoint')): {
+  db: DynamoDBDocumentClient
+  store: DynamoChatStore
+  tableName: string
+} {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...emulatorClientConfig, endpoint }))
   return { db, store: new DynamoChatStore(db, localNames.table), tableName: localNames.table }
 }
 
