@@ -1,18 +1,11 @@
 import WebSocket from 'ws'
+import { fetchDevToken } from '../local/dev-tokens.js'
 
 /** A reply frame: the ack or error that answers one request. */
 export type Reply = { type: 'ack' | 'error'; id?: string; code?: string } & Record<string, unknown>
 
 /** Any frame that is not a reply: the events the server pushes. */
 export type PushedFrame = { type: string } & Record<string, unknown>
-
-/** Asks the local gateway's dev endpoint for a token for any identity. */
-export async function devToken(httpUrl: string, sub: string): Promise<string> {
-  const response = await fetch(`${httpUrl}/dev/token`, { method: 'POST', body: JSON.stringify({ sub }) })
-  if (!response.ok) throw new Error(`POST /dev/token answered ${response.status}`)
-  const { token } = (await response.json()) as { token: string }
-  return token
-}
 
 /** A raw protocol client: requests matched to replies by id, pushed events handed to `onEvent`. */
 export class BenchClient {
@@ -42,7 +35,7 @@ export class BenchClient {
   }
 
   static async connect(httpUrl: string, iss: string): Promise<BenchClient> {
-    const token = await devToken(httpUrl, iss)
+    const token = await fetchDevToken(httpUrl, iss)
     const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/?token=${token}`)
     await new Promise((resolve, reject) => {
       socket.once('open', resolve)

@@ -2,29 +2,16 @@ import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { type Avatar, ChatClient } from '../client/node.js'
+import { fetchDevToken } from '../local/dev-tokens.js'
 
 /** The Huddle the examples talk to: HUDDLE_URL, or the local stack that `npm start` runs. */
 export const huddleUrl = process.env.HUDDLE_URL ?? 'http://127.0.0.1:3001'
-
-/** Asks a local stack for a token for `sub` (local mode signs one for any identity). */
-export async function devToken(httpUrl: string, sub: string): Promise<string> {
-  const response = await fetch(new URL('/dev/token', httpUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub }),
-  }).catch((error: unknown) => {
-    throw new Error(`cannot reach ${httpUrl} (is \`npm start\` running?): ${String(error)}`)
-  })
-  if (!response.ok) throw new Error(`POST /dev/token answered ${response.status}: ${await response.text()}`)
-  const { token } = (await response.json()) as { token: string }
-  return token
-}
 
 /** Connects as `identity`: with HUDDLE_TOKEN when set (a deployed stack), else with a fresh dev token per connect. */
 export function connectAs(identity: string): Promise<ChatClient> {
   const wsUrl = huddleUrl.replace(/^http/, 'ws')
   const fixed = process.env.HUDDLE_TOKEN
-  return ChatClient.connect(wsUrl, { token: fixed ?? (() => devToken(huddleUrl, identity)) })
+  return ChatClient.connect(wsUrl, { token: fixed ?? (() => fetchDevToken(huddleUrl, identity)) })
 }
 
 const imageTypes: Record<string, string> = {

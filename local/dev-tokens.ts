@@ -29,3 +29,17 @@ export async function createDevTokens(): Promise<DevTokens> {
     },
   }
 }
+
+/** Asks a running local stack to sign a token for `sub` (what examples, tests and benchmarks connect with). */
+export async function fetchDevToken(httpUrl: string, sub: string, expiresIn?: number): Promise<string> {
+  const response = await fetch(new URL('/dev/token', httpUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub, ...(expiresIn !== undefined && { expiresIn }) }),
+  }).catch((error: unknown) => {
+    throw new Error(`cannot reach ${httpUrl} (is \`npm start\` running?): ${String(error)}`)
+  })
+  if (!response.ok) throw new Error(`POST /dev/token answered ${response.status}: ${await response.text()}`)
+  const { token } = (await response.json()) as { token: string }
+  return token
+}

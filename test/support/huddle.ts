@@ -5,6 +5,7 @@ import { inject } from 'vitest'
 import WebSocket from 'ws'
 import { DynamoChatStore } from '../../lambdas/adapters/dynamo-store.js'
 import type { ChatEvent, ServerFrame } from '../../lambdas/core/protocol.js'
+import { fetchDevToken } from '../../local/dev-tokens.js'
 import { emulatorClientConfig } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
 
@@ -16,13 +17,8 @@ export function unique(name: string): string {
   return `${name}-${randomBytes(4).toString('hex')}`
 }
 
-export async function tokenFor(sub: string, expiresIn?: number, base = httpUrl()): Promise<string> {
-  const response = await fetch(`${base}/dev/token`, {
-    method: 'POST',
-    body: JSON.stringify({ sub, ...(expiresIn !== undefined && { expiresIn }) }),
-  })
-  const { token } = (await response.json()) as { token: string }
-  return token
+export function tokenFor(sub: string, expiresIn?: number, base = httpUrl()): Promise<string> {
+  return fetchDevToken(base, sub, expiresIn)
 }
 
 /** The HTTP status a WebSocket handshake ends with (101 when it is accepted). */
