@@ -94,7 +94,7 @@ export class DynamoChatStore implements ChatStore {
     )
   }
 
-  async saveMessage(message: StoredMessage): Promise<{ stored: StoredMessage; duplicate: boolean }> {
+  async saveMessage(message: StoredMessage): Promise<{ iat: string; duplicate: boolean }> {
     const marker = keys.messageMarker(message.gid, message.iss, message.jti)
     try {
       await this.db.send(
@@ -116,21 +116,14 @@ export class DynamoChatStore implements ChatStore {
           ],
         }),
       )
-      return { stored: message, duplicate: false }
+      return { iat: message.iat, duplicate: false }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
     }
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: marker, ConsistentRead: true }),
     )
-    const original = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: keys.message(message.gid, String(Item?.iat), message.jti),
-        ConsistentRead: true,
-      }),
-    )
-    return { stored: original.Item ? toMessage(original.Item) : message, duplicate: true }
+    return { iat: String(Item?.iat), duplicate: true }
   }
 
   async membershipsOf(iss: string): Promise<{ gid: string; status: MemberStatus; invitedBy: string }[]> {
@@ -331,16 +324,4 @@ function toMember(item: Item): Member {
   }
   if (typeof item.joinedAt === 'string') member.joinedAt = item.joinedAt
   return member
-}
-
-function toMessage(item: Item): StoredMessage {
-  const message: StoredMessage = {
-    gid: String(item.gid),
-    iss: String(item.iss),
-    jti: String(item.jti),
-    body: String(item.body),
-    iat: String(item.iat),
-  }
-  if (typeof item.rid === 'string') message.rid = item.rid
-  return message
 }

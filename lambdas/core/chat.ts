@@ -148,16 +148,17 @@ export class Chat {
     // Connections are read before the write, so a store fault after the write cannot leave a stored
     // message undelivered behind an error (its retry would be a duplicate and not delivered again).
     const plan = await this.plan(joined(members), caller)
-    const { stored, duplicate } = await this.deps.store.saveMessage({
+    const message = {
       gid: frame.gid,
       iss: caller.iss,
       jti: frame.jti ?? this.newId(),
       body: frame.body,
       iat: this.now().toISOString(),
       ...(frame.rid && { rid: frame.rid }),
-    })
-    if (!duplicate) await this.post({ type: 'chat.message', ...stored }, plan)
-    return { gid: stored.gid, jti: stored.jti, iat: stored.iat, duplicate }
+    }
+    const { iat, duplicate } = await this.deps.store.saveMessage(message)
+    if (!duplicate) await this.post({ type: 'chat.message', ...message }, plan)
+    return { gid: message.gid, jti: message.jti, iat, duplicate }
   }
 
   /** Re-sends every pending invite to the calling connection, for identities that were offline. */

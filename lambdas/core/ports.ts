@@ -1,5 +1,7 @@
 /** The ports the chat core depends on; adapters implement them over DynamoDB, S3 and the management API. */
 
+import type { MessageEvent } from './protocol.js'
+
 export type MemberStatus = 'invited' | 'joined'
 
 export interface Member {
@@ -20,14 +22,8 @@ export interface Group {
   avatar?: { key: string; mime: string }
 }
 
-export interface StoredMessage {
-  gid: string
-  iss: string
-  jti: string
-  body: string
-  rid?: string
-  iat: string
-}
+/** A group message as stored: the event without its type. */
+export type StoredMessage = Omit<MessageEvent, 'type'>
 
 export interface Connection {
   connectionId: string
@@ -51,8 +47,8 @@ export interface ChatStore {
   markJoined(gid: string, iss: string, joinedAt: string): Promise<void>
   /** NOT_FOUND if the membership is gone meanwhile. */
   removeMember(gid: string, iss: string): Promise<void>
-  /** Stores a message once per (sender, jti); a retry returns the message stored first. */
-  saveMessage(message: StoredMessage): Promise<{ stored: StoredMessage; duplicate: boolean }>
+  /** Stores a message once per (sender, jti); a retry is told so, with the time the first was stored. */
+  saveMessage(message: StoredMessage): Promise<{ iat: string; duplicate: boolean }>
   /** The groups an identity belongs to, with its status in each. */
   membershipsOf(iss: string): Promise<{ gid: string; status: MemberStatus; invitedBy: string }[]>
   saveConnection(connection: Connection): Promise<void>
