@@ -34,6 +34,9 @@ export function lambda(run: (event: WebSocketEvent) => Promise<WebSocketResult>)
     logger.appendKeys({ connectionId, route: routeKey, iss: event.requestContext.authorizer?.sub })
     try {
       return await run(event)
+    } catch (error) {
+      logger.error('handler failed', { error })
+      throw error
     } finally {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics()
       logger.resetKeys()
