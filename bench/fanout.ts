@@ -192,15 +192,21 @@ async function createJoinedGroup(store: DynamoChatStore, gid: string, identities
     role,
     invitedBy: owner,
     invitedAt: at,
+    since: 0,
     joinedAt: at,
+    joinSeq: 0,
   })
   const batch = 50
-  await store.createGroup({ gid, name: `bench ${identities.length}`, createdBy: owner, createdAt: at }, [
-    member(owner, 'admin'),
-    ...others.slice(0, batch - 1).map((iss) => member(iss, 'member')),
-  ])
+  await store.createGroup(
+    { gid, name: `bench ${identities.length}`, createdBy: owner, createdAt: at, head: 0 },
+    [member(owner, 'admin'), ...others.slice(0, batch - 1).map((iss) => member(iss, 'member'))],
+  )
   for (let i = batch - 1; i < others.length; i += batch) {
-    await store.addMembers(others.slice(i, i + batch).map((iss) => member(iss, 'member')))
+    await store.addMembers(
+      gid,
+      0,
+      others.slice(i, i + batch).map((iss) => member(iss, 'member')),
+    )
   }
 }
 
@@ -243,11 +249,15 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
     sender.posts.clear()
     const jti = `h${i}-${randomBytes(4).toString('hex')}`
     const startedAt = performance.now()
-    const ack = await chat.message(caller, { gid, body, jti })
+    const ack = await chat.conversation.message(caller, { gid, body, jti })
     const handlerTime = performance.now() - startedAt
     const tally = counter.reset()
     const posts = new Map(sender.posts)
-    const floorTime = await floor(management, [...posts.keys()], eventText(gid, caller.iss, jti, ack.iat))
+    const floorTime = await floor(
+      management,
+      [...posts.keys()],
+      eventText(gid, caller.iss, jti, ack.iat, ack.seq),
+    )
     const trip = await endToEnd.once(`e${i}-${randomBytes(4).toString('hex')}`)
     if (i < run.warmup) continue
     handlerMs.push(handlerTime)
@@ -321,8 +331,8 @@ async function floor(management: ManagementApiSender, targets: string[], data: s
   return performance.now() - startedAt
 }
 
-function eventText(gid: string, iss: string, jti: string, iat: string): string {
-  return JSON.stringify({ type: 'chat.message', gid, iss, jti, body, iat })
+function eventText(gid: string, iss: string, jti: string, iat: string, seq: number): string {
+  return JSON.stringify({ type: 'chat.message', gid, iss, jti, body, iat, seq })
 }
 
 /**

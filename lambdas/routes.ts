@@ -15,31 +15,24 @@ export interface RouteDefinition {
   access: RouteAccess
 }
 
+/** Routes that append to a group's log and post the event to its members. */
+const fanOut: RouteAccess = { table: 'readWrite', connections: true }
+
 /** The single route table: the CDK stack and the local gateway are both generated from it. */
 export const routes: readonly RouteDefinition[] = [
   { routeKey: '$connect', handler: 'connect', replies: false, access: { table: 'readWrite' } },
   { routeKey: '$disconnect', handler: 'disconnect', replies: false, access: { table: 'readWrite' } },
   { routeKey: '$default', handler: 'default', replies: true, access: {} },
   { routeKey: 'avatar', handler: 'avatar', replies: true, access: { table: 'read', bucket: 'readWrite' } },
-  {
-    routeKey: 'invite',
-    handler: 'invite',
-    replies: true,
-    access: { table: 'readWrite', bucket: 'read', connections: true },
-  },
-  {
-    routeKey: 'join',
-    handler: 'join',
-    replies: true,
-    access: { table: 'readWrite', bucket: 'read', connections: true },
-  },
-  { routeKey: 'leave', handler: 'leave', replies: true, access: { table: 'readWrite', connections: true } },
-  {
-    routeKey: 'message',
-    handler: 'message',
-    replies: true,
-    access: { table: 'readWrite', connections: true },
-  },
+  { routeKey: 'invite', handler: 'invite', replies: true, access: { ...fanOut, bucket: 'read' } },
+  { routeKey: 'join', handler: 'join', replies: true, access: { ...fanOut, bucket: 'read' } },
+  { routeKey: 'leave', handler: 'leave', replies: true, access: fanOut },
+  { routeKey: 'message', handler: 'message', replies: true, access: fanOut },
+  { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut },
+  { routeKey: 'delete', handler: 'delete', replies: true, access: fanOut },
+  { routeKey: 'receipt', handler: 'receipt', replies: true, access: fanOut },
+  { routeKey: 'history', handler: 'history', replies: true, access: { table: 'read' } },
+  { routeKey: 'receipts', handler: 'receipts', replies: true, access: { table: 'read' } },
   {
     routeKey: 'sync',
     handler: 'sync',

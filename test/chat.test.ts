@@ -111,10 +111,18 @@ describe('idempotent messages', () => {
     const first = await alice.ok('message', { gid, body: 'once', jti: 'client-jti-1' })
     const retry = await alice.ok('message', { gid, body: 'once', jti: 'client-jti-1' })
     expect(first.duplicate).toBe(false)
-    expect(retry).toMatchObject({ duplicate: true, jti: 'client-jti-1', iat: first.iat })
+    expect(retry).toMatchObject({ duplicate: true, jti: 'client-jti-1', iat: first.iat, seq: first.seq })
 
-    await bob.ok('message', { gid, body: 'same jti, other sender', jti: 'client-jti-1' })
+    // A jti names one message in its group, so another sender cannot take it.
+    expect(
+      await bob.request('message', { gid, body: 'same jti, other sender', jti: 'client-jti-1' }),
+    ).toMatchObject({ type: 'error', code: 'CONFLICT' })
     await bob.settle()
-    expect(bob.events('chat.message', gid).filter((e) => e.jti === 'client-jti-1')).toHaveLength(1)
+    const copies = bob.events('chat.message', gid).filter((e) => e.jti === 'client-jti-1')
+    // The retry was posted again (its fan-out might never have run): same event, same seq.
+    expect(copies.map((e) => [e.body, e.seq])).toEqual([
+      ['once', first.seq],
+      ['once', first.seq],
+    ])
   })
 })

@@ -52,8 +52,15 @@ describe('structured logs', () => {
     const { store } = tableClient()
     const [alice, bob, gid] = [unique('alice'), unique('bob'), unique('logged')]
     const at = new Date().toISOString()
-    const member = { gid, status: 'joined', role: 'member', invitedBy: alice, invitedAt: at } as const
-    await store.createGroup({ gid, name: 'Logged', createdBy: alice, createdAt: at }, [
+    const member = {
+      gid,
+      status: 'joined',
+      role: 'member',
+      invitedBy: alice,
+      invitedAt: at,
+      since: 0,
+    } as const
+    await store.createGroup({ gid, name: 'Logged', createdBy: alice, createdAt: at, head: 0 }, [
       { ...member, iss: alice, role: 'admin' },
       { ...member, iss: bob },
     ])

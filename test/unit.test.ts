@@ -8,9 +8,18 @@ describe('keys', () => {
   it('puts a group, its members and its messages in one partition, sorted apart', () => {
     expect(keys.group('g1')).toEqual({ PK: 'GROUP#g1', SK: 'META' })
     expect(keys.member('g1', 'bob')).toEqual({ PK: 'GROUP#g1', SK: 'MEMBER#bob' })
-    expect(keys.message('g1', '2026-01-01T00:00:00.000Z', 'j1').SK).toBe('MSG#2026-01-01T00:00:00.000Z#j1')
-    expect(keys.messageMarker('g1', 'bob', 'j1')).toEqual({ PK: 'GROUP#g1', SK: 'JTI#bob#j1' })
+    expect(keys.event('g1', 42)).toEqual({ PK: 'GROUP#g1', SK: 'E#000000000042' })
+    expect(keys.messageMarker('g1', 'j1')).toEqual({ PK: 'GROUP#g1', SK: 'JTI#j1' })
     expect(keys.member('g1', 'bob').SK.startsWith(keys.memberPrefix)).toBe(true)
+  })
+
+  it('sorts events by seq, and memberships right before the group item, so one query reads both', () => {
+    const sorted = [9, 10, 100, 99999].map((seq) => keys.event('g', seq).SK)
+    expect([...sorted].sort()).toEqual(sorted)
+    const members = ['a', 'zz', 'Z', '0', '@', 'user.name:x'].map((iss) => keys.member('g', iss).SK)
+    for (const sk of members) expect(keys.memberPrefix <= sk && sk < keys.group('g').SK).toBe(true)
+    expect(keys.messageMarker('g', 'x').SK < keys.memberPrefix).toBe(true)
+    expect(keys.event('g', 1).SK < keys.memberPrefix).toBe(true)
   })
 
   it('indexes memberships by user and keeps connections per user', () => {

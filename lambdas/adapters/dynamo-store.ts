@@ -1,24 +1,38 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb'
+import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb'
 import {
   BatchGetCommand,
-  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   paginateQuery,
+  QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb'
-import { ChatError } from '../core/errors.js'
-import type { ChatStore, Connection, Group, Member, MemberStatus, StoredMessage } from '../core/ports.js'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
+import type {
+  Appended,
+  ChatStore,
+  Connection,
+  Group,
+  GroupState,
+  Member,
+  MemberStatus,
+  MessageRef,
+  StoredEvent,
+} from '../core/ports.js'
+import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '../core/protocol.js'
 import { keys } from './keys.js'
 import { tableSchema } from './table-schema.js'
 
 type Item = Record<string, unknown>
+type TransactItem = NonNullable<
+  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
+>[number]
 
 const batchGetLimit = 100
-const notExists = `attribute_not_exists(${tableSchema.partitionKey})`
-const exists = `attribute_exists(${tableSchema.partitionKey})`
+const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = tableSchema
+const notExists = `attribute_not_exists(${PK})`
 
 /** ChatStore over one DynamoDB table: no Scan anywhere, batches where a fan-out reads many items. */
 export class DynamoChatStore implements ChatStore {
@@ -27,114 +41,233 @@ export class DynamoChatStore implements ChatStore {
     private readonly tableName: string,
   ) {}
 
-  async getGroup(gid: string): Promise<Group | undefined> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.group(gid), ConsistentRead: true }),
-    )
-    return Item && toGroup(Item)
+  async readGroup(gid: string): Promise<GroupState | undefined> {
+    // The memberships sort just before the group item (MEMBER#… < META), so one query reads both.
+    const items = await this.query({
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: {
+        ':pk': keys.group(gid)[PK],
+        ':first': keys.memberPrefix,
+        ':last': keys.group(gid)[SK],
+      },
+      ConsistentRead: true,
+    })
+    const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
+    if (meta === undefined) return undefined
+    return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
   }
 
   async getGroups(gids: string[]): Promise<Group[]> {
     return (await this.batchGet(gids.map(keys.group))).map(toGroup)
   }
 
-  async listMembers(gid: string): Promise<Member[]> {
-    return (
-      await this.query({
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-        ExpressionAttributeNames: { '#pk': tableSchema.partitionKey, '#sk': tableSchema.sortKey },
-        ExpressionAttributeValues: {
-          ':pk': keys.group(gid)[tableSchema.partitionKey],
-          ':prefix': keys.memberPrefix,
+  async createGroup(group: Group, members: Member[]): Promise<boolean> {
+    const outcome = await this.transact([
+      { Put: { TableName: this.tableName, Item: fromGroup(group), ConditionExpression: notExists } },
+      ...members.map((m) => this.putMember(m, notExists)),
+    ])
+    return outcome === undefined
+  }
+
+  async addMembers(gid: string, head: number, members: Member[]): Promise<boolean> {
+    const outcome = await this.transact([
+      {
+        ConditionCheck: {
+          TableName: this.tableName,
+          Key: keys.group(gid),
+          ...headIs(head),
         },
+      },
+      ...members.map((m) =>
+        this.putMember(m, `${notExists} OR #status = :left`, { '#status': 'status' }, { ':left': 'left' }),
+      ),
+    ])
+    return outcome === undefined
+  }
+
+  async appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>> {
+    const marker = { ...keys.messageMarker(message.gid, message.jti), iss: message.iss, seq: message.seq }
+    return this.append(message, expiresAt, {
+      Put: {
+        TableName: this.tableName,
+        Item: { ...marker, [TTL]: expiresAt },
+        ConditionExpression: notExists,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    }).then((outcome) => mapRejected(outcome, toMessageRef))
+  }
+
+  async appendMembership(
+    event: JoinEvent | LeaveEvent,
+    change: Partial<Member>,
+    from: MemberStatus[],
+    expiresAt: number,
+  ): Promise<Appended<never>> {
+    const names: Record<string, string> = { '#status': 'status' }
+    const values: Record<string, unknown> = {}
+    const sets = Object.entries(change).map(([name, value], i) => {
+      names[`#c${i}`] = name
+      values[`:c${i}`] = value
+      return `#c${i} = :c${i}`
+    })
+    const allowed = from.map((status, i) => {
+      values[`:from${i}`] = status
+      return `:from${i}`
+    })
+    const outcome = await this.append(event, expiresAt, {
+      Update: {
+        TableName: this.tableName,
+        Key: keys.member(event.gid, event.iss),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: `#status IN (${allowed.join(', ')})`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+    })
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async appendRevision(
+    event: EditEvent | DeleteEvent,
+    target: number,
+    expiresAt: number,
+  ): Promise<Appended<StoredEvent>> {
+    const edit = event.type === 'chat.edit'
+    // The new body lives on the message alone, so that a later delete leaves no copy of it behind.
+    const { body: _, ...logged } = event as EditEvent
+    const outcome = await this.append({ ...logged, type: event.type, target }, expiresAt, {
+      Update: {
+        TableName: this.tableName,
+        Key: keys.event(event.gid, target),
+        UpdateExpression: edit
+          ? 'SET body = :body, edited = :at, revisedSeq = :seq'
+          : 'SET deleted = :at, revisedSeq = :seq REMOVE body',
+        ConditionExpression: `iss = :iss AND attribute_not_exists(deleted)${edit ? ' AND body <> :body' : ''}`,
+        ExpressionAttributeValues: {
+          ':iss': event.iss,
+          ':at': event.iat,
+          ':seq': event.seq,
+          ...(edit && { ':body': event.body }),
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    })
+    return mapRejected(outcome, toEvent)
+  }
+
+  async findMessage(gid: string, jti: string): Promise<MessageRef | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.messageMarker(gid, jti), ConsistentRead: true }),
+    )
+    return Item && toMessageRef(Item)
+  }
+
+  async readEvents(
+    gid: string,
+    range: { after: number; through: number; limit: number; newestFirst: boolean },
+  ): Promise<StoredEvent[]> {
+    if (range.through <= range.after) return []
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        ...this.eventRange(gid, range),
+        ScanIndexForward: !range.newestFirst,
+        Limit: range.limit,
         ConsistentRead: true,
-      })
-    ).map(toMember)
-  }
-
-  async createGroup(group: Group, members: Member[]): Promise<void> {
-    await this.transact(
-      [
-        { Put: { TableName: this.tableName, Item: fromGroup(group), ConditionExpression: notExists } },
-        ...members.map((m) => this.putNewMember(m)),
-      ],
-      `group ${group.gid} was created meanwhile; retry`,
-    )
-  }
-
-  async addMembers(members: Member[]): Promise<void> {
-    await this.transact(
-      members.map((m) => this.putNewMember(m)),
-      'the membership changed meanwhile; retry',
-    )
-  }
-
-  async markJoined(gid: string, iss: string, joinedAt: string): Promise<void> {
-    await this.conditional(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: keys.member(gid, iss),
-        UpdateExpression: 'SET #status = :joined, joinedAt = :at',
-        ConditionExpression: exists,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':joined': 'joined', ':at': joinedAt },
       }),
-      `you are no longer a member of ${gid}`,
     )
+    return Items.map(toEvent)
   }
 
-  async removeMember(gid: string, iss: string): Promise<void> {
-    await this.conditional(
-      new DeleteCommand({
+  async getEvents(gid: string, seqs: number[]): Promise<StoredEvent[]> {
+    const keyList = seqs.map((seq) => keys.event(gid, seq))
+    return (await this.batchGet(keyList, undefined, true)).map(toEvent)
+  }
+
+  async messageSenders(
+    gid: string,
+    range: { after: number; through: number },
+    except: string,
+    limit: number,
+  ): Promise<string[]> {
+    if (range.through <= range.after) return []
+    const senders: string[] = []
+    const input = this.eventRange(gid, range)
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        ...input,
         TableName: this.tableName,
-        Key: keys.member(gid, iss),
-        ConditionExpression: exists,
-      }),
-      `you are no longer a member of ${gid}`,
+        ScanIndexForward: false,
+        FilterExpression: '#type = :message AND iss <> :except AND attribute_not_exists(deleted)',
+        ProjectionExpression: 'iss',
+        ExpressionAttributeNames: { ...input.ExpressionAttributeNames, '#type': 'type' },
+        ExpressionAttributeValues: {
+          ...input.ExpressionAttributeValues,
+          ':message': 'chat.message',
+          ':except': except,
+        },
+      },
     )
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) senders.push(String(item.iss))
+      if (senders.length >= limit) break
+    }
+    return senders.slice(0, limit)
   }
 
-  async saveMessage(message: StoredMessage): Promise<{ iat: string; duplicate: boolean }> {
-    const marker = keys.messageMarker(message.gid, message.iss, message.jti)
+  async saveReceipt(
+    previous: Member,
+    next: Pick<Member, 'delivered' | 'read' | 'movedAt'>,
+  ): Promise<boolean> {
+    const values: Record<string, unknown> = {
+      ':joined': 'joined',
+      ':delivered': next.delivered,
+      ':read': next.read,
+      ':movedAt': next.movedAt,
+    }
+    // Positions only move forward from what the caller read, so two devices' receipts cannot undo each other.
+    const unchanged = (['delivered', 'read'] as const).map((name) => {
+      const was = previous[name]
+      if (was === undefined) return `attribute_not_exists(#${name})`
+      values[`:was_${name}`] = was
+      return `#${name} = :was_${name}`
+    })
     try {
       await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...keys.message(message.gid, message.iat, message.jti), ...message },
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...marker, iat: message.iat },
-                ConditionExpression: notExists,
-              },
-            },
-          ],
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.member(previous.gid, previous.iss),
+          UpdateExpression: 'SET #delivered = :delivered, #read = :read, movedAt = :movedAt',
+          ConditionExpression: ['#status = :joined', ...unchanged].join(' AND '),
+          ExpressionAttributeNames: { '#status': 'status', '#delivered': 'delivered', '#read': 'read' },
+          ExpressionAttributeValues: values,
         }),
       )
-      return { iat: message.iat, duplicate: false }
+      return true
     } catch (error) {
-      if (!isConditionFailure(error)) throw error
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false
+      throw error
     }
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: marker, ConsistentRead: true }),
-    )
-    return { iat: String(Item?.iat), duplicate: true }
   }
 
-  async membershipsOf(iss: string): Promise<{ gid: string; status: MemberStatus; invitedBy: string }[]> {
-    const { indexName, partitionKey } = tableSchema.userIndex
-    const items = await this.query({
+  async membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]> {
+    const { indexName, partitionKey, sortKey } = tableSchema.userIndex
+    const input: Omit<QueryCommandInput, 'TableName'> = {
       IndexName: indexName,
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': partitionKey },
-      ExpressionAttributeValues: { ':pk': keys.userMemberships(iss) },
-    })
-    return items.map(toMember).map(({ gid, status, invitedBy }) => ({ gid, status, invitedBy }))
+      KeyConditionExpression: page?.after === undefined ? '#pk = :pk' : '#pk = :pk AND #sk > :after',
+      ExpressionAttributeNames: { '#pk': partitionKey, ...(page?.after !== undefined && { '#sk': sortKey }) },
+      ExpressionAttributeValues: {
+        ':pk': keys.userMemberships(iss),
+        ...(page?.after !== undefined && { ':after': keys.userMembershipOf(page.after) }),
+      },
+    }
+    if (page === undefined) return (await this.query(input)).map(toMember)
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({ TableName: this.tableName, ...input, Limit: page.limit }),
+    )
+    return Items.map(toMember)
   }
 
   async saveConnection(connection: Connection): Promise<void> {
@@ -148,7 +281,7 @@ export class DynamoChatStore implements ChatStore {
                 ...keys.connection(connection.connectionId),
                 iss: connection.iss,
                 connectedAt: connection.connectedAt,
-                [tableSchema.ttlAttribute]: connection.expiresAt,
+                [TTL]: connection.expiresAt,
               },
             },
           },
@@ -186,15 +319,12 @@ export class DynamoChatStore implements ChatStore {
   }
 
   async connectionsOf(isses: string[]): Promise<Map<string, string[]>> {
-    const items = await this.batchGet(
-      isses.map(keys.userConnections),
-      `${tableSchema.partitionKey}, connectionIds`,
-    )
+    const items = await this.batchGet(isses.map(keys.userConnections), `${PK}, connectionIds`)
     const connections = new Map<string, string[]>()
     for (const item of items) {
       const ids = item.connectionIds
       if (ids instanceof Set && ids.size > 0) {
-        connections.set(String(item[tableSchema.partitionKey]).slice('USER#'.length), [...ids].map(String))
+        connections.set(String(item[PK]).slice('USER#'.length), [...ids].map(String))
       }
     }
     return connections
@@ -207,7 +337,41 @@ export class DynamoChatStore implements ChatStore {
     return typeof Item?.iss === 'string' ? Item.iss : undefined
   }
 
-  private putNewMember(member: Member) {
+  /**
+   * One transaction that takes seq head + 1 for `event` (the group's head must still be the seq before
+   * it), stores the event and applies `change`. Which condition failed tells the outcome.
+   */
+  private async append(event: StoredEvent, expiresAt: number, change: TransactItem): Promise<Appended<Item>> {
+    const outcome = await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.group(event.gid),
+          UpdateExpression: 'SET #seq = :next',
+          ...headIs(event.seq - 1, { ':next': event.seq }),
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...keys.event(event.gid, event.seq), ...event, [TTL]: expiresAt },
+          ConditionExpression: notExists,
+        },
+      },
+      change,
+    ])
+    if (outcome === undefined) return 'appended'
+    const [, , changed] = outcome
+    if (changed?.Code !== 'ConditionalCheckFailed') return 'moved'
+    return { rejected: changed.Item && unmarshall(changed.Item as Record<string, AttributeValue>) }
+  }
+
+  private putMember(
+    member: Member,
+    condition: string,
+    names?: Record<string, string>,
+    values?: Record<string, unknown>,
+  ): TransactItem {
     return {
       Put: {
         TableName: this.tableName,
@@ -216,7 +380,33 @@ export class DynamoChatStore implements ChatStore {
           ...keys.memberOfUser(member.gid, member.iss),
           ...member,
         },
-        ConditionExpression: notExists,
+        ConditionExpression: condition,
+        ...(names && { ExpressionAttributeNames: names }),
+        ...(values && { ExpressionAttributeValues: values }),
+      },
+    }
+  }
+
+  /** Runs a transaction; undefined when it committed, else why each item was cancelled. */
+  private async transact(items: TransactItem[]): Promise<CancellationReason[] | undefined> {
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }))
+      return undefined
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? error.CancellationReasons : undefined
+      if (!reasons?.some((reason) => reason.Code === 'ConditionalCheckFailed')) throw error
+      return reasons
+    }
+  }
+
+  private eventRange(gid: string, range: { after: number; through: number }) {
+    return {
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: {
+        ':pk': keys.group(gid)[PK],
+        ':first': keys.eventSortKey(range.after + 1),
+        ':last': keys.eventSortKey(range.through),
       },
     }
   }
@@ -230,7 +420,7 @@ export class DynamoChatStore implements ChatStore {
   }
 
   /** BatchGet in chunks of 100, retrying whatever DynamoDB leaves unprocessed. */
-  private async batchGet(keyList: Item[], projection?: string): Promise<Item[]> {
+  private async batchGet(keyList: Item[], projection?: string, consistent = false): Promise<Item[]> {
     const chunks: Item[][] = []
     for (let i = 0; i < keyList.length; i += batchGetLimit) chunks.push(keyList.slice(i, i + batchGetLimit))
     const results = await Promise.all(
@@ -246,6 +436,7 @@ export class DynamoChatStore implements ChatStore {
                 [this.tableName]: {
                   Keys: pending,
                   ...(projection && { ProjectionExpression: projection }),
+                  ...(consistent && { ConsistentRead: true }),
                 },
               },
             }),
@@ -260,43 +451,30 @@ export class DynamoChatStore implements ChatStore {
     )
     return results.flat()
   }
+}
 
-  private async transact(
-    items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>,
-    conflictMessage: string,
-  ): Promise<void> {
-    try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: items }))
-    } catch (error) {
-      if (isConditionFailure(error)) throw new ChatError('CONFLICT', conflictMessage)
-      throw error
-    }
-  }
+type CancellationReason = NonNullable<TransactionCanceledException['CancellationReasons']>[number]
 
-  private async conditional(command: UpdateCommand | DeleteCommand, notFoundMessage: string): Promise<void> {
-    try {
-      await this.db.send(command)
-    } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
-        throw new ChatError('NOT_FOUND', notFoundMessage)
-      }
-      throw error
-    }
+/** The condition that the group's head is still `head` (a group from before seqs has none: 0). */
+function headIs(head: number, values: Record<string, unknown> = {}) {
+  return {
+    ConditionExpression: head === 0 ? 'attribute_not_exists(#seq) OR #seq = :head' : '#seq = :head',
+    ExpressionAttributeNames: { '#seq': 'seq' },
+    ExpressionAttributeValues: { ':head': head, ...values },
   }
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof TransactionCanceledException &&
-    (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed')
-  )
+function mapRejected<T>(outcome: Appended<Item>, convert: (item: Item) => T): Appended<T> {
+  if (typeof outcome === 'string') return outcome
+  return { rejected: outcome.rejected && convert(outcome.rejected) }
 }
 
 function fromGroup(group: Group): Item {
-  const { avatar, ...rest } = group
+  const { avatar, head, ...rest } = group
   return {
     ...keys.group(group.gid),
     ...rest,
+    seq: head,
     ...(avatar && { avatarKey: avatar.key, avatarMime: avatar.mime }),
   }
 }
@@ -307,21 +485,36 @@ function toGroup(item: Item): Group {
     name: String(item.name),
     createdBy: String(item.createdBy),
     createdAt: String(item.createdAt),
+    head: typeof item.seq === 'number' ? item.seq : 0,
   }
   if (typeof item.avatarKey === 'string')
     group.avatar = { key: item.avatarKey, mime: String(item.avatarMime) }
   return group
 }
 
+const memberNumbers = ['since', 'joinSeq', 'leaveSeq', 'delivered', 'read', 'movedAt'] as const
+
 function toMember(item: Item): Member {
   const member: Member = {
     gid: String(item.gid),
     iss: String(item.iss),
-    status: item.status === 'joined' ? 'joined' : 'invited',
+    status: item.status === 'joined' || item.status === 'left' ? item.status : 'invited',
     role: item.role === 'admin' ? 'admin' : 'member',
     invitedBy: String(item.invitedBy),
     invitedAt: String(item.invitedAt),
+    since: 0,
   }
   if (typeof item.joinedAt === 'string') member.joinedAt = item.joinedAt
+  for (const name of memberNumbers) if (typeof item[name] === 'number') member[name] = item[name]
   return member
+}
+
+function toMessageRef(item: Item): MessageRef {
+  return { iss: String(item.iss), seq: Number(item.seq) }
+}
+
+/** The stored event without its keys and ttl. */
+function toEvent(item: Item): StoredEvent {
+  const { [PK]: _pk, [SK]: _sk, [TTL]: _ttl, ...event } = item
+  return event as unknown as StoredEvent
 }

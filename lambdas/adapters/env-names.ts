@@ -7,6 +7,8 @@ export const envNames = {
   jwksUrl: 'JWKS_URL',
   jwtIssuer: 'JWT_ISSUER',
   jwtAudience: 'JWT_AUDIENCE',
+  /** Days a group's events are kept before DynamoDB's TTL removes them (default 365). */
+  retentionDays: 'MESSAGE_RETENTION_DAYS',
   /** Optional endpoint overrides (emulators); unset in AWS. */
   dynamoEndpoint: 'DYNAMODB_ENDPOINT',
   s3Endpoint: 'S3_ENDPOINT',

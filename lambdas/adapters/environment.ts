@@ -23,6 +23,13 @@ function optionalEnv(name: EnvName): string | undefined {
   return process.env[name] || undefined
 }
 
+function positiveInteger(name: EnvName, value: string): number {
+  const parsed = Number(value)
+  if (!Number.isInteger(parsed) || parsed <= 0)
+    throw new Error(`${name} must be a positive integer, got ${value}`)
+  return parsed
+}
+
 /** A port whose adapter is built on first use, so a function only needs the settings it really uses. */
 function lazily<T extends object>(build: () => T): T {
   let built: T | undefined
@@ -61,7 +68,11 @@ function eventSender(): EventSender {
 
 /** The chat core wired to AWS from this function's environment; built once per cold start. */
 export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
+  const retentionDays = optionalEnv(envNames.retentionDays)
   return new Chat({
+    ...(retentionDays !== undefined && {
+      retentionDays: positiveInteger(envNames.retentionDays, retentionDays),
+    }),
     store: lazily(chatStore),
     avatars: lazily(avatarStore),
     sender: lazily(eventSender),

@@ -3,6 +3,9 @@ import { tableSchema } from './table-schema.js'
 const { partitionKey: PK, sortKey: SK } = tableSchema
 const { partitionKey: GSI1PK, sortKey: GSI1SK } = tableSchema.userIndex
 
+/** Seqs are zero-padded in sort keys, so that key order is seq order. */
+const seqDigits = 12
+
 /** Every key of the table is built here. */
 export const keys = {
   group: (gid: string) => ({ [PK]: `GROUP#${gid}`, [SK]: 'META' }),
@@ -11,14 +14,18 @@ export const keys = {
   /** The inverted index entry that lists a user's groups. */
   memberOfUser: (gid: string, iss: string) => ({ [GSI1PK]: `USER#${iss}`, [GSI1SK]: `GROUP#${gid}` }),
   userMemberships: (iss: string) => `USER#${iss}`,
-  /** Sorts by time, then id, so a group's messages read back in order. */
-  message: (gid: string, iat: string, jti: string) => ({ [PK]: `GROUP#${gid}`, [SK]: `MSG#${iat}#${jti}` }),
-  /** One per (sender, jti): written with the message, so a retry is detected. */
-  messageMarker: (gid: string, iss: string, jti: string) => ({
-    [PK]: `GROUP#${gid}`,
-    [SK]: `JTI#${iss}#${jti}`,
-  }),
+  /** The sort key of the index entry of group `gid`, for paging a user's groups. */
+  userMembershipOf: (gid: string) => `GROUP#${gid}`,
+  /** One item per event of a group's log, in seq order. */
+  event: (gid: string, seq: number) => ({ [PK]: `GROUP#${gid}`, [SK]: eventSortKey(seq) }),
+  eventSortKey,
+  /** One per message id in a group: written with the message, so a retry is detected and a jti resolves. */
+  messageMarker: (gid: string, jti: string) => ({ [PK]: `GROUP#${gid}`, [SK]: `JTI#${jti}` }),
   connection: (connectionId: string) => ({ [PK]: `CONN#${connectionId}`, [SK]: 'META' }),
   /** One item per user holding the set of its connection ids, so a fan-out reads 100 users per BatchGet. */
   userConnections: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'CONNS' }),
+}
+
+function eventSortKey(seq: number): string {
+  return `E#${String(seq).padStart(seqDigits, '0')}`
 }

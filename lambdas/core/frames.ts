@@ -1,7 +1,7 @@
 import { en } from 'zod/locales'
 import * as z from 'zod/mini'
 import { ChatError } from './errors.js'
-import type { Action } from './protocol.js'
+import { type Action, limits, type Requests } from './protocol.js'
 
 // zod/mini keeps every handler bundle small (cold starts); English messages are opted into.
 z.config(en())
@@ -18,6 +18,10 @@ const messageId = z
 /** Avatar images the server accepts for upload. */
 export const imageMimeTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
 
+/** A place in a group's order. */
+const seq = z.int().check(z.nonnegative())
+const body = z.string().check(z.minLength(1))
+
 /** One schema per action; unknown fields (an `iss` or `from`, say) are dropped, never trusted. */
 export const frameSchemas = {
   avatar: z.object({ mime: z.enum(imageMimeTypes), size: z.int().check(z.positive()) }),
@@ -29,17 +33,30 @@ export const frameSchemas = {
   }),
   join: z.object({ gid: identity }),
   leave: z.object({ gid: identity }),
-  message: z.object({
-    gid: identity,
-    body: z.string().check(z.minLength(1)),
-    jti: z.optional(messageId),
-    rid: z.optional(messageId),
-  }),
-  sync: z.object({}),
+  message: z.object({ gid: identity, body, jti: z.optional(messageId), rid: z.optional(messageId) }),
+  edit: z.object({ gid: identity, jti: messageId, body }),
+  delete: z.object({ gid: identity, jti: messageId }),
+  history: z
+    .object({
+      gid: identity,
+      before: z.optional(seq.check(z.positive())),
+      after: z.optional(seq),
+      limit: z.optional(z.int().check(z.positive(), z.lte(limits.historyPage))),
+    })
+    .check(
+      z.refine((f) => f.before === undefined || f.after === undefined, 'must not give both before and after'),
+    ),
+  receipt: z
+    .object({ gid: identity, delivered: z.optional(seq), read: z.optional(seq) })
+    .check(z.refine((f) => f.delivered !== undefined || f.read !== undefined, 'must give delivered or read')),
+  receipts: z.object({ gid: identity, since: z.optional(seq), cursor: z.optional(identity) }),
+  sync: z.object({ cursor: z.optional(identity) }),
   groups: z.object({}),
 } satisfies Record<Action, z.ZodMiniType>
 
-export type Frames = { [A in Action]: z.infer<(typeof frameSchemas)[A]> }
+/** A schema's output must be a request of the protocol, so the two cannot drift apart. */
+type Conforms<T extends { [A in Action]: Requests[A] }> = T
+export type Frames = Conforms<{ [A in Action]: z.infer<(typeof frameSchemas)[A]> }>
 
 /** The reply id a frame asked for, when it is a usable one. */
 export function requestId(frame: unknown): string | undefined {

@@ -1,9 +1,10 @@
 /** The ports the chat core depends on; adapters implement them over DynamoDB, S3 and the management API. */
 
-import type { MessageEvent } from './protocol.js'
+import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from './protocol.js'
 
-export type MemberStatus = 'invited' | 'joined'
+export type MemberStatus = 'invited' | 'joined' | 'left'
 
+/** One identity's membership of a group; kept after a leave, so that its window stays known. */
 export interface Member {
   gid: string
   iss: string
@@ -11,7 +12,18 @@ export interface Member {
   role: 'admin' | 'member'
   invitedBy: string
   invitedAt: string
+  /** The group's head when it was (last) invited: it may read only the events after this seq. */
+  since: number
   joinedAt?: string
+  /** Its join event (0 for the creator, who joins without one). */
+  joinSeq?: number
+  /** Its leave event: the last it may read. */
+  leaveSeq?: number
+  /** Receipt positions: every event up to these seqs was delivered to, or read by, the member. */
+  delivered?: number
+  read?: number
+  /** The group's head when its positions last moved, so that others can ask what moved since. */
+  movedAt?: number
 }
 
 export interface Group {
@@ -20,10 +32,87 @@ export interface Group {
   createdBy: string
   createdAt: string
   avatar?: { key: string; mime: string }
+  /** The seq of the latest event; the next event takes head + 1. */
+  head: number
 }
 
-/** A group message as stored: the event without its type. */
-export type StoredMessage = Omit<MessageEvent, 'type'>
+/** A group with every membership it has had, read together and consistently. */
+export interface GroupState {
+  group: Group
+  members: Member[]
+}
+
+/** An event as the log keeps it: an edit or delete names the seq of its message, and a message the seq
+ * of the last edit or delete that changed it. */
+export type StoredEvent =
+  | (MessageEvent & { revisedSeq?: number })
+  | JoinEvent
+  | LeaveEvent
+  | ((EditEvent | DeleteEvent) & { target: number })
+
+/** Where a message id points: its sender and its seq. */
+export interface MessageRef {
+  iss: string
+  seq: number
+}
+
+/**
+ * What an append did: stored the event as seq head + 1; 'moved' when another event took that seq first
+ * (re-read and decide again); `rejected` when the change's own condition failed, with the record as it
+ * stands (undefined when it is gone).
+ */
+export type Appended<T> = 'appended' | 'moved' | { rejected: T | undefined }
+
+/** Persistence of groups, memberships, each group's event log and connections. */
+export interface ChatStore {
+  /** The group and all its memberships in one consistent read; undefined when there is no such group. */
+  readGroup(gid: string): Promise<GroupState | undefined>
+  getGroups(gids: string[]): Promise<Group[]>
+  /** Creates the group and its first members atomically; false when the gid is taken. */
+  createGroup(group: Group, members: Member[]): Promise<boolean>
+  /** Adds (or, after a leave, re-adds) members while the head is still `head`; false when anything moved. */
+  addMembers(gid: string, head: number, members: Member[]): Promise<boolean>
+  /** Appends a message with its id marker; rejected (with the marker) when its jti is taken. */
+  appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>>
+  /** Appends a join or leave and applies it to the membership, while its status is one of `from`. */
+  appendMembership(
+    event: JoinEvent | LeaveEvent,
+    change: Partial<Member>,
+    from: MemberStatus[],
+    expiresAt: number,
+  ): Promise<Appended<never>>
+  /** Appends an edit or delete and applies it to message `target`, while the message is live and has
+   * another body; rejected with the message as it stands. */
+  appendRevision(
+    event: EditEvent | DeleteEvent,
+    target: number,
+    expiresAt: number,
+  ): Promise<Appended<StoredEvent>>
+  findMessage(gid: string, jti: string): Promise<MessageRef | undefined>
+  /** Events after seq `after` up to `through`, at most `limit`, ascending or newest first. */
+  readEvents(
+    gid: string,
+    range: { after: number; through: number; limit: number; newestFirst: boolean },
+  ): Promise<StoredEvent[]>
+  getEvents(gid: string, seqs: number[]): Promise<StoredEvent[]>
+  /** The senders of the live messages after `after` up to `through` that `except` did not send, newest
+   * first, at most `limit`. */
+  messageSenders(
+    gid: string,
+    range: { after: number; through: number },
+    except: string,
+    limit: number,
+  ): Promise<string[]>
+  /** Moves a joined member's receipt positions; false when they moved meanwhile or it is no longer joined. */
+  saveReceipt(previous: Member, next: Pick<Member, 'delivered' | 'read' | 'movedAt'>): Promise<boolean>
+  /** An identity's memberships (left ones too), sorted by gid; a page after gid `after` when asked. */
+  membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]>
+  saveConnection(connection: Connection): Promise<void>
+  /** Forgets a connection; the identity is looked up when not given. */
+  deleteConnection(connectionId: string, iss?: string): Promise<void>
+  /** The open connection ids of each identity, read in batches. */
+  connectionsOf(isses: string[]): Promise<Map<string, string[]>>
+}
 
 export interface Connection {
   connectionId: string
@@ -31,31 +120,6 @@ export interface Connection {
   connectedAt: string
   /** Epoch seconds after which the gateway has closed it anyway (2 h). */
   expiresAt: number
-}
-
-/** Persistence of groups, memberships, messages and connections. Conflicts throw ChatError('CONFLICT'). */
-export interface ChatStore {
-  getGroup(gid: string): Promise<Group | undefined>
-  getGroups(gids: string[]): Promise<Group[]>
-  /** Every member of a group, read consistently. */
-  listMembers(gid: string): Promise<Member[]>
-  /** Creates the group and its first members atomically; CONFLICT if the gid is taken. */
-  createGroup(group: Group, members: Member[]): Promise<void>
-  /** Adds members atomically; CONFLICT if any of them became a member meanwhile. */
-  addMembers(members: Member[]): Promise<void>
-  /** NOT_FOUND if the membership is gone meanwhile. */
-  markJoined(gid: string, iss: string, joinedAt: string): Promise<void>
-  /** NOT_FOUND if the membership is gone meanwhile. */
-  removeMember(gid: string, iss: string): Promise<void>
-  /** Stores a message once per (sender, jti); a retry is told so, with the time the first was stored. */
-  saveMessage(message: StoredMessage): Promise<{ iat: string; duplicate: boolean }>
-  /** The groups an identity belongs to, with its status in each. */
-  membershipsOf(iss: string): Promise<{ gid: string; status: MemberStatus; invitedBy: string }[]>
-  saveConnection(connection: Connection): Promise<void>
-  /** Forgets a connection; the identity is looked up when not given. */
-  deleteConnection(connectionId: string, iss?: string): Promise<void>
-  /** The open connection ids of each identity, read in batches. */
-  connectionsOf(isses: string[]): Promise<Map<string, string[]>>
 }
 
 /** Avatar objects: presigned uploads, checks before use, presigned downloads. */

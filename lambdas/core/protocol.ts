@@ -1,4 +1,4 @@
-/** Wire protocol v1: what the server sends. Types only, so the client SDK shares them without runtime cost. */
+/** The wire protocol: what the server sends. Types only, so the client SDK shares them without runtime cost. */
 
 export type ErrorCode =
   | 'BAD_REQUEST'
@@ -28,17 +28,75 @@ export interface GroupView {
   name: string
   members: MemberView[]
   image?: ImageLink
+  /** The seq of the group's latest event (0 before the first). */
+  head: number
+}
+
+/** One of the caller's groups, as `groups` lists it. */
+export interface GroupListing extends GroupView {
+  status: 'invited' | 'joined'
+  /** The caller's read position (a seq), once it has joined. */
+  read?: number
+  /** Messages from others after the caller's read position, counted up to `limits.unreadCount`. */
+  unread: number
+}
+
+/** Where a group stands for the caller, as `sync` lists it: enough for a client to know what it missed. */
+export interface GroupPosition {
+  gid: string
+  status: 'invited' | 'joined' | 'left'
+  /** The group's latest seq, or the caller's leave once it has left: the last event it may read. */
+  head: number
+  /** The seq of the caller's join (0 for the group's creator), once it has joined. */
+  joinSeq?: number
+}
+
+/** A member's delivered and read positions in a group: every event up to that seq. */
+export interface ReceiptPosition {
+  iss: string
+  delivered: number
+  read: number
+}
+
+/** Fields of each client → server request, keyed by action; a frame adds `action` and an optional `id`. */
+export interface Requests {
+  avatar: { mime: string; size: number }
+  invite: { gid: string; name: string; members: string[]; avatar?: { key: string } }
+  join: { gid: string }
+  leave: { gid: string }
+  message: { gid: string; body: string; jti?: string; rid?: string }
+  edit: { gid: string; jti: string; body: string }
+  delete: { gid: string; jti: string }
+  /** Newest first before `before` (or from the head), or ascending after `after`; at most `limit` events. */
+  history: { gid: string; before?: number; after?: number; limit?: number }
+  receipt: { gid: string; delivered?: number; read?: number }
+  receipts: { gid: string; since?: number; cursor?: string }
+  sync: { cursor?: string }
+  groups: Record<string, never>
 }
 
 /** Result fields of each action's ack, keyed by action. */
 export interface AckResults {
   avatar: { url: string; method: 'PUT'; headers: Record<string, string>; key: string; expires: string }
   invite: { group: GroupView; invited: string[] }
-  join: { group: GroupView }
-  leave: { gid: string }
-  message: { gid: string; jti: string; iat: string; duplicate: boolean }
-  sync: { invites: number }
-  groups: { groups: (GroupView & { status: 'invited' | 'joined' })[] }
+  /** `seq` is the caller's join event (an earlier one when it had joined already). */
+  join: { group: GroupView; seq: number }
+  leave: { gid: string; seq: number }
+  /** `duplicate`: this jti was stored before, at `seq`; nothing new was stored. */
+  message: { gid: string; jti: string; iat: string; seq: number; duplicate: boolean }
+  /** `duplicate`: the message had this body already; `seq` is the event that gave it. */
+  edit: { gid: string; jti: string; seq: number; duplicate: boolean }
+  /** `duplicate`: the message was deleted before, by event `seq`. */
+  delete: { gid: string; jti: string; seq: number; duplicate: boolean }
+  /** Events in seq order (ascending with `after`, newest first otherwise); `next` asks for the next page. */
+  history: { gid: string; head: number; events: GroupEvent[]; next?: number }
+  /** The caller's positions after the receipt. */
+  receipt: { gid: string; delivered: number; read: number }
+  /** Other members' positions (those that moved after `since`); `next` asks for the next page. */
+  receipts: { gid: string; receipts: ReceiptPosition[]; next?: string }
+  /** `invites` pending invites were re-sent as events; `groups` is one page of the caller's groups. */
+  sync: { invites: number; groups: GroupPosition[]; next?: string }
+  groups: { groups: GroupListing[] }
 }
 
 export type Action = keyof AckResults
@@ -62,38 +120,81 @@ export interface InviteEvent {
   image?: ImageLink
 }
 
-export interface JoinEvent {
-  type: 'chat.join'
+/** What every event of a group's log carries: its place in the group's order and when it happened. */
+interface LogEntry {
   gid: string
-  iss: string
-}
-
-export interface LeaveEvent {
-  type: 'chat.leave'
-  gid: string
-  iss: string
-}
-
-export interface MessageEvent {
-  type: 'chat.message'
-  gid: string
-  iss: string
-  jti: string
-  body: string
-  rid?: string
+  /** The event's place in its group's order: 1, 2, 3… with no gaps. */
+  seq: number
   iat: string
 }
 
-export type ChatEvent = InviteEvent | JoinEvent | LeaveEvent | MessageEvent
+export interface JoinEvent extends LogEntry {
+  type: 'chat.join'
+  iss: string
+}
+
+export interface LeaveEvent extends LogEntry {
+  type: 'chat.leave'
+  iss: string
+}
+
+export interface MessageEvent extends LogEntry {
+  type: 'chat.message'
+  iss: string
+  jti: string
+  /** Absent once the message is deleted (history shows a tombstone). */
+  body?: string
+  rid?: string
+  /** When the body was last edited (history shows the latest body). */
+  edited?: string
+  /** When the message was deleted. */
+  deleted?: string
+}
+
+export interface EditEvent extends LogEntry {
+  type: 'chat.edit'
+  /** The sender, who alone may edit. */
+  iss: string
+  /** The edited message. */
+  jti: string
+  /** The new body; in history, the message's current one (absent once it is deleted). */
+  body?: string
+}
+
+export interface DeleteEvent extends LogEntry {
+  type: 'chat.delete'
+  iss: string
+  /** The deleted message. */
+  jti: string
+}
+
+/** Events of a group's log: each has a seq, and history and catch-up return them. */
+export type GroupEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent
+
+/** A member's new positions, posted to the senders of the messages they cover. Positions, not log events. */
+export interface ReceiptEvent extends ReceiptPosition {
+  type: 'chat.receipt'
+  gid: string
+}
+
+export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
 
-/** Limits of the contract (API Gateway's, enforced locally too). */
+/** Limits of the contract (API Gateway's, enforced locally too), and of pages. */
 export const limits = {
   frameBytes: 128 * 1024,
+  /** API Gateway's limit on data posted to a connection, replies included. */
+  postBytes: 128 * 1024,
   bodyBytes: 32 * 1024,
   avatarBytes: 5 * 1024 * 1024,
   membersPerInvite: 50,
   idleSeconds: 10 * 60,
   lifetimeSeconds: 2 * 60 * 60,
+  /** Events per history page (the default page is half of it). */
+  historyPage: 100,
+  /** Groups per sync page, positions per receipts page. */
+  listPage: 100,
+  /** `unread` counts no further than this. */
+  unreadCount: 1000,
 } as const

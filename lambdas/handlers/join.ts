@@ -1,4 +1,4 @@
 import { actionHandler, chat } from '../adapters/handler.js'
 
-/** The `join` route. */
-export const handler = actionHandler('join', (caller, frame) => chat.join(caller, frame))
+/** The `join` route: accepts an invite. */
+export const handler = actionHandler('join', (caller, frame) => chat.membership.join(caller, frame))

@@ -1,4 +1,4 @@
 import { actionHandler, chat } from '../adapters/handler.js'
 
-/** The `leave` route. */
-export const handler = actionHandler('leave', (caller, frame) => chat.leave(caller, frame))
+/** The `leave` route: leaves a group or declines its invite. */
+export const handler = actionHandler('leave', (caller, frame) => chat.membership.leave(caller, frame))

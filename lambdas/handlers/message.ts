@@ -1,4 +1,4 @@
 import { actionHandler, chat } from '../adapters/handler.js'
 
-/** The `message` route. */
-export const handler = actionHandler('message', (caller, frame) => chat.message(caller, frame))
+/** The `message` route: appends a message to the group's log and posts it to the joined members. */
+export const handler = actionHandler('message', (caller, frame) => chat.conversation.message(caller, frame))

@@ -1,4 +1,4 @@
 import { actionHandler, chat } from '../adapters/handler.js'
 
-/** The `sync` route. */
-export const handler = actionHandler('sync', (caller) => chat.sync(caller))
+/** The `sync` route: where the caller stands in each group, and its pending invites again. */
+export const handler = actionHandler('sync', (caller, frame) => chat.membership.sync(caller, frame))

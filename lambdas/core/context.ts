@@ -1,0 +1,19 @@
+import type { Delivery } from './delivery.js'
+import type { AvatarStore, ChatStore } from './ports.js'
+
+/** Who is calling: the identity from the verified token and the connection the frame came on. */
+export interface Caller {
+  iss: string
+  connectionId: string
+}
+
+/** What the chat capabilities share: the ports, the clock, ids and delivery. */
+export interface ChatContext {
+  store: ChatStore
+  avatars: AvatarStore
+  delivery: Delivery
+  now(): Date
+  newId(): string
+  /** Epoch seconds after which an event stored at `at` expires (the retention setting). */
+  expiresAt(at: Date): number
+}

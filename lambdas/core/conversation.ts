@@ -1,0 +1,293 @@
+import type { Caller, ChatContext } from './context.js'
+import { ChatError } from './errors.js'
+import type { Frames } from './frames.js'
+import { joinedMembers, memberOf, moved, readableRange, requireJoined, untilAppended } from './group-log.js'
+import type { GroupState, MessageRef, StoredEvent } from './ports.js'
+import type {
+  AckResults,
+  DeleteEvent,
+  EditEvent,
+  GroupEvent,
+  MessageEvent,
+  ReceiptEvent,
+} from './protocol.js'
+import { limits } from './protocol.js'
+
+const encoder = new TextEncoder()
+/** A history page leaves this much of API Gateway's 128 KB for the reply around its events. */
+const replyEnvelopeBytes = 4 * 1024
+
+/** What is said in a group: messages, their edits and deletes, history, and receipts. */
+export class Conversation {
+  constructor(private readonly context: ChatContext) {}
+
+  async message(caller: Caller, frame: Frames['message']): Promise<AckResults['message']> {
+    requireBodySize(frame.body, 'message')
+    const { store, delivery } = this.context
+    const jti = frame.jti ?? this.context.newId()
+    return untilAppended(async () => {
+      const [state, replied] = await Promise.all([
+        this.readGroup(frame.gid, 'message'),
+        frame.rid === undefined ? undefined : store.findMessage(frame.gid, frame.rid),
+      ])
+      requireJoined(state.members, caller.iss, 'message')
+      if (frame.rid !== undefined && replied === undefined) {
+        throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
+      }
+      // Connections are read before the write, so a fault after it cannot strand the message behind an error.
+      const plan = await delivery.plan(joinedMembers(state.members), caller)
+      const at = this.context.now()
+      const event: MessageEvent = {
+        type: 'chat.message',
+        gid: frame.gid,
+        iss: caller.iss,
+        jti,
+        body: frame.body,
+        ...(frame.rid !== undefined && { rid: frame.rid }),
+        iat: at.toISOString(),
+        seq: state.group.head + 1,
+      }
+      const appended = await store.appendMessage(event, this.context.expiresAt(at))
+      if (appended === 'moved') return moved
+      if (appended === 'appended') {
+        await delivery.post(event, plan)
+        return { gid: event.gid, jti, iat: event.iat, seq: event.seq, duplicate: false }
+      }
+      const stored = appended.rejected
+      if (stored === undefined) return moved
+      if (stored.iss !== caller.iss) {
+        throw new ChatError('CONFLICT', `message: jti ${jti} is taken in ${frame.gid}; send a fresh one`)
+      }
+      // A retry: the first attempt may have died before its fan-out, so the stored message is posted
+      // again. Clients drop a seq they already have.
+      const [original] = await store.getEvents(frame.gid, [stored.seq])
+      if (original?.type === 'chat.message' && original.deleted === undefined) {
+        await delivery.post(toWire(original), plan)
+      }
+      return { gid: frame.gid, jti, iat: original?.iat ?? event.iat, seq: stored.seq, duplicate: true }
+    })
+  }
+
+  /** Gives one of the caller's messages a new body; setting the body it has already changes nothing. */
+  async edit(caller: Caller, frame: Frames['edit']): Promise<AckResults['edit']> {
+    requireBodySize(frame.body, 'edit')
+    return this.revise(caller, frame, 'edit', (at, seq) => ({
+      type: 'chat.edit',
+      gid: frame.gid,
+      iss: caller.iss,
+      jti: frame.jti,
+      body: frame.body,
+      seq,
+      iat: at,
+    }))
+  }
+
+  /** Deletes one of the caller's messages, leaving a tombstone; deleting it again changes nothing. */
+  async delete(caller: Caller, frame: Frames['delete']): Promise<AckResults['delete']> {
+    return this.revise(caller, frame, 'delete', (at, seq) => ({
+      type: 'chat.delete',
+      gid: frame.gid,
+      iss: caller.iss,
+      jti: frame.jti,
+      seq,
+      iat: at,
+    }))
+  }
+
+  /**
+   * A page of the group's log inside the caller's window: newest first (before a seq, or from the
+   * head), or ascending after a seq. Messages show their current state.
+   */
+  async history(caller: Caller, frame: Frames['history']): Promise<AckResults['history']> {
+    const state = await this.readGroup(frame.gid, 'history')
+    const { head } = state.group
+    const window = readableRange(memberOf(state.members, caller.iss), head)
+    if (window === undefined) {
+      throw new ChatError('FORBIDDEN', 'history: only members who joined may read this group')
+    }
+    if ((frame.after ?? 0) > head || (frame.before ?? 0) > head + 1) {
+      throw new ChatError('BAD_REQUEST', `history: the group's head is ${head}`)
+    }
+    const newestFirst = frame.after === undefined
+    const range = {
+      after: Math.max(window.after, frame.after ?? 0),
+      through: Math.min(window.through, (frame.before ?? Number.POSITIVE_INFINITY) - 1),
+      limit: frame.limit ?? limits.historyPage / 2,
+      newestFirst,
+    }
+    const stored = await this.context.store.readEvents(frame.gid, range)
+    const events = fitInReply(await this.present(frame.gid, stored))
+    const last = events.at(-1)
+    // Seqs have no gaps, so whether more remain follows from the last seq on the page.
+    const more = last !== undefined && (newestFirst ? last.seq > range.after + 1 : last.seq < range.through)
+    return { gid: frame.gid, head: window.through, events, ...(more && { next: last.seq }) }
+  }
+
+  /**
+   * Moves the caller's delivered and read positions forward (read implies delivered) and tells the
+   * senders of the messages they cover, and the caller's other connections.
+   */
+  async receipt(caller: Caller, frame: Frames['receipt']): Promise<AckResults['receipt']> {
+    return untilAppended(async () => {
+      const state = await this.readGroup(frame.gid, 'receipt')
+      const me = requireJoined(state.members, caller.iss, 'receipt')
+      const { head } = state.group
+      const asked = Math.max(frame.delivered ?? 0, frame.read ?? 0)
+      if (asked > head)
+        throw new ChatError('BAD_REQUEST', `receipt: seq ${asked} is past the group's head ${head}`)
+      const was = positions(me)
+      const read = Math.max(was.read, frame.read ?? 0)
+      const delivered = Math.max(was.delivered, frame.delivered ?? 0, read)
+      const receipt: AckResults['receipt'] = { gid: frame.gid, delivered, read }
+      if (read === was.read && delivered === was.delivered) return receipt
+      if (!(await this.context.store.saveReceipt(me, { delivered, read, movedAt: head }))) return moved
+
+      const covered = { after: read > was.read ? was.read : was.delivered, through: delivered }
+      const senders = await this.context.store.messageSenders(
+        frame.gid,
+        covered,
+        caller.iss,
+        limits.unreadCount,
+      )
+      const joined = new Set(joinedMembers(state.members))
+      const recipients = new Set([...senders.filter((iss) => joined.has(iss)), caller.iss])
+      const event: ReceiptEvent = { type: 'chat.receipt', gid: frame.gid, iss: caller.iss, delivered, read }
+      await this.context.delivery.deliver(event, [...recipients], caller)
+      return receipt
+    })
+  }
+
+  /** The other joined members' positions, those that moved after seq `since` when given, a page at a time. */
+  async receipts(caller: Caller, frame: Frames['receipts']): Promise<AckResults['receipts']> {
+    const state = await this.readGroup(frame.gid, 'receipts')
+    requireJoined(state.members, caller.iss, 'receipts')
+    const { since, cursor } = frame
+    const listed = state.members
+      .filter(
+        (m) =>
+          m.status === 'joined' &&
+          m.iss !== caller.iss &&
+          (since === undefined || (m.movedAt ?? -1) > since) &&
+          (cursor === undefined || m.iss > cursor),
+      )
+      .sort((a, b) => (a.iss < b.iss ? -1 : 1))
+    const page = listed.slice(0, limits.listPage)
+    const last = page.at(-1)
+    return {
+      gid: frame.gid,
+      receipts: page.map((m) => ({ iss: m.iss, ...positions(m) })),
+      ...(listed.length > page.length && last && { next: last.iss }),
+    }
+  }
+
+  /** An edit or delete: only the sender's own live message, applied with the event in one write. */
+  private async revise<A extends 'edit' | 'delete'>(
+    caller: Caller,
+    frame: { gid: string; jti: string; body?: string },
+    action: A,
+    eventAt: (iat: string, seq: number) => EditEvent | DeleteEvent,
+  ): Promise<AckResults[A]> {
+    const { store, delivery } = this.context
+    return untilAppended(async () => {
+      const [state, target] = await Promise.all([
+        this.readGroup(frame.gid, action),
+        store.findMessage(frame.gid, frame.jti),
+      ])
+      requireJoined(state.members, caller.iss, action)
+      requireOwnMessage(target, caller, frame, action)
+      const plan = await delivery.plan(joinedMembers(state.members), caller)
+      const at = this.context.now()
+      const event = eventAt(at.toISOString(), state.group.head + 1)
+      const appended = await store.appendRevision(event, target.seq, this.context.expiresAt(at))
+      if (appended === 'moved') return moved
+      const result = { gid: frame.gid, jti: frame.jti }
+      if (appended === 'appended') {
+        await delivery.post(event, plan)
+        return { ...result, seq: event.seq, duplicate: false }
+      }
+      const current = appended.rejected
+      if (current?.type !== 'chat.message') {
+        throw new ChatError('NOT_FOUND', `${action}: no message ${frame.jti} in ${frame.gid}`)
+      }
+      const done = action === 'delete' ? current.deleted !== undefined : current.body === frame.body
+      if (done) return { ...result, seq: current.revisedSeq ?? current.seq, duplicate: true }
+      if (current.deleted !== undefined) {
+        throw new ChatError('NOT_FOUND', `${action}: message ${frame.jti} was deleted`)
+      }
+      return moved
+    })
+  }
+
+  /** Edits in the log keep no body of their own: they show their message's current one. */
+  private async present(gid: string, stored: StoredEvent[]): Promise<GroupEvent[]> {
+    const messages = new Map(stored.flatMap((e) => (e.type === 'chat.message' ? [[e.seq, e] as const] : [])))
+    const missing = new Set(
+      stored.flatMap((e) => (e.type === 'chat.edit' && !messages.has(e.target) ? [e.target] : [])),
+    )
+    for (const event of await this.context.store.getEvents(gid, [...missing])) {
+      if (event.type === 'chat.message') messages.set(event.seq, event)
+    }
+    return stored.map((event) => {
+      if (event.type !== 'chat.edit') return toWire(event)
+      const { target, body: _, ...edit } = event
+      const body = messages.get(target)?.body
+      return body === undefined ? edit : { ...edit, body }
+    })
+  }
+
+  private async readGroup(gid: string, action: string): Promise<GroupState> {
+    const state = await this.context.store.readGroup(gid)
+    if (state === undefined) throw new ChatError('NOT_FOUND', `${action}: no group ${gid}`)
+    return state
+  }
+}
+
+function requireBodySize(body: string, action: string): void {
+  if (encoder.encode(body).length > limits.bodyBytes) {
+    throw new ChatError('TOO_LARGE', `${action}: body is over ${limits.bodyBytes} bytes`)
+  }
+}
+
+function requireOwnMessage(
+  target: MessageRef | undefined,
+  caller: Caller,
+  frame: { gid: string; jti: string },
+  action: string,
+): asserts target is MessageRef {
+  if (target === undefined)
+    throw new ChatError('NOT_FOUND', `${action}: no message ${frame.jti} in ${frame.gid}`)
+  if (target.iss !== caller.iss) {
+    throw new ChatError('FORBIDDEN', `${action}: only the sender of ${frame.jti} may ${action} it`)
+  }
+}
+
+/** A member's positions; one that never sent a receipt has delivered and read everything up to its join. */
+function positions(member: { delivered?: number; read?: number; joinSeq?: number }) {
+  const start = member.joinSeq ?? 0
+  return { delivered: member.delivered ?? start, read: member.read ?? start }
+}
+
+/** The event as clients see it, without what the log keeps for itself. */
+function toWire(event: StoredEvent): GroupEvent {
+  if (event.type === 'chat.message') {
+    const { revisedSeq: _, ...message } = event
+    return message
+  }
+  if (event.type === 'chat.edit' || event.type === 'chat.delete') {
+    const { target: _, ...revision } = event
+    return revision
+  }
+  return event
+}
+
+/** The leading events whose JSON fits one reply under API Gateway's 128 KB (always at least one). */
+function fitInReply(events: GroupEvent[]): GroupEvent[] {
+  let bytes = replyEnvelopeBytes
+  const fitting: GroupEvent[] = []
+  for (const event of events) {
+    bytes += encoder.encode(JSON.stringify(event)).length + 1
+    if (bytes > limits.postBytes && fitting.length > 0) break
+    fitting.push(event)
+  }
+  return fitting
+}

@@ -1,0 +1,50 @@
+import { ChatError } from './errors.js'
+import type { Member } from './ports.js'
+
+/** What an attempt returns when another event took the seq it meant to take: read again, decide again. */
+export const moved = Symbol('moved')
+
+const attempts = 8
+
+/**
+ * Runs `attempt` until it lands. Each attempt reads the group, decides, and appends at the head it read,
+ * so a decision always rests on the state its event follows; one that lost the race for the seq runs
+ * again on fresh state. A group too busy for that answers CONFLICT.
+ */
+export async function untilAppended<T>(attempt: () => Promise<T | typeof moved>): Promise<T> {
+  for (let i = 0; i < attempts; i++) {
+    const result = await attempt()
+    if (result !== moved) return result
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** i))
+  }
+  throw new ChatError('CONFLICT', 'the group changed too often meanwhile; retry')
+}
+
+export function memberOf(members: Member[], iss: string): Member | undefined {
+  return members.find((m) => m.iss === iss)
+}
+
+/** The identities that have joined: the ones group events are delivered to. */
+export function joinedMembers(members: Member[]): string[] {
+  return members.filter((m) => m.status === 'joined').map((m) => m.iss)
+}
+
+export function requireJoined(members: Member[], iss: string, action: string): Member {
+  const me = memberOf(members, iss)
+  if (me?.status !== 'joined') {
+    throw new ChatError('FORBIDDEN', `${action}: only joined members may ${action} in this group`)
+  }
+  return me
+}
+
+/**
+ * The part of a group's log a member may read: the events after it was invited, through its leave.
+ * Nothing before it has joined (and nothing of an earlier membership once it is invited again).
+ */
+export function readableRange(
+  member: Member | undefined,
+  head: number,
+): { after: number; through: number } | undefined {
+  if (member === undefined || member.status === 'invited' || member.joinSeq === undefined) return undefined
+  return { after: member.since, through: member.status === 'left' ? (member.leaveSeq ?? head) : head }
+}

@@ -1,0 +1,272 @@
+import { forEachLimited } from './concurrency.js'
+import type { Caller, ChatContext } from './context.js'
+import { ChatError } from './errors.js'
+import type { Frames } from './frames.js'
+import { joinedMembers, memberOf, moved, requireJoined, untilAppended } from './group-log.js'
+import type { Group, GroupState, Member } from './ports.js'
+import type { AckResults, GroupPosition, GroupView, InviteEvent, JoinEvent, LeaveEvent } from './protocol.js'
+import { limits } from './protocol.js'
+
+/** Who belongs to a group: invites (the group's creation among them), joins, leaves, and listing one's groups. */
+export class Membership {
+  constructor(private readonly context: ChatContext) {}
+
+  async requestAvatarUpload(caller: Caller, frame: Frames['avatar']): Promise<AckResults['avatar']> {
+    if (frame.size > limits.avatarBytes) {
+      throw new ChatError('TOO_LARGE', `avatar is ${frame.size} bytes; the limit is ${limits.avatarBytes}`)
+    }
+    const key = `${avatarPrefix(caller.iss)}${this.context.newId()}`
+    const upload = await this.context.avatars.presignUpload(key, frame.mime, frame.size)
+    return { ...upload, method: 'PUT', key }
+  }
+
+  /** Creates the group (the caller joins it as admin) or, for a joined member, invites more identities. */
+  async invite(caller: Caller, frame: Frames['invite']): Promise<AckResults['invite']> {
+    const invitees = [...new Set(frame.members)].filter((iss) => iss !== caller.iss)
+    if (invitees.length === 0) throw new ChatError('BAD_REQUEST', 'invite: members must name someone else')
+    if (invitees.length > limits.membersPerInvite) {
+      throw new ChatError('TOO_LARGE', `invite: at most ${limits.membersPerInvite} members per invite`)
+    }
+    const { store } = this.context
+    let avatar: Group['avatar']
+    const { group, members, newcomers } = await untilAppended(async () => {
+      const state = await store.readGroup(frame.gid)
+      const at = this.context.now().toISOString()
+      const invited = (iss: string, since: number): Member => ({
+        gid: frame.gid,
+        iss,
+        status: 'invited',
+        role: 'member',
+        invitedBy: caller.iss,
+        invitedAt: at,
+        since,
+      })
+      if (state === undefined) {
+        if (frame.avatar) avatar ??= await this.checkAvatar(caller, frame.avatar.key)
+        const group: Group = {
+          gid: frame.gid,
+          name: frame.name,
+          createdBy: caller.iss,
+          createdAt: at,
+          head: 0,
+        }
+        if (avatar) group.avatar = avatar
+        const creator: Member = {
+          ...invited(caller.iss, 0),
+          status: 'joined',
+          role: 'admin',
+          joinedAt: at,
+          joinSeq: 0,
+        }
+        const members = [creator, ...invitees.map((iss) => invited(iss, 0))]
+        if (!(await store.createGroup(group, members))) return moved
+        return { group, members, newcomers: invitees }
+      }
+      requireJoined(state.members, caller.iss, 'invite')
+      // Identities that left may be invited again; their new window starts now.
+      const present = new Set(state.members.filter((m) => m.status !== 'left').map((m) => m.iss))
+      const newcomers = invitees.filter((iss) => !present.has(iss))
+      const added = newcomers.map((iss) => invited(iss, state.group.head))
+      if (added.length > 0 && !(await store.addMembers(frame.gid, state.group.head, added))) return moved
+      return {
+        group: state.group,
+        members: [...state.members.filter((m) => !newcomers.includes(m.iss)), ...added],
+        newcomers,
+      }
+    })
+
+    const view = await this.groupView({ group, members })
+    if (newcomers.length > 0) await this.context.delivery.deliver(inviteEvent(view, caller.iss), newcomers)
+    return { group: view, invited: newcomers }
+  }
+
+  async join(caller: Caller, frame: Frames['join']): Promise<AckResults['join']> {
+    return untilAppended(async () => {
+      const state = await this.readGroup(frame.gid)
+      const me = memberOf(state.members, caller.iss)
+      if (me === undefined || me.status === 'left') {
+        throw new ChatError('FORBIDDEN', `join: you are not invited to ${frame.gid}`)
+      }
+      if (me.status === 'joined') return { group: await this.groupView(state), seq: me.joinSeq ?? 0 }
+
+      const at = this.context.now()
+      const event: JoinEvent = {
+        type: 'chat.join',
+        gid: frame.gid,
+        iss: caller.iss,
+        seq: state.group.head + 1,
+        iat: at.toISOString(),
+      }
+      // The joiner's other connections hear of it too; a joiner has delivered and read all up to its join.
+      const plan = await this.context.delivery.plan([...joinedMembers(state.members), caller.iss], caller)
+      const change = {
+        status: 'joined',
+        joinedAt: event.iat,
+        joinSeq: event.seq,
+        delivered: event.seq,
+        read: event.seq,
+      } satisfies Partial<Member>
+      const appended = await this.context.store.appendMembership(
+        event,
+        change,
+        ['invited'],
+        this.context.expiresAt(at),
+      )
+      if (appended !== 'appended') return moved
+      await this.context.delivery.post(event, plan)
+      Object.assign(me, change)
+      state.group.head = event.seq
+      return { group: await this.groupView(state), seq: event.seq }
+    })
+  }
+
+  /** Leaves the group, or declines its invite; leaving again answers with the first leave. */
+  async leave(caller: Caller, frame: Frames['leave']): Promise<AckResults['leave']> {
+    return untilAppended(async () => {
+      const state = await this.readGroup(frame.gid)
+      const me = memberOf(state.members, caller.iss)
+      if (me === undefined) throw new ChatError('FORBIDDEN', `leave: you are not a member of ${frame.gid}`)
+      if (me.status === 'left') return { gid: frame.gid, seq: me.leaveSeq ?? state.group.head }
+
+      const at = this.context.now()
+      const event: LeaveEvent = {
+        type: 'chat.leave',
+        gid: frame.gid,
+        iss: caller.iss,
+        seq: state.group.head + 1,
+        iat: at.toISOString(),
+      }
+      const recipients = new Set([...joinedMembers(state.members), caller.iss])
+      const plan = await this.context.delivery.plan([...recipients], caller)
+      const appended = await this.context.store.appendMembership(
+        event,
+        { status: 'left', leaveSeq: event.seq },
+        ['invited', 'joined'],
+        this.context.expiresAt(at),
+      )
+      if (appended !== 'appended') return moved
+      await this.context.delivery.post(event, plan)
+      return { gid: frame.gid, seq: event.seq }
+    })
+  }
+
+  /**
+   * One page of where the caller stands in each of its groups (left ones too, so a client that missed its
+   * own leave can read up to it), and every pending invite of the page re-sent to the calling connection.
+   */
+  async sync(caller: Caller, frame: Frames['sync']): Promise<AckResults['sync']> {
+    const { store, delivery } = this.context
+    const page = await store.membershipsOf(caller.iss, {
+      ...(frame.cursor !== undefined && { after: frame.cursor }),
+      limit: limits.listPage + 1,
+    })
+    const mine = page.slice(0, limits.listPage)
+    const heads = new Map((await store.getGroups(mine.map((m) => m.gid))).map((g) => [g.gid, g.head]))
+    const groups = mine.flatMap((m) => {
+      const head = heads.get(m.gid)
+      return head === undefined ? [] : [position(m, head)]
+    })
+
+    let invites = 0
+    // The index behind membershipsOf lags a little: each pending invite is checked on the group itself.
+    await forEachLimited(
+      mine.filter((m) => m.status === 'invited'),
+      8,
+      async ({ gid }) => {
+        const state = await store.readGroup(gid)
+        const me = state && memberOf(state.members, caller.iss)
+        if (state === undefined || me?.status !== 'invited') return
+        const event = inviteEvent(await this.groupView(state), me.invitedBy)
+        if (await delivery.toCaller(event, caller)) invites++
+      },
+    )
+    const last = mine.at(-1)
+    return { invites, groups, ...(page.length > mine.length && last && { next: last.gid }) }
+  }
+
+  /** The caller's groups (not the ones it left), with members, its read position and unread count. */
+  async groups(caller: Caller): Promise<AckResults['groups']> {
+    const { store } = this.context
+    const memberships = (await store.membershipsOf(caller.iss)).filter((m) => m.status !== 'left')
+    const listed: AckResults['groups']['groups'] = []
+    await forEachLimited(memberships, 8, async ({ gid }) => {
+      const state = await store.readGroup(gid)
+      const me = state && memberOf(state.members, caller.iss)
+      if (state === undefined || me === undefined || me.status === 'left') return
+      const view = await this.groupView(state)
+      if (me.status === 'invited') {
+        listed.push({ ...view, status: 'invited', unread: 0 })
+        return
+      }
+      const read = me.read ?? me.joinSeq ?? 0
+      const unread = await store.messageSenders(
+        gid,
+        { after: Math.max(read, me.since), through: state.group.head },
+        caller.iss,
+        limits.unreadCount,
+      )
+      listed.push({ ...view, status: 'joined', read, unread: unread.length })
+    })
+    return { groups: listed.sort((a, b) => a.gid.localeCompare(b.gid)) }
+  }
+
+  private async readGroup(gid: string): Promise<GroupState> {
+    const state = await this.context.store.readGroup(gid)
+    if (state === undefined) throw new ChatError('NOT_FOUND', `no group ${gid}`)
+    return state
+  }
+
+  private async checkAvatar(caller: Caller, key: string): Promise<{ key: string; mime: string }> {
+    if (!key.startsWith(avatarPrefix(caller.iss))) {
+      throw new ChatError('FORBIDDEN', 'invite: avatar key was not issued to you')
+    }
+    const object = await this.context.avatars.describe(key)
+    if (object === undefined)
+      throw new ChatError('NOT_FOUND', 'invite: no avatar was uploaded under that key')
+    if (object.size > limits.avatarBytes) throw new ChatError('TOO_LARGE', 'invite: the avatar is over 5 MiB')
+    if (!object.mime.startsWith('image/'))
+      throw new ChatError('BAD_REQUEST', 'invite: the avatar is not an image')
+    return { key, mime: object.mime }
+  }
+
+  /** The group as clients see it: current members (not the ones who left), and a fresh avatar link. */
+  private async groupView({ group, members }: GroupState): Promise<GroupView> {
+    const view: GroupView = {
+      gid: group.gid,
+      name: group.name,
+      head: group.head,
+      members: members.flatMap(({ iss, status, role }) => (status === 'left' ? [] : [{ iss, status, role }])),
+    }
+    if (group.avatar) {
+      const { url, expires } = await this.context.avatars.presignDownload(group.avatar.key)
+      view.image = { url, mime: group.avatar.mime, expires }
+    }
+    return view
+  }
+}
+
+/** Avatar keys are issued under the uploader's prefix, so nobody can reuse someone else's upload. */
+function avatarPrefix(iss: string): string {
+  return `avatars/${iss}/`
+}
+
+function inviteEvent(group: GroupView, inviter: string): InviteEvent {
+  return {
+    type: 'chat.invite',
+    gid: group.gid,
+    name: group.name,
+    iss: inviter,
+    members: group.members.map((m) => m.iss),
+    ...(group.image && { image: group.image }),
+  }
+}
+
+/** A member's standing for sync: after a leave, the last event it may read is its leave. */
+function position(member: Member, head: number): GroupPosition {
+  return {
+    gid: member.gid,
+    status: member.status,
+    head: member.status === 'left' ? (member.leaveSeq ?? head) : head,
+    ...(member.status !== 'invited' && member.joinSeq !== undefined && { joinSeq: member.joinSeq }),
+  }
+}
