@@ -9,6 +9,8 @@ export interface HuddleConfig {
   removalPolicy: 'retain' | 'destroy'
   alarmEmail?: string
   corsOrigins: string[]
+  /** Days a group's events (messages, joins, leaves, edits, deletes) are kept before DynamoDB's TTL removes them. */
+  messageRetentionDays: number
   /** Set API Gateway's account-wide CloudWatch role, which WebSocket access logging needs. */
   apiGatewayLogsRole: boolean
 }
@@ -52,7 +54,8 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
   const positiveNumber = (key: string, fallback: number, integer: boolean): number => {
     const raw = context(key)
     if (raw === undefined || raw === null || raw === '') return fallback
-    const value = typeof raw === 'number' ? raw : Number(raw)
+    // Number(true) is 1 and Number([30]) is 30: only numbers and strings count as numbers here.
+    const value = typeof raw === 'number' || typeof raw === 'string' ? Number(raw) : Number.NaN
     if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
       problems.push(`${key} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw)}`)
       return fallback
@@ -113,6 +116,7 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     removalPolicy: removalPolicy === 'destroy' ? 'destroy' : 'retain',
     ...(alarmEmail === undefined ? {} : { alarmEmail }),
     corsOrigins,
+    messageRetentionDays: positiveNumber('messageRetentionDays', 365, true),
     apiGatewayLogsRole: logsRole !== false && logsRole !== 'false',
   }
   if (problems.length > 0) throw new ConfigError(problems)

@@ -142,6 +142,10 @@ export class HuddleStack extends Stack {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
           ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),
           ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
+          // Functions that write to the table stamp each event they append with its expiry.
+          ...(access.table === 'readWrite'
+            ? { [envNames.retentionDays]: String(config.messageRetentionDays) }
+            : {}),
         },
       }).function
       this.grantRouteAccess(fn, access, { tableArn: table.tableArn, bucketArn: bucket.bucketArn, stage })

@@ -63,6 +63,28 @@ const functionByRoute = new Map(
 )
 
 const functionOf = (routeKey: string): Resource => resource(functionByRoute.get(routeKey) ?? routeKey)
+const environmentOf = (fn: Resource): Record<string, unknown> =>
+  (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables
+
+/** Every IAM action granted to the role of the function behind `routeKey`. */
+const actionsOf = (routeKey: string): string[] => {
+  const roleId = logicalIdIn(functionOf(routeKey).Properties.Role)
+  return ofType('AWS::IAM::Policy')
+    .filter(([, policy]) => (policy.Properties.Roles as unknown[]).some((r) => logicalIdIn(r) === roleId))
+    .flatMap(([, policy]) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+    .flatMap((statement) => asArray(statement.Action))
+}
+const dynamoWriteActions =
+  /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|PartiQL(Insert|Update|Delete))$/
+const writingRoutes = routes.filter((route) => route.access.table === 'readWrite').map((r) => r.routeKey)
+
+/** Synthesizes the stack (without bundling or cdk-nag) for another context and returns its template. */
+const templateFor = (overrides: Record<string, unknown>): Template => {
+  const values = { ...context, ...overrides }
+  const otherApp = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } })
+  const other = new HuddleStack(otherApp, 'Huddle', { config: readHuddleConfig((key) => values[key]).config })
+  return Template.fromStack(other)
+}
 
 describe('WebSocket API', () => {
   it('is a WEBSOCKET API that routes on $request.body.action', () => {
@@ -128,8 +150,7 @@ describe('functions', () => {
 
   it('get exactly the environment their access needs', () => {
     for (const route of routes) {
-      const fn = functionOf(route.routeKey)
-      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables
+      const variables = environmentOf(functionOf(route.routeKey))
       expect(variables).toMatchObject({
         POWERTOOLS_SERVICE_NAME: 'huddle',
         POWERTOOLS_METRICS_NAMESPACE: 'Huddle',
@@ -150,13 +171,34 @@ describe('functions', () => {
     })
   })
 
+  it('that write events get the message retention (365 days by default); the others do not', () => {
+    expect(writingRoutes).toEqual(expect.arrayContaining(['message', 'join', 'leave', 'edit', 'delete']))
+    for (const route of routes) {
+      const variables = environmentOf(functionOf(route.routeKey))
+      expect(variables[envNames.retentionDays], route.routeKey).toBe(
+        route.access.table === 'readWrite' ? '365' : undefined,
+      )
+    }
+    const withRetention = ofType('AWS::Lambda::Function').filter(([, fn]) =>
+      Object.hasOwn(environmentOf(fn), envNames.retentionDays),
+    )
+    expect(withRetention).toHaveLength(writingRoutes.length)
+  })
+
+  it('get the configured message retention when one is given', () => {
+    const configured = templateFor({ messageRetentionDays: '30' }).findResources('AWS::Lambda::Function')
+    for (const route of routes) {
+      const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource | undefined
+      expect(fn, route.routeKey).toBeDefined()
+      expect(environmentOf(fn as Resource)[envNames.retentionDays], route.routeKey).toBe(
+        route.access.table === 'readWrite' ? '30' : undefined,
+      )
+    }
+  })
+
   it('may touch only what their access entry names', () => {
     for (const route of routes) {
-      const roleId = logicalIdIn(functionOf(route.routeKey).Properties.Role)
-      const actions = ofType('AWS::IAM::Policy')
-        .filter(([, policy]) => (policy.Properties.Roles as unknown[]).some((r) => logicalIdIn(r) === roleId))
-        .flatMap(([, policy]) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
-        .flatMap((statement) => asArray(statement.Action))
+      const actions = actionsOf(route.routeKey)
       const { access } = route
       expect(
         actions.some((a) => a.startsWith('dynamodb:')),
@@ -167,7 +209,51 @@ describe('functions', () => {
       expect(actions.includes('s3:PutObject'), route.routeKey).toBe(access.bucket === 'readWrite')
       expect(actions.includes('execute-api:ManageConnections'), route.routeKey).toBe(!!access.connections)
       expect(actions).not.toContain('dynamodb:Scan')
+      if (access.table !== 'readWrite') {
+        expect(
+          actions.filter((a) => dynamoWriteActions.test(a)),
+          route.routeKey,
+        ).toEqual([])
+      }
     }
+  })
+
+  it('for history and receipts may only read the table', () => {
+    for (const routeKey of ['history', 'receipts']) {
+      const actions = actionsOf(routeKey)
+      expect(actions.filter((a) => a.startsWith('dynamodb:')).sort(), routeKey).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+      ])
+      expect(
+        actions.filter((a) => dynamoWriteActions.test(a)),
+        routeKey,
+      ).toEqual([])
+      expect(
+        actions.filter((a) => !/^(dynamodb|logs):/.test(a)),
+        routeKey,
+      ).toEqual([])
+    }
+  })
+
+  it('for edit, delete and receipt may write the table and post to connections, and nothing in S3', () => {
+    for (const routeKey of ['edit', 'delete', 'receipt']) {
+      const actions = actionsOf(routeKey)
+      expect(actions, routeKey).toEqual(
+        expect.arrayContaining(['dynamodb:Query', 'dynamodb:PutItem', 'execute-api:ManageConnections']),
+      )
+      expect(
+        actions.filter((a) => a.startsWith('s3:')),
+        routeKey,
+      ).toEqual([])
+    }
+  })
+
+  it('each have their own role', () => {
+    const roles = ofType('AWS::Lambda::Function').map(([, fn]) => logicalIdIn(fn.Properties.Role))
+    expect(new Set(roles).size).toBe(routes.length + 1)
   })
 
   it('never grant DynamoDB or S3 actions on every resource', () => {
@@ -280,6 +366,25 @@ describe('monitoring', () => {
     })
   })
 
+  it('graphs and alarms on every route function by name', () => {
+    const [dashboard] = ofType('AWS::CloudWatch::Dashboard')
+    const body = JSON.stringify(dashboard?.[1].Properties.DashboardBody)
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties)
+    for (const route of routes) {
+      const functionId = functionByRoute.get(route.routeKey)
+      // Invocations, errors, p99 duration and throttles by route, each labelled with the route key.
+      expect(body.split(`{"Ref":"${functionId}"}`), route.routeKey).toHaveLength(5)
+      expect(body.split(`\\"label\\":\\"${route.routeKey}\\"`), route.routeKey).toHaveLength(5)
+      for (const metricName of ['Errors', 'Throttles']) {
+        const watching = alarms.filter(
+          (alarm) =>
+            alarm.MetricName === metricName && JSON.stringify(alarm.Dimensions).includes(`"${functionId}"`),
+        )
+        expect(watching, `${route.routeKey} ${metricName}`).toHaveLength(1)
+      }
+    }
+  })
+
   it('outputs the URLs and names an operator needs', () => {
     for (const output of ['WebSocketUrl', 'CallbackUrl', 'DashboardUrl', 'TableName', 'BucketName']) {
       template.hasOutput(output, {})
@@ -327,10 +432,20 @@ describe('validation', () => {
 })
 
 describe('configuration', () => {
+  /** The error `readHuddleConfig` throws for these context values (undefined when it accepts them). */
+  const errorFor = (values: Record<string, unknown>): unknown => {
+    try {
+      readHuddleConfig((key) => values[key])
+    } catch (thrown) {
+      return thrown
+    }
+  }
+
   it('falls back to placeholders with a warning when no JWT settings are given', () => {
     const { config: fallback, warnings } = readHuddleConfig(() => undefined)
     expect(fallback).toMatchObject({ ...placeholderJwt, stageName: 'prod', removalPolicy: 'retain' })
     expect(fallback.corsOrigins).toEqual(['*'])
+    expect(fallback.messageRetentionDays).toBe(365)
     expect(warnings).toHaveLength(1)
   })
 
@@ -341,8 +456,10 @@ describe('configuration', () => {
       throttleBurst: '100',
       removalPolicy: 'destroy',
       corsOrigins: 'https://a.example.com, https://b.example.com',
+      messageRetentionDays: '30',
     }
     expect(readHuddleConfig((key) => values[key]).config).toMatchObject({
+      messageRetentionDays: 30,
       throttleRate: 50,
       throttleBurst: 100,
       removalPolicy: 'destroy',
@@ -357,13 +474,7 @@ describe('configuration', () => {
       removalPolicy: 'keep',
       alarmEmail: 'not-an-email',
     }
-    const error = (() => {
-      try {
-        readHuddleConfig((key) => values[key])
-      } catch (thrown) {
-        return thrown
-      }
-    })()
+    const error = errorFor(values)
     expect(error).toBeInstanceOf(ConfigError)
     expect((error as ConfigError).problems).toEqual([
       expect.stringContaining('jwtIssuer, jwtAudience must be set'),
@@ -371,6 +482,19 @@ describe('configuration', () => {
       expect.stringContaining("removalPolicy must be 'retain' or 'destroy'"),
       expect.stringContaining('alarmEmail must be an email address'),
       expect.stringContaining('throttleRate must be a positive number'),
+    ])
+  })
+
+  it('takes messageRetentionDays as a number from cdk.json', () => {
+    const values: Record<string, unknown> = { ...context, messageRetentionDays: 90 }
+    expect(readHuddleConfig((key) => values[key]).config.messageRetentionDays).toBe(90)
+  })
+
+  it.each([0, -1, 'abc', 1.5, '0', '-1', '1.5', true])('refuses messageRetentionDays %j', (retention) => {
+    const error = errorFor({ ...context, messageRetentionDays: retention })
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as ConfigError).problems).toEqual([
+      `messageRetentionDays must be a positive integer, got ${JSON.stringify(retention)}`,
     ])
   })
 })
