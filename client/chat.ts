@@ -1,9 +1,22 @@
-import type { AckResults, GroupView, ImageLink, MessageEvent } from '../lambdas/core/protocol.js'
-import type { ChatClient } from './client.js'
+import type {
+  AckResults,
+  DeleteEvent,
+  EditEvent,
+  GroupEvent,
+  GroupView,
+  ImageLink,
+  InviteEvent,
+  JoinEvent,
+  LeaveEvent,
+  MessageEvent,
+  ReceiptPosition,
+  Requests,
+} from '../lambdas/core/protocol.js'
+import type { ChatClient, ConnectOptions } from './client.js'
+import { memoryCursorStore } from './cursors.js'
 import { ChatError } from './error.js'
 import { Listeners } from './listeners.js'
-
-type Requester = Pick<ChatClient, 'request'>
+import { Timeline } from './timeline.js'
 
 /** The caller's own standing in a group, as far as this client has seen. */
 export type MembershipStatus = 'invited' | 'joined' | 'left'
@@ -14,8 +27,22 @@ export interface Avatar {
   mime: string
 }
 
-/** The server's ack to a message: its id, server time, and whether it was a retry of one already stored. */
+/** The server's ack to a message: its id, seq, server time, and whether it was a retry of one already stored. */
 export type MessageReceipt = AckResults['message']
+
+/** A member's delivered and read positions in a group: every event up to that seq. */
+export interface Receipt extends ReceiptPosition {
+  gid: string
+}
+
+/** A page of a group's history: messages as ChatMessage, the other events as they are on the wire. */
+export interface HistoryPage {
+  events: (ChatMessage | JoinEvent | LeaveEvent | EditEvent | DeleteEvent)[]
+  /** The last seq this identity may read in the group. */
+  head: number
+  /** Pass as `before` (newest-first pages) or `after` (ascending pages) for the next page. */
+  next?: number
+}
 
 /** What a group looks like on the wire, with members flattened to identities. */
 interface GroupInfo {
@@ -25,37 +52,97 @@ interface GroupInfo {
   image?: ImageLink
 }
 
-/** The chat API of one connection, shaped like the Self SDK's ChatService. */
+/** Writes whose ack carries the seq their event took in the group's order. */
+type Write = 'message' | 'edit' | 'delete' | 'leave'
+
+/** What groups and messages ask of the chat service. */
+interface ChatContext {
+  request: ChatClient['request']
+  /** Sends a write and places its seq in the group's order, so its own event is not handed back. */
+  write<A extends Write>(action: A, fields: Requests[A]): Promise<AckResults[A]>
+  /** Joins, and starts the group's order at the join. */
+  join(gid: string): Promise<GroupView>
+  /** The seq of the last event handed to the app in the group. */
+  cursor(gid: string): number | undefined
+}
+
+const deliveredDelayMs = 1000
+const gapGraceMs = 250
+
+/**
+ * The chat API of one connection, shaped like the Self SDK's ChatService. Each group's events reach the
+ * callbacks exactly once and in the group's order, across reconnects: the client remembers the last seq
+ * it handed over per group, catches up after every reconnect, and reads the log when a seq shows a hole.
+ */
 export class ChatService {
   readonly #client: ChatClient
+  readonly #timeline: Timeline
+  readonly #context: ChatContext
   readonly #invites: Listeners<[ChatGroup]>
   readonly #joins: Listeners<[string, string]>
   readonly #leaves: Listeners<[string, string]>
   readonly #messages: Listeners<[ChatMessage]>
+  readonly #edits: Listeners<[EditEvent]>
+  readonly #deletes: Listeners<[DeleteEvent]>
+  readonly #receipts: Listeners<[Receipt]>
+  /** Groups whose pending invite the app has been handed, so a re-sent one is not handed again. */
+  readonly #announced = new Set<string>()
+  readonly #deliveredDue = new Map<string, number>()
+  readonly #deliveredDelayMs: number | undefined
+  #deliveredTimer: ReturnType<typeof setTimeout> | undefined
+  #catchingUp: Promise<void> = Promise.resolve()
 
-  constructor(client: ChatClient, report: (error: unknown) => void) {
+  constructor(client: ChatClient, options: ConnectOptions, report: (error: unknown) => void) {
     this.#client = client
     this.#invites = new Listeners(report)
     this.#joins = new Listeners(report)
     this.#leaves = new Listeners(report)
     this.#messages = new Listeners(report)
+    this.#edits = new Listeners(report)
+    this.#deletes = new Listeners(report)
+    this.#receipts = new Listeners(report)
+    const delivered = options.deliveredReceipts
+    this.#deliveredDelayMs = delivered === false ? undefined : (delivered?.delayMs ?? deliveredDelayMs)
+    this.#timeline = new Timeline({
+      store: options.cursors ?? memoryCursorStore(),
+      readAfter: (gid, after) => client.request('history', { gid, after, limit: 100 }),
+      deliver: (event) => this.#dispatch(event),
+      gapGraceMs: options.gapGraceMs ?? gapGraceMs,
+      report,
+    })
+    this.#context = {
+      request: (action, fields) => client.request(action, fields),
+      write: async (action, fields) => {
+        const ack = await client.request(action, fields)
+        this.#timeline.wrote(fields.gid, ack.seq)
+        return ack
+      },
+      join: async (gid) => {
+        const { group, seq } = await client.request('join', { gid })
+        this.#timeline.joined(gid, seq)
+        this.#announced.delete(gid)
+        return group
+      },
+      cursor: (gid) => this.#timeline.cursor(gid),
+    }
     client.onEvent((event) => {
-      if (event.type === 'chat.invite') this.#invites.emit(new ChatGroup(client, event, 'invited'))
-      else if (event.type === 'chat.join') this.#joins.emit(event.iss, event.gid)
-      else if (event.type === 'chat.leave') this.#leaves.emit(event.iss, event.gid)
-      else if (event.type === 'chat.message') this.#messages.emit(new ChatMessage(client, event))
+      if (event.type === 'chat.invite') this.#invited(event)
+      else if (event.type === 'chat.receipt') this.#receipts.emit(receiptOf(event))
+      else this.#timeline.receive(event)
     })
-    // Invites sent while this identity was offline are only delivered on request.
     client.onStatus((status) => {
-      if (status === 'open' && this.#invites.size > 0) this.#sync()
+      if (status === 'open') this.#catchUpQuietly(report)
+      if (status === 'closed') this.#stop()
     })
+    if (client.status === 'open') this.#catchUpQuietly(report)
   }
 
   /** Called with each group this identity is invited to, including invites that waited while it was offline. */
   onInvite(callback: (group: ChatGroup) => unknown): () => void {
     const first = this.#invites.size === 0
     const unsubscribe = this.#invites.add(callback)
-    if (first && this.#client.status === 'open') this.#sync()
+    // Pending invites are re-sent on request: the first listener asks for the ones it has missed.
+    if (first && this.#client.status === 'open') this.#catchUpQuietly(() => {})
     return unsubscribe
   }
 
@@ -74,6 +161,24 @@ export class ChatService {
     return this.#messages.add(callback)
   }
 
+  /** Called when a sender edits a message: `jti` names it, `body` is its new body. */
+  onEdit(callback: (edit: EditEvent) => unknown): () => void {
+    return this.#edits.add(callback)
+  }
+
+  /** Called when a sender deletes a message (`jti`). */
+  onDelete(callback: (deleted: DeleteEvent) => unknown): () => void {
+    return this.#deletes.add(callback)
+  }
+
+  /**
+   * Called when a member's delivered or read position moves past messages of this identity (and for its
+   * own other devices' receipts); after a reconnect, with the positions that moved meanwhile.
+   */
+  onReceipt(callback: (receipt: Receipt) => unknown): () => void {
+    return this.#receipts.add(callback)
+  }
+
   /** Creates group `gid` (or adds members to it), uploading the avatar first when one is given. */
   async invite(gid: string, name: string, members: string[], avatar?: Avatar): Promise<ChatGroup> {
     const key = avatar ? await uploadAvatar(this.#client, avatar) : undefined
@@ -83,28 +188,115 @@ export class ChatService {
       members,
       ...(key !== undefined && { avatar: { key } }),
     })
-    return new ChatGroup(this.#client, flatten(group), 'joined')
+    this.#timeline.follow(gid, group.head)
+    return new ChatGroup(this.#context, flatten(group), 'joined')
   }
 
   /** Joins group `gid` by id alone, for an invite seen elsewhere (another device, an earlier session). */
   async join(gid: string): Promise<ChatGroup> {
-    const { group } = await this.#client.request('join', { gid })
-    return new ChatGroup(this.#client, flatten(group), 'joined')
+    return new ChatGroup(this.#context, flatten(await this.#context.join(gid)), 'joined')
   }
 
   /** Leaves group `gid`, or declines its invite. */
   async leave(gid: string): Promise<void> {
-    await this.#client.request('leave', { gid })
+    await this.#context.write('leave', { gid })
   }
 
-  /** Every group this identity is invited to or has joined. */
+  /** Every group this identity is invited to or has joined, with its unread count. */
   async groups(): Promise<ChatGroup[]> {
     const { groups } = await this.#client.request('groups', {})
-    return groups.map((group) => new ChatGroup(this.#client, flatten(group), group.status))
+    return groups.map((listing) => {
+      const group = new ChatGroup(this.#context, flatten(listing), listing.status)
+      group.unread = listing.unread
+      group.read = listing.read
+      return group
+    })
   }
 
-  #sync(): void {
-    this.#client.request('sync', {}).catch(() => {})
+  /**
+   * Reads whatever happened while this client was away and resolves once every group is in order. It
+   * runs by itself after every (re)connect; apps may call it too (say, when they come to the foreground).
+   */
+  catchUp(): Promise<void> {
+    this.#catchingUp = this.#catchingUp.catch(() => {}).then(() => this.#syncAll())
+    return this.#catchingUp
+  }
+
+  async #syncAll(): Promise<void> {
+    await this.#timeline.load()
+    let cursor: string | undefined
+    do {
+      const page = await this.#client.request('sync', cursor === undefined ? {} : { cursor })
+      const before = new Map(page.groups.map((g) => [g.gid, this.#timeline.cursor(g.gid)]))
+      await this.#timeline.align(page.iss, page.groups)
+      if (this.#receipts.size > 0) {
+        for (const { gid, status } of page.groups) {
+          const seen = before.get(gid)
+          if (status === 'joined' && seen !== undefined) await this.#receiptsSince(gid, Math.max(seen - 1, 0))
+        }
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+    this.#timeline.aligned()
+    await this.#timeline.settled()
+  }
+
+  /** Receipts are positions, not events: after a reconnect the ones that moved meanwhile are read once. */
+  async #receiptsSince(gid: string, since: number): Promise<void> {
+    for (const receipt of await allReceipts(this.#client, gid, since)) this.#receipts.emit(receipt)
+  }
+
+  #catchUpQuietly(report: (error: unknown) => void): void {
+    this.catchUp().catch((error: unknown) => {
+      if (!(error instanceof ChatError && (error.code === 'CLOSED' || error.code === 'TIMEOUT')))
+        report(error)
+    })
+  }
+
+  #invited(event: InviteEvent): void {
+    if (this.#announced.has(event.gid) || this.#invites.size === 0) return
+    this.#announced.add(event.gid)
+    this.#invites.emit(new ChatGroup(this.#context, event, 'invited'))
+  }
+
+  /** Hands one event to the app, in its group's order. */
+  #dispatch(event: GroupEvent): void {
+    const mine = event.iss === this.#timeline.me
+    switch (event.type) {
+      case 'chat.message':
+        if (!mine) this.#deliveredSoon(event.gid, event.seq)
+        this.#messages.emit(new ChatMessage(this.#context, event))
+        return
+      case 'chat.join':
+      case 'chat.leave':
+        if (mine) this.#announced.delete(event.gid)
+        ;(event.type === 'chat.join' ? this.#joins : this.#leaves).emit(event.iss, event.gid)
+        return
+      case 'chat.edit':
+        this.#edits.emit(event)
+        return
+      case 'chat.delete':
+        this.#deletes.emit(event)
+    }
+  }
+
+  /** Delivered receipts go out per group once messages stop arriving for a moment. */
+  #deliveredSoon(gid: string, seq: number): void {
+    if (this.#deliveredDelayMs === undefined) return
+    this.#deliveredDue.set(gid, Math.max(seq, this.#deliveredDue.get(gid) ?? 0))
+    clearTimeout(this.#deliveredTimer)
+    this.#deliveredTimer = setTimeout(() => {
+      for (const [gid, delivered] of this.#deliveredDue) {
+        // Best effort: a receipt that does not get through is covered by the next one.
+        this.#client.request('receipt', { gid, delivered }).catch(() => {})
+      }
+      this.#deliveredDue.clear()
+    }, this.#deliveredDelayMs)
+  }
+
+  #stop(): void {
+    clearTimeout(this.#deliveredTimer)
+    this.#timeline.close()
   }
 }
 
@@ -116,10 +308,13 @@ export class ChatGroup {
   members: string[]
   image: ImageLink | undefined
   status: MembershipStatus
-  readonly #client: Requester
+  /** From `chat().groups()`: messages from others after this identity's read position, and that position. */
+  unread: number | undefined
+  read: number | undefined
+  readonly #context: ChatContext
 
-  constructor(client: Requester, group: GroupInfo, status: MembershipStatus) {
-    this.#client = client
+  constructor(context: ChatContext, group: GroupInfo, status: MembershipStatus) {
+    this.#context = context
     this.gid = group.gid
     this.name = group.name
     this.members = [...group.members]
@@ -129,27 +324,63 @@ export class ChatGroup {
 
   /** Accepts the invite; afterwards this identity receives the group's messages. */
   async join(): Promise<void> {
-    const { group } = await this.#client.request('join', { gid: this.gid })
-    this.#refresh(flatten(group))
+    this.#refresh(flatten(await this.#context.join(this.gid)))
     this.status = 'joined'
   }
 
   /** Leaves the group (or declines the invite); no more of its messages arrive. */
   async leave(): Promise<void> {
-    await this.#client.request('leave', { gid: this.gid })
+    await this.#context.write('leave', { gid: this.gid })
     this.status = 'left'
   }
 
   /** Sends `body` to every joined member; `jti` makes a retry of the same message idempotent. */
   message(body: string, options: { rid?: string; jti?: string } = {}): Promise<MessageReceipt> {
-    return sendMessage(this.#client, this.gid, body, options)
+    return sendMessage(this.#context, this.gid, body, options)
+  }
+
+  /** Gives one of this identity's messages a new body. */
+  edit(jti: string, body: string): Promise<AckResults['edit']> {
+    return this.#context.write('edit', { gid: this.gid, jti, body })
+  }
+
+  /** Deletes one of this identity's messages; history keeps a tombstone. */
+  delete(jti: string): Promise<AckResults['delete']> {
+    return this.#context.write('delete', { gid: this.gid, jti })
   }
 
   /** Invites more identities to this group. */
   async invite(member: string | string[]): Promise<void> {
     const members = typeof member === 'string' ? [member] : member
-    const { group } = await this.#client.request('invite', { gid: this.gid, name: this.name, members })
+    const { group } = await this.#context.request('invite', { gid: this.gid, name: this.name, members })
     this.#refresh(flatten(group))
+  }
+
+  /**
+   * A page of the group's log, newest first (from the head, or `before` a seq), or ascending `after` a
+   * seq; at most `limit` (≤ 100) events. Edits and deletes are applied to the messages.
+   */
+  async history(page: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryPage> {
+    const { events, head, next } = await this.#context.request('history', { gid: this.gid, ...page })
+    return {
+      events: events.map((event) =>
+        event.type === 'chat.message' ? new ChatMessage(this.#context, event) : event,
+      ),
+      head,
+      ...(next !== undefined && { next }),
+    }
+  }
+
+  /** Marks everything up to `seq` read (by default, up to the last event handed to the app). */
+  async markRead(seq = this.#context.cursor(this.gid)): Promise<void> {
+    if (seq === undefined) return
+    const { read } = await this.#context.request('receipt', { gid: this.gid, read: seq })
+    this.read = read
+  }
+
+  /** The other joined members' delivered and read positions. */
+  receipts(): Promise<Receipt[]> {
+    return allReceipts(this.#context, this.gid)
   }
 
   #refresh(group: GroupInfo): void {
@@ -159,47 +390,96 @@ export class ChatGroup {
   }
 }
 
-/** A received group message that can answer itself, so apps never look its group up. */
+/** A group message that can answer, edit or delete itself, so apps never look its group up. */
 export class ChatMessage {
+  readonly type = 'chat.message'
   readonly gid: string
   readonly iss: string
   readonly jti: string
+  /** Empty for a deleted message (in history). */
   readonly body: string
   readonly rid: string | undefined
   readonly iat: string
-  readonly #client: Requester
+  /** Its place in the group's order. */
+  readonly seq: number
+  /** When it was last edited, or deleted (history shows messages as they are now). */
+  readonly edited: string | undefined
+  readonly deleted: string | undefined
+  readonly #context: ChatContext
 
-  constructor(client: Requester, event: Omit<MessageEvent, 'type'>) {
-    this.#client = client
+  constructor(context: ChatContext, event: Omit<MessageEvent, 'type'>) {
+    this.#context = context
     this.gid = event.gid
     this.iss = event.iss
     this.jti = event.jti
-    this.body = event.body
+    this.body = event.body ?? ''
     this.rid = event.rid
     this.iat = event.iat
+    this.seq = event.seq
+    this.edited = event.edited
+    this.deleted = event.deleted
   }
 
   /** Replies in the same group, marking this message as the one answered (`rid`). */
   respond(body: string): Promise<MessageReceipt> {
-    return sendMessage(this.#client, this.gid, body, { rid: this.jti })
+    return sendMessage(this.#context, this.gid, body, { rid: this.jti })
   }
 
   /** Sends a new message to the same group. */
   message(body: string): Promise<MessageReceipt> {
-    return sendMessage(this.#client, this.gid, body, {})
+    return sendMessage(this.#context, this.gid, body, {})
+  }
+
+  /** Gives this message a new body (only its sender may). */
+  edit(body: string): Promise<AckResults['edit']> {
+    return this.#context.write('edit', { gid: this.gid, jti: this.jti, body })
+  }
+
+  /** Deletes this message (only its sender may). */
+  delete(): Promise<AckResults['delete']> {
+    return this.#context.write('delete', { gid: this.gid, jti: this.jti })
+  }
+
+  /** Marks this message, and everything before it in the group, read. */
+  async markRead(): Promise<void> {
+    await this.#context.request('receipt', { gid: this.gid, read: this.seq })
   }
 }
 
 function sendMessage(
-  client: Requester,
+  context: ChatContext,
   gid: string,
   body: string,
   { rid, jti = crypto.randomUUID() }: { rid?: string; jti?: string },
 ): Promise<MessageReceipt> {
-  return client.request('message', { gid, body, jti, ...(rid !== undefined && { rid }) })
+  return context.write('message', { gid, body, jti, ...(rid !== undefined && { rid }) })
 }
 
-async function uploadAvatar(client: Requester, { data, mime }: Avatar): Promise<string> {
+/** Every page of a group's positions (those that moved after `since`, when given). */
+async function allReceipts(
+  client: Pick<ChatClient, 'request'>,
+  gid: string,
+  since?: number,
+): Promise<Receipt[]> {
+  const all: Receipt[] = []
+  let cursor: string | undefined
+  do {
+    const page = await client.request('receipts', {
+      gid,
+      ...(since !== undefined && { since }),
+      ...(cursor !== undefined && { cursor }),
+    })
+    all.push(...page.receipts.map((position) => ({ gid, ...position })))
+    cursor = page.next
+  } while (cursor !== undefined)
+  return all
+}
+
+function receiptOf({ gid, iss, delivered, read }: Receipt): Receipt {
+  return { gid, iss, delivered, read }
+}
+
+async function uploadAvatar(client: Pick<ChatClient, 'request'>, { data, mime }: Avatar): Promise<string> {
   const blob = data instanceof Blob ? data : new Blob([new Uint8Array(data)])
   const upload = await client.request('avatar', { mime, size: blob.size })
   const response = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: blob })

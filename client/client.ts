@@ -1,18 +1,8 @@
-import type { Ack, AckResults, Action, ChatEvent, ServerFrame } from '../lambdas/core/protocol.js'
+import type { Ack, AckResults, Action, ChatEvent, Requests, ServerFrame } from '../lambdas/core/protocol.js'
 import { ChatService } from './chat.js'
+import type { CursorStore } from './cursors.js'
 import { ChatError } from './error.js'
 import { Listeners } from './listeners.js'
-
-/** Fields of each client → server request, keyed by action (the `id` is added by the client). */
-export interface Requests {
-  avatar: { mime: string; size: number }
-  invite: { gid: string; name: string; members: string[]; avatar?: { key: string } }
-  join: { gid: string }
-  leave: { gid: string }
-  message: { gid: string; body: string; jti?: string; rid?: string }
-  sync: Record<string, never>
-  groups: Record<string, never>
-}
 
 // Method syntax keeps handler parameters bivariant, so both the DOM WebSocket and `ws` fit.
 type Handler<E> = { handle(event: E): void }['handle']
@@ -43,6 +33,12 @@ export interface ConnectOptions {
   reconnect?: { minDelayMs?: number; maxDelayMs?: number }
   /** Receives errors thrown by your event callbacks. Default console.error. */
   onError?: (error: unknown) => void
+  /** Where the last seq handed to the app per group is kept (default: memory), so a restart catches up. */
+  cursors?: CursorStore
+  /** Delivered receipts, sent per group once messages pause for `delayMs` (default 1000); false: none. */
+  deliveredReceipts?: false | { delayMs?: number }
+  /** How long a hole in a group's order may wait for a late event before the log is read (default 250). */
+  gapGraceMs?: number
 }
 
 interface Pending {
@@ -97,9 +93,10 @@ export class ChatClient {
     return this.#status
   }
 
-  /** The Self SDK style chat API (invites, groups, messages) on this connection. */
+  /** The Self SDK style chat API (invites, groups, messages) on this connection; call it right after
+   * connecting, since events that arrive before it exists are not kept. */
   chat(): ChatService {
-    this.#chat ??= new ChatService(this, this.#report)
+    this.#chat ??= new ChatService(this, this.#options, this.#report)
     return this.#chat
   }
 

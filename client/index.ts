@@ -1,19 +1,27 @@
 export type {
+  AckResults,
   ChatEvent,
+  DeleteEvent,
+  EditEvent,
   ErrorCode,
+  GroupEvent,
   GroupView,
   ImageLink,
+  JoinEvent,
+  LeaveEvent,
   MemberView,
+  Requests,
 } from '../lambdas/core/protocol.js'
-export type { Avatar, MembershipStatus, MessageReceipt } from './chat.js'
+export type { Avatar, HistoryPage, MembershipStatus, MessageReceipt, Receipt } from './chat.js'
 export { ChatGroup, ChatMessage, ChatService } from './chat.js'
 export type {
   ConnectionStatus,
   ConnectOptions,
-  Requests,
   SocketLike,
   WebSocketConstructor,
 } from './client.js'
 export { ChatClient } from './client.js'
+export type { CursorStore, Cursors } from './cursors.js'
+export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
 export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'

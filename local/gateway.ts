@@ -53,6 +53,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const maxLifetimeMs = options.maxLifetimeMs ?? limits.lifetimeSeconds * 1000
   const connections = new Map<string, OpenConnection>()
   const inFlight = new Set<Promise<unknown>>()
+  const postFaults: { connectionId: string; containing: string; status: number }[] = []
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.frameBytes })
   let handlers: Map<string, Handler<WebSocketEvent, WebSocketResult>> | undefined
   let authorize: Handler<AuthorizerEvent, AuthorizerResult> | undefined
@@ -81,6 +82,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const ids = [...connections].filter(([, c]) => c.sub === sub).map(([id]) => id)
         return sendJson(response, 200, { connectionIds: ids })
       }
+      if (request.method === 'POST' && url.pathname === '/dev/fail-posts') return failPosts(request, response)
     }
     sendJson(response, 404, { message: `no route for ${request.method} ${url.pathname}` })
   }
@@ -98,6 +100,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     sendJson(response, 200, { token: await options.tokens?.issue(sub, lifetime) })
   }
 
+  /**
+   * Dev mode: every post to `connectionId` whose data contains `containing` fails with `status` (500 by
+   * default), retries included, as a throttled or failing post would in AWS; the connection stays open.
+   */
+  async function failPosts(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const input: unknown = JSON.parse((await readBody(request, 4096)).toString() || '{}')
+    const { connectionId, containing, status = 500 } = (input ?? {}) as Record<string, unknown>
+    if (typeof connectionId !== 'string' || typeof containing !== 'string' || typeof status !== 'number') {
+      return sendJson(response, 400, { message: 'send {"connectionId", "containing", "status"?}' })
+    }
+    postFaults.push({ connectionId, containing, status })
+    response.writeHead(204).end()
+  }
+
   /** The @connections management API the handlers' real SDK client calls. */
   async function manageConnection(
     request: IncomingMessage,
@@ -111,12 +127,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     switch (request.method) {
       case 'POST': {
-        const data = await readBody(request, limits.frameBytes).catch(() => undefined)
+        const data = await readBody(request, limits.postBytes).catch(() => undefined)
         if (data === undefined) {
           response.setHeader('x-amzn-errortype', 'PayloadTooLargeException')
-          return sendJson(response, 413, { message: `data is over ${limits.frameBytes} bytes` })
+          return sendJson(response, 413, { message: `data is over ${limits.postBytes} bytes` })
         }
-        target.socket.send(data.toString('utf8'))
+        const text = data.toString('utf8')
+        const fault = postFaults.find((f) => f.connectionId === id && text.includes(f.containing))
+        if (fault) return sendJson(response, fault.status, { message: 'failed on purpose (/dev/fail-posts)' })
+        target.socket.send(text)
         response.writeHead(200).end()
         return
       }

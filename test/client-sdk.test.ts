@@ -1,63 +1,10 @@
-import { afterAll, describe, expect, it, vi } from 'vitest'
-import { ChatClient, type ChatGroup, type ChatMessage, type ConnectOptions } from '../client/node.js'
+import { describe, expect, it } from 'vitest'
+import { ChatClient, type ChatGroup } from '../client/node.js'
 import { solidPng } from '../examples/support.js'
 import { httpUrl, tokenFor, unique, wsUrl } from './support/huddle.js'
+import { connectionIds, only, participant, waitFor } from './support/sdk.js'
 
 const sorted = (items: string[]) => [...items].sort()
-const waitFor = <T>(check: () => T) => vi.waitFor(check, { timeout: 10_000, interval: 20 })
-
-const clients: ChatClient[] = []
-afterAll(async () => {
-  await Promise.all(clients.map((client) => client.close()))
-})
-
-/** A connected identity and everything it has seen, kept the way the Self SDK example keeps it. */
-async function participant(sub: string, options: Partial<ConnectOptions> = {}) {
-  const client = await ChatClient.connect(wsUrl(), { token: () => tokenFor(sub), ...options })
-  clients.push(client)
-  const chat = client.chat()
-  const seen = {
-    sub,
-    client,
-    chat,
-    invites: [] as ChatGroup[],
-    messages: [] as ChatMessage[],
-    joins: [] as string[],
-    leaves: [] as string[],
-    groups: new Map<string, ChatGroup>(),
-    /** Message lines as the bot example prints them. */
-    lines: () => seen.messages.map((m) => `[${seen.groups.get(m.gid)?.name ?? m.gid}] ${m.iss}: ${m.body}`),
-  }
-  chat.onInvite((group) => {
-    seen.invites.push(group)
-  })
-  chat.onMessage((message) => {
-    seen.messages.push(message)
-  })
-  chat.onJoin((iss, gid) => {
-    seen.joins.push(`${iss} joined ${gid}`)
-    const group = seen.groups.get(gid)
-    if (group && !group.members.includes(iss)) group.members.push(iss)
-  })
-  chat.onLeave((iss, gid) => {
-    seen.leaves.push(`${iss} left ${gid}`)
-    const group = seen.groups.get(gid)
-    if (group) group.members = group.members.filter((member) => member !== iss)
-  })
-  return seen
-}
-
-async function connectionIds(sub: string): Promise<string[]> {
-  const response = await fetch(`${httpUrl()}/dev/connections?sub=${encodeURIComponent(sub)}`)
-  expect(response.status).toBe(200)
-  const { connectionIds } = (await response.json()) as { connectionIds: string[] }
-  return connectionIds
-}
-
-function only<T>(items: T[]): T {
-  expect(items).toHaveLength(1)
-  return items[0] as T
-}
 
 describe('the SDK against the local stack', () => {
   it('runs the Self SDK group example end to end', async () => {

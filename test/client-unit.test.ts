@@ -187,29 +187,42 @@ describe('ChatClient requests', () => {
     expect(first.sent).toHaveLength(0)
   })
 
-  it('re-sends the request in flight and the queued ones after a drop, then syncs invites', async () => {
+  it('re-sends the request in flight and the queued ones after a drop, then catches up', async () => {
     const { client, net, first } = await connected()
     client.chat().onInvite(() => {})
-    expect(first.frame(0).action).toBe('sync')
-    first.ack(0, { invites: 0 })
+    await vi.waitFor(() => expect(first.frame(0).action).toBe('sync'))
+    first.ack(0, { iss: 'me', invites: 0, groups: [] })
 
     const a = client.chat().invite('g', 'G', ['bob'])
-    const inFlight = first.frame(1)
+    const inFlight = await vi.waitFor(() => first.frame(1))
     first.drop()
     const b = client.request('message', { gid: 'g', body: 'queued while offline' })
     const second = await net.socket(1)
     second.open()
     expect(second.frame(0)).toEqual(inFlight)
     second.ack(0, {
-      group: { gid: 'g', name: 'G', members: [{ iss: 'me', status: 'joined', role: 'admin' }] },
+      group: { gid: 'g', name: 'G', head: 0, members: [{ iss: 'me', status: 'joined', role: 'admin' }] },
     })
     expect((await a).members).toEqual(['me'])
     expect(second.frame(1)).toMatchObject({ action: 'message', body: 'queued while offline' })
-    second.ack(1, { gid: 'g', jti: 'j', iat: 'now', duplicate: false })
+    second.ack(1, { gid: 'g', jti: 'j', iat: 'now', seq: 1, duplicate: false })
     await b
-    expect(second.frame(2).action).toBe('sync')
+    await vi.waitFor(() => expect(second.frame(2).action).toBe('sync'))
   })
 })
+
+/** A client whose chat() has had its first sync answered: `me` is in group g, whose head is 0. */
+async function chatting(options: Partial<ConnectOptions> = {}) {
+  const connection = await connected(options)
+  const chat = connection.client.chat()
+  await vi.waitFor(() => expect(connection.first.frame(0).action).toBe('sync'))
+  connection.first.ack(0, {
+    iss: 'me',
+    invites: 0,
+    groups: [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }],
+  })
+  return { ...connection, chat }
+}
 
 describe('ChatService', () => {
   const message: ChatEvent = {
@@ -219,56 +232,79 @@ describe('ChatService', () => {
     jti: 'j1',
     body: 'hi',
     iat: 'now',
+    seq: 1,
   }
 
-  it('turns events into groups, messages and (iss, gid) callbacks, and unsubscribes', async () => {
-    const { client, first } = await connected()
+  it('turns events into groups, messages and (iss, gid) callbacks, in seq order, and unsubscribes', async () => {
+    const { first, chat } = await chatting()
     const seen: unknown[] = []
-    const chat = client.chat()
     chat.onInvite((g) => seen.push(['invite', g.gid, g.name, g.members, g.status]))
     chat.onJoin((iss, gid) => seen.push(['join', iss, gid]))
     const stopLeaves = chat.onLeave((iss, gid) => seen.push(['leave', iss, gid]))
-    chat.onMessage((m) => seen.push(['message', m.gid, m.iss, m.body, m.rid]))
-    first.push({ type: 'chat.invite', gid: 'g', name: 'G', iss: 'alice', members: ['alice', 'me'] })
-    first.push({ type: 'chat.join', gid: 'g', iss: 'bob' })
-    first.push({ type: 'chat.leave', gid: 'g', iss: 'bob' })
-    stopLeaves()
-    first.push({ type: 'chat.leave', gid: 'g', iss: 'carol' })
+    chat.onMessage((m) => seen.push(['message', m.gid, m.iss, m.body, m.rid, m.seq]))
+    chat.onEdit((e) => seen.push(['edit', e.jti, e.body]))
+    chat.onDelete((e) => seen.push(['delete', e.jti]))
+    const at = { gid: 'g', iat: 'now' }
+    first.push({ type: 'chat.invite', gid: 'h', name: 'H', iss: 'alice', members: ['alice', 'me'] })
+    first.push({ type: 'chat.invite', gid: 'h', name: 'H', iss: 'alice', members: ['alice', 'me'] })
+    first.push({ ...at, type: 'chat.join', iss: 'bob', seq: 2 })
     first.push(message)
+    first.push({ ...at, type: 'chat.leave', iss: 'bob', seq: 3 })
+    await vi.waitFor(() => expect(seen).toHaveLength(4))
+    stopLeaves()
+    first.push({ ...at, type: 'chat.leave', iss: 'carol', seq: 4 })
+    first.push({ ...at, type: 'chat.edit', iss: 'alice', jti: 'j1', body: 'hi!', seq: 5 })
+    first.push({ ...at, type: 'chat.delete', iss: 'alice', jti: 'j1', seq: 6 })
+    await vi.waitFor(() => expect(seen).toHaveLength(6))
     expect(seen).toEqual([
-      ['invite', 'g', 'G', ['alice', 'me'], 'invited'],
+      ['invite', 'h', 'H', ['alice', 'me'], 'invited'],
+      ['message', 'g', 'alice', 'hi', undefined, 1],
       ['join', 'bob', 'g'],
       ['leave', 'bob', 'g'],
-      ['message', 'g', 'alice', 'hi', undefined],
+      ['edit', 'j1', 'hi!'],
+      ['delete', 'j1'],
     ])
   })
 
   it('answers a message in its group: respond() sets rid to its jti, message() does not', async () => {
-    const { client, first } = await connected()
-    const received = new Promise<ChatMessage>((resolve) => client.chat().onMessage(resolve))
+    const { first, chat } = await chatting({ deliveredReceipts: false })
+    const received = new Promise<ChatMessage>((resolve) => chat.onMessage(resolve))
     first.push(message)
     const m = await received
     const reply = m.respond('hello back')
-    expect(first.frame(0)).toMatchObject({ action: 'message', gid: 'g', body: 'hello back', rid: 'j1' })
-    expect(first.frame(0).jti).toMatch(/^[0-9a-f-]{36}$/)
-    first.ack(0, { gid: 'g', jti: first.frame(0).jti, iat: 'now', duplicate: false })
+    expect(first.frame(1)).toMatchObject({ action: 'message', gid: 'g', body: 'hello back', rid: 'j1' })
+    expect(first.frame(1).jti).toMatch(/^[0-9a-f-]{36}$/)
+    first.ack(1, { gid: 'g', jti: first.frame(1).jti, iat: 'now', seq: 2, duplicate: false })
     await reply
     const again = m.message('again')
-    expect(first.frame(1)).toMatchObject({ action: 'message', gid: 'g', body: 'again' })
-    expect(first.frame(1)).not.toHaveProperty('rid')
-    first.ack(1, { gid: 'g', jti: first.frame(1).jti, iat: 'now', duplicate: false })
-    await expect(again).resolves.toMatchObject({ gid: 'g', duplicate: false })
+    expect(first.frame(2)).toMatchObject({ action: 'message', gid: 'g', body: 'again' })
+    expect(first.frame(2)).not.toHaveProperty('rid')
+    first.ack(2, { gid: 'g', jti: first.frame(2).jti, iat: 'now', seq: 3, duplicate: false })
+    await expect(again).resolves.toMatchObject({ gid: 'g', seq: 3, duplicate: false })
+  })
+
+  it('sends one delivered receipt per group once messages pause, and none for its own', async () => {
+    const { first, chat } = await chatting({ deliveredReceipts: { delayMs: 10 } })
+    chat.onMessage(() => {})
+    first.push(message)
+    first.push({ ...message, jti: 'j2', seq: 2 })
+    first.push({ ...message, iss: 'me', jti: 'j3', seq: 3 })
+    await vi.waitFor(() =>
+      expect(first.frame(1)).toMatchObject({ action: 'receipt', gid: 'g', delivered: 2 }),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(first.sent).toHaveLength(2)
   })
 
   it('keeps delivering to other callbacks when one throws, and reports the error', async () => {
     const errors: unknown[] = []
-    const { client, first } = await connected({ onError: (e) => errors.push(e) })
+    const { first, chat } = await chatting({ onError: (e) => errors.push(e) })
     const bodies: string[] = []
-    client.chat().onMessage(() => {
+    chat.onMessage(() => {
       throw new Error('listener bug')
     })
-    client.chat().onMessage(async () => Promise.reject(new Error('async listener bug')))
-    client.chat().onMessage((m) => bodies.push(m.body))
+    chat.onMessage(async () => Promise.reject(new Error('async listener bug')))
+    chat.onMessage((m) => bodies.push(m.body))
     first.push(message)
     await vi.waitFor(() => expect(errors).toHaveLength(2))
     expect(bodies).toEqual(['hi'])
@@ -280,35 +316,33 @@ describe('ChatService', () => {
       uploads.push({ url, init })
       return new Response(null, { status: 200 })
     })
-    const { client, first } = await connected()
-    const created = client
-      .chat()
-      .invite('g', 'G', ['bob'], { data: new Uint8Array([1, 2, 3]), mime: 'image/png' })
-    await vi.waitFor(() => first.frame(0))
-    expect(first.frame(0)).toMatchObject({ action: 'avatar', mime: 'image/png', size: 3 })
-    const headers = { 'content-type': 'image/png' }
-    first.ack(0, { url: 'http://s3.test/put', method: 'PUT', headers, key: 'avatars/k', expires: 'soon' })
+    const { first, chat } = await chatting()
+    const created = chat.invite('g2', 'G', ['bob'], { data: new Uint8Array([1, 2, 3]), mime: 'image/png' })
     await vi.waitFor(() => first.frame(1))
+    expect(first.frame(1)).toMatchObject({ action: 'avatar', mime: 'image/png', size: 3 })
+    const headers = { 'content-type': 'image/png' }
+    first.ack(1, { url: 'http://s3.test/put', method: 'PUT', headers, key: 'avatars/k', expires: 'soon' })
+    await vi.waitFor(() => first.frame(2))
     expect(uploads).toHaveLength(1)
     expect(uploads[0]?.init).toMatchObject({ method: 'PUT', headers })
-    expect(first.frame(1)).toMatchObject({
+    expect(first.frame(2)).toMatchObject({
       action: 'invite',
-      gid: 'g',
+      gid: 'g2',
       members: ['bob'],
       avatar: { key: 'avatars/k' },
     })
     const image = { url: 'http://s3.test/get', mime: 'image/png', expires: 'soon' }
-    first.ack(1, { group: { gid: 'g', name: 'G', members: [], image }, invited: ['bob'] })
+    first.ack(2, { group: { gid: 'g2', name: 'G', head: 0, members: [], image }, invited: ['bob'] })
     expect((await created).image).toEqual(image)
   })
 
   it('rejects with UPLOAD_FAILED and sends no invite when the upload is refused', async () => {
     vi.stubGlobal('fetch', async () => new Response(null, { status: 403 }))
-    const { client, first } = await connected()
-    const created = client.chat().invite('g', 'G', ['bob'], { data: new Uint8Array([1]), mime: 'image/png' })
-    await vi.waitFor(() => first.frame(0))
-    first.ack(0, { url: 'http://s3.test/put', method: 'PUT', headers: {}, key: 'k', expires: 'soon' })
+    const { first, chat } = await chatting()
+    const created = chat.invite('g2', 'G', ['bob'], { data: new Uint8Array([1]), mime: 'image/png' })
+    await vi.waitFor(() => first.frame(1))
+    first.ack(1, { url: 'http://s3.test/put', method: 'PUT', headers: {}, key: 'k', expires: 'soon' })
     await expect(created).rejects.toMatchObject({ code: 'UPLOAD_FAILED' })
-    expect(first.sent).toHaveLength(1)
+    expect(first.sent).toHaveLength(2)
   })
 })

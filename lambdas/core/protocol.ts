@@ -94,8 +94,9 @@ export interface AckResults {
   receipt: { gid: string; delivered: number; read: number }
   /** Other members' positions (those that moved after `since`); `next` asks for the next page. */
   receipts: { gid: string; receipts: ReceiptPosition[]; next?: string }
-  /** `invites` pending invites were re-sent as events; `groups` is one page of the caller's groups. */
-  sync: { invites: number; groups: GroupPosition[]; next?: string }
+  /** `iss` is the caller's identity; `invites` pending invites were re-sent as events; `groups` is one
+   * page of the caller's groups. */
+  sync: { iss: string; invites: number; groups: GroupPosition[]; next?: string }
   groups: { groups: GroupListing[] }
 }
 

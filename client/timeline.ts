@@ -1,0 +1,259 @@
+import type { GroupEvent, GroupPosition } from '../lambdas/core/protocol.js'
+import type { CursorStore, Cursors } from './cursors.js'
+import { ChatError } from './error.js'
+
+/** One page of a group's log after a seq, as the history action returns it. */
+export interface LogPage {
+  events: GroupEvent[]
+  /** The last seq the client may read. */
+  head: number
+  next?: number
+}
+
+export interface TimelineOptions {
+  store: CursorStore
+  /** Reads the group's log after `after`, ascending. */
+  readAfter(gid: string, after: number): Promise<LogPage>
+  /** Hands one event to the app: called once per event, in seq order per group. */
+  deliver(event: GroupEvent): void
+  /** How long a hole may stay open for a late post before the client reads the log. */
+  gapGraceMs: number
+  report(error: unknown): void
+}
+
+/** This client's own write: its event is not posted back to it, but it takes its place in the order. */
+const own = Symbol('own')
+
+interface GroupState {
+  gid: string
+  /** The seq of the last event handed over (or passed by) in this group. */
+  cursor?: number
+  /** Events that arrived ahead of a hole, and this client's own writes, by seq. */
+  ahead: Map<number, GroupEvent | typeof own>
+  filling?: Promise<void>
+  timer?: ReturnType<typeof setTimeout>
+}
+
+/**
+ * Puts each group's events in seq order and hands each to the app exactly once. Events come from the
+ * socket (posts may fail or arrive out of order) and from the log (catch-up and filling holes);
+ * whatever has been handed over is dropped when it comes again. Cursors persist through `store`.
+ */
+export class Timeline {
+  readonly #options: TimelineOptions
+  readonly #groups = new Map<string, GroupState>()
+  /** Events that arrived before the first sync told who this client is. */
+  readonly #early: GroupEvent[] = []
+  #me: string | undefined
+  #firstRun = true
+  #loaded: Promise<void> | undefined
+  #saving: Promise<void> | undefined
+  #dirty = false
+  #closed = false
+
+  constructor(options: TimelineOptions) {
+    this.#options = options
+  }
+
+  /** The identity the server knows this client as, once sync has said it. */
+  get me(): string | undefined {
+    return this.#me
+  }
+
+  /** The seq of the last event handed to the app in group `gid`. */
+  cursor(gid: string): number | undefined {
+    return this.#groups.get(gid)?.cursor
+  }
+
+  /** An event posted to this connection. */
+  receive(event: GroupEvent): void {
+    if (this.#me === undefined) this.#early.push(event)
+    else this.#accept(this.#group(event.gid), event, false)
+  }
+
+  /** This client's own join: the group's story starts (again) there, and the join is not handed over. */
+  joined(gid: string, seq: number): void {
+    const group = this.#group(gid)
+    if (group.cursor !== undefined && seq <= group.cursor) return
+    this.#skipTo(group, seq)
+  }
+
+  /** A group this client created or learned of by its own request: it follows it from `head` on. */
+  follow(gid: string, head: number): void {
+    const group = this.#group(gid)
+    if (group.cursor === undefined) this.#skipTo(group, head)
+  }
+
+  /** Another write of this client's own (message, edit, delete, leave), acknowledged with `seq`. */
+  wrote(gid: string, seq: number): void {
+    const group = this.#group(gid)
+    if (group.cursor === undefined) this.#skipTo(group, seq)
+    else if (seq > group.cursor) {
+      group.ahead.set(seq, own)
+      this.#drain(group)
+    }
+  }
+
+  /**
+   * Lines up with where the server says each group stands (one page of sync) and reads whatever was
+   * missed. On a first run (nothing saved yet) each group starts at its head: its past is history, not news.
+   */
+  async align(me: string, positions: GroupPosition[]): Promise<void> {
+    await this.load()
+    const early = this.#me === undefined
+    this.#me = me
+    const behind: GroupState[] = []
+    for (const position of positions) {
+      if (position.status === 'invited') continue
+      const group = this.#group(position.gid)
+      const start = Math.max((position.joinSeq ?? position.head + 1) - 1, 0)
+      if (group.cursor === undefined) group.cursor = this.#firstRun ? position.head : start
+      // A cursor from an earlier membership, or ahead of a log that was started afresh: the server wins.
+      if (position.status === 'joined' && group.cursor < start) this.#skipTo(group, start)
+      if (group.cursor > position.head) group.cursor = position.head
+      if (group.cursor < position.head) behind.push(group)
+    }
+    if (early) for (const event of this.#early.splice(0)) this.receive(event)
+    this.#saveSoon()
+    await Promise.all(behind.map((group) => this.#fill(group)))
+  }
+
+  /** After the last sync page: from now on, a restart catches up instead of starting at the heads. */
+  aligned(): void {
+    this.#firstRun = false
+    this.#saveSoon()
+  }
+
+  /** Resolves once no group is reading the log. */
+  async settled(): Promise<void> {
+    while (true) {
+      const fills = [...this.#groups.values()].flatMap((g) => (g.filling ? [g.filling] : []))
+      if (fills.length === 0) return
+      await Promise.all(fills)
+    }
+  }
+
+  close(): void {
+    this.#closed = true
+    for (const group of this.#groups.values()) clearTimeout(group.timer)
+  }
+
+  load(): Promise<void> {
+    this.#loaded ??= (async () => {
+      const saved = await this.#options.store.load()
+      if (saved === undefined) return
+      this.#firstRun = false
+      for (const [gid, cursor] of Object.entries(saved)) this.#group(gid).cursor = cursor
+    })()
+    return this.#loaded
+  }
+
+  #group(gid: string): GroupState {
+    let group = this.#groups.get(gid)
+    if (group === undefined) {
+      group = { gid, ahead: new Map() }
+      this.#groups.set(gid, group)
+    }
+    return group
+  }
+
+  /** Places one event: hands it over when it is next, holds it when a hole comes first. */
+  #accept(group: GroupState, event: GroupEvent, fromLog: boolean): void {
+    if (event.type === 'chat.join' && event.iss === this.#me && (group.cursor ?? -1) < event.seq - 1) {
+      // Joined elsewhere: what came before the join is not this membership's news.
+      this.#skipTo(group, event.seq - 1)
+    }
+    // A group this client has not heard of yet starts here; the log has nothing readable before a seq it
+    // returns, so a hole in front of one is skipped (expired events, or before the caller's window).
+    if (group.cursor === undefined || (fromLog && event.seq > group.cursor + 1)) group.cursor = event.seq - 1
+    if (event.seq <= group.cursor) return
+    if (!group.ahead.has(event.seq)) group.ahead.set(event.seq, event)
+    this.#drain(group)
+  }
+
+  /** Hands over every event that is next in line; a hole left behind is filled from the log after a grace. */
+  #drain(group: GroupState): void {
+    let moved = false
+    for (let next = (group.cursor ?? 0) + 1; group.ahead.has(next); next++) {
+      const event = group.ahead.get(next)
+      group.ahead.delete(next)
+      group.cursor = next
+      moved = true
+      if (event !== own && event !== undefined) this.#options.deliver(event)
+    }
+    for (const seq of group.ahead.keys()) if (seq <= (group.cursor ?? 0)) group.ahead.delete(seq)
+    if (moved) this.#saveSoon()
+    if (group.ahead.size > 0 && group.filling === undefined && group.timer === undefined) {
+      group.timer = setTimeout(() => {
+        group.timer = undefined
+        if (group.ahead.size > 0) void this.#fill(group)
+      }, this.#options.gapGraceMs)
+    }
+  }
+
+  #skipTo(group: GroupState, seq: number): void {
+    group.cursor = seq
+    this.#drain(group)
+    this.#saveSoon()
+  }
+
+  /** Reads the log after the cursor until the hole is closed; one read at a time per group. */
+  #fill(group: GroupState): Promise<void> {
+    group.filling ??= this.#readLog(group).then((complete) => {
+      group.filling = undefined
+      if (complete) this.#drain(group)
+    })
+    return group.filling
+  }
+
+  /** False when the read stopped early: offline (the next reconnect catches up) or refused. */
+  async #readLog(group: GroupState): Promise<boolean> {
+    clearTimeout(group.timer)
+    group.timer = undefined
+    try {
+      while (!this.#closed && group.cursor !== undefined) {
+        const page = await this.#options.readAfter(group.gid, group.cursor)
+        // Joined again since the cursor: what came between the invite and the join is not news.
+        const rejoin = [...page.events].reverse().find((e) => e.type === 'chat.join' && e.iss === this.#me)
+        if (rejoin && rejoin.seq - 1 > group.cursor) this.#skipTo(group, rejoin.seq - 1)
+        for (const event of page.events) this.#accept(group, event, true)
+        if (page.next === undefined || page.events.length === 0) {
+          // Everything up to the head is in: what the log did not return cannot be read.
+          if (group.cursor < page.head) this.#skipTo(group, page.head)
+          break
+        }
+      }
+      return true
+    } catch (error) {
+      const code = error instanceof ChatError ? error.code : undefined
+      // Refused: this client may no longer read the group, so what waits for a hole never comes.
+      if (code === 'FORBIDDEN' || code === 'NOT_FOUND') group.ahead.clear()
+      if (code !== 'CLOSED' && code !== 'TIMEOUT') this.#options.report(error)
+      return false
+    }
+  }
+
+  /** Saves the cursors, at most one save at a time, the latest state last. */
+  #saveSoon(): void {
+    if (this.#firstRun && this.#me === undefined) return
+    if (this.#saving) {
+      this.#dirty = true
+      return
+    }
+    const cursors: Cursors = {}
+    for (const [gid, group] of this.#groups) if (group.cursor !== undefined) cursors[gid] = group.cursor
+    this.#saving = (async () => {
+      try {
+        await this.#options.store.save(cursors)
+      } catch (error) {
+        this.#options.report(error)
+      } finally {
+        this.#saving = undefined
+        if (this.#dirty) {
+          this.#dirty = false
+          this.#saveSoon()
+        }
+      }
+    })()
+  }
+}
