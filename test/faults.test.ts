@@ -70,6 +70,37 @@ describe('faults', () => {
     expect(received.sort()).toEqual([...jtis].sort())
   })
 
+  it('answers edit, delete, receipt and history INTERNAL while DynamoDB is down; a retry lands once', async () => {
+    const [alice, bob] = await connect(unique('alice'), unique('bob'))
+    const gid = unique('log-outage')
+    await alice.ok('invite', { gid, name: 'Log outage', members: [bob.iss] })
+    await bob.ok('join', { gid }) // 1
+    await alice.ok('message', { gid, body: 'to edit', jti: 'to-edit' }) // 2
+    await alice.ok('message', { gid, body: 'to delete', jti: 'to-delete' }) // 3
+    const edit = (): Promise<unknown> => alice.request('edit', { gid, jti: 'to-edit', body: 'edited' })
+    const remove = (): Promise<unknown> => alice.request('delete', { gid, jti: 'to-delete' })
+    const receipt = (): Promise<unknown> => bob.request('receipt', { gid, read: 3 })
+
+    await dynamo.stop()
+    const down = await Promise.all([edit(), remove(), receipt(), bob.request('history', { gid })])
+    for (const reply of down) expect(reply).toMatchObject({ type: 'error', code: 'INTERNAL' })
+
+    dynamo = await startDynamoDbLocal(join(dataDir, 'dynamodb'), dynamoPort)
+    expect(await edit()).toMatchObject({ type: 'ack', seq: 4, duplicate: false })
+    expect(await remove()).toMatchObject({ type: 'ack', seq: 5, duplicate: false })
+    expect(await receipt()).toMatchObject({ type: 'ack', delivered: 3, read: 3 })
+    expect(await edit()).toMatchObject({ type: 'ack', seq: 4, duplicate: true })
+    expect(await remove()).toMatchObject({ type: 'ack', seq: 5, duplicate: true })
+    expect(await receipt()).toMatchObject({ type: 'ack', delivered: 3, read: 3 })
+
+    await Promise.all([alice.settle(), bob.settle()])
+    expect(bob.events('chat.edit', gid).map((e) => [e.jti, e.seq])).toEqual([['to-edit', 4]])
+    expect(bob.events('chat.delete', gid).map((e) => [e.jti, e.seq])).toEqual([['to-delete', 5]])
+    expect(alice.events('chat.receipt', gid).map((e) => [e.iss, e.read])).toEqual([[bob.iss, 3]])
+    const history = await bob.request('history', { gid })
+    expect(history).toMatchObject({ type: 'ack', head: 5 })
+  })
+
   it('refuses an avatar invite clearly while S3 is down and creates no half a group', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
     const key = await alice.uploadAvatar(png)

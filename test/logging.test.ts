@@ -60,10 +60,13 @@ describe('structured logs', () => {
       invitedAt: at,
       since: 0,
     } as const
-    await store.createGroup({ gid, name: 'Logged', createdBy: alice, createdAt: at, head: 0 }, [
-      { ...member, iss: alice, role: 'admin' },
-      { ...member, iss: bob },
-    ])
+    await store.createGroup(
+      { gid, name: 'Logged', createdBy: alice, createdAt: at, head: 0, departedSeq: 0 },
+      [
+        { ...member, iss: alice, role: 'admin' },
+        { ...member, iss: bob },
+      ],
+    )
     await store.saveConnection({ connectionId: `conn-${bob}`, iss: bob, connectedAt: at, expiresAt: 2e9 })
 
     await expect(

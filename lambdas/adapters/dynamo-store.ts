@@ -62,6 +62,14 @@ export class DynamoChatStore implements ChatStore {
     return (await this.batchGet(gids.map(keys.group))).map(toGroup)
   }
 
+  async readMember(gid: string, iss: string): Promise<{ group: Group; member?: Member } | undefined> {
+    const items = await this.batchGet([keys.group(gid), keys.member(gid, iss)], undefined, true)
+    const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
+    const member = items.find((item) => item !== meta)
+    if (meta === undefined) return undefined
+    return { group: toGroup(meta), ...(member && { member: toMember(member) }) }
+  }
+
   async createGroup(group: Group, members: Member[]): Promise<boolean> {
     const outcome = await this.transact([
       { Put: { TableName: this.tableName, Item: fromGroup(group), ConditionExpression: notExists } },
@@ -70,20 +78,24 @@ export class DynamoChatStore implements ChatStore {
     return outcome === undefined
   }
 
-  async addMembers(gid: string, head: number, members: Member[]): Promise<boolean> {
+  async addMembers(gid: string, head: number, members: Member[]): Promise<Appended<never>> {
     const outcome = await this.transact([
       {
         ConditionCheck: {
           TableName: this.tableName,
           Key: keys.group(gid),
           ...headIs(head),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
       ...members.map((m) =>
         this.putMember(m, `${notExists} OR #status = :left`, { '#status': 'status' }, { ':left': 'left' }),
       ),
     ])
-    return outcome === undefined
+    if (outcome === undefined) return 'appended'
+    const [group, ...others] = outcome
+    if (others.some((reason) => reason.Code === 'ConditionalCheckFailed')) return { rejected: undefined }
+    return { moved: group?.Item && toGroup(unmarshall(group.Item as Record<string, AttributeValue>)) }
   }
 
   async appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>> {
@@ -342,13 +354,15 @@ export class DynamoChatStore implements ChatStore {
    * it), stores the event and applies `change`. Which condition failed tells the outcome.
    */
   private async append(event: StoredEvent, expiresAt: number, change: TransactItem): Promise<Appended<Item>> {
+    const departs = event.type === 'chat.leave'
     const outcome = await this.transact([
       {
         Update: {
           TableName: this.tableName,
           Key: keys.group(event.gid),
-          UpdateExpression: 'SET #seq = :next',
+          UpdateExpression: departs ? 'SET #seq = :next, departedSeq = :next' : 'SET #seq = :next',
           ...headIs(event.seq - 1, { ':next': event.seq }),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
       {
@@ -361,9 +375,12 @@ export class DynamoChatStore implements ChatStore {
       change,
     ])
     if (outcome === undefined) return 'appended'
-    const [, , changed] = outcome
-    if (changed?.Code !== 'ConditionalCheckFailed') return 'moved'
-    return { rejected: changed.Item && unmarshall(changed.Item as Record<string, AttributeValue>) }
+    const [group, , changed] = outcome.map((reason) => ({
+      failed: reason.Code === 'ConditionalCheckFailed',
+      item: reason.Item && unmarshall(reason.Item as Record<string, AttributeValue>),
+    }))
+    if (changed?.failed) return { rejected: changed.item }
+    return { moved: group?.item && toGroup(group.item) }
   }
 
   private putMember(
@@ -465,7 +482,7 @@ function headIs(head: number, values: Record<string, unknown> = {}) {
 }
 
 function mapRejected<T>(outcome: Appended<Item>, convert: (item: Item) => T): Appended<T> {
-  if (typeof outcome === 'string') return outcome
+  if (outcome === 'appended' || 'moved' in outcome) return outcome
   return { rejected: outcome.rejected && convert(outcome.rejected) }
 }
 
@@ -486,6 +503,7 @@ function toGroup(item: Item): Group {
     createdBy: String(item.createdBy),
     createdAt: String(item.createdAt),
     head: typeof item.seq === 'number' ? item.seq : 0,
+    departedSeq: typeof item.departedSeq === 'number' ? item.departedSeq : 0,
   }
   if (typeof item.avatarKey === 'string')
     group.avatar = { key: item.avatarKey, mime: String(item.avatarMime) }

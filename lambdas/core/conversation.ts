@@ -1,7 +1,7 @@
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import { joinedMembers, memberOf, moved, readableRange, requireJoined, untilAppended } from './group-log.js'
+import { appendAt, joinedMembers, moved, readableRange, requireJoined, untilAppended } from './group-log.js'
 import type { GroupState, MessageRef, StoredEvent } from './ports.js'
 import type {
   AckResults,
@@ -34,10 +34,8 @@ export class Conversation {
       if (frame.rid !== undefined && replied === undefined) {
         throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
       }
-      // Connections are read before the write, so a fault after it cannot strand the message behind an error.
-      const plan = await delivery.plan(joinedMembers(state.members), caller)
       const at = this.context.now()
-      const event: MessageEvent = {
+      const message = (seq: number): MessageEvent => ({
         type: 'chat.message',
         gid: frame.gid,
         iss: caller.iss,
@@ -45,13 +43,19 @@ export class Conversation {
         body: frame.body,
         ...(frame.rid !== undefined && { rid: frame.rid }),
         iat: at.toISOString(),
-        seq: state.group.head + 1,
-      }
-      const appended = await store.appendMessage(event, this.context.expiresAt(at))
-      if (appended === 'moved') return moved
-      if (appended === 'appended') {
-        await delivery.post(event, plan)
-        return { gid: event.gid, jti, iat: event.iat, seq: event.seq, duplicate: false }
+        seq,
+      })
+      const appended = await appendAt(state.group, (seq) =>
+        store.appendMessage(message(seq), this.context.expiresAt(at)),
+      )
+      if (appended === moved) return moved
+      // Members were read before the write and their connections are read after it: a fault from here on
+      // answers INTERNAL, and the client's retry (same jti) finds the message stored and posts it again.
+      const recipients = joinedMembers(state.members)
+      if ('seq' in appended) {
+        const event = message(appended.seq)
+        await delivery.deliver(event, recipients, caller)
+        return { gid: frame.gid, jti, iat: event.iat, seq: event.seq, duplicate: false }
       }
       const stored = appended.rejected
       if (stored === undefined) return moved
@@ -62,9 +66,9 @@ export class Conversation {
       // again. Clients drop a seq they already have.
       const [original] = await store.getEvents(frame.gid, [stored.seq])
       if (original?.type === 'chat.message' && original.deleted === undefined) {
-        await delivery.post(toWire(original), plan)
+        await delivery.deliver(toWire(original), recipients, caller)
       }
-      return { gid: frame.gid, jti, iat: original?.iat ?? event.iat, seq: stored.seq, duplicate: true }
+      return { gid: frame.gid, jti, iat: original?.iat ?? at.toISOString(), seq: stored.seq, duplicate: true }
     })
   }
 
@@ -99,9 +103,10 @@ export class Conversation {
    * head), or ascending after a seq. Messages show their current state.
    */
   async history(caller: Caller, frame: Frames['history']): Promise<AckResults['history']> {
-    const state = await this.readGroup(frame.gid, 'history')
-    const { head } = state.group
-    const window = readableRange(memberOf(state.members, caller.iss), head)
+    const found = await this.context.store.readMember(frame.gid, caller.iss)
+    if (found === undefined) throw new ChatError('NOT_FOUND', `history: no group ${frame.gid}`)
+    const { head } = found.group
+    const window = readableRange(found.member, head)
     if (window === undefined) {
       throw new ChatError('FORBIDDEN', 'history: only members who joined may read this group')
     }
@@ -142,13 +147,19 @@ export class Conversation {
       if (read === was.read && delivered === was.delivered) return receipt
       if (!(await this.context.store.saveReceipt(me, { delivered, read, movedAt: head }))) return moved
 
-      const covered = { after: read > was.read ? was.read : was.delivered, through: delivered }
-      const senders = await this.context.store.messageSenders(
-        frame.gid,
-        covered,
-        caller.iss,
-        limits.unreadCount,
-      )
+      // Newly read, then newly delivered (beyond the read): a sender whose message was delivered before
+      // and is not read now has nothing new to hear.
+      const covered = [
+        { after: was.read, through: read },
+        { after: Math.max(was.delivered, read), through: delivered },
+      ]
+      const senders = (
+        await Promise.all(
+          covered.map((range) =>
+            this.context.store.messageSenders(frame.gid, range, caller.iss, limits.unreadCount),
+          ),
+        )
+      ).flat()
       const joined = new Set(joinedMembers(state.members))
       const recipients = new Set([...senders.filter((iss) => joined.has(iss)), caller.iss])
       const event: ReceiptEvent = { type: 'chat.receipt', gid: frame.gid, iss: caller.iss, delivered, read }
@@ -195,15 +206,16 @@ export class Conversation {
       ])
       requireJoined(state.members, caller.iss, action)
       requireOwnMessage(target, caller, frame, action)
-      const plan = await delivery.plan(joinedMembers(state.members), caller)
       const at = this.context.now()
-      const event = eventAt(at.toISOString(), state.group.head + 1)
-      const appended = await store.appendRevision(event, target.seq, this.context.expiresAt(at))
-      if (appended === 'moved') return moved
+      const revision = (seq: number) => eventAt(at.toISOString(), seq)
+      const appended = await appendAt(state.group, (seq) =>
+        store.appendRevision(revision(seq), target.seq, this.context.expiresAt(at)),
+      )
+      if (appended === moved) return moved
       const result = { gid: frame.gid, jti: frame.jti }
-      if (appended === 'appended') {
-        await delivery.post(event, plan)
-        return { ...result, seq: event.seq, duplicate: false }
+      if ('seq' in appended) {
+        await delivery.deliver(revision(appended.seq), joinedMembers(state.members), caller)
+        return { ...result, seq: appended.seq, duplicate: false }
       }
       const current = appended.rejected
       if (current?.type !== 'chat.message') {

@@ -1,5 +1,5 @@
 import { ChatError } from './errors.js'
-import type { Member } from './ports.js'
+import type { Appended, Group, Member } from './ports.js'
 
 /** What an attempt returns when another event took the seq it meant to take: read again, decide again. */
 export const moved = Symbol('moved')
@@ -18,6 +18,27 @@ export async function untilAppended<T>(attempt: () => Promise<T | typeof moved>)
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** i))
   }
   throw new ChatError('CONFLICT', 'the group changed too often meanwhile; retry')
+}
+
+/**
+ * Appends an event decided on the group as `read` saw it. When other events took the seq first but nobody
+ * has left since, the decision still holds (its sender and its recipients are still members), so the event
+ * takes the next free seq at once; after a leave, the caller reads and decides again.
+ */
+export async function appendAt<T>(
+  read: Group,
+  append: (seq: number) => Promise<Appended<T>>,
+): Promise<{ seq: number } | { rejected: T | undefined } | typeof moved> {
+  let seq = read.head + 1
+  for (let i = 0; i < attempts * 2; i++) {
+    const outcome = await append(seq)
+    if (outcome === 'appended') return { seq }
+    if ('rejected' in outcome) return outcome
+    const now = outcome.moved
+    if (now === undefined || now.departedSeq !== read.departedSeq) return moved
+    seq = now.head + 1
+  }
+  return moved
 }
 
 export function memberOf(members: Member[], iss: string): Member | undefined {

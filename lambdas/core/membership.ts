@@ -2,7 +2,7 @@ import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import { joinedMembers, memberOf, moved, requireJoined, untilAppended } from './group-log.js'
+import { appendAt, joinedMembers, memberOf, moved, requireJoined, untilAppended } from './group-log.js'
 import type { Group, GroupState, Member } from './ports.js'
 import type { AckResults, GroupPosition, GroupView, InviteEvent, JoinEvent, LeaveEvent } from './protocol.js'
 import { limits } from './protocol.js'
@@ -49,6 +49,7 @@ export class Membership {
           createdBy: caller.iss,
           createdAt: at,
           head: 0,
+          departedSeq: 0,
         }
         if (avatar) group.avatar = avatar
         const creator: Member = {
@@ -66,8 +67,15 @@ export class Membership {
       // Identities that left may be invited again; their new window starts now.
       const present = new Set(state.members.filter((m) => m.status !== 'left').map((m) => m.iss))
       const newcomers = invitees.filter((iss) => !present.has(iss))
-      const added = newcomers.map((iss) => invited(iss, state.group.head))
-      if (added.length > 0 && !(await store.addMembers(frame.gid, state.group.head, added))) return moved
+      // Each newcomer may read what follows the head it was invited at.
+      let added: Member[] = []
+      if (newcomers.length > 0) {
+        const appended = await appendAt(state.group, (seq) => {
+          added = newcomers.map((iss) => invited(iss, seq - 1))
+          return store.addMembers(frame.gid, seq - 1, added)
+        })
+        if (appended === moved || 'rejected' in appended) return moved
+      }
       return {
         group: state.group,
         members: [...state.members.filter((m) => !newcomers.includes(m.iss)), ...added],
@@ -90,31 +98,24 @@ export class Membership {
       if (me.status === 'joined') return { group: await this.groupView(state), seq: me.joinSeq ?? 0 }
 
       const at = this.context.now()
-      const event: JoinEvent = {
+      const join = (seq: number): JoinEvent => ({
         type: 'chat.join',
         gid: frame.gid,
         iss: caller.iss,
-        seq: state.group.head + 1,
+        seq,
         iat: at.toISOString(),
-      }
-      // The joiner's other connections hear of it too; a joiner has delivered and read all up to its join.
-      const plan = await this.context.delivery.plan([...joinedMembers(state.members), caller.iss], caller)
-      const change = {
-        status: 'joined',
-        joinedAt: event.iat,
-        joinSeq: event.seq,
-        delivered: event.seq,
-        read: event.seq,
-      } satisfies Partial<Member>
-      const appended = await this.context.store.appendMembership(
-        event,
-        change,
-        ['invited'],
-        this.context.expiresAt(at),
+      })
+      // A joiner has had delivered, and has read, everything up to its join.
+      const change = (seq: number) =>
+        ({ status: 'joined', joinedAt: at.toISOString(), joinSeq: seq, delivered: seq, read: seq }) as const
+      const appended = await appendAt(state.group, (seq) =>
+        this.context.store.appendMembership(join(seq), change(seq), ['invited'], this.context.expiresAt(at)),
       )
-      if (appended !== 'appended') return moved
-      await this.context.delivery.post(event, plan)
-      Object.assign(me, change)
+      if (appended === moved || 'rejected' in appended) return moved
+      // The joiner's other connections hear of it too.
+      const event = join(appended.seq)
+      await this.context.delivery.deliver(event, [...joinedMembers(state.members), caller.iss], caller)
+      Object.assign(me, change(event.seq))
       state.group.head = event.seq
       return { group: await this.groupView(state), seq: event.seq }
     })
@@ -129,24 +130,26 @@ export class Membership {
       if (me.status === 'left') return { gid: frame.gid, seq: me.leaveSeq ?? state.group.head }
 
       const at = this.context.now()
-      const event: LeaveEvent = {
+      const leave = (seq: number): LeaveEvent => ({
         type: 'chat.leave',
         gid: frame.gid,
         iss: caller.iss,
-        seq: state.group.head + 1,
+        seq,
         iat: at.toISOString(),
-      }
-      const recipients = new Set([...joinedMembers(state.members), caller.iss])
-      const plan = await this.context.delivery.plan([...recipients], caller)
-      const appended = await this.context.store.appendMembership(
-        event,
-        { status: 'left', leaveSeq: event.seq },
-        ['invited', 'joined'],
-        this.context.expiresAt(at),
+      })
+      const appended = await appendAt(state.group, (seq) =>
+        this.context.store.appendMembership(
+          leave(seq),
+          { status: 'left', leaveSeq: seq },
+          ['invited', 'joined'],
+          this.context.expiresAt(at),
+        ),
       )
-      if (appended !== 'appended') return moved
-      await this.context.delivery.post(event, plan)
-      return { gid: frame.gid, seq: event.seq }
+      if (appended === moved || 'rejected' in appended) return moved
+      // The leaver's other connections hear of it too.
+      const recipients = new Set([...joinedMembers(state.members), caller.iss])
+      await this.context.delivery.deliver(leave(appended.seq), [...recipients], caller)
+      return { gid: frame.gid, seq: appended.seq }
     })
   }
 
@@ -181,7 +184,12 @@ export class Membership {
       },
     )
     const last = mine.at(-1)
-    return { invites, groups, ...(page.length > mine.length && last && { next: last.gid }) }
+    return {
+      iss: caller.iss,
+      invites,
+      groups,
+      ...(page.length > mine.length && last && { next: last.gid }),
+    }
   }
 
   /** The caller's groups (not the ones it left), with members, its read position and unread count. */

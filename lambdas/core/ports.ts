@@ -34,6 +34,8 @@ export interface Group {
   avatar?: { key: string; mime: string }
   /** The seq of the latest event; the next event takes head + 1. */
   head: number
+  /** The seq of the latest leave: a decision made on the members as they were after it still holds. */
+  departedSeq: number
 }
 
 /** A group with every membership it has had, read together and consistently. */
@@ -57,24 +59,28 @@ export interface MessageRef {
 }
 
 /**
- * What an append did: stored the event as seq head + 1; 'moved' when another event took that seq first
- * (re-read and decide again); `rejected` when the change's own condition failed, with the record as it
+ * What an append did: stored the event at its seq; `moved` when another event took that seq first, with
+ * the group as it now stands; `rejected` when the change's own condition failed, with the record as it
  * stands (undefined when it is gone).
  */
-export type Appended<T> = 'appended' | 'moved' | { rejected: T | undefined }
+export type Appended<T> = 'appended' | { moved: Group | undefined } | { rejected: T | undefined }
 
 /** Persistence of groups, memberships, each group's event log and connections. */
 export interface ChatStore {
   /** The group and all its memberships in one consistent read; undefined when there is no such group. */
   readGroup(gid: string): Promise<GroupState | undefined>
   getGroups(gids: string[]): Promise<Group[]>
+  /** The group and one identity's membership, read consistently; undefined when there is no such group. */
+  readMember(gid: string, iss: string): Promise<{ group: Group; member?: Member } | undefined>
   /** Creates the group and its first members atomically; false when the gid is taken. */
   createGroup(group: Group, members: Member[]): Promise<boolean>
-  /** Adds (or, after a leave, re-adds) members while the head is still `head`; false when anything moved. */
-  addMembers(gid: string, head: number, members: Member[]): Promise<boolean>
+  /** Adds (or, after a leave, re-adds) members while the head is still `head`, as one append without an
+   * event; rejected when one of them became a member meanwhile. */
+  addMembers(gid: string, head: number, members: Member[]): Promise<Appended<never>>
   /** Appends a message with its id marker; rejected (with the marker) when its jti is taken. */
   appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>>
-  /** Appends a join or leave and applies it to the membership, while its status is one of `from`. */
+  /** Appends a join or leave and applies it to the membership, while its status is one of `from`; a
+   * leave also becomes the group's `departedSeq`. */
   appendMembership(
     event: JoinEvent | LeaveEvent,
     change: Partial<Member>,
