@@ -12,6 +12,9 @@ export interface DynamoTally {
   writeUnits: number
   /** How many responses carried ConsumedCapacity at all (DynamoDB Local may leave it out). */
   withCapacity: number
+  /** Items put, updated or deleted inside TransactWriteItems (a ConditionCheck writes nothing): real
+   * DynamoDB bills each at 2 WCU per KB, which Local's one CapacityUnits figure does not show. */
+  itemsWritten: number
 }
 
 // The operations that accept ReturnConsumedCapacity.
@@ -30,7 +33,7 @@ const capacityOperations = new Set([
 const readOperations = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems'])
 
 function emptyTally(): DynamoTally {
-  return { calls: {}, millis: {}, attempts: 0, readUnits: 0, writeUnits: 0, withCapacity: 0 }
+  return { calls: {}, millis: {}, attempts: 0, readUnits: 0, writeUnits: 0, withCapacity: 0, itemsWritten: 0 }
 }
 
 /**
@@ -49,6 +52,10 @@ export function countingDocumentClient(endpoint: string): {
       const operation = (context.commandName ?? 'unknown').replace(/Command$/, '')
       const input = args.input as Record<string, unknown>
       if (capacityOperations.has(operation)) input.ReturnConsumedCapacity = 'TOTAL'
+      if (operation === 'TransactWriteItems') {
+        const entries = (input.TransactItems ?? []) as Record<string, unknown>[]
+        tally.itemsWritten += entries.filter((entry) => entry.ConditionCheck === undefined).length
+      }
       const startedAt = performance.now()
       const result = await next(args)
       tally.millis[operation] = (tally.millis[operation] ?? 0) + performance.now() - startedAt

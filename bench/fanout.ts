@@ -6,9 +6,10 @@ import { S3Client } from '@aws-sdk/client-s3'
 import { DynamoChatStore } from '../lambdas/adapters/dynamo-store.js'
 import { ManagementApiSender } from '../lambdas/adapters/management-api.js'
 import { S3Avatars } from '../lambdas/adapters/s3-avatars.js'
-import { Chat } from '../lambdas/core/chat.js'
+import { type Caller, Chat } from '../lambdas/core/chat.js'
 import { forEachLimited } from '../lambdas/core/concurrency.js'
 import type { EventSender, Member } from '../lambdas/core/ports.js'
+import { limits } from '../lambdas/core/protocol.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { localNames, startLocalStack } from '../local/stack.js'
 import { type ColdStart, measureColdStarts } from './cold-start.js'
@@ -34,6 +35,12 @@ const plan = quick
 // DynamoDB Local (Java) and V8 get faster as they warm up: the first group gets a longer warm-up.
 const warmup = { first: 50, each: 5 }
 const coldStartRuns = quick ? 2 : 5
+/** History pages and catch-ups timed per group, after a few unmeasured ones. */
+const reads = { runs: quick ? 20 : 50, warmup: 5 }
+/** The largest history page, the one a catching-up client asks for. */
+const page = limits.historyPage
+// Three pages' worth, so a newest-first page ends mid-log and a catch-up starts mid-log.
+const logEvents = 3 * page
 // The Chat default, so the floor posts exactly as the handler does.
 const fanOutConcurrency = 32
 const body = 'x'.repeat(100)
@@ -51,6 +58,8 @@ interface FanOutResult {
     millisPerCall: Record<string, number>
     readUnitsPerMessage: number
     writeUnitsPerMessage: number
+    /** Items TransactWriteItems put, updated or deleted per message; DynamoDB bills each 2 WCU per KB. */
+    itemsWrittenPerMessage: number
     /** Whether DynamoDB (Local) returned ConsumedCapacity at all. */
     capacityReported: boolean
   }
@@ -64,10 +73,40 @@ interface FanOutResult {
   deliveriesPerSecond: number
 }
 
+/** A read measured in one group: its DynamoDB cost per run and the time the core takes. */
+interface ReadResult {
+  members: number
+  /** Events in the group's log while it was read. */
+  logEvents: number
+  runs: number
+  /** Events the history page returned. */
+  eventsReturned: number
+  dynamo: {
+    /** Mean calls per run, by operation. */
+    callsPerRun: Record<string, number>
+    requestsPerRun: number
+    /** Median milliseconds one call of each operation took. */
+    millisPerCall: Record<string, number>
+    readUnitsPerRun: number
+    capacityReported: boolean
+  }
+  ms: { p50: number; p99: number }
+}
+
+/** A catch-up: one sync, then one history page after head − page. */
+interface CatchUpResult extends ReadResult {
+  /** Groups the reader's sync listed: its BatchGet reads one group item each. */
+  groupsSynced: number
+}
+
 interface Results {
   ranAt: string
   machine: Machine
   fanOut: FanOutResult[]
+  /** One newest-first history page of `page` events, per group size. */
+  history: ReadResult[]
+  /** Catching up `page` events in one group, per group size. */
+  catchUp: CatchUpResult[]
   /** CPU milliseconds the sending process spends per post, against a do-nothing endpoint. */
   postCpuMs: number
   coldStart: ColdStart[]
@@ -118,7 +157,10 @@ async function main(): Promise<void> {
       forcePathStyle: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
     })
-    const chat = new Chat({ store, avatars: new S3Avatars(s3, localNames.bucket), sender, fanOutConcurrency })
+    const avatars = new S3Avatars(s3, localNames.bucket)
+    const chat = new Chat({ store, avatars, sender, fanOutConcurrency })
+    // Fills the logs the reads are measured on (seedLog); its posts go nowhere.
+    const seeder = new Chat({ store, avatars, sender: { send: async () => 'sent' }, fanOutConcurrency })
 
     const fanOut: FanOutResult[] = []
     for (const { members, messages } of plan) {
@@ -149,6 +191,23 @@ async function main(): Promise<void> {
       fanOut.push(result)
     }
 
+    // After every group exists, so the reader's sync lists the same groups whatever the size read.
+    const [owner] = clients
+    if (owner === undefined) throw new Error('no clients')
+    const reader = { iss: owner.iss, connectionId: await connectionIdOf(stack.url, owner) }
+    const history: ReadResult[] = []
+    const catchUp: CatchUpResult[] = []
+    for (const { members } of plan) {
+      const gid = `bench-${runId}-g${members}`
+      console.log(
+        `group of ${members}: log topped up to ${logEvents} events, then ${reads.runs} history pages and catch-ups…`,
+      )
+      const head = await seedLog(seeder, store, reader, gid)
+      const result = await measureReads({ chat, counter, reader, gid, members, head, problems })
+      history.push(result.history)
+      catchUp.push(result.catchUp)
+    }
+
     console.log('timing the CPU cost of one post…')
     const postCpuMs = await measurePostCpu(2000, fanOutConcurrency)
     console.log('bundling the handlers and timing their module initialisation…')
@@ -157,6 +216,8 @@ async function main(): Promise<void> {
       ranAt: new Date().toISOString(),
       machine,
       fanOut,
+      history,
+      catchUp,
       postCpuMs,
       coldStart,
     }
@@ -198,7 +259,7 @@ async function createJoinedGroup(store: DynamoChatStore, gid: string, identities
   })
   const batch = 50
   await store.createGroup(
-    { gid, name: `bench ${identities.length}`, createdBy: owner, createdAt: at, head: 0 },
+    { gid, name: `bench ${identities.length}`, createdBy: owner, createdAt: at, head: 0, departedSeq: 0 },
     [member(owner, 'admin'), ...others.slice(0, batch - 1).map((iss) => member(iss, 'member'))],
   )
   for (let i = batch - 1; i < others.length; i += batch) {
@@ -276,41 +337,20 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
   }
   endToEnd.stop()
 
-  const calls: Record<string, number> = {}
-  for (const tally of tallies) {
-    for (const [operation, count] of Object.entries(tally.calls))
-      calls[operation] = (calls[operation] ?? 0) + count
-  }
-  const mean = (pick: (t: DynamoTally) => number) =>
-    round(tallies.reduce((s, t) => s + pick(t), 0) / tallies.length)
-  const percentiles = (values: number[]) => ({
-    p50: round(quantile(values, 0.5)),
-    p99: round(quantile(values, 0.99)),
-  })
+  const cost = dynamoCost(tallies)
   const handler = percentiles(handlerMs)
   const floorFigures = percentiles(floorMs)
   return {
     members: group.length,
     messages,
     dynamo: {
-      callsPerMessage: Object.fromEntries(
-        Object.entries(calls).map(([operation, count]) => [operation, round(count / tallies.length)]),
-      ),
-      requestsPerMessage: mean((t) => t.attempts),
-      millisPerCall: Object.fromEntries(
-        Object.keys(calls).map((operation) => [
-          operation,
-          round(
-            quantile(
-              tallies.map((t) => (t.millis[operation] ?? 0) / (t.calls[operation] ?? 1)),
-              0.5,
-            ),
-          ),
-        ]),
-      ),
-      readUnitsPerMessage: mean((t) => t.readUnits),
-      writeUnitsPerMessage: mean((t) => t.writeUnits),
-      capacityReported: tallies.every((t) => t.withCapacity > 0),
+      callsPerMessage: cost.calls,
+      requestsPerMessage: cost.requests,
+      millisPerCall: cost.millisPerCall,
+      readUnitsPerMessage: cost.readUnits,
+      writeUnitsPerMessage: cost.writeUnits,
+      itemsWrittenPerMessage: cost.itemsWritten,
+      capacityReported: cost.capacityReported,
     },
     postsPerMessage: round(totalPosts / messages),
     postsPerConnection: { min: minPosts, max: maxPosts },
@@ -320,6 +360,137 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
     endToEndMs: percentiles(endToEndMs),
     deliveriesPerSecond: round((recipients * messages) / (endToEndBusyMs / 1000), 0),
   }
+}
+
+/**
+ * Sends messages until the group's log holds `logEvents` events; returns its head. They go through
+ * `Chat.conversation.message`, not straight to the store, so the log holds exactly what the message path
+ * writes (event item, jti marker, head); only the posts are dropped, which at 1,000 members would be
+ * 999 per message.
+ */
+async function seedLog(seeder: Chat, store: DynamoChatStore, caller: Caller, gid: string): Promise<number> {
+  let head = (await store.readGroup(gid))?.group.head ?? 0
+  while (head < logEvents) {
+    const jti = `s${head}-${randomBytes(4).toString('hex')}`
+    head = (await seeder.conversation.message(caller, { gid, body, jti })).seq
+  }
+  return head
+}
+
+interface ReadRun {
+  chat: Chat
+  counter: ReturnType<typeof countingDocumentClient>
+  reader: Caller
+  gid: string
+  members: number
+  head: number
+  problems: string[]
+}
+
+/**
+ * Per run, in turn: one newest-first history page, and a catch-up of one page (sync, then history after
+ * head − page), as a client does after a reconnect. Each reply is checked for the seqs it must hold.
+ */
+async function measureReads(run: ReadRun): Promise<{ history: ReadResult; catchUp: CatchUpResult }> {
+  const { chat, counter, reader, gid, head, problems } = run
+  const pageMs: number[] = []
+  const catchUpMs: number[] = []
+  const pageTallies: DynamoTally[] = []
+  const catchUpTallies: DynamoTally[] = []
+  let pageEvents = 0
+  let caughtUpEvents = 0
+  let groupsSynced = 0
+  const seqs = (events: { seq: number }[]) => events.map((e) => e.seq).join()
+  const expected = (from: number, step: number) =>
+    Array.from({ length: page }, (_, k) => from + k * step).join()
+  for (let i = 0; i < reads.warmup + reads.runs; i++) {
+    counter.reset()
+    let startedAt = performance.now()
+    const newest = await chat.conversation.history(reader, { gid, limit: page })
+    const pageTime = performance.now() - startedAt
+    const pageTally = counter.reset()
+
+    startedAt = performance.now()
+    const synced = await chat.membership.sync(reader, {})
+    const caughtUp = await chat.conversation.history(reader, { gid, after: head - page, limit: page })
+    const catchUpTime = performance.now() - startedAt
+    const catchUpTally = counter.reset()
+
+    if (seqs(newest.events) !== expected(head, -1) || newest.next !== head - page + 1) {
+      problems.push(`${gid}: newest-first history page does not hold seqs ${head}…${head - page + 1}`)
+    }
+    if (synced.groups.find((g) => g.gid === gid)?.head !== head) {
+      problems.push(`${gid}: sync does not list the group at head ${head}`)
+    }
+    if (seqs(caughtUp.events) !== expected(head - page + 1, 1) || caughtUp.next !== undefined) {
+      problems.push(`${gid}: catch-up page does not hold seqs ${head - page + 1}…${head} alone`)
+    }
+    if (i < reads.warmup) continue
+    pageMs.push(pageTime)
+    catchUpMs.push(catchUpTime)
+    pageTallies.push(pageTally)
+    catchUpTallies.push(catchUpTally)
+    pageEvents = newest.events.length
+    caughtUpEvents = caughtUp.events.length
+    groupsSynced = synced.groups.length
+  }
+  const result = (tallies: DynamoTally[], ms: number[], eventsReturned: number): ReadResult => {
+    const cost = dynamoCost(tallies)
+    return {
+      members: run.members,
+      logEvents: head,
+      runs: reads.runs,
+      eventsReturned,
+      dynamo: {
+        callsPerRun: cost.calls,
+        requestsPerRun: cost.requests,
+        millisPerCall: cost.millisPerCall,
+        readUnitsPerRun: cost.readUnits,
+        capacityReported: cost.capacityReported,
+      },
+      ms: percentiles(ms),
+    }
+  }
+  return {
+    history: result(pageTallies, pageMs, pageEvents),
+    catchUp: { ...result(catchUpTallies, catchUpMs, caughtUpEvents), groupsSynced },
+  }
+}
+
+/** Mean DynamoDB cost per run over `tallies`, and the median time of one call of each operation. */
+function dynamoCost(tallies: DynamoTally[]) {
+  const calls: Record<string, number> = {}
+  for (const tally of tallies) {
+    for (const [operation, count] of Object.entries(tally.calls))
+      calls[operation] = (calls[operation] ?? 0) + count
+  }
+  const mean = (pick: (t: DynamoTally) => number) =>
+    round(tallies.reduce((s, t) => s + pick(t), 0) / tallies.length)
+  return {
+    calls: Object.fromEntries(
+      Object.entries(calls).map(([operation, count]) => [operation, round(count / tallies.length)]),
+    ),
+    millisPerCall: Object.fromEntries(
+      Object.keys(calls).map((operation) => [
+        operation,
+        round(
+          quantile(
+            tallies.map((t) => (t.millis[operation] ?? 0) / (t.calls[operation] ?? 1)),
+            0.5,
+          ),
+        ),
+      ]),
+    ),
+    requests: mean((t) => t.attempts),
+    readUnits: mean((t) => t.readUnits),
+    writeUnits: mean((t) => t.writeUnits),
+    itemsWritten: mean((t) => t.itemsWritten),
+    capacityReported: tallies.every((t) => t.withCapacity > 0),
+  }
+}
+
+function percentiles(values: number[]): { p50: number; p99: number } {
+  return { p50: round(quantile(values, 0.5)), p99: round(quantile(values, 0.99)) }
 }
 
 /** The same posts the handler made, to the same endpoint with the same concurrency, and nothing else. */
@@ -402,20 +573,28 @@ async function connectionIdOf(httpUrl: string, client: BenchClient): Promise<str
   return id
 }
 
+/** The operations any of `calls` used, in first-seen order, for one column each. */
+function operationsOf(calls: Record<string, number>[]): string[] {
+  return [...new Set(calls.flatMap((c) => Object.keys(c)))]
+}
+
+/** "calls × median ms" for each operation. */
+function callCells(operations: string[], calls: Record<string, number>, millis: Record<string, number>) {
+  return operations.map((operation) => `${calls[operation] ?? 0} × ${millis[operation] ?? 0} ms`)
+}
+
 function report(results: Results): void {
   console.log('\nDynamoDB per message (calls × median ms per call, by operation)\n')
-  const operations = [...new Set(results.fanOut.flatMap((r) => Object.keys(r.dynamo.callsPerMessage)))]
+  const operations = operationsOf(results.fanOut.map((r) => r.dynamo.callsPerMessage))
   printTable(
-    ['members', ...operations, 'requests', 'RCU', 'WCU'],
+    ['members', ...operations, 'requests', 'RCU', "WCU (Local's)", 'items written'],
     results.fanOut.map((r) => [
       r.members,
-      ...operations.map(
-        (operation) =>
-          `${r.dynamo.callsPerMessage[operation] ?? 0} × ${r.dynamo.millisPerCall[operation] ?? 0} ms`,
-      ),
+      ...callCells(operations, r.dynamo.callsPerMessage, r.dynamo.millisPerCall),
       r.dynamo.requestsPerMessage,
       r.dynamo.capacityReported ? r.dynamo.readUnitsPerMessage : 'n/a',
       r.dynamo.capacityReported ? r.dynamo.writeUnitsPerMessage : 'n/a',
+      r.dynamo.itemsWrittenPerMessage,
     ]),
   )
   console.log('\nfan-out per message (handler = Chat.message; floor = the same posts alone)\n')
@@ -444,13 +623,28 @@ function report(results: Results): void {
     ]),
   )
   console.log(
+    `\nhistory: one page of ${page} events, newest first, from a log of ${logEvents} or more ` +
+      '(Chat.conversation.history; calls × median ms per call)\n',
+  )
+  printReads(results.history)
+  console.log(
+    `\ncatch-up of ${page} events: one sync, then history after head − ${page} ` +
+      '(Chat.membership.sync + Chat.conversation.history; calls × median ms per call)\n',
+  )
+  printReads(results.catchUp)
+  console.log(
     `\nCPU per post (SDK, signing, HTTP) in the sending process: ${results.postCpuMs} ms ` +
       '(2,000 posts to a do-nothing endpoint in another process, concurrency 32)',
   )
-  const capacity = results.fanOut.every((r) => r.dynamo.capacityReported)
+  const capacity = [...results.fanOut, ...results.history, ...results.catchUp].every(
+    (r) => r.dynamo.capacityReported,
+  )
     ? 'ConsumedCapacity as reported by DynamoDB Local (its own estimate, TOTAL only)'
     : 'DynamoDB Local returned no ConsumedCapacity for some calls: RCU/WCU are n/a'
   console.log(`\n${capacity}`)
+  console.log(
+    'Real DynamoDB bills each item a transaction writes at 2 WCU per KB: at least 2 × items written.',
+  )
   console.log(
     '\ncold start: esbuild bundles as the CDK stack builds them, imported in a fresh node process\n',
   )
@@ -470,16 +664,47 @@ function report(results: Results): void {
   )
 }
 
-async function readPrevious(): Promise<Results | undefined> {
+/** A history or catch-up table, one row per group size; catch-ups add the groups their sync listed. */
+function printReads(rows: (ReadResult & { groupsSynced?: number })[]): void {
+  const operations = operationsOf(rows.map((r) => r.dynamo.callsPerRun))
+  const synced = rows.some((r) => r.groupsSynced !== undefined)
+  printTable(
+    [
+      'members',
+      ...(synced ? ['groups synced'] : []),
+      'log',
+      'returned',
+      ...operations,
+      'requests',
+      'RCU',
+      'p50 / p99 ms',
+    ],
+    rows.map((r) => [
+      r.members,
+      ...(synced ? [r.groupsSynced ?? ''] : []),
+      r.logEvents,
+      r.eventsReturned,
+      ...callCells(operations, r.dynamo.callsPerRun, r.dynamo.millisPerCall),
+      r.dynamo.requestsPerRun,
+      r.dynamo.capacityReported ? r.dynamo.readUnitsPerRun : 'n/a',
+      `${r.ms.p50} / ${r.ms.p99}`,
+    ]),
+  )
+}
+
+/** A results.json from before the read figures existed has no history or catch-up. */
+type StoredResults = Omit<Results, 'history' | 'catchUp'> & Partial<Pick<Results, 'history' | 'catchUp'>>
+
+async function readPrevious(): Promise<StoredResults | undefined> {
   try {
-    return JSON.parse(await readFile(resultsFile, 'utf8')) as Results
+    return JSON.parse(await readFile(resultsFile, 'utf8')) as StoredResults
   } catch {
     return undefined
   }
 }
 
 /** Every numeric figure by a readable path, so two runs compare figure by figure. */
-function figures(results: Results): Map<string, number> {
+function figures(results: StoredResults): Map<string, number> {
   const flat = new Map<string, number>()
   const walk = (prefix: string, value: unknown) => {
     if (typeof value === 'number') flat.set(prefix, value)
@@ -489,13 +714,16 @@ function figures(results: Results): Map<string, number> {
   }
   for (const r of results.fanOut)
     walk(`${r.members} members`, { ...r, members: undefined, messages: undefined })
+  const read = (r: ReadResult) => ({ ...r, members: undefined, runs: undefined, logEvents: undefined })
+  for (const r of results.history ?? []) walk(`history.${r.members} members`, read(r))
+  for (const r of results.catchUp ?? []) walk(`catchUp.${r.members} members`, read(r))
   flat.set('postCpuMs', results.postCpuMs)
   for (const c of results.coldStart) walk(c.handler, { ...c, handler: undefined })
   return flat
 }
 
 /** Prints the figures that moved by 10 % or more since the previous results.json (timings here vary ±20 %). */
-function printDelta(previous: Results, current: Results): void {
+function printDelta(previous: StoredResults, current: Results): void {
   const before = figures(previous)
   const moved: string[] = []
   let steady = 0
