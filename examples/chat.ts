@@ -2,24 +2,28 @@
  * A terminal chat client: `npm run chat -- --as alice`. Type /help for the commands;
  * a line that is not a command goes to the current group.
  */
+import { mkdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ChatError, type ChatGroup } from '../client/node.js'
+import { ChatError, type ChatGroup, fileCursorStore, type HistoryPage } from '../client/node.js'
 import { connectAs, huddleUrl, readImage } from './support.js'
 
 const help = `commands:
   /invite <gid> <name> <member,member> [image path]   create a group (or add members); quote a name with spaces
   /join <gid>          accept an invite
   /leave [gid]         leave a group (default: the current one)
-  /groups              list your groups and invites
+  /groups              list your groups and invites, with unread counts
   /switch <gid>        send plain lines to this group
+  /history [n]         the current group's last n events (default 20), and mark them read
   /help                this text
   /quit                exit
 anything else is sent to the current group`
 
 const { values } = parseArgs({ options: { as: { type: 'string', default: process.env.USER ?? 'guest' } } })
 const me = values.as
-const client = await connectAs(me)
+// Positions are kept between runs, so what was said while this client was closed is shown when it starts.
+await mkdir('.huddle', { recursive: true })
+const client = await connectAs(me, { cursors: fileCursorStore(`.huddle/cursors-${me}.json`) })
 const chat = client.chat()
 const groups = new Map<string, ChatGroup>()
 let current: string | undefined
@@ -61,6 +65,8 @@ chat.onLeave((iss, gid) => {
 chat.onMessage((message) => {
   show(`${label(message.gid)} ${message.iss}${message.rid ? ' (reply)' : ''}: ${message.body}`)
 })
+chat.onEdit((edit) => show(`${label(edit.gid)} * ${edit.iss} edited a message: ${edit.body}`))
+chat.onDelete((deleted) => show(`${label(deleted.gid)} * ${deleted.iss} deleted a message`))
 client.onStatus((status) => status !== 'closed' && show(`* connection ${status}`))
 
 const commands: Record<string, (args: string[]) => Promise<void> | void> = {
@@ -90,11 +96,22 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     for (const group of list) remember(group, false)
     if (list.length === 0) return show('no groups yet: /invite one, or wait for an invite')
     const marker = (gid: string) => (gid === current ? '>' : ' ')
+    const unread = (g: ChatGroup) => (g.unread ? `  (${g.unread} unread)` : '')
     show(
       list
-        .map((g) => `${marker(g.gid)} ${g.gid}  ${label(g.gid)}  ${g.status}  ${g.members.join(', ')}`)
+        .map(
+          (g) =>
+            `${marker(g.gid)} ${g.gid}  ${label(g.gid)}  ${g.status}  ${g.members.join(', ')}${unread(g)}`,
+        )
         .join('\n'),
     )
+  },
+  async history([count = '20']) {
+    const group = current ? groups.get(current) : undefined
+    if (!group) return show('no current group: /switch <gid> first')
+    const page = await group.history({ limit: Math.min(100, Math.max(1, Number(count) || 20)) })
+    show(page.events.reverse().map(describe).join('\n') || 'nothing yet')
+    await group.markRead(page.head)
   },
   switch([gid]) {
     if (!gid || !groups.has(gid)) return show(`unknown group${gid ? ` ${gid}` : ''}: /groups lists yours`)
@@ -107,6 +124,22 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
   async quit() {
     rl.close()
   },
+}
+
+/** One line per event of a history page. */
+function describe(event: HistoryPage['events'][number]): string {
+  switch (event.type) {
+    case 'chat.message':
+      return `  ${event.iss}: ${event.deleted ? '(deleted)' : event.body}${event.edited ? ' (edited)' : ''}`
+    case 'chat.join':
+      return `  * ${event.iss} joined`
+    case 'chat.leave':
+      return `  * ${event.iss} left`
+    case 'chat.edit':
+      return `  * ${event.iss} edited a message`
+    case 'chat.delete':
+      return `  * ${event.iss} deleted a message`
+  }
 }
 
 async function handle(line: string): Promise<void> {

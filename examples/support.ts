@@ -1,17 +1,17 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { deflateSync } from 'node:zlib'
-import { type Avatar, ChatClient } from '../client/node.js'
+import { type Avatar, ChatClient, type ConnectOptions } from '../client/node.js'
 import { fetchDevToken } from '../local/dev-tokens.js'
 
 /** The Huddle the examples talk to: HUDDLE_URL, or the local stack that `npm start` runs. */
 export const huddleUrl = process.env.HUDDLE_URL ?? 'http://127.0.0.1:3001'
 
 /** Connects as `identity`: with HUDDLE_TOKEN when set (a deployed stack), else with a fresh dev token per connect. */
-export function connectAs(identity: string): Promise<ChatClient> {
+export function connectAs(identity: string, options: Partial<ConnectOptions> = {}): Promise<ChatClient> {
   const wsUrl = huddleUrl.replace(/^http/, 'ws')
   const fixed = process.env.HUDDLE_TOKEN
-  return ChatClient.connect(wsUrl, { token: fixed ?? (() => fetchDevToken(huddleUrl, identity)) })
+  return ChatClient.connect(wsUrl, { token: fixed ?? (() => fetchDevToken(huddleUrl, identity)), ...options })
 }
 
 const imageTypes: Record<string, string> = {
