@@ -87,6 +87,8 @@ export class ChatService {
   readonly #receipts: Listeners<[Receipt]>
   /** Groups whose pending invite the app has been handed, so a re-sent one is not handed again. */
   readonly #announced = new Set<string>()
+  /** Writes of this client that are not acknowledged yet: their events may arrive first (after a reconnect). */
+  readonly #unacknowledged = new Set<string>()
   readonly #deliveredDue = new Map<string, number>()
   readonly #deliveredDelayMs: number | undefined
   #deliveredTimer: ReturnType<typeof setTimeout> | undefined
@@ -106,23 +108,28 @@ export class ChatService {
     this.#timeline = new Timeline({
       store: options.cursors ?? memoryCursorStore(),
       readAfter: (gid, after) => client.request('history', { gid, after, limit: 100 }),
+      resync: () => this.#catchUpQuietly(report),
       deliver: (event) => this.#dispatch(event),
       gapGraceMs: options.gapGraceMs ?? gapGraceMs,
       report,
     })
     this.#context = {
       request: (action, fields) => client.request(action, fields),
-      write: async (action, fields) => {
-        const ack = await client.request(action, fields)
-        this.#timeline.wrote(fields.gid, ack.seq)
-        return ack
-      },
-      join: async (gid) => {
-        const { group, seq } = await client.request('join', { gid })
-        this.#timeline.joined(gid, seq)
-        this.#announced.delete(gid)
-        return group
-      },
+      write: (action, fields) =>
+        this.#own({ type: `chat.${action}`, ...fields }, async () => {
+          const ack = await client.request(action, fields)
+          this.#timeline.wrote(fields.gid, ack.seq)
+          return ack
+        }),
+      join: (gid) =>
+        this.#starting(gid, async () => {
+          const { group, seq } = await this.#own({ type: 'chat.join', gid }, () =>
+            client.request('join', { gid }),
+          )
+          this.#timeline.joined(gid, seq)
+          this.#announced.delete(gid)
+          return group
+        }),
       cursor: (gid) => this.#timeline.cursor(gid),
     }
     client.onEvent((event) => {
@@ -182,13 +189,16 @@ export class ChatService {
   /** Creates group `gid` (or adds members to it), uploading the avatar first when one is given. */
   async invite(gid: string, name: string, members: string[], avatar?: Avatar): Promise<ChatGroup> {
     const key = avatar ? await uploadAvatar(this.#client, avatar) : undefined
-    const { group } = await this.#client.request('invite', {
-      gid,
-      name,
-      members,
-      ...(key !== undefined && { avatar: { key } }),
+    const group = await this.#starting(gid, async () => {
+      const { group } = await this.#client.request('invite', {
+        gid,
+        name,
+        members,
+        ...(key !== undefined && { avatar: { key } }),
+      })
+      this.#timeline.follow(gid, group.head)
+      return group
     })
-    this.#timeline.follow(gid, group.head)
     return new ChatGroup(this.#context, flatten(group), 'joined')
   }
 
@@ -226,9 +236,10 @@ export class ChatService {
     await this.#timeline.load()
     let cursor: string | undefined
     do {
+      const askedAt = this.#timeline.clock
       const page = await this.#client.request('sync', cursor === undefined ? {} : { cursor })
       const before = new Map(page.groups.map((g) => [g.gid, this.#timeline.cursor(g.gid)]))
-      await this.#timeline.align(page.iss, page.groups)
+      await this.#timeline.align(page.iss, page.groups, askedAt)
       if (this.#receipts.size > 0) {
         for (const { gid, status } of page.groups) {
           const seen = before.get(gid)
@@ -259,18 +270,43 @@ export class ChatService {
     this.#invites.emit(new ChatGroup(this.#context, event, 'invited'))
   }
 
+  /** A write of this client's, whose event is not handed back to it even when it comes before the ack. */
+  async #own<T>(write: WriteKey, send: () => Promise<T>): Promise<T> {
+    const key = writeKey(write)
+    this.#unacknowledged.add(key)
+    try {
+      return await send()
+    } finally {
+      this.#unacknowledged.delete(key)
+    }
+  }
+
+  /** A join or a creation: the group's events that come before its ack wait for it. */
+  async #starting<T>(gid: string, request: () => Promise<T>): Promise<T> {
+    this.#timeline.expect(gid)
+    try {
+      return await request()
+    } catch (error) {
+      this.#timeline.release(gid)
+      throw error
+    }
+  }
+
   /** Hands one event to the app, in its group's order. */
   #dispatch(event: GroupEvent): void {
     const mine = event.iss === this.#timeline.me
+    if (mine && (event.type === 'chat.join' || event.type === 'chat.leave')) this.#announced.delete(event.gid)
+    if (mine && this.#unacknowledged.has(writeKey(event))) return
     switch (event.type) {
       case 'chat.message':
         if (!mine) this.#deliveredSoon(event.gid, event.seq)
         this.#messages.emit(new ChatMessage(this.#context, event))
         return
       case 'chat.join':
+        this.#joins.emit(event.iss, event.gid)
+        return
       case 'chat.leave':
-        if (mine) this.#announced.delete(event.gid)
-        ;(event.type === 'chat.join' ? this.#joins : this.#leaves).emit(event.iss, event.gid)
+        this.#leaves.emit(event.iss, event.gid)
         return
       case 'chat.edit':
         this.#edits.emit(event)
@@ -444,6 +480,18 @@ export class ChatMessage {
   async markRead(): Promise<void> {
     await this.#context.request('receipt', { gid: this.gid, read: this.seq })
   }
+}
+
+/** What names a write, whether read from its request or from its event. */
+interface WriteKey {
+  type: string
+  gid: string
+  jti?: string
+  body?: string
+}
+
+function writeKey({ type, gid, jti = '', body = '' }: WriteKey): string {
+  return [type, gid, jti, type === 'chat.edit' ? body : ''].join('\n')
 }
 
 function sendMessage(

@@ -14,6 +14,8 @@ export interface TimelineOptions {
   store: CursorStore
   /** Reads the group's log after `after`, ascending. */
   readAfter(gid: string, after: number): Promise<LogPage>
+  /** Asks where this client stands in every group (sync, then align), for a group whose start it does not know. */
+  resync(): void
   /** Hands one event to the app: called once per event, in seq order per group. */
   deliver(event: GroupEvent): void
   /** How long a hole may stay open for a late post before the client reads the log. */
@@ -26,10 +28,14 @@ const own = Symbol('own')
 
 interface GroupState {
   gid: string
-  /** The seq of the last event handed over (or passed by) in this group. */
+  /** The seq of the last event handed over (or passed by); undefined while the group's start is unknown. */
   cursor?: number
-  /** Events that arrived ahead of a hole, and this client's own writes, by seq. */
+  /** When the cursor last moved, on the timeline's clock. */
+  movedAt: number
+  /** Events that arrived ahead of a hole (or before the start was known), and this client's own writes. */
   ahead: Map<number, GroupEvent | typeof own>
+  /** This client asked to join or create the group: the ack will say where its story starts. */
+  expected: boolean
   filling?: Promise<void>
   timer?: ReturnType<typeof setTimeout>
 }
@@ -44,6 +50,8 @@ export class Timeline {
   readonly #groups = new Map<string, GroupState>()
   /** Events that arrived before the first sync told who this client is. */
   readonly #early: GroupEvent[] = []
+  /** Counts cursor moves, so that a sync's answer can be told apart from what moved after it was asked. */
+  #clock = 0
   #me: string | undefined
   #firstRun = true
   #loaded: Promise<void> | undefined
@@ -60,6 +68,11 @@ export class Timeline {
     return this.#me
   }
 
+  /** The timeline's clock: pass it to `align` for the sync asked now. */
+  get clock(): number {
+    return this.#clock
+  }
+
   /** The seq of the last event handed to the app in group `gid`. */
   cursor(gid: string): number | undefined {
     return this.#groups.get(gid)?.cursor
@@ -71,17 +84,32 @@ export class Timeline {
     else this.#accept(this.#group(event.gid), event, false)
   }
 
+  /** This client is about to join or create group `gid`: events that come before the ack wait for it. */
+  expect(gid: string): void {
+    const group = this.#group(gid)
+    if (group.cursor === undefined) group.expected = true
+  }
+
+  /** The join or creation did not happen: events that waited for it wait for a sync instead. */
+  release(gid: string): void {
+    const group = this.#group(gid)
+    group.expected = false
+    this.#drain(group)
+  }
+
   /** This client's own join: the group's story starts (again) there, and the join is not handed over. */
   joined(gid: string, seq: number): void {
     const group = this.#group(gid)
-    if (group.cursor !== undefined && seq <= group.cursor) return
-    this.#skipTo(group, seq)
+    group.expected = false
+    if (group.cursor === undefined || seq > group.cursor) this.#skipTo(group, seq)
   }
 
   /** A group this client created or learned of by its own request: it follows it from `head` on. */
   follow(gid: string, head: number): void {
     const group = this.#group(gid)
+    group.expected = false
     if (group.cursor === undefined) this.#skipTo(group, head)
+    else this.#drain(group)
   }
 
   /** Another write of this client's own (message, edit, delete, leave), acknowledged with `seq`. */
@@ -95,10 +123,11 @@ export class Timeline {
   }
 
   /**
-   * Lines up with where the server says each group stands (one page of sync) and reads whatever was
-   * missed. On a first run (nothing saved yet) each group starts at its head: its past is history, not news.
+   * Lines up with where the server says each group stands (one page of sync, asked for when the clock
+   * read `askedAt`) and reads whatever was missed. On a first run (nothing saved yet) each group starts
+   * at its head: its past is history, not news.
    */
-  async align(me: string, positions: GroupPosition[]): Promise<void> {
+  async align(me: string, positions: GroupPosition[], askedAt: number): Promise<void> {
     await this.load()
     const early = this.#me === undefined
     this.#me = me
@@ -108,9 +137,12 @@ export class Timeline {
       const group = this.#group(position.gid)
       const start = Math.max((position.joinSeq ?? position.head + 1) - 1, 0)
       if (group.cursor === undefined) group.cursor = this.#firstRun ? position.head : start
-      // A cursor from an earlier membership, or ahead of a log that was started afresh: the server wins.
-      if (position.status === 'joined' && group.cursor < start) this.#skipTo(group, start)
-      if (group.cursor > position.head) group.cursor = position.head
+      // A cursor from an earlier membership: this one starts at its join.
+      if (position.status === 'joined' && group.cursor < start) group.cursor = start
+      // Past the head, and it has not moved since the sync was asked: a log that was started afresh.
+      if (group.cursor > position.head && group.movedAt <= askedAt) group.cursor = position.head
+      group.expected = false
+      this.#drain(group)
       if (group.cursor < position.head) behind.push(group)
     }
     if (early) for (const event of this.#early.splice(0)) this.receive(event)
@@ -151,48 +183,62 @@ export class Timeline {
   #group(gid: string): GroupState {
     let group = this.#groups.get(gid)
     if (group === undefined) {
-      group = { gid, ahead: new Map() }
+      group = { gid, movedAt: -1, ahead: new Map(), expected: false }
       this.#groups.set(gid, group)
     }
     return group
   }
 
-  /** Places one event: hands it over when it is next, holds it when a hole comes first. */
+  /** Places one event: hands it over when it is next, holds it when a hole (or an unknown start) comes first. */
   #accept(group: GroupState, event: GroupEvent, fromLog: boolean): void {
+    // This identity's own join, made here or elsewhere: what came before it is not this membership's news.
     if (event.type === 'chat.join' && event.iss === this.#me && (group.cursor ?? -1) < event.seq - 1) {
-      // Joined elsewhere: what came before the join is not this membership's news.
+      group.expected = false
       this.#skipTo(group, event.seq - 1)
     }
-    // A group this client has not heard of yet starts here; the log has nothing readable before a seq it
-    // returns, so a hole in front of one is skipped (expired events, or before the caller's window).
-    if (group.cursor === undefined || (fromLog && event.seq > group.cursor + 1)) group.cursor = event.seq - 1
-    if (event.seq <= group.cursor) return
+    // The log has nothing readable before a seq it returns: a hole in front of one is skipped (expired
+    // events, or events before the caller's window).
+    if (fromLog && group.cursor !== undefined && event.seq > group.cursor + 1) group.cursor = event.seq - 1
+    if (group.cursor !== undefined && event.seq <= group.cursor) return
     if (!group.ahead.has(event.seq)) group.ahead.set(event.seq, event)
     this.#drain(group)
   }
 
-  /** Hands over every event that is next in line; a hole left behind is filled from the log after a grace. */
+  /**
+   * Hands over every event that is next in line. A hole left behind is filled from the log after a
+   * grace; events of a group whose start is unknown wait for the ack that tells it, or for a sync.
+   */
   #drain(group: GroupState): void {
-    let moved = false
-    for (let next = (group.cursor ?? 0) + 1; group.ahead.has(next); next++) {
-      const event = group.ahead.get(next)
-      group.ahead.delete(next)
-      group.cursor = next
-      moved = true
-      if (event !== own && event !== undefined) this.#options.deliver(event)
+    if (group.cursor !== undefined) {
+      let moved = false
+      for (let next = group.cursor + 1; group.ahead.has(next); next++) {
+        const event = group.ahead.get(next)
+        group.ahead.delete(next)
+        this.#advance(group, next)
+        moved = true
+        if (event !== own && event !== undefined) this.#options.deliver(event)
+      }
+      for (const seq of group.ahead.keys()) if (seq <= group.cursor) group.ahead.delete(seq)
+      if (moved) this.#saveSoon()
     }
-    for (const seq of group.ahead.keys()) if (seq <= (group.cursor ?? 0)) group.ahead.delete(seq)
-    if (moved) this.#saveSoon()
-    if (group.ahead.size > 0 && group.filling === undefined && group.timer === undefined) {
+    const waiting = group.ahead.size > 0 && !group.expected
+    if (waiting && group.filling === undefined && group.timer === undefined) {
       group.timer = setTimeout(() => {
         group.timer = undefined
-        if (group.ahead.size > 0) void this.#fill(group)
+        if (group.ahead.size === 0 || group.expected) return
+        if (group.cursor === undefined) this.#options.resync()
+        else void this.#fill(group)
       }, this.#options.gapGraceMs)
     }
   }
 
-  #skipTo(group: GroupState, seq: number): void {
+  #advance(group: GroupState, seq: number): void {
     group.cursor = seq
+    group.movedAt = ++this.#clock
+  }
+
+  #skipTo(group: GroupState, seq: number): void {
+    this.#advance(group, seq)
     this.#drain(group)
     this.#saveSoon()
   }

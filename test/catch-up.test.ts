@@ -164,7 +164,7 @@ describe('durable conversations through the SDK', () => {
       const bobSub = unique('bob')
       const cursors = join(dir, 'bob.json')
       const bob = await participant(bobSub, { cursors: fileCursorStore(cursors) })
-      const { gid, group } = await groupOf(alice, bob)
+      const { group } = await groupOf(alice, bob)
       const first = await group.message('before the restart')
       await waitFor(() => expect(bob.story).toEqual([`message ${first.jti}`]))
       await bob.client.close()

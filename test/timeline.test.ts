@@ -29,11 +29,15 @@ function timeline(
   const handed: string[] = []
   const reads: number[] = []
   const errors: unknown[] = []
+  let resyncs = 0
   let refuse: ChatError | undefined
   const line = new Timeline({
     store: options.store ?? memoryCursorStore(),
     gapGraceMs: 5,
     report: (error) => errors.push(error),
+    resync: () => {
+      resyncs++
+    },
     deliver: (event) => handed.push(`${event.type.slice(5)} ${event.seq}`),
     readAfter: async (gid, after): Promise<LogPage> => {
       reads.push(after)
@@ -51,6 +55,7 @@ function timeline(
     handed,
     reads,
     errors,
+    resyncs: () => resyncs,
     refuse: (error: ChatError) => {
       refuse = error
     },
@@ -60,7 +65,7 @@ function timeline(
 describe('the client timeline', () => {
   it('hands events over in seq order, once each, however they arrive', async () => {
     const { line, handed } = timeline()
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }], line.clock)
     for (const seq of [1, 3, 2, 2, 1, 4]) line.receive(message(seq))
     expect(handed).toEqual(['message 1', 'message 2', 'message 3', 'message 4'])
   })
@@ -68,7 +73,7 @@ describe('the client timeline', () => {
   it('reads the log when a hole stays open past the grace, and drops what the log repeats', async () => {
     const log = [1, 2, 3, 4, 5].map((seq) => message(seq))
     const { line, handed, reads } = timeline({ log })
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }], line.clock)
     line.receive(message(1))
     line.receive(message(4))
     line.receive(message(5))
@@ -82,7 +87,7 @@ describe('the client timeline', () => {
 
   it('does not read the log when the late event arrives within the grace', async () => {
     const { line, handed, reads } = timeline({ log: [message(1), message(2)] })
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }], line.clock)
     line.receive(message(2))
     line.receive(message(1))
     await new Promise((resolve) => setTimeout(resolve, 20))
@@ -92,7 +97,7 @@ describe('the client timeline', () => {
 
   it('keeps its own writes out of what it hands over, but in the order', async () => {
     const { line, handed } = timeline()
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }], line.clock)
     line.wrote('g', 2)
     line.receive(message(3))
     line.receive(message(1))
@@ -104,14 +109,14 @@ describe('the client timeline', () => {
     const log = Array.from({ length: 12 }, (_, i) => message(i + 1))
     const store = memoryCursorStore()
     const first = timeline({ log, store, pageSize: 5 })
-    await first.line.align('me', [{ gid: 'g', status: 'joined', head: 4, joinSeq: 0 }])
+    await first.line.align('me', [{ gid: 'g', status: 'joined', head: 4, joinSeq: 0 }], first.line.clock)
     first.line.aligned()
     expect(first.handed).toEqual([])
     await vi.waitFor(() => expect(store.load()).toEqual({ g: 4 }))
 
     // A restart with the saved cursor: everything after 4 arrives once, in order.
     const second = timeline({ log, store, pageSize: 5 })
-    await second.line.align('me', [{ gid: 'g', status: 'joined', head: 12, joinSeq: 0 }])
+    await second.line.align('me', [{ gid: 'g', status: 'joined', head: 12, joinSeq: 0 }], second.line.clock)
     expect(second.handed).toEqual(Array.from({ length: 8 }, (_, i) => `message ${i + 5}`))
     expect(second.reads).toEqual([4, 9])
   })
@@ -121,7 +126,7 @@ describe('the client timeline', () => {
     const store = memoryCursorStore()
     await store.save({})
     const { line, handed } = timeline({ log, store })
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 3, joinSeq: 2 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 3, joinSeq: 2 }], line.clock)
     expect(handed).toEqual(['join 2', 'message 3'])
   })
 
@@ -129,7 +134,7 @@ describe('the client timeline', () => {
     const { line, handed } = timeline({
       log: [message(1), message(2), message(3), join(4, 'me'), message(5)],
     })
-    await line.align('me', [])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }], line.clock)
     line.receive(message(1))
     line.receive(join(4, 'me'))
     line.receive(message(5))
@@ -138,13 +143,13 @@ describe('the client timeline', () => {
 
   it('skips what the log cannot return any more, and follows the server when the log started afresh', async () => {
     const { line, handed, log } = timeline({ log: [message(5), message(6)], window: 4 })
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 1, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 1, joinSeq: 0 }], line.clock)
     line.receive(message(6))
     await vi.waitFor(() => expect(handed).toEqual(['message 5', 'message 6']))
 
     // A local stack started afresh: the cursor (6) is past the new head, and the server wins.
     log.splice(0, log.length, message(1), message(2))
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 2, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 2, joinSeq: 0 }], line.clock)
     line.receive(message(3))
     expect(handed).toEqual(['message 5', 'message 6', 'message 3'])
   })
@@ -153,13 +158,61 @@ describe('the client timeline', () => {
     const { line, handed } = timeline()
     line.receive(message(1))
     expect(handed).toEqual([])
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }], line.clock)
     expect(handed).toEqual(['message 1'])
+  })
+
+  it('holds what comes before its own join is acknowledged, then starts at the join', async () => {
+    const { line, handed } = timeline()
+    await line.align('me', [], line.clock)
+    line.expect('g')
+    line.receive(join(16, 'carol'))
+    line.receive(message(13))
+    line.receive(join(15, 'bob'))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(handed).toEqual([])
+    line.joined('g', 14)
+    expect(handed).toEqual(['join 15', 'join 16'])
+  })
+
+  it('asks where it stands when events come for a group it knows nothing of', async () => {
+    const { line, handed, resyncs } = timeline({ log: [join(6, 'me'), message(7), message(8)] })
+    await line.align('me', [], line.clock)
+    line.aligned()
+    line.receive(message(8))
+    line.receive(message(7))
+    await vi.waitFor(() => expect(resyncs()).toBe(1))
+    expect(handed).toEqual([])
+    // Joined on another device, whose join event never reached this one: sync tells where it stands.
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 8, joinSeq: 6 }], line.clock)
+    expect(handed).toEqual(['join 6', 'message 7', 'message 8'])
+  })
+
+  it('keeps its cursor when a sync answers with a head older than what it handed since it asked', async () => {
+    const store = memoryCursorStore()
+    await store.save({ g: 9 })
+    const { line, handed } = timeline({ store })
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 9, joinSeq: 0 }], line.clock)
+    const askedAt = line.clock
+    line.receive(message(10))
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 9, joinSeq: 0 }], askedAt)
+    line.receive(message(10))
+    line.receive(message(11))
+    expect(handed).toEqual(['message 10', 'message 11'])
+  })
+
+  it('follows a log that was started afresh when its saved cursor is past the head', async () => {
+    const store = memoryCursorStore()
+    await store.save({ g: 40 })
+    const { line, handed } = timeline({ store })
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 2, joinSeq: 0 }], line.clock)
+    line.receive(message(3))
+    expect(handed).toEqual(['message 3'])
   })
 
   it('gives up on a group it may no longer read, quietly when offline', async () => {
     const { line, handed, errors, refuse } = timeline({ log: [message(1), message(2)] })
-    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }])
+    await line.align('me', [{ gid: 'g', status: 'joined', head: 0, joinSeq: 0 }], line.clock)
     refuse(new ChatError('CLOSED', 'offline'))
     line.receive(message(2))
     await line.settled()
