@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { BenchClient, mapLimited, type Reply } from './ws-client.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ChatClient, type ChatGroup, type ChatService, type GroupEvent } from '../client/node.js'
+import { limits } from '../lambdas/core/protocol.js'
+import { fetchDevToken } from '../local/dev-tokens.js'
+import { mapLimited } from './ws-client.js'
 
 /** The shape of one load run; defaults are the `npm run load` sizes. */
 export interface LoadOptions {
@@ -14,32 +18,41 @@ export interface LoadOptions {
   joinedAtStart?: number
   /** Chance per step that a client leaves a group, to be re-invited by the owner and join again later. */
   churn?: number
+  /** Sockets closed through the management API per second while the run goes on; clients reconnect. */
+  cutsPerSecond?: number
   seed?: number
   log?: (line: string) => void
 }
 
-/** What a load run saw; `ok` only when nothing was lost, duplicated, reordered or misdelivered. */
+/** What the apps were handed; `ok` only when nothing was lost, duplicated, reordered, misdelivered or refused. */
 export interface LoadReport {
   ok: boolean
   connections: number
   groups: number
   sent: number
-  /** Deliveries owed: (message, member) pairs where the member was certainly joined when it was sent. */
+  /** Events owed: the messages, joins and leaves of others in the group's log, with seqs inside one of the
+   * member's stretches (from its join to its leave, as the log has them). */
   expected: number
+  /** Events the SDK handed the apps, every copy counted. */
   arrived: number
   lost: number
   duplicated: number
+  /** Messages handed in a group after one with a higher (or the same) seq. */
   outOfOrder: number
+  /** Events handed to a member that was not owed them: its own, or from outside its stretches; and acked
+   * messages the log does not hold at their acked seq. */
   misdelivered: number
-  /** Arrivals at members that joined or left while the message was in flight: either outcome is right. */
-  uncertain: number
   /** Joins before the run started, then joins and leaves during it. */
   joinsBefore: number
   joins: number
   leaves: number
-  /** Error replies the protocol does not allow here (CONFLICT and INTERNAL are retried, then count too). */
+  /** Requests that finally failed, and errors the SDK reported (say, a refused catch-up read). */
   errors: number
+  /** Messages acked `duplicate: true`: re-sent by the SDK after a cut, and already stored. */
   retries: number
+  cuts: number
+  /** 'reconnecting' statuses, summed over the clients. */
+  reconnects: number
   seconds: number
   messagesPerSecond: number
   deliveriesPerSecond: number
@@ -47,35 +60,41 @@ export interface LoadReport {
   problems: string[]
 }
 
-/** One stretch of membership as the member's client saw it; times are performance.now(). */
+/** One identity: an SDK client on one connection, and where it stands in each group. */
+interface Member {
+  iss: string
+  client: ChatClient
+  chat: ChatService
+  /** Groups joined, as the SDK returned them. */
+  joined: Map<string, ChatGroup>
+  /** Groups invited to and not joined, yet or again. */
+  invited: Set<string>
+}
+
+/** A member's joined stretch of a group: the seqs of its join (0 for the creator) and of its leave. */
 interface Stretch {
-  joinSentAt: number
-  joinAckAt?: number
-  leaveSentAt?: number
-  leaveAckAt?: number
+  join: number
+  leave: number
 }
 
-interface SentMessage {
-  jti: string
-  gid: string
-  sender: string
-  seq: number
-  sentAt: number
-  /** Infinity until acked; stays so when every attempt failed. */
-  ackAt: number
+/** An event as an app is handed it: a message by its jti (with its seq), a join or leave as `join <iss>`. */
+interface Handed {
+  label: string
+  seq?: number
 }
 
-interface Arrival {
-  jti: string
-  sender: string
-  seq: number
+/** What a run saw, for the judge; what the apps were handed is keyed by `memberKey`. */
+interface Recorded {
+  /** Each acked message's group and seq, by jti. */
+  acked: Map<string, { gid: string; seq: number }>
+  handed: Map<string, Handed[]>
+  /** Each group's whole log, read by its owner once everything has settled. */
+  logs: Map<string, GroupEvent[]>
 }
-
-const retryable = new Set(['CONFLICT', 'INTERNAL'])
 
 /**
- * Hundreds of clients in tens of groups send messages while members join and leave, then every
- * delivery is checked against what each member's client knew when each message was sent.
+ * Hundreds of SDK clients in tens of groups send messages while members join and leave and sockets are
+ * cut at random; then what each app was handed is checked, exactly, against the seqs in the acks.
  */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const connections = options.connections ?? 300
@@ -84,6 +103,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const perIdentity = Math.min(options.groupsPerIdentity ?? 2, groupCount - 1)
   const joinedAtStart = options.joinedAtStart ?? 0.8
   const churn = options.churn ?? 0.02
+  const cutsPerSecond = options.cutsPerSecond ?? 5
   const random = seededRandom(options.seed ?? 1)
   const log = options.log ?? (() => {})
   if (connections < groupCount) throw new Error('need at least one connection per group (its owner)')
@@ -91,179 +111,165 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const run = randomBytes(3).toString('hex')
   const identities = Array.from({ length: connections }, (_, i) => `load-${run}-u${i}`)
   const gids = Array.from({ length: groupCount }, (_, g) => `load-${run}-g${g}`)
-  const stretches = new Map<string, Stretch[]>()
-  const sent = new Map<string, SentMessage>()
-  const arrivals = new Map<string, Arrival[]>()
+  const recorded: Recorded = { acked: new Map(), handed: new Map(), logs: new Map() }
   const problems: string[] = []
-  const counts = { joins: 0, leaves: 0, errors: 0, retries: 0 }
-  const key = (iss: string, gid: string) => `${iss} ${gid}`
-  const stretchesOf = (iss: string, gid: string) => {
-    const list = stretches.get(key(iss, gid)) ?? []
-    stretches.set(key(iss, gid), list)
-    return list
+  const tell = (line: string) => {
+    if (problems.length < 20) problems.push(line)
   }
-
-  log(`connecting ${connections} clients…`)
-  const clients = await mapLimited(identities, 16, (iss) => BenchClient.connect(options.httpUrl, iss))
-  const byIss = new Map(clients.map((c) => [c.iss, c]))
-  for (const client of clients) {
-    const received: Arrival[] = []
-    arrivals.set(client.iss, received)
-    client.onEvent = (frame) => {
-      if (frame.type !== 'chat.message' || typeof frame.jti !== 'string') return
-      const [sender = '', seq = ''] = String(frame.body).split(' ')
-      received.push({ jti: frame.jti, sender, seq: Number(seq) })
-    }
+  const counts = { sent: 0, joins: 0, leaves: 0, errors: 0, retries: 0, reconnects: 0 }
+  const failed = (what: string, error: unknown) => {
+    counts.errors++
+    tell(`${what}: ${error instanceof Error ? error.message : String(error)}`)
   }
+  const handedTo = (iss: string, gid: string) => listAt(recorded.handed, memberKey(iss, gid))
 
-  /** A request retried on the replies that say "try again"; any other error is counted and returned. */
-  const attempt = async (
-    client: BenchClient,
-    action: string,
-    fields: Record<string, unknown>,
-    onSent?: () => void,
-  ) => {
-    let reply: Reply = { type: 'error' }
-    for (let tries = 0; tries < 4; tries++) {
-      if (tries > 0) counts.retries++
-      reply = await client.request(action, fields, tries === 0 ? onSent : undefined)
-      if (reply.type === 'ack' || !retryable.has(String(reply.code))) break
+  log(`connecting ${connections} SDK clients…`)
+  const wsUrl = options.httpUrl.replace(/^http/, 'ws')
+  const members = await mapLimited(identities, 16, async (iss): Promise<Member> => {
+    const client = await ChatClient.connect(wsUrl, {
+      token: () => fetchDevToken(options.httpUrl, iss),
+      reconnect: { minDelayMs: 20, maxDelayMs: 500 },
+      onError: (error) => failed(`${iss} (reported by the SDK)`, error),
+    })
+    const chat = client.chat()
+    chat.onMessage(({ gid, jti, seq }) => handedTo(iss, gid).push({ label: jti, seq }))
+    chat.onJoin((who, gid) => handedTo(iss, gid).push({ label: `join ${who}` }))
+    chat.onLeave((who, gid) => handedTo(iss, gid).push({ label: `leave ${who}` }))
+    client.onStatus((status) => {
+      if (status === 'reconnecting') counts.reconnects++
+    })
+    return { iss, client, chat, joined: new Map(), invited: new Set() }
+  })
+
+  /** Runs one SDK call; a call that finally fails is counted and spelled out. */
+  const attempt = async <T>(what: string, call: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await call()
+    } catch (error) {
+      failed(what, error)
+      return undefined
     }
-    if (reply.type !== 'ack') {
-      counts.errors++
-      if (problems.length < 20)
-        problems.push(`${client.iss} ${action} ${JSON.stringify(fields)}: ${JSON.stringify(reply)}`)
-    }
-    return reply
   }
 
   // Membership plan: group g is owned by identity g; identity i is invited to group i + 1 (so no group
   // is empty) and to a few more at random.
-  const owner = (gid: string) => byIss.get(identities[gids.indexOf(gid)] ?? '') as BenchClient
+  const owner = (gid: string) => members[gids.indexOf(gid)] as Member
   const invitees = new Map<string, string[]>(gids.map((gid) => [gid, []]))
   identities.forEach((iss, i) => {
     const first = gids[(i + 1) % groupCount] ?? ''
     const others = gids.filter((gid, g) => g !== i && gid !== first)
     for (const gid of [first, ...pick(others, perIdentity - 1, random)]) invitees.get(gid)?.push(iss)
   })
+  const byIss = new Map(members.map((m) => [m.iss, m]))
 
   log(`creating ${groupCount} groups…`)
-  const joined = new Map<string, Set<string>>(identities.map((iss) => [iss, new Set()]))
-  const pending = new Map<string, Set<string>>(identities.map((iss) => [iss, new Set()]))
   await mapLimited(gids, 8, async (gid) => {
     const creator = owner(gid)
-    const members = invitees.get(gid) ?? []
-    const stretch: Stretch = { joinSentAt: performance.now() }
-    stretchesOf(creator.iss, gid).push(stretch)
-    for (let i = 0; i < members.length; i += 50) {
-      await attempt(creator, 'invite', { gid, name: gid, members: members.slice(i, i + 50) })
-      stretch.joinAckAt ??= performance.now()
+    const invited = invitees.get(gid) ?? []
+    const batch = limits.membersPerInvite
+    const group = await attempt(`${creator.iss} create ${gid}`, () =>
+      creator.chat.invite(gid, gid, invited.slice(0, batch)),
+    )
+    if (group === undefined) return
+    for (let i = batch; i < invited.length; i += batch) {
+      await attempt(`${creator.iss} invite to ${gid}`, () => group.invite(invited.slice(i, i + batch)))
     }
-    joined.get(creator.iss)?.add(gid)
-    for (const iss of members) pending.get(iss)?.add(gid)
+    creator.joined.set(gid, group)
+    for (const iss of invited) byIss.get(iss)?.invited.add(gid)
   })
 
-  const join = async (client: BenchClient, gid: string) => {
-    pending.get(client.iss)?.delete(gid)
-    const stretch: Stretch = { joinSentAt: 0 }
-    stretchesOf(client.iss, gid).push(stretch)
-    const reply = await attempt(client, 'join', { gid }, () => {
-      stretch.joinSentAt = performance.now()
-    })
-    if (reply.type !== 'ack') return
-    stretch.joinAckAt = performance.now()
-    joined.get(client.iss)?.add(gid)
+  const join = async (member: Member, gid: string) => {
+    member.invited.delete(gid)
+    const group = await attempt(`${member.iss} join ${gid}`, () => member.chat.join(gid))
+    if (group === undefined) return
+    member.joined.set(gid, group)
     counts.joins++
   }
 
-  // The member's client stops sending to the group before the leave goes out, as an app would.
-  const leaveAndComeBack = async (client: BenchClient, gid: string) => {
-    joined.get(client.iss)?.delete(gid)
-    const stretch = stretchesOf(client.iss, gid).at(-1)
-    const reply = await attempt(client, 'leave', { gid }, () => {
-      if (stretch) stretch.leaveSentAt = performance.now()
-    })
-    if (reply.type !== 'ack') return
-    if (stretch) stretch.leaveAckAt = performance.now()
+  const leaveAndComeBack = async (member: Member, group: ChatGroup) => {
+    const { gid } = group
+    member.joined.delete(gid)
+    if ((await attempt(`${member.iss} leave ${gid}`, () => group.leave().then(() => true))) === undefined)
+      return
     counts.leaves++
-    const invited = await attempt(owner(gid), 'invite', { gid, name: gid, members: [client.iss] })
-    if (invited.type === 'ack') pending.get(client.iss)?.add(gid)
+    const invited = await attempt(`${owner(gid).iss} re-invite ${member.iss} to ${gid}`, async () => {
+      await owner(gid).joined.get(gid)?.invite(member.iss)
+      return true
+    })
+    if (invited) member.invited.add(gid)
+  }
+
+  const send = async (member: Member, group: ChatGroup) => {
+    const jti = `${member.iss}-${counts.sent++}`
+    const receipt = await attempt(`${member.iss} message ${jti}`, () =>
+      group.message(`${member.iss} says hello`, { jti }),
+    )
+    if (receipt === undefined) return
+    recorded.acked.set(jti, { gid: group.gid, seq: receipt.seq })
+    if (receipt.duplicate) counts.retries++
   }
 
   log('joining most invitations…')
-  const startJoins = clients.flatMap((client) =>
-    [...(pending.get(client.iss) ?? [])]
-      .filter(() => random() < joinedAtStart)
-      .map((gid) => ({ client, gid })),
+  const startJoins = members.flatMap((member) =>
+    [...member.invited].filter(() => random() < joinedAtStart).map((gid) => ({ member, gid })),
   )
-  await mapLimited(startJoins, 16, ({ client, gid }) => join(client, gid))
-
+  await mapLimited(startJoins, 16, ({ member, gid }) => join(member, gid))
   const joinsBefore = counts.joins
   counts.joins = 0
-  log(`sending ${budget.left} messages while members join and leave…`)
+
+  log(
+    `sending ${budget.left} messages while members join and leave and ${cutsPerSecond} sockets a second are cut…`,
+  )
+  const stopCutting = new AbortController()
+  const cutting = cutSockets(options.httpUrl, identities, cutsPerSecond, random, stopCutting.signal)
   const startedAt = performance.now()
-  const sequence = new Map<string, number>()
-  const send = async (client: BenchClient, gid: string) => {
-    const seq = (sequence.get(client.iss) ?? 0) + 1
-    sequence.set(client.iss, seq)
-    const message: SentMessage = {
-      jti: `${client.iss}-${seq}`,
-      gid,
-      sender: client.iss,
-      seq,
-      sentAt: 0,
-      ackAt: Number.POSITIVE_INFINITY,
-    }
-    sent.set(message.jti, message)
-    const reply = await attempt(
-      client,
-      'message',
-      { gid, jti: message.jti, body: `${client.iss} ${seq}` },
-      () => {
-        message.sentAt = performance.now()
-      },
-    )
-    if (reply.type === 'ack') message.ackAt = performance.now()
-  }
   await Promise.all(
-    clients.map(async (client) => {
-      const mine = joined.get(client.iss) ?? new Set()
-      const invitedTo = pending.get(client.iss) ?? new Set()
+    members.map(async (member) => {
       while (budget.left > 0) {
         const roll = random()
-        const [late] = pick([...invitedTo], 1, random)
-        if (late !== undefined && (mine.size === 0 || roll < 0.05)) {
-          await join(client, late)
+        const [late] = pick([...member.invited], 1, random)
+        if (late !== undefined && (member.joined.size === 0 || roll < 0.05)) {
+          await join(member, late)
           continue
         }
-        const leavable = [...mine].filter((gid) => owner(gid) !== client)
+        const leavable = [...member.joined.values()].filter((group) => owner(group.gid) !== member)
         const [leaving] = pick(leavable, 1, random)
         if (leaving !== undefined && roll > 1 - churn) {
-          await leaveAndComeBack(client, leaving)
+          await leaveAndComeBack(member, leaving)
           continue
         }
-        const [gid] = pick([...mine], 1, random)
-        if (gid === undefined) return
+        const [group] = pick([...member.joined.values()], 1, random)
+        if (group === undefined) return
         budget.left--
-        await send(client, gid)
+        await send(member, group)
       }
     }),
   )
   const seconds = (performance.now() - startedAt) / 1000
-  await Promise.all(clients.map((c) => c.settle()))
-  await mapLimited(clients, 32, (c) => c.close())
+  stopCutting.abort()
+  const cuts = await cutting
 
-  const verdict = judge(sent, arrivals, (iss, gid) => stretches.get(key(iss, gid)) ?? [], problems)
+  log('catching up…')
+  await mapLimited(members, 32, (m) => attempt(`${m.iss} catch-up`, () => m.chat.catchUp()))
+  await mapLimited(gids, 8, async (gid) => {
+    const events = await attempt(`${owner(gid).iss} read ${gid}`, () => readLog(owner(gid).client, gid))
+    recorded.logs.set(gid, events ?? [])
+  })
+  await mapLimited(members, 32, (m) => m.client.close())
+
+  const verdict = judge(identities, new Map(gids.map((gid) => [gid, owner(gid).iss])), recorded, tell)
+  const { sent, ...tallies } = counts
   const report: LoadReport = {
     ok: false,
     connections,
     groups: groupCount,
-    sent: sent.size,
-    joinsBefore,
+    sent,
     ...verdict,
-    ...counts,
+    joinsBefore,
+    ...tallies,
+    cuts,
     seconds: Math.round(seconds * 10) / 10,
-    messagesPerSecond: Math.round(sent.size / seconds),
+    messagesPerSecond: Math.round(sent / seconds),
     deliveriesPerSecond: Math.round(verdict.arrived / seconds),
     problems,
   }
@@ -276,87 +282,138 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   return report
 }
 
-/** Checks every arrival against the membership each client recorded, and every owed delivery against arrivals. */
+/** A group's whole log, as its creator (who may read all of it) pages through it. */
+async function readLog(client: ChatClient, gid: string): Promise<GroupEvent[]> {
+  const events: GroupEvent[] = []
+  let after: number | undefined = 0
+  while (after !== undefined) {
+    const page: { events: GroupEvent[]; next?: number } = await client.request('history', {
+      gid,
+      after,
+      limit: 100,
+    })
+    events.push(...page.events)
+    after = page.next
+  }
+  return events
+}
+
+/**
+ * Checks what each app was handed in each group against the group's log: every message, join and leave
+ * of others inside one of the member's stretches (its join to its leave, as the log has them, the
+ * creator's from 0), each once, and messages in increasing seq; and every acked message in the log at
+ * its acked seq.
+ */
 function judge(
-  sent: Map<string, SentMessage>,
-  arrivals: Map<string, Arrival[]>,
-  stretchesOf: (iss: string, gid: string) => Stretch[],
-  problems: string[],
+  identities: string[],
+  owners: Map<string, string>,
+  recorded: Recorded,
+  tell: (line: string) => void,
 ) {
-  const tell = (line: string) => {
-    if (problems.length < 20) problems.push(line)
-  }
-  const verdict = {
-    expected: 0,
-    arrived: 0,
-    lost: 0,
-    duplicated: 0,
-    outOfOrder: 0,
-    misdelivered: 0,
-    uncertain: 0,
-  }
-  const received = new Map<string, Map<string, number>>()
-  for (const [iss, list] of arrivals) {
-    const lastSeq = new Map<string, number>()
-    const seen = new Map<string, number>()
-    received.set(iss, seen)
-    for (const arrival of list) {
-      const message = sent.get(arrival.jti)
-      if (message === undefined) continue
-      verdict.arrived++
-      const copies = (seen.get(arrival.jti) ?? 0) + 1
-      seen.set(arrival.jti, copies)
-      // A second copy is a duplicate, counted below; only first copies are checked for order.
-      if (copies > 1) continue
-      if (arrival.seq <= (lastSeq.get(arrival.sender) ?? 0)) {
-        verdict.outOfOrder++
-        tell(`${iss} got ${arrival.sender} #${arrival.seq} after #${lastSeq.get(arrival.sender)}`)
-      }
-      lastSeq.set(arrival.sender, Math.max(arrival.seq, lastSeq.get(arrival.sender) ?? 0))
+  const verdict = { expected: 0, arrived: 0, lost: 0, duplicated: 0, outOfOrder: 0, misdelivered: 0 }
+  const label = (e: GroupEvent) => (e.type === 'chat.message' ? e.jti : `${e.type.slice(5)} ${e.iss}`)
+  for (const [jti, { gid, seq }] of recorded.acked) {
+    const stored = recorded.logs.get(gid)?.find((e) => e.seq === seq)
+    if (stored?.type !== 'chat.message' || stored.jti !== jti) {
+      verdict.lost++
+      tell(`${jti} was acked at seq ${seq} of ${gid}, which the log holds as ${JSON.stringify(stored)}`)
     }
   }
-  for (const [iss, seen] of received) {
-    for (const [jti, count] of seen) {
-      const message = sent.get(jti)
-      if (message === undefined) continue
-      if (count > 1) {
-        verdict.duplicated += count - 1
-        tell(`${iss} got ${jti} ${count} times`)
+  for (const [gid, owner] of owners) {
+    const log = recorded.logs.get(gid) ?? []
+    for (const iss of identities) {
+      const stretches = stretchesIn(log, iss, iss === owner)
+      const owed = new Map<string, number>()
+      for (const event of log) {
+        if (event.iss !== iss && stretches.some((s) => s.join < event.seq && event.seq < s.leave)) {
+          owed.set(label(event), (owed.get(label(event)) ?? 0) + 1)
+        }
       }
-      const stretches = stretchesOf(iss, message.gid)
-      const possiblyJoined = stretches.some(
-        (s) => s.joinSentAt <= message.ackAt && (s.leaveAckAt ?? Number.POSITIVE_INFINITY) >= message.sentAt,
-      )
-      if (iss === message.sender || !possiblyJoined) {
-        verdict.misdelivered += count
-        tell(`${jti} (${message.gid}) reached ${iss}, who was certainly not joined`)
-      } else if (!certainlyJoined(stretches, message)) {
-        verdict.uncertain += count
+      const copies = new Map<string, number>()
+      let last = 0
+      for (const event of recorded.handed.get(memberKey(iss, gid)) ?? []) {
+        const seen = (copies.get(event.label) ?? 0) + 1
+        copies.set(event.label, seen)
+        if (event.seq === undefined || seen > 1) continue
+        if (event.seq <= last) {
+          verdict.outOfOrder++
+          tell(`${iss} was handed ${event.label} (seq ${event.seq}) of ${gid} after seq ${last}`)
+        }
+        last = Math.max(last, event.seq)
       }
-    }
-  }
-  for (const message of sent.values()) {
-    if (message.ackAt === Number.POSITIVE_INFINITY) continue
-    for (const [iss] of arrivals) {
-      if (iss === message.sender || !certainlyJoined(stretchesOf(iss, message.gid), message)) continue
-      verdict.expected++
-      if (!received.get(iss)?.has(message.jti)) {
-        verdict.lost++
-        tell(`${message.jti} (${message.gid}) never reached ${iss}, who was joined`)
+      for (const key of new Set([...owed.keys(), ...copies.keys()])) {
+        const times = owed.get(key) ?? 0
+        const handed = copies.get(key) ?? 0
+        verdict.expected += times
+        verdict.arrived += handed
+        if (handed === times) continue
+        if (handed < times) verdict.lost += times - handed
+        else if (times > 0) verdict.duplicated += handed - times
+        else verdict.misdelivered += handed
+        tell(`${iss} was handed ${key} ${handed}× and owed it ${times}× in ${gid} (${describe(stretches)})`)
       }
     }
   }
   return verdict
 }
 
-/** Joined for the whole time the message was in flight: join acked before the send, no leave before the ack. */
-function certainlyJoined(stretches: Stretch[], message: SentMessage): boolean {
-  return stretches.some(
-    (s) =>
-      s.joinAckAt !== undefined &&
-      s.joinAckAt <= message.sentAt &&
-      (s.leaveSentAt === undefined || s.leaveSentAt >= message.ackAt),
-  )
+/** A member's stretches in a group, from its joins and leaves in the log; the creator's starts at 0. */
+function stretchesIn(log: GroupEvent[], iss: string, creator: boolean): Stretch[] {
+  const stretches: Stretch[] = creator ? [{ join: 0, leave: Number.POSITIVE_INFINITY }] : []
+  for (const event of log) {
+    if (event.iss !== iss) continue
+    if (event.type === 'chat.join') stretches.push({ join: event.seq, leave: Number.POSITIVE_INFINITY })
+    const open = stretches.at(-1)
+    if (event.type === 'chat.leave' && open) open.leave = event.seq
+  }
+  return stretches
+}
+
+/** Closes random identities' sockets through the management API, `perSecond` a second, until `stop`. */
+async function cutSockets(
+  httpUrl: string,
+  identities: string[],
+  perSecond: number,
+  random: () => number,
+  stop: AbortSignal,
+): Promise<number> {
+  let cuts = 0
+  const startedAt = performance.now()
+  for (let n = 1; perSecond > 0 && !stop.aborted; n++) {
+    await sleep(Math.max(0, startedAt + (n * 1000) / perSecond - performance.now()))
+    const [iss] = pick(identities, 1, random)
+    if (iss !== undefined && !stop.aborted) cuts += await cutConnections(httpUrl, iss)
+  }
+  return cuts
+}
+
+/** Closes an identity's open connections from the server side, as DELETE @connections does in AWS. */
+async function cutConnections(httpUrl: string, iss: string): Promise<number> {
+  const listed = await fetch(`${httpUrl}/dev/connections?sub=${encodeURIComponent(iss)}`)
+  const { connectionIds } = (await listed.json()) as { connectionIds: string[] }
+  let cut = 0
+  for (const id of connectionIds) {
+    const response = await fetch(`${httpUrl}/@connections/${encodeURIComponent(id)}`, { method: 'DELETE' })
+    if (response.status === 204) cut++
+  }
+  return cut
+}
+
+/** Stretches as seq ranges, an open one without its end: `0–, 12–40`. */
+function describe(stretches: Stretch[]): string {
+  return stretches.map((s) => `${s.join}–${Number.isFinite(s.leave) ? s.leave : ''}`).join(', ') || 'none'
+}
+
+/** Stretches and handed events are kept per member and group. */
+function memberKey(iss: string, gid: string): string {
+  return `${iss} ${gid}`
+}
+
+/** The list at `key`, created empty on first use. */
+function listAt<T>(lists: Map<string, T[]>, key: string): T[] {
+  const list = lists.get(key) ?? []
+  lists.set(key, list)
+  return list
 }
 
 /** Up to `count` distinct items, chosen at random. */
