@@ -189,7 +189,7 @@ describe('history', () => {
 })
 
 describe('history windows', () => {
-  it('lets a member read from its (last) invite through its leave, and nobody else', async () => {
+  it('lets a member read from its invite through its leave, also once invited again, and nobody else', async () => {
     const [alice, bob, carol, mallory] = await connect(
       unique('alice'),
       unique('bob'),
@@ -225,15 +225,31 @@ describe('history windows', () => {
     expect(outline(await history(carol, gid, { after: 5 }))).toEqual({ head: 5, seqs: [], next: undefined })
     expect(outline(await history(bob, gid))).toEqual({ head: 6, seqs: [6, 5, 4, 3, 2, 1], next: undefined })
 
-    // Invited again: nothing until it joins, then only the events after the new invite.
+    // Invited again: its last window stays readable (so its devices can catch up to its leave), and
+    // nothing after it until it joins; then the events after the new invite.
     await alice.ok('invite', { gid, name: 'Conversation', members: [carol.iss] })
-    expect(await carol.request('history', { gid })).toMatchObject({ type: 'error', code: 'FORBIDDEN' })
+    expect(outline(await history(carol, gid))).toEqual({ head: 5, seqs: [5, 4, 3], next: undefined })
+    expect(outline(await history(carol, gid, { after: 5 }))).toEqual({ head: 5, seqs: [], next: undefined })
     await alice.ok('message', { gid, body: 'while carol was invited again' }) // 7
     await carol.ok('join', { gid }) // 8
     expect(outline(await history(carol, gid))).toEqual({ head: 8, seqs: [8, 7], next: undefined })
+    // Reading on from the start goes through the last window to its leave, then the new one.
     expect(outline(await history(carol, gid, { after: 0 }))).toEqual({
+      head: 5,
+      seqs: [3, 4, 5],
+      next: undefined,
+    })
+    expect(outline(await history(carol, gid, { after: 5 }))).toEqual({
       head: 8,
       seqs: [7, 8],
+      next: undefined,
+    })
+    // Left and invited twice: only the last window is kept.
+    await carol.ok('leave', { gid }) // 9
+    await alice.ok('invite', { gid, name: 'Conversation', members: [carol.iss] })
+    expect(outline(await history(carol, gid, { after: 0 }))).toEqual({
+      head: 9,
+      seqs: [7, 8, 9],
       next: undefined,
     })
   })

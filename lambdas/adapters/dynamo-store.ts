@@ -20,6 +20,7 @@ import type {
   MemberStatus,
   MessageRef,
   StoredEvent,
+  Window,
 } from '../core/ports.js'
 import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '../core/protocol.js'
 import { keys } from './keys.js'
@@ -62,12 +63,12 @@ export class DynamoChatStore implements ChatStore {
     return (await this.batchGet(gids.map(keys.group))).map(toGroup)
   }
 
-  async readMember(gid: string, iss: string): Promise<{ group: Group; member?: Member } | undefined> {
-    const items = await this.batchGet([keys.group(gid), keys.member(gid, iss)], undefined, true)
+  async readMembers(gid: string, isses: string[]): Promise<GroupState | undefined> {
+    const keyList = [keys.group(gid), ...isses.map((iss) => keys.member(gid, iss))]
+    const items = await this.batchGet(keyList, undefined, true)
     const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
-    const member = items.find((item) => item !== meta)
     if (meta === undefined) return undefined
-    return { group: toGroup(meta), ...(member && { member: toMember(member) }) }
+    return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
   }
 
   async createGroup(group: Group, members: Member[]): Promise<boolean> {
@@ -524,6 +525,10 @@ function toMember(item: Item): Member {
   }
   if (typeof item.joinedAt === 'string') member.joinedAt = item.joinedAt
   for (const name of memberNumbers) if (typeof item[name] === 'number') member[name] = item[name]
+  const previous = item.previous as Partial<Window> | undefined
+  if (typeof previous?.after === 'number' && typeof previous.through === 'number') {
+    member.previous = { after: previous.after, through: previous.through }
+  }
   return member
 }
 

@@ -1,7 +1,15 @@
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import { appendAt, joinedMembers, moved, readableRange, requireJoined, untilAppended } from './group-log.js'
+import {
+  appendAt,
+  joinedMembers,
+  memberOf,
+  moved,
+  readableWindows,
+  requireJoined,
+  untilAppended,
+} from './group-log.js'
 import type { GroupState, MessageRef, StoredEvent } from './ports.js'
 import type {
   AckResults,
@@ -99,14 +107,16 @@ export class Conversation {
   }
 
   /**
-   * A page of the group's log inside the caller's window: newest first (before a seq, or from the
-   * head), or ascending after a seq. Messages show their current state.
+   * A page of the group's log inside one of the caller's windows: newest first (before a seq, or from
+   * the head), or ascending after a seq. Messages show their current state.
    */
   async history(caller: Caller, frame: Frames['history']): Promise<AckResults['history']> {
-    const found = await this.context.store.readMember(frame.gid, caller.iss)
-    if (found === undefined) throw new ChatError('NOT_FOUND', `history: no group ${frame.gid}`)
+    const found = await this.readMembers(frame.gid, [caller.iss], 'history')
     const { head } = found.group
-    const window = readableRange(found.member, head)
+    const windows = readableWindows(memberOf(found.members, caller.iss), head)
+    // Newest first reads the latest window; `after` reads on in the window it falls in (or the next one).
+    const { after } = frame
+    const window = (after !== undefined && windows.find((w) => w.through > after)) || windows.at(-1)
     if (window === undefined) {
       throw new ChatError('FORBIDDEN', 'history: only members who joined may read this group')
     }
@@ -133,8 +143,10 @@ export class Conversation {
    * senders of the messages they cover, and the caller's other connections.
    */
   async receipt(caller: Caller, frame: Frames['receipt']): Promise<AckResults['receipt']> {
+    const { store } = this.context
     return untilAppended(async () => {
-      const state = await this.readGroup(frame.gid, 'receipt')
+      // The caller's membership alone: a receipt costs the same in a group of ten or of ten thousand.
+      const state = await this.readMembers(frame.gid, [caller.iss], 'receipt')
       const me = requireJoined(state.members, caller.iss, 'receipt')
       const { head } = state.group
       const asked = Math.max(frame.delivered ?? 0, frame.read ?? 0)
@@ -145,25 +157,27 @@ export class Conversation {
       const delivered = Math.max(was.delivered, frame.delivered ?? 0, read)
       const receipt: AckResults['receipt'] = { gid: frame.gid, delivered, read }
       if (read === was.read && delivered === was.delivered) return receipt
-      if (!(await this.context.store.saveReceipt(me, { delivered, read, movedAt: head }))) return moved
+      if (!(await store.saveReceipt(me, { delivered, read, movedAt: head }))) return moved
 
       // Newly read, then newly delivered (beyond the read): a sender whose message was delivered before
-      // and is not read now has nothing new to hear.
+      // and is not read now has nothing new to hear. Senders who have left hear nothing.
       const covered = [
         { after: was.read, through: read },
         { after: Math.max(was.delivered, read), through: delivered },
       ]
-      const senders = (
-        await Promise.all(
-          covered.map((range) =>
-            this.context.store.messageSenders(frame.gid, range, caller.iss, limits.unreadCount),
-          ),
-        )
-      ).flat()
-      const joined = new Set(joinedMembers(state.members))
-      const recipients = new Set([...senders.filter((iss) => joined.has(iss)), caller.iss])
+      const senders = new Set(
+        (
+          await Promise.all(
+            covered.map((range) => store.messageSenders(frame.gid, range, caller.iss, limits.unreadCount)),
+          )
+        ).flat(),
+      )
+      const stillJoined =
+        senders.size === 0
+          ? []
+          : joinedMembers((await this.readMembers(frame.gid, [...senders], 'receipt')).members)
       const event: ReceiptEvent = { type: 'chat.receipt', gid: frame.gid, iss: caller.iss, delivered, read }
-      await this.context.delivery.deliver(event, [...recipients], caller)
+      await this.context.delivery.deliver(event, [...stillJoined, caller.iss], caller)
       return receipt
     })
   }
@@ -248,10 +262,17 @@ export class Conversation {
   }
 
   private async readGroup(gid: string, action: string): Promise<GroupState> {
-    const state = await this.context.store.readGroup(gid)
-    if (state === undefined) throw new ChatError('NOT_FOUND', `${action}: no group ${gid}`)
-    return state
+    return found(await this.context.store.readGroup(gid), gid, action)
   }
+
+  private async readMembers(gid: string, isses: string[], action: string): Promise<GroupState> {
+    return found(await this.context.store.readMembers(gid, isses), gid, action)
+  }
+}
+
+function found(state: GroupState | undefined, gid: string, action: string): GroupState {
+  if (state === undefined) throw new ChatError('NOT_FOUND', `${action}: no group ${gid}`)
+  return state
 }
 
 function requireBodySize(body: string, action: string): void {

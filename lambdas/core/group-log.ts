@@ -1,5 +1,5 @@
 import { ChatError } from './errors.js'
-import type { Appended, Group, Member } from './ports.js'
+import type { Appended, Group, Member, Window } from './ports.js'
 
 /** What an attempt returns when another event took the seq it meant to take: read again, decide again. */
 export const moved = Symbol('moved')
@@ -59,13 +59,17 @@ export function requireJoined(members: Member[], iss: string, action: string): M
 }
 
 /**
- * The part of a group's log a member may read: the events after it was invited, through its leave.
- * Nothing before it has joined (and nothing of an earlier membership once it is invited again).
+ * The parts of a group's log a member may read: the events after it was invited, up to its leave
+ * (nothing before it has joined), and the window of its last membership when it was invited again.
  */
-export function readableRange(
-  member: Member | undefined,
-  head: number,
-): { after: number; through: number } | undefined {
-  if (member === undefined || member.status === 'invited' || member.joinSeq === undefined) return undefined
-  return { after: member.since, through: member.status === 'left' ? (member.leaveSeq ?? head) : head }
+export function readableWindows(member: Member | undefined, head: number): Window[] {
+  if (member === undefined) return []
+  const windows = member.previous ? [member.previous] : []
+  if (member.status !== 'invited' && member.joinSeq !== undefined) {
+    windows.push({
+      after: member.since,
+      through: member.status === 'left' ? (member.leaveSeq ?? head) : head,
+    })
+  }
+  return windows
 }

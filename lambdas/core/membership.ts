@@ -2,7 +2,15 @@ import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import { appendAt, joinedMembers, memberOf, moved, requireJoined, untilAppended } from './group-log.js'
+import {
+  appendAt,
+  joinedMembers,
+  memberOf,
+  moved,
+  readableWindows,
+  requireJoined,
+  untilAppended,
+} from './group-log.js'
 import type { Group, GroupState, Member } from './ports.js'
 import type { AckResults, GroupPosition, GroupView, InviteEvent, JoinEvent, LeaveEvent } from './protocol.js'
 import { limits } from './protocol.js'
@@ -67,11 +75,14 @@ export class Membership {
       // Identities that left may be invited again; their new window starts now.
       const present = new Set(state.members.filter((m) => m.status !== 'left').map((m) => m.iss))
       const newcomers = invitees.filter((iss) => !present.has(iss))
-      // Each newcomer may read what follows the head it was invited at.
+      // Each newcomer may read what follows the head it was invited at; one that left keeps its last window.
       let added: Member[] = []
       if (newcomers.length > 0) {
         const appended = await appendAt(state.group, (seq) => {
-          added = newcomers.map((iss) => invited(iss, seq - 1))
+          added = newcomers.map((iss) => {
+            const [previous] = readableWindows(memberOf(state.members, iss), seq - 1).slice(-1)
+            return { ...invited(iss, seq - 1), ...(previous && { previous }) }
+          })
           return store.addMembers(frame.gid, seq - 1, added)
         })
         if (appended === moved || 'rejected' in appended) return moved
@@ -269,12 +280,13 @@ function inviteEvent(group: GroupView, inviter: string): InviteEvent {
   }
 }
 
-/** A member's standing for sync: after a leave, the last event it may read is its leave. */
+/** A member's standing for sync: the last event it may read (its leave once it has left; 0 while it may
+ * read nothing), and its join. */
 function position(member: Member, head: number): GroupPosition {
   return {
     gid: member.gid,
     status: member.status,
-    head: member.status === 'left' ? (member.leaveSeq ?? head) : head,
+    head: readableWindows(member, head).at(-1)?.through ?? 0,
     ...(member.status !== 'invited' && member.joinSeq !== undefined && { joinSeq: member.joinSeq }),
   }
 }

@@ -24,6 +24,15 @@ export interface Member {
   read?: number
   /** The group's head when its positions last moved, so that others can ask what moved since. */
   movedAt?: number
+  /** The window of its last membership, kept when it is invited again, so its devices can still read up
+   * to that leave. */
+  previous?: Window
+}
+
+/** A stretch of a group's log: the seqs after `after`, up to and including `through`. */
+export interface Window {
+  after: number
+  through: number
 }
 
 export interface Group {
@@ -70,8 +79,9 @@ export interface ChatStore {
   /** The group and all its memberships in one consistent read; undefined when there is no such group. */
   readGroup(gid: string): Promise<GroupState | undefined>
   getGroups(gids: string[]): Promise<Group[]>
-  /** The group and one identity's membership, read consistently; undefined when there is no such group. */
-  readMember(gid: string, iss: string): Promise<{ group: Group; member?: Member } | undefined>
+  /** The group and some identities' memberships (those that have one), read consistently in one batch;
+   * undefined when there is no such group. */
+  readMembers(gid: string, isses: string[]): Promise<GroupState | undefined>
   /** Creates the group and its first members atomically; false when the gid is taken. */
   createGroup(group: Group, members: Member[]): Promise<boolean>
   /** Adds (or, after a leave, re-adds) members while the head is still `head`, as one append without an
