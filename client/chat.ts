@@ -66,7 +66,7 @@ interface ChatContext {
   cursor(gid: string): number | undefined
 }
 
-const deliveredDelayMs = 1000
+const deliveredDelayMs = 2000
 const gapGraceMs = 250
 
 /**
@@ -270,14 +270,22 @@ export class ChatService {
     this.#invites.emit(new ChatGroup(this.#context, event, 'invited'))
   }
 
-  /** A write of this client's, whose event is not handed back to it even when it comes before the ack. */
+  /**
+   * A write of this client's, whose event is not handed back to it even when it comes before the ack.
+   * One that timed out may still have been stored (a retry with its jti tells), so it stays known.
+   */
   async #own<T>(write: WriteKey, send: () => Promise<T>): Promise<T> {
     const key = writeKey(write)
     this.#unacknowledged.add(key)
     try {
-      return await send()
-    } finally {
+      const result = await send()
       this.#unacknowledged.delete(key)
+      return result
+    } catch (error) {
+      if (!(error instanceof ChatError && (error.code === 'TIMEOUT' || error.code === 'CLOSED'))) {
+        this.#unacknowledged.delete(key)
+      }
+      throw error
     }
   }
 
@@ -316,12 +324,12 @@ export class ChatService {
     }
   }
 
-  /** Delivered receipts go out per group once messages stop arriving for a moment. */
+  /** Delivered receipts go out batched: at most one per group every `delayMs`, covering all it was handed. */
   #deliveredSoon(gid: string, seq: number): void {
     if (this.#deliveredDelayMs === undefined) return
     this.#deliveredDue.set(gid, Math.max(seq, this.#deliveredDue.get(gid) ?? 0))
-    clearTimeout(this.#deliveredTimer)
-    this.#deliveredTimer = setTimeout(() => {
+    this.#deliveredTimer ??= setTimeout(() => {
+      this.#deliveredTimer = undefined
       for (const [gid, delivered] of this.#deliveredDue) {
         // Best effort: a receipt that does not get through is covered by the next one.
         this.#client.request('receipt', { gid, delivered }).catch(() => {})

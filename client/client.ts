@@ -35,7 +35,7 @@ export interface ConnectOptions {
   onError?: (error: unknown) => void
   /** Where the last seq handed to the app per group is kept (default: memory), so a restart catches up. */
   cursors?: CursorStore
-  /** Delivered receipts, sent per group once messages pause for `delayMs` (default 1000); false: none. */
+  /** Delivered receipts, sent per group at most every `delayMs` (default 2000) while messages arrive; false: none. */
   deliveredReceipts?: false | { delayMs?: number }
   /** How long a hole in a group's order may wait for a late event before the log is read (default 250). */
   gapGraceMs?: number

@@ -133,7 +133,13 @@ export class Timeline {
     this.#me = me
     const behind: GroupState[] = []
     for (const position of positions) {
-      if (position.status === 'invited') continue
+      if (position.status === 'invited') {
+        // Invited again after leaving: a client that missed the end of that membership still reads up to
+        // its leave.
+        const past = this.#groups.get(position.gid)
+        if (past?.cursor !== undefined && past.cursor < position.head) behind.push(past)
+        continue
+      }
       const group = this.#group(position.gid)
       const start = Math.max((position.joinSeq ?? position.head + 1) - 1, 0)
       if (group.cursor === undefined) group.cursor = this.#firstRun ? position.head : start
@@ -252,7 +258,8 @@ export class Timeline {
     return group.filling
   }
 
-  /** False when the read stopped early: offline (the next reconnect catches up) or refused. */
+  /** False when the read stopped early: offline (the next reconnect catches up), or refused (say, while
+   * this client's own join is still on its way). */
   async #readLog(group: GroupState): Promise<boolean> {
     clearTimeout(group.timer)
     group.timer = undefined
@@ -271,9 +278,8 @@ export class Timeline {
       }
       return true
     } catch (error) {
+      // What waits stays: the next event, ack or reconnect starts another read.
       const code = error instanceof ChatError ? error.code : undefined
-      // Refused: this client may no longer read the group, so what waits for a hole never comes.
-      if (code === 'FORBIDDEN' || code === 'NOT_FOUND') group.ahead.clear()
       if (code !== 'CLOSED' && code !== 'TIMEOUT') this.#options.report(error)
       return false
     }
