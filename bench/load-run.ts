@@ -129,6 +129,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const client = await ChatClient.connect(wsUrl, {
       token: () => fetchDevToken(options.httpUrl, iss),
       reconnect: { minDelayMs: 20, maxDelayMs: 500 },
+      // Hundreds of clients on one machine queue behind each other: a slow answer is not a lost one.
+      timeoutMs: 120_000,
       onError: (error) => failed(`${iss} (reported by the SDK)`, error),
     })
     const chat = client.chat()
