@@ -8,7 +8,7 @@ import {
   moved,
   readableWindows,
   requireJoined,
-  untilAppended,
+  untilLanded,
 } from './group-log.js'
 import type { GroupState, MessageRef, StoredEvent } from './ports.js'
 import type {
@@ -33,7 +33,7 @@ export class Conversation {
     requireBodySize(frame.body, 'message')
     const { store, delivery } = this.context
     const jti = frame.jti ?? this.context.newId()
-    return untilAppended(async () => {
+    return untilLanded(async () => {
       const [state, replied] = await Promise.all([
         this.readGroup(frame.gid, 'message'),
         frame.rid === undefined ? undefined : store.findMessage(frame.gid, frame.rid),
@@ -144,7 +144,7 @@ export class Conversation {
    */
   async receipt(caller: Caller, frame: Frames['receipt']): Promise<AckResults['receipt']> {
     const { store } = this.context
-    return untilAppended(async () => {
+    return untilLanded(async () => {
       // The caller's membership alone: a receipt costs the same in a group of ten or of ten thousand.
       const state = await this.readMembers(frame.gid, [caller.iss], 'receipt')
       const me = requireJoined(state.members, caller.iss, 'receipt')
@@ -213,7 +213,7 @@ export class Conversation {
     eventAt: (iat: string, seq: number) => EditEvent | DeleteEvent,
   ): Promise<AckResults[A]> {
     const { store, delivery } = this.context
-    return untilAppended(async () => {
+    return untilLanded(async () => {
       const [state, target] = await Promise.all([
         this.readGroup(frame.gid, action),
         store.findMessage(frame.gid, frame.jti),

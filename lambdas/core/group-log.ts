@@ -7,11 +7,12 @@ export const moved = Symbol('moved')
 const attempts = 8
 
 /**
- * Runs `attempt` until it lands. Each attempt reads the group, decides, and appends at the head it read,
- * so a decision always rests on the state its event follows; one that lost the race for the seq runs
- * again on fresh state. A group too busy for that answers CONFLICT.
+ * Runs `attempt` until its write lands. Each attempt reads, decides, and writes on the condition that
+ * what it read still holds (the group's head, or a member's receipt positions), so a decision always rests
+ * on the state its write follows; one that lost a race runs again on fresh state. A group too busy for that
+ * answers CONFLICT.
  */
-export async function untilAppended<T>(attempt: () => Promise<T | typeof moved>): Promise<T> {
+export async function untilLanded<T>(attempt: () => Promise<T | typeof moved>): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const result = await attempt()
     if (result !== moved) return result

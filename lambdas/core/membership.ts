@@ -9,7 +9,7 @@ import {
   moved,
   readableWindows,
   requireJoined,
-  untilAppended,
+  untilLanded,
 } from './group-log.js'
 import type { Group, GroupState, Member } from './ports.js'
 import type { AckResults, GroupPosition, GroupView, InviteEvent, JoinEvent, LeaveEvent } from './protocol.js'
@@ -37,7 +37,7 @@ export class Membership {
     }
     const { store } = this.context
     let avatar: Group['avatar']
-    const { group, members, newcomers } = await untilAppended(async () => {
+    const { group, members, newcomers } = await untilLanded(async () => {
       const state = await store.readGroup(frame.gid)
       const at = this.context.now().toISOString()
       const invited = (iss: string, since: number): Member => ({
@@ -76,17 +76,20 @@ export class Membership {
       const present = new Set(state.members.filter((m) => m.status !== 'left').map((m) => m.iss))
       const newcomers = invitees.filter((iss) => !present.has(iss))
       // Each newcomer may read what follows the head it was invited at; one that left keeps its last window.
-      let added: Member[] = []
-      if (newcomers.length > 0) {
-        const appended = await appendAt(state.group, (seq) => {
-          added = newcomers.map((iss) => {
-            const [previous] = readableWindows(memberOf(state.members, iss), seq - 1).slice(-1)
-            return { ...invited(iss, seq - 1), ...(previous && { previous }) }
-          })
-          return store.addMembers(frame.gid, seq - 1, added)
+      const invitedAt = (head: number) =>
+        newcomers.map((iss) => {
+          const [previous] = readableWindows(memberOf(state.members, iss), head).slice(-1)
+          return { ...invited(iss, head), ...(previous && { previous }) }
         })
+      let { head } = state.group
+      if (newcomers.length > 0) {
+        const appended = await appendAt(state.group, (seq) =>
+          store.addMembers(frame.gid, seq - 1, invitedAt(seq - 1)),
+        )
         if (appended === moved || 'rejected' in appended) return moved
+        head = appended.seq - 1
       }
+      const added = invitedAt(head)
       return {
         group: state.group,
         members: [...state.members.filter((m) => !newcomers.includes(m.iss)), ...added],
@@ -100,7 +103,7 @@ export class Membership {
   }
 
   async join(caller: Caller, frame: Frames['join']): Promise<AckResults['join']> {
-    return untilAppended(async () => {
+    return untilLanded(async () => {
       const state = await this.readGroup(frame.gid)
       const me = memberOf(state.members, caller.iss)
       if (me === undefined || me.status === 'left') {
@@ -109,13 +112,7 @@ export class Membership {
       if (me.status === 'joined') return { group: await this.groupView(state), seq: me.joinSeq ?? 0 }
 
       const at = this.context.now()
-      const join = (seq: number): JoinEvent => ({
-        type: 'chat.join',
-        gid: frame.gid,
-        iss: caller.iss,
-        seq,
-        iat: at.toISOString(),
-      })
+      const join = membershipEvent('chat.join', caller, frame.gid, at)
       // A joiner has had delivered, and has read, everything up to its join.
       const change = (seq: number) =>
         ({ status: 'joined', joinedAt: at.toISOString(), joinSeq: seq, delivered: seq, read: seq }) as const
@@ -134,20 +131,14 @@ export class Membership {
 
   /** Leaves the group, or declines its invite; leaving again answers with the first leave. */
   async leave(caller: Caller, frame: Frames['leave']): Promise<AckResults['leave']> {
-    return untilAppended(async () => {
+    return untilLanded(async () => {
       const state = await this.readGroup(frame.gid)
       const me = memberOf(state.members, caller.iss)
       if (me === undefined) throw new ChatError('FORBIDDEN', `leave: you are not a member of ${frame.gid}`)
       if (me.status === 'left') return { gid: frame.gid, seq: me.leaveSeq ?? state.group.head }
 
       const at = this.context.now()
-      const leave = (seq: number): LeaveEvent => ({
-        type: 'chat.leave',
-        gid: frame.gid,
-        iss: caller.iss,
-        seq,
-        iat: at.toISOString(),
-      })
+      const leave = membershipEvent('chat.leave', caller, frame.gid, at)
       const appended = await appendAt(state.group, (seq) =>
         this.context.store.appendMembership(
           leave(seq),
@@ -262,6 +253,11 @@ export class Membership {
     }
     return view
   }
+}
+
+/** The caller's join or leave, for the seq it will take. */
+function membershipEvent(type: (JoinEvent | LeaveEvent)['type'], caller: Caller, gid: string, at: Date) {
+  return (seq: number): JoinEvent | LeaveEvent => ({ type, gid, iss: caller.iss, seq, iat: at.toISOString() })
 }
 
 /** Avatar keys are issued under the uploader's prefix, so nobody can reuse someone else's upload. */
