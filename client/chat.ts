@@ -1,69 +1,15 @@
-import type {
-  AckResults,
-  DeleteEvent,
-  EditEvent,
-  GroupEvent,
-  GroupView,
-  ImageLink,
-  InviteEvent,
-  JoinEvent,
-  LeaveEvent,
-  MessageEvent,
-  ReceiptPosition,
-  Requests,
-} from '../lambdas/core/protocol.js'
+import type { DeleteEvent, EditEvent, GroupEvent, InviteEvent } from '../lambdas/core/protocol.js'
 import type { ChatClient, ConnectOptions } from './client.js'
 import { memoryCursorStore } from './cursors.js'
 import { ChatError } from './error.js'
+import { allReceipts, type ChatContext, ChatGroup, ChatMessage, flatten, type Receipt } from './group.js'
 import { Listeners } from './listeners.js'
 import { Timeline } from './timeline.js'
-
-/** The caller's own standing in a group, as far as this client has seen. */
-export type MembershipStatus = 'invited' | 'joined' | 'left'
 
 /** An avatar to upload with a new group: raw image bytes and their mime type. */
 export interface Avatar {
   data: Uint8Array | ArrayBuffer | Blob
   mime: string
-}
-
-/** The server's ack to a message: its id, seq, server time, and whether it was a retry of one already stored. */
-export type MessageReceipt = AckResults['message']
-
-/** A member's delivered and read positions in a group: every event up to that seq. */
-export interface Receipt extends ReceiptPosition {
-  gid: string
-}
-
-/** A page of a group's history: messages as ChatMessage, the other events as they are on the wire. */
-export interface HistoryPage {
-  events: (ChatMessage | JoinEvent | LeaveEvent | EditEvent | DeleteEvent)[]
-  /** The last seq this identity may read in the group. */
-  head: number
-  /** Pass as `before` (newest-first pages) or `after` (ascending pages) for the next page. */
-  next?: number
-}
-
-/** What a group looks like on the wire, with members flattened to identities. */
-interface GroupInfo {
-  gid: string
-  name: string
-  members: string[]
-  image?: ImageLink
-}
-
-/** Writes whose ack carries the seq their event took in the group's order. */
-type Write = 'message' | 'edit' | 'delete' | 'leave'
-
-/** What groups and messages ask of the chat service. */
-interface ChatContext {
-  request: ChatClient['request']
-  /** Sends a write and places its seq in the group's order, so its own event is not handed back. */
-  write<A extends Write>(action: A, fields: Requests[A]): Promise<AckResults[A]>
-  /** Joins, and starts the group's order at the join. */
-  join(gid: string): Promise<GroupView>
-  /** The seq of the last event handed to the app in the group. */
-  cursor(gid: string): number | undefined
 }
 
 const deliveredDelayMs = 2000
@@ -344,152 +290,6 @@ export class ChatService {
   }
 }
 
-/** A group as the Self SDK models it; the server owns membership, so these calls are checked there. */
-export class ChatGroup {
-  readonly gid: string
-  name: string
-  /** Every identity in the group; the SDK refreshes it on join() and invite(), apps may keep it current. */
-  members: string[]
-  image: ImageLink | undefined
-  status: MembershipStatus
-  /** From `chat().groups()`: messages from others after this identity's read position, and that position. */
-  unread: number | undefined
-  read: number | undefined
-  readonly #context: ChatContext
-
-  constructor(context: ChatContext, group: GroupInfo, status: MembershipStatus) {
-    this.#context = context
-    this.gid = group.gid
-    this.name = group.name
-    this.members = [...group.members]
-    this.image = group.image
-    this.status = status
-  }
-
-  /** Accepts the invite; afterwards this identity receives the group's messages. */
-  async join(): Promise<void> {
-    this.#refresh(flatten(await this.#context.join(this.gid)))
-    this.status = 'joined'
-  }
-
-  /** Leaves the group (or declines the invite); no more of its messages arrive. */
-  async leave(): Promise<void> {
-    await this.#context.write('leave', { gid: this.gid })
-    this.status = 'left'
-  }
-
-  /** Sends `body` to every joined member; `jti` makes a retry of the same message idempotent. */
-  message(body: string, options: { rid?: string; jti?: string } = {}): Promise<MessageReceipt> {
-    return sendMessage(this.#context, this.gid, body, options)
-  }
-
-  /** Gives one of this identity's messages a new body. */
-  edit(jti: string, body: string): Promise<AckResults['edit']> {
-    return this.#context.write('edit', { gid: this.gid, jti, body })
-  }
-
-  /** Deletes one of this identity's messages; history keeps a tombstone. */
-  delete(jti: string): Promise<AckResults['delete']> {
-    return this.#context.write('delete', { gid: this.gid, jti })
-  }
-
-  /** Invites more identities to this group. */
-  async invite(member: string | string[]): Promise<void> {
-    const members = typeof member === 'string' ? [member] : member
-    const { group } = await this.#context.request('invite', { gid: this.gid, name: this.name, members })
-    this.#refresh(flatten(group))
-  }
-
-  /**
-   * A page of the group's log, newest first (from the head, or `before` a seq), or ascending `after` a
-   * seq; at most `limit` (≤ 100) events. Edits and deletes are applied to the messages.
-   */
-  async history(page: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryPage> {
-    const { events, head, next } = await this.#context.request('history', { gid: this.gid, ...page })
-    return {
-      events: events.map((event) =>
-        event.type === 'chat.message' ? new ChatMessage(this.#context, event) : event,
-      ),
-      head,
-      ...(next !== undefined && { next }),
-    }
-  }
-
-  /** Marks everything up to `seq` read (by default, up to the last event handed to the app). */
-  async markRead(seq = this.#context.cursor(this.gid)): Promise<void> {
-    if (seq === undefined) return
-    const { read } = await this.#context.request('receipt', { gid: this.gid, read: seq })
-    this.read = read
-  }
-
-  /** The other joined members' delivered and read positions. */
-  receipts(): Promise<Receipt[]> {
-    return allReceipts(this.#context, this.gid)
-  }
-
-  #refresh(group: GroupInfo): void {
-    this.name = group.name
-    this.members = [...group.members]
-    this.image = group.image
-  }
-}
-
-/** A group message that can answer, edit or delete itself, so apps never look its group up. */
-export class ChatMessage {
-  readonly type = 'chat.message'
-  readonly gid: string
-  readonly iss: string
-  readonly jti: string
-  /** Empty for a deleted message (in history). */
-  readonly body: string
-  readonly rid: string | undefined
-  readonly iat: string
-  /** Its place in the group's order. */
-  readonly seq: number
-  /** When it was last edited, or deleted (history shows messages as they are now). */
-  readonly edited: string | undefined
-  readonly deleted: string | undefined
-  readonly #context: ChatContext
-
-  constructor(context: ChatContext, event: Omit<MessageEvent, 'type'>) {
-    this.#context = context
-    this.gid = event.gid
-    this.iss = event.iss
-    this.jti = event.jti
-    this.body = event.body ?? ''
-    this.rid = event.rid
-    this.iat = event.iat
-    this.seq = event.seq
-    this.edited = event.edited
-    this.deleted = event.deleted
-  }
-
-  /** Replies in the same group, marking this message as the one answered (`rid`). */
-  respond(body: string): Promise<MessageReceipt> {
-    return sendMessage(this.#context, this.gid, body, { rid: this.jti })
-  }
-
-  /** Sends a new message to the same group. */
-  message(body: string): Promise<MessageReceipt> {
-    return sendMessage(this.#context, this.gid, body, {})
-  }
-
-  /** Gives this message a new body (only its sender may). */
-  edit(body: string): Promise<AckResults['edit']> {
-    return this.#context.write('edit', { gid: this.gid, jti: this.jti, body })
-  }
-
-  /** Deletes this message (only its sender may). */
-  delete(): Promise<AckResults['delete']> {
-    return this.#context.write('delete', { gid: this.gid, jti: this.jti })
-  }
-
-  /** Marks this message, and everything before it in the group, read. */
-  async markRead(): Promise<void> {
-    await this.#context.request('receipt', { gid: this.gid, read: this.seq })
-  }
-}
-
 /** What names a write, whether read from its request or from its event. */
 interface WriteKey {
   type: string
@@ -502,35 +302,6 @@ function writeKey({ type, gid, jti = '', body = '' }: WriteKey): string {
   return [type, gid, jti, type === 'chat.edit' ? body : ''].join('\n')
 }
 
-function sendMessage(
-  context: ChatContext,
-  gid: string,
-  body: string,
-  { rid, jti = crypto.randomUUID() }: { rid?: string; jti?: string },
-): Promise<MessageReceipt> {
-  return context.write('message', { gid, body, jti, ...(rid !== undefined && { rid }) })
-}
-
-/** Every page of a group's positions (those that moved after `since`, when given). */
-async function allReceipts(
-  client: Pick<ChatClient, 'request'>,
-  gid: string,
-  since?: number,
-): Promise<Receipt[]> {
-  const all: Receipt[] = []
-  let cursor: string | undefined
-  do {
-    const page = await client.request('receipts', {
-      gid,
-      ...(since !== undefined && { since }),
-      ...(cursor !== undefined && { cursor }),
-    })
-    all.push(...page.receipts.map((position) => ({ gid, ...position })))
-    cursor = page.next
-  } while (cursor !== undefined)
-  return all
-}
-
 function receiptOf({ gid, iss, delivered, read }: Receipt): Receipt {
   return { gid, iss, delivered, read }
 }
@@ -541,8 +312,4 @@ async function uploadAvatar(client: Pick<ChatClient, 'request'>, { data, mime }:
   const response = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: blob })
   if (!response.ok) throw new ChatError('UPLOAD_FAILED', `the avatar upload was answered ${response.status}`)
   return upload.key
-}
-
-function flatten(group: GroupView): GroupInfo {
-  return { ...group, members: group.members.map((member) => member.iss) }
 }

@@ -12,8 +12,8 @@ export type {
   MemberView,
   Requests,
 } from '../lambdas/core/protocol.js'
-export type { Avatar, HistoryPage, MembershipStatus, MessageReceipt, Receipt } from './chat.js'
-export { ChatGroup, ChatMessage, ChatService } from './chat.js'
+export type { Avatar } from './chat.js'
+export { ChatService } from './chat.js'
 export type {
   ConnectionStatus,
   ConnectOptions,
@@ -25,3 +25,5 @@ export type { CursorStore, Cursors } from './cursors.js'
 export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
 export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'
+export type { HistoryPage, MembershipStatus, MessageReceipt, Receipt } from './group.js'
+export { ChatGroup, ChatMessage } from './group.js'
