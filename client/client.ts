@@ -1,4 +1,12 @@
-import type { Ack, AckResults, Action, ChatEvent, Requests, ServerFrame } from '../lambdas/core/protocol.js'
+import {
+  type Ack,
+  type AckResults,
+  type Action,
+  type ChatEvent,
+  limits,
+  type Requests,
+  type ServerFrame,
+} from '../lambdas/core/protocol.js'
 import { ChatService } from './chat.js'
 import type { CursorStore } from './cursors.js'
 import { ChatError } from './error.js'
@@ -48,7 +56,6 @@ interface Pending {
 }
 
 const OPEN = 1
-const maxFrameBytes = 128 * 1024
 
 /**
  * One logical connection to Huddle that survives socket drops: it reconnects with backoff,
@@ -106,8 +113,9 @@ export class ChatClient {
       if (this.#status === 'closed') return reject(new ChatError('CLOSED', 'the client is closed'))
       const id = crypto.randomUUID()
       const frame = JSON.stringify({ ...fields, action, id })
-      if (new TextEncoder().encode(frame).byteLength > maxFrameBytes) {
-        return reject(new ChatError('TOO_LARGE', `a request frame may not exceed ${maxFrameBytes} bytes`))
+      // API Gateway would close the connection (1009) on a larger frame.
+      if (new TextEncoder().encode(frame).byteLength > limits.frameBytes) {
+        return reject(new ChatError('TOO_LARGE', `a request frame may not exceed ${limits.frameBytes} bytes`))
       }
       const timer = setTimeout(
         () => this.#finish(pending, new ChatError('TIMEOUT', `no reply to ${action} in time`)),
@@ -235,7 +243,10 @@ export class ChatClient {
     if (frame.type === 'ack' || frame.type === 'error') {
       const pending = this.#inFlight
       if (!pending || frame.id !== pending.id) return
-      this.#finish(pending, frame.type === 'ack' ? frame : new ChatError(frame.code, frame.message))
+      this.#finish(
+        pending,
+        frame.type === 'ack' ? frame : new ChatError(frame.code, frame.message, frame.retryAfter),
+      )
     } else {
       this.#events.emit(frame)
     }

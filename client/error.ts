@@ -10,6 +10,8 @@ export class ChatError extends Error {
   constructor(
     readonly code: ChatErrorCode,
     message: string,
+    /** With RATE_LIMITED: seconds until the request may be made again. */
+    readonly retryAfter?: number,
   ) {
     super(message)
   }

@@ -1,7 +1,13 @@
-/** What a route's function may touch; the CDK stack grants exactly this and nothing more. */
+/** Where avatar objects live in the bucket: uploads expire unless an invite copies them to the group's avatars. */
+export const bucketPrefixes = { uploads: 'uploads/', avatars: 'avatars/' } as const
+
+/** What a route's function may touch; the CDK stack grants exactly this and nothing more, and the local
+ * stack refuses whatever is not granted. */
 export interface RouteAccess {
   table?: 'read' | 'readWrite'
-  bucket?: 'read' | 'readWrite'
+  /** Object key prefixes it reads (GetObject; listing under them, so a missing key answers 404) and writes
+   * (PutObject, presigned or copied). */
+  bucket?: { read?: readonly string[]; write?: readonly string[] }
   /** Posts to or deletes connections through the management API. */
   connections?: boolean
 }
@@ -13,37 +19,78 @@ export interface RouteDefinition {
   /** The handler's return value is sent back to the calling connection (a two-way route). */
   replies: boolean
   access: RouteAccess
+  /** The function's timeout; a fan-out may take API Gateway's whole 29 s. */
+  timeoutSeconds: number
 }
 
 /** Routes that append to a group's log and post the event to its members. */
 const fanOut: RouteAccess = { table: 'readWrite', connections: true }
+const { uploads, avatars } = bucketPrefixes
 
 /** The single route table: the CDK stack and the local gateway are both generated from it. */
 export const routes: readonly RouteDefinition[] = [
-  { routeKey: '$connect', handler: 'connect', replies: false, access: { table: 'readWrite' } },
-  { routeKey: '$disconnect', handler: 'disconnect', replies: false, access: { table: 'readWrite' } },
-  { routeKey: '$default', handler: 'default', replies: true, access: {} },
-  { routeKey: 'avatar', handler: 'avatar', replies: true, access: { table: 'read', bucket: 'readWrite' } },
-  { routeKey: 'invite', handler: 'invite', replies: true, access: { ...fanOut, bucket: 'read' } },
-  { routeKey: 'join', handler: 'join', replies: true, access: { ...fanOut, bucket: 'read' } },
-  { routeKey: 'leave', handler: 'leave', replies: true, access: fanOut },
-  { routeKey: 'message', handler: 'message', replies: true, access: fanOut },
-  { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut },
-  { routeKey: 'delete', handler: 'delete', replies: true, access: fanOut },
-  { routeKey: 'receipt', handler: 'receipt', replies: true, access: fanOut },
-  { routeKey: 'history', handler: 'history', replies: true, access: { table: 'read' } },
-  { routeKey: 'receipts', handler: 'receipts', replies: true, access: { table: 'read' } },
+  {
+    routeKey: '$connect',
+    handler: 'connect',
+    replies: false,
+    access: { table: 'readWrite' },
+    timeoutSeconds: 10,
+  },
+  {
+    routeKey: '$disconnect',
+    handler: 'disconnect',
+    replies: false,
+    access: { table: 'readWrite' },
+    timeoutSeconds: 10,
+  },
+  { routeKey: '$default', handler: 'default', replies: true, access: {}, timeoutSeconds: 10 },
+  {
+    routeKey: 'avatar',
+    handler: 'avatar',
+    replies: true,
+    access: { table: 'readWrite', bucket: { write: [uploads] } },
+    timeoutSeconds: 10,
+  },
+  {
+    routeKey: 'invite',
+    handler: 'invite',
+    replies: true,
+    access: { ...fanOut, bucket: { read: [uploads, avatars], write: [avatars] } },
+    timeoutSeconds: 29,
+  },
+  {
+    routeKey: 'join',
+    handler: 'join',
+    replies: true,
+    access: { ...fanOut, bucket: { read: [avatars] } },
+    timeoutSeconds: 29,
+  },
+  { routeKey: 'leave', handler: 'leave', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'message', handler: 'message', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'delete', handler: 'delete', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'receipt', handler: 'receipt', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'history', handler: 'history', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
+  { routeKey: 'receipts', handler: 'receipts', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
   {
     routeKey: 'sync',
     handler: 'sync',
     replies: true,
-    access: { table: 'read', bucket: 'read', connections: true },
+    access: { table: 'read', bucket: { read: [avatars] }, connections: true },
+    timeoutSeconds: 29,
   },
-  { routeKey: 'groups', handler: 'groups', replies: true, access: { table: 'read', bucket: 'read' } },
+  {
+    routeKey: 'groups',
+    handler: 'groups',
+    replies: true,
+    access: { table: 'read', bucket: { read: [avatars] } },
+    timeoutSeconds: 10,
+  },
 ]
 
 /** The $connect REQUEST authorizer (lambdas/handlers/authorizer.ts); the token rides in ?token=. */
 export const authorizer = {
   handler: 'authorizer',
   identitySource: 'route.request.querystring.token',
+  timeoutSeconds: 10,
 } as const

@@ -6,7 +6,7 @@ import {
   type ConnectOptions,
   type SocketLike,
 } from '../client/index.js'
-import type { ChatEvent, ServerFrame } from '../lambdas/core/protocol.js'
+import { type ChatEvent, limits, type ServerFrame } from '../lambdas/core/protocol.js'
 
 interface SentFrame {
   action: string
@@ -177,14 +177,17 @@ describe('ChatClient requests', () => {
     await expect(next).resolves.toMatchObject({ invites: 0 })
   })
 
-  it('rejects a frame over 128 KiB locally instead of letting the server close the socket', async () => {
+  it('refuses a frame over API Gateway’s 32 KB with TOO_LARGE instead of letting the server close the socket', async () => {
     const { client, first } = await connected()
-    await expect(client.request('message', { gid: 'g', body: 'x'.repeat(129 * 1024) })).rejects.toMatchObject(
-      {
-        code: 'TOO_LARGE',
-      },
-    )
+    // JSON escaping counts: 6,000 control characters are 36,000 bytes in the frame.
+    for (const body of ['x'.repeat(limits.frameBytes), '\u0001'.repeat(6000)]) {
+      await expect(client.request('message', { gid: 'g', body })).rejects.toMatchObject({ code: 'TOO_LARGE' })
+    }
     expect(first.sent).toHaveLength(0)
+    const fitting = client.request('message', { gid: 'g', body: 'x'.repeat(limits.frameBytes - 100) })
+    expect(first.sent).toHaveLength(1)
+    first.ack(0, { gid: 'g', jti: 'j', iat: 'now', seq: 1, duplicate: false })
+    await fitting
   })
 
   it('re-sends the request in flight and the queued ones after a drop, then catches up', async () => {

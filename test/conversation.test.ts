@@ -1,7 +1,15 @@
 import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
 import { keys } from '../lambdas/adapters/keys.js'
-import type { AckResults, GroupEvent, MessageEvent, Requests } from '../lambdas/core/protocol.js'
+import { Chat } from '../lambdas/core/chat.js'
+import type { AvatarStore } from '../lambdas/core/ports.js'
+import {
+  type AckResults,
+  type GroupEvent,
+  limits,
+  type MessageEvent,
+  type Requests,
+} from '../lambdas/core/protocol.js'
 import { connector } from './support/clients.js'
 import { groupItems, type TestClient, tableClient, unique } from './support/huddle.js'
 
@@ -497,5 +505,61 @@ describe('retention', () => {
       [`MEMBER#${alice.iss}`, `MEMBER#${bob.iss}`, 'META'].sort(),
     )
     for (const item of rest) expect(item).not.toHaveProperty('ttl')
+  })
+})
+
+describe('events too large to post', () => {
+  it('refuses, before storing it, a message whose event JSON escaping would make too large to post', async () => {
+    const [alice, bob] = await connect(unique('alice'), unique('bob'))
+    const gid = await groupOf(alice, bob) // bob's join: 1
+    // Not through the gateway: a frame this large would close the connection (1009) before any handler.
+    const chat = new Chat({
+      store: tableClient().store,
+      avatars: {} as AvatarStore,
+      sender: { send: async () => 'sent' },
+    })
+    const body = '\u0001'.repeat(21_791) // 21,791 bytes, 130,746 once escaped
+    const caller = { iss: alice.iss, connectionId: 'none' }
+    await expect(chat.conversation.message(caller, { gid, body })).rejects.toMatchObject({
+      code: 'TOO_LARGE',
+    })
+    const sent = await chat.conversation.message(caller, { gid, body: 'x'.repeat(limits.bodyBytes) })
+    await expect(chat.conversation.edit(caller, { gid, jti: sent.jti, body })).rejects.toMatchObject({
+      code: 'TOO_LARGE',
+    })
+    const events = (await groupItems(gid)) as { SK: string }[]
+    expect(events.filter((item) => item.SK.startsWith('E#'))).toHaveLength(2)
+  })
+
+  it('still sends the other pending invites when one of them is too large to post', async () => {
+    const [alice] = await connect(unique('alice'))
+    const erin = unique('erin')
+    const crowded = unique('crowded')
+    const { store } = tableClient()
+    // 1,100 members with long names: the invite event lists them all and is far over 128 KB.
+    const members = Array.from({ length: 1100 }, (_, i) => `${'m'.repeat(110)}-${i}-${crowded}`.slice(0, 128))
+    const at = new Date().toISOString()
+    const member = (iss: string) =>
+      ({
+        gid: crowded,
+        iss,
+        status: 'invited',
+        role: 'member',
+        invitedBy: alice.iss,
+        invitedAt: at,
+        since: 0,
+      }) as const
+    await store.createGroup(
+      { gid: crowded, name: 'Crowded', createdBy: alice.iss, createdAt: at, head: 0, departedSeq: 0 },
+      [member(erin), ...members.slice(0, 98).map(member)],
+    )
+    for (let i = 98; i < members.length; i += 99)
+      await store.addMembers(crowded, 0, members.slice(i, i + 99).map(member))
+    const small = unique('small')
+    await alice.ok('invite', { gid: small, name: 'Small', members: [erin] })
+
+    const [late] = await connect(erin)
+    expect(await late.ok('sync')).toMatchObject({ invites: 1 })
+    expect(late.events('chat.invite').map((e) => e.gid)).toEqual([small])
   })
 })

@@ -283,6 +283,34 @@ export class DynamoChatStore implements ChatStore {
     return Items.map(toMember)
   }
 
+  async spend(
+    iss: string,
+    action: string,
+    limit: number,
+    windowSeconds: number,
+    at: Date,
+  ): Promise<number | undefined> {
+    const now = Math.floor(at.getTime() / 1000)
+    const windowStart = now - (now % windowSeconds)
+    const windowEnd = windowStart + windowSeconds
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.rateWindow(iss, action, windowStart),
+          UpdateExpression: 'ADD #count :one SET #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
+          ExpressionAttributeNames: { '#count': 'count', '#ttl': TTL },
+          ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': windowEnd },
+        }),
+      )
+      return undefined
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return windowEnd - now
+      throw error
+    }
+  }
+
   async saveConnection(connection: Connection): Promise<void> {
     await this.db.send(
       new TransactWriteCommand({

@@ -22,6 +22,11 @@ export const keys = {
   /** One per message id in a group: written with the message, so a retry is detected and a jti resolves. */
   messageMarker: (gid: string, jti: string) => ({ [PK]: `GROUP#${gid}`, [SK]: `JTI#${jti}` }),
   connection: (connectionId: string) => ({ [PK]: `CONN#${connectionId}`, [SK]: 'META' }),
+  /** A counter of one identity's `action` in the fixed window that starts at `windowStart` (epoch seconds). */
+  rateWindow: (iss: string, action: string, windowStart: number) => ({
+    [PK]: `RATE#${iss}`,
+    [SK]: `${action}#${windowStart}`,
+  }),
   /** One item per user holding the set of its connection ids, so a fan-out reads 100 users per BatchGet. */
   userConnections: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'CONNS' }),
 }

@@ -1,9 +1,11 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { AvatarStore } from '../core/ports.js'
 
 const uploadSeconds = 5 * 60
 const downloadSeconds = 60 * 60
+/** Enough to tell PNG, JPEG, GIF and WebP apart. */
+const headBytes = 16
 
 /** Avatars in a private bucket, reached only through short-lived presigned URLs. */
 export class S3Avatars implements AvatarStore {
@@ -27,15 +29,32 @@ export class S3Avatars implements AvatarStore {
     return { url, headers: { 'Content-Type': mime }, expires: inSeconds(uploadSeconds) }
   }
 
-  async describe(key: string): Promise<{ size: number; mime: string } | undefined> {
+  async inspect(key: string): Promise<{ size: number; mime: string; head: Uint8Array } | undefined> {
     try {
-      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))
-      return { size: head.ContentLength ?? 0, mime: head.ContentType ?? '' }
+      const object = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${headBytes - 1}` }),
+      )
+      const head = (await object.Body?.transformToByteArray()) ?? new Uint8Array()
+      // A ranged read tells the whole size after the slash: "bytes 0-15/20480".
+      const size = Number(object.ContentRange?.split('/')[1] ?? object.ContentLength ?? head.length)
+      return { size, mime: object.ContentType ?? '', head }
     } catch (error) {
-      if (error instanceof Error && (error.name === 'NotFound' || error.name === 'NoSuchKey'))
-        return undefined
+      if (!(error instanceof Error)) throw error
+      if (error.name === 'NoSuchKey' || error.name === 'NotFound') return undefined
+      // An empty object has no byte 0 to start a range at.
+      if (error.name === 'InvalidRange') return { size: 0, mime: '', head: new Uint8Array() }
       throw error
     }
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    await this.s3.send(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: to,
+        CopySource: `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`,
+      }),
+    )
   }
 
   async presignDownload(key: string) {

@@ -1,3 +1,4 @@
+import { Avatars } from './avatars.js'
 import type { Caller, ChatContext } from './context.js'
 import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
@@ -22,8 +23,9 @@ export interface ChatDeps {
 
 const daySeconds = 24 * 60 * 60
 
-/** Group chat with no AWS in sight: membership, conversation and the connections they reach. */
+/** Group chat with no AWS in sight: avatars, membership, conversation and the connections they reach. */
 export class Chat {
+  readonly avatars: Avatars
   readonly membership: Membership
   readonly conversation: Conversation
   private readonly context: ChatContext
@@ -39,7 +41,8 @@ export class Chat {
       newId: deps.newId ?? (() => crypto.randomUUID()),
       expiresAt: (at) => Math.ceil(at.getTime() / 1000) + retentionSeconds,
     }
-    this.membership = new Membership(this.context)
+    this.avatars = new Avatars(this.context)
+    this.membership = new Membership(this.context, this.avatars)
     this.conversation = new Conversation(this.context)
   }
 

@@ -24,6 +24,8 @@ import { limits } from './protocol.js'
 const encoder = new TextEncoder()
 /** A history page leaves this much of API Gateway's 128 KB for the reply around its events. */
 const replyEnvelopeBytes = 4 * 1024
+/** Room enough for an event's fields besides its body (ids of up to 128 characters, times, seq). */
+const eventFieldsBytes = 1024
 
 /** What is said in a group: messages, their edits and deletes, history, and receipts. */
 export class Conversation {
@@ -275,9 +277,19 @@ function found(state: GroupState | undefined, gid: string, action: string): Grou
   return state
 }
 
+/**
+ * A body within its limit, in an event that can be posted: JSON escaping turns a control character into
+ * six bytes, so a body under the limit can still make an event over API Gateway's 128 KB.
+ */
 function requireBodySize(body: string, action: string): void {
   if (encoder.encode(body).length > limits.bodyBytes) {
     throw new ChatError('TOO_LARGE', `${action}: body is over ${limits.bodyBytes} bytes`)
+  }
+  if (encoder.encode(JSON.stringify(body)).length + eventFieldsBytes > limits.postBytes) {
+    throw new ChatError(
+      'TOO_LARGE',
+      `${action}: the event would be over ${limits.postBytes} bytes once JSON-escaped`,
+    )
   }
 }
 

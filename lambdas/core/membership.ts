@@ -1,3 +1,4 @@
+import type { Avatars } from './avatars.js'
 import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
@@ -17,16 +18,10 @@ import { limits } from './protocol.js'
 
 /** Who belongs to a group: invites (the group's creation among them), joins, leaves, and listing one's groups. */
 export class Membership {
-  constructor(private readonly context: ChatContext) {}
-
-  async requestAvatarUpload(caller: Caller, frame: Frames['avatar']): Promise<AckResults['avatar']> {
-    if (frame.size > limits.avatarBytes) {
-      throw new ChatError('TOO_LARGE', `avatar is ${frame.size} bytes; the limit is ${limits.avatarBytes}`)
-    }
-    const key = `${avatarPrefix(caller.iss)}${this.context.newId()}`
-    const upload = await this.context.avatars.presignUpload(key, frame.mime, frame.size)
-    return { ...upload, method: 'PUT', key }
-  }
+  constructor(
+    private readonly context: ChatContext,
+    private readonly avatars: Avatars,
+  ) {}
 
   /** Creates the group (the caller joins it as admin) or, for a joined member, invites more identities. */
   async invite(caller: Caller, frame: Frames['invite']): Promise<AckResults['invite']> {
@@ -50,7 +45,7 @@ export class Membership {
         since,
       })
       if (state === undefined) {
-        if (frame.avatar) avatar ??= await this.checkAvatar(caller, frame.avatar.key)
+        if (frame.avatar) avatar ??= await this.avatars.adopt(caller, frame.avatar.key, frame.gid)
         const group: Group = {
           gid: frame.gid,
           name: frame.name,
@@ -226,19 +221,6 @@ export class Membership {
     return state
   }
 
-  private async checkAvatar(caller: Caller, key: string): Promise<{ key: string; mime: string }> {
-    if (!key.startsWith(avatarPrefix(caller.iss))) {
-      throw new ChatError('FORBIDDEN', 'invite: avatar key was not issued to you')
-    }
-    const object = await this.context.avatars.describe(key)
-    if (object === undefined)
-      throw new ChatError('NOT_FOUND', 'invite: no avatar was uploaded under that key')
-    if (object.size > limits.avatarBytes) throw new ChatError('TOO_LARGE', 'invite: the avatar is over 5 MiB')
-    if (!object.mime.startsWith('image/'))
-      throw new ChatError('BAD_REQUEST', 'invite: the avatar is not an image')
-    return { key, mime: object.mime }
-  }
-
   /** The group as clients see it: current members (not the ones who left), and a fresh avatar link. */
   private async groupView({ group, members }: GroupState): Promise<GroupView> {
     const view: GroupView = {
@@ -247,10 +229,7 @@ export class Membership {
       head: group.head,
       members: members.flatMap(({ iss, status, role }) => (status === 'left' ? [] : [{ iss, status, role }])),
     }
-    if (group.avatar) {
-      const { url, expires } = await this.context.avatars.presignDownload(group.avatar.key)
-      view.image = { url, mime: group.avatar.mime, expires }
-    }
+    if (group.avatar) view.image = await this.avatars.link(group.avatar)
     return view
   }
 }
@@ -258,11 +237,6 @@ export class Membership {
 /** The caller's join or leave, for the seq it will take. */
 function membershipEvent(type: (JoinEvent | LeaveEvent)['type'], caller: Caller, gid: string, at: Date) {
   return (seq: number): JoinEvent | LeaveEvent => ({ type, gid, iss: caller.iss, seq, iat: at.toISOString() })
-}
-
-/** Avatar keys are issued under the uploader's prefix, so nobody can reuse someone else's upload. */
-function avatarPrefix(iss: string): string {
-  return `avatars/${iss}/`
 }
 
 function inviteEvent(group: GroupView, inviter: string): InviteEvent {

@@ -123,6 +123,15 @@ export interface ChatStore {
   saveReceipt(previous: Member, next: Pick<Member, 'delivered' | 'read' | 'movedAt'>): Promise<boolean>
   /** An identity's memberships (left ones too), sorted by gid; a page after gid `after` when asked. */
   membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]>
+  /** Counts one `action` of `iss` in the current fixed window of `windowSeconds`; when `limit` is spent,
+   * nothing is counted and the answer is the seconds until the window ends. */
+  spend(
+    iss: string,
+    action: string,
+    limit: number,
+    windowSeconds: number,
+    at: Date,
+  ): Promise<number | undefined>
   saveConnection(connection: Connection): Promise<void>
   /** Forgets a connection; the identity is looked up when not given. */
   deleteConnection(connectionId: string, iss?: string): Promise<void>
@@ -138,15 +147,17 @@ export interface Connection {
   expiresAt: number
 }
 
-/** Avatar objects: presigned uploads, checks before use, presigned downloads. */
+/** Avatar objects: presigned uploads, checks before use, keeping, presigned downloads. */
 export interface AvatarStore {
   presignUpload(
     key: string,
     mime: string,
     size: number,
   ): Promise<{ url: string; headers: Record<string, string>; expires: string }>
-  /** The stored object's size and type, or undefined when nothing was uploaded under the key. */
-  describe(key: string): Promise<{ size: number; mime: string } | undefined>
+  /** The stored object's size, declared type and first bytes; undefined when nothing is under the key. */
+  inspect(key: string): Promise<{ size: number; mime: string; head: Uint8Array } | undefined>
+  /** Copies an object (an upload expires; its copy stays). */
+  copy(from: string, to: string): Promise<void>
   presignDownload(key: string): Promise<{ url: string; expires: string }>
 }
 

@@ -1,4 +1,5 @@
-/** The wire protocol: what the server sends. Types only, so the client SDK shares them without runtime cost. */
+/** The wire protocol: what clients send and the server answers, and its limits. Types and one constant, so
+ * the client SDK shares them at no cost. */
 
 export type ErrorCode =
   | 'BAD_REQUEST'
@@ -109,6 +110,8 @@ export interface ErrorReply {
   id?: string
   code: ErrorCode
   message: string
+  /** With RATE_LIMITED: seconds until the request may be made again. */
+  retryAfter?: number
 }
 
 export interface InviteEvent {
@@ -182,13 +185,20 @@ export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
 
-/** Limits of the contract (API Gateway's, enforced locally too), and of pages. */
+/**
+ * Limits of the contract, and of pages. API Gateway's "32 KB" frame and "128 KB" message are read the
+ * stricter way, as 32,000 and 128,000 bytes, so what passes here passes there.
+ */
 export const limits = {
-  frameBytes: 128 * 1024,
-  /** API Gateway's limit on data posted to a connection, replies included. */
-  postBytes: 128 * 1024,
-  bodyBytes: 32 * 1024,
+  /** One client frame (API Gateway closes the connection with 1009 above it; browsers never split one). */
+  frameBytes: 32_000,
+  /** Data posted to a connection, replies included. */
+  postBytes: 128_000,
+  /** A message's body in UTF-8, leaving room in its frame for the JSON around it. */
+  bodyBytes: 30_000,
   avatarBytes: 5 * 1024 * 1024,
+  /** Presigned avatar uploads one identity may ask for in an hour. */
+  avatarUploadsPerHour: 20,
   membersPerInvite: 50,
   idleSeconds: 10 * 60,
   lifetimeSeconds: 2 * 60 * 60,
