@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ChatError, type ChatGroup, fileCursorStore, type HistoryPage } from '../client/node.js'
-import { connectAs, huddleUrl, readImage } from './support.js'
+import { connectAs, ExampleError, exitOnError, huddleUrls, readImage } from './support.js'
 
 const help = `commands:
   /invite <gid> <name> <member,member> [image path]   create a group (or add members); quote a name with spaces
@@ -19,12 +19,17 @@ const help = `commands:
   /quit                exit
 anything else is sent to the current group`
 
-const { values } = parseArgs({ options: { as: { type: 'string', default: process.env.USER ?? 'guest' } } })
-const me = values.as
-// Positions are kept between runs, so what was said while this client was closed is shown when it starts.
-await mkdir('.huddle', { recursive: true })
-const client = await connectAs(me, { cursors: fileCursorStore(`.huddle/cursors-${me}.json`) })
-const chat = client.chat()
+/** Parses the options and connects; a failure ends the program with one line that says what to do. */
+async function start() {
+  const { values } = parseArgs({ options: { as: { type: 'string', default: process.env.USER ?? 'guest' } } })
+  const me = values.as
+  // Positions are kept between runs, so what was said while this client was closed is shown when it starts.
+  await mkdir('.huddle', { recursive: true })
+  const client = await connectAs(me, { cursors: fileCursorStore(`.huddle/cursors-${me}.json`) })
+  return { me, client, chat: client.chat() }
+}
+
+const { me, client, chat } = await start().catch(exitOnError)
 const groups = new Map<string, ChatGroup>()
 let current: string | undefined
 for (const group of await chat.groups()) groups.set(group.gid, group)
@@ -164,10 +169,14 @@ rl.on('line', (line) => {
   previous = previous
     .then(() => handle(line))
     .catch((error: unknown) =>
-      show(error instanceof ChatError ? `! ${error.code}: ${error.message}` : `! ${error}`),
+      show(
+        error instanceof ChatError
+          ? `! ${error.code}: ${error.message}`
+          : `! ${error instanceof ExampleError ? error.message : error}`,
+      ),
     )
     .finally(() => rl.prompt())
 })
 rl.on('close', () => void previous.then(() => client.close()).then(() => process.exit(0)))
 
-show(`${me} connected to ${huddleUrl}. /help lists the commands.`)
+show(`${me} connected to ${huddleUrls().ws}. /help lists the commands.`)

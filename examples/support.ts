@@ -1,17 +1,100 @@
 import { readFile } from 'node:fs/promises'
-import { extname } from 'node:path'
+import { basename, extname, resolve } from 'node:path'
 import { deflateSync } from 'node:zlib'
-import { type Avatar, ChatClient, type ConnectOptions } from '../client/node.js'
+import { type Avatar, ChatClient, ChatError, type ConnectOptions } from '../client/node.js'
 import { fetchDevToken } from '../local/dev-tokens.js'
 
-/** The Huddle the examples talk to: HUDDLE_URL, or the local stack that `npm start` runs. */
-export const huddleUrl = process.env.HUDDLE_URL ?? 'http://127.0.0.1:3001'
+/** A failure the user can fix: its message says in one line what failed and what to do. */
+export class ExampleError extends Error {}
 
-/** Connects as `identity`: with HUDDLE_TOKEN when set (a deployed stack), else with a fresh dev token per connect. */
-export function connectAs(identity: string, options: Partial<ConnectOptions> = {}): Promise<ChatClient> {
-  const wsUrl = huddleUrl.replace(/^http/, 'ws')
+/** One Huddle address in both forms: HTTP for `/dev/token`, WebSocket for the client. */
+export interface HuddleUrls {
+  http: string
+  ws: string
+}
+
+/**
+ * Where the examples find Huddle: HUDDLE_URL in its http(s):// or ws(s):// form (a trailing `/` is dropped,
+ * a deployed stage's path kept), else the local stack on PORT (3001 by default), as `npm start` runs it.
+ */
+export function huddleUrls(env: NodeJS.ProcessEnv = process.env): HuddleUrls {
+  if (!env.HUDDLE_URL && env.PORT && !/^\d+$/.test(env.PORT)) {
+    throw new ExampleError(
+      `PORT=${env.PORT} is not a port number: set it to the port \`npm start\` uses, or unset it`,
+    )
+  }
+  const given = env.HUDDLE_URL || `http://127.0.0.1:${env.PORT || 3001}`
+  const url = URL.canParse(given) ? new URL(given) : undefined
+  const secure = url && /^(?:http|ws)(s?):$/.exec(url.protocol)?.[1]
+  if (!url || secure === undefined || url.search || url.hash || url.username) {
+    throw new ExampleError(
+      `HUDDLE_URL=${given} is not an address the examples can use: give the URL \`npm start\` prints, ` +
+        'such as ws://127.0.0.1:3001 (http://, https://, ws:// or wss://; a token goes in HUDDLE_TOKEN, not in the URL)',
+    )
+  }
+  const rest = `${url.host}${url.pathname.replace(/\/+$/, '')}`
+  return { http: `http${secure}://${rest}`, ws: `ws${secure}://${rest}` }
+}
+
+/**
+ * Connects as `identity`: with HUDDLE_TOKEN when set (a deployed stack), else with a fresh dev token per
+ * connect. A failure to connect becomes an ExampleError that names the address and what to do.
+ */
+export async function connectAs(
+  identity: string,
+  options: Partial<ConnectOptions> = {},
+): Promise<ChatClient> {
+  const urls = huddleUrls()
   const fixed = process.env.HUDDLE_TOKEN
-  return ChatClient.connect(wsUrl, { token: fixed ?? (() => fetchDevToken(huddleUrl, identity)), ...options })
+  try {
+    return await ChatClient.connect(urls.ws, {
+      token: fixed || (() => fetchDevToken(urls.http, identity)),
+      ...options,
+    })
+  } catch (error) {
+    throw await explainConnectFailure(error, urls, Boolean(fixed))
+  }
+}
+
+async function explainConnectFailure(error: unknown, { http, ws }: HuddleUrls, fixedToken: boolean) {
+  if (!(error instanceof ChatError && error.code === 'CONNECT_FAILED')) return error
+  const answers = await fetch(http, { signal: AbortSignal.timeout(5000) }).then(
+    () => true,
+    () => false,
+  )
+  if (!answers) {
+    return new ExampleError(
+      `nothing answers at ${http}: start the stack with \`npm start\` (it prints its address), or point PORT or HUDDLE_URL at it`,
+    )
+  }
+  if (/\b401\b/.test(error.message)) {
+    return new ExampleError(
+      fixedToken
+        ? `${ws} refused HUDDLE_TOKEN (401): set it to a valid, unexpired JWT from the stack's issuer, or unset it for a local stack`
+        : `${ws} refused the dev token from ${http} (401): is another program on that port?`,
+    )
+  }
+  if (!fixedToken && error.message.includes('/dev/token')) {
+    return new ExampleError(
+      `${http} gives no dev tokens (a deployed stack?): set HUDDLE_TOKEN to a JWT from its issuer (${error.message})`,
+    )
+  }
+  return new ExampleError(`cannot connect to ${ws}: ${error.message}`)
+}
+
+/** Ends an example that failed: one line for a failure the user can fix, the whole error for a bug. */
+export function exitOnError(error: unknown): never {
+  const program = basename(process.argv[1] ?? 'example', extname(process.argv[1] ?? ''))
+  if (error instanceof ExampleError) console.error(`${program}: ${error.message}`)
+  else if (error instanceof ChatError) console.error(`${program}: ${error.code}: ${error.message}`)
+  else if (isArgumentError(error))
+    console.error(`${program}: ${error.message} (the options: examples/${program}.ts)`)
+  else console.error(error)
+  process.exit(1)
+}
+
+function isArgumentError(error: unknown): error is Error {
+  return error instanceof Error && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')
 }
 
 const imageTypes: Record<string, string> = {
@@ -22,11 +105,28 @@ const imageTypes: Record<string, string> = {
   '.webp': 'image/webp',
 }
 
-/** Reads an image file as a group avatar, its mime type taken from the extension. */
+const unreadable: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a folder',
+}
+
+/**
+ * Reads an image file as a group avatar, its mime type taken from the extension. A relative path is
+ * taken from where `npm run` was typed (INIT_CWD), not from the repository root npm runs in.
+ */
 export async function readImage(path: string): Promise<Avatar> {
-  const mime = imageTypes[extname(path).toLowerCase()]
-  if (!mime) throw new Error(`${path}: use a .png, .jpg, .gif or .webp image`)
-  return { data: await readFile(path), mime }
+  const file = resolve(process.env.INIT_CWD ?? process.cwd(), path)
+  const mime = imageTypes[extname(file).toLowerCase()]
+  if (!mime) throw new ExampleError(`cannot use ${file} as an avatar: give a .png, .jpg, .gif or .webp file`)
+  try {
+    return { data: await readFile(file), mime }
+  } catch (error) {
+    const code = String((error as NodeJS.ErrnoException).code)
+    throw new ExampleError(
+      `cannot read the image ${file} (${unreadable[code] ?? code}): give the path of a readable .png, .jpg, .gif or .webp file`,
+    )
+  }
 }
 
 /** A valid PNG of one solid colour, so the examples need no image file. */

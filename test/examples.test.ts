@@ -1,0 +1,111 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { huddleUrls } from '../examples/support.js'
+import { httpUrl, unique } from './support/huddle.js'
+
+/** An example running as its own process, as `npm run` runs it, with everything it prints. */
+function run(example: string, args: string[], env: Record<string, string> = {}) {
+  const { HUDDLE_TOKEN: _token, PORT: _port, ...inherited } = process.env
+  const child = spawn(process.execPath, ['--import', 'tsx', `examples/${example}.ts`, ...args], {
+    env: { ...inherited, HUDDLE_URL: httpUrl(), ...env },
+  })
+  const output = { stdout: '', stderr: '' }
+  child.stdout.on('data', (chunk) => {
+    output.stdout += chunk
+  })
+  child.stderr.on('data', (chunk) => {
+    output.stderr += chunk
+  })
+  const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, ...output }))
+  return { child, output, exited }
+}
+
+const running: ChildProcess[] = []
+afterAll(() => {
+  for (const child of running) child.kill('SIGINT')
+})
+
+describe('the examples', () => {
+  it('walk through the README: the bot joins, create-group says hello after the join and prints the reply', async () => {
+    const [alice, bot, bob] = [unique('alice'), unique('bot'), unique('bob')]
+    const botRun = run('bot', ['--as', bot])
+    running.push(botRun.child)
+    await vi.waitFor(() => expect(botRun.output.stdout).toContain(`${bot} is online at ws://`), {
+      timeout: 20_000,
+    })
+
+    const args = ['--as', alice, '--members', `${bot},${bob}`, '--name', 'Friends']
+    const created = await run('create-group', args).exited
+    expect(created.stderr).toBe('')
+    expect(created.code).toBe(0)
+    const lines = created.stdout.trim().split('\n')
+    expect(lines.find((line) => line.startsWith('created '))).toMatch(
+      new RegExp(`^created \\[Friends\\] \\(demo-\\w+\\) as ${alice} with `),
+    )
+    expect(lines).toContain(`waiting up to 30 s for ${bot} or ${bob} to join…`)
+    expect(lines.some((line) => /^avatar \(image\/png, until .+\): http:\/\//.test(line))).toBe(true)
+    // The hello is said once the bot has joined, and the bot's "hey!" comes after it.
+    expect(lines.filter((line) => line.includes(' joined ') || line.startsWith('[Friends]'))).toEqual([
+      `${bot} joined [Friends]`,
+      `[Friends] ${alice}: hello from ${alice}`,
+      `[Friends] ${bot}: hey!`,
+    ])
+
+    await vi.waitFor(() => expect(botRun.output.stdout).toContain(`[Friends] ${alice}: hello from ${alice}`))
+    botRun.child.kill('SIGINT')
+    expect((await botRun.exited).code).toBe(0)
+  })
+
+  it('say in one line what failed and what to do, and exit non-zero', async () => {
+    const closed = createServer().listen(0, '127.0.0.1')
+    await once(closed, 'listening')
+    const { port } = closed.address() as { port: number }
+    closed.close()
+
+    const noStack = await run('create-group', [], { HUDDLE_URL: `ws://127.0.0.1:${port}/` }).exited
+    expect(noStack).toMatchObject({ code: 1, stdout: '' })
+    expect(noStack.stderr).toBe(
+      `create-group: nothing answers at http://127.0.0.1:${port}: start the stack with \`npm start\` ` +
+        '(it prints its address), or point PORT or HUDDLE_URL at it\n',
+    )
+
+    const noImage = await run('create-group', ['--image', 'no-such-photo.jpg']).exited
+    expect(noImage.code).toBe(1)
+    expect(noImage.stderr).toMatch(
+      /^create-group: cannot read the image \/\S+\/no-such-photo\.jpg \(no such file\)/,
+    )
+    expect(noImage.stderr.trim().split('\n')).toHaveLength(1)
+
+    const refused = await run('bot', [], { HUDDLE_TOKEN: 'not-a-jwt' }).exited
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/^bot: ws:\/\/\S+ refused HUDDLE_TOKEN \(401\): /)
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
+
+describe('huddleUrls', () => {
+  it('takes the http(s) or ws(s) form, with or without a trailing slash, and derives the other', () => {
+    for (const given of ['http://h:1', 'ws://h:1/', 'http://h:1/']) {
+      expect(huddleUrls({ HUDDLE_URL: given })).toEqual({ http: 'http://h:1', ws: 'ws://h:1' })
+    }
+    expect(huddleUrls({ HUDDLE_URL: 'wss://api.example.com/prod/' })).toEqual({
+      http: 'https://api.example.com/prod',
+      ws: 'wss://api.example.com/prod',
+    })
+  })
+
+  it('uses PORT when HUDDLE_URL is unset, as npm start does', () => {
+    expect(huddleUrls({})).toEqual({ http: 'http://127.0.0.1:3001', ws: 'ws://127.0.0.1:3001' })
+    expect(huddleUrls({ PORT: '3105' }).ws).toBe('ws://127.0.0.1:3105')
+    expect(huddleUrls({ PORT: '3105', HUDDLE_URL: 'ws://h:1' }).ws).toBe('ws://h:1')
+  })
+
+  it('refuses anything else with a message that says what to give', () => {
+    for (const given of ['localhost:3001', 'ftp://h:1', 'ws://h:1/?token=x', 'not a url']) {
+      expect(() => huddleUrls({ HUDDLE_URL: given })).toThrow(`HUDDLE_URL=${given} is not an address`)
+    }
+    expect(() => huddleUrls({ PORT: 'abc' })).toThrow('PORT=abc is not a port number')
+  })
+})
