@@ -1,13 +1,19 @@
-/** Everything a deployment may vary; read from CDK context (`-c key=value` or cdk.json). */
+/** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
 export interface HuddleConfig {
   jwksUrl: string
   jwtIssuer: string
   jwtAudience: string
+  /** The JWT claim whose value is the user's identity. */
+  identityClaim: string
+  /** The selected stage: names the API stage and the stack (`Huddle-<stageName>`). */
   stageName: string
   throttleRate: number
   throttleBurst: number
   removalPolicy: 'retain' | 'destroy'
+  /** Alarms notify this address through an SNS topic the stack creates. */
   alarmEmail?: string
+  /** Alarms notify this existing SNS topic. */
+  alarmTopicArn?: string
   corsOrigins: string[]
   /** Days a group's events (messages, joins, leaves, edits, deletes) are kept before DynamoDB's TTL removes them. */
   messageRetentionDays: number
@@ -15,7 +21,29 @@ export interface HuddleConfig {
   apiGatewayLogsRole: boolean
 }
 
-/** Values for a plain `cdk synth`; a deployment with them refuses every token. */
+/** The settings a stage may keep in cdk.json (`context.stages.<stage>`); `-c key=value` overrides any of them. */
+export const stageSettingKeys = [
+  'jwksUrl',
+  'jwtIssuer',
+  'jwtAudience',
+  'identityClaim',
+  'allowPlaceholderAuth',
+  'throttleRate',
+  'throttleBurst',
+  'removalPolicy',
+  'alarmEmail',
+  'alarmTopicArn',
+  'alarmsWithoutNotification',
+  'corsOrigins',
+  'messageRetentionDays',
+  'apiGatewayLogsRole',
+] as const
+type StageSettingKey = (typeof stageSettingKeys)[number]
+
+/** The stage deployed when no `-c stage=` is given. */
+export const defaultStage = 'prod'
+
+/** Values for a throwaway stack (`allowPlaceholderAuth`): a deployment with them refuses every token. */
 export const placeholderJwt = {
   jwksUrl: 'https://issuer.example.invalid/.well-known/jwks.json',
   jwtIssuer: 'https://issuer.example.invalid/',
@@ -38,22 +66,61 @@ export class ConfigError extends Error {
 
 type ContextReader = (key: string) => unknown
 
-/** Parses and validates the CDK context; CLI values arrive as strings, cdk.json values may be typed. */
+const stageNamePattern = /^[A-Za-z0-9-]{1,64}$/
+/** Claim names as issuers write them, namespaced ones included (`https://example.com/huddle_id`). */
+const claimNamePattern = /^[A-Za-z0-9_.:/~-]{1,256}$/
+/** Registered claims that are the same for many users, or differ per token: none of them names a user. */
+const notIdentityClaims = ['iss', 'aud', 'exp', 'nbf', 'iat', 'jti']
+const snsTopicArnPattern = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/
+
+/**
+ * Parses and validates the CDK context. `-c stage=<name>` (default `prod`) selects `stages.<name>` from
+ * cdk.json; a top-level key (`-c key=value`) wins over the stage's own value. CLI values arrive as
+ * strings, cdk.json values may be typed.
+ */
 export function readHuddleConfig(context: ContextReader): ConfigResult {
   const problems: string[] = []
   const warnings: string[] = []
 
-  const text = (key: string): string | undefined => {
+  if (isSet(context('stageName'))) {
+    problems.push(
+      'stageName is replaced by stage: pass -c stage=<name> (it also names the stack Huddle-<name>)',
+    )
+  }
+  const stageValue = context('stage')
+  const stageName = isSet(stageValue) ? String(stageValue).trim() : defaultStage
+  if (!stageNamePattern.test(stageName)) {
+    problems.push(`stage must be 1-64 letters, digits or hyphens, got ${JSON.stringify(stageValue)}`)
+  }
+  const stage = stageSettings(context('stages'), stageName, problems)
+  // Without a known stage, every other message would be about the wrong settings.
+  if (stage === undefined) throw new ConfigError(problems)
+  const setting = (key: StageSettingKey): unknown => {
     const value = context(key)
-    if (value === undefined || value === null || value === '') return undefined
+    return isSet(value) ? value : stage[key]
+  }
+  const where = `under stages.${stageName} in cdk.json or with -c`
+
+  const text = (key: StageSettingKey): string | undefined => {
+    const value = setting(key)
+    if (!isSet(value)) return undefined
     if (typeof value === 'string') return value.trim()
     problems.push(`${key} must be a string`)
     return undefined
   }
 
-  const positiveNumber = (key: string, fallback: number, integer: boolean): number => {
-    const raw = context(key)
-    if (raw === undefined || raw === null || raw === '') return fallback
+  const flag = (key: StageSettingKey, fallback: boolean): boolean => {
+    const value = setting(key)
+    if (!isSet(value)) return fallback
+    if (value === true || value === 'true') return true
+    if (value === false || value === 'false') return false
+    problems.push(`${key} must be true or false, got ${JSON.stringify(value)}`)
+    return fallback
+  }
+
+  const positiveNumber = (key: StageSettingKey, fallback: number, integer: boolean): number => {
+    const raw = setting(key)
+    if (!isSet(raw)) return fallback
     // Number(true) is 1 and Number([30]) is 30: only numbers and strings count as numbers here.
     const value = typeof raw === 'number' || typeof raw === 'string' ? Number(raw) : Number.NaN
     if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
@@ -67,20 +134,33 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
   const missing = Object.entries(jwt)
     .filter(([, value]) => value === undefined)
     .map(([key]) => key)
-  if (missing.length === 3) {
+  const allowPlaceholderAuth = flag('allowPlaceholderAuth', false)
+  if (missing.length === 3 && allowPlaceholderAuth) {
     warnings.push(
-      'jwksUrl, jwtIssuer and jwtAudience are not set: using placeholders that reject every token. ' +
-        'Pass -c jwksUrl=... -c jwtIssuer=... -c jwtAudience=... before deploying.',
+      `stage ${stageName} uses placeholder JWT settings (allowPlaceholderAuth): every token is refused. ` +
+        'Use it for a throwaway stack only.',
     )
   } else if (missing.length > 0) {
-    problems.push(`${missing.join(', ')} must be set together with the other JWT settings`)
+    problems.push(
+      `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set for stage ${stageName}: ` +
+        `set ${missing.length === 1 ? 'it' : 'them'} ${where} (${missing.map((key) => `-c ${key}=…`).join(' ')})` +
+        (missing.length === 3
+          ? '; a throwaway stack that refuses every token may pass -c allowPlaceholderAuth=true instead'
+          : ''),
+    )
   }
   const jwksUrl = jwt.jwksUrl ?? placeholderJwt.jwksUrl
   if (!isHttpsUrl(jwksUrl)) problems.push(`jwksUrl must be an https:// URL, got ${JSON.stringify(jwksUrl)}`)
 
-  const stageName = text('stageName') ?? 'prod'
-  if (!/^[A-Za-z0-9-]{1,64}$/.test(stageName)) {
-    problems.push(`stageName must be 1-64 letters, digits or hyphens, got ${JSON.stringify(stageName)}`)
+  const identityClaim = text('identityClaim') ?? 'sub'
+  if (!claimNamePattern.test(identityClaim)) {
+    problems.push(
+      `identityClaim must be a claim name (letters, digits and _ . : / ~ -), got ${JSON.stringify(identityClaim)}`,
+    )
+  } else if (notIdentityClaims.includes(identityClaim)) {
+    problems.push(
+      `identityClaim cannot be ${identityClaim}: it does not name a user (use sub, oid or a custom claim)`,
+    )
   }
 
   const removalPolicy = text('removalPolicy') ?? 'retain'
@@ -92,8 +172,27 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
   if (alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(alarmEmail)) {
     problems.push(`alarmEmail must be an email address, got ${JSON.stringify(alarmEmail)}`)
   }
+  const alarmTopicArn = text('alarmTopicArn')
+  if (alarmTopicArn !== undefined && !snsTopicArnPattern.test(alarmTopicArn)) {
+    problems.push(
+      `alarmTopicArn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got ${JSON.stringify(alarmTopicArn)}`,
+    )
+  }
+  const notified = alarmEmail !== undefined || alarmTopicArn !== undefined
+  const alarmsWithoutNotification = flag('alarmsWithoutNotification', false)
+  if (alarmsWithoutNotification && notified) {
+    problems.push(
+      'alarmsWithoutNotification=true contradicts alarmEmail/alarmTopicArn: keep one or the other',
+    )
+  } else if (removalPolicy === 'retain' && !notified && !alarmsWithoutNotification) {
+    problems.push(
+      `stage ${stageName} keeps its data (removalPolicy retain) but its alarms would notify no one: ` +
+        `set alarmEmail (an address) or alarmTopicArn (an existing SNS topic) ${where}, ` +
+        'or pass -c alarmsWithoutNotification=true to keep the alarms on the dashboard only',
+    )
+  }
 
-  const corsOrigins = readList(context('corsOrigins')) ?? ['*']
+  const corsOrigins = readList(setting('corsOrigins')) ?? ['*']
   if (corsOrigins.length === 0) problems.push('corsOrigins must list at least one origin (or be *)')
   for (const origin of corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^\s/]+$/.test(origin)) {
@@ -101,26 +200,74 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     }
   }
 
-  const logsRole = context('apiGatewayLogsRole')
-  if (logsRole !== undefined && ![true, false, 'true', 'false'].includes(logsRole as string | boolean)) {
-    problems.push(`apiGatewayLogsRole must be true or false, got ${JSON.stringify(logsRole)}`)
-  }
-
   const config: HuddleConfig = {
     jwksUrl,
     jwtIssuer: jwt.jwtIssuer ?? placeholderJwt.jwtIssuer,
     jwtAudience: jwt.jwtAudience ?? placeholderJwt.jwtAudience,
+    identityClaim,
     stageName,
     throttleRate: positiveNumber('throttleRate', 500, false),
     throttleBurst: positiveNumber('throttleBurst', 1000, true),
     removalPolicy: removalPolicy === 'destroy' ? 'destroy' : 'retain',
     ...(alarmEmail === undefined ? {} : { alarmEmail }),
+    ...(alarmTopicArn === undefined ? {} : { alarmTopicArn }),
     corsOrigins,
     messageRetentionDays: positiveNumber('messageRetentionDays', 365, true),
-    apiGatewayLogsRole: logsRole !== false && logsRole !== 'false',
+    apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return { config, warnings }
+}
+
+/**
+ * The selected stage's entry of `stages` (undefined for a stage it does not define); every entry is checked
+ * for unknown keys, so a typo anywhere shows.
+ */
+function stageSettings(
+  stages: unknown,
+  stageName: string,
+  problems: string[],
+): Record<string, unknown> | undefined {
+  if (!isSet(stages)) return {}
+  if (!isRecord(stages)) {
+    problems.push('stages must be an object that maps stage names to their settings (set it in cdk.json)')
+    return {}
+  }
+  for (const [name, settings] of Object.entries(stages)) {
+    if (!stageNamePattern.test(name)) {
+      problems.push(`stages: ${JSON.stringify(name)} is not a stage name (1-64 letters, digits or hyphens)`)
+    }
+    if (!isRecord(settings)) {
+      problems.push(`stages.${name} must be an object of settings`)
+      continue
+    }
+    const unknown = Object.keys(settings).filter(
+      (key) => !(stageSettingKeys as readonly string[]).includes(key),
+    )
+    if (unknown.length > 0) {
+      problems.push(
+        `stages.${name} has unknown ${unknown.length === 1 ? 'key' : 'keys'} ${unknown.join(', ')}; ` +
+          `a stage may set ${stageSettingKeys.join(', ')}`,
+      )
+    }
+  }
+  if (!Object.hasOwn(stages, stageName)) {
+    const known = Object.keys(stages)
+    problems.push(
+      `unknown stage ${stageName}: cdk.json's stages ${known.length > 0 ? `are ${known.join(', ')}` : 'is empty'}`,
+    )
+    return undefined
+  }
+  const selected = stages[stageName]
+  return isRecord(selected) ? selected : {}
+}
+
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== ''
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function isHttpsUrl(value: string): boolean {
@@ -132,7 +279,7 @@ function isHttpsUrl(value: string): boolean {
 }
 
 function readList(value: unknown): string[] | undefined {
-  if (value === undefined || value === null || value === '') return undefined
+  if (!isSet(value)) return undefined
   const items = Array.isArray(value) ? value.map(String) : String(value).split(',')
   return items.map((item) => item.trim()).filter((item) => item.length > 0)
 }

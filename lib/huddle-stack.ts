@@ -12,7 +12,7 @@ import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js'
 import type { Construct } from 'constructs'
 import { envNames } from '../lambdas/adapters/env-names.js'
 import { tableSchema } from '../lambdas/adapters/table-schema.js'
-import { authorizer, type RouteAccess, routes } from '../lambdas/routes.js'
+import { authorizer, bucketPrefixes, type RouteAccess, routes } from '../lambdas/routes.js'
 import type { HuddleConfig } from './config.js'
 import { HandlerFunction } from './handler-function.js'
 import { HuddleMonitoring, type MonitoredFunction } from './monitoring.js'
@@ -22,17 +22,14 @@ export interface HuddleStackProps extends StackProps {
   config: HuddleConfig
 }
 
-const dynamoRead = [
-  'dynamodb:GetItem',
-  'dynamodb:BatchGetItem',
-  'dynamodb:Query',
-  'dynamodb:ConditionCheckItem',
-]
+/** What lambdas/adapters/dynamo-store.ts calls: GetItem, BatchGetItem and Query to read. */
+const dynamoRead = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']
+/** UpdateItem, and TransactWriteItems, which IAM authorizes as the item actions it contains. */
 const dynamoWrite = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
-  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
 ]
 
 /** Huddle in one stack: the WebSocket API generated from the route table, its data stores and its monitoring. */
@@ -73,7 +70,11 @@ export class HuddleStack extends Stack {
           maxAge: 3600,
         },
       ],
-      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      lifecycleRules: [
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // An upload an invite never copied to avatars/ is abandoned.
+        { id: 'ExpireUploads', prefix: bucketPrefixes.uploads, expiration: Duration.days(1) },
+      ],
       removalPolicy,
       autoDeleteObjects: !retain,
     })
@@ -120,10 +121,12 @@ export class HuddleStack extends Stack {
     const authorizerFunction = new HandlerFunction(this, 'AuthorizerHandler', {
       handler: authorizer.handler,
       removalPolicy,
+      timeout: Duration.seconds(authorizer.timeoutSeconds),
       environment: {
         [envNames.jwksUrl]: config.jwksUrl,
         [envNames.jwtIssuer]: config.jwtIssuer,
         [envNames.jwtAudience]: config.jwtAudience,
+        [envNames.identityClaim]: config.identityClaim,
       },
     }).function
     monitored.push({ label: 'authorizer', function: authorizerFunction, alarmOnErrors: false })
@@ -136,8 +139,9 @@ export class HuddleStack extends Stack {
       const fn = new HandlerFunction(this, `${pascalCase(route.handler)}Handler`, {
         handler: route.handler,
         removalPolicy,
-        // A fan-out is CPU-bound (signing each post): more memory brings more CPU, and API Gateway waits 29 s.
-        ...(access.connections && { memorySize: 1024, timeout: Duration.seconds(29) }),
+        timeout: Duration.seconds(route.timeoutSeconds),
+        // A fan-out is CPU-bound (signing each post): more memory brings more CPU.
+        ...(access.connections && { memorySize: 1024 }),
         environment: {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
           ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),
@@ -170,6 +174,7 @@ export class HuddleStack extends Stack {
       table,
       functions: monitored,
       ...(config.alarmEmail === undefined ? {} : { alarmEmail: config.alarmEmail }),
+      ...(config.alarmTopicArn === undefined ? {} : { alarmTopicArn: config.alarmTopicArn }),
     })
 
     new CfnOutput(this, 'WebSocketUrl', {
@@ -199,27 +204,38 @@ export class HuddleStack extends Stack {
   ): void {
     const role = fn.role
     if (role === undefined) throw new Error(`${fn.node.path} has no role to grant to`)
-    const allow = (actions: string[], resources: string[]): iam.PolicyStatement => {
-      const statement = new iam.PolicyStatement({ actions, resources })
+    const allow = (
+      actions: string[],
+      resources: string[],
+      conditions?: iam.Conditions,
+    ): iam.PolicyStatement => {
+      const statement = new iam.PolicyStatement({ actions, resources, ...(conditions && { conditions }) })
       role.addToPrincipalPolicy(statement)
       return statement
     }
     if (access.table) {
-      allow(access.table === 'readWrite' ? [...dynamoRead, ...dynamoWrite] : dynamoRead, [
-        targets.tableArn,
-        `${targets.tableArn}/index/${tableSchema.userIndex.indexName}`,
-      ])
+      allow(access.table === 'readWrite' ? [...dynamoRead, ...dynamoWrite] : dynamoRead, [targets.tableArn])
+      // The user index is only ever queried.
+      allow(['dynamodb:Query'], [`${targets.tableArn}/index/${tableSchema.userIndex.indexName}`])
     }
     if (access.bucket) {
-      // ListBucket lets HeadObject on a missing key answer 404 rather than 403.
-      allow(['s3:ListBucket'], [targets.bucketArn])
-      const objects = allow(
-        access.bucket === 'readWrite'
-          ? ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']
-          : ['s3:GetObject'],
-        [`${targets.bucketArn}/*`],
+      const { read = [], write = [] } = access.bucket
+      const objectsUnder = (prefixes: readonly string[]) =>
+        prefixes.map((prefix) => `${targets.bucketArn}/${prefix}*`)
+      const objects: iam.PolicyStatement[] = []
+      if (read.length > 0) {
+        objects.push(allow(['s3:GetObject'], objectsUnder(read)))
+        // Listing under the same prefixes lets HeadObject on a missing key answer 404 rather than 403.
+        allow(['s3:ListBucket'], [targets.bucketArn], {
+          StringLike: { 's3:prefix': read.map((prefix) => `${prefix}*`) },
+        })
+      }
+      if (write.length > 0) objects.push(allow(['s3:PutObject'], objectsUnder(write)))
+      this.acknowledgeWildcardResources(
+        role,
+        objects,
+        'Avatar object keys are minted per upload; the grant is scoped to the key prefixes the route table names.',
       )
-      this.acknowledgeWildcardResources(role, [objects], 'Avatar object keys are minted per upload.')
     }
     if (access.connections) {
       const grant = targets.stage.grantManagementApiAccess(role)

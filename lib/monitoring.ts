@@ -14,7 +14,7 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions'
 import { Operation, type TableV2 } from 'aws-cdk-lib/aws-dynamodb'
 import type { IFunction } from 'aws-cdk-lib/aws-lambda'
-import { Topic } from 'aws-cdk-lib/aws-sns'
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
 import { Construct } from 'constructs'
 import { metricNames, metricNamespace } from '../lambdas/adapters/metric-names.js'
@@ -27,29 +27,50 @@ export interface MonitoredFunction {
   alarmOnErrors?: boolean
 }
 
-/** What the dashboard and alarms watch. */
+/** What the dashboard and alarms watch, and where alarms go. */
 export interface HuddleMonitoringProps {
   apiId: string
   stageName: string
   table: TableV2
   functions: MonitoredFunction[]
-  /** When set, alarms notify this address through an SNS topic. */
+  /** Alarms notify this address through an SNS topic created here. */
   alarmEmail?: string
+  /** Alarms notify this existing SNS topic. */
+  alarmTopicArn?: string
 }
 
-const period = Duration.minutes(5)
+/** The dashboard sums 5-minute periods; alarms look at 1-minute periods. */
+const graphPeriod = Duration.minutes(5)
+const alarmPeriod = Duration.minutes(1)
+
+/** Every alarm fires when 3 of the last 5 one-minute periods breach: a lasting problem, not one bad request. */
+export const alarmWindow = { datapointsToAlarm: 3, evaluationPeriods: 5 } as const
+
+/** Thresholds: shares in percent of the requests that could fail, counts where any at all is wrong. */
+export const alarmThresholds = {
+  /** A route function's invocations that failed (timeouts, crashes, a $connect or $disconnect that threw). */
+  functionErrorPercent: 1,
+  /** Requests answered INTERNAL: DynamoDB or S3 failing, or a bug. */
+  internalErrorPercent: 1,
+  /** Posts to connections that failed (not the 410s of stale connections, which are pruned). */
+  deliveryFailurePercent: 5,
+  /** Lambda throttles, authorizer faults, API Gateway integration and execution errors, table throttles. */
+  count: 1,
+} as const
+
+/** The operations lambdas/adapters/dynamo-store.ts calls. */
 const tableOperations = [
   Operation.GET_ITEM,
   Operation.BATCH_GET_ITEM,
   Operation.QUERY,
-  Operation.PUT_ITEM,
   Operation.UPDATE_ITEM,
-  Operation.DELETE_ITEM,
-  Operation.BATCH_WRITE_ITEM,
   Operation.TRANSACT_WRITE_ITEMS,
 ]
 
-/** One dashboard an operator reads top to bottom (alarms, chat traffic, API, Lambda, DynamoDB), plus the alarms. */
+/**
+ * One dashboard an operator reads top to bottom (alarms, chat traffic, failures, API, Lambda, DynamoDB),
+ * plus the alarms.
+ */
 export class HuddleMonitoring extends Construct {
   readonly dashboard: Dashboard
   readonly alarms: Alarm[] = []
@@ -59,28 +80,64 @@ export class HuddleMonitoring extends Construct {
     const metricsIn =
       (namespace: string, dimensionsMap: Record<string, string>) =>
       (metricName: string, statistic: string = Stats.SUM, label?: string): Metric =>
-        new Metric({ namespace, metricName, dimensionsMap, statistic, period, ...(label ? { label } : {}) })
+        new Metric({
+          namespace,
+          metricName,
+          dimensionsMap,
+          statistic,
+          period: graphPeriod,
+          ...(label ? { label } : {}),
+        })
     const huddle = metricsIn(metricNamespace, { service: 'huddle' })
     const gateway = metricsIn('AWS/ApiGateway', { ApiId: props.apiId, Stage: props.stageName })
     const { table } = props
+    const every = (period: Duration) => ({ period })
 
+    /** A share in percent; 0 (not "no data") when nothing happened that could have failed. */
+    const percent = (
+      label: string,
+      expression: string,
+      usingMetrics: Record<string, IMetric>,
+      period: Duration,
+    ) => new MathExpression({ label, expression, usingMetrics, period })
+    const internalErrorShare = (period: Duration) =>
+      percent(
+        'INTERNAL replies (% of requests)',
+        'IF(requests > 0, 100 * FILL(internal, 0) / requests, 0)',
+        {
+          internal: huddle(metricNames.internalErrors).with(every(period)),
+          requests: huddle(metricNames.messagesIn).with(every(period)),
+        },
+        period,
+      )
+    const deliveryFailureShare = (period: Duration) =>
+      percent(
+        'Delivery failures (% of posts)',
+        'IF(sent + failed > 0, 100 * failed / (sent + failed), 0)',
+        {
+          sent: huddle(metricNames.eventsDelivered).with(every(period)),
+          failed: huddle(metricNames.deliveryFailures).with(every(period)),
+        },
+        period,
+      )
     const tableThrottles = new MathExpression({
       expression: 'FILL(reads, 0) + FILL(writes, 0)',
       usingMetrics: {
-        reads: table.metric('ReadThrottleEvents', { statistic: Stats.SUM, period }),
-        writes: table.metric('WriteThrottleEvents', { statistic: Stats.SUM, period }),
+        reads: table.metric('ReadThrottleEvents', { statistic: Stats.SUM, period: alarmPeriod }),
+        writes: table.metric('WriteThrottleEvents', { statistic: Stats.SUM, period: alarmPeriod }),
       },
       label: 'Read + write throttle events',
-      period,
+      period: alarmPeriod,
     })
 
-    const alarm = (id: string, description: string, metric: IMetric): void => {
+    const { datapointsToAlarm, evaluationPeriods } = alarmWindow
+    const alarm = (id: string, description: string, metric: IMetric, threshold: number, unit = ''): void => {
       this.alarms.push(
         new Alarm(this, id, {
-          alarmDescription: description,
+          alarmDescription: `${description} (${threshold}${unit} or more in ${datapointsToAlarm} of ${evaluationPeriods} minutes)`,
           metric,
-          threshold: 1,
-          evaluationPeriods: 1,
+          threshold,
+          ...alarmWindow,
           comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           treatMissingData: TreatMissingData.NOT_BREACHING,
         }),
@@ -89,21 +146,74 @@ export class HuddleMonitoring extends Construct {
     for (const { label, function: fn, alarmOnErrors = true } of props.functions) {
       const name = alarmId(label)
       if (alarmOnErrors) {
-        alarm(`${name}Errors`, `${label}: invocations failed`, fn.metricErrors({ period }))
+        alarm(
+          `${name}ErrorRate`,
+          `${label}: invocations that failed`,
+          percent(
+            `${label} errors (% of invocations)`,
+            'IF(invocations > 0, 100 * FILL(errors, 0) / invocations, 0)',
+            {
+              errors: fn.metricErrors(every(alarmPeriod)),
+              invocations: fn.metricInvocations(every(alarmPeriod)),
+            },
+            alarmPeriod,
+          ),
+          alarmThresholds.functionErrorPercent,
+          '%',
+        )
       }
-      alarm(`${name}Throttles`, `${label}: Lambda throttled invocations`, fn.metricThrottles({ period }))
+      // A count, not a share: Lambda records no invocations when it throttles them all.
+      alarm(
+        `${name}Throttles`,
+        `${label}: Lambda throttled invocations`,
+        fn.metricThrottles(every(alarmPeriod)),
+        alarmThresholds.count,
+      )
     }
+    alarm(
+      'InternalErrorRate',
+      'Requests answered INTERNAL: DynamoDB or S3 failed, or a bug (the functions log "request failed")',
+      internalErrorShare(alarmPeriod),
+      alarmThresholds.internalErrorPercent,
+      '%',
+    )
+    alarm(
+      'DeliveryFailureRate',
+      'Posts to connections that failed (the management API failing or throttling)',
+      deliveryFailureShare(alarmPeriod),
+      alarmThresholds.deliveryFailurePercent,
+      '%',
+    )
+    alarm(
+      'AuthorizerFaults',
+      'The authorizer could not check tokens (JWKS unreachable, a bug): clients get 500 on connect',
+      huddle(metricNames.authorizerFaults).with(every(alarmPeriod)),
+      alarmThresholds.count,
+    )
     alarm(
       'ApiIntegrationErrors',
       'API Gateway got an error back from a route integration',
-      gateway('IntegrationError'),
+      gateway('IntegrationError').with(every(alarmPeriod)),
+      alarmThresholds.count,
     )
-    alarm('ApiExecutionErrors', 'API Gateway failed while calling an integration', gateway('ExecutionError'))
-    alarm('TableThrottles', 'DynamoDB throttled reads or writes', tableThrottles)
+    alarm(
+      'ApiExecutionErrors',
+      'API Gateway failed while calling an integration',
+      gateway('ExecutionError').with(every(alarmPeriod)),
+      alarmThresholds.count,
+    )
+    alarm('TableThrottles', 'DynamoDB throttled reads or writes', tableThrottles, alarmThresholds.count)
 
+    const topics: ITopic[] = []
     if (props.alarmEmail !== undefined) {
       const topic = new Topic(this, 'AlarmTopic', { displayName: 'Huddle alarms', enforceSSL: true })
       topic.addSubscription(new EmailSubscription(props.alarmEmail))
+      topics.push(topic)
+    }
+    if (props.alarmTopicArn !== undefined) {
+      topics.push(Topic.fromTopicArn(this, 'ExistingAlarmTopic', props.alarmTopicArn))
+    }
+    for (const topic of topics) {
       const action = new SnsAction(topic)
       for (const a of this.alarms) a.addAlarmAction(action)
     }
@@ -118,17 +228,33 @@ export class HuddleMonitoring extends Construct {
           graph('Connections', [
             huddle(metricNames.connectionsOpened),
             huddle(metricNames.connectionsClosed),
+            huddle(metricNames.connectionsRefused),
           ]),
           graph('Messages and delivery', [
             huddle(metricNames.messagesIn),
             huddle(metricNames.eventsDelivered),
-            huddle(metricNames.deliveryFailures),
             huddle(metricNames.staleConnectionsPruned),
           ]),
           graph('Fan-out latency (ms)', [
             huddle(metricNames.fanOutLatency, Stats.p(50), 'p50'),
             huddle(metricNames.fanOutLatency, Stats.p(99), 'p99'),
           ]),
+        ],
+        [
+          graph(
+            'Failures',
+            [
+              huddle(metricNames.internalErrors, Stats.SUM, 'INTERNAL replies'),
+              huddle(metricNames.deliveryFailures, Stats.SUM, 'Delivery failures'),
+              huddle(metricNames.authorizerFaults, Stats.SUM, 'Authorizer faults'),
+            ],
+            12,
+          ),
+          graph(
+            'Failure rates (%)',
+            [internalErrorShare(graphPeriod), deliveryFailureShare(graphPeriod)],
+            12,
+          ),
         ],
         [
           graph('API Gateway traffic', [gateway('ConnectCount'), gateway('MessageCount')]),
@@ -145,22 +271,24 @@ export class HuddleMonitoring extends Construct {
         [
           graph(
             'Invocations by route',
-            labelled(props.functions, (fn) => fn.metricInvocations({ period })),
+            labelled(props.functions, (fn) => fn.metricInvocations(every(graphPeriod))),
             6,
           ),
           graph(
             'Errors by route',
-            labelled(props.functions, (fn) => fn.metricErrors({ period })),
+            labelled(props.functions, (fn) => fn.metricErrors(every(graphPeriod))),
             6,
           ),
           graph(
             'p99 duration by route (ms)',
-            labelled(props.functions, (fn) => fn.metricDuration({ period, statistic: Stats.p(99) })),
+            labelled(props.functions, (fn) =>
+              fn.metricDuration({ period: graphPeriod, statistic: Stats.p(99) }),
+            ),
             6,
           ),
           graph(
             'Throttles by route',
-            labelled(props.functions, (fn) => fn.metricThrottles({ period })),
+            labelled(props.functions, (fn) => fn.metricThrottles(every(graphPeriod))),
             6,
           ),
         ],
@@ -170,19 +298,19 @@ export class HuddleMonitoring extends Construct {
             [
               table.metricThrottledRequestsForOperations({
                 operations: tableOperations,
-                period,
+                period: graphPeriod,
                 label: 'Throttled requests',
               }),
-              table.metric('ReadThrottleEvents', { statistic: Stats.SUM, period }),
-              table.metric('WriteThrottleEvents', { statistic: Stats.SUM, period }),
+              table.metric('ReadThrottleEvents', { statistic: Stats.SUM, period: graphPeriod }),
+              table.metric('WriteThrottleEvents', { statistic: Stats.SUM, period: graphPeriod }),
             ],
             12,
           ),
           graph(
             'DynamoDB consumed capacity',
             [
-              table.metricConsumedReadCapacityUnits({ period, label: 'RCU' }),
-              table.metricConsumedWriteCapacityUnits({ period, label: 'WCU' }),
+              table.metricConsumedReadCapacityUnits({ period: graphPeriod, label: 'RCU' }),
+              table.metricConsumedWriteCapacityUnits({ period: graphPeriod, label: 'WCU' }),
             ],
             12,
           ),

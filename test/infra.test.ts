@@ -1,16 +1,31 @@
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { App, Validations } from 'aws-cdk-lib'
 import { Match, Template } from 'aws-cdk-lib/assertions'
+import { Runtime } from 'aws-cdk-lib/aws-lambda'
 import { AwsSolutionsChecks } from 'cdk-nag'
 import { describe, expect, it } from 'vitest'
 import { envNames } from '../lambdas/adapters/env-names.js'
-import { authorizer, routes } from '../lambdas/routes.js'
-import { ConfigError, placeholderJwt, readHuddleConfig } from '../lib/config.js'
+import { metricNames } from '../lambdas/adapters/metric-names.js'
+import { authorizer, bucketPrefixes, routes } from '../lambdas/routes.js'
+import { ConfigError, placeholderJwt, readHuddleConfig, stageSettingKeys } from '../lib/config.js'
+import { handlerBundling } from '../lib/handler-function.js'
 import { HuddleStack } from '../lib/huddle-stack.js'
+import { alarmThresholds, alarmWindow } from '../lib/monitoring.js'
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string }
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown }
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }
+type AlarmMetric = {
+  Id: string
+  Expression?: string
+  MetricStat?: {
+    Metric: { MetricName: string; Namespace: string; Dimensions?: unknown }
+    Period: number
+  }
+}
 
 const cdkJson = JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as {
   context: Record<string, unknown>
@@ -54,6 +69,16 @@ const logicalIdIn = (value: unknown): string => {
 }
 const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value])
 
+/** A CloudFormation value as text: `Bucket.Arn/uploads/*` for a Fn::Join of a GetAtt and a string. */
+const rendered = (value: unknown): string => {
+  if (typeof value === 'string') return value
+  const intrinsic = value as { 'Fn::Join'?: [string, unknown[]]; 'Fn::GetAtt'?: string[]; Ref?: string }
+  if (intrinsic['Fn::Join']) return intrinsic['Fn::Join'][1].map(rendered).join(intrinsic['Fn::Join'][0])
+  if (intrinsic['Fn::GetAtt']) return intrinsic['Fn::GetAtt'].join('.')
+  if (intrinsic.Ref) return intrinsic.Ref
+  return JSON.stringify(value)
+}
+
 /** Route key → the logical id of the Lambda function its integration invokes. */
 const functionByRoute = new Map(
   ofType('AWS::ApiGatewayV2::Route').map(([, route]) => {
@@ -61,21 +86,51 @@ const functionByRoute = new Map(
     return [route.Properties.RouteKey as string, logicalIdIn(integration.Properties.IntegrationUri)]
   }),
 )
+const authorizerFunctionId = logicalIdIn(
+  ofType('AWS::ApiGatewayV2::Authorizer')[0]?.[1].Properties.AuthorizerUri ?? 'no authorizer',
+)
 
 const functionOf = (routeKey: string): Resource => resource(functionByRoute.get(routeKey) ?? routeKey)
 const environmentOf = (fn: Resource): Record<string, unknown> =>
   (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables
 
-/** Every IAM action granted to the role of the function behind `routeKey`. */
-const actionsOf = (routeKey: string): string[] => {
+const statementsIn = (policies: [string, Resource][]): Statement[] =>
+  policies.flatMap(([, policy]) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+const allStatements = statementsIn(ofType('AWS::IAM::Policy'))
+
+/** Every statement of the policies attached to the role of the function behind `routeKey`. */
+const statementsOf = (routeKey: string): Statement[] => {
   const roleId = logicalIdIn(functionOf(routeKey).Properties.Role)
-  return ofType('AWS::IAM::Policy')
-    .filter(([, policy]) => (policy.Properties.Roles as unknown[]).some((r) => logicalIdIn(r) === roleId))
-    .flatMap(([, policy]) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
-    .flatMap((statement) => asArray(statement.Action))
+  return statementsIn(
+    ofType('AWS::IAM::Policy').filter(([, policy]) =>
+      (policy.Properties.Roles as unknown[]).some((r) => logicalIdIn(r) === roleId),
+    ),
+  )
 }
+/** Every IAM action granted to the role of the function behind `routeKey`. */
+const actionsOf = (routeKey: string): string[] => statementsOf(routeKey).flatMap((s) => asArray(s.Action))
+
+/** One action on one resource, whatever statements the policy minimizer merged it into. */
+type Grant = { action: string; resource: string; condition?: unknown }
+const grantsOf = (routeKey: string, service: string): Grant[] =>
+  statementsOf(routeKey)
+    .flatMap((statement) =>
+      asArray(statement.Action).flatMap((action) =>
+        asArray(statement.Resource).map((resource) => ({
+          action,
+          resource: rendered(resource),
+          ...(statement.Condition ? { condition: statement.Condition } : {}),
+        })),
+      ),
+    )
+    .filter((grant) => grant.action.startsWith(`${service}:`))
+const sortedGrants = (grants: Grant[]): Grant[] =>
+  [...grants].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+
+const bucketArn = `${ofType('AWS::S3::Bucket')[0]?.[0]}.Arn`
+const tableArn = `${ofType('AWS::DynamoDB::GlobalTable')[0]?.[0]}.Arn`
 const dynamoWriteActions =
-  /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|PartiQL(Insert|Update|Delete))$/
+  /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|ConditionCheckItem|PartiQL(Insert|Update|Delete))$/
 const writingRoutes = routes.filter((route) => route.access.table === 'readWrite').map((r) => r.routeKey)
 
 /** Synthesizes the stack (without bundling or cdk-nag) for another context and returns its template. */
@@ -85,6 +140,39 @@ const templateFor = (overrides: Record<string, unknown>): Template => {
   const other = new HuddleStack(otherApp, 'Huddle', { config: readHuddleConfig((key) => values[key]).config })
   return Template.fromStack(other)
 }
+
+const alarms: (Record<string, unknown> & { id: string })[] = ofType('AWS::CloudWatch::Alarm').map(
+  ([id, alarm]) => ({ id, ...alarm.Properties }),
+)
+/** The metrics an alarm reads: its own metric, or those its metric-math expression uses. */
+const metricsOf = (
+  alarm: Record<string, unknown>,
+): { name: string; namespace: string; dimensions: string }[] =>
+  alarm.MetricName
+    ? [
+        {
+          name: alarm.MetricName as string,
+          namespace: alarm.Namespace as string,
+          dimensions: JSON.stringify(alarm.Dimensions),
+        },
+      ]
+    : ((alarm.Metrics as AlarmMetric[] | undefined) ?? []).flatMap((m) =>
+        m.MetricStat
+          ? [
+              {
+                name: m.MetricStat.Metric.MetricName,
+                namespace: m.MetricStat.Metric.Namespace,
+                dimensions: JSON.stringify(m.MetricStat.Metric.Dimensions),
+              },
+            ]
+          : [],
+      )
+const alarmsReading = (metricName: string, dimension?: string) =>
+  alarms.filter((alarm) =>
+    metricsOf(alarm).some((m) => m.name === metricName && (!dimension || m.dimensions.includes(dimension))),
+  )
+const expressionOf = (alarm: Record<string, unknown>): string | undefined =>
+  (alarm.Metrics as AlarmMetric[] | undefined)?.find((m) => m.Expression)?.Expression
 
 describe('WebSocket API', () => {
   it('is a WEBSOCKET API that routes on $request.body.action', () => {
@@ -136,16 +224,29 @@ describe('WebSocket API', () => {
 })
 
 describe('functions', () => {
-  it('all run Node.js 22 on arm64', () => {
+  it('all run the newest Node.js runtime aws-cdk-lib offers, on arm64', () => {
+    const major = (runtime: Runtime) => Number(runtime.name.match(/^nodejs(\d+)\.x$/)?.[1] ?? 0)
+    const newest = Math.max(...Runtime.ALL.map(major))
+    expect(newest).toBeGreaterThanOrEqual(24)
     const functions = ofType('AWS::Lambda::Function')
     expect(functions).toHaveLength(routes.length + 1)
     for (const [id, fn] of functions) {
       expect({ id, runtime: fn.Properties.Runtime, arch: fn.Properties.Architectures }).toEqual({
         id,
-        runtime: 'nodejs22.x',
+        runtime: `nodejs${newest}.x`,
         arch: ['arm64'],
       })
     }
+    // esbuild compiles for the Node.js the functions run.
+    expect(handlerBundling.target).toBe(`node${newest}`)
+  })
+
+  it('time out after the route table’s timeoutSeconds, the authorizer after its own', () => {
+    expect(new Set(routes.map((route) => route.timeoutSeconds)).size).toBeGreaterThan(1)
+    for (const route of routes) {
+      expect(functionOf(route.routeKey).Properties.Timeout, route.routeKey).toBe(route.timeoutSeconds)
+    }
+    expect(resource(authorizerFunctionId).Properties.Timeout).toBe(authorizer.timeoutSeconds)
   })
 
   it('get exactly the environment their access needs', () => {
@@ -158,15 +259,24 @@ describe('functions', () => {
       expect(Object.hasOwn(variables, envNames.tableName), route.routeKey).toBe(!!route.access.table)
       expect(Object.hasOwn(variables, envNames.bucketName), route.routeKey).toBe(!!route.access.bucket)
       expect(Object.hasOwn(variables, envNames.callbackUrl), route.routeKey).toBe(!!route.access.connections)
-      expect(Object.hasOwn(variables, envNames.jwksUrl), route.routeKey).toBe(false)
+      for (const authorizerOnly of [envNames.jwksUrl, envNames.identityClaim]) {
+        expect(Object.hasOwn(variables, authorizerOnly), route.routeKey).toBe(false)
+      }
     }
-    template.hasResourceProperties('AWS::Lambda::Function', {
+    expect(environmentOf(resource(authorizerFunctionId))).toMatchObject({
+      [envNames.jwksUrl]: context.jwksUrl,
+      [envNames.jwtIssuer]: context.jwtIssuer,
+      [envNames.jwtAudience]: context.jwtAudience,
+      [envNames.identityClaim]: 'sub',
+    })
+  })
+
+  it('tell the authorizer which claim names the user when one is configured', () => {
+    const claim = 'https://example.com/huddle_id'
+    const configured = templateFor({ identityClaim: claim })
+    configured.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
-        Variables: Match.objectLike({
-          [envNames.jwksUrl]: context.jwksUrl,
-          [envNames.jwtIssuer]: context.jwtIssuer,
-          [envNames.jwtAudience]: context.jwtAudience,
-        }),
+        Variables: Match.objectLike({ [envNames.jwksUrl]: context.jwksUrl, [envNames.identityClaim]: claim }),
       },
     })
   })
@@ -204,9 +314,10 @@ describe('functions', () => {
         actions.some((a) => a.startsWith('dynamodb:')),
         route.routeKey,
       ).toBe(!!access.table)
-      expect(actions.includes('dynamodb:PutItem'), route.routeKey).toBe(access.table === 'readWrite')
-      expect(actions.includes('s3:GetObject'), route.routeKey).toBe(!!access.bucket)
-      expect(actions.includes('s3:PutObject'), route.routeKey).toBe(access.bucket === 'readWrite')
+      expect(
+        actions.some((a) => a.startsWith('s3:')),
+        route.routeKey,
+      ).toBe(!!access.bucket)
       expect(actions.includes('execute-api:ManageConnections'), route.routeKey).toBe(!!access.connections)
       expect(actions).not.toContain('dynamodb:Scan')
       if (access.table !== 'readWrite') {
@@ -218,15 +329,31 @@ describe('functions', () => {
     }
   })
 
+  it('read the table with the calls the store makes, and write it with the item actions its transactions need', () => {
+    const read = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']
+    const write = [
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]
+    for (const route of routes.filter((r) => r.access.table)) {
+      const grants = grantsOf(route.routeKey, 'dynamodb')
+      const onTable = grants.filter((g) => g.resource === tableArn).map((g) => g.action)
+      expect(onTable.sort(), route.routeKey).toEqual(
+        route.access.table === 'readWrite' ? [...read, ...write].sort() : read,
+      )
+      // The user index is only queried.
+      expect(
+        grants.filter((g) => g.resource !== tableArn),
+        route.routeKey,
+      ).toEqual([{ action: 'dynamodb:Query', resource: `${tableArn}/index/GSI1` }])
+    }
+  })
+
   it('for history and receipts may only read the table', () => {
     for (const routeKey of ['history', 'receipts']) {
       const actions = actionsOf(routeKey)
-      expect(actions.filter((a) => a.startsWith('dynamodb:')).sort(), routeKey).toEqual([
-        'dynamodb:BatchGetItem',
-        'dynamodb:ConditionCheckItem',
-        'dynamodb:GetItem',
-        'dynamodb:Query',
-      ])
       expect(
         actions.filter((a) => dynamoWriteActions.test(a)),
         routeKey,
@@ -236,6 +363,61 @@ describe('functions', () => {
         routeKey,
       ).toEqual([])
     }
+  })
+
+  it('reach the bucket only under the key prefixes their access entry names', () => {
+    const withBucket = routes.filter((route) => route.access.bucket)
+    expect(withBucket.map((route) => route.routeKey)).toEqual(
+      expect.arrayContaining(['avatar', 'invite', 'join', 'sync', 'groups']),
+    )
+    for (const route of routes) {
+      const { read = [], write = [] } = route.access.bucket ?? {}
+      const expected: Grant[] = [
+        ...read.map((prefix) => ({ action: 's3:GetObject', resource: `${bucketArn}/${prefix}*` })),
+        ...write.map((prefix) => ({ action: 's3:PutObject', resource: `${bucketArn}/${prefix}*` })),
+        // Listing, for a 404 on a missing key, only under the prefixes it reads.
+        ...(read.length > 0
+          ? [
+              {
+                action: 's3:ListBucket',
+                resource: bucketArn,
+                condition: { StringLike: { 's3:prefix': read.map((prefix) => `${prefix}*`) } },
+              },
+            ]
+          : []),
+      ]
+      expect(sortedGrants(grantsOf(route.routeKey, 's3')), route.routeKey).toEqual(sortedGrants(expected))
+    }
+    // The avatar route presigns uploads, and nothing else of the bucket.
+    expect(grantsOf('avatar', 's3')).toEqual([
+      { action: 's3:PutObject', resource: `${bucketArn}/${bucketPrefixes.uploads}*` },
+    ])
+  })
+
+  it('never delete objects, batch-write the table or grant an action no code calls', () => {
+    const actions = new Set(allStatements.flatMap((s) => asArray(s.Action)))
+    for (const unused of [
+      's3:DeleteObject',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:Scan',
+      's3:*',
+      'dynamodb:*',
+    ]) {
+      expect(actions.has(unused), unused).toBe(false)
+    }
+    const data = [...actions].filter((a) => /^(dynamodb|s3):/.test(a)).sort()
+    expect(data).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+    ])
   })
 
   it('for edit, delete and receipt may write the table and post to connections, and nothing in S3', () => {
@@ -257,13 +439,13 @@ describe('functions', () => {
   })
 
   it('never grant DynamoDB or S3 actions on every resource', () => {
-    const statements = ofType('AWS::IAM::Policy').flatMap(
-      ([, policy]) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+    const dataStatements = allStatements.filter((s) =>
+      asArray(s.Action).some((a) => /^(dynamodb|s3):/.test(a)),
     )
-    const dataStatements = statements.filter((s) => asArray(s.Action).some((a) => /^(dynamodb|s3):/.test(a)))
     expect(dataStatements.length).toBeGreaterThan(0)
     for (const statement of dataStatements) {
       expect(asArray(statement.Resource)).not.toContain('*')
+      expect(asArray(statement.Resource).map(rendered)).not.toContain(`${bucketArn}/*`)
       expect(asArray(statement.Action).filter((a) => a.endsWith(':*'))).toEqual([])
     }
   })
@@ -319,9 +501,6 @@ describe('data stores', () => {
             }),
           ],
         },
-        LifecycleConfiguration: {
-          Rules: [Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })],
-        },
       }),
     })
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
@@ -332,56 +511,166 @@ describe('data stores', () => {
       },
     })
   })
+
+  it('expires uploads after a day, keeps avatars, and aborts incomplete multipart uploads', () => {
+    const bucket = resource(bucketArn.replace(/\.Arn$/, ''))
+    const { Rules } = bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }
+    const expiring = Rules.filter((rule) => rule.ExpirationInDays !== undefined)
+    expect(expiring).toEqual([
+      expect.objectContaining({ Status: 'Enabled', Prefix: bucketPrefixes.uploads, ExpirationInDays: 1 }),
+    ])
+    expect(Rules).toContainEqual(
+      expect.objectContaining({
+        Status: 'Enabled',
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      }),
+    )
+    expect(JSON.stringify(Rules)).not.toContain(bucketPrefixes.avatars)
+  })
 })
 
 describe('monitoring', () => {
+  const dashboardBody = JSON.stringify(ofType('AWS::CloudWatch::Dashboard')[0]?.[1].Properties.DashboardBody)
+
   it('has a dashboard with the custom, API Gateway, Lambda and DynamoDB metrics', () => {
-    const [dashboard] = ofType('AWS::CloudWatch::Dashboard')
-    const body = JSON.stringify(dashboard?.[1].Properties.DashboardBody)
     for (const metric of [
       'FanOutLatency',
-      'DeliveryFailures',
+      metricNames.deliveryFailures,
+      metricNames.internalErrors,
+      metricNames.authorizerFaults,
+      metricNames.connectionsRefused,
       'ConnectCount',
       'IntegrationError',
       'Throttles',
+      'ReadThrottleEvents',
+      'ConsumedWriteCapacityUnits',
     ]) {
-      expect(body).toContain(metric)
+      expect(dashboardBody, metric).toContain(metric)
     }
-    expect(body).toContain('ReadThrottleEvents')
-    expect(body).toContain('ConsumedWriteCapacityUnits')
   })
 
-  it('alarms on function errors and throttles, API errors and table throttles, by email', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties)
-    const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName)
-    expect(named('Errors')).toHaveLength(routes.length)
-    expect(named('Throttles')).toHaveLength(routes.length + 1)
-    expect(named('IntegrationError')).toHaveLength(1)
-    expect(named('ExecutionError')).toHaveLength(1)
-    expect(JSON.stringify(alarms)).toContain('ThrottleEvents')
-    for (const alarm of alarms) expect(alarm.AlarmActions).toHaveLength(1)
+  it('reads top to bottom: alarms, chat traffic, failures, API Gateway, Lambda, DynamoDB', () => {
+    const titles = [...dashboardBody.matchAll(/\\"title\\":\\"([^\\]+)\\"/g)].map((match) => match[1])
+    const firstOf = (title: string) => titles.indexOf(title)
+    const order = [
+      'Alarms',
+      'Connections',
+      'Failures',
+      'API Gateway traffic',
+      'Invocations by route',
+      'DynamoDB throttles',
+    ]
+    for (const title of order) expect(firstOf(title), title).toBeGreaterThanOrEqual(0)
+    expect(order.map(firstOf)).toEqual(order.map(firstOf).sort((a, b) => a - b))
+  })
+
+  it('alarms on lasting problems only: 3 of 5 one-minute periods, missing data not breaching', () => {
+    expect(alarmWindow).toEqual({ datapointsToAlarm: 3, evaluationPeriods: 5 })
+    expect(alarms.length).toBeGreaterThan(0)
+    for (const alarm of alarms) {
+      expect(alarm, alarm.id).toMatchObject({
+        DatapointsToAlarm: 3,
+        EvaluationPeriods: 5,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      })
+      const periods = alarm.Period
+        ? [alarm.Period]
+        : (alarm.Metrics as AlarmMetric[]).flatMap((m) => (m.MetricStat ? [m.MetricStat.Period] : []))
+      expect(periods.length, alarm.id).toBeGreaterThan(0)
+      for (const period of periods) expect(period, alarm.id).toBe(60)
+    }
+  })
+
+  it('alarms on each route function’s errors as a share of its invocations, and on every function’s throttles', () => {
+    for (const route of routes) {
+      const functionId = functionByRoute.get(route.routeKey) as string
+      const [errorRate, ...others] = alarmsReading('Errors', `"${functionId}"`)
+      expect(others, route.routeKey).toEqual([])
+      expect(
+        metricsOf(errorRate ?? {})
+          .map((m) => m.name)
+          .sort(),
+        route.routeKey,
+      ).toEqual(['Errors', 'Invocations'])
+      expect(expressionOf(errorRate ?? {}), route.routeKey).toMatch(/100 \* FILL\(errors, 0\) \/ invocations/)
+      expect(errorRate?.Threshold, route.routeKey).toBe(alarmThresholds.functionErrorPercent)
+      expect(alarmsReading('Throttles', `"${functionId}"`), route.routeKey).toHaveLength(1)
+    }
+    // Refusing a token is an error by design: the authorizer's faults are alarmed on their own metric.
+    expect(alarmsReading('Errors', `"${authorizerFunctionId}"`)).toEqual([])
+    expect(alarmsReading('Throttles', `"${authorizerFunctionId}"`)).toHaveLength(1)
+  })
+
+  it('alarms on INTERNAL replies as a share of requests, on delivery failures and on authorizer faults', () => {
+    const [internal, ...moreInternal] = alarmsReading(metricNames.internalErrors)
+    expect(moreInternal).toEqual([])
+    expect(metricsOf(internal ?? {})).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: metricNames.internalErrors, namespace: 'Huddle' }),
+        expect.objectContaining({ name: metricNames.messagesIn, namespace: 'Huddle' }),
+      ]),
+    )
+    expect(expressionOf(internal ?? {})).toMatch(/100 \* FILL\(internal, 0\) \/ requests/)
+    expect(internal?.Threshold).toBe(alarmThresholds.internalErrorPercent)
+
+    const [delivery, ...moreDelivery] = alarmsReading(metricNames.deliveryFailures)
+    expect(moreDelivery).toEqual([])
+    expect(
+      metricsOf(delivery ?? {})
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual([metricNames.deliveryFailures, metricNames.eventsDelivered])
+    expect(expressionOf(delivery ?? {})).toMatch(/100 \* failed \/ \(sent \+ failed\)/)
+    expect(delivery?.Threshold).toBe(alarmThresholds.deliveryFailurePercent)
+
+    const [faults, ...moreFaults] = alarmsReading(metricNames.authorizerFaults)
+    expect(moreFaults).toEqual([])
+    expect(faults).toMatchObject({ Namespace: 'Huddle', Statistic: 'Sum', Threshold: 1 })
+    // Refusals are the clients' business: graphed, never alarmed.
+    expect(alarmsReading(metricNames.connectionsRefused)).toEqual([])
+  })
+
+  it('alarms on API errors and table throttles, and notifies the alarm e-mail of every alarm', () => {
+    expect(alarmsReading('IntegrationError')).toHaveLength(1)
+    expect(alarmsReading('ExecutionError')).toHaveLength(1)
+    expect(alarmsReading('ReadThrottleEvents')).toHaveLength(1)
+    // Per route: error share; per function: throttles; then INTERNAL, delivery, authorizer, API ×2, table.
+    expect(alarms).toHaveLength(routes.length + (routes.length + 1) + 6)
+    const topic = ofType('AWS::SNS::Topic').map(([id]) => id)
+    expect(topic).toHaveLength(1)
+    for (const alarm of alarms) expect(alarm.AlarmActions, alarm.id).toEqual([{ Ref: topic[0] }])
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
     })
   })
 
-  it('graphs and alarms on every route function by name', () => {
-    const [dashboard] = ofType('AWS::CloudWatch::Dashboard')
-    const body = JSON.stringify(dashboard?.[1].Properties.DashboardBody)
-    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties)
+  it('notifies an existing SNS topic when alarmTopicArn is given, and no one when opted out', () => {
+    const arn = 'arn:aws:sns:eu-west-1:123456789012:ops-pager'
+    const toTopic = templateFor({ alarmEmail: undefined, alarmTopicArn: arn })
+    toTopic.resourceCountIs('AWS::SNS::Topic', 0)
+    const topicAlarms = Object.values(toTopic.findResources('AWS::CloudWatch::Alarm'))
+    expect(topicAlarms).toHaveLength(alarms.length)
+    for (const alarm of topicAlarms) expect(alarm.Properties.AlarmActions).toEqual([arn])
+
+    const both = Object.values(templateFor({ alarmTopicArn: arn }).findResources('AWS::CloudWatch::Alarm'))
+    for (const alarm of both)
+      expect(alarm.Properties.AlarmActions).toEqual([expect.objectContaining({}), arn])
+
+    const silent = templateFor({ alarmEmail: undefined, alarmsWithoutNotification: 'true' })
+    silent.resourceCountIs('AWS::SNS::Topic', 0)
+    for (const alarm of Object.values(silent.findResources('AWS::CloudWatch::Alarm'))) {
+      expect(alarm.Properties.AlarmActions).toBeUndefined()
+    }
+  })
+
+  it('graphs every route function by name', () => {
     for (const route of routes) {
       const functionId = functionByRoute.get(route.routeKey)
       // Invocations, errors, p99 duration and throttles by route, each labelled with the route key.
-      expect(body.split(`{"Ref":"${functionId}"}`), route.routeKey).toHaveLength(5)
-      expect(body.split(`\\"label\\":\\"${route.routeKey}\\"`), route.routeKey).toHaveLength(5)
-      for (const metricName of ['Errors', 'Throttles']) {
-        const watching = alarms.filter(
-          (alarm) =>
-            alarm.MetricName === metricName && JSON.stringify(alarm.Dimensions).includes(`"${functionId}"`),
-        )
-        expect(watching, `${route.routeKey} ${metricName}`).toHaveLength(1)
-      }
+      expect(dashboardBody.split(`{"Ref":"${functionId}"}`), route.routeKey).toHaveLength(5)
+      expect(dashboardBody.split(`\\"label\\":\\"${route.routeKey}\\"`), route.routeKey).toHaveLength(5)
     }
   })
 
@@ -421,32 +710,206 @@ describe('validation', () => {
       .flatMap((entry) => Object.entries(entry.data as Record<string, string>))
     for (const [, reason] of acknowledged) expect(reason.length).toBeGreaterThan(20)
     const rules = new Set(acknowledged.map(([id]) => id.replace(/^[A-Za-z]+::/, '').replace(/\[.*$/, '')))
+    // No AwsSolutions-L1: the functions run the newest runtime.
     expect([...rules].sort()).toEqual([
       'AwsSolutions-APIG4',
       'AwsSolutions-IAM4',
       'AwsSolutions-IAM5',
-      'AwsSolutions-L1',
       'AwsSolutions-S1',
     ])
   })
 })
 
 describe('configuration', () => {
-  /** The error `readHuddleConfig` throws for these context values (undefined when it accepts them). */
-  const errorFor = (values: Record<string, unknown>): unknown => {
+  /** The problems `readHuddleConfig` reports for these context values (none when it accepts them). */
+  const problemsFor = (values: Record<string, unknown>): string[] => {
     try {
       readHuddleConfig((key) => values[key])
+      return []
     } catch (thrown) {
-      return thrown
+      expect(thrown).toBeInstanceOf(ConfigError)
+      return (thrown as ConfigError).problems
     }
   }
+  const configFor = (values: Record<string, unknown>) => readHuddleConfig((key) => values[key])
 
-  it('falls back to placeholders with a warning when no JWT settings are given', () => {
-    const { config: fallback, warnings } = readHuddleConfig(() => undefined)
-    expect(fallback).toMatchObject({ ...placeholderJwt, stageName: 'prod', removalPolicy: 'retain' })
-    expect(fallback.corsOrigins).toEqual(['*'])
-    expect(fallback.messageRetentionDays).toBe(365)
-    expect(warnings).toHaveLength(1)
+  it('refuses to synthesize without the JWT settings or an alarm destination, saying what to set', () => {
+    const problems = problemsFor({})
+    expect(problems).toEqual([
+      expect.stringContaining('jwksUrl, jwtIssuer, jwtAudience are not set for stage prod'),
+      expect.stringContaining('alarms would notify no one'),
+    ])
+    expect(problems[0]).toContain('stages.prod in cdk.json')
+    expect(problems[0]).toContain('allowPlaceholderAuth=true')
+    expect(problems[1]).toMatch(/alarmEmail .*alarmTopicArn .*alarmsWithoutNotification=true/)
+  })
+
+  it('lists which JWT settings are missing when only some are given, even with the placeholder opt-in', () => {
+    for (const allowPlaceholderAuth of [undefined, 'true']) {
+      expect(
+        problemsFor({ ...context, jwtAudience: undefined, jwtIssuer: '', allowPlaceholderAuth }),
+      ).toEqual([expect.stringContaining('jwtIssuer, jwtAudience are not set for stage prod')])
+    }
+    expect(problemsFor({ ...context, jwksUrl: undefined })).toEqual([
+      expect.stringContaining('jwksUrl is not set for stage prod'),
+    ])
+  })
+
+  it('uses placeholders, with a warning, only for a throwaway stack that opts in', () => {
+    const { config: throwaway, warnings } = configFor({
+      allowPlaceholderAuth: 'true',
+      removalPolicy: 'destroy',
+    })
+    expect(throwaway).toMatchObject({ ...placeholderJwt, stageName: 'prod', removalPolicy: 'destroy' })
+    expect(throwaway.corsOrigins).toEqual(['*'])
+    expect(throwaway.messageRetentionDays).toBe(365)
+    expect(throwaway.identityClaim).toBe('sub')
+    expect(warnings).toEqual([expect.stringContaining('every token is refused')])
+    // The opt-in is about tokens only: a stage that keeps its data still needs an alarm destination.
+    expect(problemsFor({ allowPlaceholderAuth: true })).toEqual([
+      expect.stringContaining('alarms would notify no one'),
+    ])
+  })
+
+  it('needs an alarm destination only for a stage that keeps its data', () => {
+    const jwt = { jwksUrl: context.jwksUrl, jwtIssuer: context.jwtIssuer, jwtAudience: context.jwtAudience }
+    expect(problemsFor({ ...jwt, removalPolicy: 'retain' })).toEqual([
+      expect.stringContaining('stage prod keeps its data (removalPolicy retain)'),
+    ])
+    expect(problemsFor({ ...jwt, removalPolicy: 'destroy' })).toEqual([])
+    expect(problemsFor({ ...jwt, alarmsWithoutNotification: 'true' })).toEqual([])
+    expect(
+      configFor({ ...jwt, alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:huddle-alarms' }).config,
+    ).toMatchObject({ alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:huddle-alarms' })
+    expect(problemsFor({ ...jwt, alarmEmail: 'ops@example.com', alarmsWithoutNotification: true })).toEqual([
+      expect.stringContaining('alarmsWithoutNotification=true contradicts'),
+    ])
+  })
+
+  it.each([
+    'arn:aws:sqs:us-east-1:123456789012:queue',
+    'arn:aws:sns:us-east-1:1234:topic',
+    'huddle-alarms',
+    'arn:aws:sns:us-east-1:123456789012:bad name',
+  ])('refuses alarmTopicArn %j', (arn) => {
+    expect(problemsFor({ ...context, alarmTopicArn: arn })).toEqual([
+      expect.stringContaining('alarmTopicArn must be an SNS topic ARN'),
+    ])
+  })
+
+  it('takes the identity claim from context, namespaced names included, and refuses claims that name no user', () => {
+    expect(configFor(context).config.identityClaim).toBe('sub')
+    for (const claim of ['oid', 'preferred_username', 'https://example.com/huddle_id', 'custom:huddle_id']) {
+      expect(configFor({ ...context, identityClaim: claim }).config.identityClaim).toBe(claim)
+    }
+    expect(problemsFor({ ...context, identityClaim: 'aud' })).toEqual([
+      expect.stringContaining('identityClaim cannot be aud'),
+    ])
+    expect(problemsFor({ ...context, identityClaim: 'user id' })).toEqual([
+      expect.stringContaining('identityClaim must be a claim name'),
+    ])
+  })
+
+  describe('stages', () => {
+    const stages = {
+      prod: { ...context, alarmEmail: 'prod-ops@example.com', throttleRate: 800 },
+      dev: { ...context, alarmEmail: undefined, removalPolicy: 'destroy', identityClaim: 'oid' },
+    }
+
+    it('deploy prod from its cdk.json entry when no stage is named', () => {
+      const { config: prod } = configFor({ stages })
+      expect(prod).toMatchObject({ stageName: 'prod', alarmEmail: 'prod-ops@example.com', throttleRate: 800 })
+      expect(prod.jwksUrl).toBe(context.jwksUrl)
+    })
+
+    it('are selected with -c stage=<name>, which also names the API stage and the stack', () => {
+      const { config: dev } = configFor({ stages, stage: 'dev' })
+      expect(dev).toMatchObject({
+        stageName: 'dev',
+        removalPolicy: 'destroy',
+        identityClaim: 'oid',
+        throttleRate: 500,
+      })
+      expect(dev.alarmEmail).toBeUndefined()
+      templateFor({
+        stages,
+        stage: 'dev',
+        ...Object.fromEntries(Object.keys(context).map((k) => [k, undefined])),
+      }).hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'dev' })
+    })
+
+    it('let -c key=value win over the stage’s entry', () => {
+      expect(
+        configFor({ stages, stage: 'prod', throttleRate: '50', alarmEmail: 'me@example.com' }).config,
+      ).toMatchObject({
+        throttleRate: 50,
+        alarmEmail: 'me@example.com',
+      })
+    })
+
+    it('refuse an unknown stage, naming the known ones', () => {
+      // Only that: every other message would be about settings nobody meant to deploy.
+      expect(problemsFor({ stages, stage: 'prdo' })).toEqual([
+        "unknown stage prdo: cdk.json's stages are prod, dev",
+      ])
+      // Without a stages entry in cdk.json at all, a stage is whatever -c gives.
+      expect(configFor({ ...context, stage: 'qa' }).config.stageName).toBe('qa')
+    })
+
+    it('refuse unknown keys in any stage, and a stages value that is not an object', () => {
+      const typo = {
+        ...stages,
+        staging: { jwksURL: 'https://x.example.com/jwks', alarmEmail: 'a@example.com' },
+      }
+      expect(problemsFor({ stages: typo })).toEqual([
+        expect.stringContaining('stages.staging has unknown key jwksURL; a stage may set jwksUrl, jwtIssuer'),
+      ])
+      expect(problemsFor({ ...context, stages: '{"prod":{}}' })).toEqual([
+        expect.stringContaining('stages must be an object'),
+      ])
+      expect(problemsFor({ stages: { prod: 'https://x.example.com' } })).toEqual(
+        expect.arrayContaining([expect.stringContaining('stages.prod must be an object of settings')]),
+      )
+      expect(stageSettingKeys).not.toContain('stage')
+    })
+
+    it('refuse the old stageName key rather than deploy prod by mistake', () => {
+      expect(problemsFor({ ...context, stageName: 'dev' })).toEqual([
+        expect.stringContaining('stageName is replaced by stage: pass -c stage=<name>'),
+      ])
+    })
+
+    it('in cdk.json: ci synthesizes offline with placeholders; prod says what it still needs', () => {
+      const fromCdkJson = (values: Record<string, unknown>) => (key: string) =>
+        values[key] ?? cdkJson.context[key]
+      const ci = readHuddleConfig(fromCdkJson({ stage: 'ci' }))
+      expect(ci.config).toMatchObject({ ...placeholderJwt, stageName: 'ci', removalPolicy: 'destroy' })
+      expect(ci.warnings).toHaveLength(1)
+      expect(() => readHuddleConfig(fromCdkJson({}))).toThrow(
+        /jwksUrl, jwtIssuer, jwtAudience are not set for stage prod/,
+      )
+    })
+  })
+
+  it('bin/app.ts fails the synth, listing what is missing, when prod has no settings', () => {
+    const result = spawnSync(
+      fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url)),
+      ['bin/app.ts'],
+      {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          CDK_CONTEXT_JSON: JSON.stringify(cdkJson.context),
+          CDK_OUTDIR: mkdtempSync(join(tmpdir(), 'huddle-synth-')),
+        },
+        timeout: 60_000,
+      },
+    )
+    expect(result.status).toBe(1)
+    expect(result.stderr).toContain('Invalid Huddle configuration')
+    expect(result.stderr).toContain('jwksUrl, jwtIssuer, jwtAudience are not set for stage prod')
+    expect(result.stderr).toContain('alarms would notify no one')
   })
 
   it('parses CLI strings', () => {
@@ -457,43 +920,43 @@ describe('configuration', () => {
       removalPolicy: 'destroy',
       corsOrigins: 'https://a.example.com, https://b.example.com',
       messageRetentionDays: '30',
+      apiGatewayLogsRole: 'false',
     }
-    expect(readHuddleConfig((key) => values[key]).config).toMatchObject({
+    expect(configFor(values).config).toMatchObject({
       messageRetentionDays: 30,
       throttleRate: 50,
       throttleBurst: 100,
       removalPolicy: 'destroy',
       corsOrigins: ['https://a.example.com', 'https://b.example.com'],
+      apiGatewayLogsRole: false,
     })
   })
 
   it('rejects bad values, listing every problem at once', () => {
-    const values: Record<string, unknown> = {
-      jwksUrl: 'http://insecure.example.com/jwks.json',
-      throttleRate: '-1',
-      removalPolicy: 'keep',
-      alarmEmail: 'not-an-email',
-    }
-    const error = errorFor(values)
-    expect(error).toBeInstanceOf(ConfigError)
-    expect((error as ConfigError).problems).toEqual([
-      expect.stringContaining('jwtIssuer, jwtAudience must be set'),
+    expect(
+      problemsFor({
+        ...context,
+        jwksUrl: 'http://insecure.example.com/jwks.json',
+        throttleRate: '-1',
+        removalPolicy: 'keep',
+        alarmEmail: 'not-an-email',
+        alarmsWithoutNotification: 'maybe',
+      }),
+    ).toEqual([
       expect.stringContaining('jwksUrl must be an https:// URL'),
       expect.stringContaining("removalPolicy must be 'retain' or 'destroy'"),
       expect.stringContaining('alarmEmail must be an email address'),
+      expect.stringContaining('alarmsWithoutNotification must be true or false'),
       expect.stringContaining('throttleRate must be a positive number'),
     ])
   })
 
   it('takes messageRetentionDays as a number from cdk.json', () => {
-    const values: Record<string, unknown> = { ...context, messageRetentionDays: 90 }
-    expect(readHuddleConfig((key) => values[key]).config.messageRetentionDays).toBe(90)
+    expect(configFor({ ...context, messageRetentionDays: 90 }).config.messageRetentionDays).toBe(90)
   })
 
   it.each([0, -1, 'abc', 1.5, '0', '-1', '1.5', true])('refuses messageRetentionDays %j', (retention) => {
-    const error = errorFor({ ...context, messageRetentionDays: retention })
-    expect(error).toBeInstanceOf(ConfigError)
-    expect((error as ConfigError).problems).toEqual([
+    expect(problemsFor({ ...context, messageRetentionDays: retention })).toEqual([
       `messageRetentionDays must be a positive integer, got ${JSON.stringify(retention)}`,
     ])
   })

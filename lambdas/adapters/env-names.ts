@@ -7,6 +7,8 @@ export const envNames = {
   jwksUrl: 'JWKS_URL',
   jwtIssuer: 'JWT_ISSUER',
   jwtAudience: 'JWT_AUDIENCE',
+  /** The JWT claim whose value is the user's Huddle identity (`sub` unless configured otherwise). */
+  identityClaim: 'JWT_IDENTITY_CLAIM',
   /** Days a group's events are kept before DynamoDB's TTL removes them (default 365). */
   retentionDays: 'MESSAGE_RETENTION_DAYS',
   /** Optional endpoint overrides (emulators); unset in AWS. */

@@ -66,12 +66,18 @@ export function actionHandler<A extends Action>(
   })
 }
 
-/** The one mapping from failures to error replies; unexpected ones are logged and answered INTERNAL. */
+/**
+ * The one mapping from failures to error replies; unexpected ones are logged, counted (the reply is still a
+ * 200, so Lambda's Errors metric never sees them) and answered INTERNAL.
+ */
 export function errorReply(error: unknown, id?: string): ErrorReply {
   const withId = id !== undefined ? { id } : {}
-  if (error instanceof ChatError)
-    return { type: 'error', ...withId, code: error.code, message: error.message }
+  if (error instanceof ChatError) {
+    const retry = error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }
+    return { type: 'error', ...withId, code: error.code, message: error.message, ...retry }
+  }
   logger.error('request failed', { error })
+  metrics.addMetric(metricNames.internalErrors, MetricUnit.Count, 1)
   return {
     type: 'error',
     ...withId,

@@ -3,7 +3,13 @@ export const metricNamespace = 'Huddle'
 export const metricNames = {
   connectionsOpened: 'ConnectionsOpened',
   connectionsClosed: 'ConnectionsClosed',
+  /** Tokens the authorizer refused (missing, expired, bad signature, wrong iss/aud, no valid identity): 401s. */
+  connectionsRefused: 'ConnectionsRefused',
+  /** Tokens the authorizer could not check (JWKS unreachable or invalid, a bug): 500s, alarmed. */
+  authorizerFaults: 'AuthorizerFaults',
   messagesIn: 'MessagesIn',
+  /** Requests answered INTERNAL: a DynamoDB or S3 failure or a bug that the handler caught and replied to. */
+  internalErrors: 'InternalErrors',
   eventsDelivered: 'EventsDelivered',
   deliveryFailures: 'DeliveryFailures',
   staleConnectionsPruned: 'StaleConnectionsPruned',

@@ -1,33 +1,47 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics'
 import { envNames } from '../adapters/env-names.js'
 import { requiredEnv } from '../adapters/environment.js'
-import { logger } from '../adapters/handler.js'
-import { tokenVerifier } from '../adapters/tokens.js'
+import { logger, metrics } from '../adapters/handler.js'
+import { metricNames } from '../adapters/metric-names.js'
+import { TokenRefused, tokenVerifier } from '../adapters/tokens.js'
 import type { AuthorizerEvent, AuthorizerResult } from '../adapters/websocket-event.js'
 
 const verify = tokenVerifier({
   jwksUrl: requiredEnv(envNames.jwksUrl),
   issuer: requiredEnv(envNames.jwtIssuer),
   audience: requiredEnv(envNames.jwtAudience),
+  identityClaim: requiredEnv(envNames.identityClaim),
 })
 
-/** The $connect REQUEST authorizer: the token's `sub` becomes the connection's identity; anything else is a 401. */
+/**
+ * The $connect REQUEST authorizer: the token's identity claim names the connection's user. A bad token is
+ * refused (401); a token that could not be checked (JWKS unreachable, a bug) is a fault, counted apart and
+ * answered 500, since API Gateway has no other way to say "try again later".
+ */
 export const handler = async (event: AuthorizerEvent): Promise<AuthorizerResult> => {
-  const token = event.queryStringParameters?.token
-  let sub: string
+  let identity: string
   try {
-    if (!token) throw new Error('no token query parameter')
-    sub = await verify(token)
+    identity = await verify(event.queryStringParameters?.token)
   } catch (error) {
-    logger.info('connection refused', { reason: error instanceof Error ? error.message : String(error) })
-    // API Gateway answers this exact message with HTTP 401.
-    throw new Error('Unauthorized')
+    if (error instanceof TokenRefused) {
+      metrics.addMetric(metricNames.connectionsRefused, MetricUnit.Count, 1)
+      logger.info('connection refused', { reason: error.message })
+      // API Gateway answers this exact message with HTTP 401.
+      throw new Error('Unauthorized')
+    }
+    metrics.addMetric(metricNames.authorizerFaults, MetricUnit.Count, 1)
+    logger.error('authorizer fault: the token could not be checked', { error })
+    throw new Error('the token could not be checked')
+  } finally {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics()
   }
   return {
-    principalId: sub,
+    principalId: identity,
     policyDocument: {
       Version: '2012-10-17',
       Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
     },
-    context: { sub },
+    // Later routes read the identity from here (`callerOf`), whichever claim it came from.
+    context: { sub: identity },
   }
 }
