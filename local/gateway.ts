@@ -2,32 +2,50 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer } from 'ws'
+import { envNames } from '../lambdas/adapters/env-names.js'
 import type {
   AuthorizerEvent,
   AuthorizerResult,
   WebSocketEvent,
   WebSocketResult,
 } from '../lambdas/adapters/websocket-event.js'
+import { identityPattern } from '../lambdas/core/frames.js'
 import { limits } from '../lambdas/core/protocol.js'
-import { authorizer, type RouteDefinition, routes } from '../lambdas/routes.js'
-import type { DevTokens } from './dev-tokens.js'
-
-type Handler<E, R> = (event: E) => Promise<R>
+import {
+  authorizer,
+  type RouteAccess,
+  type RouteDefinition,
+  routes as sharedRoutes,
+} from '../lambdas/routes.js'
+import { startDynamoDbProxy, startS3Proxy } from './access-proxies.js'
+import { type DevTokens, explainRefusedToken } from './dev-tokens.js'
+import { buildFunctions, LocalFunction, sourceModule } from './functions.js'
+import { denialMessage, functionCredentials, Grants, localAccount } from './grants.js'
+import { SignatureVerifier } from './sigv4.js'
 
 export interface GatewayOptions {
   port: number
-  /** Dev mode: serves POST /dev/token and the JWKS the authorizer verifies against. */
+  /** Dev mode: serves POST /dev/token, the JWKS the authorizer verifies against, and the /dev/ helpers. */
   tokens?: DevTokens
   idleTimeoutMs?: number
   maxLifetimeMs?: number
-  /** Environment the handlers read at cold start, given the gateway's own URL (its management API). */
+  /**
+   * The environment the CDK stack would give the functions, pointing at the emulators, given the gateway's
+   * own URL (its management API). Each function gets only the part its access implies, and its own keys.
+   */
   handlerEnvironment(url: string): Record<string, string>
+  /** The route table to serve: the shared one (lambdas/routes.ts), or a modified copy in a test. */
+  routes?: readonly RouteDefinition[]
+  /** Where a handler's code is: its TypeScript source by default, or a built bundle (cdk.out) to try what ships. */
+  handlerModule?: (handler: string) => string
   log?: (line: string) => void
 }
 
 export interface Gateway {
   url: string
   port: number
+  /** What the functions are given as DYNAMODB_ENDPOINT and S3_ENDPOINT: proxies that enforce their grants. */
+  endpoints: { dynamo?: string; s3?: string }
   close(): Promise<void>
 }
 
@@ -42,21 +60,31 @@ interface OpenConnection {
 
 const apiId = 'local'
 const stage = 'local'
+/** API Gateway gives up on an integration after 29 s, whatever the function's own timeout. */
+const integrationTimeoutSeconds = 29
 
 /**
  * A local stand-in for API Gateway WebSockets: the authorizer and $connect on the handshake, routing by
- * `action` through the shared route table, two-way replies, the management API, and API Gateway's limits.
+ * `action` through the route table, two-way replies, the SigV4-checked management API, and API Gateway's
+ * limits. Each function runs as Lambda would run it (local/functions.ts), with the grants the CDK stack
+ * gives it, enforced in front of the emulators (local/access-proxies.ts).
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? (() => {})
+  const routes = options.routes ?? sharedRoutes
   const idleTimeoutMs = options.idleTimeoutMs ?? limits.idleSeconds * 1000
   const maxLifetimeMs = options.maxLifetimeMs ?? limits.lifetimeSeconds * 1000
   const connections = new Map<string, OpenConnection>()
   const inFlight = new Set<Promise<unknown>>()
   const postFaults: { connectionId: string; containing: string; status: number }[] = []
+  // A larger frame closes the connection with 1009, as API Gateway's 32 KB frame limit does.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.frameBytes })
-  let handlers: Map<string, Handler<WebSocketEvent, WebSocketResult>> | undefined
-  let authorize: Handler<AuthorizerEvent, AuthorizerResult> | undefined
+  let functions: Map<string, LocalFunction<WebSocketEvent, WebSocketResult>> | undefined
+  let authorize: LocalFunction<AuthorizerEvent, AuthorizerResult> | undefined
+  let grants: Grants | undefined
+  let managementApi: SignatureVerifier | undefined
+  let expectedTokens: Parameters<typeof explainRefusedToken>[1] = {}
+  let ready = false
 
   const server: Server = createServer((request, response) => {
     serveHttp(request, response).catch((error) => {
@@ -70,7 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const connection = url.pathname.match(/^\/@connections\/([^/]+)$/)
     if (connection?.[1]) return manageConnection(request, response, decodeURIComponent(connection[1]))
     if (request.method === 'GET' && url.pathname === '/health') {
-      return sendJson(response, handlers ? 200 : 503, { status: handlers ? 'ok' : 'starting' })
+      return sendJson(response, ready ? 200 : 503, { status: ready ? 'ok' : 'starting' })
     }
     if (options.tokens) {
       if (request.method === 'GET' && url.pathname === '/.well-known/jwks.json') {
@@ -82,22 +110,33 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const ids = [...connections].filter(([, c]) => c.sub === sub).map(([id]) => id)
         return sendJson(response, 200, { connectionIds: ids })
       }
+      const devConnection = url.pathname.match(/^\/dev\/connections\/([^/]+)$/)
+      if (request.method === 'DELETE' && devConnection?.[1]) {
+        return closeConnection(response, decodeURIComponent(devConnection[1]))
+      }
       if (request.method === 'POST' && url.pathname === '/dev/fail-posts') return failPosts(request, response)
     }
     sendJson(response, 404, { message: `no route for ${request.method} ${url.pathname}` })
   }
 
+  /** Dev mode: a token for `sub`, after saying exactly what is wrong with a request for one. */
   async function issueToken(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const input: unknown = JSON.parse((await readBody(request, 4096)).toString() || '{}')
-    const { sub, expiresIn } = (typeof input === 'object' && input !== null ? input : {}) as Record<
-      string,
-      unknown
-    >
+    const usage = 'send {"sub": "<identity>", "expiresIn"?: <seconds>}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { sub, expiresIn } = input.value
     if (typeof sub !== 'string' || sub.length === 0) {
-      return sendJson(response, 400, { message: 'send {"sub": "<identity>"}' })
+      return sendJson(response, 400, { message: `sub is missing or not a string; ${usage}` })
     }
-    const lifetime = typeof expiresIn === 'number' ? expiresIn : undefined
-    sendJson(response, 200, { token: await options.tokens?.issue(sub, lifetime) })
+    if (!identityPattern.test(sub)) {
+      return sendJson(response, 400, {
+        message: 'sub is not a valid identity: 1–128 characters of A-Z a-z 0-9 _ . : @ -',
+      })
+    }
+    if (expiresIn !== undefined && (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn))) {
+      return sendJson(response, 400, { message: `expiresIn must be a number of seconds; ${usage}` })
+    }
+    sendJson(response, 200, { token: await options.tokens?.issue(sub, expiresIn) })
   }
 
   /**
@@ -105,33 +144,58 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * default), retries included, as a throttled or failing post would in AWS; the connection stays open.
    */
   async function failPosts(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const input: unknown = JSON.parse((await readBody(request, 4096)).toString() || '{}')
-    const { connectionId, containing, status = 500 } = (input ?? {}) as Record<string, unknown>
+    const usage = 'send {"connectionId", "containing", "status"?}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { connectionId, containing, status = 500 } = input.value
     if (typeof connectionId !== 'string' || typeof containing !== 'string' || typeof status !== 'number') {
-      return sendJson(response, 400, { message: 'send {"connectionId", "containing", "status"?}' })
+      return sendJson(response, 400, { message: usage })
     }
     postFaults.push({ connectionId, containing, status })
     response.writeHead(204).end()
   }
 
-  /** The @connections management API the handlers' real SDK client calls. */
+  /** Dev mode: closes a connection as DELETE @connections does, without signing (tests, benchmarks). */
+  function closeConnection(response: ServerResponse, id: string): void {
+    const target = connections.get(id)
+    if (!target) {
+      sendJson(response, 410, { message: `connection ${id} is gone` })
+      return
+    }
+    target.socket.close(1000, 'closed by the management API')
+    response.writeHead(204).end()
+  }
+
+  /**
+   * The @connections management API the handlers' real SDK client calls. As execute-api does, it answers
+   * 403 to a request that is not SigV4-signed by a key granted ManageConnections (a function whose route
+   * has `connections`, or the developer's own), before it looks at the connection.
+   */
   async function manageConnection(
     request: IncomingMessage,
     response: ServerResponse,
     id: string,
   ): Promise<void> {
+    const method = request.method ?? 'GET'
+    const data =
+      method === 'POST' ? await readBody(request, limits.postBytes).catch(() => undefined) : Buffer.alloc(0)
+    if (data === undefined) {
+      response.setHeader('x-amzn-errortype', 'PayloadTooLargeException')
+      return sendJson(response, 413, { message: `data is over ${limits.postBytes} bytes` })
+    }
+    const refusal = await refuseManagementCall(request, data, id)
+    if (refusal) {
+      log(`management API: refused ${method} @connections/${id}: ${refusal.message}`)
+      response.setHeader('x-amzn-errortype', refusal.type)
+      return sendJson(response, 403, { message: refusal.message })
+    }
     const target = connections.get(id)
     if (!target) {
       response.setHeader('x-amzn-errortype', 'GoneException')
       return sendJson(response, 410, { message: `connection ${id} is gone` })
     }
-    switch (request.method) {
+    switch (method) {
       case 'POST': {
-        const data = await readBody(request, limits.postBytes).catch(() => undefined)
-        if (data === undefined) {
-          response.setHeader('x-amzn-errortype', 'PayloadTooLargeException')
-          return sendJson(response, 413, { message: `data is over ${limits.postBytes} bytes` })
-        }
         const text = data.toString('utf8')
         const fault = postFaults.find((f) => f.connectionId === id && text.includes(f.containing))
         if (fault) return sendJson(response, fault.status, { message: 'failed on purpose (/dev/fail-posts)' })
@@ -152,6 +216,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       default:
         sendJson(response, 405, { message: 'use POST, GET or DELETE' })
     }
+  }
+
+  async function refuseManagementCall(
+    request: IncomingMessage,
+    body: Buffer,
+    id: string,
+  ): Promise<{ type: string; message: string } | undefined> {
+    if (!managementApi || !grants) return { type: 'ServiceUnavailableException', message: 'starting' }
+    const signed = await managementApi.check({
+      method: request.method ?? 'GET',
+      url: request.url ?? '/',
+      headers: request.headers,
+      body,
+    })
+    if (!signed.ok) return { type: `${signed.refusal}Exception`, message: signed.message }
+    const principal = grants.principalOf(signed.accessKeyId)
+    if (!principal) return { type: 'UnrecognizedClientException', message: 'unknown access key' }
+    const resource = `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/${request.method}/@connections/${id}`
+    const denial = grants.manageConnections(principal, resource)
+    return denial && { type: 'AccessDeniedException', message: denialMessage(principal, denial) }
   }
 
   function requestContext(
@@ -186,33 +270,44 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** The upgrade waits for the authorizer and $connect, as API Gateway's does. */
   async function handshake(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    if (!handlers || !authorize) return refuse(socket, 503, 'Service Unavailable')
+    if (!functions || !authorize) return refuse(socket, 503, 'Service Unavailable')
     const url = new URL(request.url ?? '/', 'http://gateway')
     const connectionId = randomBytes(9).toString('base64')
+    const sourceIp = request.socket.remoteAddress ?? '127.0.0.1'
+    // Why, never the token: it is a credential.
+    const refused = (status: number, text: string, why: string) => {
+      log(`refused a connection from ${sourceIp}: ${status} ${text} (${why})`)
+      refuse(socket, status, text)
+    }
     const headers = Object.fromEntries(
       Object.entries(request.headers).map(([name, value]) => [
         name,
         Array.isArray(value) ? value.join(',') : value,
       ]),
     )
-    let identity: AuthorizerResult
-    try {
-      identity = await authorize({
+    const authorized = await track(
+      authorize.invoke({
         type: 'REQUEST',
-        methodArn: `arn:aws:execute-api:local:000000000000:${apiId}/${stage}/$connect`,
+        methodArn: `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/$connect`,
         queryStringParameters: Object.fromEntries(url.searchParams),
         headers,
         requestContext: { routeKey: '$connect', eventType: 'CONNECT', connectionId, apiId, stage },
-      })
-    } catch (error) {
-      const unauthorized = error instanceof Error && error.message === 'Unauthorized'
-      return unauthorized ? refuse(socket, 401, 'Unauthorized') : refuse(socket, 500, 'Internal Server Error')
+      }),
+    )
+    if (!authorized.ok) {
+      // API Gateway answers the authorizer's "Unauthorized" with 401, and any other failure with 500.
+      if (authorized.reason === 'error' && authorized.message === 'Unauthorized') {
+        const token = url.searchParams.get('token') ?? undefined
+        return refused(401, 'Unauthorized', await explainRefusedToken(token, expectedTokens))
+      }
+      log(`authorizer failed: ${authorized.stack ?? authorized.message}`)
+      return refused(500, 'Internal Server Error', `the authorizer failed: ${authorized.message}`)
     }
+    const identity = authorized.result
     if (identity.policyDocument.Statement.some((s) => s.Effect !== 'Allow'))
-      return refuse(socket, 403, 'Forbidden')
+      return refused(403, 'Forbidden', 'the authorizer’s policy denies $connect')
 
     const authorizerContext = { ...identity.context, principalId: identity.principalId }
-    const sourceIp = request.socket.remoteAddress ?? '127.0.0.1'
     const userAgent = request.headers['user-agent']
     const connected = await invoke('$connect', {
       requestContext: {
@@ -222,8 +317,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
       isBase64Encoded: false,
     })
-    if (!connected || connected.statusCode >= 300)
-      return refuse(socket, connected?.statusCode ?? 500, 'Refused')
+    if (!connected) return refused(500, 'Internal Server Error', '$connect failed')
+    if (connected.statusCode >= 300) {
+      return refused(connected.statusCode, 'Refused', `$connect answered ${connected.statusCode}`)
+    }
 
     wss.handleUpgrade(request, socket, head, (ws) => {
       const now = Date.now()
@@ -277,7 +374,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     isBinary: boolean,
   ): Promise<void> {
     const body = isBinary ? data.toString('base64') : data.toString('utf8')
-    const routeKey = isBinary ? '$default' : selectRoute(body)
+    const routeKey = isBinary ? '$default' : selectRoute(body, routes)
     const event: WebSocketEvent = {
       requestContext: { ...requestContext(connectionId, routeKey, 'MESSAGE'), authorizer: authorizerContext },
       body,
@@ -300,16 +397,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  /** Runs a route's handler; undefined when it threw (API Gateway's "Internal server error"). */
+  /**
+   * Runs a route's function; undefined when it threw, timed out or crashed (API Gateway's "Internal server
+   * error").
+   */
   async function invoke(routeKey: string, event: WebSocketEvent): Promise<WebSocketResult | undefined> {
-    const running = (async () => {
-      try {
-        return await handlers?.get(routeKey)?.(event)
-      } catch (error) {
-        log(`${routeKey} handler threw: ${error instanceof Error ? error.stack : error}`)
-        return undefined
-      }
-    })()
+    const fn = functions?.get(routeKey)
+    if (!fn) return undefined
+    const outcome = await track(fn.invoke(event))
+    if (outcome.ok) return outcome.result
+    if (outcome.reason === 'error') log(`${routeKey} handler threw: ${outcome.stack ?? outcome.message}`)
+    return undefined
+  }
+
+  /** Invocations still running when the gateway closes are waited for (their $disconnect, say). */
+  async function track<T>(running: Promise<T>): Promise<T> {
     inFlight.add(running)
     try {
       return await running
@@ -326,20 +428,89 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const port = typeof address === 'object' && address !== null ? address.port : options.port
   const url = `http://127.0.0.1:${port}`
 
-  // The handlers read their environment at cold start, so it is set before they are loaded.
-  Object.assign(process.env, options.handlerEnvironment(url))
-  const loaded = await Promise.all(
-    routes.map(
-      async (route) =>
-        [route.routeKey, await loadHandler<WebSocketEvent, WebSocketResult>(route.handler)] as const,
-    ),
+  const environment = options.handlerEnvironment(url)
+  grants = new Grants(
+    [{ name: authorizer.handler, access: {} }, ...routes.map((r) => ({ name: r.handler, access: r.access }))],
+    {
+      ...(environment[envNames.tableName] && { table: environment[envNames.tableName] }),
+      ...(environment[envNames.bucketName] && { bucket: environment[envNames.bucketName] }),
+    },
   )
-  authorize = await loadHandler<AuthorizerEvent, AuthorizerResult>(authorizer.handler)
-  handlers = new Map(loaded)
+  managementApi = new SignatureVerifier('execute-api', environment.AWS_REGION ?? localAccount.region, (id) =>
+    grants?.secretOf(id),
+  )
+  expectedTokens = {
+    ...(environment[envNames.jwtIssuer] && { issuer: environment[envNames.jwtIssuer] }),
+    ...(environment[envNames.jwtAudience] && { audience: environment[envNames.jwtAudience] }),
+    ...(environment[envNames.identityClaim] && { identityClaim: environment[envNames.identityClaim] }),
+    ...(options.tokens && { jwks: options.tokens.jwks }),
+  }
+
+  // What starts from here on is stopped, last first, when the gateway closes or fails to start.
+  const stops: (() => Promise<unknown>)[] = []
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop()
+  }
+  const endpoints: Gateway['endpoints'] = {}
+  try {
+    const dynamo = environment[envNames.dynamoEndpoint]
+    if (dynamo) {
+      const proxy = await startDynamoDbProxy(dynamo, grants, log)
+      stops.push(proxy.close)
+      endpoints.dynamo = proxy.endpoint
+    }
+    const s3 = environment[envNames.s3Endpoint]
+    if (s3) {
+      const proxy = await startS3Proxy(s3, grants, log)
+      stops.push(proxy.close)
+      endpoints.s3 = proxy.endpoint
+    }
+
+    const moduleOf = options.handlerModule ?? sourceModule
+    const modules = new Map(
+      [authorizer.handler, ...routes.map((route) => route.handler)].map((name) => [name, moduleOf(name)]),
+    )
+    const built = await buildFunctions(new Map([...modules].filter(([, module]) => module.endsWith('.ts'))))
+    stops.push(built.remove)
+    const definition = (name: string, access: RouteAccess | 'authorizer', timeoutSeconds: number) => ({
+      name,
+      module: built.modules.get(name) ?? (modules.get(name) as string),
+      environment: functionEnvironment(name, access, environment, endpoints),
+      timeoutSeconds: Math.min(timeoutSeconds, integrationTimeoutSeconds),
+    })
+    const authorizerFunction = new LocalFunction<AuthorizerEvent, AuthorizerResult>(
+      definition(authorizer.handler, 'authorizer', authorizer.timeoutSeconds),
+      log,
+    )
+    const routeFunctions = new Map(
+      routes.map((route) => [
+        route.routeKey,
+        new LocalFunction<WebSocketEvent, WebSocketResult>(
+          definition(route.handler, route.access, route.timeoutSeconds),
+          log,
+        ),
+      ]),
+    )
+    const everyFunction = [authorizerFunction, ...routeFunctions.values()]
+    stops.push(() => Promise.all(everyFunction.map((fn) => fn.close())))
+
+    // Every function is loaded before the gateway says it is up (as with provisioned concurrency): no
+    // request waits for a cold start, and a module that cannot load stops the start with its error.
+    const failures = (await Promise.all(everyFunction.map((fn) => fn.warm()))).filter(Boolean)
+    if (failures.length > 0) throw new Error(failures.join('\n'))
+    authorize = authorizerFunction
+    functions = routeFunctions
+    ready = true
+  } catch (error) {
+    await stopAll()
+    server.close()
+    throw error
+  }
 
   return {
     url,
     port,
+    endpoints,
     close: async () => {
       const sockets = [...connections.values()].map(({ socket }) => socket)
       await Promise.all(
@@ -351,6 +522,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       )
       // Their $disconnect handlers still need the emulators: let them finish first.
       await Promise.allSettled([...inFlight])
+      await stopAll()
       const closed = new Promise((done) => server.close(done))
       server.closeAllConnections()
       await closed
@@ -358,8 +530,49 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 }
 
+/** Settings only the authorizer reads (the CDK stack gives them to it alone). */
+const authorizerSettings: string[] = [
+  envNames.jwksUrl,
+  envNames.jwtIssuer,
+  envNames.jwtAudience,
+  envNames.identityClaim,
+]
+
+/**
+ * A function's whole environment, as the CDK stack sets it: the table's name and endpoint only with a
+ * `table` grant, the bucket's only with `bucket`, the callback URL only with `connections`, the token
+ * settings only for the authorizer; the endpoints are the enforcing proxies, and the keys its own.
+ */
+function functionEnvironment(
+  name: string,
+  access: RouteAccess | 'authorizer',
+  environment: Record<string, string>,
+  endpoints: Gateway['endpoints'],
+): Record<string, string> {
+  const route = access === 'authorizer' ? {} : access
+  const withheld = new Set<string>([
+    ...(route.table ? [] : [envNames.tableName, envNames.dynamoEndpoint]),
+    ...(route.table === 'readWrite' ? [] : [envNames.retentionDays]),
+    ...(route.bucket ? [] : [envNames.bucketName, envNames.s3Endpoint]),
+    ...(route.connections ? [] : [envNames.callbackUrl]),
+    ...(access === 'authorizer' ? [] : authorizerSettings),
+  ])
+  const granted = Object.fromEntries(Object.entries(environment).filter(([key]) => !withheld.has(key)))
+  const { accessKeyId, secretAccessKey } = functionCredentials(name)
+  return {
+    ...granted,
+    ...(granted[envNames.dynamoEndpoint] &&
+      endpoints.dynamo && { [envNames.dynamoEndpoint]: endpoints.dynamo }),
+    ...(granted[envNames.s3Endpoint] && endpoints.s3 && { [envNames.s3Endpoint]: endpoints.s3 }),
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    // Lambda runs a Node.js the SDK has nothing to warn about.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  }
+}
+
 /** Mirrors the route selection expression $request.body.action. */
-function selectRoute(body: string): string {
+function selectRoute(body: string, routes: readonly RouteDefinition[]): string {
   try {
     const frame: unknown = JSON.parse(body)
     if (typeof frame === 'object' && frame !== null && 'action' in frame) {
@@ -378,12 +591,6 @@ function selectRoute(body: string): string {
   return '$default'
 }
 
-async function loadHandler<E, R>(name: string): Promise<Handler<E, R>> {
-  const module: { handler?: Handler<E, R> } = await import(`../lambdas/handlers/${name}.ts`)
-  if (typeof module.handler !== 'function') throw new Error(`lambdas/handlers/${name}.ts exports no handler`)
-  return module.handler
-}
-
 function refuse(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
@@ -392,13 +599,39 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
 }
 
+/** The largest body a /dev/ endpoint reads. */
+const devBodyBytes = 4096
+
+/** A JSON object body, or what is wrong with it, in words for a 400. */
+async function readJson(
+  request: IncomingMessage,
+  limit: number,
+): Promise<{ ok: true; value: Record<string, unknown> } | { ok: false; problem: string }> {
+  let text: string
+  try {
+    text = (await readBody(request, limit)).toString('utf8')
+  } catch (error) {
+    return { ok: false, problem: error instanceof Error ? error.message : String(error) }
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text || '{}')
+  } catch (error) {
+    return { ok: false, problem: `the body is not JSON (${error instanceof Error ? error.message : error})` }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, problem: 'the body is not a JSON object' }
+  }
+  return { ok: true, value: value as Record<string, unknown> }
+}
+
 /** Reads a request body, refusing (with an error) one larger than `limit` bytes. */
 async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of request) {
     size += (chunk as Buffer).length
-    if (size > limit) throw new Error(`request body is over ${limit} bytes`)
+    if (size > limit) throw new Error(`the body is over ${limit} bytes`)
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks)

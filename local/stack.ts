@@ -1,7 +1,15 @@
+import { join } from 'node:path'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { envNames } from '../lambdas/adapters/env-names.js'
+import { dataDirFiles, lockDataDir } from './data-dir.js'
 import { createDevTokens, devTokenClaims } from './dev-tokens.js'
-import { type Emulator, emulatorClientConfig, startDynamoDbLocal, startS3Emulator } from './emulators.js'
+import {
+  emulatorClientConfig,
+  type S3Emulator,
+  type S3EmulatorOptions,
+  startDynamoDbLocal,
+  startS3Emulator,
+} from './emulators.js'
 import { startGateway } from './gateway.js'
 import { ensureTable } from './table.js'
 
@@ -10,10 +18,15 @@ export const localNames = { table: 'huddle', bucket: 'huddle-avatars' } as const
 export interface LocalStackOptions {
   /** Port of the WebSocket gateway; 0 picks a free one. */
   port: number
-  /** Where DynamoDB Local and the S3 emulator keep their data; in memory when undefined. */
+  /**
+   * Where DynamoDB Local and the S3 emulator keep their data, and the dev tokens their signing key; one
+   * stack at a time (a lock file). In memory, keeping nothing, when undefined.
+   */
   dataDir?: string
   idleTimeoutMs?: number
   maxLifetimeMs?: number
+  /** The bucket's CORS origins and upload lifetime (as deployed by default). */
+  s3?: S3EmulatorOptions
   log?: (line: string) => void
 }
 
@@ -25,13 +38,17 @@ export interface LocalStack {
 }
 
 /** Emulators for the stateful parts, plus a gateway that runs the real handlers against them. */
-export async function startEmulators(dataDir: string | undefined, log: (line: string) => void) {
+export async function startEmulators(
+  dataDir: string | undefined,
+  log: (line: string) => void,
+  s3Options?: S3EmulatorOptions,
+) {
   log('starting DynamoDB Local…')
   const dynamo = await startDynamoDbLocal(dataDir && `${dataDir}/dynamodb`)
-  let s3: Emulator
+  let s3: S3Emulator
   try {
     log('starting the S3 emulator…')
-    s3 = await startS3Emulator(localNames.bucket, dataDir && `${dataDir}/s3`)
+    s3 = await startS3Emulator(localNames.bucket, dataDir && `${dataDir}/s3`, s3Options)
     const db = new DynamoDBClient({ ...emulatorClientConfig, endpoint: dynamo.endpoint })
     await ensureTable(db, localNames.table)
     db.destroy()
@@ -51,6 +68,7 @@ export function localHandlerEnvironment(gatewayUrl: string, dynamoEndpoint: stri
     [envNames.jwksUrl]: `${gatewayUrl}/.well-known/jwks.json`,
     [envNames.jwtIssuer]: devTokenClaims.issuer,
     [envNames.jwtAudience]: devTokenClaims.audience,
+    [envNames.identityClaim]: 'sub',
     [envNames.dynamoEndpoint]: dynamoEndpoint,
     [envNames.s3Endpoint]: s3Endpoint,
     AWS_ACCESS_KEY_ID: emulatorClientConfig.credentials.accessKeyId,
@@ -64,12 +82,20 @@ export function localHandlerEnvironment(gatewayUrl: string, dynamoEndpoint: stri
 /** The whole local stack: DynamoDB Local, the S3 emulator and the WebSocket gateway. */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => {})
-  const emulators = await startEmulators(options.dataDir, log)
+  const { dataDir } = options
+  const unlock = dataDir ? await lockDataDir(dataDir) : async () => {}
+  let emulators: Awaited<ReturnType<typeof startEmulators>>
+  try {
+    emulators = await startEmulators(dataDir, log, options.s3)
+  } catch (error) {
+    await unlock()
+    throw error
+  }
   try {
     log('starting the WebSocket gateway…')
     const gateway = await startGateway({
       port: options.port,
-      tokens: await createDevTokens(),
+      tokens: await createDevTokens(dataDir && join(dataDir, dataDirFiles.signingKey)),
       ...(options.idleTimeoutMs && { idleTimeoutMs: options.idleTimeoutMs }),
       ...(options.maxLifetimeMs && { maxLifetimeMs: options.maxLifetimeMs }),
       handlerEnvironment: (url) =>
@@ -83,10 +109,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stop: async () => {
         await gateway.close()
         await emulators.stop()
+        await unlock()
       },
     }
   } catch (error) {
     await emulators.stop()
+    await unlock()
     throw error
   }
 }

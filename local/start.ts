@@ -1,29 +1,47 @@
-import { startLocalStack } from './stack.js'
+import { readFileSync } from 'node:fs'
+import { type LocalStack, startLocalStack } from './stack.js'
 
 // Node 20 is supported here; the SDK's notice about its future Node 22 minimum is noise for a local run.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
+// Once the terminal or pipe it writes to is gone, a log line must not become an error (nor an endless
+// loop of them, through the uncaughtException handler below).
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
 
 /** `npm start`: the local stack in one command. */
 async function main(): Promise<void> {
   const inMemory = process.argv.includes('--in-memory')
   const port = Number(process.env.PORT ?? 3001)
   const dataDir = inMemory ? undefined : (process.env.HUDDLE_DATA_DIR ?? '.huddle')
-  const stack = await startLocalStack({ port, ...(dataDir && { dataDir }), log: (line) => console.log(line) })
+  // The origins a browser app may upload avatars from, as the deployed bucket's corsOrigins (all by default).
+  const corsOrigins = process.env.HUDDLE_CORS_ORIGINS?.split(',').map((origin) => origin.trim())
 
-  let stopping = false
-  const stop = async (code: number) => {
-    if (stopping) return
-    stopping = true
-    console.log('\nstopping…')
-    await stack.stop().catch((error) => console.error(error))
-    process.exit(code)
+  // Ctrl-C, kill, a closed terminal: all stop the emulators with the gateway, even while they start.
+  let stopping: Promise<void> | undefined
+  let starting: Promise<LocalStack> | undefined
+  const stop = (code: number) => {
+    stopping ??= (async () => {
+      console.log('\nstopping…')
+      const started = await starting?.catch(() => undefined)
+      await started?.stop().catch((error: unknown) => console.error(error))
+      process.exit(code)
+    })()
   }
-  process.on('SIGINT', () => void stop(0))
-  process.on('SIGTERM', () => void stop(0))
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(0))
   process.on('uncaughtException', (error) => {
     console.error(error)
-    void stop(1)
+    stop(1)
   })
+  watchLaunchers(() => stop(0))
+
+  starting = startLocalStack({
+    port,
+    ...(dataDir && { dataDir }),
+    ...(corsOrigins && { s3: { corsOrigins } }),
+    log: (line) => console.log(line),
+  })
+  const stack = await starting
+  if (stopping) return
 
   const ws = stack.url.replace('http', 'ws')
   console.log(`
@@ -33,8 +51,55 @@ Huddle is running locally${dataDir ? ` (data in ${dataDir}/)` : ' (in memory)'}.
   Token       curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}'
   Connect     npx wscat -c "${ws}/?token=$(curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')"
   Health      ${stack.url}/health
+  DynamoDB    ${stack.dynamoEndpoint}   (credentials S3RVER/S3RVER, region us-east-1)
+  S3          ${stack.s3Endpoint}   (same credentials)
 
 Ctrl-C stops it.`)
+}
+
+/**
+ * npm and npx forward SIGINT and SIGTERM to the script, but not SIGHUP: `kill -HUP` of `npm start` would
+ * leave this process (and its emulators) running. So it also stops when the process that launched it is
+ * gone: its parent (tsx), and up the chain to the npm or npx that ran it.
+ */
+function watchLaunchers(stop: () => void): void {
+  const launchers = launcherChain()
+  const startParent = process.ppid
+  const timer = setInterval(() => {
+    if (process.ppid !== startParent || launchers.some((pid) => !isAlive(pid))) {
+      clearInterval(timer)
+      stop()
+    }
+  }, 500)
+  timer.unref()
+}
+
+/** Ancestor pids up to the nearest npm or npx (Linux's /proc); just the parent elsewhere. */
+function launcherChain(): number[] {
+  const chain: number[] = []
+  let pid = process.ppid
+  for (let depth = 0; depth < 5 && pid > 1; depth++) {
+    chain.push(pid)
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ')
+      if (/(^|[\s/])(npm|npx)(\s|$)|npm-cli\.js|npx-cli\.js/.test(command)) return chain
+      // Field 4 of /proc/<pid>/stat, after the parenthesised command name, is the parent's pid.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    } catch {
+      break
+    }
+  }
+  return chain.slice(0, 1)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 main().catch((error) => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { limits } from '../lambdas/core/protocol.js'
 import { connector } from './support/clients.js'
 import { groupItems, unique } from './support/huddle.js'
 
@@ -26,8 +27,14 @@ describe('bad input', () => {
       [JSON.stringify({ action: 'message', id: 'f', gid, body: '' }), 'BAD_REQUEST'],
       [JSON.stringify({ action: 'message', id: 'g', gid: 'has space', body: 'x' }), 'BAD_REQUEST'],
       [JSON.stringify({ action: 'message', id: 'h', gid: 'g'.repeat(129), body: 'x' }), 'BAD_REQUEST'],
-      [JSON.stringify({ action: 'message', id: 'i', gid, body: 'x'.repeat(32 * 1024 + 1) }), 'TOO_LARGE'],
-      [JSON.stringify({ action: 'message', id: 'j', gid, body: 'é'.repeat(16 * 1024 + 1) }), 'TOO_LARGE'],
+      [
+        JSON.stringify({ action: 'message', id: 'i', gid, body: 'x'.repeat(limits.bodyBytes + 1) }),
+        'TOO_LARGE',
+      ],
+      [
+        JSON.stringify({ action: 'message', id: 'j', gid, body: 'é'.repeat(limits.bodyBytes / 2 + 1) }),
+        'TOO_LARGE',
+      ],
       [JSON.stringify({ action: 'message', id: 'x'.repeat(65), gid, body: 'x' }), 'BAD_REQUEST'],
       [JSON.stringify({ action: 'invite', id: 'k', gid, name: 'n', members: 'bob' }), 'BAD_REQUEST'],
       [JSON.stringify({ action: 'invite', id: 'l', gid, name: '', members: [bob.iss] }), 'BAD_REQUEST'],
@@ -43,7 +50,7 @@ describe('bad input', () => {
           gid: unique('g'),
           name: 'n',
           members: [bob.iss],
-          avatar: { key: `avatars/${alice.iss}/missing` },
+          avatar: { key: `uploads/${alice.iss}/00000000-0000-4000-8000-000000000000` },
         }),
         'NOT_FOUND',
       ],
@@ -67,10 +74,26 @@ describe('bad input', () => {
     expect(bob.events('chat.message', gid).map((e) => e.body)).toEqual(['still connected'])
   })
 
-  it('closes the connection with 1009 on a frame over 128 KiB, as API Gateway does', async () => {
+  it('closes the connection with 1009 on a frame over 32,000 bytes, as API Gateway does', async () => {
     const [alice] = await connect(unique('alice'))
+    const frameOf = (bytes: number) => {
+      const frame = JSON.stringify({ action: 'message', id: 'at-limit', gid: 'g', body: '' })
+      return JSON.stringify({
+        action: 'message',
+        id: 'at-limit',
+        gid: 'g',
+        body: 'x'.repeat(bytes - frame.length),
+      })
+    }
+    // A frame of exactly the limit is read (its body is too long for a message), and the connection stays.
+    expect(Buffer.byteLength(frameOf(limits.frameBytes))).toBe(limits.frameBytes)
+    expect(await alice.sendRaw(frameOf(limits.frameBytes))).toMatchObject({
+      type: 'error',
+      code: 'TOO_LARGE',
+    })
+
     const closed = alice.closed()
-    alice.socket.send(JSON.stringify({ action: 'message', gid: 'g', body: 'x'.repeat(129 * 1024) }))
+    alice.socket.send(frameOf(limits.frameBytes + 1))
     expect((await closed).code).toBe(1009)
   })
 })

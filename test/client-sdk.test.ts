@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ChatClient, type ChatGroup } from '../client/node.js'
 import { solidPng } from '../examples/support.js'
+import { closeDevConnection } from '../local/dev-tokens.js'
 import { httpUrl, tokenFor, unique, wsUrl } from './support/huddle.js'
 import { connectionIds, only, participant, waitFor } from './support/sdk.js'
 
@@ -118,10 +119,7 @@ describe('the SDK against the local stack', () => {
       openGate = resolve
     })
     const connectionId = only(await connectionIds(alice.sub))
-    const closed = await fetch(`${httpUrl()}/@connections/${encodeURIComponent(connectionId)}`, {
-      method: 'DELETE',
-    })
-    expect(closed.status).toBe(204)
+    expect(await closeDevConnection(httpUrl(), connectionId)).toBe(204)
     await waitFor(() => expect(statuses).toEqual(['reconnecting']))
     expect(await connectionIds(alice.sub)).toEqual([])
     expect(bob.messages.length).toBeLessThan(bodies.length)

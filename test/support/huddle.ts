@@ -130,6 +130,11 @@ export class TestClient {
     )) as Extract<ChatEvent, { type: T }>
   }
 
+  /** The first frame received (before or after the call) that matches, waiting up to 10 s for it. */
+  async frame(match: (frame: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    return (await this.waitFor((frame) => isObject(frame) && match(frame))) as Record<string, unknown>
+  }
+
   close(): void {
     this.socket.close()
   }

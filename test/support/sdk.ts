@@ -8,6 +8,7 @@ import {
   type EditEvent,
   type Receipt,
 } from '../../client/node.js'
+import { closeDevConnection } from '../../local/dev-tokens.js'
 import { httpUrl, tokenFor, wsUrl } from './huddle.js'
 
 export const waitFor = <T>(check: () => T) => vi.waitFor(check, { timeout: 10_000, interval: 20 })
@@ -84,8 +85,7 @@ export async function connectionIds(sub: string): Promise<string[]> {
 export async function cutConnections(sub: string): Promise<number> {
   const ids = await connectionIds(sub)
   for (const id of ids) {
-    const response = await fetch(`${httpUrl()}/@connections/${encodeURIComponent(id)}`, { method: 'DELETE' })
-    expect([204, 410]).toContain(response.status)
+    expect([204, 410]).toContain(await closeDevConnection(httpUrl(), id))
   }
   return ids.length
 }

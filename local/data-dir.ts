@@ -1,0 +1,70 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/** What a data folder holds besides the emulators' own data. */
+export const dataDirFiles = {
+  /** The pid of the local stack using the folder. */
+  lock: 'local-stack.lock',
+  /** The dev tokens' signing key (a private JWK), so that tokens outlive a restart. */
+  signingKey: 'dev-signing-key.json',
+} as const
+
+/** Another live process holds the data folder. */
+export class DataDirInUse extends Error {
+  override readonly name = 'DataDirInUse'
+}
+
+/**
+ * Takes the data folder for this process, so that two local stacks never share DynamoDB Local's and the
+ * S3 emulator's files: refuses while the pid in its lock file is alive, and takes over a lock whose process
+ * is gone (a crash, a kill -9). Returns the release.
+ */
+export async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, dataDirFiles.lock)
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx' })
+      return async () => {
+        if ((await readPid(file)) === process.pid) await rm(file, { force: true })
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    const holder = await readPid(file)
+    if (holder !== undefined && isAlive(holder)) {
+      throw new DataDirInUse(
+        `${dir}/ is in use by another Huddle local stack (pid ${holder}). Stop that one first (Ctrl-C in ` +
+          `its terminal, or kill ${holder}), or give this one its own folder and port: ` +
+          'HUDDLE_DATA_DIR=.huddle-2 PORT=3002 npm start',
+      )
+    }
+    // An empty lock may be one another start is writing this instant: look again before taking it.
+    if (holder === undefined && attempt < 2) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      continue
+    }
+    // Its process is gone: the lock is stale.
+    await rm(file, { force: true })
+  }
+  throw new Error(`could not lock ${dir}/: another process keeps taking ${dataDirFiles.lock}`)
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  try {
+    const pid = Number.parseInt(await readFile(file, 'utf8'), 10)
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether a process exists (one of another user's answers EPERM, and exists too). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
