@@ -20,6 +20,8 @@ export interface LoadOptions {
   churn?: number
   /** Sockets closed through the management API per second while the run goes on; clients reconnect. */
   cutsPerSecond?: number
+  /** Mean pause of a client between its steps, in ms, as a person pauses between messages. */
+  thinkMs?: number
   seed?: number
   log?: (line: string) => void
 }
@@ -104,6 +106,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const joinedAtStart = options.joinedAtStart ?? 0.8
   const churn = options.churn ?? 0.02
   const cutsPerSecond = options.cutsPerSecond ?? 5
+  const thinkMs = options.thinkMs ?? 1000
   const random = seededRandom(options.seed ?? 1)
   const log = options.log ?? (() => {})
   if (connections < groupCount) throw new Error('need at least one connection per group (its owner)')
@@ -228,6 +231,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   await Promise.all(
     members.map(async (member) => {
       while (budget.left > 0) {
+        await sleep(random() * 2 * thinkMs)
+        if (budget.left <= 0) return
         const roll = random()
         const [late] = pick([...member.invited], 1, random)
         if (late !== undefined && (member.joined.size === 0 || roll < 0.05)) {

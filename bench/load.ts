@@ -13,6 +13,7 @@ async function main(): Promise<void> {
       groups: { type: 'string', default: '20' },
       messages: { type: 'string', default: '3000' },
       cuts: { type: 'string', default: '5' },
+      think: { type: 'string', default: '1000' },
       seed: { type: 'string', default: '1' },
       url: { type: 'string' },
     },
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
       groups: Number(values.groups),
       messages: Number(values.messages),
       cutsPerSecond: Number(values.cuts),
+      thinkMs: Number(values.think),
       seed: Number(values.seed),
       log: (line) => console.log(line),
     })

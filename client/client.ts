@@ -39,6 +39,9 @@ export interface ConnectOptions {
   timeoutMs?: number
   /** Reconnect delays grow from minDelayMs to maxDelayMs (defaults 250 ms and 15 s), with jitter. */
   reconnect?: { minDelayMs?: number; maxDelayMs?: number }
+  /** Times a request answered INTERNAL or CONFLICT is sent again (with backoff) before it fails; a
+   * RATE_LIMITED one waits as long as the server says, within `timeoutMs`. Default 3. */
+  retries?: number
   /** Receives errors thrown by your event callbacks. Default console.error. */
   onError?: (error: unknown) => void
   /** Where the last seq handed to the app per group is kept (default: memory), so a restart catches up. */
@@ -52,10 +55,18 @@ export interface ConnectOptions {
 interface Pending {
   id: string
   frame: string
+  /** When the request times out (epoch ms), and how often it was answered "try again" so far. */
+  deadline: number
+  retries: number
   settle(reply: object): void
 }
 
+/** Answers that say "the same request may succeed in a moment": every request of the protocol is safe to
+ * send again (messages carry their jti). */
+const retryable = new Set(['INTERNAL', 'CONFLICT', 'RATE_LIMITED'])
+
 const OPEN = 1
+const retryDelayMs = 200
 
 /**
  * One logical connection to Huddle that survives socket drops: it reconnects with backoff,
@@ -75,6 +86,8 @@ export class ChatClient {
   #status: ConnectionStatus = 'connecting'
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** A pause before a request answered "try again" is sent again. */
+  #waiting: ReturnType<typeof setTimeout> | undefined
   #afterClose: (() => void) | undefined
   #chat: ChatService | undefined
 
@@ -117,13 +130,16 @@ export class ChatClient {
       if (new TextEncoder().encode(frame).byteLength > limits.frameBytes) {
         return reject(new ChatError('TOO_LARGE', `a request frame may not exceed ${limits.frameBytes} bytes`))
       }
+      const timeoutMs = this.#options.timeoutMs ?? 30_000
       const timer = setTimeout(
         () => this.#finish(pending, new ChatError('TIMEOUT', `no reply to ${action} in time`)),
-        this.#options.timeoutMs ?? 30_000,
+        timeoutMs,
       )
       const pending: Pending = {
         id,
         frame,
+        deadline: Date.now() + timeoutMs,
+        retries: 0,
         settle: (reply) => {
           clearTimeout(timer)
           if (reply instanceof ChatError) reject(reply)
@@ -151,6 +167,7 @@ export class ChatClient {
     if (this.#status === 'closed') return Promise.resolve()
     this.#setStatus('closed')
     clearTimeout(this.#retryTimer)
+    clearTimeout(this.#waiting)
     const unsettled = this.#inFlight ? [this.#inFlight, ...this.#queue] : [...this.#queue]
     this.#inFlight = undefined
     this.#queue.length = 0
@@ -220,7 +237,7 @@ export class ChatClient {
 
   #pump(): void {
     const socket = this.#socket
-    if (this.#inFlight || !socket || socket.readyState !== OPEN) return
+    if (this.#inFlight || this.#waiting || !socket || socket.readyState !== OPEN) return
     const next = this.#queue.shift()
     if (!next) return
     this.#inFlight = next
@@ -240,16 +257,38 @@ export class ChatClient {
   #receive(data: unknown): void {
     const frame = parseFrame(data)
     if (!frame) return
+    const pending = this.#inFlight
     if (frame.type === 'ack' || frame.type === 'error') {
-      const pending = this.#inFlight
       if (!pending || frame.id !== pending.id) return
-      this.#finish(
-        pending,
-        frame.type === 'ack' ? frame : new ChatError(frame.code, frame.message, frame.retryAfter),
-      )
+      if (frame.type === 'ack') this.#finish(pending, frame)
+      else this.#failed(pending, new ChatError(frame.code, frame.message, frame.retryAfter))
+    } else if (frame.type === gatewayError) {
+      // API Gateway's own answer when the function failed or timed out: it can only be the one in flight.
+      if (pending) this.#failed(pending, new ChatError('INTERNAL', `the server failed: ${frame.message}`))
     } else {
       this.#events.emit(frame)
     }
+  }
+
+  /** An error answer: sent again after a pause when it says "try again" and time is left, else final. */
+  #failed(pending: Pending, error: ChatError): void {
+    const limited = error.code === 'RATE_LIMITED'
+    const delay = limited
+      ? (error.retryAfter ?? 1) * 1000
+      : retryDelayMs * 2 ** pending.retries * (1 + Math.random())
+    const again = retryable.has(error.code) && (limited || pending.retries < (this.#options.retries ?? 3))
+    if (!again || Date.now() + delay >= pending.deadline) {
+      this.#finish(pending, error)
+      return
+    }
+    pending.retries++
+    // It stays first in line, so the requests behind it still reach the server in call order.
+    this.#inFlight = undefined
+    this.#queue.unshift(pending)
+    this.#waiting = setTimeout(() => {
+      this.#waiting = undefined
+      this.#pump()
+    }, delay)
   }
 
   #setStatus(status: ConnectionStatus): void {
@@ -259,13 +298,20 @@ export class ChatClient {
   }
 }
 
-function parseFrame(data: unknown): ServerFrame | undefined {
+/** The frame API Gateway itself sends when a route's function failed: `{"message": "Internal server error", …}`. */
+const gatewayError = 'gateway error'
+type GatewayError = { type: typeof gatewayError; message: string }
+
+function parseFrame(data: unknown): ServerFrame | GatewayError | undefined {
   if (typeof data !== 'string') return undefined
   try {
     const frame: unknown = JSON.parse(data)
-    const typed = typeof frame === 'object' && frame !== null && 'type' in frame
+    if (typeof frame !== 'object' || frame === null) return undefined
     // The server is the source of truth for frame shapes; only the discriminant is checked here.
-    return typed && typeof frame.type === 'string' ? (frame as ServerFrame) : undefined
+    if ('type' in frame) return typeof frame.type === 'string' ? (frame as ServerFrame) : undefined
+    if ('message' in frame && typeof frame.message === 'string')
+      return { type: gatewayError, message: frame.message }
+    return undefined
   } catch {
     return undefined
   }

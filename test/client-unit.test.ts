@@ -166,6 +166,49 @@ describe('ChatClient requests', () => {
     await b
   })
 
+  it('sends a request answered INTERNAL, CONFLICT or API Gateway’s own error again, in order, then gives up', async () => {
+    const { client, first } = await connected({ retries: 2 })
+    const a = client.request('message', { gid: 'g', body: 'a', jti: 'ja' })
+    const b = client.request('message', { gid: 'g', body: 'b', jti: 'jb' })
+    first.push({ type: 'error', id: first.frame(0).id, code: 'INTERNAL', message: 'store down' })
+    await vi.waitFor(() => expect(first.sent).toHaveLength(2))
+    // The same request again, before the one queued behind it.
+    expect(first.frame(1)).toEqual(first.frame(0))
+    first.onmessage?.({
+      data: JSON.stringify({ message: 'Internal server error', connectionId: 'c', requestId: 'r' }),
+    })
+    await vi.waitFor(() => expect(first.sent).toHaveLength(3))
+    first.ack(2, { gid: 'g', jti: 'ja', iat: 'now', seq: 1, duplicate: true })
+    await expect(a).resolves.toMatchObject({ jti: 'ja' })
+    expect(first.frame(3)).toMatchObject({ body: 'b' })
+    for (const index of [3, 4, 5]) {
+      await vi.waitFor(() => first.frame(index))
+      first.push({ type: 'error', id: first.frame(index).id, code: 'CONFLICT', message: 'busy' })
+    }
+    await expect(b).rejects.toMatchObject({ code: 'CONFLICT' })
+    expect(first.sent).toHaveLength(6)
+  })
+
+  it('waits as long as a RATE_LIMITED answer says before sending the request again', async () => {
+    const { client, first } = await connected()
+    const groups = client.request('groups', {})
+    first.push({
+      type: 'error',
+      id: first.frame(0).id,
+      code: 'RATE_LIMITED',
+      message: 'slow down',
+      retryAfter: 0.05,
+    })
+    expect(first.sent).toHaveLength(1)
+    await vi.waitFor(() => expect(first.sent).toHaveLength(2))
+    first.ack(1, { groups: [] })
+    await expect(groups).resolves.toEqual({ type: 'ack', id: first.frame(1).id, groups: [] })
+    const refused = client.request('join', { gid: 'nope' })
+    first.push({ type: 'error', id: first.frame(2).id, code: 'FORBIDDEN', message: 'not invited' })
+    await expect(refused).rejects.toMatchObject({ code: 'FORBIDDEN' })
+    expect(first.sent).toHaveLength(3)
+  })
+
   it('rejects with TIMEOUT when no reply comes, and moves on to the next request', async () => {
     const { client, first } = await connected({ timeoutMs: 30 })
     const stuck = client.request('groups', {})

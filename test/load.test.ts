@@ -10,6 +10,7 @@ describe('the SDK under load, with members joining and leaving and sockets cut a
       groups: 4,
       messages: 300,
       cutsPerSecond: 10,
+      thinkMs: 50,
       seed: 5,
     })
 
