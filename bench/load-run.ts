@@ -20,7 +20,8 @@ export interface LoadOptions {
   churn?: number
   /** Sockets closed through the management API per second while the run goes on; clients reconnect. */
   cutsPerSecond?: number
-  /** Mean pause of a client between its steps, in ms, as a person pauses between messages. */
+  /** Mean pause of a client between its steps, in ms, as a person pauses between messages (20 s: 300
+   * clients then offer about what two cores can serve, so the run measures delivery, not queueing). */
   thinkMs?: number
   seed?: number
   log?: (line: string) => void
@@ -106,7 +107,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const joinedAtStart = options.joinedAtStart ?? 0.8
   const churn = options.churn ?? 0.02
   const cutsPerSecond = options.cutsPerSecond ?? 5
-  const thinkMs = options.thinkMs ?? 1000
+  const thinkMs = options.thinkMs ?? 20_000
   const random = seededRandom(options.seed ?? 1)
   const log = options.log ?? (() => {})
   if (connections < groupCount) throw new Error('need at least one connection per group (its owner)')

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
       groups: { type: 'string', default: '20' },
       messages: { type: 'string', default: '3000' },
       cuts: { type: 'string', default: '5' },
-      think: { type: 'string', default: '1000' },
+      think: { type: 'string', default: '20000' },
       seed: { type: 'string', default: '1' },
       url: { type: 'string' },
     },
