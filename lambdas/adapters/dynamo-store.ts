@@ -23,6 +23,7 @@ import type {
   Window,
 } from '../core/ports.js'
 import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '../core/protocol.js'
+import { ConnectionDirectory } from './connection-directory.js'
 import { keys } from './keys.js'
 import { tableSchema } from './table-schema.js'
 
@@ -37,12 +38,21 @@ const notExists = `attribute_not_exists(${PK})`
 
 /** ChatStore over one DynamoDB table: no Scan anywhere, batches where a fan-out reads many items. */
 export class DynamoChatStore implements ChatStore {
+  private readonly directory: ConnectionDirectory
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+  ) {
+    this.directory = new ConnectionDirectory(
+      db,
+      tableName,
+      (keyList, projection) => this.batchGet(keyList, projection),
+      async (iss) => (await this.membershipsOf(iss)).filter((m) => m.status === 'joined').map((m) => m.gid),
+    )
+  }
 
-  async readGroup(gid: string): Promise<GroupState | undefined> {
+  async readGroup(gid: string, consistent = true): Promise<GroupState | undefined> {
     // The memberships sort just before the group item (MEMBER#… < META), so one query reads both.
     const items = await this.query({
       KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
@@ -52,7 +62,7 @@ export class DynamoChatStore implements ChatStore {
         ':first': keys.memberPrefix,
         ':last': keys.group(gid)[SK],
       },
-      ConsistentRead: true,
+      ConsistentRead: consistent,
     })
     const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
     if (meta === undefined) return undefined
@@ -72,9 +82,14 @@ export class DynamoChatStore implements ChatStore {
   }
 
   async createGroup(group: Group, members: Member[]): Promise<boolean> {
+    const creator = members.find((m) => m.status === 'joined')
+    const current = creator && (await this.directory.current(creator.iss))
     const outcome = await this.transact([
       { Put: { TableName: this.tableName, Item: fromGroup(group), ConditionExpression: notExists } },
-      ...members.map((m) => this.putMember(m, notExists)),
+      ...members.map((m) =>
+        this.putMember(m === creator ? { ...m, conns: current?.ids ?? [] } : m, notExists),
+      ),
+      ...(creator && current ? this.directory.joined(group.gid, creator.iss, current) : []),
     ])
     return outcome === undefined
   }
@@ -117,27 +132,41 @@ export class DynamoChatStore implements ChatStore {
     from: MemberStatus[],
     expiresAt: number,
   ): Promise<Appended<never>> {
-    const names: Record<string, string> = { '#status': 'status' }
+    const joining = event.type === 'chat.join'
+    // A joined membership keeps a copy of its identity's connections (see ConnectionDirectory).
+    const current = joining ? await this.directory.current(event.iss) : undefined
+    const names: Record<string, string> = { '#status': 'status', '#conns': 'conns' }
     const values: Record<string, unknown> = {}
     const sets = Object.entries(change).map(([name, value], i) => {
       names[`#c${i}`] = name
       values[`:c${i}`] = value
       return `#c${i} = :c${i}`
     })
+    if (current?.ids.length) {
+      values[':conns'] = new Set(current.ids)
+      sets.push('#conns = :conns')
+    }
     const allowed = from.map((status, i) => {
       values[`:from${i}`] = status
       return `:from${i}`
     })
-    const outcome = await this.append(event, expiresAt, {
-      Update: {
-        TableName: this.tableName,
-        Key: keys.member(event.gid, event.iss),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: `#status IN (${allowed.join(', ')})`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+    const outcome = await this.append(
+      event,
+      expiresAt,
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.member(event.gid, event.iss),
+          UpdateExpression: `SET ${sets.join(', ')}${current?.ids.length ? '' : ' REMOVE #conns'}`,
+          ConditionExpression: `#status IN (${allowed.join(', ')})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        },
       },
-    })
+      current
+        ? this.directory.joined(event.gid, event.iss, current)
+        : this.directory.left(event.gid, event.iss),
+    )
     return mapRejected(outcome, () => undefined as never)
   }
 
@@ -311,78 +340,28 @@ export class DynamoChatStore implements ChatStore {
     }
   }
 
-  async saveConnection(connection: Connection): Promise<void> {
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: this.tableName,
-              Item: {
-                ...keys.connection(connection.connectionId),
-                iss: connection.iss,
-                connectedAt: connection.connectedAt,
-                [TTL]: connection.expiresAt,
-              },
-            },
-          },
-          {
-            Update: {
-              TableName: this.tableName,
-              Key: keys.userConnections(connection.iss),
-              UpdateExpression: 'ADD connectionIds :id',
-              ExpressionAttributeValues: { ':id': new Set([connection.connectionId]) },
-            },
-          },
-        ],
-      }),
-    )
+  saveConnection(connection: Connection): Promise<void> {
+    return this.directory.save(connection)
   }
 
-  async deleteConnection(connectionId: string, iss?: string): Promise<void> {
-    const owner = iss ?? (await this.connectionOwner(connectionId))
-    if (owner === undefined) return
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: this.tableName, Key: keys.connection(connectionId) } },
-          {
-            Update: {
-              TableName: this.tableName,
-              Key: keys.userConnections(owner),
-              UpdateExpression: 'DELETE connectionIds :id',
-              ExpressionAttributeValues: { ':id': new Set([connectionId]) },
-            },
-          },
-        ],
-      }),
-    )
+  deleteConnection(connectionId: string, iss?: string): Promise<void> {
+    return this.directory.delete(connectionId, iss)
   }
 
-  async connectionsOf(isses: string[]): Promise<Map<string, string[]>> {
-    const items = await this.batchGet(isses.map(keys.userConnections), `${PK}, connectionIds`)
-    const connections = new Map<string, string[]>()
-    for (const item of items) {
-      const ids = item.connectionIds
-      if (ids instanceof Set && ids.size > 0) {
-        connections.set(String(item[PK]).slice('USER#'.length), [...ids].map(String))
-      }
-    }
-    return connections
-  }
-
-  private async connectionOwner(connectionId: string): Promise<string | undefined> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.connection(connectionId), ConsistentRead: true }),
-    )
-    return typeof Item?.iss === 'string' ? Item.iss : undefined
+  connectionsOf(isses: string[]): Promise<Map<string, string[]>> {
+    return this.directory.connectionsOf(isses)
   }
 
   /**
    * One transaction that takes seq head + 1 for `event` (the group's head must still be the seq before
    * it), stores the event and applies `change`. Which condition failed tells the outcome.
    */
-  private async append(event: StoredEvent, expiresAt: number, change: TransactItem): Promise<Appended<Item>> {
+  private async append(
+    event: StoredEvent,
+    expiresAt: number,
+    change: TransactItem,
+    alongside: TransactItem[] = [],
+  ): Promise<Appended<Item>> {
     const departs = event.type === 'chat.leave'
     const outcome = await this.transact([
       {
@@ -402,6 +381,7 @@ export class DynamoChatStore implements ChatStore {
         },
       },
       change,
+      ...alongside,
     ])
     if (outcome === undefined) return 'appended'
     const [group, , changed] = outcome.map((reason) => ({
@@ -418,13 +398,16 @@ export class DynamoChatStore implements ChatStore {
     names?: Record<string, string>,
     values?: Record<string, unknown>,
   ): TransactItem {
+    const { conns, ...rest } = member
     return {
       Put: {
         TableName: this.tableName,
         Item: {
           ...keys.member(member.gid, member.iss),
           ...keys.memberOfUser(member.gid, member.iss),
-          ...member,
+          ...rest,
+          // A set in the table; an empty one cannot be stored.
+          ...(conns?.length && { conns: new Set(conns) }),
         },
         ConditionExpression: condition,
         ...(names && { ExpressionAttributeNames: names }),
@@ -553,6 +536,7 @@ function toMember(item: Item): Member {
   }
   if (typeof item.joinedAt === 'string') member.joinedAt = item.joinedAt
   for (const name of memberNumbers) if (typeof item[name] === 'number') member[name] = item[name]
+  if (item.conns instanceof Set) member.conns = [...item.conns].map(String)
   const previous = item.previous as Partial<Window> | undefined
   if (typeof previous?.after === 'number' && typeof previous.through === 'number') {
     member.previous = { after: previous.after, through: previous.through }

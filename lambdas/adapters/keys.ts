@@ -27,8 +27,10 @@ export const keys = {
     [PK]: `RATE#${iss}`,
     [SK]: `${action}#${windowStart}`,
   }),
-  /** One item per user holding the set of its connection ids, so a fan-out reads 100 users per BatchGet. */
+  /** One item per user holding the set of its connection ids (and a version that moves with it). */
   userConnections: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'CONNS' }),
+  /** One item per user holding the set of groups it has joined, read consistently when it connects. */
+  userGroups: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'GROUPS' }),
 }
 
 function eventSortKey(seq: number): string {

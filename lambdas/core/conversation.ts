@@ -3,6 +3,7 @@ import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
 import {
   appendAt,
+  isJoined,
   joinedMembers,
   memberOf,
   moved,
@@ -35,11 +36,12 @@ export class Conversation {
     requireBodySize(frame.body, 'message')
     const { store, delivery } = this.context
     const jti = frame.jti ?? this.context.newId()
-    return untilLanded(async () => {
+    return untilLanded(async (tries) => {
       const [state, replied] = await Promise.all([
-        this.readGroup(frame.gid, 'message'),
+        this.readGroup(frame.gid, 'message', tries > 0),
         frame.rid === undefined ? undefined : store.findMessage(frame.gid, frame.rid),
       ])
+      if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
       requireJoined(state.members, caller.iss, 'message')
       if (frame.rid !== undefined && replied === undefined) {
         throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
@@ -59,12 +61,11 @@ export class Conversation {
         store.appendMessage(message(seq), this.context.expiresAt(at)),
       )
       if (appended === moved) return moved
-      // Members were read before the write and their connections are read after it: a fault from here on
-      // answers INTERNAL, and the client's retry (same jti) finds the message stored and posts it again.
-      const recipients = joinedMembers(state.members)
+      // The members, with their connections, were read before the write; a fault from here on answers
+      // INTERNAL, and the client's retry (same jti) finds the message stored and posts it again.
       if ('seq' in appended) {
         const event = message(appended.seq)
-        await delivery.deliver(event, recipients, caller)
+        await delivery.toMembers(event, state.members, caller)
         return { gid: frame.gid, jti, iat: event.iat, seq: event.seq, duplicate: false }
       }
       const stored = appended.rejected
@@ -76,7 +77,7 @@ export class Conversation {
       // again. Clients drop a seq they already have.
       const [original] = await store.getEvents(frame.gid, [stored.seq])
       if (original?.type === 'chat.message' && original.deleted === undefined) {
-        await delivery.deliver(toWire(original), recipients, caller)
+        await delivery.toMembers(toWire(original), state.members, caller)
       }
       return { gid: frame.gid, jti, iat: original?.iat ?? at.toISOString(), seq: stored.seq, duplicate: true }
     })
@@ -215,11 +216,12 @@ export class Conversation {
     eventAt: (iat: string, seq: number) => EditEvent | DeleteEvent,
   ): Promise<AckResults[A]> {
     const { store, delivery } = this.context
-    return untilLanded(async () => {
+    return untilLanded(async (tries) => {
       const [state, target] = await Promise.all([
-        this.readGroup(frame.gid, action),
+        this.readGroup(frame.gid, action, tries > 0),
         store.findMessage(frame.gid, frame.jti),
       ])
+      if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
       requireJoined(state.members, caller.iss, action)
       requireOwnMessage(target, caller, frame, action)
       const at = this.context.now()
@@ -230,7 +232,7 @@ export class Conversation {
       if (appended === moved) return moved
       const result = { gid: frame.gid, jti: frame.jti }
       if ('seq' in appended) {
-        await delivery.deliver(revision(appended.seq), joinedMembers(state.members), caller)
+        await delivery.toMembers(revision(appended.seq), state.members, caller)
         return { ...result, seq: appended.seq, duplicate: false }
       }
       const current = appended.rejected
@@ -263,8 +265,14 @@ export class Conversation {
     })
   }
 
-  private async readGroup(gid: string, action: string): Promise<GroupState> {
-    return found(await this.context.store.readGroup(gid), gid, action)
+  /**
+   * A first attempt may read eventually consistently: its append is conditional on the head it read, so a
+   * stale read fails it and the retry reads consistently. Nothing is refused on a stale read: a group or a
+   * join that it may not show yet is read again consistently.
+   */
+  private async readGroup(gid: string, action: string, consistent = true): Promise<GroupState> {
+    const state = await this.context.store.readGroup(gid, consistent)
+    return found(state ?? (consistent ? undefined : await this.context.store.readGroup(gid)), gid, action)
   }
 
   private async readMembers(gid: string, isses: string[], action: string): Promise<GroupState> {

@@ -1,6 +1,6 @@
 import { forEachLimited } from './concurrency.js'
 import type { Caller } from './context.js'
-import type { ChatStore, DeliveryReport, EventSender } from './ports.js'
+import type { ChatStore, DeliveryReport, EventSender, Member } from './ports.js'
 import type { ChatEvent } from './protocol.js'
 
 /** Whom one event goes to: every open connection of the recipients, read before the post. */
@@ -25,6 +25,17 @@ export class Delivery {
   /** Posts one event to every connection of each recipient, except the connection it came from. */
   async deliver(event: ChatEvent, recipients: string[], origin?: Caller): Promise<DeliveryReport> {
     return this.post(event, await this.plan(recipients, origin))
+  }
+
+  /** Posts one event to the joined members' connections, as their memberships hold them (no extra read). */
+  async toMembers(event: ChatEvent, members: Member[], origin?: Caller): Promise<DeliveryReport> {
+    const joined = members.filter((m) => m.status === 'joined')
+    const targets = joined.flatMap(({ iss, conns = [] }) =>
+      conns
+        .filter((connectionId) => connectionId !== origin?.connectionId)
+        .map((connectionId) => ({ iss, connectionId })),
+    )
+    return this.post(event, { recipients: joined.length, targets, started: Date.now() })
   }
 
   /** Posts one event to one connection, the caller's own; true when it was sent. */

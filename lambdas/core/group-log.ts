@@ -12,9 +12,9 @@ const attempts = 8
  * on the state its write follows; one that lost a race runs again on fresh state. A group too busy for that
  * answers CONFLICT.
  */
-export async function untilLanded<T>(attempt: () => Promise<T | typeof moved>): Promise<T> {
+export async function untilLanded<T>(attempt: (tries: number) => Promise<T | typeof moved>): Promise<T> {
   for (let i = 0; i < attempts; i++) {
-    const result = await attempt()
+    const result = await attempt(i)
     if (result !== moved) return result
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** i))
   }
@@ -49,6 +49,10 @@ export function memberOf(members: Member[], iss: string): Member | undefined {
 /** The identities that have joined: the ones group events are delivered to. */
 export function joinedMembers(members: Member[]): string[] {
   return members.filter((m) => m.status === 'joined').map((m) => m.iss)
+}
+
+export function isJoined(members: Member[], iss: string): boolean {
+  return memberOf(members, iss)?.status === 'joined'
 }
 
 export function requireJoined(members: Member[], iss: string, action: string): Member {

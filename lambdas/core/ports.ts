@@ -27,6 +27,8 @@ export interface Member {
   /** The window of its last membership, kept when it is invited again, so its devices can still read up
    * to that leave. */
   previous?: Window
+  /** While joined: its identity's open connections, so that a fan-out reads them with the members. */
+  conns?: string[]
 }
 
 /** A stretch of a group's log: the seqs after `after`, up to and including `through`. */
@@ -76,8 +78,9 @@ export type Appended<T> = 'appended' | { moved: Group | undefined } | { rejected
 
 /** Persistence of groups, memberships, each group's event log and connections. */
 export interface ChatStore {
-  /** The group and all its memberships in one consistent read; undefined when there is no such group. */
-  readGroup(gid: string): Promise<GroupState | undefined>
+  /** The group and all its memberships (with the joined ones' connections) in one read, consistent unless
+   * asked otherwise; undefined when there is no such group. */
+  readGroup(gid: string, consistent?: boolean): Promise<GroupState | undefined>
   getGroups(gids: string[]): Promise<Group[]>
   /** The group and some identities' memberships (those that have one), read consistently in one batch;
    * undefined when there is no such group. */
@@ -132,8 +135,9 @@ export interface ChatStore {
     windowSeconds: number,
     at: Date,
   ): Promise<number | undefined>
+  /** Records a connection, also in the identity's joined memberships. */
   saveConnection(connection: Connection): Promise<void>
-  /** Forgets a connection; the identity is looked up when not given. */
+  /** Forgets a connection, also in the identity's memberships; the identity is looked up when not given. */
   deleteConnection(connectionId: string, iss?: string): Promise<void>
   /** The open connection ids of each identity, read in batches. */
   connectionsOf(isses: string[]): Promise<Map<string, string[]>>

@@ -1,0 +1,186 @@
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb'
+import { forEachLimited } from '../core/concurrency.js'
+import type { Connection } from '../core/ports.js'
+import { keys } from './keys.js'
+import { tableSchema } from './table-schema.js'
+
+type Item = Record<string, unknown>
+type TransactItem = NonNullable<
+  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
+>[number]
+
+const { partitionKey: PK, ttlAttribute: TTL } = tableSchema
+
+/** An identity's open connections as one consistent read saw them, and the version that moves with them. */
+export interface CurrentConnections {
+  ids: string[]
+  version: number | undefined
+}
+
+/**
+ * Who is connected where. Each connection has an item; each identity has the set of its connection ids
+ * (with a version that moves on every change) and the set of groups it has joined; and each joined
+ * membership keeps a copy of its identity's connection ids, so that a fan-out reads the recipients'
+ * connections with the members, in one query, instead of one item per recipient.
+ *
+ * The copies stay right because every change meets every join: a connection opening or closing updates
+ * the memberships of the groups it reads in the (consistent) set of joined groups, and a join copies the
+ * connections on the condition that their version has not moved since it read them.
+ */
+export class ConnectionDirectory {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly batchGet: (keyList: Item[], projection?: string) => Promise<Item[]>,
+    /** The identity's joined groups when it has no set of them yet (data written before there was one). */
+    private readonly joinedFallback: (iss: string) => Promise<string[]>,
+  ) {}
+
+  async save(connection: Connection): Promise<void> {
+    await this.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                ...keys.connection(connection.connectionId),
+                iss: connection.iss,
+                connectedAt: connection.connectedAt,
+                [TTL]: connection.expiresAt,
+              },
+            },
+          },
+          this.moveConnections(connection.iss, 'ADD', connection.connectionId),
+        ],
+      }),
+    )
+    await this.copyToMemberships(connection.iss, 'ADD', connection.connectionId)
+  }
+
+  /** Forgets a connection, in the identity's set and in its memberships; the identity is looked up when not given. */
+  async delete(connectionId: string, iss?: string): Promise<void> {
+    const owner = iss ?? (await this.ownerOf(connectionId))
+    if (owner === undefined) return
+    await this.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Delete: { TableName: this.tableName, Key: keys.connection(connectionId) } },
+          this.moveConnections(owner, 'DELETE', connectionId),
+        ],
+      }),
+    )
+    await this.copyToMemberships(owner, 'DELETE', connectionId)
+  }
+
+  /** The open connection ids of each identity, read in batches. */
+  async connectionsOf(isses: string[]): Promise<Map<string, string[]>> {
+    const items = await this.batchGet(isses.map(keys.userConnections), `${PK}, connectionIds`)
+    const connections = new Map<string, string[]>()
+    for (const item of items) {
+      const ids = item.connectionIds
+      if (ids instanceof Set && ids.size > 0) {
+        connections.set(String(item[PK]).slice('USER#'.length), [...ids].map(String))
+      }
+    }
+    return connections
+  }
+
+  async current(iss: string): Promise<CurrentConnections> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.userConnections(iss), ConsistentRead: true }),
+    )
+    const ids = Item?.connectionIds instanceof Set ? [...Item.connectionIds].map(String) : []
+    return { ids, version: typeof Item?.version === 'number' ? Item.version : undefined }
+  }
+
+  /** What a join adds to its transaction: the group in the joined set, on connections still as read. */
+  joined(gid: string, iss: string, read: CurrentConnections): TransactItem[] {
+    return [
+      this.moveGroups(iss, 'ADD', gid),
+      {
+        ConditionCheck: {
+          TableName: this.tableName,
+          Key: keys.userConnections(iss),
+          ConditionExpression:
+            read.version === undefined ? 'attribute_not_exists(#version)' : '#version = :version',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ...(read.version !== undefined && { ExpressionAttributeValues: { ':version': read.version } }),
+        },
+      },
+    ]
+  }
+
+  /** What a leave adds to its transaction: the group out of the joined set. */
+  left(gid: string, iss: string): TransactItem[] {
+    return [this.moveGroups(iss, 'DELETE', gid)]
+  }
+
+  private moveConnections(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): TransactItem {
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: keys.userConnections(iss),
+        UpdateExpression:
+          verb === 'ADD' ? 'ADD connectionIds :id, #version :one' : 'DELETE connectionIds :id ADD #version :one',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ExpressionAttributeValues: { ':id': new Set([connectionId]), ':one': 1 },
+      },
+    }
+  }
+
+  private moveGroups(iss: string, verb: 'ADD' | 'DELETE', gid: string): TransactItem {
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: keys.userGroups(iss),
+        UpdateExpression: `${verb} gids :gid`,
+        ExpressionAttributeValues: { ':gid': new Set([gid]) },
+      },
+    }
+  }
+
+  /** Adds or removes a connection in the copies of the identity's joined memberships. */
+  private async copyToMemberships(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): Promise<void> {
+    await forEachLimited(await this.joinedGroups(iss), 8, async (gid) => {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.member(gid, iss),
+            UpdateExpression: `${verb} conns :id`,
+            // A membership left meanwhile keeps no copy; one gone entirely is not made up again.
+            ConditionExpression: verb === 'ADD' ? '#status = :joined' : `attribute_exists(${PK})`,
+            ...(verb === 'ADD' && { ExpressionAttributeNames: { '#status': 'status' } }),
+            ExpressionAttributeValues: {
+              ':id': new Set([connectionId]),
+              ...(verb === 'ADD' && { ':joined': 'joined' }),
+            },
+          }),
+        )
+      } catch (error) {
+        if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error
+      }
+    })
+  }
+
+  private async joinedGroups(iss: string): Promise<string[]> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.userGroups(iss), ConsistentRead: true }),
+    )
+    if (Item === undefined) return this.joinedFallback(iss)
+    return Item.gids instanceof Set ? [...Item.gids].map(String) : []
+  }
+
+  private async ownerOf(connectionId: string): Promise<string | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.connection(connectionId), ConsistentRead: true }),
+    )
+    return typeof Item?.iss === 'string' ? Item.iss : undefined
+  }
+}
