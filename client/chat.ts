@@ -160,13 +160,19 @@ export class ChatService {
 
   /** Every group this identity is invited to or has joined, with its unread count. */
   async groups(): Promise<ChatGroup[]> {
-    const { groups } = await this.#client.request('groups', {})
-    return groups.map((listing) => {
-      const group = new ChatGroup(this.#context, flatten(listing), listing.status)
-      group.unread = listing.unread
-      group.read = listing.read
-      return group
-    })
+    const all: ChatGroup[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#client.request('groups', cursor === undefined ? {} : { cursor })
+      for (const listing of page.groups) {
+        const group = new ChatGroup(this.#context, flatten(listing), listing.status)
+        group.unread = listing.unread
+        group.read = listing.read
+        all.push(group)
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+    return all
   }
 
   /**

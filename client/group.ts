@@ -37,6 +37,7 @@ interface GroupInfo {
   gid: string
   name: string
   members: string[]
+  memberCount: number
   image?: ImageLink
 }
 
@@ -58,8 +59,12 @@ export interface ChatContext {
 export class ChatGroup {
   readonly gid: string
   name: string
-  /** Every identity in the group; the SDK refreshes it on join() and invite(), apps may keep it current. */
+  /**
+   * The group's identities: all of them in a group of up to 50, the first 50 in a larger one until
+   * `loadMembers()`. The SDK refreshes it on join() and invite(); apps may keep it current.
+   */
   members: string[]
+  memberCount: number
   image: ImageLink | undefined
   status: MembershipStatus
   /** From `chat().groups()`: messages from others after this identity's read position, and that position. */
@@ -72,8 +77,26 @@ export class ChatGroup {
     this.gid = group.gid
     this.name = group.name
     this.members = [...group.members]
+    this.memberCount = group.memberCount
     this.image = group.image
     this.status = status
+  }
+
+  /** Reads every member of the group, a page at a time, into `members`. */
+  async loadMembers(): Promise<string[]> {
+    const all: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#context.request('members', {
+        gid: this.gid,
+        ...(cursor !== undefined && { cursor }),
+      })
+      all.push(...page.members.map((member) => member.iss))
+      cursor = page.next
+    } while (cursor !== undefined)
+    this.members = all
+    this.memberCount = all.length
+    return all
   }
 
   /** Accepts the invite; afterwards this identity receives the group's messages. */
@@ -140,6 +163,7 @@ export class ChatGroup {
   #refresh(group: GroupInfo): void {
     this.name = group.name
     this.members = [...group.members]
+    this.memberCount = group.memberCount
     this.image = group.image
   }
 }

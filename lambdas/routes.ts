@@ -79,6 +79,7 @@ export const routes: readonly RouteDefinition[] = [
     access: { table: 'read', bucket: { read: [avatars] }, connections: true },
     timeoutSeconds: 29,
   },
+  { routeKey: 'members', handler: 'members', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
   {
     routeKey: 'groups',
     handler: 'groups',

@@ -17,6 +17,8 @@ export interface HuddleConfig {
   corsOrigins: string[]
   /** Days a group's events (messages, joins, leaves, edits, deletes) are kept before DynamoDB's TTL removes them. */
   messageRetentionDays: number
+  /** Members (invited or joined) a group may have. */
+  maxGroupSize: number
   /** Set API Gateway's account-wide CloudWatch role, which WebSocket access logging needs. */
   apiGatewayLogsRole: boolean
 }
@@ -36,6 +38,7 @@ export const stageSettingKeys = [
   'alarmsWithoutNotification',
   'corsOrigins',
   'messageRetentionDays',
+  'maxGroupSize',
   'apiGatewayLogsRole',
 ] as const
 type StageSettingKey = (typeof stageSettingKeys)[number]
@@ -213,6 +216,7 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     ...(alarmTopicArn === undefined ? {} : { alarmTopicArn }),
     corsOrigins,
     messageRetentionDays: positiveNumber('messageRetentionDays', 365, true),
+    maxGroupSize: positiveNumber('maxGroupSize', 10_000, true),
     apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
   }
   if (problems.length > 0) throw new ConfigError(problems)

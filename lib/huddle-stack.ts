@@ -146,9 +146,13 @@ export class HuddleStack extends Stack {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
           ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),
           ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
-          // Functions that write to the table stamp each event they append with its expiry.
+          // Functions that write to the table stamp each event they append with its expiry, and keep
+          // groups within their size.
           ...(access.table === 'readWrite'
-            ? { [envNames.retentionDays]: String(config.messageRetentionDays) }
+            ? {
+                [envNames.retentionDays]: String(config.messageRetentionDays),
+                [envNames.maxGroupSize]: String(config.maxGroupSize),
+              }
             : {}),
         },
       }).function

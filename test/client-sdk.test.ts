@@ -145,6 +145,18 @@ describe('the SDK against the local stack', () => {
     expect(await connectionIds(alice.sub)).toHaveLength(1)
   })
 
+  it('carries the first 50 members of a larger group, and loads them all when asked', async () => {
+    const alice = await participant(unique('alice'))
+    const gid = unique('crowd')
+    const others = Array.from({ length: 59 }, (_, i) => `${gid}-m${i}`)
+    const group = await alice.chat.invite(gid, 'Crowd', others.slice(0, 50))
+    await group.invite(others.slice(50))
+    expect(group.members).toHaveLength(50)
+    expect(group.memberCount).toBe(60)
+    expect(sorted(await group.loadMembers())).toEqual(sorted([alice.sub, ...others]))
+    expect(group.members).toHaveLength(60)
+  })
+
   it('rejects connect with CONNECT_FAILED when the token is refused', async () => {
     const attempt = ChatClient.connect(wsUrl(), { token: 'not-a-jwt' })
     await expect(attempt).rejects.toMatchObject({

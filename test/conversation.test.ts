@@ -11,7 +11,7 @@ import {
   type Requests,
 } from '../lambdas/core/protocol.js'
 import { connector } from './support/clients.js'
-import { groupItems, type TestClient, tableClient, unique } from './support/huddle.js'
+import { groupItems, httpUrl, type TestClient, tableClient, unique } from './support/huddle.js'
 
 const connect = connector()
 
@@ -531,35 +531,87 @@ describe('events too large to post', () => {
     expect(events.filter((item) => item.SK.startsWith('E#'))).toHaveLength(2)
   })
 
-  it('still sends the other pending invites when one of them is too large to post', async () => {
+  it('still sends the other pending invites when one of them fails to post', async () => {
     const [alice] = await connect(unique('alice'))
     const erin = unique('erin')
-    const crowded = unique('crowded')
-    const { store } = tableClient()
-    // 1,100 members with long names: the invite event lists them all and is far over 128 KB.
-    const members = Array.from({ length: 1100 }, (_, i) => `${'m'.repeat(110)}-${i}-${crowded}`.slice(0, 128))
-    const at = new Date().toISOString()
-    const member = (iss: string) =>
-      ({
-        gid: crowded,
-        iss,
-        status: 'invited',
-        role: 'member',
-        invitedBy: alice.iss,
-        invitedAt: at,
-        since: 0,
-      }) as const
-    await store.createGroup(
-      { gid: crowded, name: 'Crowded', createdBy: alice.iss, createdAt: at, head: 0, departedSeq: 0 },
-      [member(erin), ...members.slice(0, 98).map(member)],
-    )
-    for (let i = 98; i < members.length; i += 99)
-      await store.addMembers(crowded, 0, members.slice(i, i + 99).map(member))
-    const small = unique('small')
+    const [failing, small] = [unique('failing'), unique('small')]
+    await alice.ok('invite', { gid: failing, name: 'Failing', members: [erin] })
     await alice.ok('invite', { gid: small, name: 'Small', members: [erin] })
 
     const [late] = await connect(erin)
+    const [connectionId] = (await (await fetch(`${httpUrl()}/dev/connections?sub=${erin}`)).json())
+      .connectionIds
+    // Invites carry at most 50 members, so none is too large any more; a post can still fail.
+    const fault = { connectionId, containing: failing, status: 413 }
+    expect(
+      (await fetch(`${httpUrl()}/dev/fail-posts`, { method: 'POST', body: JSON.stringify(fault) })).status,
+    ).toBe(204)
     expect(await late.ok('sync')).toMatchObject({ invites: 1 })
     expect(late.events('chat.invite').map((e) => e.gid)).toEqual([small])
+  })
+})
+
+describe('member lists and group lists that grow', () => {
+  it('carries the first 50 members and a count in views and invites, and pages through the rest', async () => {
+    const [alice, bob] = await connect(unique('alice'), unique('bob'))
+    const gid = unique('big')
+    const members = Array.from({ length: 119 }, (_, i) => `${gid}-m${String(i).padStart(3, '0')}`)
+    await alice.ok('invite', { gid, name: 'Big', members: [bob.iss, ...members.slice(0, 49)] })
+    await alice.ok('invite', { gid, name: 'Big', members: members.slice(49, 98) })
+    const invited = await alice.ok('invite', { gid, name: 'Big', members: members.slice(98) })
+    const view = invited.group as { members: unknown[]; memberCount: number }
+    expect(view.members).toHaveLength(limits.membersInView)
+    expect(view.memberCount).toBe(121)
+    const invite = await bob.nextEvent('chat.invite', (e) => e.gid === gid)
+    expect(invite.members).toHaveLength(limits.membersInView)
+    expect(invite.memberCount).toBe(51)
+
+    const seen: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = (await bob.ok('members', {
+        gid,
+        ...(cursor && { cursor }),
+      })) as unknown as AckResults['members']
+      expect(page.members.length).toBeLessThanOrEqual(limits.listPage)
+      seen.push(...page.members.map((m) => m.iss))
+      cursor = page.next
+    } while (cursor)
+    expect(seen).toEqual([...seen].sort())
+    expect(new Set(seen)).toEqual(new Set([alice.iss, bob.iss, ...members]))
+    const [mallory] = await connect(unique('mallory'))
+    expect(await mallory.request('members', { gid })).toMatchObject({ type: 'error', code: 'FORBIDDEN' })
+  })
+
+  it('lists the caller’s groups a page at a time', async () => {
+    const [alice] = await connect(unique('alice'))
+    const gids = Array.from({ length: limits.groupsPage + 3 }, () => unique('listed'))
+    for (const gid of gids) await alice.ok('invite', { gid, name: 'Listed', members: [unique('friend')] })
+    const first = (await alice.ok('groups')) as unknown as AckResults['groups']
+    expect(first.groups).toHaveLength(limits.groupsPage)
+    const second = (await alice.ok('groups', { cursor: first.next })) as unknown as AckResults['groups']
+    expect(second.next).toBeUndefined()
+    expect([...first.groups, ...second.groups].map((g) => g.gid)).toEqual([...gids].sort())
+  })
+
+  it('refuses to invite past the largest group size', async () => {
+    const [alice] = await connect(unique('alice'))
+    const chat = new Chat({
+      store: tableClient().store,
+      avatars: {} as AvatarStore,
+      sender: { send: async () => 'sent' },
+      maxGroupSize: 3,
+    })
+    const caller = { iss: alice.iss, connectionId: 'none' }
+    const gid = unique('small')
+    await expect(
+      chat.membership.invite(caller, { gid, name: 'S', members: ['a', 'b', 'c'] }),
+    ).rejects.toMatchObject({
+      code: 'TOO_LARGE',
+    })
+    await chat.membership.invite(caller, { gid, name: 'S', members: ['a', 'b'] })
+    await expect(chat.membership.invite(caller, { gid, name: 'S', members: ['c'] })).rejects.toMatchObject({
+      code: 'TOO_LARGE',
+    })
   })
 })

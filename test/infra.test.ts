@@ -295,13 +295,19 @@ describe('functions', () => {
     expect(withRetention).toHaveLength(writingRoutes.length)
   })
 
-  it('get the configured message retention when one is given', () => {
-    const configured = templateFor({ messageRetentionDays: '30' }).findResources('AWS::Lambda::Function')
+  it('get the configured message retention and group size when they are given', () => {
+    const configured = templateFor({ messageRetentionDays: '30', maxGroupSize: '500' }).findResources(
+      'AWS::Lambda::Function',
+    )
     for (const route of routes) {
       const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource | undefined
       expect(fn, route.routeKey).toBeDefined()
+      const writes = route.access.table === 'readWrite'
       expect(environmentOf(fn as Resource)[envNames.retentionDays], route.routeKey).toBe(
-        route.access.table === 'readWrite' ? '30' : undefined,
+        writes ? '30' : undefined,
+      )
+      expect(environmentOf(fn as Resource)[envNames.maxGroupSize], route.routeKey).toBe(
+        writes ? '500' : undefined,
       )
     }
   })

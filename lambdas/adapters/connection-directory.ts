@@ -127,7 +127,9 @@ export class ConnectionDirectory {
         TableName: this.tableName,
         Key: keys.userConnections(iss),
         UpdateExpression:
-          verb === 'ADD' ? 'ADD connectionIds :id, #version :one' : 'DELETE connectionIds :id ADD #version :one',
+          verb === 'ADD'
+            ? 'ADD connectionIds :id, #version :one'
+            : 'DELETE connectionIds :id ADD #version :one',
         ExpressionAttributeNames: { '#version': 'version' },
         ExpressionAttributeValues: { ':id': new Set([connectionId]), ':one': 1 },
       },

@@ -11,6 +11,8 @@ export const envNames = {
   identityClaim: 'JWT_IDENTITY_CLAIM',
   /** Days a group's events are kept before DynamoDB's TTL removes them (default 365). */
   retentionDays: 'MESSAGE_RETENTION_DAYS',
+  /** Members a group may have (default 10,000). */
+  maxGroupSize: 'MAX_GROUP_SIZE',
   /** Optional endpoint overrides (emulators); unset in AWS. */
   dynamoEndpoint: 'DYNAMODB_ENDPOINT',
   s3Endpoint: 'S3_ENDPOINT',

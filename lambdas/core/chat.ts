@@ -18,6 +18,8 @@ export interface ChatDeps {
   fanOutConcurrency?: number
   /** Days a group's events are kept (DynamoDB TTL); default 365. */
   retentionDays?: number
+  /** Members (invited or joined) a group may have; default 10,000. */
+  maxGroupSize?: number
   onDelivery?: (report: DeliveryReport) => void
 }
 
@@ -40,6 +42,7 @@ export class Chat {
       now,
       newId: deps.newId ?? (() => crypto.randomUUID()),
       expiresAt: (at) => Math.ceil(at.getTime() / 1000) + retentionSeconds,
+      maxGroupSize: deps.maxGroupSize ?? 10_000,
     }
     this.avatars = new Avatars(this.context)
     this.membership = new Membership(this.context, this.avatars)

@@ -16,4 +16,6 @@ export interface ChatContext {
   newId(): string
   /** Epoch seconds after which an event stored at `at` expires (the retention setting). */
   expiresAt(at: Date): number
+  /** Members (invited or joined) a group may have. */
+  maxGroupSize: number
 }

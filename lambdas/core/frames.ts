@@ -51,7 +51,8 @@ export const frameSchemas = {
     .check(z.refine((f) => f.delivered !== undefined || f.read !== undefined, 'must give delivered or read')),
   receipts: z.object({ gid: identity, since: z.optional(seq), cursor: z.optional(identity) }),
   sync: z.object({ cursor: z.optional(identity) }),
-  groups: z.object({}),
+  groups: z.object({ cursor: z.optional(identity) }),
+  members: z.object({ gid: identity, cursor: z.optional(identity) }),
 } satisfies Record<Action, z.ZodMiniType>
 
 /** A schema's output must be a request of the protocol, so the two cannot drift apart. */

@@ -13,7 +13,15 @@ import {
   untilLanded,
 } from './group-log.js'
 import type { Group, GroupState, Member } from './ports.js'
-import type { AckResults, GroupPosition, GroupView, InviteEvent, JoinEvent, LeaveEvent } from './protocol.js'
+import type {
+  AckResults,
+  GroupPosition,
+  GroupView,
+  InviteEvent,
+  JoinEvent,
+  LeaveEvent,
+  MemberView,
+} from './protocol.js'
 import { limits } from './protocol.js'
 
 /** Who belongs to a group: invites (the group's creation among them), joins, leaves, and listing one's groups. */
@@ -63,6 +71,7 @@ export class Membership {
           joinSeq: 0,
         }
         const members = [creator, ...invitees.map((iss) => invited(iss, 0))]
+        requireRoom(members.length, this.context.maxGroupSize)
         if (!(await store.createGroup(group, members))) return moved
         return { group, members, newcomers: invitees }
       }
@@ -70,6 +79,7 @@ export class Membership {
       // Identities that left may be invited again; their new window starts now.
       const present = new Set(state.members.filter((m) => m.status !== 'left').map((m) => m.iss))
       const newcomers = invitees.filter((iss) => !present.has(iss))
+      requireRoom(present.size + newcomers.length, this.context.maxGroupSize)
       // Each newcomer may read what follows the head it was invited at; one that left keeps its last window.
       const invitedAt = (head: number) =>
         newcomers.map((iss) => {
@@ -189,30 +199,55 @@ export class Membership {
     }
   }
 
-  /** The caller's groups (not the ones it left), with members, its read position and unread count. */
-  async groups(caller: Caller): Promise<AckResults['groups']> {
+  /** One page of the caller's groups (not the ones it left), with members, its read position and unread count. */
+  async groups(caller: Caller, frame: Frames['groups']): Promise<AckResults['groups']> {
     const { store } = this.context
-    const memberships = (await store.membershipsOf(caller.iss)).filter((m) => m.status !== 'left')
-    const listed: AckResults['groups']['groups'] = []
-    await forEachLimited(memberships, 8, async ({ gid }) => {
-      const state = await store.readGroup(gid)
-      const me = state && memberOf(state.members, caller.iss)
-      if (state === undefined || me === undefined || me.status === 'left') return
-      const view = await this.groupView(state)
-      if (me.status === 'invited') {
-        listed.push({ ...view, status: 'invited', unread: 0 })
-        return
-      }
-      const read = me.read ?? me.joinSeq ?? 0
-      const unread = await store.messageSenders(
-        gid,
-        { after: Math.max(read, me.since), through: state.group.head },
-        caller.iss,
-        limits.unreadCount,
-      )
-      listed.push({ ...view, status: 'joined', read, unread: unread.length })
+    const page = await store.membershipsOf(caller.iss, {
+      ...(frame.cursor !== undefined && { after: frame.cursor }),
+      limit: limits.groupsPage,
     })
-    return { groups: listed.sort((a, b) => a.gid.localeCompare(b.gid)) }
+    const listed: AckResults['groups']['groups'] = []
+    await forEachLimited(
+      page.filter((m) => m.status !== 'left'),
+      8,
+      async ({ gid }) => {
+        const state = await store.readGroup(gid)
+        const me = state && memberOf(state.members, caller.iss)
+        if (state === undefined || me === undefined || me.status === 'left') return
+        const view = await this.groupView(state)
+        if (me.status === 'invited') {
+          listed.push({ ...view, status: 'invited', unread: 0 })
+          return
+        }
+        const read = me.read ?? me.joinSeq ?? 0
+        const unread = await store.messageSenders(
+          gid,
+          { after: Math.max(read, me.since), through: state.group.head },
+          caller.iss,
+          limits.unreadCount,
+        )
+        listed.push({ ...view, status: 'joined', read, unread: unread.length })
+      },
+    )
+    const last = page.at(-1)
+    return {
+      groups: listed.sort((a, b) => a.gid.localeCompare(b.gid)),
+      ...(page.length === limits.groupsPage && last && { next: last.gid }),
+    }
+  }
+
+  /** One page of a group's members, for those who belong to it (invited or joined). */
+  async members(caller: Caller, frame: Frames['members']): Promise<AckResults['members']> {
+    const state = await this.readGroup(frame.gid)
+    const me = memberOf(state.members, caller.iss)
+    if (me === undefined || me.status === 'left') {
+      throw new ChatError('FORBIDDEN', `members: you are not a member of ${frame.gid}`)
+    }
+    const { cursor } = frame
+    const present = currentMembers(state.members).filter((m) => cursor === undefined || m.iss > cursor)
+    const page = present.slice(0, limits.listPage)
+    const last = page.at(-1)
+    return { gid: frame.gid, members: page, ...(present.length > page.length && last && { next: last.iss }) }
   }
 
   private async readGroup(gid: string): Promise<GroupState> {
@@ -221,13 +256,15 @@ export class Membership {
     return state
   }
 
-  /** The group as clients see it: current members (not the ones who left), and a fresh avatar link. */
+  /** The group as clients see it: its first members (not the ones who left), and a fresh avatar link. */
   private async groupView({ group, members }: GroupState): Promise<GroupView> {
+    const present = currentMembers(members)
     const view: GroupView = {
       gid: group.gid,
       name: group.name,
       head: group.head,
-      members: members.flatMap(({ iss, status, role }) => (status === 'left' ? [] : [{ iss, status, role }])),
+      members: present.slice(0, limits.membersInView),
+      memberCount: present.length,
     }
     if (group.avatar) view.image = await this.avatars.link(group.avatar)
     return view
@@ -239,6 +276,17 @@ function membershipEvent(type: (JoinEvent | LeaveEvent)['type'], caller: Caller,
   return (seq: number): JoinEvent | LeaveEvent => ({ type, gid, iss: caller.iss, seq, iat: at.toISOString() })
 }
 
+function requireRoom(members: number, max: number): void {
+  if (members > max) throw new ChatError('TOO_LARGE', `invite: a group may have at most ${max} members`)
+}
+
+/** Members as clients see them, sorted by identity: not the ones who left. */
+function currentMembers(members: Member[]): MemberView[] {
+  return members
+    .flatMap(({ iss, status, role }) => (status === 'left' ? [] : [{ iss, status, role }]))
+    .sort((a, b) => (a.iss < b.iss ? -1 : 1))
+}
+
 function inviteEvent(group: GroupView, inviter: string): InviteEvent {
   return {
     type: 'chat.invite',
@@ -246,6 +294,7 @@ function inviteEvent(group: GroupView, inviter: string): InviteEvent {
     name: group.name,
     iss: inviter,
     members: group.members.map((m) => m.iss),
+    memberCount: group.memberCount,
     ...(group.image && { image: group.image }),
   }
 }

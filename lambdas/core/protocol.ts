@@ -27,7 +27,9 @@ export interface MemberView {
 export interface GroupView {
   gid: string
   name: string
+  /** The first `limits.membersInView` members (not the ones who left); `members` pages through all. */
   members: MemberView[]
+  memberCount: number
   image?: ImageLink
   /** The seq of the group's latest event (0 before the first). */
   head: number
@@ -73,7 +75,8 @@ export interface Requests {
   receipt: { gid: string; delivered?: number; read?: number }
   receipts: { gid: string; since?: number; cursor?: string }
   sync: { cursor?: string }
-  groups: Record<string, never>
+  groups: { cursor?: string }
+  members: { gid: string; cursor?: string }
 }
 
 /** Result fields of each action's ack, keyed by action. */
@@ -98,7 +101,10 @@ export interface AckResults {
   /** `iss` is the caller's identity; `invites` pending invites were re-sent as events; `groups` is one
    * page of the caller's groups. */
   sync: { iss: string; invites: number; groups: GroupPosition[]; next?: string }
-  groups: { groups: GroupListing[] }
+  /** One page of the caller's groups; `next` asks for the next page. */
+  groups: { groups: GroupListing[]; next?: string }
+  /** One page of a group's members (not the ones who left); `next` asks for the next page. */
+  members: { gid: string; members: MemberView[]; next?: string }
 }
 
 export type Action = keyof AckResults
@@ -120,7 +126,9 @@ export interface InviteEvent {
   name: string
   /** The inviter. */
   iss: string
+  /** The first `limits.membersInView` members; `memberCount` counts them all. */
   members: string[]
+  memberCount: number
   image?: ImageLink
 }
 
@@ -204,8 +212,12 @@ export const limits = {
   lifetimeSeconds: 2 * 60 * 60,
   /** Events per history page (the default page is half of it). */
   historyPage: 100,
-  /** Groups per sync page, positions per receipts page. */
+  /** Groups per sync page, positions per receipts page, members per members page. */
   listPage: 100,
+  /** Members a group view or an invite carries; `members` pages through the rest. */
+  membersInView: 50,
+  /** Groups per `groups` page (each with up to `membersInView` members: the page fits a post). */
+  groupsPage: 10,
   /** `unread` counts no further than this. */
   unreadCount: 1000,
 } as const
