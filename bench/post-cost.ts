@@ -1,8 +1,12 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi'
-import { ManagementApiSender } from '../lambdas/adapters/management-api.js'
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi'
+import { SignedPostSender } from '../lambdas/adapters/management-api.js'
 import { forEachLimited } from '../lambdas/core/concurrency.js'
+import type { EventSender } from '../lambdas/core/ports.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { quantile, round } from './stats.js'
 
@@ -15,19 +19,70 @@ const server = require('node:http').createServer((request, response) => {
 })
 server.listen(0, '127.0.0.1', () => console.log(server.address().port))`
 
-/** CPU the sending process spends per PostToConnection (SDK, signing, HTTP), with Chat's concurrency. */
-export async function measurePostCpu(posts: number, concurrency: number): Promise<number> {
+/** The do-nothing endpoint, running in a child process. */
+export async function startSink(): Promise<{ endpoint: string; stop(): void }> {
   const sink = spawn(process.execPath, ['-e', sinkScript], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [port] = (await once(sink.stdout, 'data')) as [Buffer]
+  return { endpoint: `http://127.0.0.1:${port.toString().trim()}`, stop: () => sink.kill() }
+}
+
+export type PostTarget = 'lean' | 'sdk'
+
+const encoder = new TextEncoder()
+
+/** One PostToConnection through the SDK client; a gone connection answers 'gone' as the lean sender's. */
+async function sdkPost(client: ApiGatewayManagementApiClient, id: string, data: string) {
   try {
-    const [port] = (await once(sink.stdout, 'data')) as [Buffer]
-    const client = new ApiGatewayManagementApiClient({
-      ...emulatorClientConfig,
-      endpoint: `http://127.0.0.1:${port.toString().trim()}`,
-    })
-    const sender = new ManagementApiSender(client)
+    await client.send(new PostToConnectionCommand({ ConnectionId: id, Data: encoder.encode(data) }))
+    return 'sent' as const
+  } catch (error) {
+    if ((error as Error).name === 'GoneException') return 'gone' as const
+    throw error
+  }
+}
+
+/**
+ * Both senders against one endpoint: `lean`, the one the functions use (environment.ts builds it the
+ * same way), and `sdk`, the plain SDK client, as the functions posted before.
+ */
+export function postSenders(endpoint: string): Record<PostTarget, EventSender> & { close(): void } {
+  const client = new ApiGatewayManagementApiClient({ ...emulatorClientConfig, endpoint })
+  const lean = new SignedPostSender({
+    endpoint,
+    region: emulatorClientConfig.region,
+    credentials: async () => emulatorClientConfig.credentials,
+  })
+  return {
+    lean,
+    sdk: { send: (id, data) => sdkPost(client, id, data) },
+    close: () => {
+      client.destroy()
+      lean.close()
+    },
+  }
+}
+
+/** CPU per post of the sender the functions use (lean) and of the plain SDK client, measured together. */
+export interface PostCpu {
+  leanMs: number
+  sdkMs: number
+  /** lean over SDK. */
+  ratio: number
+}
+
+/**
+ * CPU the sending process spends per PostToConnection (signing, HTTP, and for the SDK its middleware),
+ * with Chat's concurrency, for both senders in the same run: rounds alternate between them, so that a
+ * busy patch of the machine weighs on both alike.
+ */
+export async function measurePostCpu(posts: number, concurrency: number): Promise<PostCpu> {
+  const sink = await startSink()
+  const senders = postSenders(sink.endpoint)
+  try {
     const data = JSON.stringify({ type: 'chat.message', gid: 'g', iss: 'i', jti: 'j', body: 'x'.repeat(100) })
-    const ids = Array.from({ length: posts }, (_, i) => `connection-${i}`)
-    const measureOnce = async () => {
+    // Ids like API Gateway's, with the '=' that the path must encode.
+    const ids = Array.from({ length: posts }, (_, i) => `Kx${String(i).padStart(10, '0')}=`)
+    const measureOnce = async (sender: EventSender) => {
       const before = process.cpuUsage()
       await forEachLimited(ids, concurrency, async (id) => {
         await sender.send(id, data)
@@ -35,11 +90,19 @@ export async function measurePostCpu(posts: number, concurrency: number): Promis
       const used = process.cpuUsage(before)
       return (used.user + used.system) / 1000 / posts
     }
-    await measureOnce() // warm-up
-    const samples = [await measureOnce(), await measureOnce(), await measureOnce()]
-    client.destroy()
-    return round(quantile(samples, 0.5), 3)
+    const samples: Record<PostTarget, number[]> = { lean: [], sdk: [] }
+    // Warm-up: JIT, sockets, credentials, signing keys.
+    await measureOnce(senders.sdk)
+    await measureOnce(senders.lean)
+    for (let pass = 0; pass < 5; pass++) {
+      for (const target of pass % 2 === 0 ? (['sdk', 'lean'] as const) : (['lean', 'sdk'] as const))
+        samples[target].push(await measureOnce(senders[target]))
+    }
+    const leanMs = quantile(samples.lean, 0.5)
+    const sdkMs = quantile(samples.sdk, 0.5)
+    return { leanMs: round(leanMs, 3), sdkMs: round(sdkMs, 3), ratio: round(leanMs / sdkMs, 2) }
   } finally {
-    sink.kill()
+    senders.close()
+    sink.stop()
   }
 }

@@ -1,12 +1,13 @@
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { S3Client } from '@aws-sdk/client-s3'
+import { defaultProvider } from '@aws-sdk/credential-provider-node'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
 import { Chat, type ChatDeps } from '../core/chat.js'
 import type { AvatarStore, ChatStore, EventSender } from '../core/ports.js'
 import { DynamoChatStore } from './dynamo-store.js'
 import { envNames } from './env-names.js'
-import { ManagementApiSender } from './management-api.js'
+import { SignedPostSender } from './management-api.js'
 import { S3Avatars } from './s3-avatars.js'
 
 type EnvName = (typeof envNames)[keyof typeof envNames]
@@ -60,19 +61,26 @@ function avatarStore(): AvatarStore {
   return new S3Avatars(s3, requiredEnv(envNames.bucketName))
 }
 
+/** Signs its own posts (management-api.ts): a fan-out's CPU is mostly posts, and the SDK client's stack
+ * cost about four times the post itself. */
 function eventSender(): EventSender {
-  return new ManagementApiSender(
-    new ApiGatewayManagementApiClient({ endpoint: requiredEnv(envNames.callbackUrl) }),
-  )
+  return new SignedPostSender({
+    endpoint: requiredEnv(envNames.callbackUrl),
+    // Where the SDK looks: AWS_REGION (set by Lambda), then the shared config files.
+    region: loadConfig(NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS),
+    credentials: defaultProvider(),
+  })
 }
 
 /** The chat core wired to AWS from this function's environment; built once per cold start. */
 export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
   const retentionDays = optionalEnv(envNames.retentionDays)
+  const maxGroupSize = optionalEnv(envNames.maxGroupSize)
   return new Chat({
     ...(retentionDays !== undefined && {
       retentionDays: positiveInteger(envNames.retentionDays, retentionDays),
     }),
+    ...(maxGroupSize !== undefined && { maxGroupSize: positiveInteger(envNames.maxGroupSize, maxGroupSize) }),
     store: lazily(chatStore),
     avatars: lazily(avatarStore),
     sender: lazily(eventSender),
