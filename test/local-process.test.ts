@@ -91,7 +91,7 @@ async function expectAllStopped(running: Running): Promise<void> {
     .poll(async () => (await Promise.all(running.ports.map(listening))).some(Boolean), { timeout: 30_000 })
     .toBe(false)
   await expect.poll(dynamoDbLocals, { timeout: 30_000 }).toEqual([])
-  expect(existsSync(join(dataDir, 'local-stack.lock'))).toBe(false)
+  await expect.poll(() => existsSync(join(dataDir, 'local-stack.lock')), { timeout: 10_000 }).toBe(false)
 }
 
 describe.runIf(process.platform === 'linux')('npm start', () => {

@@ -61,6 +61,16 @@ export class ConnectionDirectory {
       }),
     )
     await this.copyToMemberships(connection.iss, 'ADD', connection.connectionId)
+    // Closed while it was being copied: the close may have taken it out before the copies were made.
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.connection(connection.connectionId),
+        ConsistentRead: true,
+        ProjectionExpression: PK,
+      }),
+    )
+    if (Item === undefined) await this.copyToMemberships(connection.iss, 'DELETE', connection.connectionId)
   }
 
   /** Forgets a connection, in the identity's set and in its memberships; the identity is looked up when not given. */
