@@ -10,6 +10,8 @@ export interface RouteAccess {
   bucket?: { read?: readonly string[]; write?: readonly string[] }
   /** Posts to or deletes connections through the management API. */
   connections?: boolean
+  /** Workers (by handler) it invokes asynchronously (lambda:InvokeFunction). */
+  invoke?: readonly string[]
 }
 
 /** One API Gateway WebSocket route and the Lambda handler (lambdas/handlers/<handler>.ts) behind it. */
@@ -23,8 +25,28 @@ export interface RouteDefinition {
   timeoutSeconds: number
 }
 
-/** Routes that append to a group's log and post the event to its members. */
-const fanOut: RouteAccess = { table: 'readWrite', connections: true }
+/** A Lambda function no route triggers: the routes' functions invoke it asynchronously. */
+export interface WorkerDefinition {
+  handler: string
+  access: RouteAccess
+  timeoutSeconds: number
+}
+
+/**
+ * The fan-out worker: posts one slice of a large group's recipients, handed over by the function that
+ * stored the event (lambdas/core/delivery.ts).
+ */
+export const fanOutWorker: WorkerDefinition = {
+  handler: 'fanout',
+  access: { table: 'readWrite', connections: true },
+  timeoutSeconds: 60,
+}
+
+/** Every worker; the CDK stack and the local gateway create one function each. */
+export const workers: readonly WorkerDefinition[] = [fanOutWorker]
+
+/** Routes that append to a group's log and post the event to its members, handing large fan-outs over. */
+const fanOut: RouteAccess = { table: 'readWrite', connections: true, invoke: [fanOutWorker.handler] }
 const { uploads, avatars } = bucketPrefixes
 
 /** The single route table: the CDK stack and the local gateway are both generated from it. */

@@ -5,13 +5,8 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi'
 import type { AwsCredentialIdentity } from '@smithy/types'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  backoffMs,
-  PostToConnectionError,
-  RetryQuota,
-  retryKind,
-  SignedPostSender,
-} from '../lambdas/adapters/management-api.js'
+import { SignedPostSender } from '../lambdas/adapters/management-api.js'
+import { AwsRequestError, backoffMs, RetryQuota, retryKind } from '../lambdas/adapters/signed-http.js'
 import { routes } from '../lambdas/routes.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { type Credentials, functionCredentials, localAccount } from '../local/grants.js'
@@ -109,7 +104,7 @@ describe('the lean management API sender (SignedPostSender) against the local ga
     const id = await connectionIdOf(dave.iss)
     const forged = leanSender({ ...functionCredentials(fanOutFunction), secretAccessKey: 'not-the-secret' })
     const refusal = await forged.sender.send(id, '{"type":"test.forged"}').catch((error: unknown) => error)
-    expect(refusal).toBeInstanceOf(PostToConnectionError)
+    expect(refusal).toBeInstanceOf(AwsRequestError)
     expect(refusal).toMatchObject({ status: 403, errorType: 'InvalidSignatureException', attempts: 1 })
     expect(String((refusal as Error).message)).toContain('signature')
     expect(forged.slept).toEqual([])
@@ -246,7 +241,7 @@ describe('the lean sender builds the request the SDK client builds', () => {
 
 describe('the retries the lean sender keeps from the SDK', () => {
   const failure = (status: number | undefined, errorType: string) =>
-    new PostToConnectionError(errorType, status, 1, 'test')
+    new AwsRequestError(errorType, status, 1, 'test')
 
   it('retries throttling and 500, 502, 503, 504 and dropped connections, nothing else', () => {
     expect(retryKind(failure(429, 'LimitExceededException'))).toBe('throttling')

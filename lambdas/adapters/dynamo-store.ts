@@ -289,7 +289,7 @@ export class DynamoChatStore implements ChatStore {
       )
       return true
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false
+      if (isConditionFailure(error)) return false
       throw error
     }
   }
@@ -335,9 +335,72 @@ export class DynamoChatStore implements ChatStore {
       )
       return undefined
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return windowEnd - now
+      if (isConditionFailure(error)) return windowEnd - now
       throw error
     }
+  }
+
+  async claimSlice(
+    id: string,
+    owner: string,
+    now: number,
+    leaseUntil: number,
+    expiresAt: number,
+  ): Promise<number | undefined> {
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.fanOutSlice(id),
+          UpdateExpression:
+            'SET #owner = :owner, #lease = :lease, #posted = if_not_exists(#posted, :none), #ttl = :ttl',
+          ConditionExpression:
+            'attribute_not_exists(#done) AND (attribute_not_exists(#lease) OR #lease < :now)',
+          ExpressionAttributeNames: {
+            '#owner': 'owner',
+            '#lease': 'leaseUntil',
+            '#posted': 'posted',
+            '#done': 'done',
+            '#ttl': TTL,
+          },
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':lease': leaseUntil,
+            ':none': 0,
+            ':now': now,
+            ':ttl': expiresAt,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      )
+      return Attributes?.posted as number
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined
+      throw error
+    }
+  }
+
+  async recordSlice(id: string, owner: string, posted: number, done: boolean): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.fanOutSlice(id),
+        UpdateExpression: `SET #posted = :posted, #lease = :ended${done ? ', #done = :done' : ''}`,
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: {
+          '#posted': 'posted',
+          '#lease': 'leaseUntil',
+          '#owner': 'owner',
+          ...(done && { '#done': 'done' }),
+        },
+        ExpressionAttributeValues: {
+          ':posted': posted,
+          ':ended': 0,
+          ':owner': owner,
+          ...(done && { ':done': true }),
+        },
+      }),
+    )
   }
 
   saveConnection(connection: Connection): Promise<void> {
@@ -552,4 +615,8 @@ function toMessageRef(item: Item): MessageRef {
 function toEvent(item: Item): StoredEvent {
   const { [PK]: _pk, [SK]: _sk, [TTL]: _ttl, ...event } = item
   return event as unknown as StoredEvent
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException'
 }

@@ -13,7 +13,12 @@ export const envNames = {
   retentionDays: 'MESSAGE_RETENTION_DAYS',
   /** Members a group may have (default 10,000). */
   maxGroupSize: 'MAX_GROUP_SIZE',
-  /** Optional endpoint overrides (emulators); unset in AWS. */
+  /** The fan-out worker's function name, for functions that hand slices of a large fan-out to it. */
+  fanOutFunction: 'FANOUT_FUNCTION',
+  /** Connections per fan-out slice (default 1,000): a function posts one slice and hands the others over. */
+  fanOutSliceSize: 'FANOUT_SLICE_SIZE',
+  /** Optional endpoint overrides (emulators, the local gateway's Lambda API); unset in AWS. */
   dynamoEndpoint: 'DYNAMODB_ENDPOINT',
   s3Endpoint: 'S3_ENDPOINT',
+  lambdaEndpoint: 'LAMBDA_ENDPOINT',
 } as const

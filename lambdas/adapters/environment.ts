@@ -4,13 +4,15 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
 import { Chat, type ChatDeps } from '../core/chat.js'
-import type { AvatarStore, ChatStore, EventSender } from '../core/ports.js'
+import type { AvatarStore, ChatStore, EventSender, FanOutWorkers } from '../core/ports.js'
 import { DynamoChatStore } from './dynamo-store.js'
 import { envNames } from './env-names.js'
+import { LambdaFanOutWorkers } from './lambda-workers.js'
 import { SignedPostSender } from './management-api.js'
 import { S3Avatars } from './s3-avatars.js'
+import { SignedHttp } from './signed-http.js'
 
-type EnvName = (typeof envNames)[keyof typeof envNames]
+type EnvName = (typeof envNames)[keyof typeof envNames] | 'AWS_REGION'
 
 /** A setting this function was deployed with; a clear error names what is missing. */
 export function requiredEnv(name: EnvName): string {
@@ -61,26 +63,37 @@ function avatarStore(): AvatarStore {
   return new S3Avatars(s3, requiredEnv(envNames.bucketName))
 }
 
-/** Signs its own posts (management-api.ts): a fan-out's CPU is mostly posts, and the SDK client's stack
- * cost about four times the post itself. */
+/** Where the SDK looks for the region: AWS_REGION (set by Lambda), then the shared config files. */
+const region = loadConfig(NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS)
+/** The SDK's default credential chain; it keeps what it found until near its expiry. */
+const credentials = defaultProvider()
+
 function eventSender(): EventSender {
-  return new SignedPostSender({
-    endpoint: requiredEnv(envNames.callbackUrl),
-    // Where the SDK looks: AWS_REGION (set by Lambda), then the shared config files.
-    region: loadConfig(NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS),
-    credentials: defaultProvider(),
-  })
+  return new SignedPostSender({ endpoint: requiredEnv(envNames.callbackUrl), region, credentials })
+}
+
+function fanOutWorkers(functionName: string): FanOutWorkers {
+  const endpoint =
+    optionalEnv(envNames.lambdaEndpoint) ?? `https://lambda.${requiredEnv('AWS_REGION')}.amazonaws.com`
+  return new LambdaFanOutWorkers(
+    new SignedHttp({ endpoint, service: 'lambda', region, credentials }),
+    functionName,
+  )
 }
 
 /** The chat core wired to AWS from this function's environment; built once per cold start. */
 export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
   const retentionDays = optionalEnv(envNames.retentionDays)
   const maxGroupSize = optionalEnv(envNames.maxGroupSize)
+  const fanOutFunction = optionalEnv(envNames.fanOutFunction)
+  const sliceSize = optionalEnv(envNames.fanOutSliceSize)
   return new Chat({
     ...(retentionDays !== undefined && {
       retentionDays: positiveInteger(envNames.retentionDays, retentionDays),
     }),
     ...(maxGroupSize !== undefined && { maxGroupSize: positiveInteger(envNames.maxGroupSize, maxGroupSize) }),
+    ...(fanOutFunction !== undefined && { workers: lazily(() => fanOutWorkers(fanOutFunction)) }),
+    ...(sliceSize !== undefined && { sliceSize: positiveInteger(envNames.fanOutSliceSize, sliceSize) }),
     store: lazily(chatStore),
     avatars: lazily(avatarStore),
     sender: lazily(eventSender),

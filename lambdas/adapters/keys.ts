@@ -29,6 +29,8 @@ export const keys = {
   }),
   /** One item per user holding the set of its connection ids (and a version that moves with it). */
   userConnections: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'CONNS' }),
+  /** One item per fan-out slice handed to a worker: who holds it, how far it got, whether it is done. */
+  fanOutSlice: (id: string) => ({ [PK]: `SLICE#${id}`, [SK]: 'META' }),
   /** One item per user holding the set of groups it has joined, read consistently when it connects. */
   userGroups: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'GROUPS' }),
 }

@@ -3,7 +3,7 @@ import type { Caller, ChatContext } from './context.js'
 import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
 import { Membership } from './membership.js'
-import type { AvatarStore, ChatStore, DeliveryReport, EventSender } from './ports.js'
+import type { AvatarStore, ChatStore, DeliveryReport, EventSender, FanOutWorkers } from './ports.js'
 import { limits } from './protocol.js'
 
 export type { Caller } from './context.js'
@@ -16,6 +16,11 @@ export interface ChatDeps {
   newId?: () => string
   /** Posts in flight at once during one fan-out. */
   fanOutConcurrency?: number
+  /** Workers that post the slices of a large fan-out; without them, a function posts every connection. */
+  workers?: FanOutWorkers
+  /** Connections per slice: a function posts the first slice of a fan-out and hands the others to workers;
+   * default 1,000. */
+  sliceSize?: number
   /** Days a group's events are kept (DynamoDB TTL); default 365. */
   retentionDays?: number
   /** Members (invited or joined) a group may have; default 10,000. */
@@ -30,17 +35,29 @@ export class Chat {
   readonly avatars: Avatars
   readonly membership: Membership
   readonly conversation: Conversation
+  /** Fan-out, for the workers that post slices of it. */
+  readonly delivery: Delivery
   private readonly context: ChatContext
 
   constructor(deps: ChatDeps) {
     const now = deps.now ?? (() => new Date())
+    const newId = deps.newId ?? (() => crypto.randomUUID())
     const retentionSeconds = (deps.retentionDays ?? 365) * daySeconds
+    this.delivery = new Delivery({
+      store: deps.store,
+      sender: deps.sender,
+      concurrency: deps.fanOutConcurrency ?? 32,
+      workers: deps.workers,
+      sliceSize: deps.sliceSize ?? 1000,
+      newId,
+      onDelivery: deps.onDelivery,
+    })
     this.context = {
       store: deps.store,
       avatars: deps.avatars,
-      delivery: new Delivery(deps.store, deps.sender, deps.fanOutConcurrency ?? 32, deps.onDelivery),
+      delivery: this.delivery,
       now,
-      newId: deps.newId ?? (() => crypto.randomUUID()),
+      newId,
       expiresAt: (at) => Math.ceil(at.getTime() / 1000) + retentionSeconds,
       maxGroupSize: deps.maxGroupSize ?? 10_000,
     }

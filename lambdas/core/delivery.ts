@@ -1,41 +1,82 @@
 import { forEachLimited } from './concurrency.js'
 import type { Caller } from './context.js'
-import type { ChatStore, DeliveryReport, EventSender, Member } from './ports.js'
+import type {
+  ChatStore,
+  DeliveryReport,
+  DeliveryTarget,
+  EventSender,
+  FanOutSlice,
+  FanOutWorkers,
+  Member,
+} from './ports.js'
 import type { ChatEvent } from './protocol.js'
 
 /** Whom one event goes to: every open connection of the recipients, read before the post. */
 export interface DeliveryPlan {
   recipients: number
-  targets: { iss: string; connectionId: string }[]
+  targets: DeliveryTarget[]
   started: number
 }
 
+export interface DeliveryOptions {
+  store: ChatStore
+  sender: EventSender
+  /** Posts in flight at once in one function. */
+  concurrency: number
+  /** Where the connections past a fan-out's first `sliceSize` go, `sliceSize` at a time; without workers,
+   * one function posts them all. */
+  workers?: FanOutWorkers
+  sliceSize: number
+  newId(): string
+  onDelivery?: (report: DeliveryReport) => void
+}
+
+/** A worker starts no post this close to its deadline: what is left is recorded, for its retry. */
+const deadlineMarginMs = 10_000
+/** Gone connections an instance remembers. */
+const goneRemembered = 10_000
+/** How long a slice's record is kept: long enough to recognise any repeated invocation of it. */
+const sliceRecordSeconds = 24 * 60 * 60
+
 /**
  * Turns identities into connections and posts events to them. Posting is at most once: a post that
- * fails is counted, and the recipient's client recovers the event from the group's log by its seq.
+ * fails is counted, and the recipient's client recovers the event from the group's log by its seq. A
+ * large fan-out is shared: the function posts the first slice and hands each other slice to a worker.
  */
 export class Delivery {
-  constructor(
-    private readonly store: ChatStore,
-    private readonly sender: EventSender,
-    private readonly concurrency: number,
-    private readonly onDelivery?: (report: DeliveryReport) => void,
-  ) {}
+  /** Connections this instance found gone, oldest first: each is forgotten once, however many fan-outs meet
+   * it before its memberships' copies lose it, and not posted to again. */
+  private readonly gone = new Map<string, Promise<void>>()
+
+  constructor(private readonly options: DeliveryOptions) {}
 
   /** Posts one event to every connection of each recipient, except the connection it came from. */
   async deliver(event: ChatEvent, recipients: string[], origin?: Caller): Promise<DeliveryReport> {
     return this.post(event, await this.plan(recipients, origin))
   }
 
-  /** Posts one event to the joined members' connections, as their memberships hold them (no extra read). */
-  async toMembers(event: ChatEvent, members: Member[], origin?: Caller): Promise<DeliveryReport> {
+  /**
+   * Posts one event to the joined members' connections, as their memberships hold them (no extra read),
+   * and to the connections of `others` (read), each connection once.
+   */
+  async toMembers(
+    event: ChatEvent,
+    members: Member[],
+    origin?: Caller,
+    others: string[] = [],
+  ): Promise<DeliveryReport> {
+    const started = Date.now()
     const joined = members.filter((m) => m.status === 'joined')
     const targets = joined.flatMap(({ iss, conns = [] }) =>
-      conns
-        .filter((connectionId) => connectionId !== origin?.connectionId)
-        .map((connectionId) => ({ iss, connectionId })),
+      conns.filter((id) => id !== origin?.connectionId).map((connectionId) => ({ iss, connectionId })),
     )
-    return this.post(event, { recipients: joined.length, targets, started: Date.now() })
+    if (others.length > 0) {
+      const known = new Set(targets.map((t) => t.connectionId))
+      const more = await this.plan(others, origin)
+      targets.push(...more.targets.filter((t) => !known.has(t.connectionId)))
+    }
+    const recipients = new Set([...joined.map((m) => m.iss), ...others]).size
+    return this.post(event, { recipients, targets, started })
   }
 
   /** Posts one event to one connection, the caller's own; true when it was sent. */
@@ -47,8 +88,8 @@ export class Delivery {
   /** Reads the recipients' connections in batches; the originating connection is left out. */
   async plan(recipients: string[], origin?: Caller): Promise<DeliveryPlan> {
     const started = Date.now()
-    const connections = await this.store.connectionsOf(recipients)
-    const targets: DeliveryPlan['targets'] = []
+    const connections = await this.options.store.connectionsOf(recipients)
+    const targets: DeliveryTarget[] = []
     for (const [iss, ids] of connections) {
       for (const connectionId of ids)
         if (connectionId !== origin?.connectionId) targets.push({ iss, connectionId })
@@ -57,34 +98,130 @@ export class Delivery {
   }
 
   /**
-   * Posts the event, serialized once, with bounded concurrency. A gone connection is the recipient's
-   * stale one: it is forgotten and the others still get the event.
+   * Posts the event, serialized once: the first slice of its connections here, every other slice by a
+   * worker of its own, all at once.
    */
   async post(event: ChatEvent, plan: DeliveryPlan): Promise<DeliveryReport> {
     const data = JSON.stringify(event)
-    const report: DeliveryReport = {
-      event: event.type,
-      recipients: plan.recipients,
-      connections: plan.targets.length,
-      sent: 0,
-      pruned: 0,
-      failed: 0,
-      millis: 0,
+    const report = newReport(event.type, plan.recipients, plan.targets.length)
+    const { workers, sliceSize } = this.options
+    const [own = [], ...slices] = workers ? chunks(plan.targets, sliceSize) : [plan.targets]
+    await Promise.all([this.postEach(data, own, report), this.handOver(event.type, data, slices, report)])
+    return this.finish(report, plan.started)
+  }
+
+  /**
+   * A worker's share of a fan-out: posts each connection of the slice once, even when the invocation is
+   * repeated (the slice is claimed first: a repeat finds it taken or done and does nothing) or retried (the
+   * retry posts only what is left). Close to `remainingMs`' end it starts no more posts, records how far
+   * it got and fails, for its retry. Undefined when the slice was not this invocation's to post.
+   */
+  async postSlice(slice: FanOutSlice, remainingMs: () => number): Promise<DeliveryReport | undefined> {
+    const { store, newId } = this.options
+    const started = Date.now()
+    const owner = newId()
+    const expiresAt = Math.ceil(started / 1000) + sliceRecordSeconds
+    const from = await store.claimSlice(slice.id, owner, started, started + remainingMs(), expiresAt)
+    if (from === undefined) return undefined
+
+    const recipients = new Set(slice.targets.map((t) => t.iss)).size
+    const report = newReport(slice.event, recipients, slice.targets.length)
+    // Posts start in order and none starts after the first refusal, so the ones made are a prefix.
+    let posted = from
+    await this.postEach(slice.data, slice.targets.slice(from), report, () => {
+      if (remainingMs() < deadlineMarginMs) return false
+      posted++
+      return true
+    })
+    const done = posted === slice.targets.length
+    if (!done) {
+      await store.recordSlice(slice.id, owner, posted, false)
+      throw new Error(
+        `fan-out slice ${slice.id}: ${posted} of ${slice.targets.length} posted before the deadline`,
+      )
     }
-    await forEachLimited(plan.targets, this.concurrency, async ({ iss, connectionId }) => {
+    // Every post is made: were the record to fail, a retry would only post them again.
+    await store.recordSlice(slice.id, owner, posted, true).catch(() => undefined)
+    return this.finish(report, started)
+  }
+
+  /**
+   * Posts to each target, `concurrency` at a time, while `mayStart` allows. A gone connection is the
+   * recipient's stale one: it is forgotten and the others still get the event.
+   */
+  private async postEach(
+    data: string,
+    targets: DeliveryTarget[],
+    report: DeliveryReport,
+    mayStart: () => boolean = () => true,
+  ): Promise<void> {
+    const { sender, concurrency } = this.options
+    let stopped = false
+    await forEachLimited(targets, concurrency, async ({ iss, connectionId }) => {
+      if (stopped || !mayStart()) {
+        stopped = true
+        return
+      }
       try {
-        if ((await this.sender.send(connectionId, data)) === 'sent') {
+        const known = this.gone.get(connectionId)
+        if (known === undefined && (await sender.send(connectionId, data)) === 'sent') {
           report.sent++
         } else {
           report.pruned++
-          await this.store.deleteConnection(connectionId, iss)
+          await (known ?? this.forget(connectionId, iss))
         }
       } catch {
         report.failed++
       }
     })
-    report.millis = Date.now() - plan.started
-    this.onDelivery?.(report)
+  }
+
+  /** Forgets a gone connection once for every fan-out of this instance that meets it. */
+  private forget(connectionId: string, iss: string): Promise<void> {
+    const forgetting = this.options.store.deleteConnection(connectionId, iss)
+    // A failed attempt is not remembered: the next fan-out to meet the connection tries again.
+    forgetting.catch(() => this.gone.delete(connectionId))
+    this.gone.set(connectionId, forgetting)
+    if (this.gone.size > goneRemembered) this.gone.delete(this.gone.keys().next().value as string)
+    return forgetting
+  }
+
+  /** Hands each slice to a worker; a slice no worker took counts as failed posts. */
+  private async handOver(
+    event: string,
+    data: string,
+    slices: DeliveryTarget[][],
+    report: DeliveryReport,
+  ): Promise<void> {
+    const { workers, newId, concurrency } = this.options
+    if (!workers || slices.length === 0) return
+    const fanOut = newId()
+    const named = slices.map((targets, n) => ({ id: `${fanOut}/${n + 1}`, event, data, targets }))
+    await forEachLimited(named, concurrency, async (slice) => {
+      try {
+        await workers.dispatch(slice)
+        report.handedOver += slice.targets.length
+      } catch {
+        report.failed += slice.targets.length
+      }
+    })
+  }
+
+  private finish(report: DeliveryReport, started: number): DeliveryReport {
+    report.millis = Date.now() - started
+    this.options.onDelivery?.(report)
     return report
   }
+}
+
+function newReport(event: string, recipients: number, connections: number): DeliveryReport {
+  return { event, recipients, connections, sent: 0, pruned: 0, failed: 0, handedOver: 0, millis: 0 }
+}
+
+/** `items` in runs of `size`, in order (one empty run when there are none). */
+function chunks<T>(items: T[], size: number): T[][] {
+  if (items.length <= size) return [items]
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, n) =>
+    items.slice(n * size, (n + 1) * size),
+  )
 }

@@ -3,15 +3,7 @@ import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import {
-  appendAt,
-  joinedMembers,
-  memberOf,
-  moved,
-  readableWindows,
-  requireJoined,
-  untilLanded,
-} from './group-log.js'
+import { appendAt, memberOf, moved, readableWindows, requireJoined, untilLanded } from './group-log.js'
 import type { Group, GroupState, Member } from './ports.js'
 import type {
   AckResults,
@@ -127,7 +119,7 @@ export class Membership {
       if (appended === moved || 'rejected' in appended) return moved
       // The joiner's other connections hear of it too.
       const event = join(appended.seq)
-      await this.context.delivery.deliver(event, [...joinedMembers(state.members), caller.iss], caller)
+      await this.context.delivery.toMembers(event, state.members, caller, [caller.iss])
       Object.assign(me, change(event.seq))
       state.group.head = event.seq
       return { group: await this.groupView(state), seq: event.seq }
@@ -154,8 +146,7 @@ export class Membership {
       )
       if (appended === moved || 'rejected' in appended) return moved
       // The leaver's other connections hear of it too.
-      const recipients = new Set([...joinedMembers(state.members), caller.iss])
-      await this.context.delivery.deliver(leave(appended.seq), [...recipients], caller)
+      await this.context.delivery.toMembers(leave(appended.seq), state.members, caller, [caller.iss])
       return { gid: frame.gid, seq: appended.seq }
     })
   }

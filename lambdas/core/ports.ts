@@ -141,6 +141,21 @@ export interface ChatStore {
   deleteConnection(connectionId: string, iss?: string): Promise<void>
   /** The open connection ids of each identity, read in batches. */
   connectionsOf(isses: string[]): Promise<Map<string, string[]>>
+  /**
+   * Takes fan-out slice `id` for `owner` until `leaseUntil` (epoch ms), unless it is done or another owner's
+   * lease has not ended by `now`: how many of its targets (a prefix) were posted already, or undefined when
+   * it is not this owner's to post. Its record expires at `expiresAt` (epoch seconds).
+   */
+  claimSlice(
+    id: string,
+    owner: string,
+    now: number,
+    leaseUntil: number,
+    expiresAt: number,
+  ): Promise<number | undefined>
+  /** Records, while `owner` holds the slice, that its first `posted` targets are posted, and ends the lease;
+   * `done` when they are all. */
+  recordSlice(id: string, owner: string, posted: number, done: boolean): Promise<void>
 }
 
 export interface Connection {
@@ -165,6 +180,27 @@ export interface AvatarStore {
   presignDownload(key: string): Promise<{ url: string; expires: string }>
 }
 
+/** One connection an event goes to, and whose it is (a gone connection is forgotten for its identity). */
+export interface DeliveryTarget {
+  iss: string
+  connectionId: string
+}
+
+/** One share of a large fan-out, handed to a worker: the event, serialized, and the connections it goes to. */
+export interface FanOutSlice {
+  /** Names the slice in every invocation of it: the fan-out's id and the slice's number. */
+  id: string
+  /** The event's type, for reports. */
+  event: string
+  data: string
+  targets: DeliveryTarget[]
+}
+
+/** Hands fan-out slices to workers that post them (asynchronous invocations in AWS). */
+export interface FanOutWorkers {
+  dispatch(slice: FanOutSlice): Promise<void>
+}
+
 /** Posts one serialized event to one connection; 'gone' when the connection no longer exists. */
 export interface EventSender {
   send(connectionId: string, data: string): Promise<'sent' | 'gone'>
@@ -178,5 +214,7 @@ export interface DeliveryReport {
   sent: number
   pruned: number
   failed: number
+  /** Connections handed to workers, in slices (their posts are reported by the workers). */
+  handedOver: number
   millis: number
 }
