@@ -1,3 +1,5 @@
+import { limits } from '../lambdas/core/protocol.js'
+
 /** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
 export interface HuddleConfig {
   jwksUrl: string
@@ -19,6 +21,8 @@ export interface HuddleConfig {
   messageRetentionDays: number
   /** Members (invited or joined) a group may have. */
   maxGroupSize: number
+  /** Connections per fan-out slice: a function posts the first slice itself and hands the rest to the worker. */
+  fanOutSliceSize: number
   /** Set API Gateway's account-wide CloudWatch role, which WebSocket access logging needs. */
   apiGatewayLogsRole: boolean
 }
@@ -39,9 +43,23 @@ export const stageSettingKeys = [
   'corsOrigins',
   'messageRetentionDays',
   'maxGroupSize',
+  'fanOutSliceSize',
   'apiGatewayLogsRole',
 ] as const
 type StageSettingKey = (typeof stageSettingKeys)[number]
+
+/**
+ * The most connections a fan-out slice may carry, so that the asynchronous invocation holding it stays
+ * within Lambda's 1 MB payload for the Event invocation type (read strictly, as 1,000,000 bytes):
+ * - the event's data: up to `limits.postBytes` (128,000), and escaped once more inside the slice's JSON,
+ *   where each quote or backslash it holds doubles, so at most twice that: 256,000;
+ * - the slice's id, event type and keys, with headroom: 4,000;
+ * - each target, `{"iss":"…","connectionId":"…"},`: 29 bytes of JSON around an identity of at most 128
+ *   ASCII characters and a connection id (API Gateway's are 16 characters; 64 allowed): 221, rounded up
+ *   to 224.
+ * (1,000,000 − 256,000 − 4,000) / 224 = 3,303.
+ */
+export const maxFanOutSliceSize = Math.floor((1_000_000 - 2 * limits.postBytes - 4_000) / 224)
 
 /** The stage deployed when no `-c stage=` is given. */
 export const defaultStage = 'prod'
@@ -133,6 +151,17 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     return value
   }
 
+  /** A slice rides in one asynchronous invocation, whose payload Lambda caps. */
+  const fanOutSliceSize = (): number => {
+    const value = positiveNumber('fanOutSliceSize', 1000, true)
+    if (value <= maxFanOutSliceSize) return value
+    problems.push(
+      `fanOutSliceSize must be at most ${maxFanOutSliceSize}, so that a slice fits Lambda's 1 MB ` +
+        `asynchronous invocation payload, got ${value}`,
+    )
+    return maxFanOutSliceSize
+  }
+
   const jwt = { jwksUrl: text('jwksUrl'), jwtIssuer: text('jwtIssuer'), jwtAudience: text('jwtAudience') }
   const missing = Object.entries(jwt)
     .filter(([, value]) => value === undefined)
@@ -217,6 +246,7 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     corsOrigins,
     messageRetentionDays: positiveNumber('messageRetentionDays', 365, true),
     maxGroupSize: positiveNumber('maxGroupSize', 10_000, true),
+    fanOutSliceSize: fanOutSliceSize(),
     apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
   }
   if (problems.length > 0) throw new ConfigError(problems)

@@ -6,16 +6,26 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb'
 import * as iam from 'aws-cdk-lib/aws-iam'
 import type { IFunction } from 'aws-cdk-lib/aws-lambda'
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations'
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
 import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cdk-lib/aws-s3'
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js'
 import type { Construct } from 'constructs'
 import { envNames } from '../lambdas/adapters/env-names.js'
 import { tableSchema } from '../lambdas/adapters/table-schema.js'
-import { authorizer, bucketPrefixes, type RouteAccess, routes } from '../lambdas/routes.js'
+import {
+  authorizer,
+  bucketPrefixes,
+  fanOutWorker,
+  type RouteAccess,
+  routes,
+  type WorkerDefinition,
+  workers,
+} from '../lambdas/routes.js'
 import type { HuddleConfig } from './config.js'
 import { HandlerFunction } from './handler-function.js'
-import { HuddleMonitoring, type MonitoredFunction } from './monitoring.js'
+import { HuddleMonitoring, type MonitoredFunction, type MonitoredWorker } from './monitoring.js'
 
 /** The stack's inputs: the validated configuration from bin/app.ts. */
 export interface HuddleStackProps extends StackProps {
@@ -31,6 +41,20 @@ const dynamoWrite = [
   'dynamodb:DeleteItem',
   'dynamodb:ConditionCheckItem',
 ]
+
+/**
+ * Lambda's most: a worker that runs out of time leaves the rest of its slice for the next attempt, which
+ * Lambda makes a minute, then two minutes, later.
+ */
+const workerRetryAttempts = 2
+/**
+ * A slice still waiting after this goes to the failure queue rather than being posted. Both retries fit well
+ * within it (about 6 minutes with three full runs). Past it, a recipient has likely caught the event up from
+ * the group's log already (the SDK fills a gap in `seq` when the group's next event arrives, and `sync`
+ * does on reconnect), and a throttled backlog is better reported than delivered late. It stays far below
+ * the day a slice's record is kept, so a late repeat is still recognised.
+ */
+const workerMaxEventAge = Duration.minutes(15)
 
 /** Huddle in one stack: the WebSocket API generated from the route table, its data stores and its monitoring. */
 export class HuddleStack extends Stack {
@@ -134,13 +158,33 @@ export class HuddleStack extends Stack {
       identitySource: [authorizer.identitySource],
     })
 
-    for (const route of routes) {
-      const { access } = route
-      const fn = new HandlerFunction(this, `${pascalCase(route.handler)}Handler`, {
-        handler: route.handler,
+    const workerFunctions = new Map<string, IFunction>()
+    const workerFunction = (handler: string): IFunction => {
+      const fn = workerFunctions.get(handler)
+      if (fn === undefined) throw new Error(`no worker function for handler ${handler}`)
+      return fn
+    }
+    /** What a function that invokes a worker needs to reach it, by the worker's handler. */
+    const workerSettings: Record<string, (worker: IFunction) => Record<string, string>> = {
+      [fanOutWorker.handler]: (worker) => ({
+        [envNames.fanOutFunction]: worker.functionName,
+        [envNames.fanOutSliceSize]: String(config.fanOutSliceSize),
+      }),
+    }
+    const settingsToInvoke = (handler: string): Record<string, string> => {
+      const settings = workerSettings[handler]
+      if (settings === undefined) throw new Error(`worker ${handler} has no settings for its callers`)
+      return settings(workerFunction(handler))
+    }
+
+    /** One function per route or worker (a route has a worker's fields), with what its access entry calls for. */
+    const handlerFunction = ({ handler, access, timeoutSeconds }: WorkerDefinition): IFunction => {
+      const fn = new HandlerFunction(this, `${pascalCase(handler)}Handler`, {
+        handler,
         removalPolicy,
-        timeout: Duration.seconds(route.timeoutSeconds),
-        // A fan-out is CPU-bound (signing each post): more memory brings more CPU.
+        timeout: Duration.seconds(timeoutSeconds),
+        // A fan-out is CPU-bound (about 0.5 ms to sign and send each post): more memory brings more CPU.
+        // The worker posts slices of the same fan-outs, so it gets the same.
         ...(access.connections && { memorySize: 1024 }),
         environment: {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
@@ -154,9 +198,49 @@ export class HuddleStack extends Stack {
                 [envNames.maxGroupSize]: String(config.maxGroupSize),
               }
             : {}),
+          ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),
         },
       }).function
-      this.grantRouteAccess(fn, access, { tableArn: table.tableArn, bucketArn: bucket.bucketArn, stage })
+      this.grantAccess(fn, access, {
+        tableArn: table.tableArn,
+        bucketArn: bucket.bucketArn,
+        stage,
+        workerFunction,
+      })
+      return fn
+    }
+
+    // Workers first: the functions that invoke them are given their names.
+    const monitoredWorkers: MonitoredWorker[] = []
+    for (const worker of workers) {
+      const fn = handlerFunction(worker)
+      const failures = new Queue(this, `${pascalCase(worker.handler)}Failures`, {
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+        removalPolicy,
+      })
+      Validations.of(failures).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason:
+          'This queue is itself the end of the line: it holds the on-failure records of slices the worker ' +
+          'never posted, for an operator to read.',
+      })
+      fn.configureAsyncInvoke({
+        retryAttempts: workerRetryAttempts,
+        maxEventAge: workerMaxEventAge,
+        onFailure: new SqsDestination(failures),
+      })
+      workerFunctions.set(worker.handler, fn)
+      monitoredWorkers.push({ label: worker.handler, function: fn, failures })
+      new CfnOutput(this, `${pascalCase(worker.handler)}FailuresQueueUrl`, {
+        value: failures.queueUrl,
+        description: `Slices the ${worker.handler} worker never posted (Lambda's on-failure records)`,
+      })
+    }
+
+    for (const route of routes) {
+      const fn = handlerFunction(route)
       const webSocketRoute = api.addRoute(route.routeKey, {
         integration: new WebSocketLambdaIntegration(`${pascalCase(route.handler)}Integration`, fn),
         returnResponse: route.replies,
@@ -177,6 +261,7 @@ export class HuddleStack extends Stack {
       stageName: stage.stageName,
       table,
       functions: monitored,
+      workers: monitoredWorkers,
       ...(config.alarmEmail === undefined ? {} : { alarmEmail: config.alarmEmail }),
       ...(config.alarmTopicArn === undefined ? {} : { alarmTopicArn: config.alarmTopicArn }),
     })
@@ -200,11 +285,16 @@ export class HuddleStack extends Stack {
     })
   }
 
-  /** Grants one route function exactly its `access` entry, with named actions and no `*` resources. */
-  private grantRouteAccess(
+  /** Grants one function exactly its `access` entry, with named actions and no `*` resources. */
+  private grantAccess(
     fn: IFunction,
     access: RouteAccess,
-    targets: { tableArn: string; bucketArn: string; stage: WebSocketStage },
+    targets: {
+      tableArn: string
+      bucketArn: string
+      stage: WebSocketStage
+      workerFunction: (handler: string) => IFunction
+    },
   ): void {
     const role = fn.role
     if (role === undefined) throw new Error(`${fn.node.path} has no role to grant to`)
@@ -248,6 +338,10 @@ export class HuddleStack extends Stack {
         grant.principalStatements,
         'Connection ids are only known at run time; the grant is scoped to this API and stage.',
       )
+    }
+    // The unqualified function only: grantInvoke would add every version and alias (`<arn>:*`).
+    for (const worker of access.invoke ?? []) {
+      allow(['lambda:InvokeFunction'], [targets.workerFunction(worker).functionArn])
     }
   }
 

@@ -16,6 +16,7 @@ import { Operation, type TableV2 } from 'aws-cdk-lib/aws-dynamodb'
 import type { IFunction } from 'aws-cdk-lib/aws-lambda'
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
+import type { IQueue } from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
 import { metricNames, metricNamespace } from '../lambdas/adapters/metric-names.js'
 
@@ -27,12 +28,21 @@ export interface MonitoredFunction {
   alarmOnErrors?: boolean
 }
 
+/** A function the others invoke asynchronously, and the queue Lambda sends the invocations it gave up on. */
+export interface MonitoredWorker {
+  label: string
+  function: IFunction
+  /** The on-failure destination: each message is an invocation (a fan-out slice) that never completed. */
+  failures: IQueue
+}
+
 /** What the dashboard and alarms watch, and where alarms go. */
 export interface HuddleMonitoringProps {
   apiId: string
   stageName: string
   table: TableV2
   functions: MonitoredFunction[]
+  workers: MonitoredWorker[]
   /** Alarms notify this address through an SNS topic created here. */
   alarmEmail?: string
   /** Alarms notify this existing SNS topic. */
@@ -54,7 +64,10 @@ export const alarmThresholds = {
   internalErrorPercent: 1,
   /** Posts to connections that failed (not the 410s of stale connections, which are pruned). */
   deliveryFailurePercent: 5,
-  /** Lambda throttles, authorizer faults, API Gateway integration and execution errors, table throttles. */
+  /**
+   * Lambda throttles, authorizer faults, API Gateway integration and execution errors, table throttles; a
+   * worker's errors, dropped invocations and on-failure records.
+   */
   count: 1,
 } as const
 
@@ -68,8 +81,8 @@ const tableOperations = [
 ]
 
 /**
- * One dashboard an operator reads top to bottom (alarms, chat traffic, failures, API, Lambda, DynamoDB),
- * plus the alarms.
+ * One dashboard an operator reads top to bottom (alarms, chat traffic, failures, API, Lambda, workers,
+ * DynamoDB), plus the alarms.
  */
 export class HuddleMonitoring extends Construct {
   readonly dashboard: Dashboard
@@ -167,6 +180,35 @@ export class HuddleMonitoring extends Construct {
         `${name}Throttles`,
         `${label}: Lambda throttled invocations`,
         fn.metricThrottles(every(alarmPeriod)),
+        alarmThresholds.count,
+      )
+    }
+    for (const { label, function: fn, failures } of props.workers) {
+      const name = `${alarmId(label)}Worker`
+      // Counts, not shares: a worker fails only when it leaves its slice unfinished, which Lambda retries.
+      alarm(
+        `${name}Errors`,
+        `${label} worker: invocations that failed or ran out of time (Lambda retries them twice)`,
+        fn.metricErrors(every(alarmPeriod)),
+        alarmThresholds.count,
+      )
+      alarm(
+        `${name}Throttles`,
+        `${label} worker: Lambda throttled invocations (they wait in Lambda's queue and grow older)`,
+        fn.metricThrottles(every(alarmPeriod)),
+        alarmThresholds.count,
+      )
+      alarm(
+        `${name}Dropped`,
+        `${label} worker: invocations Lambda gave up on (retries spent or too old), so some recipients missed events live`,
+        fn.metric('AsyncEventsDropped', { statistic: Stats.SUM, period: alarmPeriod }),
+        alarmThresholds.count,
+      )
+      // The lasting signal: a record stays in the queue until an operator deletes it, even for one drop.
+      alarm(
+        `${name}FailureRecords`,
+        `${label} worker: on-failure records wait in its failure queue (read them, then delete them)`,
+        failures.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: alarmPeriod }),
         alarmThresholds.count,
       )
     }
@@ -292,6 +334,47 @@ export class HuddleMonitoring extends Construct {
             6,
           ),
         ],
+        ...props.workers.map(({ label, function: fn, failures }) => [
+          graph(
+            `${label} worker: invocations`,
+            [
+              fn.metricInvocations({ period: graphPeriod, label: 'Invocations' }),
+              fn.metricErrors({ period: graphPeriod, label: 'Errors' }),
+              fn.metricThrottles({ period: graphPeriod, label: 'Throttles' }),
+            ],
+            6,
+          ),
+          graph(
+            `${label} worker: duration (ms)`,
+            [Stats.p(50), Stats.p(99), Stats.MAXIMUM].map((statistic) =>
+              fn.metricDuration({ period: graphPeriod, statistic, label: statistic }),
+            ),
+            6,
+          ),
+          graph(
+            `${label} worker: event age (ms)`,
+            [Stats.AVERAGE, Stats.MAXIMUM].map((statistic) =>
+              fn.metric('AsyncEventAge', { period: graphPeriod, statistic, label: statistic }),
+            ),
+            6,
+          ),
+          graph(
+            `${label} worker: dropped`,
+            [
+              fn.metric('AsyncEventsDropped', {
+                period: graphPeriod,
+                statistic: Stats.SUM,
+                label: 'Dropped',
+              }),
+              failures.metricApproximateNumberOfMessagesVisible({
+                period: graphPeriod,
+                statistic: Stats.MAXIMUM,
+                label: 'Failure records in the queue',
+              }),
+            ],
+            6,
+          ),
+        ]),
         [
           graph(
             'DynamoDB throttles',

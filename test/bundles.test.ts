@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { authorizer, routes } from '../lambdas/routes.js'
+import { authorizer, routes, workers } from '../lambdas/routes.js'
 import { createDevTokens } from '../local/dev-tokens.js'
 import { type Gateway, startGateway } from '../local/gateway.js'
 import { localHandlerEnvironment } from '../local/stack.js'
@@ -35,7 +35,7 @@ interface Template {
  */
 function synthesizedBundles(): Map<string, string> {
   const names = new Map(
-    [authorizer.handler, ...routes.map((r) => r.handler)].map((h) => [h.toLowerCase(), h]),
+    [authorizer.handler, ...routes.map((r) => r.handler), ...workers.map((w) => w.handler)].map((h) => [h.toLowerCase(), h]),
   )
   const bundles = new Map<string, string>()
   const manifest = JSON.parse(readFileSync(join(cdkOut, 'manifest.json'), 'utf8')) as Manifest
@@ -81,7 +81,7 @@ describe.skipIf(!synthesized && !underNpmTest)('the bundles that ship', () => {
   afterAll(() => gateway?.close())
 
   it('are in cdk.out for every function', () => {
-    const handlers = [authorizer.handler, ...routes.map((r) => r.handler)]
+    const handlers = [authorizer.handler, ...routes.map((r) => r.handler), ...workers.map((w) => w.handler)]
     expect([...bundles.keys()].sort()).toEqual([...handlers].sort())
     for (const bundle of bundles.values()) expect(bundle.startsWith(cdkOut)).toBe(true)
   })

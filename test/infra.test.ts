@@ -10,8 +10,14 @@ import { AwsSolutionsChecks } from 'cdk-nag'
 import { describe, expect, it } from 'vitest'
 import { envNames } from '../lambdas/adapters/env-names.js'
 import { metricNames } from '../lambdas/adapters/metric-names.js'
-import { authorizer, bucketPrefixes, routes } from '../lambdas/routes.js'
-import { ConfigError, placeholderJwt, readHuddleConfig, stageSettingKeys } from '../lib/config.js'
+import { authorizer, bucketPrefixes, fanOutWorker, routes, workers } from '../lambdas/routes.js'
+import {
+  ConfigError,
+  maxFanOutSliceSize,
+  placeholderJwt,
+  readHuddleConfig,
+  stageSettingKeys,
+} from '../lib/config.js'
 import { handlerBundling } from '../lib/handler-function.js'
 import { HuddleStack } from '../lib/huddle-stack.js'
 import { alarmThresholds, alarmWindow } from '../lib/monitoring.js'
@@ -89,7 +95,13 @@ const functionByRoute = new Map(
 const authorizerFunctionId = logicalIdIn(
   ofType('AWS::ApiGatewayV2::Authorizer')[0]?.[1].Properties.AuthorizerUri ?? 'no authorizer',
 )
+/** The functions no route or authorizer invokes: the workers. */
+const workerFunctionIds = ofType('AWS::Lambda::Function')
+  .map(([id]) => id)
+  .filter((id) => id !== authorizerFunctionId && ![...functionByRoute.values()].includes(id))
+const fanOutFunctionId = workerFunctionIds[0] ?? 'no worker'
 
+/** The function behind a route key, or the function with this logical id. */
 const functionOf = (routeKey: string): Resource => resource(functionByRoute.get(routeKey) ?? routeKey)
 const environmentOf = (fn: Resource): Record<string, unknown> =>
   (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables
@@ -229,7 +241,7 @@ describe('functions', () => {
     const newest = Math.max(...Runtime.ALL.map(major))
     expect(newest).toBeGreaterThanOrEqual(24)
     const functions = ofType('AWS::Lambda::Function')
-    expect(functions).toHaveLength(routes.length + 1)
+    expect(functions).toHaveLength(routes.length + workers.length + 1)
     for (const [id, fn] of functions) {
       expect({ id, runtime: fn.Properties.Runtime, arch: fn.Properties.Architectures }).toEqual({
         id,
@@ -292,7 +304,9 @@ describe('functions', () => {
     const withRetention = ofType('AWS::Lambda::Function').filter(([, fn]) =>
       Object.hasOwn(environmentOf(fn), envNames.retentionDays),
     )
-    expect(withRetention).toHaveLength(writingRoutes.length)
+    // The worker writes the table too (its slice records), so the same rule gives it the same settings.
+    const writingWorkers = workers.filter((worker) => worker.access.table === 'readWrite')
+    expect(withRetention).toHaveLength(writingRoutes.length + writingWorkers.length)
   })
 
   it('get the configured message retention and group size when they are given', () => {
@@ -441,7 +455,7 @@ describe('functions', () => {
 
   it('each have their own role', () => {
     const roles = ofType('AWS::Lambda::Function').map(([, fn]) => logicalIdIn(fn.Properties.Role))
-    expect(new Set(roles).size).toBe(routes.length + 1)
+    expect(new Set(roles).size).toBe(routes.length + workers.length + 1)
   })
 
   it('never grant DynamoDB or S3 actions on every resource', () => {
@@ -454,6 +468,117 @@ describe('functions', () => {
       expect(asArray(statement.Resource).map(rendered)).not.toContain(`${bucketArn}/*`)
       expect(asArray(statement.Action).filter((a) => a.endsWith(':*'))).toEqual([])
     }
+  })
+})
+
+describe('fan-out worker', () => {
+  const failureQueueId = ofType('AWS::SQS::Queue')[0]?.[0] ?? 'no queue'
+  const invokers = routes.filter((route) => route.access.invoke?.includes(fanOutWorker.handler))
+  const others = routes.filter((route) => !invokers.includes(route))
+
+  it('is one function per worker, with its timeout and the 1 GB of the functions that fan out', () => {
+    expect(workerFunctionIds).toHaveLength(workers.length)
+    expect(resource(fanOutFunctionId).Properties).toMatchObject({
+      Timeout: fanOutWorker.timeoutSeconds,
+      MemorySize: 1024,
+    })
+    expect(functionOf('message').Properties.MemorySize).toBe(1024)
+  })
+
+  it('may use the table, post to connections and record its failures, and nothing else', () => {
+    const granted = (service: string) => sortedGrants(grantsOf(fanOutFunctionId, service))
+    const onTable = granted('dynamodb').filter((g) => g.resource === tableArn)
+    expect(onTable.map((g) => g.action).sort()).toEqual(
+      [
+        'dynamodb:BatchGetItem',
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ].sort(),
+    )
+    expect(granted('execute-api')).toEqual([
+      {
+        action: 'execute-api:ManageConnections',
+        resource: expect.stringMatching(/\/prod\/\*\/@connections\/\*$/),
+      },
+    ])
+    // Lambda sends the on-failure record with the function's own role.
+    expect(granted('sqs')).toEqual(
+      ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'].map((action) => ({
+        action,
+        resource: `${failureQueueId}.Arn`,
+      })),
+    )
+    const services = new Set(actionsOf(fanOutFunctionId).map((action) => action.split(':')[0]))
+    expect([...services].sort()).toEqual(['dynamodb', 'execute-api', 'logs', 'sqs'])
+  })
+
+  it('may be invoked by the routes that fan out, and by no other function', () => {
+    expect(invokers.map((route) => route.routeKey).sort()).toEqual(
+      ['delete', 'edit', 'invite', 'join', 'leave', 'message', 'receipt'].sort(),
+    )
+    for (const route of invokers) {
+      expect(grantsOf(route.routeKey, 'lambda'), route.routeKey).toEqual([
+        { action: 'lambda:InvokeFunction', resource: `${fanOutFunctionId}.Arn` },
+      ])
+    }
+    expect(others.map((route) => route.routeKey)).toEqual(
+      expect.arrayContaining(['history', 'members', 'groups', 'sync', 'receipts']),
+    )
+    for (const route of others) expect(grantsOf(route.routeKey, 'lambda'), route.routeKey).toEqual([])
+    expect(grantsOf(authorizerFunctionId, 'lambda')).toEqual([])
+    expect(grantsOf(fanOutFunctionId, 'lambda')).toEqual([])
+  })
+
+  it('is named, with the slice size, to the functions that invoke it and to no others', () => {
+    for (const route of routes) {
+      const variables = environmentOf(functionOf(route.routeKey))
+      const invokes = invokers.includes(route)
+      expect(variables[envNames.fanOutFunction], route.routeKey).toEqual(
+        invokes ? { Ref: fanOutFunctionId } : undefined,
+      )
+      expect(variables[envNames.fanOutSliceSize], route.routeKey).toBe(invokes ? '1000' : undefined)
+    }
+    const own = environmentOf(resource(fanOutFunctionId))
+    expect(Object.keys(own)).toEqual(expect.arrayContaining([envNames.tableName, envNames.callbackUrl]))
+    expect(own[envNames.fanOutFunction]).toBeUndefined()
+    expect(own[envNames.bucketName]).toBeUndefined()
+  })
+
+  it('hands the configured slice size to the functions that invoke it', () => {
+    const configured = templateFor({ fanOutSliceSize: '250' }).findResources('AWS::Lambda::Function')
+    const sizes = Object.values(configured).flatMap((fn) => {
+      const size = environmentOf(fn as Resource)[envNames.fanOutSliceSize]
+      return size === undefined ? [] : [size]
+    })
+    expect(sizes).toEqual(invokers.map(() => '250'))
+  })
+
+  it('is retried twice for up to 15 minutes, then recorded in an encrypted, TLS-only queue kept 14 days', () => {
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', workers.length)
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fanOutFunctionId },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 15 * 60,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [failureQueueId, 'Arn'] } } },
+    })
+    expect(resource(failureQueueId)).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 60 * 60 },
+    })
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: failureQueueId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    })
+    template.hasOutput('FanoutFailuresQueueUrl', { Value: { Ref: failureQueueId } })
   })
 })
 
@@ -641,8 +766,9 @@ describe('monitoring', () => {
     expect(alarmsReading('IntegrationError')).toHaveLength(1)
     expect(alarmsReading('ExecutionError')).toHaveLength(1)
     expect(alarmsReading('ReadThrottleEvents')).toHaveLength(1)
-    // Per route: error share; per function: throttles; then INTERNAL, delivery, authorizer, API ×2, table.
-    expect(alarms).toHaveLength(routes.length + (routes.length + 1) + 6)
+    // Per route: error share; per function: throttles; per worker: errors, throttles, dropped, failure
+    // records; then INTERNAL, delivery, authorizer, API ×2, table.
+    expect(alarms).toHaveLength(routes.length + (routes.length + 1) + 4 * workers.length + 6)
     const topic = ofType('AWS::SNS::Topic').map(([id]) => id)
     expect(topic).toHaveLength(1)
     for (const alarm of alarms) expect(alarm.AlarmActions, alarm.id).toEqual([{ Ref: topic[0] }])
@@ -678,6 +804,38 @@ describe('monitoring', () => {
       expect(dashboardBody.split(`{"Ref":"${functionId}"}`), route.routeKey).toHaveLength(5)
       expect(dashboardBody.split(`\\"label\\":\\"${route.routeKey}\\"`), route.routeKey).toHaveLength(5)
     }
+  })
+
+  it('alarms on the worker’s errors, throttles and dropped invocations, and on records in its failure queue', () => {
+    const worker = `"${fanOutFunctionId}"`
+    for (const metric of ['Errors', 'Throttles', 'AsyncEventsDropped']) {
+      const found = alarmsReading(metric, worker)
+      expect(found, metric).toHaveLength(1)
+      // A count, not a share: any lasting failure of a slice is worth a look.
+      expect(found[0], metric).toMatchObject({ Namespace: 'AWS/Lambda', Statistic: 'Sum', Threshold: 1 })
+    }
+    const queueId = ofType('AWS::SQS::Queue')[0]?.[0] ?? 'no queue'
+    const records = alarmsReading('ApproximateNumberOfMessagesVisible', `"${queueId}"`)
+    expect(records).toHaveLength(1)
+    expect(records[0]).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Threshold: 1 })
+  })
+
+  it('graphs the worker below the route functions: invocations, duration, event age, dropped', () => {
+    for (const metric of ['AsyncEventAge', 'AsyncEventsDropped', 'ApproximateNumberOfMessagesVisible']) {
+      expect(dashboardBody, metric).toContain(metric)
+    }
+    const titles = [...dashboardBody.matchAll(/\\"title\\":\\"([^\\]+)\\"/g)].map((match) => match[1])
+    const order = [
+      'Throttles by route',
+      'fanout worker: invocations',
+      'fanout worker: duration (ms)',
+      'fanout worker: event age (ms)',
+      'fanout worker: dropped',
+      'DynamoDB throttles',
+    ]
+    expect(order.map((title) => titles.indexOf(title))).toEqual(
+      order.map((_, i) => titles.indexOf(order[0] as string) + i),
+    )
   })
 
   it('outputs the URLs and names an operator needs', () => {
@@ -722,6 +880,8 @@ describe('validation', () => {
       'AwsSolutions-IAM4',
       'AwsSolutions-IAM5',
       'AwsSolutions-S1',
+      // The worker's failure queue is where failed slices end; it needs no dead-letter queue of its own.
+      'AwsSolutions-SQS3',
     ])
   })
 })
@@ -956,6 +1116,40 @@ describe('configuration', () => {
       expect.stringContaining('throttleRate must be a positive number'),
     ])
   })
+
+  it('takes fanOutSliceSize, 1,000 by default, up to what one asynchronous invocation carries', () => {
+    expect(configFor(context).config.fanOutSliceSize).toBe(1000)
+    expect(configFor({ ...context, fanOutSliceSize: '250' }).config.fanOutSliceSize).toBe(250)
+    expect(configFor({ ...context, fanOutSliceSize: maxFanOutSliceSize }).config.fanOutSliceSize).toBe(
+      maxFanOutSliceSize,
+    )
+    // The largest slice, at its worst: the longest identities, long connection ids, and event data of
+    // 128,000 bytes that doubles when escaped again.
+    const target = { iss: 'i'.repeat(128), connectionId: 'c'.repeat(64) }
+    const slice = {
+      id: `${'f'.repeat(36)}/${maxFanOutSliceSize}`,
+      event: 'chat.message.delete',
+      data: '"'.repeat(128_000),
+      targets: Array.from({ length: maxFanOutSliceSize }, () => target),
+    }
+    expect(Buffer.byteLength(JSON.stringify(slice))).toBeLessThanOrEqual(1_000_000)
+  })
+
+  it.each([0, -1, 1.5, 'abc', '0'])('refuses fanOutSliceSize %j', (size) => {
+    expect(problemsFor({ ...context, fanOutSliceSize: size })).toEqual([
+      `fanOutSliceSize must be a positive integer, got ${JSON.stringify(size)}`,
+    ])
+  })
+
+  it.each([maxFanOutSliceSize + 1, '5000'])(
+    'refuses fanOutSliceSize %j, whose slices would not fit',
+    (size) => {
+      expect(problemsFor({ ...context, fanOutSliceSize: size })).toEqual([
+        `fanOutSliceSize must be at most ${maxFanOutSliceSize}, so that a slice fits Lambda's 1 MB ` +
+          `asynchronous invocation payload, got ${Number(size)}`,
+      ])
+    },
+  )
 
   it('takes messageRetentionDays as a number from cdk.json', () => {
     expect(configFor({ ...context, messageRetentionDays: 90 }).config.messageRetentionDays).toBe(90)
