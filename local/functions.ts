@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { build } from 'esbuild'
+import { functionArn } from './grants.js'
 
 /** One Lambda function as the local gateway runs it. */
 export interface FunctionDefinition {
@@ -18,7 +20,7 @@ export interface FunctionDefinition {
 /** How an invocation ended: the handler's result, or why there is none. */
 export type Invocation<R> =
   | { ok: true; result: R }
-  | { ok: false; reason: 'error' | 'timeout' | 'crash'; message: string; stack?: string }
+  | { ok: false; reason: 'error' | 'timeout' | 'crash'; message: string; name?: string; stack?: string }
 
 /** The TypeScript source of a handler (lambdas/handlers/<name>.ts). */
 export function sourceModule(handler: string): string {
@@ -67,22 +69,49 @@ export async function buildFunctions(sources: ReadonlyMap<string, string>): Prom
   return { modules: new Map([...sources.keys()].map((name) => [name, join(outdir, `${name}.mjs`)])), remove }
 }
 
-// The worker's own code: load the module once (its cold start), then run one invocation per message.
+// The worker's own code: load the module once (its cold start), then run one invocation per message, with
+// the context object Lambda passes beside the event (its clock starts once the module is loaded).
 const bootstrap = `
 const { parentPort, workerData } = require('node:worker_threads')
 const describe = (error) =>
-  error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) }
+  error instanceof Error
+    ? { name: error.name, message: error.message, stack: error.stack }
+    : { message: String(error) }
 const loaded = (async () => {
   process.setSourceMapsEnabled(true)
   const exports = await import(workerData.module)
   if (typeof exports.handler !== 'function') throw new Error(workerData.module + ' exports no handler')
   return exports.handler
 })()
+const contextFor = (requestId) => {
+  const deadline = Date.now() + workerData.timeoutMs
+  return {
+    awsRequestId: requestId,
+    functionName: workerData.functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: workerData.functionArn,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  }
+}
 loaded.then(() => parentPort.postMessage({ ready: true }), (error) => parentPort.postMessage({ ready: false, error: describe(error) }))
-parentPort.on('message', async ({ id, event }) => {
+// The instance's memory high-water mark: its own V8 heap and the buffers it holds, sampled 20 times a second.
+let peakMemory = 0
+const sampleMemory = () => {
+  const { heapUsed, external } = process.memoryUsage()
+  peakMemory = Math.max(peakMemory, heapUsed + external)
+}
+setInterval(sampleMemory, 50).unref()
+parentPort.on('message', async ({ id, event, requestId, memory }) => {
+  if (memory) {
+    sampleMemory()
+    parentPort.postMessage({ memory: peakMemory })
+    peakMemory = 0
+    return
+  }
   try {
     const handler = await loaded
-    parentPort.postMessage({ id, result: await handler(event) })
+    parentPort.postMessage({ id, result: await handler(event, contextFor(requestId)) })
   } catch (error) {
     parentPort.postMessage({ id, error: describe(error) })
   }
@@ -105,13 +134,22 @@ interface Instance {
   markLoaded: (failure?: string) => void
   /** Takes no new invocations; stopped once the ones it has are settled. */
   retired: boolean
+  /** Waits for the answer to a memory read (peakMemory). */
+  memoryRead?: (bytes: number) => void
+}
+
+interface ThrownError {
+  name?: string
+  message: string
+  stack?: string
 }
 
 type WorkerMessage =
+  | { memory: number }
   | { ready: true }
-  | { ready: false; error: { message: string; stack?: string } }
+  | { ready: false; error: ThrownError }
   | { id: number; result: unknown }
-  | { id: number; error: { message: string; stack?: string } }
+  | { id: number; error: ThrownError }
 
 /**
  * A function run the way Lambda runs it, as far as the local stack needs: in its own worker thread with
@@ -132,7 +170,8 @@ export class LocalFunction<E, R> {
     private readonly log: (line: string) => void = () => {},
   ) {}
 
-  invoke(event: E): Promise<Invocation<R>> {
+  /** Runs one invocation; `requestId` is the context's awsRequestId (an async event keeps its own across retries). */
+  invoke(event: E, requestId: string = randomUUID()): Promise<Invocation<R>> {
     if (this.closed) return Promise.resolve({ ok: false, reason: 'crash', message: 'the gateway is closing' })
     this.current ??= this.start()
     const instance = this.current
@@ -141,7 +180,7 @@ export class LocalFunction<E, R> {
       const pending: Pending = { settle: resolve as Settle }
       instance.pending.set(id, pending)
       if (instance.ready) this.startClock(instance, id, pending)
-      instance.worker.postMessage({ id, event })
+      instance.worker.postMessage({ id, event, requestId })
     })
   }
 
@@ -155,6 +194,23 @@ export class LocalFunction<E, R> {
     return this.current.loaded
   }
 
+  /**
+   * The most memory the current instance's heap and buffers held since the last read (bytes), sampled
+   * every 50 ms; undefined when no instance runs. Lambda's "Max Memory Used" adds the runtime's own, about
+   * 70 MB for Node.js.
+   */
+  async peakMemory(): Promise<number | undefined> {
+    const instance = this.current
+    if (!instance?.ready) return undefined
+    const read = new Promise<number | undefined>((resolve) => {
+      instance.memoryRead = resolve
+      // An instance that stops meanwhile never answers.
+      setTimeout(resolve, 1000, undefined).unref()
+    })
+    instance.worker.postMessage({ memory: true })
+    return read
+  }
+
   /** Stops every instance; what they were running is failed. */
   async close(): Promise<void> {
     this.closed = true
@@ -163,15 +219,24 @@ export class LocalFunction<E, R> {
   }
 
   private start(): Instance {
-    const { module, environment, name } = this.definition
+    const { module, environment, name, timeoutSeconds } = this.definition
     const worker = new Worker(bootstrap, {
       eval: true,
       env: environment,
       // The parent's flags (tsx's loader, vitest's) are not the function's.
       execArgv: [],
-      workerData: { module: module.startsWith('file:') ? module : pathToFileURL(module).href },
+      // Read here rather than piped: see forwardOutput.
+      stdout: true,
+      stderr: true,
+      workerData: {
+        module: module.startsWith('file:') ? module : pathToFileURL(module).href,
+        functionName: name,
+        functionArn: functionArn(name),
+        timeoutMs: timeoutSeconds * 1000,
+      },
     })
     worker.unref()
+    forwardOutput(worker)
     let markLoaded: (failure?: string) => void = () => {}
     const loaded = new Promise<string | undefined>((resolve) => {
       markLoaded = resolve
@@ -186,6 +251,10 @@ export class LocalFunction<E, R> {
     }
     this.instances.add(instance)
     worker.on('message', (message: WorkerMessage) => {
+      if ('memory' in message) {
+        instance.memoryRead?.(message.memory)
+        return
+      }
       if ('ready' in message) {
         if (!message.ready) {
           const failure = `${name} could not start: ${message.error.stack ?? message.error.message}`
@@ -256,4 +325,15 @@ export class LocalFunction<E, R> {
     }
     instance.pending.clear()
   }
+}
+
+/**
+ * Writes what a function logs to the gateway's own stdout and stderr, as Lambda sends it to CloudWatch.
+ * Node would pipe each worker's streams into process.stdout and process.stderr itself, but every pipe adds
+ * its listeners there: a gateway's twenty-odd functions passed the default limit of ten and warned of a
+ * leak. One 'data' listener on the worker's own stream adds nothing to the process's.
+ */
+function forwardOutput(worker: Worker): void {
+  worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk))
+  worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk))
 }

@@ -13,14 +13,19 @@ import { identityPattern } from '../lambdas/core/frames.js'
 import { limits } from '../lambdas/core/protocol.js'
 import {
   authorizer,
+  fanOutWorker,
   type RouteAccess,
   type RouteDefinition,
   routes as sharedRoutes,
+  workers as sharedWorkers,
+  type WorkerDefinition,
 } from '../lambdas/routes.js'
 import { startDynamoDbProxy, startS3Proxy } from './access-proxies.js'
 import { type DevTokens, explainRefusedToken } from './dev-tokens.js'
 import { buildFunctions, LocalFunction, sourceModule } from './functions.js'
 import { denialMessage, functionCredentials, Grants, localAccount } from './grants.js'
+import { readBody, readJson, sendAwsError, sendJson } from './http.js'
+import { type EventCounts, LocalLambdaApi } from './lambda-api.js'
 import { SignatureVerifier } from './sigv4.js'
 
 export interface GatewayOptions {
@@ -36,6 +41,10 @@ export interface GatewayOptions {
   handlerEnvironment(url: string): Record<string, string>
   /** The route table to serve: the shared one (lambdas/routes.ts), or a modified copy in a test. */
   routes?: readonly RouteDefinition[]
+  /** The functions no route triggers, invoked through the gateway's Lambda API: the shared ones by default. */
+  workers?: readonly WorkerDefinition[]
+  /** The waits before Lambda's two retries of a failed asynchronous invocation (1 s and 2 s by default). */
+  eventRetryDelaysMs?: readonly number[]
   /** Where a handler's code is: its TypeScript source by default, or a built bundle (cdk.out) to try what ships. */
   handlerModule?: (handler: string) => string
   log?: (line: string) => void
@@ -46,6 +55,12 @@ export interface Gateway {
   port: number
   /** What the functions are given as DYNAMODB_ENDPOINT and S3_ENDPOINT: proxies that enforce their grants. */
   endpoints: { dynamo?: string; s3?: string }
+  /** The asynchronous invocations (the workers') the Lambda API took: what became of them, and a wait for the rest. */
+  events: {
+    counts(functionName: string): EventCounts
+    /** Resolves once none is running or waiting for a retry. */
+    settled(): Promise<void>
+  }
   close(): Promise<void>
 }
 
@@ -67,11 +82,13 @@ const integrationTimeoutSeconds = 29
  * A local stand-in for API Gateway WebSockets: the authorizer and $connect on the handshake, routing by
  * `action` through the route table, two-way replies, the SigV4-checked management API, and API Gateway's
  * limits. Each function runs as Lambda would run it (local/functions.ts), with the grants the CDK stack
- * gives it, enforced in front of the emulators (local/access-proxies.ts).
+ * gives it, enforced in front of the emulators (local/access-proxies.ts). It also serves Lambda's Invoke
+ * API (local/lambda-api.ts), through which the routes' functions hand work to the workers.
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? (() => {})
   const routes = options.routes ?? sharedRoutes
+  const workers = options.workers ?? sharedWorkers
   const idleTimeoutMs = options.idleTimeoutMs ?? limits.idleSeconds * 1000
   const maxLifetimeMs = options.maxLifetimeMs ?? limits.lifetimeSeconds * 1000
   const connections = new Map<string, OpenConnection>()
@@ -83,6 +100,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let authorize: LocalFunction<AuthorizerEvent, AuthorizerResult> | undefined
   let grants: Grants | undefined
   let managementApi: SignatureVerifier | undefined
+  let lambdaApi: LocalLambdaApi | undefined
+  let everyFunction: LocalFunction<never, unknown>[] = []
   let expectedTokens: Parameters<typeof explainRefusedToken>[1] = {}
   let ready = false
 
@@ -97,6 +116,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const url = new URL(request.url ?? '/', 'http://gateway')
     const connection = url.pathname.match(/^\/@connections\/([^/]+)$/)
     if (connection?.[1]) return manageConnection(request, response, decodeURIComponent(connection[1]))
+    const invocation = url.pathname.match(/^\/2015-03-31\/functions\/([^/]+)\/invocations$/)
+    if (request.method === 'POST' && invocation?.[1]) {
+      if (!lambdaApi) return sendAwsError(response, 503, 'ServiceException', 'starting')
+      return lambdaApi.serve(request, response, decodeURIComponent(invocation[1]))
+    }
     if (request.method === 'GET' && url.pathname === '/health') {
       return sendJson(response, ready ? 200 : 503, { status: ready ? 'ok' : 'starting' })
     }
@@ -115,6 +139,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return closeConnection(response, decodeURIComponent(devConnection[1]))
       }
       if (request.method === 'POST' && url.pathname === '/dev/fail-posts') return failPosts(request, response)
+      if (request.method === 'GET' && url.pathname === '/dev/memory') return reportMemory(response)
+      if (request.method === 'POST' && url.pathname === '/dev/fail-invocations') {
+        return invocationFault(request, response, 'fail')
+      }
+      if (request.method === 'POST' && url.pathname === '/dev/duplicate-invocations') {
+        return invocationFault(request, response, 'duplicate')
+      }
     }
     sendJson(response, 404, { message: `no route for ${request.method} ${url.pathname}` })
   }
@@ -140,6 +171,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /**
+   * Dev mode: the most memory each function's instance held since the last read, in bytes (its heap and
+   * buffers; see LocalFunction.peakMemory), for benchmarks that size the functions.
+   */
+  async function reportMemory(response: ServerResponse): Promise<void> {
+    const peaks = await Promise.all(
+      everyFunction.map(async (fn) => [fn.definition.name, await fn.peakMemory()]),
+    )
+    sendJson(response, 200, Object.fromEntries(peaks))
+  }
+
+  /**
    * Dev mode: every post to `connectionId` whose data contains `containing` fails with `status` (500 by
    * default), retries included, as a throttled or failing post would in AWS; the connection stays open.
    */
@@ -152,6 +194,30 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return sendJson(response, 400, { message: usage })
     }
     postFaults.push({ connectionId, containing, status })
+    response.writeHead(204).end()
+  }
+
+  /**
+   * Dev mode, for a function invoked through the Lambda API (a worker): `fail` makes its next `count` runs
+   * fail before its handler starts, as a crashed instance would, so that Lambda's retries are seen;
+   * `duplicate` delivers each of its next `count` asynchronous events twice, as Lambda's at-least-once
+   * delivery may.
+   */
+  async function invocationFault(
+    request: IncomingMessage,
+    response: ServerResponse,
+    fault: 'fail' | 'duplicate',
+  ): Promise<void> {
+    const usage = 'send {"function": "<name>", "count"?: <invocations, 1 by default>}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { function: name, count = 1 } = input.value
+    if (typeof name !== 'string' || typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
+      return sendJson(response, 400, { message: usage })
+    }
+    if (!lambdaApi?.has(name)) return sendJson(response, 404, { message: `no function named ${name}` })
+    if (fault === 'fail') lambdaApi.failNext(name, count)
+    else lambdaApi.duplicateNext(name, count)
     response.writeHead(204).end()
   }
 
@@ -180,20 +246,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const data =
       method === 'POST' ? await readBody(request, limits.postBytes).catch(() => undefined) : Buffer.alloc(0)
     if (data === undefined) {
-      response.setHeader('x-amzn-errortype', 'PayloadTooLargeException')
-      return sendJson(response, 413, { message: `data is over ${limits.postBytes} bytes` })
+      return sendAwsError(response, 413, 'PayloadTooLargeException', `data is over ${limits.postBytes} bytes`)
     }
     const refusal = await refuseManagementCall(request, data, id)
     if (refusal) {
       log(`management API: refused ${method} @connections/${id}: ${refusal.message}`)
-      response.setHeader('x-amzn-errortype', refusal.type)
-      return sendJson(response, 403, { message: refusal.message })
+      return sendAwsError(response, 403, refusal.type, refusal.message)
     }
     const target = connections.get(id)
-    if (!target) {
-      response.setHeader('x-amzn-errortype', 'GoneException')
-      return sendJson(response, 410, { message: `connection ${id} is gone` })
-    }
+    if (!target) return sendAwsError(response, 410, 'GoneException', `connection ${id} is gone`)
     switch (method) {
       case 'POST': {
         const text = data.toString('utf8')
@@ -430,15 +491,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const environment = options.handlerEnvironment(url)
   grants = new Grants(
-    [{ name: authorizer.handler, access: {} }, ...routes.map((r) => ({ name: r.handler, access: r.access }))],
+    [
+      { name: authorizer.handler, access: {} },
+      ...routes.map((r) => ({ name: r.handler, access: r.access })),
+      ...workers.map((w) => ({ name: w.handler, access: w.access })),
+    ],
     {
       ...(environment[envNames.tableName] && { table: environment[envNames.tableName] }),
       ...(environment[envNames.bucketName] && { bucket: environment[envNames.bucketName] }),
     },
   )
-  managementApi = new SignatureVerifier('execute-api', environment.AWS_REGION ?? localAccount.region, (id) =>
-    grants?.secretOf(id),
-  )
+  const region = environment.AWS_REGION ?? localAccount.region
+  managementApi = new SignatureVerifier('execute-api', region, (id) => grants?.secretOf(id))
   expectedTokens = {
     ...(environment[envNames.jwtIssuer] && { issuer: environment[envNames.jwtIssuer] }),
     ...(environment[envNames.jwtAudience] && { audience: environment[envNames.jwtAudience] }),
@@ -468,31 +532,51 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     const moduleOf = options.handlerModule ?? sourceModule
     const modules = new Map(
-      [authorizer.handler, ...routes.map((route) => route.handler)].map((name) => [name, moduleOf(name)]),
+      [authorizer.handler, ...routes.map((route) => route.handler), ...workers.map((w) => w.handler)].map(
+        (name) => [name, moduleOf(name)],
+      ),
     )
     const built = await buildFunctions(new Map([...modules].filter(([, module]) => module.endsWith('.ts'))))
     stops.push(built.remove)
     const definition = (name: string, access: RouteAccess | 'authorizer', timeoutSeconds: number) => ({
       name,
       module: built.modules.get(name) ?? (modules.get(name) as string),
-      environment: functionEnvironment(name, access, environment, endpoints),
-      timeoutSeconds: Math.min(timeoutSeconds, integrationTimeoutSeconds),
+      environment: functionEnvironment(name, access, environment, { ...endpoints, lambda: url }),
+      timeoutSeconds,
     })
+    const integrated = (seconds: number) => Math.min(seconds, integrationTimeoutSeconds)
     const authorizerFunction = new LocalFunction<AuthorizerEvent, AuthorizerResult>(
-      definition(authorizer.handler, 'authorizer', authorizer.timeoutSeconds),
+      definition(authorizer.handler, 'authorizer', integrated(authorizer.timeoutSeconds)),
       log,
     )
     const routeFunctions = new Map(
       routes.map((route) => [
         route.routeKey,
         new LocalFunction<WebSocketEvent, WebSocketResult>(
-          definition(route.handler, route.access, route.timeoutSeconds),
+          definition(route.handler, route.access, integrated(route.timeoutSeconds)),
           log,
         ),
       ]),
     )
-    const everyFunction = [authorizerFunction, ...routeFunctions.values()]
+    const workerFunctions = workers.map(
+      (worker) =>
+        new LocalFunction<unknown, unknown>(
+          definition(worker.handler, worker.access, worker.timeoutSeconds),
+          log,
+        ),
+    )
+    everyFunction = [authorizerFunction, ...routeFunctions.values(), ...workerFunctions]
     stops.push(() => Promise.all(everyFunction.map((fn) => fn.close())))
+    const api = new LocalLambdaApi({
+      functions: new Map(
+        everyFunction.map((fn) => [fn.definition.name, fn as LocalFunction<unknown, unknown>]),
+      ),
+      grants,
+      verifier: new SignatureVerifier('lambda', region, (id) => grants?.secretOf(id)),
+      ...(options.eventRetryDelaysMs && { eventRetryDelaysMs: options.eventRetryDelaysMs }),
+      log,
+    })
+    stops.push(() => api.close())
 
     // Every function is loaded before the gateway says it is up (as with provisioned concurrency): no
     // request waits for a cold start, and a module that cannot load stops the start with its error.
@@ -500,6 +584,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (failures.length > 0) throw new Error(failures.join('\n'))
     authorize = authorizerFunction
     functions = routeFunctions
+    lambdaApi = api
     ready = true
   } catch (error) {
     await stopAll()
@@ -511,6 +596,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url,
     port,
     endpoints,
+    events: {
+      counts: (name) => lambdaApi?.eventCounts(name) ?? { queued: 0, attempts: 0, failed: 0, exhausted: 0 },
+      settled: () => lambdaApi?.settled() ?? Promise.resolve(),
+    },
     close: async () => {
       const sockets = [...connections.values()].map(({ socket }) => socket)
       await Promise.all(
@@ -538,32 +627,47 @@ const authorizerSettings: string[] = [
   envNames.identityClaim,
 ]
 
+/** The setting that names each worker to the functions that invoke it, as the CDK stack sets it. */
+const workerSettings: Record<string, string> = { [fanOutWorker.handler]: envNames.fanOutFunction }
+
 /**
  * A function's whole environment, as the CDK stack sets it: the table's name and endpoint only with a
  * `table` grant, the bucket's only with `bucket`, the callback URL only with `connections`, the token
- * settings only for the authorizer; the endpoints are the enforcing proxies, and the keys its own.
+ * settings only for the authorizer, and the workers' names (FANOUT_FUNCTION), the fan-out's slice size and
+ * the Lambda API's endpoint (the gateway's own) only with `invoke`; the endpoints are the enforcing
+ * proxies, and the keys its own.
  */
 function functionEnvironment(
   name: string,
   access: RouteAccess | 'authorizer',
   environment: Record<string, string>,
-  endpoints: Gateway['endpoints'],
+  endpoints: Gateway['endpoints'] & { lambda: string },
 ): Record<string, string> {
   const route = access === 'authorizer' ? {} : access
+  const invoked = route.invoke ?? []
   const withheld = new Set<string>([
     ...(route.table ? [] : [envNames.tableName, envNames.dynamoEndpoint]),
     ...(route.table === 'readWrite' ? [] : [envNames.retentionDays]),
     ...(route.bucket ? [] : [envNames.bucketName, envNames.s3Endpoint]),
     ...(route.connections ? [] : [envNames.callbackUrl]),
     ...(access === 'authorizer' ? [] : authorizerSettings),
+    ...(invoked.length > 0 ? [] : [envNames.fanOutSliceSize]),
+    // Set below from the grant, whatever the environment says.
+    ...Object.values(workerSettings),
+    envNames.lambdaEndpoint,
   ])
   const granted = Object.fromEntries(Object.entries(environment).filter(([key]) => !withheld.has(key)))
+  const workerNames = Object.fromEntries(
+    invoked.flatMap((worker) => (workerSettings[worker] ? [[workerSettings[worker], worker]] : [])),
+  )
   const { accessKeyId, secretAccessKey } = functionCredentials(name)
   return {
     ...granted,
     ...(granted[envNames.dynamoEndpoint] &&
       endpoints.dynamo && { [envNames.dynamoEndpoint]: endpoints.dynamo }),
     ...(granted[envNames.s3Endpoint] && endpoints.s3 && { [envNames.s3Endpoint]: endpoints.s3 }),
+    ...workerNames,
+    ...(invoked.length > 0 && { [envNames.lambdaEndpoint]: endpoints.lambda }),
     AWS_ACCESS_KEY_ID: accessKeyId,
     AWS_SECRET_ACCESS_KEY: secretAccessKey,
     // Lambda runs a Node.js the SDK has nothing to warn about.
@@ -595,44 +699,5 @@ function refuse(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
-}
-
 /** The largest body a /dev/ endpoint reads. */
 const devBodyBytes = 4096
-
-/** A JSON object body, or what is wrong with it, in words for a 400. */
-async function readJson(
-  request: IncomingMessage,
-  limit: number,
-): Promise<{ ok: true; value: Record<string, unknown> } | { ok: false; problem: string }> {
-  let text: string
-  try {
-    text = (await readBody(request, limit)).toString('utf8')
-  } catch (error) {
-    return { ok: false, problem: error instanceof Error ? error.message : String(error) }
-  }
-  let value: unknown
-  try {
-    value = JSON.parse(text || '{}')
-  } catch (error) {
-    return { ok: false, problem: `the body is not JSON (${error instanceof Error ? error.message : error})` }
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, problem: 'the body is not a JSON object' }
-  }
-  return { ok: true, value: value as Record<string, unknown> }
-}
-
-/** Reads a request body, refusing (with an error) one larger than `limit` bytes. */
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length
-    if (size > limit) throw new Error(`the body is over ${limit} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks)
-}

@@ -25,6 +25,11 @@ export function functionCredentials(name: string): Credentials {
   }
 }
 
+/** A local function's ARN, as IAM names it in a grant or a denial. */
+export function functionArn(name: string): string {
+  return `arn:aws:lambda:${localAccount.region}:${localAccount.id}:function:${name}`
+}
+
 /** Who signed a request: the developer (allowed everything) or one function (allowed its access entry). */
 export type Principal = { kind: 'admin' } | { kind: 'function'; name: string; access: RouteAccess }
 
@@ -58,9 +63,10 @@ const bucketSubresources = [
 ]
 
 /**
- * What each function may do, as the CDK stack grants it from the same route table: DynamoDB actions on the
- * table (reads only for `read`), S3 object actions under the route's key prefixes, and ManageConnections.
- * The local proxies and the management API ask it before they let a request through.
+ * What each function (route, authorizer or worker) may do, as the CDK stack grants it from the same route
+ * table: DynamoDB actions on the table (reads only for `read`), S3 object actions under the route's key
+ * prefixes, ManageConnections, and InvokeFunction on the workers it names. The local proxies, the
+ * management API and the Lambda API ask it before they let a request through.
  */
 export class Grants {
   private readonly functions = new Map<string, { name: string; access: RouteAccess; secret: string }>()
@@ -160,6 +166,12 @@ export class Grants {
   manageConnections(principal: Principal, resource: string): Denial | undefined {
     if (principal.kind === 'admin' || principal.access.connections) return undefined
     return { action: 'execute-api:ManageConnections', resource }
+  }
+
+  /** An Invoke call (the Lambda API): only of the workers the function's access names. */
+  invokeFunction(principal: Principal, functionName: string): Denial | undefined {
+    if (principal.kind === 'admin' || principal.access.invoke?.includes(functionName)) return undefined
+    return { action: 'lambda:InvokeFunction', resource: functionArn(functionName) }
   }
 }
 

@@ -27,6 +27,11 @@ export interface LocalStackOptions {
   maxLifetimeMs?: number
   /** The bucket's CORS origins and upload lifetime (as deployed by default). */
   s3?: S3EmulatorOptions
+  /**
+   * Connections per fan-out slice (FANOUT_SLICE_SIZE; 1,000 as deployed): a small size sends even a small
+   * group's fan-out through the worker, for tests and benchmarks.
+   */
+  fanOutSliceSize?: number
   log?: (line: string) => void
 }
 
@@ -59,8 +64,16 @@ export async function startEmulators(
   return { dynamo, s3, stop: () => Promise.all([dynamo.stop(), s3.stop()]).then(() => {}) }
 }
 
-/** The environment handlers get locally: the same variables the CDK stack sets, pointing at the emulators. */
-export function localHandlerEnvironment(gatewayUrl: string, dynamoEndpoint: string, s3Endpoint: string) {
+/**
+ * The environment handlers get locally: the same variables the CDK stack sets, pointing at the emulators
+ * (the gateway gives each function only its share, and the workers' names and Lambda endpoint itself).
+ */
+export function localHandlerEnvironment(
+  gatewayUrl: string,
+  dynamoEndpoint: string,
+  s3Endpoint: string,
+  settings: Pick<LocalStackOptions, 'fanOutSliceSize'> = {},
+): Record<string, string> {
   return {
     [envNames.tableName]: localNames.table,
     [envNames.bucketName]: localNames.bucket,
@@ -76,6 +89,9 @@ export function localHandlerEnvironment(gatewayUrl: string, dynamoEndpoint: stri
     AWS_REGION: emulatorClientConfig.region,
     POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+    ...(settings.fanOutSliceSize !== undefined && {
+      [envNames.fanOutSliceSize]: String(settings.fanOutSliceSize),
+    }),
   }
 }
 
@@ -99,7 +115,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(options.idleTimeoutMs && { idleTimeoutMs: options.idleTimeoutMs }),
       ...(options.maxLifetimeMs && { maxLifetimeMs: options.maxLifetimeMs }),
       handlerEnvironment: (url) =>
-        localHandlerEnvironment(url, emulators.dynamo.endpoint, emulators.s3.endpoint),
+        localHandlerEnvironment(url, emulators.dynamo.endpoint, emulators.s3.endpoint, options),
       log,
     })
     return {

@@ -51,6 +51,7 @@ Huddle is running locally${dataDir ? ` (data in ${dataDir}/)` : ' (in memory)'}.
   Token       curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}'
   Connect     npx wscat -c "${ws}/?token=$(curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')"
   Health      ${stack.url}/health
+  Lambda      ${stack.url}/2015-03-31/functions/<name>/invocations   (Invoke, signed for service lambda; same credentials)
   DynamoDB    ${stack.dynamoEndpoint}   (credentials S3RVER/S3RVER, region us-east-1)
   S3          ${stack.s3Endpoint}   (same credentials)
 

@@ -35,7 +35,10 @@ interface Template {
  */
 function synthesizedBundles(): Map<string, string> {
   const names = new Map(
-    [authorizer.handler, ...routes.map((r) => r.handler), ...workers.map((w) => w.handler)].map((h) => [h.toLowerCase(), h]),
+    [authorizer.handler, ...routes.map((r) => r.handler), ...workers.map((w) => w.handler)].map((h) => [
+      h.toLowerCase(),
+      h,
+    ]),
   )
   const bundles = new Map<string, string>()
   const manifest = JSON.parse(readFileSync(join(cdkOut, 'manifest.json'), 'utf8')) as Manifest
