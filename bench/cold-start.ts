@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
-import { authorizer, routes } from '../lambdas/routes.js'
+import { authorizer, routes, workers } from '../lambdas/routes.js'
 import { handlerBundling } from '../lib/handler-function.js'
 import { localHandlerEnvironment } from '../local/stack.js'
 import { round } from './stats.js'
@@ -63,7 +63,7 @@ async function initialisationMs(file: string): Promise<number> {
 /** Bundle size and median module initialisation time of every handler, over `runs` fresh processes. */
 export async function measureColdStarts(runs: number): Promise<ColdStart[]> {
   await mkdir(outDir, { recursive: true })
-  const handlers = [...routes.map((r) => r.handler), authorizer.handler]
+  const handlers = [...routes.map((r) => r.handler), ...workers.map((w) => w.handler), authorizer.handler]
   const results: ColdStart[] = []
   for (const handler of handlers) {
     const file = await bundle(handler)

@@ -15,6 +15,27 @@ export interface DynamoTally {
   /** Items put, updated or deleted inside TransactWriteItems (a ConditionCheck writes nothing): real
    * DynamoDB bills each at 2 WCU per KB, which Local's one CapacityUnits figure does not show. */
   itemsWritten: number
+  /** When each call started and ended (performance.now()), to count the round trips that ran in sequence. */
+  spans: Span[]
+}
+
+export interface Span {
+  start: number
+  end: number
+}
+
+/**
+ * Round trips in sequence among `spans` that started before `until`: calls that overlap one another make
+ * one round trip, a call that starts after every earlier one ended makes another.
+ */
+export function sequentialRoundTrips(spans: readonly Span[], until = Number.POSITIVE_INFINITY): number {
+  let rounds = 0
+  let roundEnd = Number.NEGATIVE_INFINITY
+  for (const span of [...spans].filter((s) => s.start < until).sort((a, b) => a.start - b.start)) {
+    if (span.start >= roundEnd) rounds++
+    roundEnd = Math.max(roundEnd, span.end)
+  }
+  return rounds
 }
 
 // The operations that accept ReturnConsumedCapacity.
@@ -33,7 +54,16 @@ const capacityOperations = new Set([
 const readOperations = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems'])
 
 function emptyTally(): DynamoTally {
-  return { calls: {}, millis: {}, attempts: 0, readUnits: 0, writeUnits: 0, withCapacity: 0, itemsWritten: 0 }
+  return {
+    calls: {},
+    millis: {},
+    attempts: 0,
+    readUnits: 0,
+    writeUnits: 0,
+    withCapacity: 0,
+    itemsWritten: 0,
+    spans: [],
+  }
 }
 
 /**
@@ -58,7 +88,9 @@ export function countingDocumentClient(endpoint: string): {
       }
       const startedAt = performance.now()
       const result = await next(args)
-      tally.millis[operation] = (tally.millis[operation] ?? 0) + performance.now() - startedAt
+      const endedAt = performance.now()
+      tally.spans.push({ start: startedAt, end: endedAt })
+      tally.millis[operation] = (tally.millis[operation] ?? 0) + endedAt - startedAt
       const output = result.output as { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] }
       tally.calls[operation] = (tally.calls[operation] ?? 0) + 1
       tally.attempts += result.output.$metadata.attempts ?? 1

@@ -10,16 +10,22 @@ import { forEachLimited } from '../lambdas/core/concurrency.js'
 import type { EventSender, Member } from '../lambdas/core/ports.js'
 import { limits } from '../lambdas/core/protocol.js'
 import { emulatorClientConfig } from '../local/emulators.js'
-import { localNames, startLocalStack } from '../local/stack.js'
+import { localNames } from '../local/stack.js'
 import { type ColdStart, measureColdStarts } from './cold-start.js'
-import { countingDocumentClient, type DynamoTally } from './dynamo-counter.js'
+import { countingDocumentClient, type DynamoTally, sequentialRoundTrips } from './dynamo-counter.js'
 import { measurePostCpu } from './post-cost.js'
+import { startStackProcess } from './stack-process.js'
 import { describeMachine, type Machine, printTable, quantile, round } from './stats.js'
 import { BenchClient, mapLimited } from './ws-client.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
 const quick = process.argv.includes('--quick')
+/** The largest group, measured end to end through the gateway, its fan-out shared with workers; and the
+ * connections a function posts before it hands slices over (the deployed default). */
+const largest = { members: quick ? 1500 : 10_000, messages: quick ? 2 : 5, sliceSize: 1000 }
+/** Connected identities in no group: any copy that reaches one is a problem. */
+const nonMembers = 20
 /** Group sizes and how many messages each is measured over (handler, floor and end to end each). */
 const plan = quick
   ? [
@@ -62,6 +68,8 @@ interface FanOutResult {
     /** Whether DynamoDB (Local) returned ConsumedCapacity at all. */
     capacityReported: boolean
   }
+  /** DynamoDB round trips made one after another before the first post (overlapping calls count once). */
+  roundTripsBeforeFirstPost: { p50: number; max: number }
   postsPerMessage: number
   postsPerConnection: { min: number; max: number }
   handlerMs: { p50: number; p99: number }
@@ -70,6 +78,25 @@ interface FanOutResult {
   handlerOverFloor: number
   endToEndMs: { p50: number; p99: number }
   deliveriesPerSecond: number
+}
+
+/** The largest group: messages sent through the gateway, the function posting the first slice and
+ * workers the others. */
+interface LargestGroupResult {
+  members: number
+  messages: number
+  /** Slices per message: the function's own and the workers'. */
+  slices: number
+  /** Every other member got every message exactly once, and no one else got any. */
+  exactlyOnce: boolean
+  endToEndMs: { p50: number; max: number }
+  deliveriesPerSecond: number
+}
+
+/** The most memory (V8 heap and buffers, bytes) each function's instance held during one group's run. */
+interface MemoryResult {
+  members: number
+  peakBytes: Record<string, number>
 }
 
 /** A read measured in one group: its DynamoDB cost per run and the time the core takes. */
@@ -102,6 +129,9 @@ interface Results {
   ranAt: string
   machine: Machine
   fanOut: FanOutResult[]
+  largestGroup: LargestGroupResult
+  /** Each function's peak memory while the gateway served a group's messages. */
+  memory: MemoryResult[]
   /** One newest-first history page of `page` events, per group size. */
   history: ReadResult[]
   /** Catching up `page` events in one group, per group size. */
@@ -117,9 +147,17 @@ interface Results {
 /** Counts the posts of each connection, so one fan-out can be checked for exactly one per recipient. */
 class CountingSender implements EventSender {
   readonly posts = new Map<string, number>()
+  /** When the first post since the last reset started (performance.now()). */
+  firstPostAt: number | undefined
   constructor(private readonly inner: EventSender) {}
 
+  reset(): void {
+    this.posts.clear()
+    this.firstPostAt = undefined
+  }
+
   send(connectionId: string, data: string): Promise<'sent' | 'gone'> {
+    this.firstPostAt ??= performance.now()
     this.posts.set(connectionId, (this.posts.get(connectionId) ?? 0) + 1)
     return this.inner.send(connectionId, data)
   }
@@ -135,17 +173,16 @@ async function main(): Promise<void> {
   if (machine.cpuBusyAtStart > 0.1)
     console.log('note: something else is using the CPU; timings will be noisy')
   const started = Date.now()
-  const stack = await startLocalStack({ port: 0 })
+  console.log('starting the local stack in a process of its own…')
+  const stack = await startStackProcess({ port: 0, fanOutSliceSize: largest.sliceSize })
   const problems: string[] = []
   let clients: BenchClient[] = []
   try {
-    const largest = Math.max(...plan.map((p) => p.members))
-    console.log(`connecting ${largest} WebSocket clients…`)
     const identities = Array.from(
-      { length: largest },
-      (_, i) => `bench-${runId}-${String(i).padStart(4, '0')}`,
+      { length: largest.members + nonMembers },
+      (_, i) => `bench-${runId}-${String(i).padStart(5, '0')}`,
     )
-    clients = await mapLimited(identities, 16, (iss) => BenchClient.connect(stack.url, iss))
+    clients = await connectAll(stack.url, identities)
 
     const counter = countingDocumentClient(stack.dynamoEndpoint)
     const store = new DynamoChatStore(counter.db, localNames.table)
@@ -169,6 +206,7 @@ async function main(): Promise<void> {
     const seeder = new Chat({ store, avatars, sender: { send: async () => 'sent' }, fanOutConcurrency })
 
     const fanOut: FanOutResult[] = []
+    const memory: MemoryResult[] = []
     for (const { members, messages } of plan) {
       console.log(
         `group of ${members}: ${messages} messages each through the handler, the floor and the gateway…`,
@@ -181,6 +219,7 @@ async function main(): Promise<void> {
         group.map((c) => c.iss),
       )
       counter.reset()
+      await peakMemory(stack.url) // from here on
       const result = await measureGroup({
         httpUrl: stack.url,
         gid,
@@ -195,6 +234,7 @@ async function main(): Promise<void> {
         problems,
       })
       fanOut.push(result)
+      if (members >= 1000) memory.push({ members, peakBytes: await peakMemory(stack.url) })
     }
 
     // After every group exists, so the reader's sync lists the same groups whatever the size read.
@@ -214,6 +254,20 @@ async function main(): Promise<void> {
       catchUp.push(result.catchUp)
     }
 
+    console.log(
+      `group of ${largest.members}: ${largest.messages} messages through the gateway, ` +
+        `each handed to workers in slices of ${largest.sliceSize}…`,
+    )
+    const gid = `bench-${runId}-g${largest.members}`
+    await createJoinedGroup(
+      store,
+      gid,
+      clients.slice(0, largest.members).map((c) => c.iss),
+    )
+    await peakMemory(stack.url)
+    const largestGroup = await measureLargestGroup(gid, clients, problems)
+    memory.push({ members: largest.members, peakBytes: await peakMemory(stack.url) })
+
     console.log('timing the CPU cost of one post…')
     const postCpu = await measurePostCpu(2000, fanOutConcurrency)
     console.log('bundling the handlers and timing their module initialisation…')
@@ -222,6 +276,8 @@ async function main(): Promise<void> {
       ranAt: new Date().toISOString(),
       machine,
       fanOut,
+      largestGroup,
+      memory,
       history,
       catchUp,
       postCpuMs: postCpu.leanMs,
@@ -239,8 +295,7 @@ async function main(): Promise<void> {
     }
     console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
   } finally {
-    // In batches, as each close runs a $disconnect handler.
-    await mapLimited(clients, 32, (c) => c.close())
+    // The gateway ends the clients' connections as it stops.
     await stack.stop()
   }
   if (problems.length > 0) {
@@ -249,10 +304,18 @@ async function main(): Promise<void> {
   }
 }
 
-/** Writes a group whose members have all joined straight to the store: no O(n²) join events. */
+/**
+ * Writes a group whose members have all joined straight to the store (no O(n²) join events), each
+ * membership with its identity's open connections, as a join copies them.
+ */
 async function createJoinedGroup(store: DynamoChatStore, gid: string, identities: string[]): Promise<void> {
   const at = new Date().toISOString()
   const [owner = '', ...others] = identities
+  const connections = new Map<string, string[]>()
+  for (let i = 0; i < identities.length; i += 1000) {
+    for (const [iss, ids] of await store.connectionsOf(identities.slice(i, i + 1000)))
+      connections.set(iss, ids)
+  }
   const member = (iss: string, role: Member['role']): Member => ({
     gid,
     iss,
@@ -263,6 +326,7 @@ async function createJoinedGroup(store: DynamoChatStore, gid: string, identities
     since: 0,
     joinedAt: at,
     joinSeq: 0,
+    conns: connections.get(iss) ?? [],
   })
   const batch = 50
   await store.createGroup(
@@ -302,25 +366,27 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
   if (first === undefined) throw new Error('empty group')
   const caller = { iss: first.iss, connectionId: await connectionIdOf(run.httpUrl, first) }
   const recipients = group.length - 1
-  const endToEnd = endToEndProbe(run, first)
+  const endToEnd = endToEndProbe(gid, group, run.clients, problems)
 
   const handlerMs: number[] = []
   const floorMs: number[] = []
   const endToEndMs: number[] = []
   let endToEndBusyMs = 0
   const tallies: DynamoTally[] = []
+  const roundTrips: number[] = []
   let minPosts = Number.POSITIVE_INFINITY
   let maxPosts = 0
   let totalPosts = 0
   for (let i = 0; i < run.warmup + messages; i++) {
     counter.reset()
-    sender.posts.clear()
+    sender.reset()
     const jti = `h${i}-${randomBytes(4).toString('hex')}`
     const startedAt = performance.now()
     const ack = await chat.conversation.message(caller, { gid, body, jti })
     const handlerTime = performance.now() - startedAt
     const tally = counter.reset()
     const posts = new Map(sender.posts)
+    const rounds = sequentialRoundTrips(tally.spans, sender.firstPostAt)
     const floorTime = await floor(
       management,
       [...posts.keys()],
@@ -333,6 +399,7 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
     endToEndMs.push(trip.latency)
     endToEndBusyMs += trip.busy
     tallies.push(tally)
+    roundTrips.push(rounds)
     for (const count of posts.values()) {
       minPosts = Math.min(minPosts, count)
       maxPosts = Math.max(maxPosts, count)
@@ -359,6 +426,7 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
       itemsWrittenPerMessage: cost.itemsWritten,
       capacityReported: cost.capacityReported,
     },
+    roundTripsBeforeFirstPost: { p50: quantile(roundTrips, 0.5), max: Math.max(...roundTrips) },
     postsPerMessage: round(totalPosts / messages),
     postsPerConnection: { min: minPosts, max: maxPosts },
     handlerMs: handler,
@@ -367,6 +435,55 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
     endToEndMs: percentiles(endToEndMs),
     deliveriesPerSecond: round((recipients * messages) / (endToEndBusyMs / 1000), 0),
   }
+}
+
+/**
+ * Messages to the largest group, sent by its first member through the gateway, each checked for exactly
+ * one copy per other member and none elsewhere; one unmeasured message first starts the workers.
+ */
+async function measureLargestGroup(
+  gid: string,
+  clients: BenchClient[],
+  problems: string[],
+): Promise<LargestGroupResult> {
+  const group = clients.slice(0, largest.members)
+  const before = problems.length
+  const probe = endToEndProbe(gid, group, clients, problems)
+  const latencies: number[] = []
+  let busyMs = 0
+  for (let i = 0; i <= largest.messages; i++) {
+    const trip = await probe.once(`l${i}-${randomBytes(4).toString('hex')}`, 120_000)
+    if (i === 0) continue
+    latencies.push(trip.latency)
+    busyMs += trip.busy
+  }
+  // A late second copy would arrive about now.
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  probe.stop()
+  return {
+    members: largest.members,
+    messages: largest.messages,
+    slices: Math.ceil((largest.members - 1) / largest.sliceSize),
+    exactlyOnce: problems.length === before,
+    endToEndMs: { p50: round(quantile(latencies, 0.5)), max: round(Math.max(...latencies)) },
+    deliveriesPerSecond: round(((largest.members - 1) * largest.messages) / (busyMs / 1000), 0),
+  }
+}
+
+/** Each function's peak memory since the last read, from the local gateway's dev endpoint. */
+async function peakMemory(httpUrl: string): Promise<Record<string, number>> {
+  return (await (await fetch(`${httpUrl}/dev/memory`)).json()) as Record<string, number>
+}
+
+/** Connects a client for each identity, a few dozen at a time, saying how far it got. */
+async function connectAll(httpUrl: string, identities: string[]): Promise<BenchClient[]> {
+  console.log(`connecting ${identities.length} WebSocket clients…`)
+  let connected = 0
+  return mapLimited(identities, 48, async (iss) => {
+    const client = await BenchClient.connect(httpUrl, iss)
+    if (++connected % 2000 === 0) console.log(`  ${connected} connected`)
+    return client
+  })
 }
 
 /**
@@ -514,23 +631,32 @@ function eventText(gid: string, iss: string, jti: string, iat: string, seq: numb
 }
 
 /**
- * Sends a message as a client frame through the gateway and times it from the send to the last
- * recipient's receipt; a copy that reaches the sender or a non-member is a problem.
+ * Sends messages as client frames through the gateway and times each from the send to the last
+ * recipient's receipt. Every other member must get each exactly once: a copy that reaches the sender, a
+ * non-member or a member twice (even after its message was done) is a problem.
  */
-function endToEndProbe(run: GroupRun, first: BenchClient) {
-  const { gid, group, clients, problems } = run
+function endToEndProbe(gid: string, group: BenchClient[], clients: BenchClient[], problems: string[]) {
+  const [first] = group
+  if (first === undefined) throw new Error('empty group')
   const members = new Set(group.map((c) => c.iss))
-  let flight: { jti: string; remaining: number; lastAt: number; arrived: () => void } | undefined
+  const done = new Set<string>()
+  let flight: { jti: string; seen: Set<BenchClient>; lastAt: number; arrived: () => void } | undefined
   for (const client of clients) {
     client.onEvent = (frame) => {
-      const current = flight
-      if (frame.type !== 'chat.message' || current === undefined || frame.jti !== current.jti) return
-      if (client === first || !members.has(client.iss)) {
-        problems.push(`${gid} ${current.jti} reached ${client.iss}`)
+      if (frame.type !== 'chat.message' || typeof frame.jti !== 'string') return
+      const current = flight?.jti === frame.jti ? flight : undefined
+      if (current === undefined) {
+        if (done.has(frame.jti)) problems.push(`${gid} ${frame.jti} reached ${client.iss} again, late`)
         return
       }
-      current.remaining--
-      if (current.remaining === 0) {
+      if (client === first || !members.has(client.iss) || current.seen.has(client)) {
+        problems.push(
+          `${gid} ${current.jti} reached ${client.iss} ${current.seen.has(client) ? 'twice' : ''}`,
+        )
+        return
+      }
+      current.seen.add(client)
+      if (current.seen.size === group.length - 1) {
         current.lastAt = performance.now()
         current.arrived()
       }
@@ -538,20 +664,22 @@ function endToEndProbe(run: GroupRun, first: BenchClient) {
   }
   return {
     /** Latency to the last receipt, and the time until both that and the ack were in. */
-    async once(jti: string): Promise<{ latency: number; busy: number }> {
+    async once(jti: string, timeoutMs = 30_000): Promise<{ latency: number; busy: number }> {
       let sentAt = 0
       const arrived = new Promise<void>((resolve) => {
-        flight = { jti, remaining: group.length - 1, lastAt: 0, arrived: resolve }
+        flight = { jti, seen: new Set(), lastAt: 0, arrived: resolve }
       })
       const reply = first.request('message', { gid, body, jti }, () => {
         sentAt = performance.now()
       })
-      const [ack] = await withTimeout(Promise.all([reply, arrived]), 30_000, `${gid} ${jti}: delivery`)
+      const [ack] = await withTimeout(Promise.all([reply, arrived]), timeoutMs, `${gid} ${jti}: delivery`)
       const doneAt = performance.now()
       if (ack.type !== 'ack') problems.push(`${gid} ${jti}: ${JSON.stringify(ack)}`)
+      done.add(jti)
       return { latency: (flight?.lastAt ?? doneAt) - sentAt, busy: doneAt - sentAt }
     },
     stop(): void {
+      flight = undefined
       for (const client of clients) client.onEvent = () => {}
     },
   }
@@ -594,11 +722,20 @@ function report(results: Results): void {
   console.log('\nDynamoDB per message (calls × median ms per call, by operation)\n')
   const operations = operationsOf(results.fanOut.map((r) => r.dynamo.callsPerMessage))
   printTable(
-    ['members', ...operations, 'requests', 'RCU', "WCU (Local's)", 'items written'],
+    [
+      'members',
+      ...operations,
+      'requests',
+      'in sequence before 1st post',
+      'RCU',
+      "WCU (Local's)",
+      'items written',
+    ],
     results.fanOut.map((r) => [
       r.members,
       ...callCells(operations, r.dynamo.callsPerMessage, r.dynamo.millisPerCall),
       r.dynamo.requestsPerMessage,
+      r.roundTripsBeforeFirstPost.max,
       r.dynamo.capacityReported ? r.dynamo.readUnitsPerMessage : 'n/a',
       r.dynamo.capacityReported ? r.dynamo.writeUnitsPerMessage : 'n/a',
       r.dynamo.itemsWrittenPerMessage,
@@ -666,10 +803,70 @@ function report(results: Results): void {
       c.initMs,
     ]),
   )
+  const { largestGroup: l } = results
+  console.log(
+    `\nlargest group: ${l.members} members, ${l.messages} messages through the gateway, ${l.slices} slices ` +
+      `each (the function's and ${l.slices - 1} workers'): end to end p50 ${l.endToEndMs.p50} ms, ` +
+      `max ${l.endToEndMs.max} ms, ${l.deliveriesPerSecond} deliveries/s, ` +
+      (l.exactlyOnce ? 'each member exactly once' : 'NOT exactly once'),
+  )
+  printMemory(results.memory)
+  printGoals(results)
   const { machine } = results
   console.log(
     `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.os}; ` +
       `${round(machine.cpuBusyAtStart * 100, 0)} % busy before the run`,
+  )
+}
+
+/** Peak memory per function, one column per group size measured. */
+function printMemory(memory: MemoryResult[]): void {
+  console.log(
+    "\npeak memory per function, MiB (V8 heap and buffers of its one local instance; Lambda's Max Memory" +
+      ' Used adds the runtime, about 70 MB)\n',
+  )
+  const names = [...new Set(memory.flatMap((m) => Object.keys(m.peakBytes)))].sort()
+  printTable(
+    ['function', ...memory.map((m) => `${m.members} members`)],
+    names.map((name) => [
+      name,
+      ...memory.map((m) => {
+        const bytes = m.peakBytes[name]
+        return bytes === undefined ? 'n/a' : round(bytes / 2 ** 20, 1)
+      }),
+    ]),
+  )
+}
+
+/** Each figure the fan-out work aims at, beside its goal. */
+function printGoals(results: Results): void {
+  const at = (members: number) => results.fanOut.find((r) => r.members === members)
+  const ratio = (members: number) => at(members)?.handlerOverFloor ?? Number.NaN
+  const roundTrips = Math.max(
+    ...results.fanOut.filter((r) => r.members <= 100).map((r) => r.roundTripsBeforeFirstPost.max),
+  )
+  const rcu = at(1000)?.dynamo.readUnitsPerMessage ?? Number.NaN
+  const { largestGroup, postCpuMs, postCpuMsSdk } = results
+  const postRatio = round(postCpuMs / postCpuMsSdk, 2)
+  const rows: [string, number | string, string, boolean][] = [
+    ['sequential DynamoDB round trips before the first post, G ≤ 100', roundTrips, '≤ 2', roundTrips <= 2],
+    ['handler / floor, G = 10', ratio(10), '≤ 2.0', ratio(10) <= 2],
+    ['handler / floor, G = 100', ratio(100), '≤ 1.15', ratio(100) <= 1.15],
+    ['handler / floor, G = 1,000', ratio(1000), '≤ 1.05', ratio(1000) <= 1.05],
+    ['CPU per post, ms', postCpuMs, '≤ 0.2', postCpuMs <= 0.2],
+    ['CPU per post, over the SDK client', postRatio, '≤ 0.4', postRatio <= 0.4],
+    ['read units per message, G = 1,000', rcu, '≤ 120', rcu <= 120],
+    [
+      'largest group reached exactly once per connection',
+      largestGroup.exactlyOnce ? largestGroup.members : 'not exactly once',
+      '10,000',
+      largestGroup.exactlyOnce && largestGroup.members >= 10_000,
+    ],
+  ]
+  console.log('\ngoals\n')
+  printTable(
+    ['figure', 'measured', 'goal', 'met'],
+    rows.map(([figure, measured, goal, met]) => [figure, measured, goal, met ? 'yes' : 'no']),
   )
 }
 
@@ -702,9 +899,10 @@ function printReads(rows: (ReadResult & { groupsSynced?: number })[]): void {
 }
 
 /** A results.json from before the read figures existed has no history or catch-up; one from before the
- * lean sender has no SDK post figure (its postCpuMs was the SDK client's). */
-type StoredResults = Omit<Results, 'history' | 'catchUp' | 'postCpuMsSdk'> &
-  Partial<Pick<Results, 'history' | 'catchUp' | 'postCpuMsSdk'>>
+ * lean sender has no SDK post figure (its postCpuMs was the SDK client's); one from before the workers has
+ * no largest group. */
+type Later = 'history' | 'catchUp' | 'postCpuMsSdk' | 'largestGroup' | 'memory'
+type StoredResults = Omit<Results, Later> & Partial<Pick<Results, Later>>
 
 async function readPrevious(): Promise<StoredResults | undefined> {
   try {
@@ -726,6 +924,8 @@ function figures(results: StoredResults): Map<string, number> {
   for (const r of results.fanOut)
     walk(`${r.members} members`, { ...r, members: undefined, messages: undefined })
   const read = (r: ReadResult) => ({ ...r, members: undefined, runs: undefined, logEvents: undefined })
+  for (const m of results.memory ?? []) walk(`memory.${m.members} members`, m.peakBytes)
+  if (results.largestGroup) walk(`${results.largestGroup.members} members`, { ...results.largestGroup })
   for (const r of results.history ?? []) walk(`history.${r.members} members`, read(r))
   for (const r of results.catchUp ?? []) walk(`catchUp.${r.members} members`, read(r))
   flat.set('postCpuMs', results.postCpuMs)
