@@ -124,7 +124,8 @@ describe('faults', () => {
     const [alice, ...others] = await connect(unique('alice'), ...members)
     const gid = unique('dropping')
     await alice.ok('invite', { gid, name: 'Dropping', members })
-    await Promise.all(others.map((member) => member.ok('join', { gid })))
+    // One after another: two dozen joins racing for one group's head are not what this test is about.
+    for (const member of others) await member.ok('join', { gid })
 
     const dropped = others.filter((_, i) => i % 3 === 0)
     const staying = others.filter((_, i) => i % 3 !== 0)

@@ -33,6 +33,16 @@ type AlarmMetric = {
   }
 }
 
+/** What a read-write table grant allows, sorted. */
+const tableReadWrite = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+]
 const cdkJson = JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as {
   context: Record<string, unknown>
 }
@@ -426,18 +436,7 @@ describe('functions', () => {
       expect(actions.has(unused), unused).toBe(false)
     }
     const data = [...actions].filter((a) => /^(dynamodb|s3):/.test(a)).sort()
-    expect(data).toEqual([
-      'dynamodb:BatchGetItem',
-      'dynamodb:ConditionCheckItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:Query',
-      'dynamodb:UpdateItem',
-      's3:GetObject',
-      's3:ListBucket',
-      's3:PutObject',
-    ])
+    expect(data).toEqual([...tableReadWrite, 's3:GetObject', 's3:ListBucket', 's3:PutObject'])
   })
 
   it('for edit, delete and receipt may write the table and post to connections, and nothing in S3', () => {
@@ -488,17 +487,7 @@ describe('fan-out worker', () => {
   it('may use the table, post to connections and record its failures, and nothing else', () => {
     const granted = (service: string) => sortedGrants(grantsOf(fanOutFunctionId, service))
     const onTable = granted('dynamodb').filter((g) => g.resource === tableArn)
-    expect(onTable.map((g) => g.action).sort()).toEqual(
-      [
-        'dynamodb:BatchGetItem',
-        'dynamodb:ConditionCheckItem',
-        'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-        'dynamodb:UpdateItem',
-      ].sort(),
-    )
+    expect(onTable.map((g) => g.action).sort()).toEqual(tableReadWrite)
     expect(granted('execute-api')).toEqual([
       {
         action: 'execute-api:ManageConnections',

@@ -30,5 +30,6 @@ describe('the SDK under load, with members joining and leaving and sockets cut a
     expect(report.cuts).toBeGreaterThan(5)
     expect(report.reconnects).toBeGreaterThan(5)
     expect(report.ok).toBe(true)
-  }, 60_000)
+    // About 40 s alone; beside the other test files on two cores it can take twice that.
+  }, 180_000)
 })
