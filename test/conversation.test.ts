@@ -146,6 +146,26 @@ describe('the group log', () => {
   })
 })
 
+describe('a message sent again', () => {
+  it('reaches again only those who were members at its seq, not one who joined since', async () => {
+    const [alice, bob, carol] = await connect(unique('alice'), unique('bob'), unique('carol'))
+    const gid = unique('again')
+    await alice.ok('invite', { gid, name: 'Again', members: [bob.iss, carol.iss] })
+    await bob.ok('join', { gid })
+    const first = await seqOf(alice, 'message', { gid, body: 'before carol', jti: 'early' })
+    await carol.ok('join', { gid })
+
+    expect(await alice.ok('message', { gid, body: 'before carol', jti: 'early' })).toMatchObject({
+      seq: first,
+      duplicate: true,
+    })
+    await alice.ok('message', { gid, body: 'after carol', jti: 'late' })
+    await Promise.all([bob.settle(), carol.settle()])
+    expect(bob.events('chat.message', gid).map((e) => e.jti)).toEqual(['early', 'early', 'late'])
+    expect(carol.events('chat.message', gid).map((e) => e.jti)).toEqual(['late'])
+  })
+})
+
 describe('history', () => {
   it('pages newest first and ascending with next, 50 events by default and at most 100', async () => {
     const [alice] = await connect(unique('alice'))

@@ -74,10 +74,12 @@ export class Conversation {
         throw new ChatError('CONFLICT', `message: jti ${jti} is taken in ${frame.gid}; send a fresh one`)
       }
       // A retry: the first attempt may have died before its fan-out, so the stored message is posted
-      // again. Clients drop a seq they already have.
+      // again, to the members who were members at its seq (not those who joined since). Clients drop a
+      // seq they already have.
       const [original] = await store.getEvents(frame.gid, [stored.seq])
       if (original?.type === 'chat.message' && original.deleted === undefined) {
-        await delivery.toMembers(toWire(original), state.members, caller)
+        const then = state.members.filter((m) => (m.joinSeq ?? 0) < stored.seq)
+        await delivery.toMembers(toWire(original), then, caller)
       }
       return { gid: frame.gid, jti, iat: original?.iat ?? at.toISOString(), seq: stored.seq, duplicate: true }
     })
