@@ -79,10 +79,13 @@ export class Delivery {
     return this.post(event, { recipients, targets, started })
   }
 
-  /** Posts one event to one connection, the caller's own; true when it was sent. */
+  /**
+   * Posts one event to one connection, the caller's own; true when it was sent. A caller's connection
+   * found gone is left to its $disconnect (a read-only use case such as sync may not forget it).
+   */
   async toCaller(event: ChatEvent, caller: Caller): Promise<boolean> {
     const plan = { recipients: 1, targets: [caller], started: Date.now() }
-    return (await this.post(event, plan)).sent === 1
+    return (await this.post(event, plan, false)).sent === 1
   }
 
   /** Reads the recipients' connections in batches; the originating connection is left out. */
@@ -101,12 +104,15 @@ export class Delivery {
    * Posts the event, serialized once: the first slice of its connections here, every other slice by a
    * worker of its own, all at once.
    */
-  async post(event: ChatEvent, plan: DeliveryPlan): Promise<DeliveryReport> {
+  async post(event: ChatEvent, plan: DeliveryPlan, forgetGone = true): Promise<DeliveryReport> {
     const data = JSON.stringify(event)
     const report = newReport(event.type, plan.recipients, plan.targets.length)
     const { workers, sliceSize } = this.options
     const [own = [], ...slices] = workers ? chunks(plan.targets, sliceSize) : [plan.targets]
-    await Promise.all([this.postEach(data, own, report), this.handOver(event.type, data, slices, report)])
+    await Promise.all([
+      this.postEach(data, own, report, undefined, forgetGone),
+      this.handOver(event.type, data, slices, report),
+    ])
     return this.finish(report, plan.started)
   }
 
@@ -147,13 +153,15 @@ export class Delivery {
 
   /**
    * Posts to each target, `concurrency` at a time, while `mayStart` allows. A gone connection is the
-   * recipient's stale one: it is forgotten and the others still get the event.
+   * recipient's stale one: it is forgotten (unless `forgetGone` is false) and the others still get the
+   * event.
    */
   private async postEach(
     data: string,
     targets: DeliveryTarget[],
     report: DeliveryReport,
     mayStart: () => boolean = () => true,
+    forgetGone = true,
   ): Promise<void> {
     const { sender, concurrency } = this.options
     let stopped = false
@@ -168,7 +176,7 @@ export class Delivery {
           report.sent++
         } else {
           report.pruned++
-          await (known ?? this.forget(connectionId, iss))
+          if (forgetGone) await (known ?? this.forget(connectionId, iss))
         }
       } catch {
         report.failed++
