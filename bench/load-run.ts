@@ -358,7 +358,10 @@ function judge(
         if (handed < times) verdict.lost += times - handed
         else if (times > 0) verdict.duplicated += handed - times
         else verdict.misdelivered += handed
-        tell(`${iss} was handed ${key} ${handed}× and owed it ${times}× in ${gid} (${describe(stretches)})`)
+        const seq = log.find((event) => label(event) === key)?.seq
+        tell(
+          `${iss} was handed ${key} (seq ${seq}) ${handed}× and owed it ${times}× in ${gid} (${describe(stretches)})`,
+        )
       }
     }
   }
