@@ -52,7 +52,20 @@ export class DynamoChatStore implements ChatStore {
     )
   }
 
+  /**
+   * The group item and every membership. A Query reads each item as committed when it reaches it, not the
+   * group at one instant: it can read the memberships, then the group item a leave has just moved past
+   * them, and so take the leaver for a member still. A read that shows the group's last departure
+   * (`departedSeq`) without the membership that left is made again.
+   */
   async readGroup(gid: string, consistent = true): Promise<GroupState | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const state = await this.queryGroup(gid, consistent)
+      if (state === undefined || showsLastDeparture(state) || attempt === tornReadAttempts) return state
+    }
+  }
+
+  private async queryGroup(gid: string, consistent: boolean): Promise<GroupState | undefined> {
     // The memberships sort just before the group item (MEMBER#… < META), so one query reads both.
     const items = await this.query({
       KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
@@ -615,6 +628,15 @@ function toMessageRef(item: Item): MessageRef {
 function toEvent(item: Item): StoredEvent {
   const { [PK]: _pk, [SK]: _sk, [TTL]: _ttl, ...event } = item
   return event as unknown as StoredEvent
+}
+
+/** Reads of a group made before its latest departure is seen whole (see readGroup). */
+const tornReadAttempts = 5
+
+/** Whether the membership of the group's last departure reads as left (or, invited again, as its past). */
+function showsLastDeparture({ group, members }: GroupState): boolean {
+  const seq = group.departedSeq
+  return seq === 0 || members.some((m) => m.leaveSeq === seq || m.previous?.through === seq)
 }
 
 function isConditionFailure(error: unknown): boolean {
