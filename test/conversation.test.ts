@@ -1,5 +1,6 @@
 import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
+import { showsEveryDeparture } from '../lambdas/adapters/dynamo-store.js'
 import { keys } from '../lambdas/adapters/keys.js'
 import { Chat } from '../lambdas/core/chat.js'
 import type { AvatarStore } from '../lambdas/core/ports.js'
@@ -143,6 +144,50 @@ describe('the group log', () => {
       ['chat.delete', 5],
       ['chat.leave', 6],
     ])
+  })
+})
+
+describe('departures', () => {
+  it('are counted on the group and on each membership, across invites again, so a read can check it saw them all', async () => {
+    const [alice, bob, carol] = await connect(unique('alice'), unique('bob'), unique('carol'))
+    const gid = unique('departures')
+    const { store } = tableClient()
+    const read = async () => {
+      const state = await store.readGroup(gid)
+      if (!state) throw new Error('no group')
+      const leaves = Object.fromEntries(state.members.map((m) => [m.iss, m.leaves ?? 0]))
+      return { departures: state.group.departures, leaves, whole: showsEveryDeparture(state) }
+    }
+    await alice.ok('invite', { gid, name: 'Departures', members: [bob.iss, carol.iss] })
+    await bob.ok('join', { gid })
+    expect(await read()).toEqual({
+      departures: undefined,
+      leaves: { [alice.iss]: 0, [bob.iss]: 0, [carol.iss]: 0 },
+      whole: true,
+    })
+
+    await bob.ok('leave', { gid })
+    await carol.ok('leave', { gid }) // declines its invite
+    await alice.ok('invite', { gid, name: 'Departures', members: [bob.iss] })
+    await bob.ok('join', { gid })
+    await bob.ok('leave', { gid })
+    const counted = await read()
+    expect(counted).toEqual({
+      departures: 3,
+      leaves: { [alice.iss]: 0, [bob.iss]: 2, [carol.iss]: 1 },
+      whole: true,
+    })
+
+    // A read that met bob's membership before its last leave, and the group item after it.
+    const state = await store.readGroup(gid)
+    if (!state) throw new Error('no group')
+    const torn = {
+      ...state,
+      members: state.members.map((m) =>
+        m.iss === bob.iss ? { ...m, status: 'joined' as const, leaves: 1 } : m,
+      ),
+    }
+    expect(showsEveryDeparture(torn)).toBe(false)
   })
 })
 

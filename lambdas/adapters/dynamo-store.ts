@@ -54,14 +54,14 @@ export class DynamoChatStore implements ChatStore {
 
   /**
    * The group item and every membership. A Query reads each item as committed when it reaches it, not the
-   * group at one instant: it can read the memberships, then the group item a leave has just moved past
-   * them, and so take the leaver for a member still. A read that shows the group's last departure
-   * (`departedSeq`) without the membership that left is made again.
+   * group at one instant (and a large group's memberships take several pages): it can read a membership,
+   * then the group item a leave has just moved past it, and so take the leaver for a member still. A read
+   * whose memberships do not account for every departure the group item counts is made again.
    */
   async readGroup(gid: string, consistent = true): Promise<GroupState | undefined> {
     for (let attempt = 1; ; attempt++) {
       const state = await this.queryGroup(gid, consistent)
-      if (state === undefined || showsLastDeparture(state) || attempt === tornReadAttempts) return state
+      if (state === undefined || showsEveryDeparture(state) || attempt === tornReadAttempts) return state
     }
   }
 
@@ -148,8 +148,12 @@ export class DynamoChatStore implements ChatStore {
     const joining = event.type === 'chat.join'
     // A joined membership keeps a copy of its identity's connections (see ConnectionDirectory).
     const current = joining ? await this.directory.current(event.iss) : undefined
-    const names: Record<string, string> = { '#status': 'status', '#conns': 'conns' }
-    const values: Record<string, unknown> = {}
+    const names: Record<string, string> = {
+      '#status': 'status',
+      '#conns': 'conns',
+      ...(!joining && { '#leaves': 'leaves' }),
+    }
+    const values: Record<string, unknown> = joining ? {} : { ':one': 1 }
     const sets = Object.entries(change).map(([name, value], i) => {
       names[`#c${i}`] = name
       values[`:c${i}`] = value
@@ -170,7 +174,10 @@ export class DynamoChatStore implements ChatStore {
         Update: {
           TableName: this.tableName,
           Key: keys.member(event.gid, event.iss),
-          UpdateExpression: `SET ${sets.join(', ')}${current?.ids.length ? '' : ' REMOVE #conns'}`,
+          UpdateExpression:
+            `SET ${sets.join(', ')}${current?.ids.length ? '' : ' REMOVE #conns'}` +
+            // A leave is counted here as on the group item (see readGroup).
+            (joining ? '' : ' ADD #leaves :one'),
           ConditionExpression: `#status IN (${allowed.join(', ')})`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -444,8 +451,10 @@ export class DynamoChatStore implements ChatStore {
         Update: {
           TableName: this.tableName,
           Key: keys.group(event.gid),
-          UpdateExpression: departs ? 'SET #seq = :next, departedSeq = :next' : 'SET #seq = :next',
-          ...headIs(event.seq - 1, { ':next': event.seq }),
+          UpdateExpression: departs
+            ? 'SET #seq = :next, departedSeq = :next ADD departures :one'
+            : 'SET #seq = :next',
+          ...headIs(event.seq - 1, { ':next': event.seq, ...(departs && { ':one': 1 }) }),
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
@@ -593,12 +602,13 @@ function toGroup(item: Item): Group {
     head: typeof item.seq === 'number' ? item.seq : 0,
     departedSeq: typeof item.departedSeq === 'number' ? item.departedSeq : 0,
   }
+  if (typeof item.departures === 'number') group.departures = item.departures
   if (typeof item.avatarKey === 'string')
     group.avatar = { key: item.avatarKey, mime: String(item.avatarMime) }
   return group
 }
 
-const memberNumbers = ['since', 'joinSeq', 'leaveSeq', 'delivered', 'read', 'movedAt'] as const
+const memberNumbers = ['since', 'joinSeq', 'leaveSeq', 'leaves', 'delivered', 'read', 'movedAt'] as const
 
 function toMember(item: Item): Member {
   const member: Member = {
@@ -633,8 +643,15 @@ function toEvent(item: Item): StoredEvent {
 /** Reads of a group made before its latest departure is seen whole (see readGroup). */
 const tornReadAttempts = 5
 
-/** Whether the membership of the group's last departure reads as left (or, invited again, as its past). */
-function showsLastDeparture({ group, members }: GroupState): boolean {
+/**
+ * Whether the memberships read account for every departure the group item counts. A group whose leaves
+ * all came before the count began shows its last one (`departedSeq`) instead: the membership that left
+ * reads as left, or, invited again, keeps it as its past window.
+ */
+export function showsEveryDeparture({ group, members }: GroupState): boolean {
+  if (group.departures !== undefined) {
+    return members.reduce((sum, m) => sum + (m.leaves ?? 0), 0) === group.departures
+  }
   const seq = group.departedSeq
   return seq === 0 || members.some((m) => m.leaveSeq === seq || m.previous?.through === seq)
 }

@@ -75,8 +75,13 @@ export class Membership {
       // Each newcomer may read what follows the head it was invited at; one that left keeps its last window.
       const invitedAt = (head: number) =>
         newcomers.map((iss) => {
-          const [previous] = readableWindows(memberOf(state.members, iss), head).slice(-1)
-          return { ...invited(iss, head), ...(previous && { previous }) }
+          const past = memberOf(state.members, iss)
+          const [previous] = readableWindows(past, head).slice(-1)
+          return {
+            ...invited(iss, head),
+            ...(previous && { previous }),
+            ...(past?.leaves !== undefined && { leaves: past.leaves }),
+          }
         })
       let { head } = state.group
       if (newcomers.length > 0) {

@@ -19,6 +19,8 @@ export interface Member {
   joinSeq?: number
   /** Its leave event: the last it may read. */
   leaveSeq?: number
+  /** How many times this identity left the group (or declined an invite), kept when it is invited again. */
+  leaves?: number
   /** Receipt positions: every event up to these seqs was delivered to, or read by, the member. */
   delivered?: number
   read?: number
@@ -47,6 +49,9 @@ export interface Group {
   head: number
   /** The seq of the latest leave: a decision made on the members as they were after it still holds. */
   departedSeq: number
+  /** Leaves (and declined invites) so far, each counted on its membership too (`leaves`), so that a read
+   * can tell it saw every one of them; undefined for a group that has had none since the count began. */
+  departures?: number
 }
 
 /** A group with every membership it has had, read together and consistently. */
