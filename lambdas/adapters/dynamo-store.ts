@@ -56,11 +56,12 @@ export class DynamoChatStore implements ChatStore {
    * The group item and every membership. A Query reads each item as committed when it reaches it, not the
    * group at one instant (and a large group's memberships take several pages): it can read a membership,
    * then the group item a leave has just moved past it, and so take the leaver for a member still. A read
-   * whose memberships do not account for every departure the group item counts is made again.
+   * whose memberships do not account for every departure the group item counts is made again, strongly
+   * consistent.
    */
   async readGroup(gid: string, consistent = true): Promise<GroupState | undefined> {
     for (let attempt = 1; ; attempt++) {
-      const state = await this.queryGroup(gid, consistent)
+      const state = await this.queryGroup(gid, consistent || attempt > 1)
       if (state === undefined || showsEveryDeparture(state) || attempt === tornReadAttempts) return state
     }
   }
