@@ -136,3 +136,44 @@ describe('a worker posts its slice exactly once', () => {
     await expect(store.recordSlice(work.id, 'crashed', 1, false)).rejects.toThrow()
   })
 })
+
+describe('a gone connection', () => {
+  /** A delivery whose sender finds `gone` gone, counting the posts to it and the store's forgetting. */
+  function meeting(gone: string) {
+    const counts = { posts: 0, forgotten: 0 }
+    const counting = Object.create(store) as typeof store
+    counting.deleteConnection = async (connectionId, iss) => {
+      counts.forgotten++
+      await store.deleteConnection(connectionId, iss)
+    }
+    const sender: EventSender = {
+      send: async (connectionId) => {
+        if (connectionId !== gone) return 'sent'
+        counts.posts++
+        return 'gone'
+      },
+    }
+    const chat = new Delivery({ store: counting, sender, concurrency: 4, sliceSize: 100, newId: () => 'x' })
+    return { chat, counts }
+  }
+
+  it('is forgotten once however many fan-outs meet it, and not posted to again', async () => {
+    const { chat, counts } = meeting('conn-1')
+    const plan = () => ({ recipients: 3, targets: targets(3), started: Date.now() })
+    const reports = await Promise.all([chat.post(event, plan()), chat.post(event, plan())])
+    await chat.post(event, plan())
+
+    expect(reports.map((r) => [r.sent, r.pruned])).toEqual([
+      [2, 1],
+      [2, 1],
+    ])
+    expect(counts.forgotten).toBe(1)
+    expect(counts.posts).toBeLessThanOrEqual(2)
+  })
+
+  it("is left to its $disconnect when it is the caller's own", async () => {
+    const { chat, counts } = meeting('conn-0')
+    expect(await chat.toCaller(event, { iss: 'member-0', connectionId: 'conn-0' })).toBe(false)
+    expect(counts).toEqual({ posts: 1, forgotten: 0 })
+  })
+})

@@ -171,12 +171,12 @@ export class Delivery {
         return
       }
       try {
-        const known = this.gone.get(connectionId)
-        if (known === undefined && (await sender.send(connectionId, data)) === 'sent') {
+        if (!this.gone.has(connectionId) && (await sender.send(connectionId, data)) === 'sent') {
           report.sent++
         } else {
           report.pruned++
-          if (forgetGone) await (known ?? this.forget(connectionId, iss))
+          // Looked up again: another fan-out may have found it gone while this post was out.
+          if (forgetGone) await (this.gone.get(connectionId) ?? this.forget(connectionId, iss))
         }
       } catch {
         report.failed++
