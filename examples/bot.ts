@@ -17,8 +17,9 @@ async function main(): Promise<void> {
   for (const group of await chat.groups()) if (group.status === 'joined') groups.set(group.gid, group)
 
   chat.onInvite(async (group) => {
-    await group.join()
+    // Known before the join: a message may be handed before join() returns.
     groups.set(group.gid, group)
+    await group.join()
     console.log(`joined [${group.name}] with ${group.members.join(', ')}`)
     await group.message('hey!')
   })
