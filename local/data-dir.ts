@@ -60,7 +60,7 @@ async function readPid(file: string): Promise<number | undefined> {
 }
 
 /** Whether a process exists (one of another user's answers EPERM, and exists too). */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isAlive } from './data-dir.js'
 import { type LocalStack, startLocalStack } from './stack.js'
 
 // Node 20 is supported here; the SDK's notice about its future Node 22 minimum is noise for a local run.
@@ -92,15 +93,6 @@ function launcherChain(): number[] {
     }
   }
   return chain.slice(0, 1)
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 main().catch((error) => {

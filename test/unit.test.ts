@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { sequentialRoundTrips } from '../bench/dynamo-counter.js'
 import { keys } from '../lambdas/adapters/keys.js'
 import { forEachLimited } from '../lambdas/core/concurrency.js'
 import { ChatError } from '../lambdas/core/errors.js'
@@ -78,5 +79,20 @@ describe('forEachLimited', () => {
     })
     expect(seen.sort()).toEqual([1, 2, 3, 4, 5, 6, 7])
     expect(peak).toBe(3)
+  })
+})
+
+describe('sequentialRoundTrips', () => {
+  it('counts calls that overlap as one round trip, and only those that started before the first post', () => {
+    const spans = [
+      { start: 0, end: 5 },
+      { start: 1, end: 3 }, // beside the first
+      { start: 5, end: 9 }, // after both
+      { start: 10, end: 12 }, // after the first post
+    ]
+    expect(sequentialRoundTrips(spans, 10)).toBe(2)
+    expect(sequentialRoundTrips(spans)).toBe(3)
+    expect(sequentialRoundTrips([...spans].reverse(), 10)).toBe(2)
+    expect(sequentialRoundTrips([])).toBe(0)
   })
 })

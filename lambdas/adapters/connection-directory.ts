@@ -9,8 +9,9 @@ import type { Connection } from '../core/ports.js'
 import { keys } from './keys.js'
 import { tableSchema } from './table-schema.js'
 
-type Item = Record<string, unknown>
-type TransactItem = NonNullable<
+export type Item = Record<string, unknown>
+/** One entry of a TransactWriteItems call. */
+export type TransactItem = NonNullable<
   ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
 >[number]
 

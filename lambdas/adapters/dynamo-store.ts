@@ -23,14 +23,9 @@ import type {
   Window,
 } from '../core/ports.js'
 import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '../core/protocol.js'
-import { ConnectionDirectory } from './connection-directory.js'
+import { ConnectionDirectory, type Item, type TransactItem } from './connection-directory.js'
 import { keys } from './keys.js'
 import { tableSchema } from './table-schema.js'
-
-type Item = Record<string, unknown>
-type TransactItem = NonNullable<
-  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
->[number]
 
 const batchGetLimit = 100
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = tableSchema
