@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ChatClient, type ChatGroup, type ChatService, type GroupEvent } from '../client/node.js'
-import { limits } from '../lambdas/core/protocol.js'
+import { ChatClient, type ChatGroup, type ChatService, type GroupEvent } from '@huddle/client'
+import { limits } from '@huddle/client/protocol'
 import { closeDevConnection, fetchDevToken } from '../local/dev-tokens.js'
 import { mapLimited } from './ws-client.js'
 

@@ -4,7 +4,7 @@
  * Run `npm start`, then `npm run example:bot` (`-- --as <name>` for another identity than "bot").
  */
 import { parseArgs } from 'node:util'
-import type { ChatGroup } from '../client/node.js'
+import type { ChatGroup } from '@huddle/client'
 import { connectAs, exitOnError, huddleUrls } from './support.js'
 
 async function main(): Promise<void> {

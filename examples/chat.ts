@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ChatError, type ChatGroup, fileCursorStore, type HistoryPage } from '../client/node.js'
+import { ChatError, type ChatGroup, fileCursorStore, type HistoryPage } from '@huddle/client'
 import { connectAs, ExampleError, exitOnError, huddleUrls, readImage } from './support.js'
 
 const help = `commands:

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { basename, extname, resolve } from 'node:path'
 import { deflateSync } from 'node:zlib'
-import { type Avatar, ChatClient, ChatError, type ConnectOptions } from '../client/node.js'
+import { type Avatar, ChatClient, ChatError, type ConnectOptions } from '@huddle/client'
 import { fetchDevToken } from '../local/dev-tokens.js'
 
 /** A failure the user can fix: its message says in one line what failed and what to do. */

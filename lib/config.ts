@@ -1,4 +1,4 @@
-import { limits } from '../lambdas/core/protocol.js'
+import { limits } from '@huddle/client/protocol'
 
 /** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
 export interface HuddleConfig {

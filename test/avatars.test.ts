@@ -1,6 +1,6 @@
+import { limits } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
 import { imageType } from '../lambdas/core/avatars.js'
-import { limits } from '../lambdas/core/protocol.js'
 import { connector } from './support/clients.js'
 import { png, unique } from './support/huddle.js'
 

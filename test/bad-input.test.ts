@@ -1,5 +1,5 @@
+import { limits } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
-import { limits } from '../lambdas/core/protocol.js'
 import { connector } from './support/clients.js'
 import { groupItems, unique } from './support/huddle.js'
 

@@ -1,9 +1,9 @@
 import { build } from 'esbuild'
 import { expect, it } from 'vitest'
 
-it('bundles client/index.ts for the browser from the SDK sources and the shared protocol alone', async () => {
+it('bundles @huddle/client for the browser from the package alone, with no Node-only module', async () => {
   const result = await build({
-    entryPoints: ['client/index.ts'],
+    stdin: { contents: "export * from '@huddle/client'", resolveDir: process.cwd() },
     bundle: true,
     platform: 'browser',
     format: 'esm',
@@ -12,13 +12,12 @@ it('bundles client/index.ts for the browser from the SDK sources and the shared 
     logLevel: 'silent',
   })
   expect(result.errors).toEqual([])
-  const inputs = Object.keys(result.metafile.inputs)
-  expect(inputs).toContain('client/client.ts')
-  const shared = 'lambdas/core/protocol.ts'
+  const inputs = Object.keys(result.metafile.inputs).filter((path) => path !== '<stdin>')
+  expect(inputs).toContain('packages/client/dist/client.js')
   expect(
-    inputs.filter((path) => (!path.startsWith('client/') && path !== shared) || path === 'client/node.ts'),
+    inputs.filter((path) => !path.startsWith('packages/client/dist/') || path.endsWith('/node.js')),
   ).toEqual([])
   const code = result.outputFiles[0]?.text ?? ''
   expect(code).toMatch(/export \{[^}]*\bChatClient\b/)
-  expect(code).not.toMatch(/\bfrom\s*["'](ws|node:[a-z]+)["']|require\(/)
+  expect(code).not.toMatch(/\bfrom\s*["'](ws|node:[a-z]+)["']|require\(|import\(/)
 })

@@ -1,5 +1,5 @@
+import { ChatClient, type ChatGroup } from '@huddle/client'
 import { describe, expect, it } from 'vitest'
-import { ChatClient, type ChatGroup } from '../client/node.js'
 import { solidPng } from '../examples/support.js'
 import { closeDevConnection } from '../local/dev-tokens.js'
 import { httpUrl, tokenFor, unique, wsUrl } from './support/huddle.js'

@@ -1,12 +1,6 @@
+import { ChatClient, ChatError, type ChatMessage, type ConnectOptions, type SocketLike } from '@huddle/client'
+import { type ChatEvent, limits, type ServerFrame } from '@huddle/client/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import {
-  ChatClient,
-  ChatError,
-  type ChatMessage,
-  type ConnectOptions,
-  type SocketLike,
-} from '../client/index.js'
-import { type ChatEvent, limits, type ServerFrame } from '../lambdas/core/protocol.js'
 
 interface SentFrame {
   action: string

@@ -1,16 +1,16 @@
 import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
-import { describe, expect, it } from 'vitest'
-import { showsEveryDeparture } from '../lambdas/adapters/dynamo-store.js'
-import { keys } from '../lambdas/adapters/keys.js'
-import { Chat } from '../lambdas/core/chat.js'
-import type { AvatarStore } from '../lambdas/core/ports.js'
 import {
   type AckResults,
   type GroupEvent,
   limits,
   type MessageEvent,
   type Requests,
-} from '../lambdas/core/protocol.js'
+} from '@huddle/client/protocol'
+import { describe, expect, it } from 'vitest'
+import { showsEveryDeparture } from '../lambdas/adapters/dynamo-store.js'
+import { keys } from '../lambdas/adapters/keys.js'
+import { Chat } from '../lambdas/core/chat.js'
+import type { AvatarStore } from '../lambdas/core/ports.js'
 import { connector } from './support/clients.js'
 import { groupItems, httpUrl, type TestClient, tableClient, unique } from './support/huddle.js'
 

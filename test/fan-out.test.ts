@@ -1,7 +1,7 @@
+import type { ChatEvent } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
 import { Delivery } from '../lambdas/core/delivery.js'
 import type { DeliveryTarget, EventSender, FanOutSlice } from '../lambdas/core/ports.js'
-import type { ChatEvent } from '../lambdas/core/protocol.js'
 import { tableClient, unique } from './support/huddle.js'
 
 const { store } = tableClient()

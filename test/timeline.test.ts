@@ -1,8 +1,8 @@
+import type { GroupEvent } from '@huddle/client/protocol'
 import { describe, expect, it, vi } from 'vitest'
-import { type CursorStore, memoryCursorStore } from '../client/cursors.js'
-import { ChatError } from '../client/error.js'
-import { type LogPage, Timeline } from '../client/timeline.js'
-import type { GroupEvent } from '../lambdas/core/protocol.js'
+import { type CursorStore, memoryCursorStore } from '../packages/client/src/cursors.js'
+import { ChatError } from '../packages/client/src/error.js'
+import { type LogPage, Timeline } from '../packages/client/src/timeline.js'
 
 const message = (seq: number, iss = 'alice', gid = 'g'): GroupEvent => ({
   type: 'chat.message',

@@ -10,6 +10,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
+import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '@huddle/client/protocol'
 import type {
   Appended,
   ChatStore,
@@ -22,7 +23,6 @@ import type {
   StoredEvent,
   Window,
 } from '../core/ports.js'
-import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '../core/protocol.js'
 import { ConnectionDirectory, type Item, type TransactItem } from './connection-directory.js'
 import { keys } from './keys.js'
 import { tableSchema } from './table-schema.js'

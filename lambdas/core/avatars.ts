@@ -1,8 +1,8 @@
+import type { AckResults, ImageLink } from '@huddle/client/protocol'
+import { limits } from '@huddle/client/protocol'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import type { AckResults, ImageLink } from './protocol.js'
-import { limits } from './protocol.js'
 
 /** Where uploads and kept avatars live; the same prefixes scope the functions' grants (lambdas/routes.ts). */
 const prefixes = { uploads: 'uploads/', avatars: 'avatars/' } as const

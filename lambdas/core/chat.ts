@@ -1,10 +1,10 @@
+import { limits } from '@huddle/client/protocol'
 import { Avatars } from './avatars.js'
 import type { Caller, ChatContext } from './context.js'
 import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
 import { Membership } from './membership.js'
 import type { AvatarStore, ChatStore, DeliveryReport, EventSender, FanOutWorkers } from './ports.js'
-import { limits } from './protocol.js'
 
 export type { Caller } from './context.js'
 

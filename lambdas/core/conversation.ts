@@ -1,3 +1,12 @@
+import type {
+  AckResults,
+  DeleteEvent,
+  EditEvent,
+  GroupEvent,
+  MessageEvent,
+  ReceiptEvent,
+} from '@huddle/client/protocol'
+import { limits } from '@huddle/client/protocol'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
@@ -12,15 +21,6 @@ import {
   untilLanded,
 } from './group-log.js'
 import type { GroupState, MessageRef, StoredEvent } from './ports.js'
-import type {
-  AckResults,
-  DeleteEvent,
-  EditEvent,
-  GroupEvent,
-  MessageEvent,
-  ReceiptEvent,
-} from './protocol.js'
-import { limits } from './protocol.js'
 
 const encoder = new TextEncoder()
 /** A history page leaves this much of API Gateway's 128 KB for the reply around its events. */

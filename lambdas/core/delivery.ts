@@ -1,3 +1,4 @@
+import type { ChatEvent } from '@huddle/client/protocol'
 import { forEachLimited } from './concurrency.js'
 import type { Caller } from './context.js'
 import type {
@@ -9,7 +10,6 @@ import type {
   FanOutWorkers,
   Member,
 } from './ports.js'
-import type { ChatEvent } from './protocol.js'
 
 /** Whom one event goes to: every open connection of the recipients, read before the post. */
 export interface DeliveryPlan {

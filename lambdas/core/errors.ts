@@ -1,4 +1,4 @@
-import type { ErrorCode } from './protocol.js'
+import type { ErrorCode } from '@huddle/client/protocol'
 
 /** A failure the caller can act on; its code and message (and, when limited, when to retry) go back in the
  * error reply. */

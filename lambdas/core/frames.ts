@@ -1,7 +1,7 @@
+import { type Action, limits, type Requests } from '@huddle/client/protocol'
 import { en } from 'zod/locales'
 import * as z from 'zod/mini'
 import { ChatError } from './errors.js'
-import { type Action, limits, type Requests } from './protocol.js'
 
 // zod/mini keeps every handler bundle small (cold starts); English messages are opted into.
 z.config(en())

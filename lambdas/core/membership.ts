@@ -1,10 +1,3 @@
-import type { Avatars } from './avatars.js'
-import { forEachLimited } from './concurrency.js'
-import type { Caller, ChatContext } from './context.js'
-import { ChatError } from './errors.js'
-import type { Frames } from './frames.js'
-import { appendAt, memberOf, moved, readableWindows, requireJoined, untilLanded } from './group-log.js'
-import type { Group, GroupState, Member } from './ports.js'
 import type {
   AckResults,
   GroupPosition,
@@ -13,8 +6,15 @@ import type {
   JoinEvent,
   LeaveEvent,
   MemberView,
-} from './protocol.js'
-import { limits } from './protocol.js'
+} from '@huddle/client/protocol'
+import { limits } from '@huddle/client/protocol'
+import type { Avatars } from './avatars.js'
+import { forEachLimited } from './concurrency.js'
+import type { Caller, ChatContext } from './context.js'
+import { ChatError } from './errors.js'
+import type { Frames } from './frames.js'
+import { appendAt, memberOf, moved, readableWindows, requireJoined, untilLanded } from './group-log.js'
+import type { Group, GroupState, Member } from './ports.js'
 
 /** Who belongs to a group: invites (the group's creation among them), joins, leaves, and listing one's groups. */
 export class Membership {

@@ -1,6 +1,6 @@
 /** The ports the chat core depends on; adapters implement them over DynamoDB, S3 and the management API. */
 
-import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from './protocol.js'
+import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '@huddle/client/protocol'
 
 export type MemberStatus = 'invited' | 'joined' | 'left'
 

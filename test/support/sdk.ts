@@ -1,4 +1,3 @@
-import { afterAll, expect, vi } from 'vitest'
 import {
   ChatClient,
   type ChatGroup,
@@ -7,7 +6,8 @@ import {
   type DeleteEvent,
   type EditEvent,
   type Receipt,
-} from '../../client/node.js'
+} from '@huddle/client'
+import { afterAll, expect, vi } from 'vitest'
 import { closeDevConnection } from '../../local/dev-tokens.js'
 import { httpUrl, tokenFor, wsUrl } from './huddle.js'
 

@@ -1,3 +1,7 @@
+import { ChatService } from './chat.js'
+import type { CursorStore } from './cursors.js'
+import { ChatError } from './error.js'
+import { Listeners } from './listeners.js'
 import {
   type Ack,
   type AckResults,
@@ -6,11 +10,7 @@ import {
   limits,
   type Requests,
   type ServerFrame,
-} from '../lambdas/core/protocol.js'
-import { ChatService } from './chat.js'
-import type { CursorStore } from './cursors.js'
-import { ChatError } from './error.js'
-import { Listeners } from './listeners.js'
+} from './protocol.js'
 
 // Method syntax keeps handler parameters bivariant, so both the DOM WebSocket and `ws` fit.
 type Handler<E> = { handle(event: E): void }['handle']
@@ -33,7 +33,7 @@ export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed'
 export interface ConnectOptions {
   /** A JWT, or a function called before every (re)connect so an expired token can be replaced. */
   token: string | (() => string | Promise<string>)
-  /** Defaults to globalThis.WebSocket; on Node 20 import from client/node.js, which passes `ws`. */
+  /** Defaults to globalThis.WebSocket (on Node 20, where there is none, the package's Node entry uses `ws`). */
   WebSocket?: WebSocketConstructor
   /** Every request settles within this time from the call, or rejects with TIMEOUT. Default 30 s. */
   timeoutMs?: number

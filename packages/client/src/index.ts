@@ -1,17 +1,3 @@
-export type {
-  AckResults,
-  ChatEvent,
-  DeleteEvent,
-  EditEvent,
-  ErrorCode,
-  GroupEvent,
-  GroupView,
-  ImageLink,
-  JoinEvent,
-  LeaveEvent,
-  MemberView,
-  Requests,
-} from '../lambdas/core/protocol.js'
 export type { Avatar } from './chat.js'
 export { ChatService } from './chat.js'
 export type {
@@ -27,3 +13,17 @@ export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'
 export type { HistoryPage, MembershipStatus, MessageReceipt, Receipt } from './group.js'
 export { ChatGroup, ChatMessage } from './group.js'
+export type {
+  AckResults,
+  ChatEvent,
+  DeleteEvent,
+  EditEvent,
+  ErrorCode,
+  GroupEvent,
+  GroupView,
+  ImageLink,
+  JoinEvent,
+  LeaveEvent,
+  MemberView,
+  Requests,
+} from './protocol.js'

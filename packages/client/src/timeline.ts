@@ -1,6 +1,6 @@
-import type { GroupEvent, GroupPosition } from '../lambdas/core/protocol.js'
 import type { CursorStore, Cursors } from './cursors.js'
 import { ChatError } from './error.js'
+import type { GroupEvent, GroupPosition } from './protocol.js'
 
 /** One page of a group's log after a seq, as the history action returns it. */
 export interface LogPage {

@@ -1,9 +1,9 @@
-import type { DeleteEvent, EditEvent, GroupEvent, InviteEvent } from '../lambdas/core/protocol.js'
 import type { ChatClient, ConnectOptions } from './client.js'
 import { memoryCursorStore } from './cursors.js'
 import { ChatError } from './error.js'
 import { allReceipts, type ChatContext, ChatGroup, ChatMessage, flatten, type Receipt } from './group.js'
 import { Listeners } from './listeners.js'
+import type { DeleteEvent, EditEvent, GroupEvent, InviteEvent } from './protocol.js'
 import { Timeline } from './timeline.js'
 
 /** An avatar to upload with a new group: raw image bytes and their mime type. */

@@ -1,15 +1,15 @@
 import { readFile, rename, writeFile } from 'node:fs/promises'
-import NodeWebSocket from 'ws'
-import type { ConnectOptions } from './client.js'
+import type { ConnectOptions, WebSocketConstructor } from './client.js'
 import { ChatClient as PortableChatClient } from './client.js'
 import type { CursorStore, Cursors } from './cursors.js'
 
 export * from './index.js'
 
-/** The ChatClient for Node 20, which has no global WebSocket: the `ws` package is the default. */
+/** The ChatClient for Node: the global WebSocket where there is one (Node 22+), else the `ws` package. */
 export class ChatClient extends PortableChatClient {
-  static override connect(url: string, options: ConnectOptions): Promise<PortableChatClient> {
-    return PortableChatClient.connect(url, { WebSocket: NodeWebSocket, ...options })
+  static override async connect(url: string, options: ConnectOptions): Promise<PortableChatClient> {
+    const WebSocket = options.WebSocket ?? globalThis.WebSocket ?? (await import('ws')).default
+    return PortableChatClient.connect(url, { ...options, WebSocket: WebSocket as WebSocketConstructor })
   }
 }
 

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../lambdas/core/protocol.js'
+import type { ErrorCode } from './protocol.js'
 
 /** Server error codes plus the failures only a client can see. */
 export type ChatErrorCode = ErrorCode | 'TIMEOUT' | 'CLOSED' | 'CONNECT_FAILED' | 'UPLOAD_FAILED'

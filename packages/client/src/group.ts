@@ -1,3 +1,4 @@
+import type { ChatClient } from './client.js'
 import type {
   AckResults,
   DeleteEvent,
@@ -9,8 +10,7 @@ import type {
   MessageEvent,
   ReceiptPosition,
   Requests,
-} from '../lambdas/core/protocol.js'
-import type { ChatClient } from './client.js'
+} from './protocol.js'
 
 /** The caller's own standing in a group, as far as this client has seen. */
 export type MembershipStatus = 'invited' | 'joined' | 'left'
