@@ -22,10 +22,16 @@ export function memoryCursorStore(): CursorStore {
   }
 }
 
+/** The part of the Web Storage API the cursor store uses (typed here so Node apps need no DOM types). */
+export interface KeyValueStorage {
+  getItem(key: string): string | null
+  setItem(key: string, value: string): void
+}
+
 /** Keeps cursors in the browser's localStorage (or any Storage) under `key`. */
 export function localStorageCursorStore(
   key = 'huddle.cursors',
-  storage: Storage = globalThis.localStorage,
+  storage: KeyValueStorage = globalThis.localStorage,
 ): CursorStore {
   return {
     load: () => {

@@ -7,7 +7,7 @@ export type {
   WebSocketConstructor,
 } from './client.js'
 export { ChatClient } from './client.js'
-export type { CursorStore, Cursors } from './cursors.js'
+export type { CursorStore, Cursors, KeyValueStorage } from './cursors.js'
 export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
 export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'
