@@ -27,6 +27,7 @@ import { denialMessage, functionCredentials, Grants, localAccount } from './gran
 import { readBody, readJson, sendAwsError, sendJson } from './http.js'
 import { type EventCounts, LocalLambdaApi } from './lambda-api.js'
 import { SignatureVerifier } from './sigv4.js'
+import { WebApp } from './web-app.js'
 
 export interface GatewayOptions {
   port: number
@@ -104,6 +105,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let everyFunction: LocalFunction<never, unknown>[] = []
   let expectedTokens: Parameters<typeof explainRefusedToken>[1] = {}
   let ready = false
+  const webApp = new WebApp()
 
   const server: Server = createServer((request, response) => {
     serveHttp(request, response).catch((error) => {
@@ -125,10 +127,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return sendJson(response, ready ? 200 : 503, { status: ready ? 'ok' : 'starting' })
     }
     if (options.tokens) {
+      // The web chat signs in with dev tokens, so it comes with dev mode.
+      if ((request.method === 'GET' || request.method === 'HEAD') && webApp.has(url.pathname)) {
+        if (!ready) return sendJson(response, 503, { message: 'starting' })
+        return webApp.serve(url.pathname, request.method, response, endpoints.s3)
+      }
       if (request.method === 'GET' && url.pathname === '/.well-known/jwks.json') {
         return sendJson(response, 200, options.tokens.jwks)
       }
       if (request.method === 'POST' && url.pathname === '/dev/token') return issueToken(request, response)
+      if (request.method === 'POST' && url.pathname === '/dev/check-token')
+        return checkToken(request, response)
       if (request.method === 'GET' && url.pathname === '/dev/connections') {
         const sub = url.searchParams.get('sub')
         const ids = [...connections].filter(([, c]) => c.sub === sub).map(([id]) => id)
@@ -168,6 +177,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return sendJson(response, 400, { message: `expiresIn must be a number of seconds; ${usage}` })
     }
     sendJson(response, 200, { token: await options.tokens?.issue(sub, expiresIn) })
+  }
+
+  /**
+   * Dev mode: whether the authorizer accepts a token, and why not. A browser's WebSocket never sees the
+   * handshake's 401, so a web app asks here to tell its user what to do.
+   */
+  async function checkToken(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const usage = 'send {"token": "<JWT>"}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { token } = input.value
+    if (typeof token !== 'string') return sendJson(response, 400, { message: `token is missing; ${usage}` })
+    if (!authorize) return sendJson(response, 503, { message: 'starting' })
+    const verdict = await runAuthorizer(authorize, { token }, {}, randomBytes(9).toString('base64'))
+    if (verdict.ok && verdict.result.policyDocument.Statement.every((s) => s.Effect === 'Allow')) {
+      return sendJson(response, 200, { accepted: true, sub: verdict.result.principalId })
+    }
+    sendJson(response, 200, { accepted: false, reason: await explainRefusedToken(token, expectedTokens) })
   }
 
   /**
@@ -329,6 +356,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     })
   })
 
+  /** The authorizer's answer to a $connect with this query and these headers. */
+  function runAuthorizer(
+    authorizerFunction: LocalFunction<AuthorizerEvent, AuthorizerResult>,
+    query: Record<string, string>,
+    headers: Record<string, string | undefined>,
+    connectionId: string,
+  ) {
+    return track(
+      authorizerFunction.invoke({
+        type: 'REQUEST',
+        methodArn: `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/$connect`,
+        queryStringParameters: query,
+        headers,
+        requestContext: { routeKey: '$connect', eventType: 'CONNECT', connectionId, apiId, stage },
+      }),
+    )
+  }
+
   /** The upgrade waits for the authorizer and $connect, as API Gateway's does. */
   async function handshake(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (!functions || !authorize) return refuse(socket, 503, 'Service Unavailable')
@@ -346,14 +391,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         Array.isArray(value) ? value.join(',') : value,
       ]),
     )
-    const authorized = await track(
-      authorize.invoke({
-        type: 'REQUEST',
-        methodArn: `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/$connect`,
-        queryStringParameters: Object.fromEntries(url.searchParams),
-        headers,
-        requestContext: { routeKey: '$connect', eventType: 'CONNECT', connectionId, apiId, stage },
-      }),
+    const authorized = await runAuthorizer(
+      authorize,
+      Object.fromEntries(url.searchParams),
+      headers,
+      connectionId,
     )
     if (!authorized.ok) {
       // API Gateway answers the authorizer's "Unauthorized" with 401, and any other failure with 500.

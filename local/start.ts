@@ -14,8 +14,11 @@ async function main(): Promise<void> {
   const inMemory = process.argv.includes('--in-memory')
   const port = Number(process.env.PORT ?? 3001)
   const dataDir = inMemory ? undefined : (process.env.HUDDLE_DATA_DIR ?? '.huddle')
-  // The origins a browser app may upload avatars from, as the deployed bucket's corsOrigins (all by default).
-  const corsOrigins = process.env.HUDDLE_CORS_ORIGINS?.split(',').map((origin) => origin.trim())
+  // The origins a browser app may upload avatars from, as the deployed bucket's corsOrigins (all by default);
+  // a list given always lets in the web chat this stack serves.
+  const corsOrigins = process.env.HUDDLE_CORS_ORIGINS?.split(',')
+    .map((origin) => origin.trim())
+    .concat(`http://127.0.0.1:${port}`, `http://localhost:${port}`)
 
   // Ctrl-C, kill, a closed terminal: all stop the emulators with the gateway, even while they start.
   let stopping: Promise<void> | undefined
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
   console.log(`
 Huddle is running locally${dataDir ? ` (data in ${dataDir}/)` : ' (in memory)'}.
 
+  Web chat    ${stack.url}/   (open it in two browser windows, as two names)
   WebSocket   ${ws}/?token=<JWT>
   Token       curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}'
   Connect     npx wscat -c "${ws}/?token=$(curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')"

@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs'
+import { crc32, deflateSync } from 'node:zlib'
+import { type Browser, type BrowserContextOptions, chromium, type Locator, type Page } from 'playwright-core'
+import { expect } from 'vitest'
+import { httpUrl } from './huddle.js'
+
+/** Debian's Chromium (`CHROMIUM` names another build); .ci/run installs it. */
+export function launchChromium(): Promise<Browser> {
+  const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium'
+  if (!existsSync(executablePath)) {
+    throw new Error(`no Chromium at ${executablePath}: apt-get install chromium, or set CHROMIUM to its path`)
+  }
+  return chromium.launch({ executablePath, args: ['--no-sandbox'] })
+}
+
+export const phone: BrowserContextOptions = { viewport: { width: 390, height: 740 }, hasTouch: true }
+export const desktop: BrowserContextOptions = { viewport: { width: 960, height: 600 } }
+
+const uncaught = new WeakMap<Page, string[]>()
+
+/** The web chat in a browser profile of its own (its own storage, as another person's browser). */
+export async function openWebChat(browser: Browser, options: BrowserContextOptions = desktop): Promise<Page> {
+  const context = await browser.newContext(options)
+  const page = await context.newPage()
+  page.setDefaultTimeout(10_000)
+  const errors: string[] = []
+  uncaught.set(page, errors)
+  page.on('pageerror', (error) => errors.push(error.message))
+  await page.goto(httpUrl())
+  return page
+}
+
+/** Signs in with a dev token, as someone typing their name would, and waits until it says it is connected. */
+export async function signIn(page: Page, name: string): Promise<void> {
+  await page.getByLabel('Your name').fill(name)
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  await shows(page.getByRole('status'), 'Connected')
+}
+
+/** Waits until the element's visible text contains `text`. */
+export async function shows(locator: Locator, text: string | RegExp): Promise<void> {
+  const pattern = typeof text === 'string' ? new RegExp(escapeRegExp(text)) : text
+  // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a person sees
+  await expect.poll(() => locator.innerText(), { timeout: 10_000 }).toMatch(pattern)
+}
+
+/** The exceptions the page's scripts threw and nothing caught. */
+export function uncaughtErrors(page: Page): string[] {
+  return uncaught.get(page) ?? []
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** A small real PNG (RGB) of a sun setting over a hill, so that an avatar is plainly a picture. */
+export function sunsetPng(size = 64): Buffer {
+  const rows: number[] = []
+  for (let y = 0; y < size; y++) {
+    rows.push(0) // no filter
+    for (let x = 0; x < size; x++) {
+      const [u, v] = [x / size, y / size]
+      const hill = v > 0.7 + 0.12 * Math.cos(u * Math.PI * 2)
+      const sun = (u - 0.5) ** 2 + (v - 0.55) ** 2 < 0.045
+      if (hill) rows.push(34, 87, 58)
+      else if (sun) rows.push(255, 214, 92)
+      else rows.push(245 - 80 * v, 120 - 60 * v, 70 + 90 * v)
+    }
+  }
+  const header = Buffer.alloc(13)
+  header.writeUInt32BE(size, 0)
+  header.writeUInt32BE(size, 4)
+  header.set([8, 2, 0, 0, 0], 8) // 8 bits per channel, RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', deflateSync(Buffer.from(rows.map(Math.round)))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ])
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const typed = Buffer.concat([Buffer.from(type, 'latin1'), data])
+  const framed = Buffer.alloc(typed.length + 8)
+  framed.writeUInt32BE(data.length, 0)
+  typed.copy(framed, 4)
+  framed.writeUInt32BE(crc32(typed), typed.length + 4)
+  return framed
+}

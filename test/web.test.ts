@@ -1,0 +1,190 @@
+import { ChatClient } from '@huddle/client'
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { closeDevConnection } from '../local/dev-tokens.js'
+import { httpUrl, tokenFor, unique, wsUrl } from './support/huddle.js'
+import {
+  desktop,
+  launchChromium,
+  openWebChat,
+  phone,
+  shows,
+  signIn,
+  sunsetPng,
+  uncaughtErrors,
+} from './support/web.js'
+
+// HUDDLE_WEB_SCREENSHOT=docs/web-chat.png saves the first test's conversation there (run this file alone:
+// the people are then plainly alice and bob).
+const screenshot = process.env.HUDDLE_WEB_SCREENSHOT
+const person = (name: string) => (screenshot ? name : unique(name))
+
+describe('the web chat, in Chromium', () => {
+  let browser: Browser
+  const pages: Page[] = []
+  const open = async (options = desktop) => {
+    const page = await openWebChat(browser, options)
+    pages.push(page)
+    return page
+  }
+
+  beforeAll(async () => {
+    browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it('is served at the root with its types, and a policy that lets it reach only itself and the bucket', async () => {
+    const page = await fetch(httpUrl())
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(await page.text()).toContain('<script type="module" src="/app.js"></script>')
+    const policy = page.headers.get('content-security-policy') ?? ''
+    expect(policy).toContain("default-src 'none'")
+    expect(policy).toMatch(/connect-src 'self' http:\/\/127\.0\.0\.1:\d+;/)
+    const script = await fetch(`${httpUrl()}/app.js`)
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
+    expect(await script.text()).toMatch(/\/\/# sourceMappingURL=app\.js\.map\s*$/)
+    expect((await fetch(`${httpUrl()}/app.js.map`)).status).toBe(200)
+    expect((await fetch(`${httpUrl()}/styles.css`)).headers.get('content-type')).toBe(
+      'text/css; charset=utf-8',
+    )
+
+    // What the app asks when its socket is refused: a browser cannot see the handshake's 401.
+    const check = (token: string) =>
+      fetch(`${httpUrl()}/dev/check-token`, { method: 'POST', body: JSON.stringify({ token }) }).then((r) =>
+        r.json(),
+      )
+    const sub = unique('frank')
+    expect(await check(await tokenFor(sub))).toEqual({ accepted: true, sub })
+    expect(await check(await tokenFor(sub, -5))).toEqual({
+      accepted: false,
+      reason: expect.stringMatching(/^the token expired \d+ s ago$/),
+    })
+  })
+
+  it('lets two people create a group with an avatar, join, and exchange messages and a reply', async () => {
+    const [alice, bob] = [person('alice'), person('bob')]
+    const [a, b] = await Promise.all([open(desktop), open(phone)])
+    await Promise.all([signIn(a, alice), signIn(b, bob)])
+
+    // alice creates the group, with an avatar picked from a file.
+    await a.getByText('New group', { exact: true }).click()
+    await a.getByLabel('Group name').fill('Weekend plans')
+    await a.getByLabel('Members').fill(bob)
+    await a.getByLabel('Avatar (optional)').setInputFiles({
+      name: 'avatar.png',
+      mimeType: 'image/png',
+      buffer: sunsetPng(64),
+    })
+    await a.getByRole('img', { name: 'Preview of the chosen avatar' }).waitFor()
+    await a.getByRole('button', { name: 'Create group' }).click()
+    await a.getByRole('heading', { name: 'Weekend plans' }).waitFor()
+    expect(await naturalWidth(a, 'Avatar of Weekend plans')).toBe(64)
+
+    // bob sees the invite with its avatar, and accepts it.
+    const invite = b.getByRole('listitem', { name: 'Invite to Weekend plans' })
+    await shows(invite, `2 members: ${alice}, ${bob}`)
+    await expect.poll(() => naturalWidth(b, 'Avatar of Weekend plans')).toBe(64)
+    await b.getByRole('button', { name: 'Accept invite to Weekend plans' }).click()
+    await b.getByRole('heading', { name: 'Weekend plans' }).waitFor()
+    await shows(a.getByRole('list', { name: 'Messages' }), `${bob} joined`)
+
+    // A message, and bob's reply to it, which alice sees as a reply.
+    await a.getByLabel('Message to Weekend plans').fill('Hiking on Saturday?')
+    await a.getByLabel('Message to Weekend plans').press('Enter')
+    await shows(b.getByRole('list', { name: 'Messages' }), 'Hiking on Saturday?')
+    await b.getByRole('button', { name: `Reply to ${alice}: Hiking on Saturday?` }).click()
+    await shows(b.getByRole('form').or(b.locator('.replying-bar')), 'Replying to')
+    await b.getByLabel('Message to Weekend plans').fill('Yes! I will bring the map.')
+    await b.getByRole('button', { name: 'Send' }).click()
+    const reply = a.getByRole('listitem').filter({ hasText: 'I will bring the map.' })
+    await shows(reply, `${bob}`)
+    await shows(reply, 'In reply to you: “Hiking on Saturday?”')
+
+    // On the phone, bob goes back to the list: a new message shows as unread there.
+    await b.getByRole('button', { name: 'Back to groups' }).click()
+    await a.getByLabel('Message to Weekend plans').fill('Great, see you at 9.')
+    await a.getByRole('button', { name: 'Send' }).click()
+    await b.getByRole('button', { name: 'Weekend plans 1 unread' }).click()
+    await shows(b.getByRole('list', { name: 'Messages' }), 'Great, see you at 9.')
+
+    if (screenshot) await a.screenshot({ path: screenshot })
+    expect([...uncaughtErrors(a), ...uncaughtErrors(b)]).toEqual([])
+  })
+
+  it('shows a dropped connection as reconnecting, then catches up on what was said meanwhile', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')]
+    const aliceClient = await ChatClient.connect(wsUrl(), { token: () => tokenFor(alice) })
+    try {
+      const b = await open(phone)
+      await signIn(b, bob)
+      const group = await aliceClient.chat().invite(unique('night'), 'Night shift', [bob])
+      await b.getByRole('button', { name: 'Accept invite to Night shift' }).click()
+      await shows(b.getByRole('list', { name: 'Messages' }), 'You joined')
+
+      // The server closes the socket (as API Gateway does after 10 minutes idle, or on a deploy), and bob
+      // stays away while his tokens cannot be fetched: the app says it is reconnecting.
+      await b.route('**/dev/token', (route) => route.abort('internetdisconnected'))
+      const listed = await fetch(`${httpUrl()}/dev/connections?sub=${bob}`)
+      const { connectionIds } = (await listed.json()) as { connectionIds: string[] }
+      expect(connectionIds).toHaveLength(1)
+      for (const id of connectionIds) expect(await closeDevConnection(httpUrl(), id)).toBe(204)
+      await shows(b.getByRole('status'), 'Reconnecting…')
+
+      await group.message('Sent while you were away')
+      await b.unroute('**/dev/token')
+      await shows(b.getByRole('status'), 'Connected')
+      await shows(b.getByRole('list', { name: 'Messages' }), 'Sent while you were away')
+      expect(uncaughtErrors(b)).toEqual([])
+    } finally {
+      await aliceClient.close()
+    }
+  })
+
+  it('says so when the avatar upload is blocked, and creates no group', async () => {
+    const page = await open(desktop)
+    await signIn(page, unique('dave'))
+    // As a browser blocks a request its CORS rule or the network does not let through.
+    await page.route('**/huddle-avatars/uploads/**', (route) => route.abort('blockedbyclient'))
+    await page.getByText('New group', { exact: true }).click()
+    await page.getByLabel('Group name').fill('Blocked')
+    await page.getByLabel('Members').fill(unique('erin'))
+    await page.getByLabel('Avatar (optional)').setInputFiles({
+      name: 'avatar.png',
+      mimeType: 'image/png',
+      buffer: sunsetPng(8),
+    })
+    await page.getByRole('button', { name: 'Create group' }).click()
+    await shows(page.getByRole('alert'), 'Could not create the group: the avatar could not be uploaded')
+    expect(await page.getByRole('button', { name: 'Blocked' }).count()).toBe(0)
+    expect(uncaughtErrors(page)).toEqual([])
+  })
+
+  it('says why a token is refused: an expired one, and one that is not a JWT', async () => {
+    const name = unique('carol')
+    const page = await open(desktop)
+    // The local stack signs what it is asked for: here, a token that expired a minute ago.
+    await page.route('**/dev/token', (route) =>
+      route.continue({ postData: JSON.stringify({ sub: name, expiresIn: -60 }) }),
+    )
+    await page.getByLabel('Your name').fill(name)
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+    await shows(page.getByRole('alert'), /The server refused your token: the token expired \d+ s ago/)
+    await shows(page.getByRole('status'), 'Not connected')
+
+    await page.getByText('Sign in with a token instead').click()
+    await page.getByLabel('Token (JWT)').fill('not-a-token')
+    await page.getByRole('button', { name: 'Sign in with this token' }).click()
+    await shows(page.getByRole('alert'), 'The server refused your token: the token is not a JWT')
+    expect(uncaughtErrors(page)).toEqual([])
+  })
+})
+
+/** The width the browser decoded an avatar at: 0 until its image has loaded (or when it cannot). */
+function naturalWidth(page: Page, name: string): Promise<number> {
+  return page
+    .getByRole('img', { name })
+    .first()
+    .evaluate((image) => (image as HTMLImageElement).naturalWidth)
+}

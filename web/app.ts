@@ -1,0 +1,288 @@
+/** The web chat: sign in, groups and invites on one side, the open conversation on the other. */
+import {
+  ChatClient,
+  type ChatGroup,
+  type ChatService,
+  type ConnectionStatus,
+  localStorageCursorStore,
+} from '@huddle/client'
+import { ConversationView } from './conversation.js'
+import { setUpCreateForm } from './create-group.js'
+import { announce, byId, h } from './dom.js'
+import { describeError } from './errors.js'
+import { renderGroups, renderInvites } from './groups.js'
+import { devToken, explainConnectFailure, recentIdentities, rememberIdentity, subjectOf } from './session.js'
+
+const statusText: Record<ConnectionStatus, string> = {
+  connecting: 'Connecting…',
+  open: 'Connected',
+  reconnecting: 'Reconnecting…',
+  closed: 'Not connected',
+}
+
+interface Session {
+  me: string
+  client: ChatClient
+  chat: ChatService
+  /** Joined groups, and pending invites, by gid. */
+  groups: Map<string, ChatGroup>
+  invites: Map<string, ChatGroup>
+  unread: Map<string, number>
+  view?: ConversationView
+}
+
+let session: Session | undefined
+
+const status = byId('status')
+const signInProblem = byId('sign-in-problem')
+
+function showStatus(state: ConnectionStatus): void {
+  status.dataset.state = state
+  status.textContent = statusText[state]
+}
+
+let signingIn = false
+
+async function signIn(me: string, token: () => Promise<string>): Promise<void> {
+  if (signingIn) return
+  signingIn = true
+  try {
+    await connect(me, token)
+  } finally {
+    signingIn = false
+  }
+}
+
+/** Connects as `me` with tokens from `token` (asked again before every reconnect). */
+async function connect(me: string, token: () => Promise<string>): Promise<void> {
+  signInProblem.textContent = ''
+  showStatus('connecting')
+  let last: string | undefined
+  let client: ChatClient
+  try {
+    let first: string | undefined = await token()
+    last = first
+    client = await ChatClient.connect(location.origin.replace(/^http/, 'ws'), {
+      token: async () => {
+        const next = first ?? (await token())
+        first = undefined
+        last = next
+        return next
+      },
+      // Where this identity stopped reading, so a reload is handed what was missed meanwhile.
+      cursors: localStorageCursorStore(`huddle.cursors.${me}`),
+      reconnect: { maxDelayMs: 5000 },
+    })
+  } catch (error) {
+    showStatus('closed')
+    signInProblem.textContent =
+      last === undefined
+        ? `Could not get a token for “${me}”: ${describeError(error)}.`
+        : await explainConnectFailure(error, last)
+    return
+  }
+  const chat = client.chat()
+  const current: Session = { me, client, chat, groups: new Map(), invites: new Map(), unread: new Map() }
+  session = current
+  client.onStatus((state) => {
+    showStatus(state)
+    if (state === 'open') refreshSoon()
+  })
+  chat.onInvite((group) => {
+    current.invites.set(group.gid, group)
+    renderLists()
+    announce(`You are invited to ${group.name}`)
+  })
+  chat.onMessage((message) => {
+    if (current.view?.gid === message.gid) current.view.received(message)
+    else refreshSoon()
+  })
+  chat.onJoin((iss, gid) => {
+    const group = current.groups.get(gid)
+    // Joined on another device: the server lists it.
+    if (!group) refreshSoon()
+    else if (!group.members.includes(iss)) {
+      group.members.push(iss)
+      group.memberCount++
+    }
+    if (current.view?.gid === gid) current.view.changed()
+  })
+  chat.onLeave((iss, gid) => {
+    const group = current.groups.get(gid)
+    if (group) {
+      group.members = group.members.filter((member) => member !== iss)
+      group.memberCount--
+    }
+    // This identity left (or declined) on another device.
+    if (iss === me) forget(gid)
+    else if (current.view?.gid === gid) current.view.changed()
+  })
+  chat.onEdit((edit) => current.view?.gid === edit.gid && current.view.changed())
+  chat.onDelete((deleted) => current.view?.gid === deleted.gid && current.view.changed())
+
+  rememberIdentity(me)
+  byId('me-name').textContent = `Signed in as ${me}`
+  byId('me').hidden = false
+  byId('sign-in').hidden = true
+  byId('chat').hidden = false
+  showStatus(client.status)
+  byId('groups-title').focus()
+  await refreshGroups().catch((error: unknown) => {
+    byId('invites-problem').textContent = `Could not list your groups: ${describeError(error)}.`
+  })
+}
+
+async function signOut(): Promise<void> {
+  const ending = session
+  session = undefined
+  await ending?.client.close()
+  byId('me').hidden = true
+  byId('chat').hidden = true
+  byId('sign-in').hidden = false
+  closeConversation()
+  showStatus('closed')
+  showRecent()
+  byId('identity').focus()
+}
+
+/** Groups, invites and unread counts as the server has them. */
+async function refreshGroups(): Promise<void> {
+  const current = session
+  if (!current) return
+  const listed = await current.chat.groups()
+  if (session !== current) return
+  const joined = new Map<string, ChatGroup>()
+  for (const group of listed) {
+    current.unread.set(group.gid, current.view?.gid === group.gid ? 0 : (group.unread ?? 0))
+    if (group.status === 'invited') {
+      if (!current.invites.has(group.gid)) current.invites.set(group.gid, group)
+      continue
+    }
+    // The open conversation keeps its group object: refresh it in place.
+    const known = current.groups.get(group.gid)
+    joined.set(group.gid, known ? Object.assign(known, pick(group)) : group)
+    current.invites.delete(group.gid)
+  }
+  current.groups = joined
+  renderLists()
+}
+
+let refreshTimer: ReturnType<typeof setTimeout> | undefined
+/** Unread counts come from the server, asked once for a burst of messages. */
+function refreshSoon(): void {
+  clearTimeout(refreshTimer)
+  refreshTimer = setTimeout(() => refreshGroups().catch(() => {}), 300)
+}
+
+function pick({ name, members, memberCount, image }: ChatGroup) {
+  return { name, members, memberCount, image }
+}
+
+function renderLists(): void {
+  if (!session) return
+  const { groups, invites, unread, view } = session
+  renderGroups(byId('groups'), groups.values(), unread, view?.gid, open)
+  byId('no-groups').hidden = groups.size > 0
+  renderInvites(byId('invites'), invites.values(), answerInvite)
+  byId('invites-section').hidden = invites.size === 0
+}
+
+function open(group: ChatGroup): void {
+  const current = session
+  if (!current) return
+  const view = new ConversationView(group, {
+    me: current.me,
+    back: () => {
+      closeConversation()
+      renderLists()
+      const button = byId('groups').querySelector<HTMLElement>(`[data-gid="${CSS.escape(group.gid)}"]`)
+      button?.focus()
+    },
+    leave: async (leaving) => {
+      await leaving.leave()
+      forget(leaving.gid)
+      byId('groups-title').focus()
+    },
+  })
+  current.view = view
+  current.unread.set(group.gid, 0)
+  byId('conversation').replaceChildren(view.element)
+  document.body.dataset.view = 'conversation'
+  renderLists()
+  view.focus()
+}
+
+function closeConversation(): void {
+  if (session) session.view = undefined
+  byId('conversation').replaceChildren(h('p', { class: 'hint pick' }, 'Pick a group, or create one.'))
+  document.body.dataset.view = 'list'
+}
+
+function forget(gid: string): void {
+  if (!session) return
+  session.groups.delete(gid)
+  session.invites.delete(gid)
+  session.unread.delete(gid)
+  if (session.view?.gid === gid) closeConversation()
+  renderLists()
+}
+
+async function answerInvite(group: ChatGroup, accept: boolean): Promise<void> {
+  const current = session
+  if (!current) return
+  const problem = byId('invites-problem')
+  problem.textContent = ''
+  try {
+    if (accept) await group.join()
+    else await group.leave()
+  } catch (error) {
+    problem.textContent = `Could not ${accept ? 'accept' : 'decline'} the invite: ${describeError(error)}.`
+    return
+  }
+  current.invites.delete(group.gid)
+  if (accept) {
+    current.groups.set(group.gid, group)
+    open(group)
+  } else {
+    renderLists()
+    byId('groups-title').focus()
+  }
+}
+
+function showRecent(): void {
+  const recent = recentIdentities()
+  byId('recent').hidden = recent.length === 0
+  byId('recent-list').replaceChildren(
+    ...recent.map((sub) => {
+      const button = h('button', { type: 'button', class: 'quiet' }, `Sign in as ${sub}`)
+      button.addEventListener('click', () => signIn(sub, () => devToken(sub)))
+      return h('li', {}, button)
+    }),
+  )
+}
+
+byId('identity-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const sub = byId<HTMLInputElement>('identity').value.trim()
+  void signIn(sub, () => devToken(sub))
+})
+byId('token-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const token = byId<HTMLTextAreaElement>('token').value.trim()
+  void signIn(subjectOf(token) ?? 'an unknown identity', async () => token)
+})
+byId('sign-out').addEventListener('click', () => void signOut())
+setUpCreateForm(
+  () => session?.me ?? '',
+  (gid, name, members, avatar) => {
+    if (!session) throw new Error('you are signed out')
+    return session.chat.invite(gid, name, members, avatar)
+  },
+  (group) => {
+    session?.groups.set(group.gid, group)
+    ;(byId('create') as HTMLDetailsElement).open = false
+    open(group)
+  },
+)
+showRecent()
+byId('identity').focus()

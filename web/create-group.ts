@@ -1,0 +1,99 @@
+import type { Avatar, ChatGroup } from '@huddle/client'
+import { byId } from './dom.js'
+import { describeError } from './errors.js'
+
+/** As the server checks them (lambdas/core/frames.ts): identities and gids. */
+const identityPattern = /^[A-Za-z0-9_.:@-]{1,128}$/
+const imageTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp']
+const avatarBytes = 5 * 1024 * 1024
+
+export type CreateGroup = (
+  gid: string,
+  name: string,
+  members: string[],
+  avatar?: Avatar,
+) => Promise<ChatGroup>
+
+/**
+ * The "New group" form: a name, members separated by commas, an optional id (made from the name when left
+ * empty) and an optional avatar, previewed before it is uploaded.
+ */
+export function setUpCreateForm(me: () => string, create: CreateGroup, created: (group: ChatGroup) => void) {
+  const form = byId<HTMLFormElement>('create-form')
+  const name = byId<HTMLInputElement>('group-name')
+  const members = byId<HTMLInputElement>('group-members')
+  const gid = byId<HTMLInputElement>('group-id')
+  const file = byId<HTMLInputElement>('group-avatar')
+  const preview = byId<HTMLImageElement>('avatar-preview')
+  const problem = byId('create-problem')
+  const submit = form.querySelector('button') as HTMLButtonElement
+  let suffix = randomSuffix()
+
+  const derivedGid = () => `${slug(name.value) || 'group'}-${suffix}`
+  name.addEventListener('input', () => {
+    gid.placeholder = derivedGid()
+  })
+  file.addEventListener('change', () => {
+    URL.revokeObjectURL(preview.src)
+    const picked = file.files?.[0]
+    preview.hidden = !picked
+    if (picked) preview.src = URL.createObjectURL(picked)
+  })
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    problem.textContent = ''
+    const invitees = [...new Set(members.value.split(/[\s,]+/).filter(Boolean))].filter((m) => m !== me())
+    const picked = file.files?.[0]
+    const id = gid.value.trim() || derivedGid()
+    const refusal = problemWith(invitees, id, picked)
+    if (refusal) {
+      problem.textContent = refusal
+      return
+    }
+    submit.disabled = true
+    submit.textContent = 'Creating…'
+    try {
+      const group = await create(
+        id,
+        name.value.trim(),
+        invitees,
+        picked && { data: picked, mime: picked.type },
+      )
+      form.reset()
+      preview.hidden = true
+      suffix = randomSuffix()
+      gid.placeholder = ''
+      created(group)
+    } catch (error) {
+      problem.textContent = `Could not create the group: ${describeError(error)}.`
+    } finally {
+      submit.disabled = false
+      submit.textContent = 'Create group'
+    }
+  })
+}
+
+/** What the server would refuse, said before anything is uploaded. */
+function problemWith(members: string[], gid: string, avatar: File | undefined): string | undefined {
+  if (members.length === 0) return 'Members: name at least one other person, separated by commas.'
+  const invalid = members.find((member) => !identityPattern.test(member))
+  if (invalid) return `Members: “${invalid}” is not a valid name (letters, digits and _ . : @ -).`
+  if (!identityPattern.test(gid)) return 'Group id: use 1–128 letters, digits and _ . : @ -.'
+  if (avatar && !imageTypes.includes(avatar.type)) return 'Avatar: pick a PNG, JPEG, GIF or WebP image.'
+  if (avatar && avatar.size > avatarBytes) return 'Avatar: pick an image of at most 5 MiB.'
+  return undefined
+}
+
+function slug(text: string): string {
+  return text
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+}
+
+function randomSuffix(): string {
+  return crypto.randomUUID().slice(0, 6)
+}
