@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises'
+import { identityPattern } from '@huddle/client/protocol'
 import {
   createLocalJWKSet,
   decodeJwt,
@@ -11,7 +12,6 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose'
-import { identityPattern } from '../lambdas/core/frames.js'
 
 /** Issuer and audience of the tokens the local stack signs; the authorizer is configured with the same. */
 export const devTokenClaims = { issuer: 'huddle-local', audience: 'huddle' } as const

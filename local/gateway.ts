@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { limits } from '@huddle/client/protocol'
+import { identityPattern, limits } from '@huddle/client/protocol'
 import { WebSocket, WebSocketServer } from 'ws'
 import { envNames } from '../lambdas/adapters/env-names.js'
 import type {
@@ -10,7 +10,6 @@ import type {
   WebSocketEvent,
   WebSocketResult,
 } from '../lambdas/adapters/websocket-event.js'
-import { identityPattern } from '../lambdas/core/frames.js'
 import {
   authorizer,
   fanOutWorker,

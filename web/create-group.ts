@@ -1,11 +1,7 @@
 import type { Avatar, ChatGroup } from '@huddle/client'
+import { identityPattern, imageMimeTypes, limits } from '@huddle/client/protocol'
 import { byId } from './dom.js'
 import { describeError } from './errors.js'
-
-/** As the server checks them (lambdas/core/frames.ts): identities and gids. */
-const identityPattern = /^[A-Za-z0-9_.:@-]{1,128}$/
-const imageTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp']
-const avatarBytes = 5 * 1024 * 1024
 
 export type CreateGroup = (
   gid: string,
@@ -80,8 +76,9 @@ function problemWith(members: string[], gid: string, avatar: File | undefined): 
   const invalid = members.find((member) => !identityPattern.test(member))
   if (invalid) return `Members: “${invalid}” is not a valid name (letters, digits and _ . : @ -).`
   if (!identityPattern.test(gid)) return 'Group id: use 1–128 letters, digits and _ . : @ -.'
-  if (avatar && !imageTypes.includes(avatar.type)) return 'Avatar: pick a PNG, JPEG, GIF or WebP image.'
-  if (avatar && avatar.size > avatarBytes) return 'Avatar: pick an image of at most 5 MiB.'
+  if (avatar && !(imageMimeTypes as readonly string[]).includes(avatar.type))
+    return 'Avatar: pick a PNG, JPEG, GIF or WebP image.'
+  if (avatar && avatar.size > limits.avatarBytes) return 'Avatar: pick an image of at most 5 MiB.'
   return undefined
 }
 

@@ -1,5 +1,5 @@
+import { identityPattern } from '@huddle/client/protocol'
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose'
-import { identityPattern } from '../core/frames.js'
 
 export interface TokenSettings {
   jwksUrl: string

@@ -1,4 +1,4 @@
-import { type Action, limits, type Requests } from '@huddle/client/protocol'
+import { type Action, identityPattern, imageMimeTypes, limits, type Requests } from '@huddle/client/protocol'
 import { en } from 'zod/locales'
 import * as z from 'zod/mini'
 import { ChatError } from './errors.js'
@@ -6,17 +6,12 @@ import { ChatError } from './errors.js'
 // zod/mini keeps every handler bundle small (cold starts); English messages are opted into.
 z.config(en())
 
-/** Identities and gids: 1–128 chars of [A-Za-z0-9_.:@-]. */
-export const identityPattern = /^[A-Za-z0-9_.:@-]{1,128}$/
 const identity = z
   .string()
   .check(z.regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -'))
 const messageId = z
   .string()
   .check(z.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -'))
-
-/** Avatar images the server accepts for upload. */
-export const imageMimeTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
 
 /** A place in a group's order. */
 const seq = z.int().check(z.nonnegative())

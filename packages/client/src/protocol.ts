@@ -1,5 +1,5 @@
-/** The wire protocol: what clients send and the server answers, and its limits. Types and one constant, so
- * the client SDK shares them at no cost. */
+/** The wire protocol: what clients send and the server answers, and its limits. Types and a few constants,
+ * so the server and the client SDK share them at no cost. */
 
 export type ErrorCode =
   | 'BAD_REQUEST'
@@ -192,6 +192,12 @@ export interface ReceiptEvent extends ReceiptPosition {
 export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
+
+/** Identities and gids: 1–128 chars of [A-Za-z0-9_.:@-]. */
+export const identityPattern = /^[A-Za-z0-9_.:@-]{1,128}$/
+
+/** Avatar images the server accepts for upload. */
+export const imageMimeTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
 
 /**
  * Limits of the contract, and of pages. API Gateway's "32 KB" frame and "128 KB" message are read the
