@@ -275,12 +275,12 @@ describe('ChatService', () => {
     seq: 1,
   }
 
-  it('turns events into groups, messages and (iss, gid) callbacks, in seq order, and unsubscribes', async () => {
+  it('turns events into groups, messages and (iss, gid, event) callbacks, in seq order, and unsubscribes', async () => {
     const { first, chat } = await chatting()
     const seen: unknown[] = []
     chat.onInvite((g) => seen.push(['invite', g.gid, g.name, g.members, g.status]))
-    chat.onJoin((iss, gid) => seen.push(['join', iss, gid]))
-    const stopLeaves = chat.onLeave((iss, gid) => seen.push(['leave', iss, gid]))
+    chat.onJoin((iss, gid, event) => seen.push(['join', iss, gid, event.seq]))
+    const stopLeaves = chat.onLeave((iss, gid, event) => seen.push(['leave', iss, gid, event.seq]))
     chat.onMessage((m) => seen.push(['message', m.gid, m.iss, m.body, m.rid, m.seq]))
     chat.onEdit((e) => seen.push(['edit', e.jti, e.body]))
     chat.onDelete((e) => seen.push(['delete', e.jti]))
@@ -308,8 +308,8 @@ describe('ChatService', () => {
     expect(seen).toEqual([
       ['invite', 'h', 'H', ['alice', 'me'], 'invited'],
       ['message', 'g', 'alice', 'hi', undefined, 1],
-      ['join', 'bob', 'g'],
-      ['leave', 'bob', 'g'],
+      ['join', 'bob', 'g', 2],
+      ['leave', 'bob', 'g', 3],
       ['edit', 'j1', 'hi!'],
       ['delete', 'j1'],
     ])

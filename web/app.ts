@@ -4,6 +4,10 @@ import {
   type ChatGroup,
   type ChatService,
   type ConnectionStatus,
+  type DeleteEvent,
+  type EditEvent,
+  type JoinEvent,
+  type LeaveEvent,
   localStorageCursorStore,
 } from '@huddle/client'
 import { ConversationView } from './conversation.js'
@@ -97,7 +101,10 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     if (current.view?.gid === message.gid) current.view.received(message)
     else refreshSoon()
   })
-  chat.onJoin((iss, gid) => {
+  const logged = (event: JoinEvent | LeaveEvent | EditEvent | DeleteEvent) => {
+    if (current.view?.gid === event.gid) current.view.logged(event)
+  }
+  chat.onJoin((iss, gid, event) => {
     const group = current.groups.get(gid)
     // Joined on another device: the server lists it.
     if (!group) refreshSoon()
@@ -105,9 +112,9 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
       group.members.push(iss)
       group.memberCount++
     }
-    if (current.view?.gid === gid) current.view.changed()
+    logged(event)
   })
-  chat.onLeave((iss, gid) => {
+  chat.onLeave((iss, gid, event) => {
     const group = current.groups.get(gid)
     if (group) {
       group.members = group.members.filter((member) => member !== iss)
@@ -115,10 +122,10 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     }
     // This identity left (or declined) on another device.
     if (iss === me) forget(gid)
-    else if (current.view?.gid === gid) current.view.changed()
+    else logged(event)
   })
-  chat.onEdit((edit) => current.view?.gid === edit.gid && current.view.changed())
-  chat.onDelete((deleted) => current.view?.gid === deleted.gid && current.view.changed())
+  chat.onEdit(logged)
+  chat.onDelete(logged)
 
   rememberIdentity(me)
   byId('me-name').textContent = `Signed in as ${me}`

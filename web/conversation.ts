@@ -28,9 +28,8 @@ const pageSize = 30
 
 /**
  * One group's conversation: its latest page of history, earlier pages on request, and what arrives
- * while it is open. Lines are kept by seq, so a line read twice (a message handed over live and read again
- * from the log) shows once, in the group's order. Joins and leaves reach the app without their seq, so
- * they are read from the log after the last seq shown with no hole before it.
+ * while it is open. Lines are kept by seq, so a line read twice (handed over live and read again from the
+ * log) shows once, in the group's order.
  */
 export class ConversationView {
   readonly element: HTMLElement
@@ -109,15 +108,16 @@ export class ConversationView {
 
   /** A message the SDK handed over: each once, in the group's order, including those caught up on. */
   received(message: ChatMessage): void {
-    this.#place(lineOf(message))
+    this.logged(message)
     if (message.iss !== this.#hooks.me) announce(`${message.iss}: ${message.body}`)
     if (document.visibilityState === 'visible') this.#group.markRead(message.seq).catch(() => {})
   }
 
-  /** A join, leave, edit or delete in this group: read from the log after what is shown. */
-  changed(): void {
+  /** Any event of this group the SDK handed over: a message, a join or leave, an edit or a delete. */
+  logged(event: LogEvent): void {
     this.#showMembers()
-    this.#read(() => this.#readNewer())
+    this.#add([event])
+    this.#advance(event.seq)
   }
 
   #read(step: () => Promise<void>): void {
@@ -161,11 +161,10 @@ export class ConversationView {
     }
   }
 
-  /** Shows a line that came with its seq (a message, or this tab's own send) and notes a hole before it. */
-  #place(line: Line): void {
-    this.#show(line)
-    if (line.seq === this.#newest + 1) this.#newest = line.seq
-    else if (line.seq > this.#newest) this.#read(() => this.#readNewer())
+  /** Notes that `seq` is shown; a hole before it (the page opened after the SDK had handed it) is read. */
+  #advance(seq: number): void {
+    if (seq === this.#newest + 1) this.#newest = seq
+    else if (seq > this.#newest) this.#read(() => this.#readNewer())
   }
 
   #add(events: LogEvent[]): void {
@@ -272,7 +271,7 @@ export class ConversationView {
     this.#list.scrollTop = this.#list.scrollHeight
     try {
       const ack = await this.#group.message(body, rid === undefined ? {} : { rid })
-      this.#place({
+      this.#show({
         seq: ack.seq,
         kind: 'message',
         iss: this.#hooks.me,
@@ -281,6 +280,7 @@ export class ConversationView {
         body,
         ...(rid && { rid }),
       })
+      this.#advance(ack.seq)
     } catch (error) {
       if (this.#input.value === '') this.#input.value = body
       this.#say(`Not sent: ${describeError(error)}`)

@@ -3,7 +3,7 @@ import { memoryCursorStore } from './cursors.js'
 import { ChatError } from './error.js'
 import { allReceipts, type ChatContext, ChatGroup, ChatMessage, flatten, type Receipt } from './group.js'
 import { Listeners } from './listeners.js'
-import type { DeleteEvent, EditEvent, GroupEvent, InviteEvent } from './protocol.js'
+import type { DeleteEvent, EditEvent, GroupEvent, InviteEvent, JoinEvent, LeaveEvent } from './protocol.js'
 import { Timeline } from './timeline.js'
 
 /** An avatar to upload with a new group: raw image bytes and their mime type. */
@@ -25,8 +25,8 @@ export class ChatService {
   readonly #timeline: Timeline
   readonly #context: ChatContext
   readonly #invites: Listeners<[ChatGroup]>
-  readonly #joins: Listeners<[string, string]>
-  readonly #leaves: Listeners<[string, string]>
+  readonly #joins: Listeners<[string, string, JoinEvent]>
+  readonly #leaves: Listeners<[string, string, LeaveEvent]>
   readonly #messages: Listeners<[ChatMessage]>
   readonly #edits: Listeners<[EditEvent]>
   readonly #deletes: Listeners<[DeleteEvent]>
@@ -99,13 +99,13 @@ export class ChatService {
     return unsubscribe
   }
 
-  /** Called when `iss` joins group `gid` (for groups this identity has joined). */
-  onJoin(callback: (iss: string, gid: string) => unknown): () => void {
+  /** Called when `iss` joins group `gid` (for groups this identity has joined); `event` has its seq and time. */
+  onJoin(callback: (iss: string, gid: string, event: JoinEvent) => unknown): () => void {
     return this.#joins.add(callback)
   }
 
-  /** Called when `iss` leaves group `gid`. */
-  onLeave(callback: (iss: string, gid: string) => unknown): () => void {
+  /** Called when `iss` leaves group `gid`; `event` has its seq and time. */
+  onLeave(callback: (iss: string, gid: string, event: LeaveEvent) => unknown): () => void {
     return this.#leaves.add(callback)
   }
 
@@ -263,10 +263,10 @@ export class ChatService {
         this.#messages.emit(new ChatMessage(this.#context, event))
         return
       case 'chat.join':
-        this.#joins.emit(event.iss, event.gid)
+        this.#joins.emit(event.iss, event.gid, event)
         return
       case 'chat.leave':
-        this.#leaves.emit(event.iss, event.gid)
+        this.#leaves.emit(event.iss, event.gid, event)
         return
       case 'chat.edit':
         this.#edits.emit(event)
