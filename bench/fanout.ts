@@ -8,7 +8,8 @@ import { SignedPostSender } from '../lambdas/adapters/management-api.js'
 import { S3Avatars } from '../lambdas/adapters/s3-avatars.js'
 import { type Caller, Chat } from '../lambdas/core/chat.js'
 import { forEachLimited } from '../lambdas/core/concurrency.js'
-import type { EventSender, Member } from '../lambdas/core/ports.js'
+import type { EventSender, Member, RateLimit } from '../lambdas/core/ports.js'
+import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { localNames } from '../local/stack.js'
 import { type ColdStart, measureColdStarts } from './cold-start.js'
@@ -49,6 +50,12 @@ const logEvents = 3 * page
 // The Chat default, so the floor posts exactly as the handler does.
 const fanOutConcurrency = 32
 const body = 'x'.repeat(100)
+/** One identity sends every measured message, far faster than the deployed limits allow: the limiter still
+ * takes a token for each (its cost is measured), but never refuses one. */
+const unlimited: Record<RateBucket, RateLimit> = {
+  messages: { perSecond: 1_000_000, burst: 1_000_000 },
+  writes: { perSecond: 1_000_000, burst: 1_000_000 },
+}
 const resultsFile = fileURLToPath(new URL('results.json', import.meta.url))
 
 /** The figures of one group size. */
@@ -78,6 +85,25 @@ interface FanOutResult {
   handlerOverFloor: number
   endToEndMs: { p50: number; p99: number }
   deliveriesPerSecond: number
+  /** What the per-identity rate limiter adds to a message: the same handler run with and without it
+   * (groups of up to `limiterCompared` members: past them, the posts dwarf it and the run would be long). */
+  rateLimiter?: RateLimiterCost
+}
+
+/** The largest group whose messages also run without the rate limiter. */
+const limiterCompared = 100
+
+/** The rate limiter's cost per message, from the same messages run through a Chat whose store takes
+ * tokens and one whose store skips them. */
+interface RateLimiterCost {
+  /** Local's write units per message with the limiter, and without it. */
+  writeUnitsWith: number
+  writeUnitsWithout: number
+  handlerMsWithout: { p50: number; p99: number }
+  /** Median handler time with the limiter over the median without it. */
+  handlerWithOverWithout: number
+  /** DynamoDB round trips in sequence before the first post, without the limiter (max over messages). */
+  roundTripsWithout: number
 }
 
 /** The largest group: messages sent through the gateway, the function posting the first slice and
@@ -163,6 +189,13 @@ class CountingSender implements EventSender {
   }
 }
 
+/** The same store, taking no rate tokens: the message path without the limiter, to measure what it adds. */
+class TokenFreeStore extends DynamoChatStore {
+  override async takeToken(): Promise<undefined> {
+    return undefined
+  }
+}
+
 async function main(): Promise<void> {
   const machine = await describeMachine()
   const runId = randomBytes(3).toString('hex')
@@ -174,7 +207,11 @@ async function main(): Promise<void> {
     console.log('note: something else is using the CPU; timings will be noisy')
   const started = Date.now()
   console.log('starting the local stack in a process of its own…')
-  const stack = await startStackProcess({ port: 0, fanOutSliceSize: largest.sliceSize })
+  const stack = await startStackProcess({
+    port: 0,
+    fanOutSliceSize: largest.sliceSize,
+    rateLimits: unlimited,
+  })
   const problems: string[] = []
   let clients: BenchClient[] = []
   try {
@@ -201,9 +238,16 @@ async function main(): Promise<void> {
       requestChecksumCalculation: 'WHEN_REQUIRED',
     })
     const avatars = new S3Avatars(s3, localNames.bucket)
-    const chat = new Chat({ store, avatars, sender, fanOutConcurrency })
+    const chat = new Chat({ store, avatars, sender, fanOutConcurrency, rateLimits: unlimited })
+    const tokenFree = new TokenFreeStore(counter.db, localNames.table)
+    const chatWithoutLimiter = new Chat({ store: tokenFree, avatars, sender, fanOutConcurrency })
     // Fills the logs the reads are measured on (seedLog); its posts go nowhere.
-    const seeder = new Chat({ store, avatars, sender: { send: async () => 'sent' }, fanOutConcurrency })
+    const seeder = new Chat({
+      store: tokenFree,
+      avatars,
+      sender: { send: async () => 'sent' },
+      fanOutConcurrency,
+    })
 
     const fanOut: FanOutResult[] = []
     const memory: MemoryResult[] = []
@@ -226,6 +270,7 @@ async function main(): Promise<void> {
         group,
         clients,
         chat,
+        chatWithoutLimiter,
         sender,
         management,
         counter,
@@ -348,6 +393,8 @@ interface GroupRun {
   group: BenchClient[]
   clients: BenchClient[]
   chat: Chat
+  /** The same Chat over a store that takes no rate tokens. */
+  chatWithoutLimiter: Chat
   sender: CountingSender
   management: SignedPostSender
   counter: ReturnType<typeof countingDocumentClient>
@@ -358,10 +405,12 @@ interface GroupRun {
 
 /**
  * Per message, in turn: the handler's work (Chat.message), the floor (its posts alone) and a message
- * sent through the gateway; interleaved so that a slow patch of the machine hits all three alike.
+ * sent through the gateway; interleaved so that a slow patch of the machine hits all three alike. Beside
+ * each, the handler's work without the rate limiter, before it on every other message and after it on
+ * the others, so that neither always runs second.
  */
 async function measureGroup(run: GroupRun): Promise<FanOutResult> {
-  const { gid, group, chat, sender, management, counter, messages, problems } = run
+  const { gid, group, chat, chatWithoutLimiter, sender, management, counter, messages, problems } = run
   const first = group[0]
   if (first === undefined) throw new Error('empty group')
   const caller = { iss: first.iss, connectionId: await connectionIdOf(run.httpUrl, first) }
@@ -377,7 +426,22 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
   let minPosts = Number.POSITIVE_INFINITY
   let maxPosts = 0
   let totalPosts = 0
+  const withoutLimiterMs: number[] = []
+  const withoutLimiterTallies: DynamoTally[] = []
+  const withoutLimiterRoundTrips: number[] = []
+  const withoutLimiter = async (i: number) => {
+    counter.reset()
+    sender.reset()
+    const jti = `n${i}-${randomBytes(4).toString('hex')}`
+    const startedAt = performance.now()
+    await chatWithoutLimiter.conversation.message(caller, { gid, body, jti })
+    const time = performance.now() - startedAt
+    const tally = counter.reset()
+    return { time, tally, rounds: sequentialRoundTrips(tally.spans, sender.firstPostAt) }
+  }
+  const compare = group.length <= limiterCompared
   for (let i = 0; i < run.warmup + messages; i++) {
+    const before = compare && i % 2 === 1 ? await withoutLimiter(i) : undefined
     counter.reset()
     sender.reset()
     const jti = `h${i}-${randomBytes(4).toString('hex')}`
@@ -387,6 +451,7 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
     const tally = counter.reset()
     const posts = new Map(sender.posts)
     const rounds = sequentialRoundTrips(tally.spans, sender.firstPostAt)
+    const without = before ?? (compare ? await withoutLimiter(i) : undefined)
     const floorTime = await floor(
       management,
       [...posts.keys()],
@@ -400,6 +465,11 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
     endToEndBusyMs += trip.busy
     tallies.push(tally)
     roundTrips.push(rounds)
+    if (without) {
+      withoutLimiterMs.push(without.time)
+      withoutLimiterTallies.push(without.tally)
+      withoutLimiterRoundTrips.push(without.rounds)
+    }
     for (const count of posts.values()) {
       minPosts = Math.min(minPosts, count)
       maxPosts = Math.max(maxPosts, count)
@@ -414,6 +484,7 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
   const cost = dynamoCost(tallies)
   const handler = percentiles(handlerMs)
   const floorFigures = percentiles(floorMs)
+  const handlerWithout = percentiles(withoutLimiterMs)
   return {
     members: group.length,
     messages,
@@ -434,6 +505,15 @@ async function measureGroup(run: GroupRun): Promise<FanOutResult> {
     handlerOverFloor: round(handler.p50 / floorFigures.p50),
     endToEndMs: percentiles(endToEndMs),
     deliveriesPerSecond: round((recipients * messages) / (endToEndBusyMs / 1000), 0),
+    ...(compare && {
+      rateLimiter: {
+        writeUnitsWith: cost.writeUnits,
+        writeUnitsWithout: dynamoCost(withoutLimiterTallies).writeUnits,
+        handlerMsWithout: handlerWithout,
+        handlerWithOverWithout: round(handler.p50 / handlerWithout.p50),
+        roundTripsWithout: Math.max(...withoutLimiterRoundTrips),
+      },
+    }),
   }
 }
 
@@ -767,6 +847,34 @@ function report(results: Results): void {
     ]),
   )
   console.log(
+    `\nthe rate limiter per message, groups of up to ${limiterCompared} (the same handler over a store that ` +
+      'takes no tokens, interleaved)\n',
+  )
+  printTable(
+    [
+      'members',
+      "WCU with / without (Local's)",
+      'handler p50 / p99 ms with',
+      'without',
+      'with/without',
+      'in sequence before 1st post with / without',
+    ],
+    results.fanOut.flatMap(({ members, rateLimiter: r, handlerMs, roundTripsBeforeFirstPost }) =>
+      r === undefined
+        ? []
+        : [
+            [
+              members,
+              `${r.writeUnitsWith} / ${r.writeUnitsWithout}`,
+              `${handlerMs.p50} / ${handlerMs.p99}`,
+              `${r.handlerMsWithout.p50} / ${r.handlerMsWithout.p99}`,
+              r.handlerWithOverWithout,
+              `${roundTripsBeforeFirstPost.max} / ${r.roundTripsWithout}`,
+            ],
+          ],
+    ),
+  )
+  console.log(
     `\nhistory: one page of ${page} events, newest first, from a log of ${logEvents} or more ` +
       '(Chat.conversation.history; calls × median ms per call)\n',
   )
@@ -846,6 +954,9 @@ function printGoals(results: Results): void {
     ...results.fanOut.filter((r) => r.members <= 100).map((r) => r.roundTripsBeforeFirstPost.max),
   )
   const rcu = at(1000)?.dynamo.readUnitsPerMessage ?? Number.NaN
+  const compared = results.fanOut.flatMap((r) => (r.rateLimiter ? [r.rateLimiter] : []))
+  const limiterRoundTrips = roundTrips - Math.max(...compared.map((r) => r.roundTripsWithout))
+  const limiterWcu = Math.max(...compared.map((r) => round(r.writeUnitsWith - r.writeUnitsWithout)))
   const { largestGroup, postCpuMs, postCpuMsSdk } = results
   const postRatio = round(postCpuMs / postCpuMsSdk, 2)
   const rows: [string, number | string, string, boolean][] = [
@@ -856,6 +967,13 @@ function printGoals(results: Results): void {
     ['CPU per post, ms', postCpuMs, '≤ 0.2', postCpuMs <= 0.2],
     ['CPU per post, over the SDK client', postRatio, '≤ 0.4', postRatio <= 0.4],
     ['read units per message, G = 1,000', rcu, '≤ 120', rcu <= 120],
+    [
+      'round trips in sequence the rate limiter adds, G ≤ 100',
+      limiterRoundTrips,
+      '0',
+      limiterRoundTrips === 0,
+    ],
+    ["write units the rate limiter adds per message (Local's)", limiterWcu, '≤ 1', limiterWcu <= 1],
     [
       'largest group reached exactly once per connection',
       largestGroup.exactlyOnce ? largestGroup.members : 'not exactly once',

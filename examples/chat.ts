@@ -12,6 +12,8 @@ const help = `commands:
   /invite <gid> <name> <member,member> [image path]   create a group (or add members); quote a name with spaces
   /join <gid>          accept an invite
   /leave [gid]         leave a group (default: the current one)
+  /decline <gid> [block]   decline an invite (and block whoever sent it)
+  /block <who>, /unblock <who>, /blocked   invites from a blocked identity never reach you
   /groups              list your groups and invites, with unread counts
   /switch <gid>        send plain lines to this group
   /history [n]         the current group's last n events (default 20), and mark them read
@@ -95,6 +97,27 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     if (current === gid) current = undefined
     updatePrompt()
     show(`* left ${gid}`)
+  },
+  async decline([gid, block]) {
+    if (!gid) return show('usage: /decline <gid> [block]')
+    const invite = (await chat.groups()).find((group) => group.gid === gid)
+    if (!invite) return show(`no invite to ${gid}: /groups lists yours`)
+    await invite.decline({ block: block === 'block' })
+    show(`* declined ${gid}${block === 'block' ? `, and blocked ${invite.invitedBy}` : ''}`)
+  },
+  async block([who]) {
+    if (!who) return show('usage: /block <who>')
+    await chat.block(who)
+    show(`* ${who}'s invites no longer reach you`)
+  },
+  async unblock([who]) {
+    if (!who) return show('usage: /unblock <who>')
+    await chat.unblock(who)
+    show(`* ${who}'s invites reach you again`)
+  },
+  async blocked() {
+    const list = await chat.blocked()
+    show(list.length === 0 ? 'you block no one' : `you block: ${list.join(', ')}`)
   },
   async groups() {
     const list = await chat.groups()

@@ -109,6 +109,15 @@ export const routes: readonly RouteDefinition[] = [
     access: { table: 'read', bucket: { read: [avatars] } },
     timeoutSeconds: 10,
   },
+  { routeKey: 'block', handler: 'block', replies: true, access: { table: 'readWrite' }, timeoutSeconds: 10 },
+  {
+    routeKey: 'unblock',
+    handler: 'unblock',
+    replies: true,
+    access: { table: 'readWrite' },
+    timeoutSeconds: 10,
+  },
+  { routeKey: 'blocks', handler: 'blocks', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
 ]
 
 /** The $connect REQUEST authorizer (lambdas/handlers/authorizer.ts); the token rides in ?token=. */

@@ -1,4 +1,5 @@
 import { limits } from '@huddle/client/protocol'
+import { defaultRateLimits } from '../lambdas/core/rate-limits.js'
 
 /** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
 export interface HuddleConfig {
@@ -21,6 +22,15 @@ export interface HuddleConfig {
   messageRetentionDays: number
   /** Members (invited or joined) a group may have. */
   maxGroupSize: number
+  /** Groups one identity may create in an hour. */
+  groupsPerHour: number
+  /** Each identity's messages (with edits and deletes) a second, and the burst it may send above that. */
+  messagesPerSecond: number
+  messageBurst: number
+  /** Each identity's other writes (invite, join, leave, receipt, avatar, block, unblock) a second, and their
+   * burst. */
+  writesPerSecond: number
+  writeBurst: number
   /** Connections per fan-out slice: a function posts the first slice itself and hands the rest to the worker. */
   fanOutSliceSize: number
   /** Set API Gateway's account-wide CloudWatch role, which WebSocket access logging needs. */
@@ -43,6 +53,11 @@ export const stageSettingKeys = [
   'corsOrigins',
   'messageRetentionDays',
   'maxGroupSize',
+  'groupsPerHour',
+  'messagesPerSecond',
+  'messageBurst',
+  'writesPerSecond',
+  'writeBurst',
   'fanOutSliceSize',
   'apiGatewayLogsRole',
 ] as const
@@ -246,6 +261,11 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     corsOrigins,
     messageRetentionDays: positiveNumber('messageRetentionDays', 365, true),
     maxGroupSize: positiveNumber('maxGroupSize', 10_000, true),
+    groupsPerHour: positiveNumber('groupsPerHour', 20, true),
+    messagesPerSecond: positiveNumber('messagesPerSecond', defaultRateLimits.messages.perSecond, false),
+    messageBurst: positiveNumber('messageBurst', defaultRateLimits.messages.burst, true),
+    writesPerSecond: positiveNumber('writesPerSecond', defaultRateLimits.writes.perSecond, false),
+    writeBurst: positiveNumber('writeBurst', defaultRateLimits.writes.burst, true),
     fanOutSliceSize: fanOutSliceSize(),
     apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
   }

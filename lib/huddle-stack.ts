@@ -193,12 +193,17 @@ export class HuddleStack extends Stack {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
           ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),
           ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
-          // Functions that write to the table stamp each event they append with its expiry, and keep
-          // groups within their size.
+          // Functions that write to the table stamp each event they append with its expiry, keep
+          // groups within their size, and take their callers' rate tokens (a token is a write).
           ...(access.table === 'readWrite'
             ? {
                 [envNames.retentionDays]: String(config.messageRetentionDays),
                 [envNames.maxGroupSize]: String(config.maxGroupSize),
+                [envNames.messagesPerSecond]: String(config.messagesPerSecond),
+                [envNames.messageBurst]: String(config.messageBurst),
+                [envNames.writesPerSecond]: String(config.writesPerSecond),
+                [envNames.writeBurst]: String(config.writeBurst),
+                [envNames.groupsPerHour]: String(config.groupsPerHour),
               }
             : {}),
           ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),

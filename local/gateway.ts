@@ -668,15 +668,23 @@ const authorizerSettings: string[] = [
   envNames.identityClaim,
 ]
 
+/** A rate token is a write: only functions that write the table get the buckets' settings. */
+const rateSettings: string[] = [
+  envNames.messagesPerSecond,
+  envNames.messageBurst,
+  envNames.writesPerSecond,
+  envNames.writeBurst,
+]
+
 /** The setting that names each worker to the functions that invoke it, as the CDK stack sets it. */
 const workerSettings: Record<string, string> = { [fanOutWorker.handler]: envNames.fanOutFunction }
 
 /**
  * A function's whole environment, as the CDK stack sets it: the table's name and endpoint only with a
- * `table` grant, the bucket's only with `bucket`, the callback URL only with `connections`, the token
- * settings only for the authorizer, and the workers' names (FANOUT_FUNCTION), the fan-out's slice size and
- * the Lambda API's endpoint (the gateway's own) only with `invoke`; the endpoints are the enforcing
- * proxies, and the keys its own.
+ * `table` grant (the retention and rate limits only when it may write), the bucket's only with `bucket`,
+ * the callback URL only with `connections`, the token settings only for the authorizer, and the workers'
+ * names (FANOUT_FUNCTION), the fan-out's slice size and the Lambda API's endpoint (the gateway's own) only
+ * with `invoke`; the endpoints are the enforcing proxies, and the keys its own.
  */
 function functionEnvironment(
   name: string,
@@ -688,7 +696,7 @@ function functionEnvironment(
   const invoked = route.invoke ?? []
   const withheld = new Set<string>([
     ...(route.table ? [] : [envNames.tableName, envNames.dynamoEndpoint]),
-    ...(route.table === 'readWrite' ? [] : [envNames.retentionDays]),
+    ...(route.table === 'readWrite' ? [] : [envNames.retentionDays, ...rateSettings]),
     ...(route.bucket ? [] : [envNames.bucketName, envNames.s3Endpoint]),
     ...(route.connections ? [] : [envNames.callbackUrl]),
     ...(access === 'authorizer' ? [] : authorizerSettings),

@@ -1,6 +1,8 @@
 import { join } from 'node:path'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { envNames } from '../lambdas/adapters/env-names.js'
+import type { RateLimit } from '../lambdas/core/ports.js'
+import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { dataDirFiles, lockDataDir } from './data-dir.js'
 import { createDevTokens, devTokenClaims } from './dev-tokens.js'
 import {
@@ -32,6 +34,9 @@ export interface LocalStackOptions {
    * group's fan-out through the worker, for tests and benchmarks.
    */
   fanOutSliceSize?: number
+  /** Each identity's token buckets (as deployed by default); a benchmark that sends from one identity as
+   * fast as it can raises them. */
+  rateLimits?: Partial<Record<RateBucket, RateLimit>>
   log?: (line: string) => void
 }
 
@@ -72,7 +77,7 @@ export function localHandlerEnvironment(
   gatewayUrl: string,
   dynamoEndpoint: string,
   s3Endpoint: string,
-  settings: Pick<LocalStackOptions, 'fanOutSliceSize'> = {},
+  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'rateLimits'> = {},
 ): Record<string, string> {
   return {
     [envNames.tableName]: localNames.table,
@@ -91,6 +96,14 @@ export function localHandlerEnvironment(
     POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
     ...(settings.fanOutSliceSize !== undefined && {
       [envNames.fanOutSliceSize]: String(settings.fanOutSliceSize),
+    }),
+    ...(settings.rateLimits?.messages && {
+      [envNames.messagesPerSecond]: String(settings.rateLimits.messages.perSecond),
+      [envNames.messageBurst]: String(settings.rateLimits.messages.burst),
+    }),
+    ...(settings.rateLimits?.writes && {
+      [envNames.writesPerSecond]: String(settings.rateLimits.writes.perSecond),
+      [envNames.writeBurst]: String(settings.rateLimits.writes.burst),
     }),
   }
 }

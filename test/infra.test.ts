@@ -10,6 +10,7 @@ import { AwsSolutionsChecks } from 'cdk-nag'
 import { describe, expect, it } from 'vitest'
 import { envNames } from '../lambdas/adapters/env-names.js'
 import { metricNames } from '../lambdas/adapters/metric-names.js'
+import { rateBuckets } from '../lambdas/core/rate-limits.js'
 import { authorizer, bucketPrefixes, fanOutWorker, routes, workers } from '../lambdas/routes.js'
 import {
   ConfigError,
@@ -319,10 +320,12 @@ describe('functions', () => {
     expect(withRetention).toHaveLength(writingRoutes.length + writingWorkers.length)
   })
 
-  it('get the configured message retention and group size when they are given', () => {
-    const configured = templateFor({ messageRetentionDays: '30', maxGroupSize: '500' }).findResources(
-      'AWS::Lambda::Function',
-    )
+  it('get the configured message retention, group size and groups an hour when they are given', () => {
+    const configured = templateFor({
+      messageRetentionDays: '30',
+      maxGroupSize: '500',
+      groupsPerHour: '5',
+    }).findResources('AWS::Lambda::Function')
     for (const route of routes) {
       const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource | undefined
       expect(fn, route.routeKey).toBeDefined()
@@ -333,7 +336,40 @@ describe('functions', () => {
       expect(environmentOf(fn as Resource)[envNames.maxGroupSize], route.routeKey).toBe(
         writes ? '500' : undefined,
       )
+      expect(environmentOf(fn as Resource)[envNames.groupsPerHour], route.routeKey).toBe(
+        writes ? '5' : undefined,
+      )
     }
+  })
+
+  it('that may write the table get the rate limits, the defaults or the configured ones', () => {
+    const rates = [
+      envNames.messagesPerSecond,
+      envNames.messageBurst,
+      envNames.writesPerSecond,
+      envNames.writeBurst,
+    ]
+    const configured = templateFor({
+      messagesPerSecond: '2.5',
+      messageBurst: '10',
+      writesPerSecond: '40',
+      writeBurst: '100',
+    }).findResources('AWS::Lambda::Function')
+    for (const route of routes) {
+      const writes = route.access.table === 'readWrite'
+      const defaults = environmentOf(functionOf(route.routeKey))
+      expect(
+        rates.map((name) => defaults[name]),
+        route.routeKey,
+      ).toEqual(writes ? ['5', '20', '20', '60'] : [undefined, undefined, undefined, undefined])
+      const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource
+      expect(
+        rates.map((name) => environmentOf(fn)[name]),
+        route.routeKey,
+      ).toEqual(writes ? ['2.5', '10', '40', '100'] : [undefined, undefined, undefined, undefined])
+    }
+    // Every limited action's function gets them, so every one takes its tokens.
+    for (const action of Object.keys(rateBuckets)) expect(writingRoutes).toContain(action)
   })
 
   it('may touch only what their access entry names', () => {
@@ -962,6 +998,28 @@ describe('configuration', () => {
     ])
     expect(problemsFor({ ...context, identityClaim: 'user id' })).toEqual([
       expect.stringContaining('identityClaim must be a claim name'),
+    ])
+  })
+
+  it('takes the rate limits from context: positive rates, whole bursts', () => {
+    expect(configFor(context).config).toMatchObject({
+      messagesPerSecond: 5,
+      messageBurst: 20,
+      writesPerSecond: 20,
+      writeBurst: 60,
+    })
+    expect(
+      configFor({ ...context, messagesPerSecond: '0.5', messageBurst: 3, writesPerSecond: 100 }).config,
+    ).toMatchObject({ messagesPerSecond: 0.5, messageBurst: 3, writesPerSecond: 100, writeBurst: 60 })
+    expect(
+      problemsFor({ ...context, messagesPerSecond: '0', messageBurst: '2.5', writesPerSecond: 'fast' }),
+    ).toEqual([
+      'messagesPerSecond must be a positive number, got "0"',
+      'messageBurst must be a positive integer, got "2.5"',
+      'writesPerSecond must be a positive number, got "fast"',
+    ])
+    expect(problemsFor({ ...context, writeBurst: -1 })).toEqual([
+      'writeBurst must be a positive integer, got -1',
     ])
   })
 

@@ -11,7 +11,7 @@ export function describeError(error: unknown): string {
     case 'TOO_LARGE':
       return `too large (${error.message})`
     case 'RATE_LIMITED':
-      return `too many requests; try again in ${error.retryAfter ?? 1} s`
+      return `too many requests; try again in ${Math.ceil(error.retryAfter ?? 1)} s`
     case 'TIMEOUT':
       return 'the server did not answer in time; check the connection and try again'
     case 'CLOSED':

@@ -1,8 +1,10 @@
 import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb'
 import {
   BatchGetCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   paginateQuery,
   QueryCommand,
   type QueryCommandInput,
@@ -13,6 +15,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb'
 import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '@huddle/client/protocol'
 import type {
   Appended,
+  Block,
   ChatStore,
   Connection,
   Group,
@@ -20,12 +23,14 @@ import type {
   Member,
   MemberStatus,
   MessageRef,
+  RateLimit,
   StoredEvent,
   Window,
 } from '../core/ports.js'
 import { ConnectionDirectory, type Item, type TransactItem } from './connection-directory.js'
 import { keys } from './keys.js'
 import { tableSchema } from './table-schema.js'
+import { TokenBuckets } from './token-buckets.js'
 
 const batchGetLimit = 100
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = tableSchema
@@ -34,6 +39,7 @@ const notExists = `attribute_not_exists(${PK})`
 /** ChatStore over one DynamoDB table: no Scan anywhere, batches where a fan-out reads many items. */
 export class DynamoChatStore implements ChatStore {
   private readonly directory: ConnectionDirectory
+  private readonly buckets: TokenBuckets
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -45,6 +51,7 @@ export class DynamoChatStore implements ChatStore {
       (keyList, projection) => this.batchGet(keyList, projection),
       async (iss) => (await this.membershipsOf(iss)).filter((m) => m.status === 'joined').map((m) => m.gid),
     )
+    this.buckets = new TokenBuckets(db, tableName)
   }
 
   /**
@@ -310,6 +317,41 @@ export class DynamoChatStore implements ChatStore {
     }
   }
 
+  async setBlock({ blocker, iss }: Block, blocked: boolean): Promise<void> {
+    const Key = keys.block(blocker, iss)
+    if (blocked) await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...Key, iss } }))
+    else await this.db.send(new DeleteCommand({ TableName: this.tableName, Key }))
+  }
+
+  async findBlocks(pairs: Block[]): Promise<Block[]> {
+    if (pairs.length === 0) return []
+    const found = await this.batchGet(pairs.map(({ blocker, iss }) => keys.block(blocker, iss)))
+    const existing = new Set(found.map((item) => `${item[PK]}\n${item[SK]}`))
+    return pairs.filter(({ blocker, iss }) => {
+      const key = keys.block(blocker, iss)
+      return existing.has(`${key[PK]}\n${key[SK]}`)
+    })
+  }
+
+  async blocksOf(blocker: string, page: { after?: string; limit: number }): Promise<string[]> {
+    const { [PK]: pk } = keys.block(blocker, '')
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :after AND :last',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: {
+          ':pk': pk,
+          // Past `after` itself: its key with one more character; BLOCK#\uffff sorts after every block.
+          ':after': `${keys.blockPrefix}${page.after === undefined ? '' : `${page.after}\u0000`}`,
+          ':last': `${keys.blockPrefix}\uffff`,
+        },
+        Limit: page.limit,
+      }),
+    )
+    return Items.map((item) => String(item.iss))
+  }
+
   async membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]> {
     const { indexName, partitionKey, sortKey } = tableSchema.userIndex
     const input: Omit<QueryCommandInput, 'TableName'> = {
@@ -354,6 +396,10 @@ export class DynamoChatStore implements ChatStore {
       if (isConditionFailure(error)) return windowEnd - now
       throw error
     }
+  }
+
+  takeToken(iss: string, bucket: string, limit: RateLimit, at: Date): Promise<number | undefined> {
+    return this.buckets.take(iss, bucket, limit, at)
   }
 
   async claimSlice(

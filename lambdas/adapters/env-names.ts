@@ -13,6 +13,13 @@ export const envNames = {
   retentionDays: 'MESSAGE_RETENTION_DAYS',
   /** Members a group may have (default 10,000). */
   maxGroupSize: 'MAX_GROUP_SIZE',
+  /** Groups one identity may create in an hour (default 20). */
+  groupsPerHour: 'GROUPS_PER_HOUR',
+  /** Each identity's token buckets: messages (with edits and deletes) and other writes, per second and burst. */
+  messagesPerSecond: 'MESSAGES_PER_SECOND',
+  messageBurst: 'MESSAGE_BURST',
+  writesPerSecond: 'WRITES_PER_SECOND',
+  writeBurst: 'WRITE_BURST',
   /** The fan-out worker's function name, for functions that hand slices of a large fan-out to it. */
   fanOutFunction: 'FANOUT_FUNCTION',
   /** Connections per fan-out slice (default 1,000): a function posts one slice and hands the others over. */

@@ -4,7 +4,8 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
 import { Chat, type ChatDeps } from '../core/chat.js'
-import type { AvatarStore, ChatStore, EventSender, FanOutWorkers } from '../core/ports.js'
+import type { AvatarStore, ChatStore, EventSender, FanOutWorkers, RateLimit } from '../core/ports.js'
+import { defaultRateLimits } from '../core/rate-limits.js'
 import { DynamoChatStore } from './dynamo-store.js'
 import { envNames } from './env-names.js'
 import { LambdaFanOutWorkers } from './lambda-workers.js'
@@ -31,6 +32,19 @@ function positiveInteger(name: EnvName, value: string): number {
   if (!Number.isInteger(parsed) || parsed <= 0)
     throw new Error(`${name} must be a positive integer, got ${value}`)
   return parsed
+}
+
+/** A token bucket's settings, each the deployed default unless set; a rate may be a fraction. */
+function rateLimit(perSecond: EnvName, burst: EnvName, fallback: RateLimit): RateLimit {
+  const rate = optionalEnv(perSecond)
+  const size = optionalEnv(burst)
+  const parsedRate = Number(rate)
+  if (rate !== undefined && !(Number.isFinite(parsedRate) && parsedRate > 0))
+    throw new Error(`${perSecond} must be a positive number, got ${rate}`)
+  return {
+    perSecond: rate === undefined ? fallback.perSecond : parsedRate,
+    burst: size === undefined ? fallback.burst : positiveInteger(burst, size),
+  }
 }
 
 /** A port whose adapter is built on first use, so a function only needs the settings it really uses. */
@@ -85,6 +99,7 @@ function fanOutWorkers(functionName: string): FanOutWorkers {
 export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
   const retentionDays = optionalEnv(envNames.retentionDays)
   const maxGroupSize = optionalEnv(envNames.maxGroupSize)
+  const groupsPerHour = optionalEnv(envNames.groupsPerHour)
   const fanOutFunction = optionalEnv(envNames.fanOutFunction)
   const sliceSize = optionalEnv(envNames.fanOutSliceSize)
   return new Chat({
@@ -92,8 +107,15 @@ export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
       retentionDays: positiveInteger(envNames.retentionDays, retentionDays),
     }),
     ...(maxGroupSize !== undefined && { maxGroupSize: positiveInteger(envNames.maxGroupSize, maxGroupSize) }),
+    ...(groupsPerHour !== undefined && {
+      groupsPerHour: positiveInteger(envNames.groupsPerHour, groupsPerHour),
+    }),
     ...(fanOutFunction !== undefined && { workers: lazily(() => fanOutWorkers(fanOutFunction)) }),
     ...(sliceSize !== undefined && { sliceSize: positiveInteger(envNames.fanOutSliceSize, sliceSize) }),
+    rateLimits: {
+      messages: rateLimit(envNames.messagesPerSecond, envNames.messageBurst, defaultRateLimits.messages),
+      writes: rateLimit(envNames.writesPerSecond, envNames.writeBurst, defaultRateLimits.writes),
+    },
     store: lazily(chatStore),
     avatars: lazily(avatarStore),
     sender: lazily(eventSender),

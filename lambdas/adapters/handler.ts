@@ -45,8 +45,8 @@ export function lambda(run: (event: WebSocketEvent) => Promise<WebSocketResult>)
 }
 
 /**
- * A two-way route's handler: validates the frame with its action's schema, runs one use case and
- * returns exactly one reply, an ack or an error, whatever goes wrong.
+ * A two-way route's handler: validates the frame with its action's schema, admits it through the caller's
+ * rate limit, runs one use case and returns exactly one reply, an ack or an error, whatever goes wrong.
  */
 export function actionHandler<A extends Action>(
   action: A,
@@ -58,7 +58,10 @@ export function actionHandler<A extends Action>(
     try {
       const frame = parseFrameText(event.body)
       id = requestId(frame)
-      const result = await useCase(callerOf(event), validateFrame(action, frame))
+      const caller = callerOf(event)
+      const valid = validateFrame(action, frame)
+      await chat.rateLimits.admit(caller, action)
+      const result = await useCase(caller, valid)
       return reply({ type: 'ack', ...(id !== undefined && { id }), ...result })
     } catch (error) {
       return reply(errorReply(error, id))

@@ -27,10 +27,15 @@ export const keys = {
     [PK]: `RATE#${iss}`,
     [SK]: `${action}#${windowStart}`,
   }),
+  /** One identity's token bucket (its theoretical arrival time, GCRA), shared by every function. */
+  rateBucket: (iss: string, bucket: string) => ({ [PK]: `RATE#${iss}`, [SK]: `BUCKET#${bucket}` }),
   /** One item per user holding the set of its connection ids (and a version that moves with it). */
   userConnections: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'CONNS' }),
   /** One item per fan-out slice handed to a worker: who holds it, how far it got, whether it is done. */
   fanOutSlice: (id: string) => ({ [PK]: `SLICE#${id}`, [SK]: 'META' }),
+  /** One item per identity another blocks: its invites no longer reach the blocker. */
+  block: (blocker: string, iss: string) => ({ [PK]: `USER#${blocker}`, [SK]: `BLOCK#${iss}` }),
+  blockPrefix: 'BLOCK#',
   /** One item per user holding the set of groups it has joined, read consistently when it connects. */
   userGroups: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'GROUPS' }),
 }

@@ -1,10 +1,19 @@
 import { limits } from '@huddle/client/protocol'
 import { Avatars } from './avatars.js'
+import { Blocks } from './blocks.js'
 import type { Caller, ChatContext } from './context.js'
 import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
 import { Membership } from './membership.js'
-import type { AvatarStore, ChatStore, DeliveryReport, EventSender, FanOutWorkers } from './ports.js'
+import type {
+  AvatarStore,
+  ChatStore,
+  DeliveryReport,
+  EventSender,
+  FanOutWorkers,
+  RateLimit,
+} from './ports.js'
+import { defaultRateLimits, type RateBucket, RateLimits } from './rate-limits.js'
 
 export type { Caller } from './context.js'
 
@@ -25,6 +34,10 @@ export interface ChatDeps {
   retentionDays?: number
   /** Members (invited or joined) a group may have; default 10,000. */
   maxGroupSize?: number
+  /** Groups one identity may create in an hour; default 20. */
+  groupsPerHour?: number
+  /** Each identity's token buckets (per second, burst); default 5 and 20 for messages, 20 and 60 for writes. */
+  rateLimits?: Record<RateBucket, RateLimit>
   onDelivery?: (report: DeliveryReport) => void
 }
 
@@ -33,10 +46,13 @@ const daySeconds = 24 * 60 * 60
 /** Group chat with no AWS in sight: avatars, membership, conversation and the connections they reach. */
 export class Chat {
   readonly avatars: Avatars
+  readonly blocks: Blocks
   readonly membership: Membership
   readonly conversation: Conversation
   /** Fan-out, for the workers that post slices of it. */
   readonly delivery: Delivery
+  /** Per-identity rate limits: the handler adapter admits each write through them. */
+  readonly rateLimits: RateLimits
   private readonly context: ChatContext
 
   constructor(deps: ChatDeps) {
@@ -60,10 +76,13 @@ export class Chat {
       newId,
       expiresAt: (at) => Math.ceil(at.getTime() / 1000) + retentionSeconds,
       maxGroupSize: deps.maxGroupSize ?? 10_000,
+      groupsPerHour: deps.groupsPerHour ?? 20,
     }
     this.avatars = new Avatars(this.context)
-    this.membership = new Membership(this.context, this.avatars)
-    this.conversation = new Conversation(this.context)
+    this.blocks = new Blocks(this.context)
+    this.membership = new Membership(this.context, this.avatars, this.blocks)
+    this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? defaultRateLimits, now)
+    this.conversation = new Conversation(this.context, this.rateLimits)
   }
 
   async connect(caller: Caller): Promise<void> {

@@ -18,4 +18,6 @@ export interface ChatContext {
   expiresAt(at: Date): number
   /** Members (invited or joined) a group may have. */
   maxGroupSize: number
+  /** Groups one identity may create in an hour. */
+  groupsPerHour: number
 }

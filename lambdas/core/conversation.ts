@@ -21,6 +21,7 @@ import {
   untilLanded,
 } from './group-log.js'
 import type { GroupState, MessageRef, StoredEvent } from './ports.js'
+import type { RateLimits } from './rate-limits.js'
 
 const encoder = new TextEncoder()
 /** A history page leaves this much of API Gateway's 128 KB for the reply around its events. */
@@ -30,16 +31,22 @@ const eventFieldsBytes = 1024
 
 /** What is said in a group: messages, their edits and deletes, history, and receipts. */
 export class Conversation {
-  constructor(private readonly context: ChatContext) {}
+  constructor(
+    private readonly context: ChatContext,
+    private readonly rateLimits: RateLimits,
+  ) {}
 
   async message(caller: Caller, frame: Frames['message']): Promise<AckResults['message']> {
     requireBodySize(frame.body, 'message')
     const { store, delivery } = this.context
     const jti = frame.jti ?? this.context.newId()
     return untilLanded(async (tries) => {
+      // The rate token is taken beside the first read, so it adds no round trip; nothing is written
+      // unless both succeed.
       const [state, replied] = await Promise.all([
         this.readGroup(frame.gid, 'message', tries > 0),
         frame.rid === undefined ? undefined : store.findMessage(frame.gid, frame.rid),
+        tries === 0 && this.rateLimits.take(caller, 'message'),
       ])
       if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
       requireJoined(state.members, caller.iss, 'message')
@@ -222,6 +229,7 @@ export class Conversation {
       const [state, target] = await Promise.all([
         this.readGroup(frame.gid, action, tries > 0),
         store.findMessage(frame.gid, frame.jti),
+        tries === 0 && this.rateLimits.take(caller, action),
       ])
       if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
       requireJoined(state.members, caller.iss, action)

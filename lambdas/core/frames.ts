@@ -48,6 +48,9 @@ export const frameSchemas = {
   sync: z.object({ cursor: z.optional(identity) }),
   groups: z.object({ cursor: z.optional(identity) }),
   members: z.object({ gid: identity, cursor: z.optional(identity) }),
+  block: z.object({ iss: identity }),
+  unblock: z.object({ iss: identity }),
+  blocks: z.object({ cursor: z.optional(identity) }),
 } satisfies Record<Action, z.ZodMiniType>
 
 /** A schema's output must be a request of the protocol, so the two cannot drift apart. */

@@ -9,6 +9,7 @@ import type {
 } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import type { Avatars } from './avatars.js'
+import type { Blocks } from './blocks.js'
 import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
@@ -21,17 +22,23 @@ export class Membership {
   constructor(
     private readonly context: ChatContext,
     private readonly avatars: Avatars,
+    private readonly blocks: Blocks,
   ) {}
 
-  /** Creates the group (the caller joins it as admin) or, for a joined member, invites more identities. */
+  /**
+   * Creates the group (the caller joins it as admin; a few groups an hour) or, for a joined member, invites
+   * more identities. Identities that block the caller are left out, as if not named.
+   */
   async invite(caller: Caller, frame: Frames['invite']): Promise<AckResults['invite']> {
-    const invitees = [...new Set(frame.members)].filter((iss) => iss !== caller.iss)
-    if (invitees.length === 0) throw new ChatError('BAD_REQUEST', 'invite: members must name someone else')
-    if (invitees.length > limits.membersPerInvite) {
+    const named = [...new Set(frame.members)].filter((iss) => iss !== caller.iss)
+    if (named.length === 0) throw new ChatError('BAD_REQUEST', 'invite: members must name someone else')
+    if (named.length > limits.membersPerInvite) {
       throw new ChatError('TOO_LARGE', `invite: at most ${limits.membersPerInvite} members per invite`)
     }
     const { store } = this.context
+    const invitees = await this.blocks.reachable(caller.iss, named)
     let avatar: Group['avatar']
+    let counted = false
     const { group, members, newcomers } = await untilLanded(async () => {
       const state = await store.readGroup(frame.gid)
       const at = this.context.now().toISOString()
@@ -45,6 +52,8 @@ export class Membership {
         since,
       })
       if (state === undefined) {
+        if (!counted) await this.countNewGroup(caller)
+        counted = true
         if (frame.avatar) avatar ??= await this.avatars.adopt(caller, frame.avatar.key, frame.gid)
         const group: Group = {
           gid: frame.gid,
@@ -174,14 +183,19 @@ export class Membership {
     })
 
     let invites = 0
+    const pending = mine.filter((m) => m.status === 'invited')
+    const blocked = await this.blocks.blockedBy(
+      caller.iss,
+      pending.map((m) => m.invitedBy),
+    )
     // The index behind membershipsOf lags a little: each pending invite is checked on the group itself.
     await forEachLimited(
-      mine.filter((m) => m.status === 'invited'),
+      pending.filter((m) => !blocked.has(m.invitedBy)),
       8,
       async ({ gid }) => {
         const state = await store.readGroup(gid)
         const me = state && memberOf(state.members, caller.iss)
-        if (state === undefined || me?.status !== 'invited') return
+        if (state === undefined || me?.status !== 'invited' || blocked.has(me.invitedBy)) return
         const event = inviteEvent(await this.groupView(state), me.invitedBy)
         if (await delivery.toCaller(event, caller)) invites++
       },
@@ -203,6 +217,8 @@ export class Membership {
       limit: limits.groupsPage,
     })
     const listed: AckResults['groups']['groups'] = []
+    const invitedBy = page.flatMap((m) => (m.status === 'invited' ? [m.invitedBy] : []))
+    const blocked = await this.blocks.blockedBy(caller.iss, invitedBy)
     await forEachLimited(
       page.filter((m) => m.status !== 'left'),
       8,
@@ -210,9 +226,10 @@ export class Membership {
         const state = await store.readGroup(gid)
         const me = state && memberOf(state.members, caller.iss)
         if (state === undefined || me === undefined || me.status === 'left') return
+        if (me.status === 'invited' && blocked.has(me.invitedBy)) return
         const view = await this.groupView(state)
         if (me.status === 'invited') {
-          listed.push({ ...view, status: 'invited', unread: 0 })
+          listed.push({ ...view, status: 'invited', invitedBy: me.invitedBy, unread: 0 })
           return
         }
         const read = me.read ?? me.joinSeq ?? 0
@@ -244,6 +261,21 @@ export class Membership {
     const page = present.slice(0, limits.listPage)
     const last = page.at(-1)
     return { gid: frame.gid, members: page, ...(present.length > page.length && last && { next: last.iss }) }
+  }
+
+  /** A new group counts against its creator's groups this hour. */
+  private async countNewGroup(caller: Caller): Promise<void> {
+    const { groupsPerHour } = this.context
+    const refusal = await this.context.store.spend(
+      caller.iss,
+      'group',
+      groupsPerHour,
+      60 * 60,
+      this.context.now(),
+    )
+    if (refusal !== undefined) {
+      throw new ChatError('RATE_LIMITED', `invite: at most ${groupsPerHour} new groups an hour`, refusal)
+    }
   }
 
   private async readGroup(gid: string): Promise<GroupState> {

@@ -82,6 +82,12 @@ export interface MessageRef {
 export type Appended<T> = 'appended' | { moved: Group | undefined } | { rejected: T | undefined }
 
 /** Persistence of groups, memberships, each group's event log and connections. */
+/** `blocker` has blocked `iss`: invites from `iss` do not reach `blocker`. */
+export interface Block {
+  blocker: string
+  iss: string
+}
+
 export interface ChatStore {
   /** The group and all its memberships (with the joined ones' connections) in one read, consistent unless
    * asked otherwise; undefined when there is no such group. */
@@ -131,6 +137,12 @@ export interface ChatStore {
   saveReceipt(previous: Member, next: Pick<Member, 'delivered' | 'read' | 'movedAt'>): Promise<boolean>
   /** An identity's memberships (left ones too), sorted by gid; a page after gid `after` when asked. */
   membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]>
+  /** Records that `block.blocker` blocks `block.iss`, or with `blocked` false forgets it. */
+  setBlock(block: Block, blocked: boolean): Promise<void>
+  /** Which of these pairs are blocks. */
+  findBlocks(pairs: Block[]): Promise<Block[]>
+  /** One page of the identities `blocker` blocks, in order, after `after` when given. */
+  blocksOf(blocker: string, page: { after?: string; limit: number }): Promise<string[]>
   /** Counts one `action` of `iss` in the current fixed window of `windowSeconds`; when `limit` is spent,
    * nothing is counted and the answer is the seconds until the window ends. */
   spend(
@@ -140,6 +152,9 @@ export interface ChatStore {
     windowSeconds: number,
     at: Date,
   ): Promise<number | undefined>
+  /** Takes one token from `iss`'s `bucket`, which refills at `limit.perSecond` and holds up to `limit.burst`,
+   * the same bucket for every function instance; undefined when taken, else the seconds until one is there. */
+  takeToken(iss: string, bucket: string, limit: RateLimit, at: Date): Promise<number | undefined>
   /** Records a connection, also in the identity's joined memberships. */
   saveConnection(connection: Connection): Promise<void>
   /** Forgets a connection, also in the identity's memberships; the identity is looked up when not given. */
@@ -161,6 +176,12 @@ export interface ChatStore {
   /** Records, while `owner` holds the slice, that its first `posted` targets are posted, and ends the lease;
    * `done` when they are all. */
   recordSlice(id: string, owner: string, posted: number, done: boolean): Promise<void>
+}
+
+/** A token bucket: it refills at `perSecond` tokens a second and holds at most `burst`. */
+export interface RateLimit {
+  perSecond: number
+  burst: number
 }
 
 export interface Connection {

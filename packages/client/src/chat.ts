@@ -158,6 +158,27 @@ export class ChatService {
     await this.#context.write('leave', { gid })
   }
 
+  /** Stops invites from `iss` reaching this identity; messages in groups both belong to still arrive. */
+  async block(iss: string): Promise<void> {
+    await this.#client.request('block', { iss })
+  }
+
+  async unblock(iss: string): Promise<void> {
+    await this.#client.request('unblock', { iss })
+  }
+
+  /** Every identity this identity blocks, so an app can hide their messages too. */
+  async blocked(): Promise<string[]> {
+    const all: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#client.request('blocks', cursor === undefined ? {} : { cursor })
+      all.push(...page.blocked)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return all
+  }
+
   /** Every group this identity is invited to or has joined, with its unread count. */
   async groups(): Promise<ChatGroup[]> {
     const all: ChatGroup[] = []
@@ -219,7 +240,7 @@ export class ChatService {
   #invited(event: InviteEvent): void {
     if (this.#announced.has(event.gid) || this.#invites.size === 0) return
     this.#announced.add(event.gid)
-    this.#invites.emit(new ChatGroup(this.#context, event, 'invited'))
+    this.#invites.emit(new ChatGroup(this.#context, { ...event, invitedBy: event.iss }, 'invited'))
   }
 
   /**

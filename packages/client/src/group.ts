@@ -1,4 +1,5 @@
 import type { ChatClient } from './client.js'
+import { ChatError } from './error.js'
 import type {
   AckResults,
   DeleteEvent,
@@ -39,6 +40,7 @@ interface GroupInfo {
   members: string[]
   memberCount: number
   image?: ImageLink
+  invitedBy?: string
 }
 
 /** Writes whose ack carries the seq their event took in the group's order. */
@@ -67,6 +69,8 @@ export class ChatGroup {
   memberCount: number
   image: ImageLink | undefined
   status: MembershipStatus
+  /** Who invited this identity, for an invite (from onInvite, or a pending one from `chat().groups()`). */
+  invitedBy: string | undefined
   /** From `chat().groups()`: messages from others after this identity's read position, and that position. */
   unread: number | undefined
   read: number | undefined
@@ -80,6 +84,7 @@ export class ChatGroup {
     this.memberCount = group.memberCount
     this.image = group.image
     this.status = status
+    this.invitedBy = group.invitedBy
   }
 
   /** Reads every member of the group, a page at a time, into `members`. */
@@ -109,6 +114,18 @@ export class ChatGroup {
   async leave(): Promise<void> {
     await this.#context.write('leave', { gid: this.gid })
     this.status = 'left'
+  }
+
+  /** Declines a pending invite (never a joined group); with `block`, the inviter's invites stop too. */
+  async decline(options: { block?: boolean } = {}): Promise<void> {
+    if (this.status !== 'invited') {
+      throw new ChatError(
+        'BAD_REQUEST',
+        `decline: ${this.gid} is not a pending invite (it is ${this.status})`,
+      )
+    }
+    await this.leave()
+    if (options.block && this.invitedBy) await this.#context.request('block', { iss: this.invitedBy })
   }
 
   /** Sends `body` to every joined member; `jti` makes a retry of the same message idempotent. */

@@ -38,6 +38,8 @@ export interface GroupView {
 /** One of the caller's groups, as `groups` lists it. */
 export interface GroupListing extends GroupView {
   status: 'invited' | 'joined'
+  /** Who invited the caller, while the invite is pending. */
+  invitedBy?: string
   /** The caller's read position (a seq), once it has joined. */
   read?: number
   /** Messages from others after the caller's read position, counted up to `limits.unreadCount`. */
@@ -77,6 +79,11 @@ export interface Requests {
   sync: { cursor?: string }
   groups: { cursor?: string }
   members: { gid: string; cursor?: string }
+  /** Invites from `iss` stop reaching the caller; messages in groups they share still arrive. */
+  block: { iss: string }
+  unblock: { iss: string }
+  /** One page of the identities the caller blocks. */
+  blocks: { cursor?: string }
 }
 
 /** Result fields of each action's ack, keyed by action. */
@@ -105,6 +112,10 @@ export interface AckResults {
   groups: { groups: GroupListing[]; next?: string }
   /** One page of a group's members (not the ones who left); `next` asks for the next page. */
   members: { gid: string; members: MemberView[]; next?: string }
+  block: { iss: string; blocked: true }
+  unblock: { iss: string; blocked: false }
+  /** In identity order; `next` asks for the next page. */
+  blocks: { blocked: string[]; next?: string }
 }
 
 export type Action = keyof AckResults
