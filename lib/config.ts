@@ -24,6 +24,8 @@ export interface HuddleConfig {
   maxGroupSize: number
   /** Groups one identity may create in an hour. */
   groupsPerHour: number
+  /** Invites one identity may have pending. */
+  pendingInvitesPerIdentity: number
   /** Each identity's messages (with edits and deletes) a second, and the burst it may send above that. */
   messagesPerSecond: number
   messageBurst: number
@@ -54,6 +56,7 @@ export const stageSettingKeys = [
   'messageRetentionDays',
   'maxGroupSize',
   'groupsPerHour',
+  'pendingInvitesPerIdentity',
   'messagesPerSecond',
   'messageBurst',
   'writesPerSecond',
@@ -262,6 +265,7 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     messageRetentionDays: positiveNumber('messageRetentionDays', 365, true),
     maxGroupSize: positiveNumber('maxGroupSize', 10_000, true),
     groupsPerHour: positiveNumber('groupsPerHour', 20, true),
+    pendingInvitesPerIdentity: positiveNumber('pendingInvitesPerIdentity', 100, true),
     messagesPerSecond: positiveNumber('messagesPerSecond', defaultRateLimits.messages.perSecond, false),
     messageBurst: positiveNumber('messageBurst', defaultRateLimits.messages.burst, true),
     writesPerSecond: positiveNumber('writesPerSecond', defaultRateLimits.writes.perSecond, false),

@@ -204,6 +204,7 @@ export class HuddleStack extends Stack {
                 [envNames.writesPerSecond]: String(config.writesPerSecond),
                 [envNames.writeBurst]: String(config.writeBurst),
                 [envNames.groupsPerHour]: String(config.groupsPerHour),
+                [envNames.pendingInvitesPerIdentity]: String(config.pendingInvitesPerIdentity),
               }
             : {}),
           ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),

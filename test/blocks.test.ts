@@ -111,3 +111,27 @@ describe('new groups an hour', () => {
     })
   })
 })
+
+describe('pending invites', () => {
+  it('leaves out an identity with 100 invites pending, until it answers one', async () => {
+    const creators = await connect(...Array.from({ length: 6 }, () => unique('inviter')))
+    const [bob, carol] = await connect(unique('bob'), unique('carol'))
+    const gids = creators
+      .slice(0, 5)
+      .flatMap((creator) => Array.from({ length: 20 }, () => ({ creator, gid: unique('flood') })))
+    await Promise.all(
+      creators.slice(0, 5).map(async (creator) => {
+        for (const { gid } of gids.filter((g) => g.creator === creator)) {
+          await creator.ok('invite', { gid, name: 'Flood', members: [bob.iss] })
+        }
+      }),
+    )
+    const last = creators[5] as (typeof creators)[number]
+    const over = await last.ok('invite', { gid: unique('over'), name: 'Over', members: [bob.iss, carol.iss] })
+    expect(over.invited).toEqual([carol.iss])
+
+    await bob.ok('leave', { gid: gids[0]?.gid })
+    const room = await last.ok('invite', { gid: unique('room'), name: 'Room', members: [bob.iss] })
+    expect(room.invited).toEqual([bob.iss])
+  })
+})

@@ -320,11 +320,12 @@ describe('functions', () => {
     expect(withRetention).toHaveLength(writingRoutes.length + writingWorkers.length)
   })
 
-  it('get the configured message retention, group size and groups an hour when they are given', () => {
+  it('get the configured message retention, group size, groups an hour and pending invites when given', () => {
     const configured = templateFor({
       messageRetentionDays: '30',
       maxGroupSize: '500',
       groupsPerHour: '5',
+      pendingInvitesPerIdentity: '7',
     }).findResources('AWS::Lambda::Function')
     for (const route of routes) {
       const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource | undefined
@@ -338,6 +339,9 @@ describe('functions', () => {
       )
       expect(environmentOf(fn as Resource)[envNames.groupsPerHour], route.routeKey).toBe(
         writes ? '5' : undefined,
+      )
+      expect(environmentOf(fn as Resource)[envNames.pendingInvitesPerIdentity], route.routeKey).toBe(
+        writes ? '7' : undefined,
       )
     }
   })

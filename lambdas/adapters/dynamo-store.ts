@@ -317,6 +317,28 @@ export class DynamoChatStore implements ChatStore {
     }
   }
 
+  async pendingInvites(iss: string, atMost: number): Promise<number> {
+    const { indexName, partitionKey } = tableSchema.userIndex
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.tableName,
+        IndexName: indexName,
+        KeyConditionExpression: '#pk = :pk',
+        FilterExpression: '#status = :invited',
+        ExpressionAttributeNames: { '#pk': partitionKey, '#status': 'status' },
+        ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':invited': 'invited' },
+        Select: 'COUNT',
+      },
+    )
+    let count = 0
+    for await (const page of pages) {
+      count += page.Count ?? 0
+      if (count >= atMost) break
+    }
+    return Math.min(count, atMost)
+  }
+
   async setBlock({ blocker, iss }: Block, blocked: boolean): Promise<void> {
     const Key = keys.block(blocker, iss)
     if (blocked) await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...Key, iss } }))

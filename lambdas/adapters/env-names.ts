@@ -15,6 +15,8 @@ export const envNames = {
   maxGroupSize: 'MAX_GROUP_SIZE',
   /** Groups one identity may create in an hour (default 20). */
   groupsPerHour: 'GROUPS_PER_HOUR',
+  /** Invites one identity may have pending (default 100). */
+  pendingInvitesPerIdentity: 'PENDING_INVITES_PER_IDENTITY',
   /** Each identity's token buckets: messages (with edits and deletes) and other writes, per second and burst. */
   messagesPerSecond: 'MESSAGES_PER_SECOND',
   messageBurst: 'MESSAGE_BURST',

@@ -100,6 +100,7 @@ export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
   const retentionDays = optionalEnv(envNames.retentionDays)
   const maxGroupSize = optionalEnv(envNames.maxGroupSize)
   const groupsPerHour = optionalEnv(envNames.groupsPerHour)
+  const pendingInvites = optionalEnv(envNames.pendingInvitesPerIdentity)
   const fanOutFunction = optionalEnv(envNames.fanOutFunction)
   const sliceSize = optionalEnv(envNames.fanOutSliceSize)
   return new Chat({
@@ -109,6 +110,9 @@ export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
     ...(maxGroupSize !== undefined && { maxGroupSize: positiveInteger(envNames.maxGroupSize, maxGroupSize) }),
     ...(groupsPerHour !== undefined && {
       groupsPerHour: positiveInteger(envNames.groupsPerHour, groupsPerHour),
+    }),
+    ...(pendingInvites !== undefined && {
+      pendingInvitesPerIdentity: positiveInteger(envNames.pendingInvitesPerIdentity, pendingInvites),
     }),
     ...(fanOutFunction !== undefined && { workers: lazily(() => fanOutWorkers(fanOutFunction)) }),
     ...(sliceSize !== undefined && { sliceSize: positiveInteger(envNames.fanOutSliceSize, sliceSize) }),

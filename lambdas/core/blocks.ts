@@ -7,6 +7,7 @@ import type { Frames } from './frames.js'
 /**
  * Who an identity blocks: invites from a blocked identity never reach it (they are not made), and pending
  * ones are not offered again. Messages in groups both belong to still arrive; apps hide them with the list.
+ * It also keeps any identity from being buried in invites.
  */
 export class Blocks {
   constructor(private readonly context: ChatContext) {}
@@ -32,11 +33,18 @@ export class Blocks {
     return { blocked, ...(page.length > blocked.length && last && { next: last }) }
   }
 
-  /** The identities among `invitees` that do not block `inviter`. */
+  /**
+   * The identities among `invitees` an invite from `inviter` may reach: not those that block it, nor those
+   * with `pendingInvitesPerIdentity` invites pending already (so that nobody can be buried in invites).
+   */
   async reachable(inviter: string, invitees: string[]): Promise<string[]> {
-    const blocks = await this.context.store.findBlocks(invitees.map((blocker) => ({ blocker, iss: inviter })))
+    const { store, pendingInvitesPerIdentity: cap } = this.context
+    const [blocks, pending] = await Promise.all([
+      store.findBlocks(invitees.map((blocker) => ({ blocker, iss: inviter }))),
+      Promise.all(invitees.map((iss) => store.pendingInvites(iss, cap))),
+    ])
     const blocking = new Set(blocks.map((block) => block.blocker))
-    return invitees.filter((iss) => !blocking.has(iss))
+    return invitees.filter((iss, i) => !blocking.has(iss) && (pending[i] ?? 0) < cap)
   }
 
   /** The identities among `inviters` that `iss` blocks. */

@@ -36,6 +36,8 @@ export interface ChatDeps {
   maxGroupSize?: number
   /** Groups one identity may create in an hour; default 20. */
   groupsPerHour?: number
+  /** Invites one identity may have pending; default 100. */
+  pendingInvitesPerIdentity?: number
   /** Each identity's token buckets (per second, burst); default 5 and 20 for messages, 20 and 60 for writes. */
   rateLimits?: Record<RateBucket, RateLimit>
   onDelivery?: (report: DeliveryReport) => void
@@ -77,6 +79,7 @@ export class Chat {
       expiresAt: (at) => Math.ceil(at.getTime() / 1000) + retentionSeconds,
       maxGroupSize: deps.maxGroupSize ?? 10_000,
       groupsPerHour: deps.groupsPerHour ?? 20,
+      pendingInvitesPerIdentity: deps.pendingInvitesPerIdentity ?? 100,
     }
     this.avatars = new Avatars(this.context)
     this.blocks = new Blocks(this.context)

@@ -20,4 +20,6 @@ export interface ChatContext {
   maxGroupSize: number
   /** Groups one identity may create in an hour. */
   groupsPerHour: number
+  /** Invites one identity may have pending; invites past it leave that identity out. */
+  pendingInvitesPerIdentity: number
 }

@@ -27,7 +27,7 @@ export class Membership {
 
   /**
    * Creates the group (the caller joins it as admin; a few groups an hour) or, for a joined member, invites
-   * more identities. Identities that block the caller are left out, as if not named.
+   * more identities. Identities that block the caller, or have too many invites pending, are left out.
    */
   async invite(caller: Caller, frame: Frames['invite']): Promise<AckResults['invite']> {
     const named = [...new Set(frame.members)].filter((iss) => iss !== caller.iss)

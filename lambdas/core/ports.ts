@@ -137,6 +137,8 @@ export interface ChatStore {
   saveReceipt(previous: Member, next: Pick<Member, 'delivered' | 'read' | 'movedAt'>): Promise<boolean>
   /** An identity's memberships (left ones too), sorted by gid; a page after gid `after` when asked. */
   membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]>
+  /** How many invites `iss` has pending, counted no further than `atMost`. */
+  pendingInvites(iss: string, atMost: number): Promise<number>
   /** Records that `block.blocker` blocks `block.iss`, or with `blocked` false forgets it. */
   setBlock(block: Block, blocked: boolean): Promise<void>
   /** Which of these pairs are blocks. */
