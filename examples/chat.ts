@@ -13,6 +13,7 @@ const help = `commands:
   /join <gid>          accept an invite
   /leave [gid]         leave a group (default: the current one)
   /decline <gid> [block]   decline an invite (and block whoever sent it)
+  /remove <who>        remove a member from the current group (admins)
   /block <who>, /unblock <who>, /blocked   invites from a blocked identity never reach you
   /groups              list your groups and invites, with unread counts
   /switch <gid>        send plain lines to this group
@@ -105,6 +106,12 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     await invite.decline({ block: block === 'block' })
     show(`* declined ${gid}${block === 'block' ? `, and blocked ${invite.invitedBy}` : ''}`)
   },
+  async remove([who]) {
+    const group = current ? groups.get(current) : undefined
+    if (!who || !group) return show('usage: /remove <who>, in the current group')
+    await group.remove(who)
+    show(`* removed ${who} from ${label(group.gid)}`)
+  },
   async block([who]) {
     if (!who) return show('usage: /block <who>')
     await chat.block(who)
@@ -162,7 +169,7 @@ function describe(event: HistoryPage['events'][number]): string {
     case 'chat.join':
       return `  * ${event.iss} joined`
     case 'chat.leave':
-      return `  * ${event.iss} left`
+      return event.by ? `  * ${event.by} removed ${event.iss}` : `  * ${event.iss} left`
     case 'chat.edit':
       return `  * ${event.iss} edited a message`
     case 'chat.delete':

@@ -88,6 +88,7 @@ export const routes: readonly RouteDefinition[] = [
     timeoutSeconds: 29,
   },
   { routeKey: 'leave', handler: 'leave', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'remove', handler: 'remove', replies: true, access: fanOut, timeoutSeconds: 29 },
   { routeKey: 'message', handler: 'message', replies: true, access: fanOut, timeoutSeconds: 29 },
   { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut, timeoutSeconds: 29 },
   { routeKey: 'delete', handler: 'delete', replies: true, access: fanOut, timeoutSeconds: 29 },

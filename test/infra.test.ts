@@ -547,7 +547,7 @@ describe('fan-out worker', () => {
 
   it('may be invoked by the routes that fan out, and by no other function', () => {
     expect(invokers.map((route) => route.routeKey).sort()).toEqual(
-      ['delete', 'edit', 'invite', 'join', 'leave', 'message', 'receipt'].sort(),
+      ['delete', 'edit', 'invite', 'join', 'leave', 'message', 'receipt', 'remove'].sort(),
     )
     for (const route of invokers) {
       expect(grantsOf(route.routeKey, 'lambda'), route.routeKey).toEqual([

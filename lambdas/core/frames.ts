@@ -28,6 +28,7 @@ export const frameSchemas = {
   }),
   join: z.object({ gid: identity }),
   leave: z.object({ gid: identity }),
+  remove: z.object({ gid: identity, iss: identity }),
   message: z.object({ gid: identity, body, jti: z.optional(messageId), rid: z.optional(messageId) }),
   edit: z.object({ gid: identity, jti: messageId, body }),
   delete: z.object({ gid: identity, jti: messageId }),

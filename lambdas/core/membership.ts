@@ -166,6 +166,50 @@ export class Membership {
   }
 
   /**
+   * An admin removes a member, invited or joined: the removal is the member's leave, with `by`, and reaches
+   * it once, then nothing more; it may join again only when invited again. Removing one who is gone
+   * answers with its leave.
+   */
+  async remove(caller: Caller, frame: Frames['remove']): Promise<AckResults['remove']> {
+    if (frame.iss === caller.iss) throw new ChatError('BAD_REQUEST', 'remove: to leave a group, send leave')
+    return untilLanded(async () => {
+      const state = await this.readGroup(frame.gid)
+      requireJoined(state.members, caller.iss, 'remove')
+      if (memberOf(state.members, caller.iss)?.role !== 'admin') {
+        throw new ChatError('FORBIDDEN', `remove: only an admin of ${frame.gid} may remove members`)
+      }
+      const target = memberOf(state.members, frame.iss)
+      if (target === undefined)
+        throw new ChatError('NOT_FOUND', `remove: ${frame.iss} is not in ${frame.gid}`)
+      if (target.status === 'left') {
+        return { gid: frame.gid, iss: frame.iss, seq: target.leaveSeq ?? state.group.head }
+      }
+      const at = this.context.now()
+      const removal = (seq: number): LeaveEvent => ({
+        type: 'chat.leave',
+        gid: frame.gid,
+        iss: frame.iss,
+        by: caller.iss,
+        seq,
+        iat: at.toISOString(),
+      })
+      const appended = await appendAt(state.group, (seq) =>
+        this.context.store.appendMembership(
+          removal(seq),
+          { status: 'left', leaveSeq: seq },
+          ['invited', 'joined'],
+          this.context.expiresAt(at),
+        ),
+      )
+      if (appended === moved || 'rejected' in appended) return moved
+      // The removed member hears of it (an invited one too), and so do the admin's other connections.
+      const event = removal(appended.seq)
+      await this.context.delivery.toMembers(event, state.members, caller, [frame.iss, caller.iss])
+      return { gid: frame.gid, iss: frame.iss, seq: event.seq }
+    })
+  }
+
+  /**
    * One page of where the caller stands in each of its groups (left ones too, so a client that missed its
    * own leave can read up to it), and every pending invite of the page re-sent to the calling connection.
    */

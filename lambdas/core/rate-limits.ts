@@ -23,6 +23,7 @@ export const rateBuckets: Partial<Record<Action, RateBucket>> = {
   invite: 'writes',
   join: 'writes',
   leave: 'writes',
+  remove: 'writes',
   receipt: 'writes',
   avatar: 'writes',
   block: 'writes',

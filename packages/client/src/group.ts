@@ -116,6 +116,15 @@ export class ChatGroup {
     this.status = 'left'
   }
 
+  /** Removes member `iss` (admins only): it is handed its removal once, then nothing more of the group. */
+  async remove(iss: string): Promise<void> {
+    await this.#context.request('remove', { gid: this.gid, iss })
+    if (this.members.includes(iss)) {
+      this.members = this.members.filter((member) => member !== iss)
+      this.memberCount--
+    }
+  }
+
   /** Declines a pending invite (never a joined group); with `block`, the inviter's invites stop too. */
   async decline(options: { block?: boolean } = {}): Promise<void> {
     if (this.status !== 'invited') {

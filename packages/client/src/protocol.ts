@@ -69,6 +69,8 @@ export interface Requests {
   invite: { gid: string; name: string; members: string[]; avatar?: { key: string } }
   join: { gid: string }
   leave: { gid: string }
+  /** An admin removes member `iss` (invited or joined). */
+  remove: { gid: string; iss: string }
   message: { gid: string; body: string; jti?: string; rid?: string }
   edit: { gid: string; jti: string; body: string }
   delete: { gid: string; jti: string }
@@ -93,6 +95,8 @@ export interface AckResults {
   /** `seq` is the caller's join event (an earlier one when it had joined already). */
   join: { group: GroupView; seq: number }
   leave: { gid: string; seq: number }
+  /** `seq` is the removal (`iss`'s leave; an earlier one when it was gone already). */
+  remove: { gid: string; iss: string; seq: number }
   /** `duplicate`: this jti was stored before, at `seq`; nothing new was stored. */
   message: { gid: string; jti: string; iat: string; seq: number; duplicate: boolean }
   /** `duplicate`: the message had this body already; `seq` is the event that gave it. */
@@ -159,6 +163,8 @@ export interface JoinEvent extends LogEntry {
 export interface LeaveEvent extends LogEntry {
   type: 'chat.leave'
   iss: string
+  /** Set when an admin removed `iss`: that admin. */
+  by?: string
 }
 
 export interface MessageEvent extends LogEntry {
