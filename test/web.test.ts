@@ -142,6 +142,26 @@ describe('the web chat, in Chromium', () => {
     }
   })
 
+  it('declines an invite: it leaves the list, and the inviter sees the leave', async () => {
+    const [alice, dave] = [unique('alice'), unique('dave')]
+    const aliceClient = await ChatClient.connect(wsUrl(), { token: () => tokenFor(alice) })
+    try {
+      const gid = unique('unwanted')
+      const declined = new Promise((resolve) =>
+        aliceClient.chat().onLeave((iss, g) => g === gid && resolve(iss)),
+      )
+      const page = await open(phone)
+      await signIn(page, dave)
+      await aliceClient.chat().invite(gid, 'Unwanted', [dave])
+      await page.getByRole('button', { name: 'Decline invite to Unwanted' }).click()
+      expect(await declined).toBe(dave)
+      await expect.poll(() => page.getByRole('listitem', { name: 'Invite to Unwanted' }).count()).toBe(0)
+      expect(uncaughtErrors(page)).toEqual([])
+    } finally {
+      await aliceClient.close()
+    }
+  })
+
   it('says so when the avatar upload is blocked, and creates no group', async () => {
     const page = await open(desktop)
     await signIn(page, unique('dave'))

@@ -241,7 +241,7 @@ async function answerInvite(group: ChatGroup, accept: boolean): Promise<void> {
   problem.textContent = ''
   try {
     if (accept) await group.join()
-    else await group.leave()
+    else await group.decline()
   } catch (error) {
     problem.textContent = `Could not ${accept ? 'accept' : 'decline'} the invite: ${describeError(error)}.`
     return

@@ -123,7 +123,7 @@ export class Membership {
       if (me.status === 'joined') return { group: await this.groupView(state), seq: me.joinSeq ?? 0 }
 
       const at = this.context.now()
-      const join = membershipEvent('chat.join', caller, frame.gid, at)
+      const join = joinEvent(caller, frame.gid, at)
       // A joiner has had delivered, and has read, everything up to its join.
       const change = (seq: number) =>
         ({ status: 'joined', joinedAt: at.toISOString(), joinSeq: seq, delivered: seq, read: seq }) as const
@@ -147,21 +147,8 @@ export class Membership {
       const me = memberOf(state.members, caller.iss)
       if (me === undefined) throw new ChatError('FORBIDDEN', `leave: you are not a member of ${frame.gid}`)
       if (me.status === 'left') return { gid: frame.gid, seq: me.leaveSeq ?? state.group.head }
-
-      const at = this.context.now()
-      const leave = membershipEvent('chat.leave', caller, frame.gid, at)
-      const appended = await appendAt(state.group, (seq) =>
-        this.context.store.appendMembership(
-          leave(seq),
-          { status: 'left', leaveSeq: seq },
-          ['invited', 'joined'],
-          this.context.expiresAt(at),
-        ),
-      )
-      if (appended === moved || 'rejected' in appended) return moved
-      // The leaver's other connections hear of it too.
-      await this.context.delivery.toMembers(leave(appended.seq), state.members, caller, [caller.iss])
-      return { gid: frame.gid, seq: appended.seq }
+      const seq = await this.depart(state, caller, caller.iss)
+      return seq === moved ? moved : { gid: frame.gid, seq }
     })
   }
 
@@ -184,29 +171,37 @@ export class Membership {
       if (target.status === 'left') {
         return { gid: frame.gid, iss: frame.iss, seq: target.leaveSeq ?? state.group.head }
       }
-      const at = this.context.now()
-      const removal = (seq: number): LeaveEvent => ({
-        type: 'chat.leave',
-        gid: frame.gid,
-        iss: frame.iss,
-        by: caller.iss,
-        seq,
-        iat: at.toISOString(),
-      })
-      const appended = await appendAt(state.group, (seq) =>
-        this.context.store.appendMembership(
-          removal(seq),
-          { status: 'left', leaveSeq: seq },
-          ['invited', 'joined'],
-          this.context.expiresAt(at),
-        ),
-      )
-      if (appended === moved || 'rejected' in appended) return moved
-      // The removed member hears of it (an invited one too), and so do the admin's other connections.
-      const event = removal(appended.seq)
-      await this.context.delivery.toMembers(event, state.members, caller, [frame.iss, caller.iss])
-      return { gid: frame.gid, iss: frame.iss, seq: event.seq }
+      const seq = await this.depart(state, caller, frame.iss)
+      return seq === moved ? moved : { gid: frame.gid, iss: frame.iss, seq }
     })
+  }
+
+  /**
+   * Appends `iss`'s leave (a removal, with `by`, when the caller is someone else) and posts it to the
+   * members, to `iss` (an invited one too) and to the caller's other connections; its seq, or `moved`.
+   */
+  private async depart(state: GroupState, caller: Caller, iss: string): Promise<number | typeof moved> {
+    const at = this.context.now()
+    const leave = (seq: number): LeaveEvent => ({
+      type: 'chat.leave',
+      gid: state.group.gid,
+      iss,
+      ...(iss !== caller.iss && { by: caller.iss }),
+      seq,
+      iat: at.toISOString(),
+    })
+    const appended = await appendAt(state.group, (seq) =>
+      this.context.store.appendMembership(
+        leave(seq),
+        { status: 'left', leaveSeq: seq },
+        ['invited', 'joined'],
+        this.context.expiresAt(at),
+      ),
+    )
+    if (appended === moved || 'rejected' in appended) return moved
+    const others = iss === caller.iss ? [iss] : [iss, caller.iss]
+    await this.context.delivery.toMembers(leave(appended.seq), state.members, caller, others)
+    return appended.seq
   }
 
   /**
@@ -343,9 +338,9 @@ export class Membership {
   }
 }
 
-/** The caller's join or leave, for the seq it will take. */
-function membershipEvent(type: (JoinEvent | LeaveEvent)['type'], caller: Caller, gid: string, at: Date) {
-  return (seq: number): JoinEvent | LeaveEvent => ({ type, gid, iss: caller.iss, seq, iat: at.toISOString() })
+/** The caller's join, for the seq it will take. */
+function joinEvent(caller: Caller, gid: string, at: Date) {
+  return (seq: number): JoinEvent => ({ type: 'chat.join', gid, iss: caller.iss, seq, iat: at.toISOString() })
 }
 
 function requireRoom(members: number, max: number): void {
