@@ -5,7 +5,13 @@
 import { mkdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ChatError, type ChatGroup, fileCursorStore, type HistoryPage } from '@huddle/client'
+import {
+  ChatError,
+  type ChatGroup,
+  fileCursorStore,
+  type GroupChange,
+  type HistoryPage,
+} from '@huddle/client'
 import { connectAs, ExampleError, exitOnError, huddleUrls, readImage } from './support.js'
 
 const help = `commands:
@@ -14,6 +20,10 @@ const help = `commands:
   /leave [gid]         leave a group (default: the current one)
   /decline <gid> [block]   decline an invite (and block whoever sent it)
   /remove <who>        remove a member from the current group (admins)
+  /rename <name>, /avatar <image path>, /invites admins|members   change the current group (admins)
+  /promote <who>, /demote <who>   make a member an admin, or a member again (admins)
+  /ban <who>, /unban <who>, /bans   keep an identity out of the current group (admins)
+  /delete              delete the current group, for everyone in it (admins)
   /block <who>, /unblock <who>, /blocked   invites from a blocked identity never reach you
   /groups              list your groups and invites, with unread counts
   /switch <gid>        send plain lines to this group
@@ -54,6 +64,20 @@ function remember(group: ChatGroup, select: boolean): void {
   updatePrompt()
 }
 
+/** A group that ended for this identity (left, removed, banned, deleted) is no longer listed or current. */
+function forget(gid: string): void {
+  groups.delete(gid)
+  if (current === gid) current = undefined
+  updatePrompt()
+}
+
+/** The current group, for a command that acts on it; undefined after showing how to use the command. */
+function currentGroup(usage: string): ChatGroup | undefined {
+  const group = current ? groups.get(current) : undefined
+  if (!group) show(`usage: ${usage}, in the current group (/switch <gid> first)`)
+  return group
+}
+
 updatePrompt()
 
 chat.onInvite((group) => {
@@ -65,16 +89,27 @@ chat.onJoin((iss, gid) => {
   if (group && !group.members.includes(iss)) group.members.push(iss)
   show(`* ${iss} joined ${label(gid)}`)
 })
-chat.onLeave((iss, gid) => {
+chat.onLeave((iss, gid, event) => {
   const group = groups.get(gid)
   if (group) group.members = group.members.filter((member) => member !== iss)
-  show(`* ${iss} left ${label(gid)}`)
+  show(event.by ? `* ${event.by} removed ${iss} from ${label(gid)}` : `* ${iss} left ${label(gid)}`)
+  if (iss === me) forget(gid)
 })
 chat.onMessage((message) => {
   show(`${label(message.gid)} ${message.iss}${message.rid ? ' (reply)' : ''}: ${message.body}`)
 })
 chat.onEdit((edit) => show(`${label(edit.gid)} * ${edit.iss} edited a message: ${edit.body}`))
 chat.onDelete((deleted) => show(`${label(deleted.gid)} * ${deleted.iss} deleted a message`))
+chat.onChange((change, group) => {
+  updatePrompt()
+  show(`${label(change.gid)} * ${describeChange(change)}`)
+  // Banned: the group has ended for this identity.
+  if (group?.status === 'left') forget(change.gid)
+})
+chat.onGroupDelete((deleted) => {
+  show(`* ${deleted.iss} deleted ${label(deleted.gid)}`)
+  forget(deleted.gid)
+})
 client.onStatus((status) => status !== 'closed' && show(`* connection ${status}`))
 
 const commands: Record<string, (args: string[]) => Promise<void> | void> = {
@@ -94,9 +129,7 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
   async leave([gid = current]) {
     if (!gid) return show('usage: /leave <gid>')
     await chat.leave(gid)
-    groups.delete(gid)
-    if (current === gid) current = undefined
-    updatePrompt()
+    forget(gid)
     show(`* left ${gid}`)
   },
   async decline([gid, block]) {
@@ -107,10 +140,75 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     show(`* declined ${gid}${block === 'block' ? `, and blocked ${invite.invitedBy}` : ''}`)
   },
   async remove([who]) {
-    const group = current ? groups.get(current) : undefined
-    if (!who || !group) return show('usage: /remove <who>, in the current group')
+    const group = currentGroup('/remove <who>')
+    if (!group) return
+    if (!who) return show('usage: /remove <who>')
     await group.remove(who)
     show(`* removed ${who} from ${label(group.gid)}`)
+  },
+  async rename(words) {
+    const group = currentGroup('/rename <name>')
+    if (!group) return
+    const name = words.join(' ')
+    if (!name) return show('usage: /rename <name>')
+    await group.update({ name })
+    show(`* renamed the group to ${label(group.gid)}`)
+  },
+  async avatar([path]) {
+    const group = currentGroup('/avatar <image path>')
+    if (!group) return
+    if (!path) return show('usage: /avatar <image path>')
+    await group.update({ image: await readImage(path) })
+    show(`* ${label(group.gid)} has a new avatar: ${group.image?.url}`)
+  },
+  async invites([policy]) {
+    const group = currentGroup('/invites admins|members')
+    if (!group) return
+    if (policy !== 'admins' && policy !== 'members') return show('usage: /invites admins|members')
+    await group.update({ invites: policy })
+    show(`* ${policy === 'admins' ? 'only admins' : 'every member'} may invite to ${label(group.gid)} now`)
+  },
+  async promote([who]) {
+    const group = currentGroup('/promote <who>')
+    if (!group) return
+    if (!who) return show('usage: /promote <who>')
+    await group.promote(who)
+    show(`* ${who} is an admin of ${label(group.gid)} now`)
+  },
+  async demote([who]) {
+    const group = currentGroup('/demote <who>')
+    if (!group) return
+    if (!who) return show('usage: /demote <who>')
+    await group.demote(who)
+    show(`* ${who} is a member of ${label(group.gid)} again, not an admin`)
+  },
+  async ban([who]) {
+    const group = currentGroup('/ban <who>')
+    if (!group) return
+    if (!who) return show('usage: /ban <who>')
+    await group.ban(who)
+    show(`* banned ${who} from ${label(group.gid)}: /unban ${who} lets them be invited again`)
+  },
+  async unban([who]) {
+    const group = currentGroup('/unban <who>')
+    if (!group) return
+    if (!who) return show('usage: /unban <who>')
+    await group.unban(who)
+    show(`* ${who} may be invited to ${label(group.gid)} again`)
+  },
+  async bans() {
+    const group = currentGroup('/bans')
+    if (!group) return
+    const list = await group.banned()
+    show(list.length === 0 ? `no one is banned from ${label(group.gid)}` : `banned: ${list.join(', ')}`)
+  },
+  async delete() {
+    const group = currentGroup('/delete')
+    if (!group) return
+    const name = label(group.gid)
+    await group.deleteGroup()
+    forget(group.gid)
+    show(`* deleted ${name} (${group.gid}) for everyone in it`)
   },
   async block([who]) {
     if (!who) return show('usage: /block <who>')
@@ -132,11 +230,12 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     if (list.length === 0) return show('no groups yet: /invite one, or wait for an invite')
     const marker = (gid: string) => (gid === current ? '>' : ' ')
     const unread = (g: ChatGroup) => (g.unread ? `  (${g.unread} unread)` : '')
+    const members = (g: ChatGroup) => g.members.map((m) => (g.admins.includes(m) ? `${m} (admin)` : m))
     show(
       list
         .map(
           (g) =>
-            `${marker(g.gid)} ${g.gid}  ${label(g.gid)}  ${g.status}  ${g.members.join(', ')}${unread(g)}`,
+            `${marker(g.gid)} ${g.gid}  ${label(g.gid)}  ${g.status}  ${members(g).join(', ')}${unread(g)}`,
         )
         .join('\n'),
     )
@@ -174,6 +273,34 @@ function describe(event: HistoryPage['events'][number]): string {
       return `  * ${event.iss} edited a message`
     case 'chat.delete':
       return `  * ${event.iss} deleted a message`
+    default:
+      return `  * ${describeChange(event)}`
+  }
+}
+
+/** An admin's change in words: who did what. */
+function describeChange(change: GroupChange): string {
+  switch (change.type) {
+    case 'chat.update': {
+      const what = [
+        change.name !== undefined && `renamed the group to "${change.name}"`,
+        change.image !== undefined && 'changed its avatar',
+        change.invites !== undefined &&
+          (change.invites === 'admins' ? 'let only admins invite' : 'let every member invite'),
+      ]
+      return `${change.iss} ${what.filter(Boolean).join(', ')}`
+    }
+    case 'chat.role': {
+      const role = change.role === 'admin' ? 'an admin' : 'a member'
+      // Without `by`, the server made the member joined the longest an admin when the last admin left.
+      return change.by
+        ? `${change.by} made ${change.iss} ${role}`
+        : `${change.iss} became ${role}, as the last admin left`
+    }
+    case 'chat.ban':
+      return `${change.by} banned ${change.iss}`
+    case 'chat.unban':
+      return `${change.by} unbanned ${change.iss}`
   }
 }
 

@@ -5,9 +5,9 @@ export const bucketPrefixes = { uploads: 'uploads/', avatars: 'avatars/' } as co
  * stack refuses whatever is not granted. */
 export interface RouteAccess {
   table?: 'read' | 'readWrite'
-  /** Object key prefixes it reads (GetObject; listing under them, so a missing key answers 404) and writes
-   * (PutObject, presigned or copied). */
-  bucket?: { read?: readonly string[]; write?: readonly string[] }
+  /** Object key prefixes it reads (GetObject; listing under them, so a missing key answers 404), writes
+   * (PutObject, presigned or copied) and deletes (DeleteObject). */
+  bucket?: { read?: readonly string[]; write?: readonly string[]; delete?: readonly string[] }
   /** Posts to or deletes connections through the management API. */
   connections?: boolean
   /** Workers (by handler) it invokes asynchronously (lambda:InvokeFunction). */
@@ -89,11 +89,36 @@ export const routes: readonly RouteDefinition[] = [
   },
   { routeKey: 'leave', handler: 'leave', replies: true, access: fanOut, timeoutSeconds: 29 },
   { routeKey: 'remove', handler: 'remove', replies: true, access: fanOut, timeoutSeconds: 29 },
+  {
+    routeKey: 'update',
+    handler: 'update',
+    replies: true,
+    access: { ...fanOut, bucket: { read: [uploads, avatars], write: [avatars] } },
+    timeoutSeconds: 29,
+  },
+  { routeKey: 'role', handler: 'role', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'ban', handler: 'ban', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'unban', handler: 'unban', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'bans', handler: 'bans', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
+  {
+    routeKey: 'deleteGroup',
+    handler: 'delete-group',
+    replies: true,
+    access: { ...fanOut, bucket: { delete: [avatars] } },
+    timeoutSeconds: 29,
+  },
   { routeKey: 'message', handler: 'message', replies: true, access: fanOut, timeoutSeconds: 29 },
   { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut, timeoutSeconds: 29 },
   { routeKey: 'delete', handler: 'delete', replies: true, access: fanOut, timeoutSeconds: 29 },
   { routeKey: 'receipt', handler: 'receipt', replies: true, access: fanOut, timeoutSeconds: 29 },
-  { routeKey: 'history', handler: 'history', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
+  {
+    routeKey: 'history',
+    handler: 'history',
+    replies: true,
+    // An update's avatar is linked afresh: a presigned GET carries the function's own grant.
+    access: { table: 'read', bucket: { read: [avatars] } },
+    timeoutSeconds: 10,
+  },
   { routeKey: 'receipts', handler: 'receipts', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
   {
     routeKey: 'sync',

@@ -322,7 +322,7 @@ export class HuddleStack extends Stack {
       allow(['dynamodb:Query'], [`${targets.tableArn}/index/${tableSchema.userIndex.indexName}`])
     }
     if (access.bucket) {
-      const { read = [], write = [] } = access.bucket
+      const { read = [], write = [], delete: deletes = [] } = access.bucket
       const objectsUnder = (prefixes: readonly string[]) =>
         prefixes.map((prefix) => `${targets.bucketArn}/${prefix}*`)
       const objects: iam.PolicyStatement[] = []
@@ -334,6 +334,7 @@ export class HuddleStack extends Stack {
         })
       }
       if (write.length > 0) objects.push(allow(['s3:PutObject'], objectsUnder(write)))
+      if (deletes.length > 0) objects.push(allow(['s3:DeleteObject'], objectsUnder(deletes)))
       this.acknowledgeWildcardResources(
         role,
         objects,

@@ -111,11 +111,12 @@ export class Grants {
     return undefined
   }
 
-  /** An S3 request (path style: /bucket/key?query), judged by the route's read and write prefixes. */
+  /** An S3 request (path style: /bucket/key?query), judged by the route's read, write and delete prefixes. */
   s3(principal: Principal, method: string, url: URL, headers: Record<string, unknown>): Denial | undefined {
     if (principal.kind === 'admin') return undefined
     const read = principal.access.bucket?.read ?? []
     const write = principal.access.bucket?.write ?? []
+    const deletes = principal.access.bucket?.delete ?? []
     const [bucket = '', ...rest] = url.pathname.slice(1).split('/')
     const key = decodeKey(rest.join('/'))
     const object = (k: string) => `arn:aws:s3:::${bucket}/${k}`
@@ -158,7 +159,10 @@ export class Grants {
         if (hasAny(url, ['uploads', 'uploadId']) && under(write, key)) return undefined
         return { action: 's3:PutObject', resource }
       default:
-        return { action: hasAny(url, ['uploadId']) ? 's3:AbortMultipartUpload' : 's3:DeleteObject', resource }
+        if (hasAny(url, ['uploadId'])) return { action: 's3:AbortMultipartUpload', resource }
+        return method === 'DELETE' && !subresource && under(deletes, key)
+          ? undefined
+          : { action: 's3:DeleteObject', resource }
     }
   }
 

@@ -36,7 +36,8 @@ interface Template {
 function synthesizedBundles(): Map<string, string> {
   const names = new Map(
     [authorizer.handler, ...routes.map((r) => r.handler), ...workers.map((w) => w.handler)].map((h) => [
-      h.toLowerCase(),
+      // The construct's name is the handler's in PascalCase (delete-group: DeleteGroupHandler).
+      h.replace(/[^A-Za-z0-9]/g, '').toLowerCase(),
       h,
     ]),
   )

@@ -35,11 +35,7 @@ async function storyAfter(owner: Participant, gid: string, after: number): Promi
     events.push(...page.events)
     next = page.next
   }
-  return events.map((e) =>
-    e.type === 'chat.join' || e.type === 'chat.leave'
-      ? `${e.type.slice(5)} ${e.iss}`
-      : `${e.type.slice(5)} ${e.jti}`,
-  )
+  return events.map((e) => ('jti' in e ? `${e.type.slice(5)} ${e.jti}` : `${e.type.slice(5)} ${e.iss}`))
 }
 
 describe('durable conversations through the SDK', () => {

@@ -1,4 +1,11 @@
-import { ChatClient, ChatError, type ChatMessage, type ConnectOptions, type SocketLike } from '@huddle/client'
+import {
+  ChatClient,
+  ChatError,
+  type ChatMessage,
+  type ConnectOptions,
+  memoryCursorStore,
+  type SocketLike,
+} from '@huddle/client'
 import { type ChatEvent, limits, type ServerFrame } from '@huddle/client/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 
@@ -422,5 +429,218 @@ describe('ChatService', () => {
     first.ack(1, { url: 'http://s3.test/put', method: 'PUT', headers: {}, key: 'k', expires: 'soon' })
     await expect(created).rejects.toMatchObject({ code: 'UPLOAD_FAILED' })
     expect(first.sent).toHaveLength(2)
+  })
+})
+
+describe('ChatGroup administration', () => {
+  const at = { gid: 'g', iat: 'now' }
+  const listing = (head: number, name = 'G') => ({
+    groups: [
+      {
+        gid: 'g',
+        name,
+        head,
+        members: [
+          { iss: 'alice', status: 'joined', role: 'admin' },
+          { iss: 'bob', status: 'joined', role: 'member' },
+          { iss: 'me', status: 'joined', role: 'member' },
+        ],
+        memberCount: 3,
+        invites: 'members',
+        status: 'joined',
+        unread: 0,
+      },
+    ],
+  })
+
+  /** `me`'s group g as chat.groups() hands it out, listed at `head`. */
+  async function listed(options: Partial<ConnectOptions> = {}) {
+    const connection = await chatting({ deliveredReceipts: false, ...options })
+    const groups = connection.chat.groups()
+    connection.first.ack(1, listing(0))
+    const group = (await groups)[0]
+    if (!group) throw new Error('no group listed')
+    return { ...connection, group }
+  }
+
+  it('takes admin changes into the group object in seq order, then hands them to onChange with it', async () => {
+    const { first, chat, group } = await listed()
+    expect(group).toMatchObject({ admins: ['alice'], invites: 'members', members: ['alice', 'bob', 'me'] })
+    const seen: unknown[] = []
+    chat.onChange((change, changed) => {
+      seen.push([
+        change.type,
+        changed === group,
+        changed?.name,
+        changed?.invites,
+        changed?.admins,
+        changed?.members,
+      ])
+    })
+    // The role comes first, the update it follows second: both are taken in the group's order.
+    first.push({ ...at, type: 'chat.role', iss: 'bob', role: 'admin', by: 'alice', seq: 2 })
+    first.push({ ...at, type: 'chat.update', iss: 'alice', name: 'G2', invites: 'admins', seq: 1 })
+    first.push({ ...at, type: 'chat.ban', iss: 'bob', by: 'alice', seq: 3 })
+    first.push({ ...at, type: 'chat.unban', iss: 'bob', by: 'alice', seq: 4 })
+    await vi.waitFor(() => expect(seen).toHaveLength(4))
+    expect(seen).toEqual([
+      ['chat.update', true, 'G2', 'admins', ['alice'], ['alice', 'bob', 'me']],
+      ['chat.role', true, 'G2', 'admins', ['alice', 'bob'], ['alice', 'bob', 'me']],
+      ['chat.ban', true, 'G2', 'admins', ['alice'], ['alice', 'me']],
+      ['chat.unban', true, 'G2', 'admins', ['alice'], ['alice', 'me']],
+    ])
+    expect(group.memberCount).toBe(2)
+    expect(group.status).toBe('joined')
+  })
+
+  it('drops an admin who leaves from admins, and takes in the successor the server names', async () => {
+    const { first, group } = await listed()
+    first.push({ ...at, type: 'chat.leave', iss: 'alice', seq: 1 })
+    first.push({ ...at, type: 'chat.role', iss: 'bob', role: 'admin', seq: 2 })
+    await vi.waitFor(() => expect(group.admins).toEqual(['bob']))
+    // Members on leaves are the app's to keep, as before: onLeave hands it the leave.
+    expect(group.members).toEqual(['alice', 'bob', 'me'])
+  })
+
+  it('hands out one object per group, and a view older than the events it took does not undo them', async () => {
+    const { first, chat, group } = await listed()
+    const image = { url: 'http://s3.test/new', mime: 'image/png', expires: 'soon' }
+    first.push({ ...at, type: 'chat.update', iss: 'alice', name: 'New', image, seq: 1 })
+    await vi.waitFor(() => expect(group.name).toBe('New'))
+    // A listing read before the update was stored: its head says it is older.
+    const stale = chat.groups()
+    first.ack(2, listing(0, 'Old'))
+    expect(await stale).toEqual([group])
+    expect(group).toMatchObject({ name: 'New', image })
+    const fresh = chat.groups()
+    first.ack(3, listing(2, 'Newer'))
+    await fresh
+    expect(group.name).toBe('Newer')
+    // The event the listing already showed, arriving after it, changes nothing, and is still handed over.
+    const handed: string[] = []
+    chat.onChange((change) => handed.push(change.type))
+    first.push({ ...at, type: 'chat.update', iss: 'alice', name: 'Mid', seq: 2 })
+    await vi.waitFor(() => expect(handed).toEqual(['chat.update']))
+    expect(group.name).toBe('Newer')
+  })
+
+  it('applies its own role change in the group’s order and does not hand it back', async () => {
+    const { first, chat, group } = await listed()
+    const seen: string[] = []
+    chat.onChange((change) => seen.push(change.type))
+    const promoted = group.promote('bob')
+    expect(first.frame(2)).toMatchObject({ action: 'role', gid: 'g', iss: 'bob', role: 'admin' })
+    first.ack(2, { gid: 'g', iss: 'bob', role: 'admin', seq: 2 })
+    await promoted
+    // Another admin's rename took seq 1 and has not arrived: the promotion waits for it.
+    expect(group.admins).toEqual(['alice'])
+    first.push({ ...at, type: 'chat.update', iss: 'alice', name: 'Theirs', seq: 1 })
+    await vi.waitFor(() => expect(group.admins).toEqual(['alice', 'bob']))
+    expect(group.name).toBe('Theirs')
+    // Posted to this connection after a drop, say: its own event is not handed back either.
+    first.push({ ...at, type: 'chat.role', iss: 'bob', role: 'admin', by: 'me', seq: 2 })
+    first.push({ ...at, type: 'chat.update', iss: 'alice', invites: 'admins', seq: 3 })
+    await vi.waitFor(() => expect(group.invites).toBe('admins'))
+    expect(seen).toEqual(['chat.update', 'chat.update'])
+  })
+
+  it('uploads a new avatar through the presigned PUT, updates with its key and takes the view it gets back', async () => {
+    const uploads: string[] = []
+    vi.stubGlobal('fetch', async (url: string) => {
+      uploads.push(url)
+      return new Response(null, { status: 200 })
+    })
+    const { first, group } = await listed()
+    const updated = group.update({
+      name: 'Pictured',
+      image: { data: new Uint8Array([1, 2]), mime: 'image/png' },
+    })
+    await vi.waitFor(() => first.frame(2))
+    expect(first.frame(2)).toMatchObject({ action: 'avatar', mime: 'image/png', size: 2 })
+    first.ack(2, {
+      url: 'http://s3.test/put',
+      method: 'PUT',
+      headers: {},
+      key: 'uploads/me/k',
+      expires: 'soon',
+    })
+    await vi.waitFor(() => first.frame(3))
+    expect(uploads).toEqual(['http://s3.test/put'])
+    expect(first.frame(3)).toEqual({
+      action: 'update',
+      id: first.frame(3).id,
+      gid: 'g',
+      name: 'Pictured',
+      avatar: { key: 'uploads/me/k' },
+    })
+    const image = { url: 'http://s3.test/get', mime: 'image/png', expires: 'soon' }
+    const view = listing(1, 'Pictured').groups[0]
+    first.ack(3, { group: { ...view, image }, seq: 1 })
+    await updated
+    expect(group).toMatchObject({ name: 'Pictured', image })
+  })
+
+  it('waits out RATE_LIMITED on admin requests too, then sends them again', async () => {
+    const { first, group } = await listed()
+    const banning = group.ban('bob')
+    first.push({
+      type: 'error',
+      id: first.frame(2).id,
+      code: 'RATE_LIMITED',
+      message: 'slow',
+      retryAfter: 0.05,
+    })
+    await vi.waitFor(() => expect(first.sent).toHaveLength(4))
+    expect(first.frame(3)).toEqual(first.frame(2))
+    first.ack(3, { gid: 'g', iss: 'bob', seq: 1 })
+    await banning
+    expect(group.members).toEqual(['alice', 'me'])
+  })
+
+  it('ends the group on a ban of this identity, as on its removal', async () => {
+    const { first, chat, group } = await listed()
+    const seen: unknown[] = []
+    chat.onChange((change, changed) => seen.push([change.type, change.iss, changed?.status]))
+    first.push({ ...at, type: 'chat.ban', iss: 'me', by: 'alice', seq: 1 })
+    await vi.waitFor(() => expect(seen).toEqual([['chat.ban', 'me', 'left']]))
+    expect(group.status).toBe('left')
+    // Unbanned and invited again: the same object is handed out, invited.
+    const invites: unknown[] = []
+    chat.onInvite((invited) => invites.push([invited === group, invited.status, invited.invitedBy]))
+    first.push({ type: 'chat.invite', gid: 'g', name: 'G', iss: 'alice', members: ['alice'], memberCount: 1 })
+    await vi.waitFor(() => expect(invites).toEqual([[true, 'invited', 'alice']]))
+  })
+
+  it('drops a deleted group’s object and position, and hands the deletion to onGroupDelete', async () => {
+    const cursors = memoryCursorStore()
+    const { first, chat, group } = await listed({ cursors })
+    await vi.waitFor(() => expect(cursors.load()).toEqual({ g: 0 }))
+    const deletions: unknown[] = []
+    chat.onGroupDelete((event, deleted) => deletions.push([event.iss, deleted === group, deleted?.status]))
+    first.push({ type: 'chat.deleted', gid: 'g', iss: 'alice', iat: 'now' })
+    expect(deletions).toEqual([['alice', true, 'left']])
+    await vi.waitFor(() => expect(cursors.load()).toEqual({}))
+    // A group made again under the same gid is another group, with an object of its own.
+    const groups = chat.groups()
+    first.ack(2, listing(0, 'Again'))
+    const [again] = await groups
+    expect(again).not.toBe(group)
+    expect(again?.name).toBe('Again')
+  })
+
+  it('deletes a group of its own without handing the deletion back', async () => {
+    const cursors = memoryCursorStore()
+    const { first, chat, group } = await listed({ cursors })
+    const deletions: unknown[] = []
+    chat.onGroupDelete((event) => deletions.push(event))
+    const deleting = group.deleteGroup()
+    expect(first.frame(2)).toMatchObject({ action: 'deleteGroup', gid: 'g' })
+    // Posted to this connection after a drop, before the ack of the request sent again.
+    first.push({ type: 'chat.deleted', gid: 'g', iss: 'me', iat: 'now' })
+    first.ack(2, { gid: 'g' })
+    await deleting
+    expect(group.status).toBe('left')
+    expect(deletions).toEqual([])
+    await vi.waitFor(() => expect(cursors.load()).toEqual({}))
   })
 })

@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { huddleUrls } from '../examples/support.js'
+import { huddleUrls, solidPng } from '../examples/support.js'
 import { httpUrl, unique } from './support/huddle.js'
 
 /** An example running as its own process, as `npm run` runs it, with everything it prints. */
@@ -56,6 +59,54 @@ describe('the examples', () => {
     await vi.waitFor(() => expect(botRun.output.stdout).toContain(`[Friends] ${alice}: hello from ${alice}`))
     botRun.child.kill('SIGINT')
     expect((await botRun.exited).code).toBe(0)
+  })
+
+  it('let an admin in the terminal client change, ban and delete a group, and show the members each change', async () => {
+    const [alice, bob, carol] = [unique('alice'), unique('bob'), unique('carol')]
+    const gid = unique('term')
+    const image = join(await mkdtemp(join(tmpdir(), 'huddle-')), 'club.png')
+    await writeFile(image, solidPng(8, [200, 40, 40]).data)
+    const [alices, bobs] = [run('chat', ['--as', alice]), run('chat', ['--as', bob])]
+    running.push(alices.child, bobs.child)
+    const printed = (who: typeof alices, text: string) =>
+      vi.waitFor(() => expect(who.output.stdout).toContain(text), { timeout: 15_000 })
+    const type = (who: typeof alices, line: string) => who.child.stdin.write(`${line}\n`)
+    await printed(alices, `${alice} connected to`)
+    await printed(bobs, `${bob} connected to`)
+
+    type(alices, `/invite ${gid} Club ${bob},${carol}`)
+    await printed(bobs, `* invited to [Club] (${gid})`)
+    type(bobs, `/join ${gid}`)
+    await printed(alices, `* ${bob} joined [Club]`)
+    type(alices, '/rename Club Deluxe')
+    await printed(alices, '* renamed the group to [Club Deluxe]')
+    await printed(bobs, `[Club Deluxe] * ${alice} renamed the group to "Club Deluxe"`)
+    type(alices, `/avatar ${image}`)
+    await printed(alices, '* [Club Deluxe] has a new avatar: http')
+    await printed(bobs, `[Club Deluxe] * ${alice} changed its avatar`)
+    type(alices, '/invites admins')
+    await printed(bobs, `[Club Deluxe] * ${alice} let only admins invite`)
+    type(alices, `/promote ${bob}`)
+    await printed(bobs, `[Club Deluxe] * ${alice} made ${bob} an admin`)
+    type(bobs, `/ban ${carol}`)
+    await printed(alices, `[Club Deluxe] * ${bob} banned ${carol}`)
+    type(bobs, '/bans')
+    await printed(bobs, `banned: ${carol}`)
+    type(alices, '/groups')
+    await printed(alices, `${alice} (admin), ${bob} (admin)`)
+    type(alices, '/history')
+    await printed(alices, `  * ${alice} made ${bob} an admin\n  * ${bob} banned ${carol}\n`)
+
+    type(alices, '/delete')
+    await printed(alices, `* deleted [Club Deluxe] (${gid}) for everyone in it`)
+    await printed(bobs, `* ${alice} deleted [Club Deluxe]`)
+    type(bobs, 'still there?')
+    await printed(bobs, 'no current group')
+    for (const who of [alices, bobs]) who.child.stdin.end()
+    for (const who of [alices, bobs]) expect((await who.exited).code).toBe(0)
+    // An error is printed as `! CODE: message` right after the escape that clears the prompt's line.
+    expect(alices.output.stdout + bobs.output.stdout).toContain('[K* ')
+    expect(alices.output.stdout + bobs.output.stdout).not.toContain('[K! ')
   })
 
   it('say in one line what failed and what to do, and exit non-zero', async () => {

@@ -421,7 +421,7 @@ describe('functions', () => {
     }
   })
 
-  it('for history and receipts may only read the table', () => {
+  it('for history and receipts may only read the table (and history the avatars it links)', () => {
     for (const routeKey of ['history', 'receipts']) {
       const actions = actionsOf(routeKey)
       expect(
@@ -431,20 +431,30 @@ describe('functions', () => {
       expect(
         actions.filter((a) => !/^(dynamodb|logs):/.test(a)),
         routeKey,
-      ).toEqual([])
+      ).toEqual(routeKey === 'history' ? ['s3:GetObject', 's3:ListBucket'] : [])
     }
   })
 
   it('reach the bucket only under the key prefixes their access entry names', () => {
     const withBucket = routes.filter((route) => route.access.bucket)
     expect(withBucket.map((route) => route.routeKey)).toEqual(
-      expect.arrayContaining(['avatar', 'invite', 'join', 'sync', 'groups']),
+      expect.arrayContaining([
+        'avatar',
+        'invite',
+        'update',
+        'join',
+        'history',
+        'sync',
+        'groups',
+        'deleteGroup',
+      ]),
     )
     for (const route of routes) {
-      const { read = [], write = [] } = route.access.bucket ?? {}
+      const { read = [], write = [], delete: deletes = [] } = route.access.bucket ?? {}
       const expected: Grant[] = [
         ...read.map((prefix) => ({ action: 's3:GetObject', resource: `${bucketArn}/${prefix}*` })),
         ...write.map((prefix) => ({ action: 's3:PutObject', resource: `${bucketArn}/${prefix}*` })),
+        ...deletes.map((prefix) => ({ action: 's3:DeleteObject', resource: `${bucketArn}/${prefix}*` })),
         // Listing, for a 404 on a missing key, only under the prefixes it reads.
         ...(read.length > 0
           ? [
@@ -464,19 +474,26 @@ describe('functions', () => {
     ])
   })
 
-  it('never delete objects, batch-write the table or grant an action no code calls', () => {
+  it('delete objects only to delete a group, never batch-write the table or grant an action no code calls', () => {
     const actions = new Set(allStatements.flatMap((s) => asArray(s.Action)))
-    for (const unused of [
-      's3:DeleteObject',
-      'dynamodb:BatchWriteItem',
-      'dynamodb:Scan',
-      's3:*',
-      'dynamodb:*',
-    ]) {
+    expect(routes.filter((route) => route.access.bucket?.delete).map((route) => route.routeKey)).toEqual([
+      'deleteGroup',
+    ])
+    expect(grantsOf('deleteGroup', 's3')).toContainEqual({
+      action: 's3:DeleteObject',
+      resource: `${bucketArn}/${bucketPrefixes.avatars}*`,
+    })
+    for (const unused of ['dynamodb:BatchWriteItem', 'dynamodb:Scan', 's3:*', 'dynamodb:*']) {
       expect(actions.has(unused), unused).toBe(false)
     }
     const data = [...actions].filter((a) => /^(dynamodb|s3):/.test(a)).sort()
-    expect(data).toEqual([...tableReadWrite, 's3:GetObject', 's3:ListBucket', 's3:PutObject'])
+    expect(data).toEqual([
+      ...tableReadWrite,
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+    ])
   })
 
   it('for edit, delete and receipt may write the table and post to connections, and nothing in S3', () => {
@@ -547,7 +564,21 @@ describe('fan-out worker', () => {
 
   it('may be invoked by the routes that fan out, and by no other function', () => {
     expect(invokers.map((route) => route.routeKey).sort()).toEqual(
-      ['delete', 'edit', 'invite', 'join', 'leave', 'message', 'receipt', 'remove'].sort(),
+      [
+        'ban',
+        'delete',
+        'deleteGroup',
+        'edit',
+        'invite',
+        'join',
+        'leave',
+        'message',
+        'receipt',
+        'remove',
+        'role',
+        'unban',
+        'update',
+      ].sort(),
     )
     for (const route of invokers) {
       expect(grantsOf(route.routeKey, 'lambda'), route.routeKey).toEqual([

@@ -5,9 +5,12 @@ import { describeError } from './errors.js'
 /** One line of a conversation: a message, or a member joining or leaving. */
 interface Line {
   seq: number
-  kind: 'message' | 'join' | 'leave'
+  /** A message, or a line saying what happened to the group (a join, a leave, an admin's change). */
+  kind: 'message' | 'notice'
   iss: string
   iat: string
+  /** A notice's words. */
+  text?: string
   jti?: string
   body?: string
   rid?: string
@@ -176,7 +179,7 @@ export class ConversationView {
         else Object.assign(line, { edited: true, body: event.body ?? line.body })
         this.#show(line, true)
       } else {
-        this.#show(lineOf(event))
+        this.#show(lineOf(event, (iss) => this.#name(iss)))
       }
     }
     // A reply read before the message it answers names it once that message is in.
@@ -206,10 +209,7 @@ export class ConversationView {
   #render(line: Line): HTMLLIElement {
     const who = this.#name(line.iss)
     const time = h('time', { datetime: line.iat }, clock(line.iat))
-    if (line.kind !== 'message') {
-      const what = line.kind === 'join' ? 'joined' : 'left'
-      return h('li', { class: 'notice' }, `${who} ${what} · `, time)
-    }
+    if (line.kind === 'notice') return h('li', { class: 'notice' }, `${line.text} · `, time)
     const mine = line.iss === this.#hooks.me
     const head = h(
       'div',
@@ -304,10 +304,12 @@ export class ConversationView {
   }
 }
 
-function lineOf(event: Exclude<LogEvent, { type: 'chat.edit' | 'chat.delete' }>): Line {
+function lineOf(
+  event: Exclude<LogEvent, { type: 'chat.edit' | 'chat.delete' }>,
+  name: (iss: string) => string,
+): Line {
   const { seq, iss, iat } = event
-  if (event.type === 'chat.join') return { seq, iss, iat, kind: 'join' }
-  if (event.type === 'chat.leave') return { seq, iss, iat, kind: 'leave' }
+  if (event.type !== 'chat.message') return { seq, iss, iat, kind: 'notice', text: noticeOf(event, name) }
   return {
     seq,
     iss,
@@ -318,6 +320,37 @@ function lineOf(event: Exclude<LogEvent, { type: 'chat.edit' | 'chat.delete' }>)
     ...(event.rid && { rid: event.rid }),
     ...(event.edited && { edited: true }),
     ...(event.deleted && { deleted: true }),
+  }
+}
+
+/** What a join, leave or admin's change says, in words. */
+function noticeOf(
+  event: Exclude<LogEvent, { type: 'chat.message' | 'chat.edit' | 'chat.delete' }>,
+  name: (iss: string) => string,
+): string {
+  const who = name(event.iss)
+  const by = 'by' in event && event.by !== undefined ? ` by ${name(event.by)}` : ''
+  switch (event.type) {
+    case 'chat.join':
+      return `${who} joined`
+    case 'chat.leave':
+      return by ? `${who} was removed${by}` : `${who} left`
+    case 'chat.ban':
+      return `${who} was banned${by}`
+    case 'chat.unban':
+      return `${who} was unbanned${by}`
+    case 'chat.role':
+      return event.role === 'admin' ? `${who} became an admin${by}` : `${who} is no longer an admin${by}`
+    case 'chat.update': {
+      const changes = [
+        ...(event.name !== undefined ? [`renamed the group “${event.name}”`] : []),
+        ...(event.image ? ['changed the picture'] : []),
+        ...(event.invites
+          ? [`let ${event.invites === 'admins' ? 'only admins' : 'every member'} invite`]
+          : []),
+      ]
+      return `${who} ${changes.join(', ')}`
+    }
   }
 }
 

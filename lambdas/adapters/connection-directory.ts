@@ -132,6 +132,13 @@ export class ConnectionDirectory {
     return [this.moveGroups(iss, 'DELETE', gid)]
   }
 
+  /** The same change on its own, for a group that is being deleted. */
+  leftUpdate(gid: string, iss: string): NonNullable<TransactItem['Update']> {
+    const { Update } = this.moveGroups(iss, 'DELETE', gid)
+    if (Update === undefined) throw new Error('moveGroups makes an Update')
+    return Update
+  }
+
   private moveConnections(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): TransactItem {
     return {
       Update: {

@@ -12,13 +12,23 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
-import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '@huddle/client/protocol'
 import type {
+  BanEvent,
+  DeleteEvent,
+  EditEvent,
+  JoinEvent,
+  LeaveEvent,
+  MessageEvent,
+} from '@huddle/client/protocol'
+import { forEachLimited } from '../core/concurrency.js'
+import type {
+  AdminEvent,
   Appended,
   Block,
   ChatStore,
   Connection,
   Group,
+  GroupChange,
   GroupState,
   Member,
   MemberStatus,
@@ -33,6 +43,8 @@ import { tableSchema } from './table-schema.js'
 import { TokenBuckets } from './token-buckets.js'
 
 const batchGetLimit = 100
+/** How long a deleted group's mark stays after its purge. */
+const markSeconds = 24 * 60 * 60
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = tableSchema
 const notExists = `attribute_not_exists(${PK})`
 
@@ -81,19 +93,19 @@ export class DynamoChatStore implements ChatStore {
       ConsistentRead: consistent,
     })
     const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
-    if (meta === undefined) return undefined
+    if (meta === undefined || isDeleted(meta)) return undefined
     return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
   }
 
   async getGroups(gids: string[]): Promise<Group[]> {
-    return (await this.batchGet(gids.map(keys.group))).map(toGroup)
+    return (await this.batchGet(gids.map(keys.group))).filter((item) => !isDeleted(item)).map(toGroup)
   }
 
   async readMembers(gid: string, isses: string[]): Promise<GroupState | undefined> {
     const keyList = [keys.group(gid), ...isses.map((iss) => keys.member(gid, iss))]
     const items = await this.batchGet(keyList, undefined, true)
     const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
-    if (meta === undefined) return undefined
+    if (meta === undefined || isDeleted(meta)) return undefined
     return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
   }
 
@@ -101,7 +113,15 @@ export class DynamoChatStore implements ChatStore {
     const creator = members.find((m) => m.status === 'joined')
     const current = creator && (await this.directory.current(creator.iss))
     const outcome = await this.transact([
-      { Put: { TableName: this.tableName, Item: fromGroup(group), ConditionExpression: notExists } },
+      // A deleted group's mark, once purged, gives its gid to a new group.
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: fromGroup(group),
+          ConditionExpression: `${notExists} OR purged = :yes`,
+          ExpressionAttributeValues: { ':yes': true },
+        },
+      },
       ...members.map((m) =>
         this.putMember(m === creator ? { ...m, conns: current?.ids ?? [] } : m, notExists),
       ),
@@ -120,8 +140,14 @@ export class DynamoChatStore implements ChatStore {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
+      // A banned identity stays `left` with its ban, and may not be added back.
       ...members.map((m) =>
-        this.putMember(m, `${notExists} OR #status = :left`, { '#status': 'status' }, { ':left': 'left' }),
+        this.putMember(
+          m,
+          `${notExists} OR (#status = :left AND attribute_not_exists(bannedBy))`,
+          { '#status': 'status' },
+          { ':left': 'left' },
+        ),
       ),
     ])
     if (outcome === undefined) return 'appended'
@@ -143,7 +169,7 @@ export class DynamoChatStore implements ChatStore {
   }
 
   async appendMembership(
-    event: JoinEvent | LeaveEvent,
+    event: JoinEvent | LeaveEvent | BanEvent,
     change: Partial<Member>,
     from: MemberStatus[],
     expiresAt: number,
@@ -189,8 +215,88 @@ export class DynamoChatStore implements ChatStore {
       current
         ? this.directory.joined(event.gid, event.iss, current)
         : this.directory.left(event.gid, event.iss),
+      { departs: !joining },
     )
     return mapRejected(outcome, () => undefined as never)
+  }
+
+  async appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>> {
+    const { gid } = event
+    let outcome: Appended<Item>
+    if ('group' in change) {
+      const { name, avatar, invites } = change.group
+      const fields = {
+        ...(name !== undefined && { name }),
+        ...(avatar && { avatarKey: avatar.key, avatarMime: avatar.mime }),
+        ...(invites !== undefined && { invites }),
+        updatedSeq: event.seq,
+      }
+      outcome = await this.append(event, expiresAt, undefined, [], { fields })
+    } else {
+      outcome = await this.append(event, expiresAt, {
+        Update: { TableName: this.tableName, ...memberChange(gid, change, event.seq) },
+      })
+    }
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async markDeleted(gid: string, head: number, by: string): Promise<boolean> {
+    try {
+      // Taking the next seq fails every write that read the group before.
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.group(gid),
+          UpdateExpression: 'SET #seq = :next, deleted = :yes, deletedBy = :by',
+          ...headIs(head, { ':next': head + 1, ':yes': true, ':by': by }),
+        }),
+      )
+      return true
+    } catch (error) {
+      if (isConditionFailure(error)) return false
+      throw error
+    }
+  }
+
+  async purgeGroup(gid: string): Promise<{ deletedBy: string; avatars: string[] } | undefined> {
+    const meta = keys.group(gid)
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: meta, ConsistentRead: true }),
+    )
+    if (Item === undefined || !isDeleted(Item)) return undefined
+    const deletedBy = String(Item.deletedBy)
+    if (Item.purged === true) return { deletedBy, avatars: [] }
+    const items = await this.query({
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#status': 'status' },
+      ExpressionAttributeValues: { ':pk': meta[PK] },
+      ProjectionExpression: '#pk, #sk, iss, #status, avatarKey, avatar',
+    })
+    // The group's avatar and every earlier one its updates name.
+    const avatars = items.flatMap((item) => {
+      const key = item.avatarKey ?? (item.avatar as { key?: unknown } | undefined)?.key
+      return typeof key === 'string' ? [key] : []
+    })
+    const joined = items.filter((item) => item.status === 'joined').map((item) => String(item.iss))
+    await forEachLimited(joined, 8, async (iss) => {
+      await this.db.send(new UpdateCommand(this.directory.leftUpdate(gid, iss)))
+    })
+    // One DeleteItem each, many at once: the same write units as a batch, and no grant beyond readWrite.
+    const rest = items.filter((item) => item[SK] !== meta[SK])
+    await forEachLimited(rest, 16, async (item) => {
+      const Key = { [PK]: item[PK], [SK]: item[SK] }
+      await this.db.send(new DeleteCommand({ TableName: this.tableName, Key }))
+    })
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: meta,
+        UpdateExpression: 'SET purged = :yes, #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': TTL },
+        ExpressionAttributeValues: { ':yes': true, ':ttl': Math.ceil(Date.now() / 1000) + markSeconds },
+      }),
+    )
+    return { deletedBy, avatars: [...new Set(avatars)] }
   }
 
   async appendRevision(
@@ -506,19 +612,27 @@ export class DynamoChatStore implements ChatStore {
   private async append(
     event: StoredEvent,
     expiresAt: number,
-    change: TransactItem,
+    change: TransactItem | undefined,
     alongside: TransactItem[] = [],
+    { departs = false, fields = {} }: { departs?: boolean; fields?: Item } = {},
   ): Promise<Appended<Item>> {
-    const departs = event.type === 'chat.leave'
+    const names: Record<string, string> = {}
+    const values: Record<string, unknown> = { ':next': event.seq, ...(departs && { ':one': 1 }) }
+    const sets = Object.entries(fields).map(([name, value], i) => {
+      names[`#f${i}`] = name
+      values[`:f${i}`] = value
+      return `, #f${i} = :f${i}`
+    })
+    const head = headIs(event.seq - 1, values)
+    const departure = departs ? ', departedSeq = :next ADD departures :one' : ''
     const outcome = await this.transact([
       {
         Update: {
           TableName: this.tableName,
           Key: keys.group(event.gid),
-          UpdateExpression: departs
-            ? 'SET #seq = :next, departedSeq = :next ADD departures :one'
-            : 'SET #seq = :next',
-          ...headIs(event.seq - 1, { ':next': event.seq, ...(departs && { ':one': 1 }) }),
+          UpdateExpression: `SET #seq = :next${sets.join('')}${departure}`,
+          ...head,
+          ExpressionAttributeNames: { ...head.ExpressionAttributeNames, ...names },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
@@ -529,7 +643,7 @@ export class DynamoChatStore implements ChatStore {
           ConditionExpression: notExists,
         },
       },
-      change,
+      ...(change ? [change] : []),
       ...alongside,
     ])
     if (outcome === undefined) return 'appended'
@@ -657,6 +771,55 @@ function fromGroup(group: Group): Item {
   }
 }
 
+/** A group marked deleted reads as absent until its purge removes it. */
+function isDeleted(item: Item): boolean {
+  return item.deleted === true
+}
+
+/** The member update an admin's change makes, on the condition that the member is as the change expects. */
+function memberChange(gid: string, change: Exclude<GroupChange, { group: unknown }>, seq: number) {
+  const names = { '#status': 'status', '#role': 'role' }
+  if ('role' in change) {
+    return {
+      Key: keys.member(gid, change.role.iss),
+      UpdateExpression: 'SET #role = :role, roleSeq = :seq',
+      ConditionExpression: '#status = :joined',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ':role': change.role.role, ':joined': 'joined', ':seq': seq },
+    }
+  }
+  if ('unban' in change) {
+    return {
+      Key: keys.member(gid, change.unban),
+      UpdateExpression: 'SET unbannedSeq = :seq REMOVE bannedBy, bannedSeq',
+      ConditionExpression: '#status = :left AND attribute_exists(bannedBy)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':left': 'left', ':seq': seq },
+    }
+  }
+  // One that was never a member gets a record of its own, with no window and no index entry.
+  const { iss, by, at, head } = change.ban
+  return {
+    Key: keys.member(gid, iss),
+    UpdateExpression:
+      'SET gid = :gid, iss = :iss, bannedBy = :by, bannedSeq = :seq, #status = if_not_exists(#status, :left), ' +
+      '#role = if_not_exists(#role, :member), invitedBy = if_not_exists(invitedBy, :by), ' +
+      'invitedAt = if_not_exists(invitedAt, :at), since = if_not_exists(since, :head)',
+    ConditionExpression: `${notExists} OR #status = :left`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: {
+      ':gid': gid,
+      ':iss': iss,
+      ':by': by,
+      ':left': 'left',
+      ':member': 'member',
+      ':at': at,
+      ':head': head,
+      ':seq': seq,
+    },
+  }
+}
+
 function toGroup(item: Item): Group {
   const group: Group = {
     gid: String(item.gid),
@@ -667,12 +830,25 @@ function toGroup(item: Item): Group {
     departedSeq: typeof item.departedSeq === 'number' ? item.departedSeq : 0,
   }
   if (typeof item.departures === 'number') group.departures = item.departures
+  if (item.invites === 'admins' || item.invites === 'members') group.invites = item.invites
+  if (typeof item.updatedSeq === 'number') group.updatedSeq = item.updatedSeq
   if (typeof item.avatarKey === 'string')
     group.avatar = { key: item.avatarKey, mime: String(item.avatarMime) }
   return group
 }
 
-const memberNumbers = ['since', 'joinSeq', 'leaveSeq', 'leaves', 'delivered', 'read', 'movedAt'] as const
+const memberNumbers = [
+  'since',
+  'joinSeq',
+  'leaveSeq',
+  'leaves',
+  'delivered',
+  'read',
+  'movedAt',
+  'roleSeq',
+  'bannedSeq',
+  'unbannedSeq',
+] as const
 
 function toMember(item: Item): Member {
   const member: Member = {
@@ -685,6 +861,7 @@ function toMember(item: Item): Member {
     since: 0,
   }
   if (typeof item.joinedAt === 'string') member.joinedAt = item.joinedAt
+  if (typeof item.bannedBy === 'string') member.bannedBy = item.bannedBy
   for (const name of memberNumbers) if (typeof item[name] === 'number') member[name] = item[name]
   if (item.conns instanceof Set) member.conns = [...item.conns].map(String)
   const previous = item.previous as Partial<Window> | undefined

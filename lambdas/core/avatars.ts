@@ -1,8 +1,10 @@
-import type { AckResults, ImageLink } from '@huddle/client/protocol'
+import type { AckResults, GroupEvent, ImageLink } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
+import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
+import type { AdminEvent, StoredAvatar } from './ports.js'
 
 /** Where uploads and kept avatars live; the same prefixes scope the functions' grants (lambdas/routes.ts). */
 const prefixes = { uploads: 'uploads/', avatars: 'avatars/' } as const
@@ -39,18 +41,21 @@ export class Avatars {
     return { ...upload, method: 'PUT', key }
   }
 
-  /** Checks the caller's upload under `key` and keeps it as group `gid`'s avatar. */
-  async adopt(caller: Caller, key: string, gid: string): Promise<{ key: string; mime: string }> {
+  /** Checks the caller's upload under `key` and keeps it as group `gid`'s avatar (for `action`: invite or
+   * update). */
+  async adopt(caller: Caller, key: string, gid: string, action: string): Promise<StoredAvatar> {
     const [, id] = key.split(`${prefixes.uploads}${caller.iss}/`)
     if (!key.startsWith(`${prefixes.uploads}${caller.iss}/`) || id === undefined || !uploadId.test(id)) {
-      throw new ChatError('FORBIDDEN', 'invite: that avatar key was not issued to you')
+      throw new ChatError('FORBIDDEN', `${action}: that avatar key was not issued to you`)
     }
     const object = await this.context.avatars.inspect(key)
     if (object === undefined)
-      throw new ChatError('NOT_FOUND', 'invite: no avatar was uploaded under that key')
-    if (object.size > limits.avatarBytes) throw new ChatError('TOO_LARGE', 'invite: the avatar is over 5 MiB')
+      throw new ChatError('NOT_FOUND', `${action}: no avatar was uploaded under that key`)
+    if (object.size > limits.avatarBytes) {
+      throw new ChatError('TOO_LARGE', `${action}: the avatar is over 5 MiB`)
+    }
     if (imageType(object.head) !== object.mime) {
-      throw new ChatError('BAD_REQUEST', `invite: the avatar's bytes are not a ${object.mime} image`)
+      throw new ChatError('BAD_REQUEST', `${action}: the avatar's bytes are not a ${object.mime} image`)
     }
     const kept = `${prefixes.avatars}${gid}/${id}`
     await this.context.avatars.copy(key, kept)
@@ -58,9 +63,21 @@ export class Avatars {
   }
 
   /** A short-lived link to a kept avatar. */
-  async link(avatar: { key: string; mime: string }): Promise<ImageLink> {
+  async link(avatar: StoredAvatar): Promise<ImageLink> {
     const { url, expires } = await this.context.avatars.presignDownload(avatar.key)
     return { url, mime: avatar.mime, expires }
+  }
+
+  /** An admin's event as clients see it: an update's kept avatar becomes a fresh link. */
+  async present(event: AdminEvent): Promise<GroupEvent> {
+    if (event.type !== 'chat.update' || event.avatar === undefined) return event
+    const { avatar, ...update } = event
+    return { ...update, image: await this.link(avatar) }
+  }
+
+  /** Removes a deleted group's avatars. */
+  async forget(keys: string[]): Promise<void> {
+    await forEachLimited(keys, 8, (key) => this.context.avatars.delete(key))
   }
 }
 

@@ -1,4 +1,5 @@
 import { limits } from '@huddle/client/protocol'
+import { Administration } from './administration.js'
 import { Avatars } from './avatars.js'
 import { Blocks } from './blocks.js'
 import type { Caller, ChatContext } from './context.js'
@@ -50,6 +51,7 @@ export class Chat {
   readonly avatars: Avatars
   readonly blocks: Blocks
   readonly membership: Membership
+  readonly administration: Administration
   readonly conversation: Conversation
   /** Fan-out, for the workers that post slices of it. */
   readonly delivery: Delivery
@@ -85,7 +87,8 @@ export class Chat {
     this.blocks = new Blocks(this.context)
     this.membership = new Membership(this.context, this.avatars, this.blocks)
     this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? defaultRateLimits, now)
-    this.conversation = new Conversation(this.context, this.rateLimits)
+    this.conversation = new Conversation(this.context, this.rateLimits, this.avatars)
+    this.administration = new Administration(this.context, this.membership, this.avatars)
   }
 
   async connect(caller: Caller): Promise<void> {

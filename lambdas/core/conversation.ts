@@ -7,6 +7,7 @@ import type {
   ReceiptEvent,
 } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
+import type { Avatars } from './avatars.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
@@ -20,7 +21,7 @@ import {
   requireJoined,
   untilLanded,
 } from './group-log.js'
-import type { GroupState, MessageRef, StoredEvent } from './ports.js'
+import type { AdminEvent, GroupState, MessageRef, StoredEvent } from './ports.js'
 import type { RateLimits } from './rate-limits.js'
 
 const encoder = new TextEncoder()
@@ -34,6 +35,7 @@ export class Conversation {
   constructor(
     private readonly context: ChatContext,
     private readonly rateLimits: RateLimits,
+    private readonly avatars: Avatars,
   ) {}
 
   async message(caller: Caller, frame: Frames['message']): Promise<AckResults['message']> {
@@ -49,6 +51,12 @@ export class Conversation {
         tries === 0 && this.rateLimits.take(caller, 'message'),
       ])
       if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
+      if (!isJoined(state.members, caller.iss) && frame.jti !== undefined) {
+        // Sent again after the sender left or was removed: a message stored before that is answered as
+        // stored, not refused as if it never was.
+        const stored = await store.findMessage(frame.gid, jti)
+        if (stored?.iss === caller.iss) return this.resent(state, stored, caller, jti)
+      }
       requireJoined(state.members, caller.iss, 'message')
       if (frame.rid !== undefined && replied === undefined) {
         throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
@@ -80,16 +88,33 @@ export class Conversation {
       if (stored.iss !== caller.iss) {
         throw new ChatError('CONFLICT', `message: jti ${jti} is taken in ${frame.gid}; send a fresh one`)
       }
-      // A retry: the first attempt may have died before its fan-out, so the stored message is posted
-      // again, to the members who were members at its seq (not those who joined since). Clients drop a
-      // seq they already have.
-      const [original] = await store.getEvents(frame.gid, [stored.seq])
-      if (original?.type === 'chat.message' && original.deleted === undefined) {
-        const then = state.members.filter((m) => (m.joinSeq ?? 0) < stored.seq)
-        await delivery.toMembers(toWire(original), then, caller)
-      }
-      return { gid: frame.gid, jti, iat: original?.iat ?? at.toISOString(), seq: stored.seq, duplicate: true }
+      return this.resent(state, stored, caller, jti)
     })
+  }
+
+  /**
+   * A message sent again: the first attempt may have died before its fan-out, so the stored message is
+   * posted again, to the members who were members at its seq and still are (not those who joined since,
+   * nor those who left before it). Clients drop a seq they already have.
+   */
+  private async resent(
+    state: GroupState,
+    stored: MessageRef,
+    caller: Caller,
+    jti: string,
+  ): Promise<AckResults['message']> {
+    const { gid } = state.group
+    // Members read before the message was stored may have left since: they are read again.
+    const [original, now] = await Promise.all([
+      this.context.store.getEvents(gid, [stored.seq]).then(([event]) => event),
+      stored.seq > state.group.head ? this.readGroup(gid, 'message') : state,
+    ])
+    if (original?.type === 'chat.message' && original.deleted === undefined) {
+      const then = now.members.filter((m) => (m.joinSeq ?? 0) < stored.seq)
+      await this.context.delivery.toMembers(toWire(original), then, caller)
+    }
+    const iat = original?.iat ?? this.context.now().toISOString()
+    return { gid, jti, iat, seq: stored.seq, duplicate: true }
   }
 
   /** Gives one of the caller's messages a new body; setting the body it has already changes nothing. */
@@ -258,7 +283,8 @@ export class Conversation {
     })
   }
 
-  /** Edits in the log keep no body of their own: they show their message's current one. */
+  /** Edits in the log keep no body of their own: they show their message's current one; an update shows
+   * its avatar as a fresh link. */
   private async present(gid: string, stored: StoredEvent[]): Promise<GroupEvent[]> {
     const messages = new Map(stored.flatMap((e) => (e.type === 'chat.message' ? [[e.seq, e] as const] : [])))
     const missing = new Set(
@@ -267,12 +293,15 @@ export class Conversation {
     for (const event of await this.context.store.getEvents(gid, [...missing])) {
       if (event.type === 'chat.message') messages.set(event.seq, event)
     }
-    return stored.map((event) => {
-      if (event.type !== 'chat.edit') return toWire(event)
-      const { target, body: _, ...edit } = event
-      const body = messages.get(target)?.body
-      return body === undefined ? edit : { ...edit, body }
-    })
+    return Promise.all(
+      stored.map(async (event) => {
+        if (isAdminEvent(event)) return this.avatars.present(event)
+        if (event.type !== 'chat.edit') return toWire(event)
+        const { target, body: _, ...edit } = event
+        const body = messages.get(target)?.body
+        return body === undefined ? edit : { ...edit, body }
+      }),
+    )
   }
 
   /**
@@ -330,8 +359,12 @@ function positions(member: { delivered?: number; read?: number; joinSeq?: number
   return { delivered: member.delivered ?? start, read: member.read ?? start }
 }
 
+function isAdminEvent(event: StoredEvent): event is AdminEvent {
+  return ['chat.update', 'chat.role', 'chat.ban', 'chat.unban'].includes(event.type)
+}
+
 /** The event as clients see it, without what the log keeps for itself. */
-function toWire(event: StoredEvent): GroupEvent {
+function toWire(event: Exclude<StoredEvent, AdminEvent>): GroupEvent {
   if (event.type === 'chat.message') {
     const { revisedSeq: _, ...message } = event
     return message

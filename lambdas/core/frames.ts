@@ -16,19 +16,39 @@ const messageId = z
 /** A place in a group's order. */
 const seq = z.int().check(z.nonnegative())
 const body = z.string().check(z.minLength(1))
+const groupName = z.string().check(z.trim(), z.minLength(1), z.maxLength(128))
+const avatarKey = z.object({ key: z.string().check(z.minLength(1), z.maxLength(512)) })
 
 /** One schema per action; unknown fields (an `iss` or `from`, say) are dropped, never trusted. */
 export const frameSchemas = {
   avatar: z.object({ mime: z.enum(imageMimeTypes), size: z.int().check(z.positive()) }),
   invite: z.object({
     gid: identity,
-    name: z.string().check(z.trim(), z.minLength(1), z.maxLength(128)),
+    name: groupName,
     members: z.array(identity).check(z.minLength(1)),
-    avatar: z.optional(z.object({ key: z.string().check(z.minLength(1), z.maxLength(512)) })),
+    avatar: z.optional(avatarKey),
   }),
   join: z.object({ gid: identity }),
   leave: z.object({ gid: identity }),
   remove: z.object({ gid: identity, iss: identity }),
+  update: z
+    .object({
+      gid: identity,
+      name: z.optional(groupName),
+      avatar: z.optional(avatarKey),
+      invites: z.optional(z.enum(['members', 'admins'])),
+    })
+    .check(
+      z.refine(
+        (f) => f.name !== undefined || f.avatar !== undefined || f.invites !== undefined,
+        'must give name, avatar or invites',
+      ),
+    ),
+  role: z.object({ gid: identity, iss: identity, role: z.enum(['admin', 'member']) }),
+  ban: z.object({ gid: identity, iss: identity }),
+  unban: z.object({ gid: identity, iss: identity }),
+  bans: z.object({ gid: identity, cursor: z.optional(identity) }),
+  deleteGroup: z.object({ gid: identity }),
   message: z.object({ gid: identity, body, jti: z.optional(messageId), rid: z.optional(messageId) }),
   edit: z.object({ gid: identity, jti: messageId, body }),
   delete: z.object({ gid: identity, jti: messageId }),

@@ -24,11 +24,13 @@ export async function untilLanded<T>(attempt: (tries: number) => Promise<T | typ
 /**
  * Appends an event decided on the group as `read` saw it. When other events took the seq first but nobody
  * has left since, the decision still holds (its sender and its recipients are still members), so the event
- * takes the next free seq at once; after a leave, the caller reads and decides again.
+ * takes the next free seq at once; after a leave, the caller reads and decides again. A `strict` decision
+ * (an admin's, which rests on roles too) is made again after any event.
  */
 export async function appendAt<T>(
   read: Group,
   append: (seq: number) => Promise<Appended<T>>,
+  strict = false,
 ): Promise<{ seq: number } | { rejected: T | undefined } | typeof moved> {
   let seq = read.head + 1
   for (let i = 0; i < attempts * 2; i++) {
@@ -36,7 +38,7 @@ export async function appendAt<T>(
     if (outcome === 'appended') return { seq }
     if ('rejected' in outcome) return outcome
     const now = outcome.moved
-    if (now === undefined || now.departedSeq !== read.departedSeq) return moved
+    if (strict || now === undefined || now.departedSeq !== read.departedSeq) return moved
     seq = now.head + 1
   }
   return moved

@@ -1,11 +1,13 @@
 import type {
   AckResults,
+  BanEvent,
   GroupPosition,
   GroupView,
   InviteEvent,
   JoinEvent,
   LeaveEvent,
   MemberView,
+  RoleEvent,
 } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import type { Avatars } from './avatars.js'
@@ -17,7 +19,10 @@ import type { Frames } from './frames.js'
 import { appendAt, memberOf, moved, readableWindows, requireJoined, untilLanded } from './group-log.js'
 import type { Group, GroupState, Member } from './ports.js'
 
-/** Who belongs to a group: invites (the group's creation among them), joins, leaves, and listing one's groups. */
+/**
+ * Who belongs to a group: invites (the group's creation among them), joins, leaves, departures admins
+ * cause, the admin that every group keeps, and listing one's groups.
+ */
 export class Membership {
   constructor(
     private readonly context: ChatContext,
@@ -26,8 +31,9 @@ export class Membership {
   ) {}
 
   /**
-   * Creates the group (the caller joins it as admin; a few groups an hour) or, for a joined member, invites
-   * more identities. Identities that block the caller, or have too many invites pending, are left out.
+   * Creates the group (the caller joins it as admin; a few groups an hour) or, for a joined member (an admin
+   * when the group says so), invites more identities. Identities that block the caller, have too many
+   * invites pending or are banned from the group are left out.
    */
   async invite(caller: Caller, frame: Frames['invite']): Promise<AckResults['invite']> {
     const named = [...new Set(frame.members)].filter((iss) => iss !== caller.iss)
@@ -54,7 +60,7 @@ export class Membership {
       if (state === undefined) {
         if (!counted) await this.countNewGroup(caller)
         counted = true
-        if (frame.avatar) avatar ??= await this.avatars.adopt(caller, frame.avatar.key, frame.gid)
+        if (frame.avatar) avatar ??= await this.avatars.adopt(caller, frame.avatar.key, frame.gid, 'invite')
         const group: Group = {
           gid: frame.gid,
           name: frame.name,
@@ -76,9 +82,14 @@ export class Membership {
         if (!(await store.createGroup(group, members))) return moved
         return { group, members, newcomers: invitees }
       }
-      requireJoined(state.members, caller.iss, 'invite')
-      // Identities that left may be invited again; their new window starts now.
-      const present = new Set(state.members.filter((m) => m.status !== 'left').map((m) => m.iss))
+      const me = requireJoined(state.members, caller.iss, 'invite')
+      if (state.group.invites === 'admins' && me.role !== 'admin') {
+        throw new ChatError('FORBIDDEN', `invite: only admins may invite to ${frame.gid}`)
+      }
+      // Identities that left may be invited again, unless banned; their new window starts now.
+      const present = new Set(
+        state.members.filter((m) => m.status !== 'left' || m.bannedBy !== undefined).map((m) => m.iss),
+      )
       const newcomers = invitees.filter((iss) => !present.has(iss))
       requireRoom(present.size + newcomers.length, this.context.maxGroupSize)
       // Each newcomer may read what follows the head it was invited at; one that left keeps its last window.
@@ -136,6 +147,8 @@ export class Membership {
       await this.context.delivery.toMembers(event, state.members, caller, [caller.iss])
       Object.assign(me, change(event.seq))
       state.group.head = event.seq
+      // A group whose admins all left before anyone else joined gets one now.
+      if (!hasJoinedAdmin(state.members)) await this.keepAnAdmin(frame.gid)
       return { group: await this.groupView(state), seq: event.seq }
     })
   }
@@ -145,63 +158,80 @@ export class Membership {
     return untilLanded(async () => {
       const state = await this.readGroup(frame.gid)
       const me = memberOf(state.members, caller.iss)
-      if (me === undefined) throw new ChatError('FORBIDDEN', `leave: you are not a member of ${frame.gid}`)
-      if (me.status === 'left') return { gid: frame.gid, seq: me.leaveSeq ?? state.group.head }
+      // One banned without ever being a member has a record, but was never in the group.
+      if (me === undefined || (me.status === 'left' && me.leaveSeq === undefined)) {
+        throw new ChatError('FORBIDDEN', `leave: you are not a member of ${frame.gid}`)
+      }
+      if (me.status === 'left') {
+        // A leave whose succession a fault cut short completes it when repeated.
+        if (!hasJoinedAdmin(state.members)) await this.keepAnAdmin(frame.gid)
+        return { gid: frame.gid, seq: me.leaveSeq ?? state.group.head }
+      }
       const seq = await this.depart(state, caller, caller.iss)
       return seq === moved ? moved : { gid: frame.gid, seq }
     })
   }
 
   /**
-   * An admin removes a member, invited or joined: the removal is the member's leave, with `by`, and reaches
-   * it once, then nothing more; it may join again only when invited again. Removing one who is gone
-   * answers with its leave.
+   * Appends `iss`'s departure and posts it to the members, to `iss` (an invited one too) and to the
+   * caller's other connections: its leave, a removal (with `by`) when the caller is someone else, or its
+   * ban. When the last admin departs, the member joined longest becomes admin. Its seq, or `moved`.
    */
-  async remove(caller: Caller, frame: Frames['remove']): Promise<AckResults['remove']> {
-    if (frame.iss === caller.iss) throw new ChatError('BAD_REQUEST', 'remove: to leave a group, send leave')
-    return untilLanded(async () => {
-      const state = await this.readGroup(frame.gid)
-      requireJoined(state.members, caller.iss, 'remove')
-      if (memberOf(state.members, caller.iss)?.role !== 'admin') {
-        throw new ChatError('FORBIDDEN', `remove: only an admin of ${frame.gid} may remove members`)
-      }
-      const target = memberOf(state.members, frame.iss)
-      if (target === undefined)
-        throw new ChatError('NOT_FOUND', `remove: ${frame.iss} is not in ${frame.gid}`)
-      if (target.status === 'left') {
-        return { gid: frame.gid, iss: frame.iss, seq: target.leaveSeq ?? state.group.head }
-      }
-      const seq = await this.depart(state, caller, frame.iss)
-      return seq === moved ? moved : { gid: frame.gid, iss: frame.iss, seq }
-    })
-  }
-
-  /**
-   * Appends `iss`'s leave (a removal, with `by`, when the caller is someone else) and posts it to the
-   * members, to `iss` (an invited one too) and to the caller's other connections; its seq, or `moved`.
-   */
-  private async depart(state: GroupState, caller: Caller, iss: string): Promise<number | typeof moved> {
+  async depart(state: GroupState, caller: Caller, iss: string, ban = false): Promise<number | typeof moved> {
     const at = this.context.now()
-    const leave = (seq: number): LeaveEvent => ({
-      type: 'chat.leave',
-      gid: state.group.gid,
-      iss,
-      ...(iss !== caller.iss && { by: caller.iss }),
-      seq,
-      iat: at.toISOString(),
-    })
-    const appended = await appendAt(state.group, (seq) =>
-      this.context.store.appendMembership(
-        leave(seq),
-        { status: 'left', leaveSeq: seq },
-        ['invited', 'joined'],
-        this.context.expiresAt(at),
-      ),
+    const { gid } = state.group
+    const departure = (seq: number): LeaveEvent | BanEvent => {
+      const common = { gid, iss, seq, iat: at.toISOString() }
+      if (ban) return { type: 'chat.ban', ...common, by: caller.iss }
+      return { type: 'chat.leave', ...common, ...(iss !== caller.iss && { by: caller.iss }) }
+    }
+    const appended = await appendAt(
+      state.group,
+      (seq) =>
+        this.context.store.appendMembership(
+          departure(seq),
+          { status: 'left', leaveSeq: seq, ...(ban && { bannedBy: caller.iss, bannedSeq: seq }) },
+          ['invited', 'joined'],
+          this.context.expiresAt(at),
+        ),
+      iss !== caller.iss,
     )
     if (appended === moved || 'rejected' in appended) return moved
     const others = iss === caller.iss ? [iss] : [iss, caller.iss]
-    await this.context.delivery.toMembers(leave(appended.seq), state.members, caller, others)
+    await this.context.delivery.toMembers(departure(appended.seq), state.members, caller, others)
+    const staying = state.members.filter((m) => m.iss !== iss)
+    if (!hasJoinedAdmin(staying)) await this.keepAnAdmin(gid)
     return appended.seq
+  }
+
+  /**
+   * Makes the member joined longest an admin when the group has joined members but no joined admin, and
+   * tells the members. A departure that lost its admin calls it, and so does a join (a group whose last
+   * admin left while nobody else had joined) and a departure repeated after a fault.
+   */
+  async keepAnAdmin(gid: string): Promise<void> {
+    await untilLanded(async () => {
+      const state = await this.context.store.readGroup(gid)
+      if (state === undefined || hasJoinedAdmin(state.members)) return undefined
+      const [successor] = state.members
+        .filter((m) => m.status === 'joined')
+        .sort((a, b) => (a.joinSeq ?? 0) - (b.joinSeq ?? 0) || (a.iss < b.iss ? -1 : 1))
+      if (successor === undefined) return undefined
+      const at = this.context.now()
+      const event: RoleEvent = {
+        type: 'chat.role',
+        gid,
+        iss: successor.iss,
+        role: 'admin',
+        seq: state.group.head + 1,
+        iat: at.toISOString(),
+      }
+      const change = { role: { iss: successor.iss, role: 'admin' as const } }
+      const outcome = await this.context.store.appendChange(event, change, this.context.expiresAt(at))
+      if (outcome !== 'appended') return moved
+      await this.context.delivery.toMembers(event, state.members)
+      return undefined
+    })
   }
 
   /**
@@ -317,14 +347,14 @@ export class Membership {
     }
   }
 
-  private async readGroup(gid: string): Promise<GroupState> {
+  async readGroup(gid: string): Promise<GroupState> {
     const state = await this.context.store.readGroup(gid)
     if (state === undefined) throw new ChatError('NOT_FOUND', `no group ${gid}`)
     return state
   }
 
   /** The group as clients see it: its first members (not the ones who left), and a fresh avatar link. */
-  private async groupView({ group, members }: GroupState): Promise<GroupView> {
+  async groupView({ group, members }: GroupState): Promise<GroupView> {
     const present = currentMembers(members)
     const view: GroupView = {
       gid: group.gid,
@@ -332,6 +362,7 @@ export class Membership {
       head: group.head,
       members: present.slice(0, limits.membersInView),
       memberCount: present.length,
+      invites: group.invites ?? 'members',
     }
     if (group.avatar) view.image = await this.avatars.link(group.avatar)
     return view
@@ -341,6 +372,10 @@ export class Membership {
 /** The caller's join, for the seq it will take. */
 function joinEvent(caller: Caller, gid: string, at: Date) {
   return (seq: number): JoinEvent => ({ type: 'chat.join', gid, iss: caller.iss, seq, iat: at.toISOString() })
+}
+
+function hasJoinedAdmin(members: Member[]): boolean {
+  return members.some((m) => m.status === 'joined' && m.role === 'admin')
 }
 
 function requireRoom(members: number, max: number): void {

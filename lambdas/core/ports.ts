@@ -1,6 +1,18 @@
 /** The ports the chat core depends on; adapters implement them over DynamoDB, S3 and the management API. */
 
-import type { DeleteEvent, EditEvent, JoinEvent, LeaveEvent, MessageEvent } from '@huddle/client/protocol'
+import type {
+  BanEvent,
+  DeleteEvent,
+  EditEvent,
+  InvitePolicy,
+  JoinEvent,
+  LeaveEvent,
+  MessageEvent,
+  Role,
+  RoleEvent,
+  UnbanEvent,
+  UpdateEvent,
+} from '@huddle/client/protocol'
 
 export type MemberStatus = 'invited' | 'joined' | 'left'
 
@@ -9,7 +21,7 @@ export interface Member {
   gid: string
   iss: string
   status: MemberStatus
-  role: 'admin' | 'member'
+  role: Role
   invitedBy: string
   invitedAt: string
   /** The group's head when it was (last) invited: it may read only the events after this seq. */
@@ -31,6 +43,13 @@ export interface Member {
   previous?: Window
   /** While joined: its identity's open connections, so that a fan-out reads them with the members. */
   conns?: string[]
+  /** The admin who banned the identity: it stays `left` and may not be invited until unbanned. An identity
+   * banned without ever being a member has such a record too (with no window, and not in its index). */
+  bannedBy?: string
+  /** The events that last changed its role, banned it and unbanned it: what a repeated request answers. */
+  roleSeq?: number
+  bannedSeq?: number
+  unbannedSeq?: number
 }
 
 /** A stretch of a group's log: the seqs after `after`, up to and including `through`. */
@@ -44,7 +63,11 @@ export interface Group {
   name: string
   createdBy: string
   createdAt: string
-  avatar?: { key: string; mime: string }
+  avatar?: StoredAvatar
+  /** Who may invite; undefined is members. */
+  invites?: InvitePolicy
+  /** The seq of its latest `chat.update`: what an update that changes nothing answers. */
+  updatedSeq?: number
   /** The seq of the latest event; the next event takes head + 1. */
   head: number
   /** The seq of the latest leave: a decision made on the members as they were after it still holds. */
@@ -52,6 +75,12 @@ export interface Group {
   /** Leaves (and declined invites) so far, each counted on its membership too (`leaves`), so that a read
    * can tell it saw every one of them; undefined for a group that has had none since the count began. */
   departures?: number
+}
+
+/** A kept avatar: its object key and image type. */
+export interface StoredAvatar {
+  key: string
+  mime: string
 }
 
 /** A group with every membership it has had, read together and consistently. */
@@ -67,6 +96,25 @@ export type StoredEvent =
   | JoinEvent
   | LeaveEvent
   | ((EditEvent | DeleteEvent) & { target: number })
+  | AdminEvent
+
+/** An admin's change as the log keeps it: an update keeps its avatar's key, linked afresh when read. */
+export type AdminEvent =
+  | (Omit<UpdateEvent, 'image'> & { avatar?: StoredAvatar })
+  | RoleEvent
+  | BanEvent
+  | UnbanEvent
+
+/** What an admin event changes besides the log (a ban of a member goes through `appendMembership`). */
+export type GroupChange =
+  /** Fields of the group item. */
+  | { group: Partial<Pick<Group, 'name' | 'avatar' | 'invites'>> }
+  /** A joined member's role. */
+  | { role: { iss: string; role: Role } }
+  /** Bans an identity that is not a member (it left, or never was). */
+  | { ban: { iss: string; by: string; at: string; head: number } }
+  /** Lifts a ban. */
+  | { unban: string }
 
 /** Where a message id points: its sender and its seq. */
 export interface MessageRef {
@@ -103,10 +151,10 @@ export interface ChatStore {
   addMembers(gid: string, head: number, members: Member[]): Promise<Appended<never>>
   /** Appends a message with its id marker; rejected (with the marker) when its jti is taken. */
   appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>>
-  /** Appends a join or leave and applies it to the membership, while its status is one of `from`; a
-   * leave also becomes the group's `departedSeq`. */
+  /** Appends a join, a leave or a member's ban and applies it to the membership, while its status is one
+   * of `from`; a leave or ban also becomes the group's `departedSeq`. */
   appendMembership(
-    event: JoinEvent | LeaveEvent,
+    event: JoinEvent | LeaveEvent | BanEvent,
     change: Partial<Member>,
     from: MemberStatus[],
     expiresAt: number,
@@ -118,6 +166,18 @@ export interface ChatStore {
     target: number,
     expiresAt: number,
   ): Promise<Appended<StoredEvent>>
+  /** Appends an admin's event and applies `change` (see GroupChange); rejected when the member it changes
+   * is not as it was read. */
+  appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>>
+  /** Marks the group deleted while its head is still `head`: from then on it reads as absent, and every
+   * write on it fails; false when the head moved. `purgeGroup` then removes it. */
+  markDeleted(gid: string, head: number, by: string): Promise<boolean>
+  /**
+   * Removes every item of a group marked deleted but the mark, which stays a day (so that a purge cut short
+   * runs again, and a repeated delete is answered) unless a new group takes the gid: who deleted it and the
+   * keys of the avatars it had (none once purged), or undefined when no such group is marked.
+   */
+  purgeGroup(gid: string): Promise<{ deletedBy: string; avatars: string[] } | undefined>
   findMessage(gid: string, jti: string): Promise<MessageRef | undefined>
   /** Events after seq `after` up to `through`, at most `limit`, ascending or newest first. */
   readEvents(
@@ -205,6 +265,7 @@ export interface AvatarStore {
   inspect(key: string): Promise<{ size: number; mime: string; head: Uint8Array } | undefined>
   /** Copies an object (an upload expires; its copy stays). */
   copy(from: string, to: string): Promise<void>
+  delete(key: string): Promise<void>
   presignDownload(key: string): Promise<{ url: string; expires: string }>
 }
 

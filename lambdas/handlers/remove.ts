@@ -1,4 +1,4 @@
 import { actionHandler, chat } from '../adapters/handler.js'
 
 /** The `remove` route: an admin removes a member from a group. */
-export const handler = actionHandler('remove', (caller, frame) => chat.membership.remove(caller, frame))
+export const handler = actionHandler('remove', (caller, frame) => chat.administration.remove(caller, frame))

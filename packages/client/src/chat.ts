@@ -1,16 +1,37 @@
+import { type Avatar, uploadAvatar } from './avatar.js'
 import type { ChatClient, ConnectOptions } from './client.js'
 import { memoryCursorStore } from './cursors.js'
+import { GroupDirectory, type StateChange } from './directory.js'
 import { ChatError } from './error.js'
-import { allReceipts, type ChatContext, ChatGroup, ChatMessage, flatten, type Receipt } from './group.js'
+import {
+  type AdminWrite,
+  allReceipts,
+  type ChatContext,
+  ChatGroup,
+  ChatMessage,
+  flatten,
+  type Receipt,
+} from './group.js'
 import { Listeners } from './listeners.js'
-import type { DeleteEvent, EditEvent, GroupEvent, InviteEvent, JoinEvent, LeaveEvent } from './protocol.js'
+import type {
+  AckResults,
+  BanEvent,
+  DeleteEvent,
+  EditEvent,
+  GroupDeletedEvent,
+  GroupEvent,
+  InviteEvent,
+  JoinEvent,
+  LeaveEvent,
+  Requests,
+  RoleEvent,
+  UnbanEvent,
+  UpdateEvent,
+} from './protocol.js'
 import { Timeline } from './timeline.js'
 
-/** An avatar to upload with a new group: raw image bytes and their mime type. */
-export interface Avatar {
-  data: Uint8Array | ArrayBuffer | Blob
-  mime: string
-}
+/** An admin's change to a group, as onChange hands it over: a rename, new avatar or policy, a role, a ban. */
+export type GroupChange = UpdateEvent | RoleEvent | BanEvent | UnbanEvent
 
 const deliveredDelayMs = 2000
 const gapGraceMs = 250
@@ -31,6 +52,10 @@ export class ChatService {
   readonly #edits: Listeners<[EditEvent]>
   readonly #deletes: Listeners<[DeleteEvent]>
   readonly #receipts: Listeners<[Receipt]>
+  readonly #changes: Listeners<[GroupChange, ChatGroup | undefined]>
+  readonly #groupDeletes: Listeners<[GroupDeletedEvent, ChatGroup | undefined]>
+  /** The one object per group this client hands out, kept current as the group's events arrive. */
+  readonly #directory: GroupDirectory
   /** Groups whose pending invite the app has been handed, so a re-sent one is not handed again. */
   readonly #announced = new Set<string>()
   /** Writes of this client that are not acknowledged yet: their events may arrive first (after a reconnect). */
@@ -49,6 +74,9 @@ export class ChatService {
     this.#edits = new Listeners(report)
     this.#deletes = new Listeners(report)
     this.#receipts = new Listeners(report)
+    this.#changes = new Listeners(report)
+    this.#groupDeletes = new Listeners(report)
+    this.#directory = new GroupDirectory((info, status) => new ChatGroup(this.#context, info, status))
     const delivered = options.deliveredReceipts
     this.#deliveredDelayMs = delivered === false ? undefined : (delivered?.delayMs ?? deliveredDelayMs)
     this.#timeline = new Timeline({
@@ -77,10 +105,19 @@ export class ChatService {
           return group
         }),
       cursor: (gid) => this.#timeline.cursor(gid),
+      seen: (group, view, status) => {
+        this.#directory.show(flatten(view), status, view.head, group)
+      },
+      change: (group, action, fields) => this.#change(group, action, fields),
+      deleteGroup: async (gid) => {
+        await this.#own({ type: 'chat.deleted', gid }, () => client.request('deleteGroup', { gid }))
+        this.#end(gid)
+      },
     }
     client.onEvent((event) => {
       if (event.type === 'chat.invite') this.#invited(event)
       else if (event.type === 'chat.receipt') this.#receipts.emit(receiptOf(event))
+      else if (event.type === 'chat.deleted') this.#deleted(event)
       else this.#timeline.receive(event)
     })
     client.onStatus((status) => {
@@ -125,6 +162,24 @@ export class ChatService {
   }
 
   /**
+   * Called when an admin changes a group this identity has joined: renames it, changes its avatar or who may
+   * invite (`chat.update`), makes a member an admin or not (`chat.role`), bans or unbans an identity
+   * (`chat.ban`, `chat.unban`). `group` is this client's object for it (when it has handed one out), already
+   * changed; a ban of this identity is its last event of the group, whose `status` is then `left`.
+   */
+  onChange(callback: (change: GroupChange, group: ChatGroup | undefined) => unknown): () => void {
+    return this.#changes.add(callback)
+  }
+
+  /**
+   * Called when an admin deletes a group this identity belongs to or is invited to; `group` is this client's
+   * object for it (when it has handed one out), now `left`. Nothing of the group arrives after it.
+   */
+  onGroupDelete(callback: (deleted: GroupDeletedEvent, group: ChatGroup | undefined) => unknown): () => void {
+    return this.#groupDeletes.add(callback)
+  }
+
+  /**
    * Called when a member's delivered or read position moves past messages of this identity (and for its
    * own other devices' receipts); after a reconnect, with the positions that moved meanwhile.
    */
@@ -135,7 +190,7 @@ export class ChatService {
   /** Creates group `gid` (or adds members to it), uploading the avatar first when one is given. */
   async invite(gid: string, name: string, members: string[], avatar?: Avatar): Promise<ChatGroup> {
     const key = avatar ? await uploadAvatar(this.#client, avatar) : undefined
-    const group = await this.#starting(gid, async () => {
+    const view = await this.#starting(gid, async () => {
       const { group } = await this.#client.request('invite', {
         gid,
         name,
@@ -145,17 +200,20 @@ export class ChatService {
       this.#timeline.follow(gid, group.head)
       return group
     })
-    return new ChatGroup(this.#context, flatten(group), 'joined')
+    return this.#directory.show(flatten(view), 'joined', view.head)
   }
 
   /** Joins group `gid` by id alone, for an invite seen elsewhere (another device, an earlier session). */
   async join(gid: string): Promise<ChatGroup> {
-    return new ChatGroup(this.#context, flatten(await this.#context.join(gid)), 'joined')
+    const view = await this.#context.join(gid)
+    return this.#directory.show(flatten(view), 'joined', view.head)
   }
 
   /** Leaves group `gid`, or declines its invite. */
   async leave(gid: string): Promise<void> {
     await this.#context.write('leave', { gid })
+    const group = this.#directory.get(gid)
+    if (group) group.status = 'left'
   }
 
   /** Stops invites from `iss` reaching this identity; messages in groups both belong to still arrive. */
@@ -186,7 +244,12 @@ export class ChatService {
     do {
       const page = await this.#client.request('groups', cursor === undefined ? {} : { cursor })
       for (const listing of page.groups) {
-        const group = new ChatGroup(this.#context, flatten(listing), listing.status)
+        const { invitedBy, status, head } = listing
+        const group = this.#directory.show(
+          { ...flatten(listing), ...(invitedBy && { invitedBy }) },
+          status,
+          head,
+        )
         group.unread = listing.unread
         group.read = listing.read
         all.push(group)
@@ -240,7 +303,50 @@ export class ChatService {
   #invited(event: InviteEvent): void {
     if (this.#announced.has(event.gid) || this.#invites.size === 0) return
     this.#announced.add(event.gid)
-    this.#invites.emit(new ChatGroup(this.#context, { ...event, invitedBy: event.iss }, 'invited'))
+    const { gid, name, members, memberCount, image, iss } = event
+    const info = { gid, name, members, memberCount, ...(image && { image }), invitedBy: iss, admins: [] }
+    this.#invites.emit(this.#directory.show(info, 'invited'))
+  }
+
+  /**
+   * Sends an admin write. A view in its ack (an update) is taken at once; a role or a ban changes the group's
+   * object when the group's order reaches its seq, so a change from another admin that comes late is not
+   * applied over it. A removal's event is the member's leave, by this identity.
+   */
+  async #change<A extends AdminWrite>(
+    group: ChatGroup,
+    action: A,
+    fields: Requests[A],
+  ): Promise<AckResults[A]> {
+    const type = action === 'remove' ? 'chat.leave' : `chat.${action}`
+    const by = action === 'remove' ? { by: this.#timeline.me } : {}
+    const ack = await this.#own({ type, ...fields, ...by }, () => this.#client.request(action, fields))
+    const { gid } = fields
+    const { seq } = ack
+    if (seq === undefined) return ack
+    if ('group' in ack) {
+      this.#directory.show(flatten(ack.group), group.status, ack.group.head, group)
+      this.#timeline.wrote(gid, seq)
+    } else {
+      const change = { ...fields, type, seq } as StateChange
+      this.#timeline.wrote(gid, seq, () => this.#directory.apply(change, this.#timeline.me))
+    }
+    return ack
+  }
+
+  /** A group deleted by an admin of another connection; this client's own deletion is not handed back. */
+  #deleted(event: GroupDeletedEvent): void {
+    const mine = event.iss === this.#timeline.me && this.#unacknowledged.has(writeKey(event))
+    const group = this.#end(event.gid)
+    if (!mine) this.#groupDeletes.emit(event, group)
+  }
+
+  /** Drops all this client keeps of a deleted group: its position, its object, its pending receipt. */
+  #end(gid: string): ChatGroup | undefined {
+    this.#timeline.forget(gid)
+    this.#announced.delete(gid)
+    this.#deliveredDue.delete(gid)
+    return this.#directory.forget(gid)
   }
 
   /**
@@ -273,10 +379,14 @@ export class ChatService {
     }
   }
 
-  /** Hands one event to the app, in its group's order. */
+  /** Takes one event into its group's object and hands it to the app, in its group's order. */
   #dispatch(event: GroupEvent): void {
-    const mine = event.iss === this.#timeline.me
-    if (mine && (event.type === 'chat.join' || event.type === 'chat.leave')) this.#announced.delete(event.gid)
+    const me = this.#timeline.me
+    const group = this.#directory.apply(event, me)
+    // This identity joined, left or was removed (a ban too): a later invite is news again.
+    const membership = event.type === 'chat.join' || event.type === 'chat.leave' || event.type === 'chat.ban'
+    if (membership && event.iss === me) this.#announced.delete(event.gid)
+    const mine = actorOf(event) === me
     if (mine && this.#unacknowledged.has(writeKey(event))) return
     switch (event.type) {
       case 'chat.message':
@@ -294,6 +404,12 @@ export class ChatService {
         return
       case 'chat.delete':
         this.#deletes.emit(event)
+        return
+      case 'chat.update':
+      case 'chat.role':
+      case 'chat.ban':
+      case 'chat.unban':
+        this.#changes.emit(event, group)
     }
   }
 
@@ -323,28 +439,38 @@ interface WriteKey {
   gid: string
   jti?: string
   body?: string
+  /** Whom a role, ban, unban or removal names. */
+  iss?: string
+  role?: string
+  /** The admin who removed `iss`. */
+  by?: string
 }
 
-function writeKey({ type, gid, jti = '', body = '' }: WriteKey): string {
-  return [type, gid, jti, type === 'chat.edit' ? body : ''].join('\n')
+function writeKey({ type, gid, jti = '', body = '', iss = '', role = '', by }: WriteKey): string {
+  switch (type) {
+    case 'chat.edit':
+      return [type, gid, jti, body].join('\n')
+    case 'chat.leave':
+      // A removal names whom it removed; one's own leave names nobody else.
+      return [type, gid, by === undefined ? '' : iss].join('\n')
+    case 'chat.role':
+      return [type, gid, iss, role].join('\n')
+    case 'chat.ban':
+    case 'chat.unban':
+      return [type, gid, iss].join('\n')
+    default:
+      return [type, gid, jti].join('\n')
+  }
+}
+
+/** Who made the event: the admin for a role, ban, unban or removal (whose `iss` names the one it is about). */
+function actorOf(event: GroupEvent): string | undefined {
+  if (event.type === 'chat.leave') return event.by ?? event.iss
+  return event.type === 'chat.role' || event.type === 'chat.ban' || event.type === 'chat.unban'
+    ? event.by
+    : event.iss
 }
 
 function receiptOf({ gid, iss, delivered, read }: Receipt): Receipt {
   return { gid, iss, delivered, read }
-}
-
-async function uploadAvatar(client: Pick<ChatClient, 'request'>, { data, mime }: Avatar): Promise<string> {
-  const blob = data instanceof Blob ? data : new Blob([new Uint8Array(data)])
-  const upload = await client.request('avatar', { mime, size: blob.size })
-  // A browser rejects a blocked upload (CORS, the network) with a bare TypeError: it becomes a ChatError too.
-  const response = await fetch(upload.url, {
-    method: upload.method,
-    headers: upload.headers,
-    body: blob,
-  }).catch((error: unknown) => {
-    const why = error instanceof Error ? error.message : String(error)
-    throw new ChatError('UPLOAD_FAILED', `the avatar upload to ${new URL(upload.url).origin} failed: ${why}`)
-  })
-  if (!response.ok) throw new ChatError('UPLOAD_FAILED', `the avatar upload was answered ${response.status}`)
-  return upload.key
 }

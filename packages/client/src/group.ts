@@ -1,13 +1,12 @@
+import { type Avatar, uploadAvatar } from './avatar.js'
 import type { ChatClient } from './client.js'
 import { ChatError } from './error.js'
 import type {
   AckResults,
-  DeleteEvent,
-  EditEvent,
+  GroupEvent,
   GroupView,
   ImageLink,
-  JoinEvent,
-  LeaveEvent,
+  InvitePolicy,
   MessageEvent,
   ReceiptPosition,
   Requests,
@@ -26,25 +25,38 @@ export interface Receipt extends ReceiptPosition {
 
 /** A page of a group's history: messages as ChatMessage, the other events as they are on the wire. */
 export interface HistoryPage {
-  events: (ChatMessage | JoinEvent | LeaveEvent | EditEvent | DeleteEvent)[]
+  events: (ChatMessage | Exclude<GroupEvent, MessageEvent>)[]
   /** The last seq this identity may read in the group. */
   head: number
   /** Pass as `before` (newest-first pages) or `after` (ascending pages) for the next page. */
   next?: number
 }
 
-/** What a group looks like on the wire, with members flattened to identities. */
-interface GroupInfo {
+/** What a group looks like on the wire, with members flattened to identities and their admins picked out. */
+export interface GroupInfo {
   gid: string
   name: string
   members: string[]
   memberCount: number
   image?: ImageLink
   invitedBy?: string
+  admins: string[]
+  /** Unknown for an invite, which does not carry it. */
+  invites?: InvitePolicy
 }
 
 /** Writes whose ack carries the seq their event took in the group's order. */
 type Write = 'message' | 'edit' | 'delete' | 'leave'
+
+/** An admin's writes that change the group; their acks carry the seq of their event, when it changed. */
+export type AdminWrite = 'remove' | 'update' | 'role' | 'ban' | 'unban'
+
+/** What `group.update` changes: at least one of them. `image` is uploaded first, as with `chat.invite`. */
+export interface GroupUpdate {
+  name?: string
+  image?: Avatar
+  invites?: InvitePolicy
+}
 
 /** What groups and messages ask of the chat service. */
 export interface ChatContext {
@@ -55,6 +67,12 @@ export interface ChatContext {
   join(gid: string): Promise<GroupView>
   /** The seq of the last event handed to the app in the group. */
   cursor(gid: string): number | undefined
+  /** Takes a view of the group (as of its `head`) into `group`, the client's one object for it. */
+  seen(group: ChatGroup, view: GroupView, status: MembershipStatus): void
+  /** Sends an admin write as `write` does; its change reaches the group's object in the group's order. */
+  change<A extends AdminWrite>(group: ChatGroup, action: A, fields: Requests[A]): Promise<AckResults[A]>
+  /** Deletes the group, and with it this client's state of it. */
+  deleteGroup(gid: string): Promise<void>
 }
 
 /** A group as the Self SDK models it; the server owns membership, so these calls are checked there. */
@@ -63,11 +81,16 @@ export class ChatGroup {
   name: string
   /**
    * The group's identities: all of them in a group of up to 50, the first 50 in a larger one until
-   * `loadMembers()`. The SDK refreshes it on join() and invite(); apps may keep it current.
+   * `loadMembers()`. The SDK refreshes it from the server's views and takes banned members out; apps that
+   * show joins and leaves keep it current from onJoin and onLeave.
    */
   members: string[]
   memberCount: number
   image: ImageLink | undefined
+  /** The admins among `members`, kept current by role changes; empty for an invite, which does not tell. */
+  admins: string[]
+  /** Who may invite more members; undefined for an invite, which does not tell, until `join()`. */
+  invites: InvitePolicy | undefined
   status: MembershipStatus
   /** Who invited this identity, for an invite (from onInvite, or a pending one from `chat().groups()`). */
   invitedBy: string | undefined
@@ -83,6 +106,8 @@ export class ChatGroup {
     this.members = [...group.members]
     this.memberCount = group.memberCount
     this.image = group.image
+    this.admins = [...group.admins]
+    this.invites = group.invites
     this.status = status
     this.invitedBy = group.invitedBy
   }
@@ -106,8 +131,7 @@ export class ChatGroup {
 
   /** Accepts the invite; afterwards this identity receives the group's messages. */
   async join(): Promise<void> {
-    this.#refresh(flatten(await this.#context.join(this.gid)))
-    this.status = 'joined'
+    this.#context.seen(this, await this.#context.join(this.gid), 'joined')
   }
 
   /** Leaves the group (or declines the invite); no more of its messages arrive. */
@@ -118,7 +142,7 @@ export class ChatGroup {
 
   /** Removes member `iss` (admins only): it is handed its removal once, then nothing more of the group. */
   async remove(iss: string): Promise<void> {
-    await this.#context.request('remove', { gid: this.gid, iss })
+    await this.#context.change(this, 'remove', { gid: this.gid, iss })
     if (this.members.includes(iss)) {
       this.members = this.members.filter((member) => member !== iss)
       this.memberCount--
@@ -156,7 +180,59 @@ export class ChatGroup {
   async invite(member: string | string[]): Promise<void> {
     const members = typeof member === 'string' ? [member] : member
     const { group } = await this.#context.request('invite', { gid: this.gid, name: this.name, members })
-    this.#refresh(flatten(group))
+    this.#context.seen(this, group, this.status)
+  }
+
+  /** Renames the group, changes its avatar or who may invite (admins only); members are handed the change. */
+  async update({ name, image, invites }: GroupUpdate): Promise<void> {
+    const key = image ? await uploadAvatar(this.#context, image) : undefined
+    await this.#context.change(this, 'update', {
+      gid: this.gid,
+      ...(name !== undefined && { name }),
+      ...(key !== undefined && { avatar: { key } }),
+      ...(invites !== undefined && { invites }),
+    })
+  }
+
+  /** Makes joined member `iss` an admin (admins only). */
+  async promote(iss: string): Promise<void> {
+    await this.#context.change(this, 'role', { gid: this.gid, iss, role: 'admin' })
+  }
+
+  /** Makes admin `iss` a member again (admins only; a group keeps at least one admin). */
+  async demote(iss: string): Promise<void> {
+    await this.#context.change(this, 'role', { gid: this.gid, iss, role: 'member' })
+  }
+
+  /** Bans `iss` (admins only): a member is removed, handed the ban as its last event; none may invite it back. */
+  async ban(iss: string): Promise<void> {
+    await this.#context.change(this, 'ban', { gid: this.gid, iss })
+  }
+
+  /** Lifts a ban (admins only): `iss` may be invited again. */
+  async unban(iss: string): Promise<void> {
+    await this.#context.change(this, 'unban', { gid: this.gid, iss })
+  }
+
+  /** Every identity banned from the group, in identity order (admins only). */
+  async banned(): Promise<string[]> {
+    const all: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#context.request('bans', {
+        gid: this.gid,
+        ...(cursor !== undefined && { cursor }),
+      })
+      all.push(...page.banned)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return all
+  }
+
+  /** Deletes the group with its history and avatars (admins only); its members and invitees are told. */
+  async deleteGroup(): Promise<void> {
+    await this.#context.deleteGroup(this.gid)
+    this.status = 'left'
   }
 
   /**
@@ -184,13 +260,6 @@ export class ChatGroup {
   /** The other joined members' delivered and read positions. */
   receipts(): Promise<Receipt[]> {
     return allReceipts(this.#context, this.gid)
-  }
-
-  #refresh(group: GroupInfo): void {
-    this.name = group.name
-    this.members = [...group.members]
-    this.memberCount = group.memberCount
-    this.image = group.image
   }
 }
 
@@ -279,6 +348,14 @@ export async function allReceipts(
   return all
 }
 
-export function flatten(group: GroupView): GroupInfo {
-  return { ...group, members: group.members.map((member) => member.iss) }
+export function flatten({ gid, name, members, memberCount, image, invites }: GroupView): GroupInfo {
+  return {
+    gid,
+    name,
+    members: members.map((member) => member.iss),
+    memberCount,
+    ...(image !== undefined && { image }),
+    admins: members.flatMap((member) => (member.role === 'admin' ? [member.iss] : [])),
+    invites,
+  }
 }

@@ -1,4 +1,5 @@
-export type { Avatar } from './chat.js'
+export type { Avatar } from './avatar.js'
+export type { GroupChange } from './chat.js'
 export { ChatService } from './chat.js'
 export type {
   ConnectionStatus,
@@ -11,19 +12,26 @@ export type { CursorStore, Cursors, KeyValueStorage } from './cursors.js'
 export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
 export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'
-export type { HistoryPage, MembershipStatus, MessageReceipt, Receipt } from './group.js'
+export type { GroupUpdate, HistoryPage, MembershipStatus, MessageReceipt, Receipt } from './group.js'
 export { ChatGroup, ChatMessage } from './group.js'
 export type {
   AckResults,
+  BanEvent,
   ChatEvent,
   DeleteEvent,
   EditEvent,
   ErrorCode,
+  GroupDeletedEvent,
   GroupEvent,
   GroupView,
   ImageLink,
+  InvitePolicy,
   JoinEvent,
   LeaveEvent,
   MemberView,
   Requests,
+  Role,
+  RoleEvent,
+  UnbanEvent,
+  UpdateEvent,
 } from './protocol.js'

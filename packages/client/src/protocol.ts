@@ -21,7 +21,7 @@ export interface ImageLink {
 export interface MemberView {
   iss: string
   status: 'invited' | 'joined'
-  role: 'admin' | 'member'
+  role: Role
 }
 
 export interface GroupView {
@@ -31,9 +31,14 @@ export interface GroupView {
   members: MemberView[]
   memberCount: number
   image?: ImageLink
+  /** Who may invite more members: any joined member, or admins only. */
+  invites: InvitePolicy
   /** The seq of the group's latest event (0 before the first). */
   head: number
 }
+
+export type Role = 'admin' | 'member'
+export type InvitePolicy = 'members' | 'admins'
 
 /** One of the caller's groups, as `groups` lists it. */
 export interface GroupListing extends GroupView {
@@ -71,6 +76,18 @@ export interface Requests {
   leave: { gid: string }
   /** An admin removes member `iss` (invited or joined). */
   remove: { gid: string; iss: string }
+  /** An admin renames the group, changes its avatar (an upload's key, checked as at creation) or who may
+   * invite; at least one of them. */
+  update: { gid: string; name?: string; avatar?: { key: string }; invites?: InvitePolicy }
+  /** An admin makes joined member `iss` an admin, or takes that back; a group keeps at least one admin. */
+  role: { gid: string; iss: string; role: Role }
+  /** An admin bans `iss`: removed when present, it cannot be invited or join until unbanned. */
+  ban: { gid: string; iss: string }
+  unban: { gid: string; iss: string }
+  /** One page of the identities banned from a group, for its admins. */
+  bans: { gid: string; cursor?: string }
+  /** An admin deletes the group: its members get `chat.deleted`; its log, memberships and avatars go. */
+  deleteGroup: { gid: string }
   message: { gid: string; body: string; jti?: string; rid?: string }
   edit: { gid: string; jti: string; body: string }
   delete: { gid: string; jti: string }
@@ -97,6 +114,19 @@ export interface AckResults {
   leave: { gid: string; seq: number }
   /** `seq` is the removal (`iss`'s leave; an earlier one when it was gone already). */
   remove: { gid: string; iss: string; seq: number }
+  /** `seq` is the `chat.update` event; when nothing changed, the group's last one (absent when none). */
+  update: { group: GroupView; seq?: number }
+  /** `seq` is the `chat.role` that gave `iss` this role (an earlier one when it had it already); absent
+   * when it has had it from the start. */
+  role: { gid: string; iss: string; role: Role; seq?: number }
+  /** `seq` is the `chat.ban` (an earlier one when `iss` was banned already). */
+  ban: { gid: string; iss: string; seq: number }
+  /** `seq` is the `chat.unban` (an earlier one when `iss` was unbanned already); absent when `iss` was
+   * never banned. */
+  unban: { gid: string; iss: string; seq?: number }
+  /** In identity order; `next` asks for the next page. */
+  bans: { gid: string; banned: string[]; next?: string }
+  deleteGroup: { gid: string }
   /** `duplicate`: this jti was stored before, at `seq`; nothing new was stored. */
   message: { gid: string; jti: string; iat: string; seq: number; duplicate: boolean }
   /** `duplicate`: the message had this body already; `seq` is the event that gave it. */
@@ -197,8 +227,58 @@ export interface DeleteEvent extends LogEntry {
   jti: string
 }
 
+/** An admin (`iss`) changed the group: what changed is given, the rest stays. */
+export interface UpdateEvent extends LogEntry {
+  type: 'chat.update'
+  iss: string
+  name?: string
+  /** The new avatar: a fresh link each time the event is posted or read. */
+  image?: ImageLink
+  invites?: InvitePolicy
+}
+
+/** Member `iss` became an admin or a member again: by admin `by`, or, without `by`, because the last
+ * admin left and `iss` had been joined the longest. */
+export interface RoleEvent extends LogEntry {
+  type: 'chat.role'
+  iss: string
+  role: Role
+  by?: string
+}
+
+/** Admin `by` banned `iss`. When `iss` was a member this is its departure: the last event it receives. */
+export interface BanEvent extends LogEntry {
+  type: 'chat.ban'
+  iss: string
+  by: string
+}
+
+export interface UnbanEvent extends LogEntry {
+  type: 'chat.unban'
+  iss: string
+  by: string
+}
+
 /** Events of a group's log: each has a seq, and history and catch-up return them. */
-export type GroupEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent
+export type GroupEvent =
+  | MessageEvent
+  | JoinEvent
+  | LeaveEvent
+  | EditEvent
+  | DeleteEvent
+  | UpdateEvent
+  | RoleEvent
+  | BanEvent
+  | UnbanEvent
+
+/** Admin `iss` deleted the group: posted to its members (and pending invitees), not kept, since the log
+ * goes with the group. */
+export interface GroupDeletedEvent {
+  type: 'chat.deleted'
+  gid: string
+  iss: string
+  iat: string
+}
 
 /** A member's new positions, posted to the senders of the messages they cover. Positions, not log events. */
 export interface ReceiptEvent extends ReceiptPosition {
@@ -206,7 +286,7 @@ export interface ReceiptEvent extends ReceiptPosition {
   gid: string
 }
 
-export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent
+export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent | GroupDeletedEvent
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
 

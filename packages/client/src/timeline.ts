@@ -23,8 +23,14 @@ export interface TimelineOptions {
   report(error: unknown): void
 }
 
-/** This client's own write: its event is not posted back to it, but it takes its place in the order. */
-const own = Symbol('own')
+/**
+ * This client's own write: its event is not posted back to it, but it takes its place in the order, and
+ * what it changes in the group's state (`apply`) happens there.
+ */
+interface OwnWrite {
+  own: true
+  apply?: () => void
+}
 
 interface GroupState {
   gid: string
@@ -33,7 +39,7 @@ interface GroupState {
   /** When the cursor last moved, on the timeline's clock. */
   movedAt: number
   /** Events that arrived ahead of a hole (or before the start was known), and this client's own writes. */
-  ahead: Map<number, GroupEvent | typeof own>
+  ahead: Map<number, GroupEvent | OwnWrite>
   /** This client asked to join or create the group: the ack will say where its story starts. */
   expected: boolean
   filling?: Promise<void>
@@ -84,10 +90,13 @@ export class Timeline {
     else this.#accept(this.#group(event.gid), event, false)
   }
 
-  /** This client is about to join or create group `gid`: events that come before the ack wait for it. */
+  /**
+   * This client is about to join or create group `gid`: events that come before the ack wait for it, and
+   * a hole before them is not read, even after an earlier membership (the log would answer with the events
+   * of the time between, when this identity was invited again but had not joined).
+   */
   expect(gid: string): void {
-    const group = this.#group(gid)
-    if (group.cursor === undefined) group.expected = true
+    this.#group(gid).expected = true
   }
 
   /** The join or creation did not happen: events that waited for it wait for a sync instead. */
@@ -102,6 +111,7 @@ export class Timeline {
     const group = this.#group(gid)
     group.expected = false
     if (group.cursor === undefined || seq > group.cursor) this.#skipTo(group, seq)
+    else this.#drain(group)
   }
 
   /** A group this client created or learned of by its own request: it follows it from `head` on. */
@@ -112,14 +122,32 @@ export class Timeline {
     else this.#drain(group)
   }
 
-  /** Another write of this client's own (message, edit, delete, leave), acknowledged with `seq`. */
-  wrote(gid: string, seq: number): void {
+  /**
+   * Another write of this client's own (message, edit, delete, leave, an admin's change), acknowledged with
+   * `seq`; `apply` takes its change into the group's state once the order reaches it.
+   */
+  wrote(gid: string, seq: number, apply?: () => void): void {
     const group = this.#group(gid)
-    if (group.cursor === undefined) this.#skipTo(group, seq)
-    else if (seq > group.cursor) {
-      group.ahead.set(seq, own)
+    if (group.cursor === undefined) {
+      apply?.()
+      this.#skipTo(group, seq)
+    } else if (seq > group.cursor) {
+      group.ahead.set(seq, { own: true, ...(apply && { apply }) })
       this.#drain(group)
     }
+  }
+
+  /** The group is gone (deleted): its position is dropped, and so is whatever of it waits. */
+  forget(gid: string): void {
+    const group = this.#groups.get(gid)
+    if (group === undefined) return
+    clearTimeout(group.timer)
+    group.ahead.clear()
+    group.cursor = undefined
+    this.#groups.delete(gid)
+    const early = this.#early.filter((event) => event.gid !== gid)
+    this.#early.splice(0, this.#early.length, ...early)
+    this.#saveSoon()
   }
 
   /**
@@ -222,7 +250,9 @@ export class Timeline {
         group.ahead.delete(next)
         this.#advance(group, next)
         moved = true
-        if (event !== own && event !== undefined) this.#options.deliver(event)
+        if (event === undefined) continue
+        if ('own' in event) event.apply?.()
+        else this.#options.deliver(event)
       }
       for (const seq of group.ahead.keys()) if (seq <= group.cursor) group.ahead.delete(seq)
       if (moved) this.#saveSoon()
@@ -236,6 +266,11 @@ export class Timeline {
         else void this.#fill(group)
       }, this.#options.gapGraceMs)
     }
+  }
+
+  /** A group deleted while its log was being read: what the read brings is of no use. */
+  #forgotten(group: GroupState): boolean {
+    return this.#groups.get(group.gid) !== group
   }
 
   #advance(group: GroupState, seq: number): void {
@@ -266,6 +301,7 @@ export class Timeline {
     try {
       while (!this.#closed && group.cursor !== undefined) {
         const page = await this.#options.readAfter(group.gid, group.cursor)
+        if (this.#forgotten(group)) return false
         // Joined again since the cursor: what came between the invite and the join is not news.
         const rejoin = [...page.events].reverse().find((e) => e.type === 'chat.join' && e.iss === this.#me)
         if (rejoin && rejoin.seq - 1 > group.cursor) this.#skipTo(group, rejoin.seq - 1)
@@ -280,7 +316,7 @@ export class Timeline {
     } catch (error) {
       // What waits stays: the next event, ack or reconnect starts another read.
       const code = error instanceof ChatError ? error.code : undefined
-      if (code !== 'CLOSED' && code !== 'TIMEOUT') this.#options.report(error)
+      if (code !== 'CLOSED' && code !== 'TIMEOUT' && !this.#forgotten(group)) this.#options.report(error)
       return false
     }
   }
