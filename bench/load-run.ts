@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ChatClient, type ChatGroup, type ChatService, type GroupEvent } from '@huddle/client'
+import { ChatClient, ChatError, type ChatGroup, type ChatService, type GroupEvent } from '@huddle/client'
 import { limits } from '@huddle/client/protocol'
 import { closeDevConnection, fetchDevToken } from '../local/dev-tokens.js'
 import { mapLimited } from './ws-client.js'
@@ -20,6 +20,9 @@ export interface LoadOptions {
   churn?: number
   /** Sockets closed through the management API per second while the run goes on; clients reconnect. */
   cutsPerSecond?: number
+  /** Chance per pause that a group's owner, besides talking, runs it: renames it, makes a member admin and
+   * takes that back, removes a member, or bans one and unbans it (both invited back at once). */
+  adminRate?: number
   /** Mean pause of a client between its steps, in ms, as a person pauses between messages (20 s: 300
    * clients then offer about what two cores can serve, so the run measures delivery, not queueing). */
   thinkMs?: number
@@ -49,6 +52,13 @@ export interface LoadReport {
   joinsBefore: number
   joins: number
   leaves: number
+  /** Admins' actions: renames, promotions (each taken back), removals and bans (each lifted). */
+  renames: number
+  promotions: number
+  removals: number
+  bans: number
+  /** Messages refused because an admin had just removed or banned their sender: the app was told. */
+  refusedAfterRemoval: number
   /** Requests that finally failed, and errors the SDK reported (say, a refused catch-up read). */
   errors: number
   /** Messages acked `duplicate: true`: re-sent by the SDK after a cut, and already stored. */
@@ -80,7 +90,8 @@ interface Stretch {
   leave: number
 }
 
-/** An event as an app is handed it: a message by its jti (with its seq), a join or leave as `join <iss>`. */
+/** An event as an app is handed it: a message by its jti (with its seq), another event by its type and
+ * the identity it names, `join <iss>`. */
 interface Handed {
   label: string
   seq?: number
@@ -107,6 +118,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const joinedAtStart = options.joinedAtStart ?? 0.8
   const churn = options.churn ?? 0.02
   const cutsPerSecond = options.cutsPerSecond ?? 5
+  const adminRate = options.adminRate ?? 0.05
   const thinkMs = options.thinkMs ?? 20_000
   const random = seededRandom(options.seed ?? 1)
   const log = options.log ?? (() => {})
@@ -120,7 +132,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const tell = (line: string) => {
     if (problems.length < 20) problems.push(line)
   }
-  const counts = { sent: 0, joins: 0, leaves: 0, errors: 0, retries: 0, reconnects: 0 }
+  const counts = {
+    sent: 0,
+    joins: 0,
+    leaves: 0,
+    renames: 0,
+    promotions: 0,
+    removals: 0,
+    bans: 0,
+    refusedAfterRemoval: 0,
+    errors: 0,
+    retries: 0,
+    reconnects: 0,
+  }
   const failed = (what: string, error: unknown) => {
     counts.errors++
     tell(`${what}: ${error instanceof Error ? error.message : String(error)}`)
@@ -141,6 +165,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     chat.onMessage(({ gid, jti, seq }) => handedTo(iss, gid).push({ label: jti, seq }))
     chat.onJoin((who, gid) => handedTo(iss, gid).push({ label: `join ${who}` }))
     chat.onLeave((who, gid) => handedTo(iss, gid).push({ label: `leave ${who}` }))
+    chat.onChange((change) => handedTo(iss, change.gid).push({ label: labelOf(change) }))
     client.onStatus((status) => {
       if (status === 'reconnecting') counts.reconnects++
     })
@@ -189,6 +214,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const group = await attempt(`${member.iss} join ${gid}`, () => member.chat.join(gid))
     if (group === undefined) return
     member.joined.set(gid, group)
+    expelled.delete(memberKey(member.iss, gid))
     counts.joins++
   }
 
@@ -205,14 +231,77 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     if (invited) member.invited.add(gid)
   }
 
+  /** Members an admin removed or banned from a group, until they join it again. */
+  const expelled = new Set<string>()
+
   const send = async (member: Member, group: ChatGroup) => {
     const jti = `${member.iss}-${counts.sent++}`
-    const receipt = await attempt(`${member.iss} message ${jti}`, () =>
-      group.message(`${member.iss} says hello`, { jti }),
-    )
+    const receipt = await group.message(`${member.iss} says hello`, { jti }).catch((error: unknown) => {
+      // A message on its way while an admin removed its sender is refused, and the app told: not a loss.
+      const refused = error instanceof ChatError && error.code === 'FORBIDDEN'
+      if (refused && expelled.has(memberKey(member.iss, group.gid))) counts.refusedAfterRemoval++
+      else failed(`${member.iss} message ${jti}`, error)
+      return undefined
+    })
     if (receipt === undefined) return
     recorded.acked.set(jti, { gid: group.gid, seq: receipt.seq })
     if (receipt.duplicate) counts.retries++
+  }
+
+  /**
+   * The owner runs its group. The member it acts on is taken out of the member's own plans first (so that
+   * the member does not leave meanwhile), and given back when the action is taken back.
+   */
+  let adminSteps = 0
+  const administer = async (admin: Member, group: ChatGroup) => {
+    const { gid } = group
+    // The four actions take turns, so that a short run has each of them; one that finds no member to act
+    // on waits for the owner's next turn.
+    const action = (['rename', 'promote', 'remove', 'ban'] as const)[adminSteps % 4]
+    const [target] = pick(
+      members.filter((m) => m !== admin && m.joined.has(gid)),
+      1,
+      random,
+    )
+    if (action !== 'rename' && target === undefined) return
+    adminSteps++
+    if (action === 'rename' || target === undefined) {
+      const renamed = await attempt(`${admin.iss} rename ${gid}`, () =>
+        group.update({ name: `${gid} (${counts.renames + 1})` }).then(() => true),
+      )
+      if (renamed) counts.renames++
+      return
+    }
+    const theirs = target.joined.get(gid) as ChatGroup
+    target.joined.delete(gid)
+    if (action === 'promote') {
+      const promoted = await attempt(`${admin.iss} promote ${target.iss} in ${gid}`, async () => {
+        await group.promote(target.iss)
+        await group.demote(target.iss)
+        return true
+      })
+      if (promoted) counts.promotions++
+      target.joined.set(gid, theirs)
+      return
+    }
+    const banning = action === 'ban'
+    expelled.add(memberKey(target.iss, gid))
+    const done = await attempt(
+      `${admin.iss} ${banning ? 'ban' : 'remove'} ${target.iss} in ${gid}`,
+      async () => {
+        if (banning) {
+          await group.ban(target.iss)
+          await group.unban(target.iss)
+        } else {
+          await group.remove(target.iss)
+        }
+        await group.invite(target.iss)
+        return true
+      },
+    )
+    if (!done) return
+    counts[banning ? 'bans' : 'removals']++
+    target.invited.add(gid)
   }
 
   log('joining most invitations…')
@@ -229,8 +318,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const stopCutting = new AbortController()
   const cutting = cutSockets(options.httpUrl, identities, cutsPerSecond, random, stopCutting.signal)
   const startedAt = performance.now()
-  await Promise.all(
-    members.map(async (member) => {
+  await Promise.all([
+    ...members.map(async (member) => {
       while (budget.left > 0) {
         await sleep(random() * 2 * thinkMs)
         if (budget.left <= 0) return
@@ -252,7 +341,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         await send(member, group)
       }
     }),
-  )
+    // Each owner runs its group beside talking in it, as admins do.
+    ...gids.map(async (gid) => {
+      const admin = owner(gid)
+      while (budget.left > 0) {
+        await sleep(random() * 2 * thinkMs)
+        const group = admin.joined.get(gid)
+        if (group !== undefined && budget.left > 0 && random() < adminRate) await administer(admin, group)
+      }
+    }),
+  ])
   const seconds = (performance.now() - startedAt) / 1000
   stopCutting.abort()
   const cuts = await cutting
@@ -319,7 +417,7 @@ function judge(
   tell: (line: string) => void,
 ) {
   const verdict = { expected: 0, arrived: 0, lost: 0, duplicated: 0, outOfOrder: 0, misdelivered: 0 }
-  const label = (e: GroupEvent) => (e.type === 'chat.message' ? e.jti : `${e.type.slice(5)} ${e.iss}`)
+  const label = (e: GroupEvent) => (e.type === 'chat.message' ? e.jti : labelOf(e))
   for (const [jti, { gid, seq }] of recorded.acked) {
     const stored = recorded.logs.get(gid)?.find((e) => e.seq === seq)
     if (stored?.type !== 'chat.message' || stored.jti !== jti) {
@@ -333,7 +431,9 @@ function judge(
       const stretches = stretchesIn(log, iss, iss === owner)
       const owed = new Map<string, number>()
       for (const event of log) {
-        if (event.iss !== iss && stretches.some((s) => s.join < event.seq && event.seq < s.leave)) {
+        // A member is handed what others did in its stretches, up to its own departure when another caused
+        // it (a removal or a ban).
+        if (actorOf(event) !== iss && stretches.some((s) => s.join < event.seq && event.seq <= s.leave)) {
           owed.set(label(event), (owed.get(label(event)) ?? 0) + 1)
         }
       }
@@ -360,7 +460,11 @@ function judge(
         else verdict.misdelivered += handed
         const seq = log.find((event) => label(event) === key)?.seq
         tell(
-          `${iss} was handed ${key} (seq ${seq}) ${handed}× and owed it ${times}× in ${gid} (${describe(stretches)})`,
+          `${iss} was handed ${key} (seq ${seq}) ${handed}× and owed it ${times}× in ${gid} (${describe(stretches)}; ` +
+            `${log
+              .filter((e) => Math.abs(e.seq - (seq ?? 0)) <= 2)
+              .map((e) => `${e.seq}: ${label(e)}${'by' in e && e.by ? ` by ${e.by}` : ''}`)
+              .join(', ')})`,
         )
       }
     }
@@ -368,16 +472,30 @@ function judge(
   return verdict
 }
 
-/** A member's stretches in a group, from its joins and leaves in the log; the creator's starts at 0. */
+/** A member's stretches in a group, from its joins and departures (leaves and bans) in the log; the
+ * creator's starts at 0. */
 function stretchesIn(log: GroupEvent[], iss: string, creator: boolean): Stretch[] {
   const stretches: Stretch[] = creator ? [{ join: 0, leave: Number.POSITIVE_INFINITY }] : []
   for (const event of log) {
     if (event.iss !== iss) continue
     if (event.type === 'chat.join') stretches.push({ join: event.seq, leave: Number.POSITIVE_INFINITY })
     const open = stretches.at(-1)
-    if (event.type === 'chat.leave' && open) open.leave = event.seq
+    if ((event.type === 'chat.leave' || event.type === 'chat.ban') && open && open.leave > event.seq) {
+      open.leave = event.seq
+    }
   }
   return stretches
+}
+
+/** Who did it: an admin (`by`) for what it did to `iss`, else `iss` itself; nobody for a succession. */
+function actorOf(event: GroupEvent): string | undefined {
+  if ('by' in event && event.by !== undefined) return event.by
+  return event.type === 'chat.role' ? undefined : event.iss
+}
+
+/** Any event but a message, as the judge counts it: its type and the identity it names. */
+function labelOf(event: Exclude<GroupEvent, { type: 'chat.message' }>): string {
+  return `${event.type.slice(5)} ${event.iss}`
 }
 
 /** Closes random identities' sockets through the management API, `perSecond` a second, until `stop`. */

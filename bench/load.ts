@@ -14,6 +14,7 @@ async function main(): Promise<void> {
       messages: { type: 'string', default: '3000' },
       cuts: { type: 'string', default: '5' },
       think: { type: 'string', default: '20000' },
+      admin: { type: 'string', default: '0.05' },
       seed: { type: 'string', default: '1' },
       url: { type: 'string' },
     },
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
       messages: Number(values.messages),
       cutsPerSecond: Number(values.cuts),
       thinkMs: Number(values.think),
+      adminRate: Number(values.admin),
       seed: Number(values.seed),
       log: (line) => console.log(line),
     })

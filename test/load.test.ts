@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { runLoad } from '../bench/load-run.js'
 import { httpUrl } from './support/huddle.js'
 
-describe('the SDK under load, with members joining and leaving and sockets cut at random', () => {
+describe('the SDK under load, with members joining and leaving, admins at work and sockets cut at random', () => {
   it('hands every app exactly the events it was owed, once each, in order', async () => {
     const report = await runLoad({
       httpUrl: httpUrl(),
@@ -11,6 +11,7 @@ describe('the SDK under load, with members joining and leaving and sockets cut a
       messages: 300,
       cutsPerSecond: 10,
       thinkMs: 50,
+      adminRate: 0.2,
       seed: 5,
     })
 
@@ -27,6 +28,9 @@ describe('the SDK under load, with members joining and leaving and sockets cut a
     // The run really exercised what it checks: deliveries were owed, members came and went, sockets dropped.
     expect(report.expected).toBeGreaterThan(1000)
     expect(report.leaves).toBeGreaterThan(0)
+    for (const action of ['renames', 'promotions', 'removals', 'bans'] as const) {
+      expect(report[action], action).toBeGreaterThan(0)
+    }
     expect(report.cuts).toBeGreaterThan(5)
     expect(report.reconnects).toBeGreaterThan(5)
     expect(report.ok).toBe(true)

@@ -162,6 +162,27 @@ describe('the web chat, in Chromium', () => {
     }
   })
 
+  it('shows an admin renaming the group, and closes it when its reader is banned', async () => {
+    const [alice, dave] = [unique('alice'), unique('dave')]
+    const aliceClient = await ChatClient.connect(wsUrl(), { token: () => tokenFor(alice) })
+    try {
+      const page = await open(desktop)
+      await signIn(page, dave)
+      const group = await aliceClient.chat().invite(unique('moderated'), 'Moderated', [dave])
+      await page.getByRole('button', { name: 'Accept invite to Moderated' }).click()
+      await page.getByRole('heading', { name: 'Moderated' }).waitFor()
+      await group.update({ name: 'Renamed' })
+      await shows(page.getByRole('list', { name: 'Messages' }), `${alice} renamed the group “Renamed”`)
+      await page.getByRole('button', { name: 'Renamed' }).waitFor()
+      await group.ban(dave)
+      await expect.poll(() => page.getByRole('button', { name: 'Renamed' }).count()).toBe(0)
+      expect(await page.getByRole('heading', { name: 'Moderated' }).count()).toBe(0)
+      expect(uncaughtErrors(page)).toEqual([])
+    } finally {
+      await aliceClient.close()
+    }
+  })
+
   it('says so when the avatar upload is blocked, and creates no group', async () => {
     const page = await open(desktop)
     await signIn(page, unique('dave'))

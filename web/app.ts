@@ -6,6 +6,7 @@ import {
   type ConnectionStatus,
   type DeleteEvent,
   type EditEvent,
+  type GroupChange,
   type JoinEvent,
   type LeaveEvent,
   localStorageCursorStore,
@@ -101,7 +102,7 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     if (current.view?.gid === message.gid) current.view.received(message)
     else refreshSoon()
   })
-  const logged = (event: JoinEvent | LeaveEvent | EditEvent | DeleteEvent) => {
+  const logged = (event: JoinEvent | LeaveEvent | EditEvent | DeleteEvent | GroupChange) => {
     if (current.view?.gid === event.gid) current.view.logged(event)
   }
   chat.onJoin((iss, gid, event) => {
@@ -126,6 +127,20 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
   })
   chat.onEdit(logged)
   chat.onDelete(logged)
+  chat.onChange((change, group) => {
+    // Banned: the group ends here, as a removal ends it. A rename or a new picture shows in the lists.
+    if (change.type === 'chat.ban' && change.iss === me) {
+      forget(change.gid)
+      announce(`You were banned from ${group?.name ?? change.gid}`)
+      return
+    }
+    logged(change)
+    if (change.type === 'chat.update') renderLists()
+  })
+  chat.onGroupDelete((deleted, group) => {
+    forget(deleted.gid)
+    announce(`${deleted.iss} deleted ${group?.name ?? deleted.gid}`)
+  })
 
   rememberIdentity(me)
   byId('me-name').textContent = `Signed in as ${me}`
