@@ -96,15 +96,10 @@ export class Administration {
       if (frame.role === 'member' && admins.length === 1) {
         throw new ChatError('FORBIDDEN', `role: ${frame.gid} must keep an admin; make another one first`)
       }
-      const at = this.context.now()
       const event: RoleEvent = {
         type: 'chat.role',
-        gid: frame.gid,
-        iss: frame.iss,
+        ...this.about(state, caller, frame.iss),
         role: frame.role,
-        by: caller.iss,
-        seq: state.group.head + 1,
-        iat: at.toISOString(),
       }
       const seq = await this.append(state, caller, event, { role: { iss: frame.iss, role: frame.role } })
       return seq === moved ? moved : { ...answer, seq }
@@ -126,15 +121,7 @@ export class Administration {
         const seq = await this.membership.depart(state, caller, frame.iss, true)
         return seq === moved ? moved : { ...answer, seq }
       }
-      const at = this.context.now()
-      const event: BanEvent = {
-        type: 'chat.ban',
-        gid: frame.gid,
-        iss: frame.iss,
-        by: caller.iss,
-        seq: state.group.head + 1,
-        iat: at.toISOString(),
-      }
+      const event: BanEvent = { type: 'chat.ban', ...this.about(state, caller, frame.iss) }
       const change = { ban: { iss: frame.iss, by: caller.iss, at: event.iat, head: state.group.head } }
       const seq = await this.append(state, caller, event, change)
       return seq === moved ? moved : { ...answer, seq }
@@ -150,15 +137,7 @@ export class Administration {
       if (target?.bannedBy === undefined) {
         return { ...answer, ...(target?.unbannedSeq !== undefined && { seq: target.unbannedSeq }) }
       }
-      const at = this.context.now()
-      const event: UnbanEvent = {
-        type: 'chat.unban',
-        gid: frame.gid,
-        iss: frame.iss,
-        by: caller.iss,
-        seq: state.group.head + 1,
-        iat: at.toISOString(),
-      }
+      const event: UnbanEvent = { type: 'chat.unban', ...this.about(state, caller, frame.iss) }
       const seq = await this.append(state, caller, event, { unban: frame.iss })
       return seq === moved ? moved : { ...answer, seq }
     })
@@ -225,6 +204,12 @@ export class Administration {
     if (outcome !== 'appended') return moved
     await this.context.delivery.toMembers(await this.avatars.present(event), state.members, caller)
     return event.seq
+  }
+
+  /** What an admin's event about identity `iss` says besides its type: it takes the seq after the head. */
+  private about(state: GroupState, caller: Caller, iss: string) {
+    const { gid, head } = state.group
+    return { gid, iss, by: caller.iss, seq: head + 1, iat: this.context.now().toISOString() }
   }
 
   private async readAsAdmin(caller: Caller, gid: string, action: string): Promise<GroupState> {
