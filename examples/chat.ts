@@ -2,12 +2,16 @@
  * A terminal chat client: `npm run chat -- --as alice`. Type /help for the commands;
  * a line that is not a command goes to the current group.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { basename, extname, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import {
+  type AttachmentFile,
+  type ChatAttachment,
   ChatError,
   type ChatGroup,
+  type ChatMessage,
   fileCursorStore,
   type GroupChange,
   type HistoryPage,
@@ -27,6 +31,8 @@ const help = `commands:
   /block <who>, /unblock <who>, /blocked   invites from a blocked identity never reach you
   /groups              list your groups and invites, with unread counts
   /switch <gid>        send plain lines to this group
+  /attach <file path> [text]   send a file (encrypted before it leaves) to the current group, with text
+  /save <n> [dir]      download file [n] of a message into dir (default: where you started the chat)
   /history [n]         the current group's last n events (default 20), and mark them read
   /help                this text
   /quit                exit
@@ -80,6 +86,50 @@ function currentGroup(usage: string): ChatGroup | undefined {
 
 updatePrompt()
 
+/** Every file seen so far, in messages and history: `/save <n>` downloads the n-th. */
+const attachments: ChatAttachment[] = []
+/** Relative paths are taken from where `npm run` was typed, not from the repository root npm runs in. */
+const startedIn = process.env.INIT_CWD ?? process.cwd()
+
+/** A message's files, one line each with the number `/save` takes (the same number when seen again). */
+function files(message: ChatMessage): string {
+  return message.attachments
+    .map((file) => {
+      let n = attachments.findIndex((seen) => seen.gid === file.gid && seen.key === file.key) + 1
+      if (n === 0) n = attachments.push(file)
+      return `\n    [${n}] ${file.name} (${file.mime}, ${sizeOf(file.size)}): /save ${n}`
+    })
+    .join('')
+}
+
+function sizeOf(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+}
+
+const fileTypes: Record<string, string> = {
+  '.txt': 'text/plain',
+  '.md': 'text/markdown',
+  '.json': 'application/json',
+  '.pdf': 'application/pdf',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.zip': 'application/zip',
+}
+
+/** Reads a file to send, its type taken from the extension (`application/octet-stream` when unknown). */
+async function readAttachment(path: string): Promise<AttachmentFile & { data: Uint8Array }> {
+  const file = resolve(startedIn, path)
+  const mime = fileTypes[extname(file).toLowerCase()] ?? 'application/octet-stream'
+  const data = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new ExampleError(`cannot read ${file} (${error.code}): give the path of a readable file`)
+  })
+  return { name: basename(file), mime, data }
+}
+
 chat.onInvite((group) => {
   remember(group, false)
   show(`* invited to ${label(group.gid)} (${group.gid}) with ${group.members.join(', ')}: /join ${group.gid}`)
@@ -96,7 +146,9 @@ chat.onLeave((iss, gid, event) => {
   if (iss === me) forget(gid)
 })
 chat.onMessage((message) => {
-  show(`${label(message.gid)} ${message.iss}${message.rid ? ' (reply)' : ''}: ${message.body}`)
+  show(
+    `${label(message.gid)} ${message.iss}${message.rid ? ' (reply)' : ''}: ${message.body}${files(message)}`,
+  )
 })
 chat.onEdit((edit) => show(`${label(edit.gid)} * ${edit.iss} edited a message: ${edit.body}`))
 chat.onDelete((deleted) => show(`${label(deleted.gid)} * ${deleted.iss} deleted a message`))
@@ -247,6 +299,32 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     show(page.events.reverse().map(describe).join('\n') || 'nothing yet')
     await group.markRead(page.head)
   },
+  async attach([path, ...words]) {
+    const group = currentGroup('/attach <file path> [text]')
+    if (!group) return
+    if (!path) return show('usage: /attach <file path> [text]')
+    const file = await readAttachment(path)
+    // A message's body may not be empty: without text, the file's name is said.
+    const sent = await group.message(words.join(' ') || file.name, { attachments: [file] })
+    show(
+      `* sent ${file.name} (${sizeOf(file.data.byteLength)}) to ${label(group.gid)} as message ${sent.seq}`,
+    )
+  },
+  async save([n, dir = '.']) {
+    const attachment = attachments[Number(n) - 1]
+    if (!attachment) {
+      return show(`usage: /save <n> [dir], n from 1 to ${attachments.length} (the [n] beside a file)`)
+    }
+    const bytes = await attachment.download()
+    // Only the name's last part: a sender cannot make the file land outside `dir`.
+    const path = resolve(startedIn, dir, basename(attachment.name) || `file-${n}`)
+    await writeFile(path, bytes, { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+      throw new ExampleError(
+        error.code === 'EEXIST' ? `${path} exists: give another dir` : `cannot write ${path}: ${error.code}`,
+      )
+    })
+    show(`* saved ${attachment.name} (${sizeOf(bytes.byteLength)}) as ${path}`)
+  },
   switch([gid]) {
     if (!gid || !groups.has(gid)) return show(`unknown group${gid ? ` ${gid}` : ''}: /groups lists yours`)
     current = gid
@@ -260,11 +338,11 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
   },
 }
 
-/** One line per event of a history page. */
+/** One line per event of a history page (and one more per file of a message). */
 function describe(event: HistoryPage['events'][number]): string {
   switch (event.type) {
     case 'chat.message':
-      return `  ${event.iss}: ${event.deleted ? '(deleted)' : event.body}${event.edited ? ' (edited)' : ''}`
+      return `  ${event.iss}: ${event.deleted ? '(deleted)' : event.body}${event.edited ? ' (edited)' : ''}${files(event)}`
     case 'chat.join':
       return `  * ${event.iss} joined`
     case 'chat.leave':

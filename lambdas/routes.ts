@@ -1,5 +1,6 @@
-/** Where avatar objects live in the bucket: uploads expire unless an invite copies them to the group's avatars. */
-export const bucketPrefixes = { uploads: 'uploads/', avatars: 'avatars/' } as const
+/** Where objects live in the bucket: uploads expire unless an invite copies one to the group's avatars or a
+ * message copies it to the group's files. */
+export const bucketPrefixes = { uploads: 'uploads/', avatars: 'avatars/', files: 'files/' } as const
 
 /** What a route's function may touch; the CDK stack grants exactly this and nothing more, and the local
  * stack refuses whatever is not granted. */
@@ -47,7 +48,7 @@ export const workers: readonly WorkerDefinition[] = [fanOutWorker]
 
 /** Routes that append to a group's log and post the event to its members, handing large fan-outs over. */
 const fanOut: RouteAccess = { table: 'readWrite', connections: true, invoke: [fanOutWorker.handler] }
-const { uploads, avatars } = bucketPrefixes
+const { uploads, avatars, files } = bucketPrefixes
 
 /** The single route table: the CDK stack and the local gateway are both generated from it. */
 export const routes: readonly RouteDefinition[] = [
@@ -104,12 +105,39 @@ export const routes: readonly RouteDefinition[] = [
     routeKey: 'deleteGroup',
     handler: 'delete-group',
     replies: true,
-    access: { ...fanOut, bucket: { delete: [avatars] } },
+    access: { ...fanOut, bucket: { delete: [avatars, files] } },
     timeoutSeconds: 29,
   },
-  { routeKey: 'message', handler: 'message', replies: true, access: fanOut, timeoutSeconds: 29 },
+  {
+    routeKey: 'attachment',
+    handler: 'attachment',
+    replies: true,
+    access: { table: 'readWrite', bucket: { write: [uploads] } },
+    timeoutSeconds: 10,
+  },
+  {
+    routeKey: 'download',
+    handler: 'download',
+    replies: true,
+    access: { table: 'read', bucket: { read: [files] } },
+    timeoutSeconds: 10,
+  },
+  {
+    routeKey: 'message',
+    handler: 'message',
+    replies: true,
+    // A message's attachments are copied from the sender's uploads to the group's files.
+    access: { ...fanOut, bucket: { read: [uploads], write: [files] } },
+    timeoutSeconds: 29,
+  },
   { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut, timeoutSeconds: 29 },
-  { routeKey: 'delete', handler: 'delete', replies: true, access: fanOut, timeoutSeconds: 29 },
+  {
+    routeKey: 'delete',
+    handler: 'delete',
+    replies: true,
+    access: { ...fanOut, bucket: { delete: [files] } },
+    timeoutSeconds: 29,
+  },
   { routeKey: 'receipt', handler: 'receipt', replies: true, access: fanOut, timeoutSeconds: 29 },
   {
     routeKey: 'history',

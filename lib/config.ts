@@ -26,6 +26,9 @@ export interface HuddleConfig {
   groupsPerHour: number
   /** Invites one identity may have pending. */
   pendingInvitesPerIdentity: number
+  /** Bytes one attached file (as uploaded, encrypted) may have, and files one message may carry. */
+  attachmentBytes: number
+  attachmentsPerMessage: number
   /** Each identity's messages (with edits and deletes) a second, and the burst it may send above that. */
   messagesPerSecond: number
   messageBurst: number
@@ -57,6 +60,8 @@ export const stageSettingKeys = [
   'maxGroupSize',
   'groupsPerHour',
   'pendingInvitesPerIdentity',
+  'attachmentBytes',
+  'attachmentsPerMessage',
   'messagesPerSecond',
   'messageBurst',
   'writesPerSecond',
@@ -266,6 +271,8 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     maxGroupSize: positiveNumber('maxGroupSize', 10_000, true),
     groupsPerHour: positiveNumber('groupsPerHour', 20, true),
     pendingInvitesPerIdentity: positiveNumber('pendingInvitesPerIdentity', 100, true),
+    attachmentBytes: positiveNumber('attachmentBytes', 25 * 1024 * 1024, true),
+    attachmentsPerMessage: positiveNumber('attachmentsPerMessage', 10, true),
     messagesPerSecond: positiveNumber('messagesPerSecond', defaultRateLimits.messages.perSecond, false),
     messageBurst: positiveNumber('messageBurst', defaultRateLimits.messages.burst, true),
     writesPerSecond: positiveNumber('writesPerSecond', defaultRateLimits.writes.perSecond, false),

@@ -96,8 +96,14 @@ export class HuddleStack extends Stack {
       ],
       lifecycleRules: [
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        // An upload an invite never copied to avatars/ is abandoned.
+        // An upload no invite or message copied to avatars/ or files/ is abandoned.
         { id: 'ExpireUploads', prefix: bucketPrefixes.uploads, expiration: Duration.days(1) },
+        // A message's files go when its event does (the retention), a day later at the latest.
+        {
+          id: 'ExpireFiles',
+          prefix: bucketPrefixes.files,
+          expiration: Duration.days(config.messageRetentionDays + 1),
+        },
       ],
       removalPolicy,
       autoDeleteObjects: !retain,
@@ -205,6 +211,8 @@ export class HuddleStack extends Stack {
                 [envNames.writeBurst]: String(config.writeBurst),
                 [envNames.groupsPerHour]: String(config.groupsPerHour),
                 [envNames.pendingInvitesPerIdentity]: String(config.pendingInvitesPerIdentity),
+                [envNames.attachmentBytes]: String(config.attachmentBytes),
+                [envNames.attachmentsPerMessage]: String(config.attachmentsPerMessage),
               }
             : {}),
           ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),

@@ -251,6 +251,28 @@ describe('group administration through the SDK', () => {
     await expect(group.history()).rejects.toMatchObject({ code: 'NOT_FOUND' })
   })
 
+  it('tells a member that was away when its group was deleted, once, when it comes back', async () => {
+    const [alice] = await participants('alice')
+    const erin = await roaming('erin')
+    const {
+      group,
+      joined: [erins],
+    } = await clubOf(alice, erin.who)
+    const seen: GroupDeletedEvent[] = []
+    erin.who.chat.onGroupDelete((event) => {
+      seen.push(event)
+    })
+    await erin.goOffline()
+    await group.deleteGroup()
+    erin.goOnline()
+    await waitFor(() =>
+      expect(seen).toMatchObject([{ type: 'chat.deleted', gid: group.gid, iss: alice.sub }]),
+    )
+    expect(erins.status).toBe('left')
+    await erin.who.chat.catchUp()
+    expect(seen).toHaveLength(1)
+  })
+
   it('brings a member that was offline during the changes, and one banned meanwhile, to the same state', async () => {
     const [alice, bob] = await participants('alice', 'bob')
     const [erin, carol] = await Promise.all([roaming('erin'), roaming('carol')])

@@ -214,18 +214,24 @@ describe('an admin banning an identity', () => {
 
 describe('an admin deleting a group', () => {
   it('tells its members and invitees, then removes its log, memberships and avatars', async () => {
-    const [alice, bob, dave] = await connect(unique('alice'), unique('bob'), unique('dave'))
+    const [alice, bob, dave, erin] = await connect(
+      unique('alice'),
+      unique('bob'),
+      unique('dave'),
+      unique('erin'),
+    )
     const gid = unique('doomed')
     const created = await alice.ok('invite', {
       gid,
       name: 'Doomed',
-      members: [bob.iss, dave.iss],
+      members: [bob.iss, dave.iss, erin.iss],
       avatar: { key: await alice.uploadAvatar(png) },
     })
     const image = String((created.group as { image: { url: string } }).image.url)
     await bob.ok('join', { gid })
     await alice.ok('message', { gid, body: 'last words' })
     expect(await bob.request('deleteGroup', { gid })).toMatchObject({ code: 'FORBIDDEN' })
+    erin.close()
 
     expect(await alice.ok('deleteGroup', { gid })).toMatchObject({ gid })
     const deleted = { type: 'chat.deleted', gid, iss: alice.iss }
@@ -245,8 +251,12 @@ describe('an admin deleting a group', () => {
       expect(await client.request(action, fields), action).toMatchObject({ code: 'NOT_FOUND' })
     }
     expect(await alice.ok('deleteGroup', { gid })).toMatchObject({ gid })
-    expect((await bob.ok('sync')).groups).toEqual([])
+    const deletion = { type: 'chat.deleted', gid, iss: alice.iss, iat: expect.any(String) }
+    expect(await bob.ok('sync')).toMatchObject({ groups: [], deleted: [deletion] })
     expect((await bob.ok('groups')).groups).toEqual([])
+    // An invitee away at the time learns of it when it syncs.
+    const [erinAgain] = await connect(erin.iss)
+    expect((await erinAgain.ok('sync')).deleted).toEqual([deletion])
 
     // The gid is free again, for a group with nothing of the old one.
     await bob.ok('invite', { gid, name: 'Reborn', members: [alice.iss] })

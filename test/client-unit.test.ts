@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   ChatClient,
   ChatError,
@@ -6,8 +7,10 @@ import {
   memoryCursorStore,
   type SocketLike,
 } from '@huddle/client'
-import { type ChatEvent, limits, type ServerFrame } from '@huddle/client/protocol'
+import { type Attachment, type ChatEvent, limits, type ServerFrame } from '@huddle/client/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { openFile, sealFile } from '../packages/client/src/attachment.js'
+import { CallOrder } from '../packages/client/src/order.js'
 
 interface SentFrame {
   action: string
@@ -642,5 +645,261 @@ describe('ChatGroup administration', () => {
     expect(group.status).toBe('left')
     expect(deletions).toEqual([])
     await vi.waitFor(() => expect(cursors.load()).toEqual({}))
+  })
+})
+
+describe('attachment crypto', () => {
+  const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('base64')}`
+  const fieldsOf = (plaintext: Uint8Array, sealed: { digest: string; secret: string }) => ({
+    name: 'f.bin',
+    size: plaintext.byteLength,
+    ...sealed,
+  })
+
+  it('encrypts with AES-256-GCM under a fresh key and IV per file, and opens what it sealed', async () => {
+    for (const length of [0, 1, 100_000]) {
+      const plaintext = new Uint8Array(length).map((_, i) => i % 251)
+      const sealed = await sealFile(plaintext)
+      // The 16-byte tag follows the ciphertext.
+      expect(sealed.ciphertext.byteLength).toBe(length + 16)
+      expect(sealed.digest).toBe(sha256(sealed.ciphertext))
+      expect(sealed.digest).toMatch(/^sha256:[A-Za-z0-9+/]{43}=$/)
+      // The raw 32-byte key, then the 12-byte IV.
+      expect(Buffer.from(sealed.secret, 'base64')).toHaveLength(44)
+      expect(await openFile(sealed.ciphertext, fieldsOf(plaintext, sealed))).toEqual(plaintext)
+    }
+    const bytes = new TextEncoder().encode('the same file twice')
+    const [one, two] = await Promise.all([sealFile(bytes), sealFile(bytes)])
+    expect(one?.secret).not.toBe(two?.secret)
+    expect(Buffer.from(one.ciphertext).equals(Buffer.from(two.ciphertext))).toBe(false)
+  })
+
+  it('decrypts with WebCrypto as the secret says: key, then IV', async () => {
+    const plaintext = new TextEncoder().encode('interoperable')
+    const { ciphertext, secret } = await sealFile(plaintext)
+    const raw = Buffer.from(secret, 'base64')
+    const key = await crypto.subtle.importKey('raw', raw.subarray(0, 32), 'AES-GCM', false, ['decrypt'])
+    const decrypted = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: raw.subarray(32) }, key, ciphertext)
+    expect(new TextDecoder().decode(decrypted)).toBe('interoperable')
+  })
+
+  it('refuses with BAD_ATTACHMENT an object that is not the file its message names', async () => {
+    const plaintext = new TextEncoder().encode('the real file')
+    const sealed = await sealFile(plaintext)
+    const fields = fieldsOf(plaintext, sealed)
+    const tampered = new Uint8Array(sealed.ciphertext)
+    tampered[0] = (tampered[0] ?? 0) ^ 1
+    const other = await sealFile(plaintext)
+    const refusals: [Uint8Array, Parameters<typeof openFile>[1], string][] = [
+      [tampered, fields, 'digest'],
+      // The digest of the changed bytes passes; the GCM tag does not.
+      [tampered, { ...fields, digest: sha256(tampered) }, 'decrypt'],
+      [sealed.ciphertext, { ...fields, secret: other.secret }, 'decrypt'],
+      [sealed.ciphertext, { ...fields, secret: 'not base64!' }, 'secret'],
+      [sealed.ciphertext, { ...fields, secret: Buffer.alloc(32).toString('base64') }, 'secret'],
+      [sealed.ciphertext, { ...fields, size: plaintext.byteLength + 1 }, 'bytes'],
+    ]
+    for (const [bytes, given, why] of refusals) {
+      await expect(openFile(bytes, given)).rejects.toMatchObject({
+        name: 'ChatError',
+        code: 'BAD_ATTACHMENT',
+        message: expect.stringMatching(new RegExp(`^f\\.bin: .*${why}`)),
+      })
+    }
+  })
+})
+
+describe('CallOrder', () => {
+  it('sends at once while nothing waits, and in call order while something does', async () => {
+    const order = new CallOrder()
+    const sent: string[] = []
+    const send = (name: string) => async () => {
+      sent.push(name)
+      return name
+    }
+    void order.run(undefined, send('a'))
+    expect(sent).toEqual(['a'])
+    let ready = (_: string) => {}
+    const slow = order.run(new Promise<string>((resolve) => (ready = resolve)), send('b'))
+    const fast = order.run(undefined, send('c'))
+    const failed = order.run(Promise.reject(new Error('upload refused')), send('d'))
+    const last = order.run(undefined, send('e'))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(sent).toEqual(['a'])
+    ready('files')
+    await expect(Promise.all([slow, fast, last])).resolves.toEqual(['b', 'c', 'e'])
+    await expect(failed).rejects.toThrow('upload refused')
+    expect(sent).toEqual(['a', 'b', 'c', 'e'])
+    void order.run(undefined, send('f'))
+    expect(sent.at(-1)).toBe('f')
+  })
+})
+
+describe('attachments in the chat API', () => {
+  const at = { gid: 'g', iat: 'now' }
+  const message: ChatEvent = { ...at, type: 'chat.message', iss: 'alice', jti: 'j1', body: 'hi', seq: 1 }
+
+  async function withMessage() {
+    const connection = await chatting({ deliveredReceipts: false })
+    const received = new Promise<ChatMessage>((resolve) => connection.chat.onMessage(resolve))
+    connection.first.push(message)
+    return { ...connection, message: await received }
+  }
+
+  /** A fake S3: PUTs are kept by URL, GETs answer what was put there (or 404). */
+  function fakeBucket(status = 200) {
+    const objects = new Map<string, Uint8Array<ArrayBuffer>>()
+    const puts: { url: string; init: RequestInit | undefined }[] = []
+    vi.stubGlobal('fetch', async (url: string, init?: RequestInit) => {
+      if (init?.method === 'PUT') {
+        puts.push({ url, init })
+        objects.set(url, new Uint8Array(await new Response(init.body).arrayBuffer()))
+        return new Response(null, { status })
+      }
+      const object = objects.get(url)
+      return object ? new Response(object) : new Response(null, { status: 404 })
+    })
+    return { objects, puts }
+  }
+
+  it('encrypts and uploads each file, then sends the message naming them, before messages called after it', async () => {
+    const { objects, puts } = fakeBucket()
+    const { first, message: m } = await withMessage()
+    const text = new TextEncoder().encode('hello file')
+    const photo = new Uint8Array(5000).fill(7)
+    const headers = { 'content-type': 'application/octet-stream' }
+    const sending = m.respond('two files', {
+      attachments: [
+        { name: 'a.txt', mime: 'text/plain', data: text },
+        { name: 'p.bin', mime: 'application/octet-stream', data: new Blob([photo]).slice(0) },
+      ],
+    })
+    const after = m.message('after')
+    for (const index of [1, 2]) {
+      await vi.waitFor(() => first.frame(index))
+      expect(first.frame(index)).toMatchObject({ action: 'attachment', gid: 'g' })
+      const key = `uploads/${first.frame(index).size}`
+      first.ack(index, { url: `http://s3.test/${key}`, method: 'PUT', headers, key, expires: 'soon' })
+    }
+    // Each object is the file encrypted: as long as it and its 16-byte tag.
+    expect([first.frame(1).size, first.frame(2).size].sort()).toEqual([
+      text.byteLength + 16,
+      photo.byteLength + 16,
+    ])
+    await vi.waitFor(() => first.frame(3))
+    expect(puts.map(({ init }) => init?.headers)).toEqual([headers, headers])
+    const sent = first.frame(3)
+    expect(sent).toMatchObject({ action: 'message', body: 'two files', rid: 'j1' })
+    const attachments = sent.attachments as Attachment[]
+    expect(attachments.map(({ key, name, mime, size }) => ({ key, name, mime, size }))).toEqual([
+      { key: `uploads/${text.byteLength + 16}`, name: 'a.txt', mime: 'text/plain', size: text.byteLength },
+      {
+        key: `uploads/${photo.byteLength + 16}`,
+        name: 'p.bin',
+        mime: 'application/octet-stream',
+        size: 5000,
+      },
+    ])
+    for (const [attachment, plaintext] of [
+      [attachments[0], text],
+      [attachments[1], photo],
+    ] as const) {
+      const object = objects.get(`http://s3.test/${attachment?.key}`) ?? new Uint8Array()
+      expect(await openFile(object, attachment as Attachment)).toEqual(plaintext)
+    }
+    first.ack(3, { gid: 'g', jti: sent.jti, iat: 'now', seq: 2, duplicate: false })
+    await expect(sending).resolves.toMatchObject({ seq: 2 })
+    expect(first.frame(4)).toMatchObject({ action: 'message', body: 'after' })
+    expect(first.frame(4)).not.toHaveProperty('attachments')
+    first.ack(4, { gid: 'g', jti: first.frame(4).jti, iat: 'now', seq: 3, duplicate: false })
+    await expect(after).resolves.toMatchObject({ seq: 3 })
+  })
+
+  it('rejects with UPLOAD_FAILED and sends no message when an upload is refused; later messages still go', async () => {
+    fakeBucket(403)
+    const { first, message: m } = await withMessage()
+    const sending = m.message('with a file', {
+      attachments: [{ name: 'a.txt', mime: 'text/plain', data: new Uint8Array([1]) }],
+    })
+    const after = m.message('after')
+    await vi.waitFor(() => first.frame(1))
+    first.ack(1, { url: 'http://s3.test/k', method: 'PUT', headers: {}, key: 'k', expires: 'soon' })
+    await expect(sending).rejects.toMatchObject({
+      code: 'UPLOAD_FAILED',
+      message: expect.stringContaining('403'),
+    })
+    await vi.waitFor(() => first.frame(2))
+    expect(first.frame(2)).toMatchObject({ action: 'message', body: 'after' })
+    first.ack(2, { gid: 'g', jti: first.frame(2).jti, iat: 'now', seq: 2, duplicate: false })
+    await after
+    expect(first.sent).toHaveLength(3)
+  })
+
+  it('sends files uploaded already as they are, with no upload', async () => {
+    fakeBucket()
+    const { first, message: m } = await withMessage()
+    const uploaded = {
+      key: 'uploads/k',
+      name: 'a',
+      mime: 'text/plain',
+      size: 1,
+      digest: 'sha256:x',
+      secret: 's',
+    }
+    const sending = m.message('again', {
+      jti: 'mine',
+      attachments: [{ ...uploaded, extra: 'not sent' } as Attachment],
+    })
+    // Sent at once, as a message without files is.
+    expect(first.frame(1)).toMatchObject({ action: 'message', jti: 'mine', attachments: [uploaded] })
+    expect((first.frame(1).attachments as object[])[0]).not.toHaveProperty('extra')
+    first.ack(1, { gid: 'g', jti: 'mine', iat: 'now', seq: 2, duplicate: true })
+    await expect(sending).resolves.toMatchObject({ duplicate: true })
+    expect(first.sent).toHaveLength(2)
+  })
+
+  it('downloads a received file through a presigned GET, checks it and decrypts it', async () => {
+    const { objects } = fakeBucket()
+    const plaintext = new TextEncoder().encode('a file for me')
+    const sealed = await sealFile(plaintext)
+    const file = { name: 'f.txt', mime: 'text/plain', size: plaintext.byteLength, ...sealed }
+    const { ciphertext: _, ...named } = file
+    const { first, chat } = await chatting({ deliveredReceipts: false })
+    const received = new Promise<ChatMessage>((resolve) => chat.onMessage(resolve))
+    first.push({
+      ...message,
+      attachments: [
+        { ...named, key: 'g/good' },
+        { ...named, key: 'g/other' },
+      ],
+    })
+    const m = await received
+    expect(m.attachments.map(({ name, mime, size }) => ({ name, mime, size }))).toEqual([
+      { name: 'f.txt', mime: 'text/plain', size: plaintext.byteLength },
+      { name: 'f.txt', mime: 'text/plain', size: plaintext.byteLength },
+    ])
+    expect(JSON.parse(JSON.stringify(m.attachments[0]))).toEqual({ ...named, key: 'g/good' })
+
+    objects.set('http://s3.test/good', sealed.ciphertext)
+    const download = m.attachments[0]?.download()
+    await vi.waitFor(() => first.frame(1))
+    expect(first.frame(1)).toMatchObject({ action: 'download', gid: 'g', key: 'g/good' })
+    first.ack(1, { gid: 'g', key: 'g/good', url: 'http://s3.test/good', expires: 'soon' })
+    expect(await download).toEqual(plaintext)
+
+    // Other bytes under the second key: refused, not handed over.
+    objects.set('http://s3.test/other', (await sealFile(plaintext)).ciphertext)
+    const refused = m.attachments[1]?.download()
+    await vi.waitFor(() => first.frame(2))
+    first.ack(2, { gid: 'g', key: 'g/other', url: 'http://s3.test/other', expires: 'soon' })
+    await expect(refused).rejects.toMatchObject({ code: 'BAD_ATTACHMENT' })
+
+    const gone = m.attachments[1]?.download()
+    await vi.waitFor(() => first.frame(3))
+    first.ack(3, { gid: 'g', key: 'g/other', url: 'http://s3.test/gone', expires: 'soon' })
+    await expect(gone).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+      message: expect.stringContaining('404'),
+    })
   })
 })

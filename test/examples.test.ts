@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +26,20 @@ function run(example: string, args: string[], env: Record<string, string> = {}) 
 }
 
 const running: ChildProcess[] = []
+
+type Running = ReturnType<typeof run>
+
+/** Terminal clients signed in as these identities, each once it says it is connected. */
+async function terminals<const T extends string[]>(...identities: T): Promise<{ [K in keyof T]: Running }> {
+  const clients = identities.map((iss) => run('chat', ['--as', iss]))
+  running.push(...clients.map((client) => client.child))
+  await Promise.all(clients.map((client, i) => printed(client, `${identities[i]} connected to`)))
+  return clients as { [K in keyof T]: Running }
+}
+
+const printed = (who: Running, text: string) =>
+  vi.waitFor(() => expect(who.output.stdout).toContain(text), { timeout: 15_000 })
+const type = (who: Running, line: string) => who.child.stdin.write(`${line}\n`)
 afterAll(() => {
   for (const child of running) child.kill('SIGINT')
 })
@@ -66,13 +80,7 @@ describe('the examples', () => {
     const gid = unique('term')
     const image = join(await mkdtemp(join(tmpdir(), 'huddle-')), 'club.png')
     await writeFile(image, solidPng(8, [200, 40, 40]).data)
-    const [alices, bobs] = [run('chat', ['--as', alice]), run('chat', ['--as', bob])]
-    running.push(alices.child, bobs.child)
-    const printed = (who: typeof alices, text: string) =>
-      vi.waitFor(() => expect(who.output.stdout).toContain(text), { timeout: 15_000 })
-    const type = (who: typeof alices, line: string) => who.child.stdin.write(`${line}\n`)
-    await printed(alices, `${alice} connected to`)
-    await printed(bobs, `${bob} connected to`)
+    const [alices, bobs] = await terminals(alice, bob)
 
     type(alices, `/invite ${gid} Club ${bob},${carol}`)
     await printed(bobs, `* invited to [Club] (${gid})`)
@@ -107,6 +115,36 @@ describe('the examples', () => {
     // An error is printed as `! CODE: message` right after the escape that clears the prompt's line.
     expect(alices.output.stdout + bobs.output.stdout).toContain('[K* ')
     expect(alices.output.stdout + bobs.output.stdout).not.toContain('[K! ')
+  })
+
+  it('let the terminal client send a file with /attach and save a received one with /save', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')]
+    const gid = unique('term')
+    const dir = await mkdtemp(join(tmpdir(), 'huddle-'))
+    const notes = join(dir, 'notes.txt')
+    await writeFile(notes, 'the minutes\n'.repeat(200))
+    const saved = await mkdtemp(join(tmpdir(), 'huddle-saved-'))
+    const [alices, bobs] = await terminals(alice, bob)
+
+    type(alices, `/invite ${gid} Club ${bob}`)
+    await printed(bobs, `* invited to [Club] (${gid})`)
+    type(bobs, `/join ${gid}`)
+    await printed(alices, `* ${bob} joined [Club]`)
+    type(alices, `/attach ${notes} the minutes`)
+    await printed(alices, '* sent notes.txt (2.3 KiB) to [Club] as message')
+    await printed(bobs, `[Club] ${alice}: the minutes\n    [1] notes.txt (text/plain, 2.3 KiB): /save 1`)
+    type(bobs, `/save 1 ${saved}`)
+    await printed(bobs, `* saved notes.txt (2.3 KiB) as ${join(saved, 'notes.txt')}`)
+    expect(await readFile(join(saved, 'notes.txt'), 'utf8')).toBe('the minutes\n'.repeat(200))
+    // History shows the file under the number it has already; saving it again does not overwrite.
+    type(bobs, '/history')
+    await printed(bobs, `  ${alice}: the minutes\n    [1] notes.txt`)
+    type(bobs, `/save 1 ${saved}`)
+    await printed(bobs, `! ${join(saved, 'notes.txt')} exists: give another dir`)
+    type(bobs, '/save 2')
+    await printed(bobs, 'usage: /save <n> [dir], n from 1 to 1')
+    for (const who of [alices, bobs]) who.child.stdin.end()
+    for (const who of [alices, bobs]) expect((await who.exited).code).toBe(0)
   })
 
   it('say in one line what failed and what to do, and exit non-zero', async () => {

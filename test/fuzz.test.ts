@@ -24,6 +24,8 @@ const actions = [
   'unban',
   'bans',
   'deleteGroup',
+  'attachment',
+  'download',
 ] as const
 const field0 = () => fc.oneof(fc.string(), fc.boolean(), fc.constant(null))
 

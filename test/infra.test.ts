@@ -320,12 +320,14 @@ describe('functions', () => {
     expect(withRetention).toHaveLength(writingRoutes.length + writingWorkers.length)
   })
 
-  it('get the configured message retention, group size, groups an hour and pending invites when given', () => {
+  it('get the configured message retention, group size, groups an hour, pending invites and attachment limits when given', () => {
     const configured = templateFor({
       messageRetentionDays: '30',
       maxGroupSize: '500',
       groupsPerHour: '5',
       pendingInvitesPerIdentity: '7',
+      attachmentBytes: '1000',
+      attachmentsPerMessage: '3',
     }).findResources('AWS::Lambda::Function')
     for (const route of routes) {
       const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource | undefined
@@ -342,6 +344,12 @@ describe('functions', () => {
       )
       expect(environmentOf(fn as Resource)[envNames.pendingInvitesPerIdentity], route.routeKey).toBe(
         writes ? '7' : undefined,
+      )
+      expect(environmentOf(fn as Resource)[envNames.attachmentBytes], route.routeKey).toBe(
+        writes ? '1000' : undefined,
+      )
+      expect(environmentOf(fn as Resource)[envNames.attachmentsPerMessage], route.routeKey).toBe(
+        writes ? '3' : undefined,
       )
     }
   })
@@ -474,15 +482,18 @@ describe('functions', () => {
     ])
   })
 
-  it('delete objects only to delete a group, never batch-write the table or grant an action no code calls', () => {
+  it('delete objects only to delete a message or a group, never batch-write the table or grant an action no code calls', () => {
     const actions = new Set(allStatements.flatMap((s) => asArray(s.Action)))
-    expect(routes.filter((route) => route.access.bucket?.delete).map((route) => route.routeKey)).toEqual([
-      'deleteGroup',
-    ])
-    expect(grantsOf('deleteGroup', 's3')).toContainEqual({
-      action: 's3:DeleteObject',
-      resource: `${bucketArn}/${bucketPrefixes.avatars}*`,
-    })
+    const deleting = routes.filter((route) => route.access.bucket?.delete).map((route) => route.routeKey)
+    expect(deleting.sort()).toEqual(['delete', 'deleteGroup'])
+    const deletes = (routeKey: string) =>
+      grantsOf(routeKey, 's3').filter((g) => g.action === 's3:DeleteObject')
+    expect(deletes('delete').map((g) => g.resource)).toEqual([`${bucketArn}/${bucketPrefixes.files}*`])
+    expect(
+      deletes('deleteGroup')
+        .map((g) => g.resource)
+        .sort(),
+    ).toEqual([`${bucketArn}/${bucketPrefixes.avatars}*`, `${bucketArn}/${bucketPrefixes.files}*`].sort())
     for (const unused of ['dynamodb:BatchWriteItem', 'dynamodb:Scan', 's3:*', 'dynamodb:*']) {
       expect(actions.has(unused), unused).toBe(false)
     }
@@ -496,7 +507,7 @@ describe('functions', () => {
     ])
   })
 
-  it('for edit, delete and receipt may write the table and post to connections, and nothing in S3', () => {
+  it('for edit, delete and receipt may write the table and post to connections, and in S3 only delete files', () => {
     for (const routeKey of ['edit', 'delete', 'receipt']) {
       const actions = actionsOf(routeKey)
       expect(actions, routeKey).toEqual(
@@ -505,7 +516,7 @@ describe('functions', () => {
       expect(
         actions.filter((a) => a.startsWith('s3:')),
         routeKey,
-      ).toEqual([])
+      ).toEqual(routeKey === 'delete' ? ['s3:DeleteObject'] : [])
     }
   })
 
@@ -703,12 +714,14 @@ describe('data stores', () => {
     })
   })
 
-  it('expires uploads after a day, keeps avatars, and aborts incomplete multipart uploads', () => {
+  it('expires uploads after a day and files with their messages, keeps avatars, and aborts incomplete multipart uploads', () => {
     const bucket = resource(bucketArn.replace(/\.Arn$/, ''))
     const { Rules } = bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }
     const expiring = Rules.filter((rule) => rule.ExpirationInDays !== undefined)
     expect(expiring).toEqual([
       expect.objectContaining({ Status: 'Enabled', Prefix: bucketPrefixes.uploads, ExpirationInDays: 1 }),
+      // The ci stage keeps messages 365 days.
+      expect.objectContaining({ Status: 'Enabled', Prefix: bucketPrefixes.files, ExpirationInDays: 366 }),
     ])
     expect(Rules).toContainEqual(
       expect.objectContaining({

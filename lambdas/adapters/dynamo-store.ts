@@ -16,6 +16,7 @@ import type {
   BanEvent,
   DeleteEvent,
   EditEvent,
+  GroupDeletedEvent,
   JoinEvent,
   LeaveEvent,
   MessageEvent,
@@ -43,8 +44,9 @@ import { tableSchema } from './table-schema.js'
 import { TokenBuckets } from './token-buckets.js'
 
 const batchGetLimit = 100
-/** How long a deleted group's mark stays after its purge. */
+/** How long a deleted group's mark stays after its purge, and its members' notices of the deletion. */
 const markSeconds = 24 * 60 * 60
+const noticeSeconds = 30 * 24 * 60 * 60
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = tableSchema
 const notExists = `attribute_not_exists(${PK})`
 
@@ -240,15 +242,15 @@ export class DynamoChatStore implements ChatStore {
     return mapRejected(outcome, () => undefined as never)
   }
 
-  async markDeleted(gid: string, head: number, by: string): Promise<boolean> {
+  async markDeleted(gid: string, head: number, deleted: { by: string; at: string }): Promise<boolean> {
     try {
       // Taking the next seq fails every write that read the group before.
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.group(gid),
-          UpdateExpression: 'SET #seq = :next, deleted = :yes, deletedBy = :by',
-          ...headIs(head, { ':next': head + 1, ':yes': true, ':by': by }),
+          UpdateExpression: 'SET #seq = :next, deleted = :yes, deletedBy = :by, deletedAt = :at',
+          ...headIs(head, { ':next': head + 1, ':yes': true, ':by': deleted.by, ':at': deleted.at }),
         }),
       )
       return true
@@ -258,28 +260,41 @@ export class DynamoChatStore implements ChatStore {
     }
   }
 
-  async purgeGroup(gid: string): Promise<{ deletedBy: string; avatars: string[] } | undefined> {
+  async purgeGroup(gid: string): Promise<{ deletedBy: string; objects: string[] } | undefined> {
     const meta = keys.group(gid)
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: meta, ConsistentRead: true }),
     )
     if (Item === undefined || !isDeleted(Item)) return undefined
     const deletedBy = String(Item.deletedBy)
-    if (Item.purged === true) return { deletedBy, avatars: [] }
+    if (Item.purged === true) return { deletedBy, objects: [] }
     const items = await this.query({
       KeyConditionExpression: '#pk = :pk',
       ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#status': 'status' },
       ExpressionAttributeValues: { ':pk': meta[PK] },
-      ProjectionExpression: '#pk, #sk, iss, #status, avatarKey, avatar',
+      ProjectionExpression: '#pk, #sk, iss, #status, avatarKey, avatar, attachments',
     })
-    // The group's avatar and every earlier one its updates name.
-    const avatars = items.flatMap((item) => {
-      const key = item.avatarKey ?? (item.avatar as { key?: unknown } | undefined)?.key
-      return typeof key === 'string' ? [key] : []
+    // The group's avatar, every earlier one its updates name, and its messages' files.
+    const objects = items.flatMap((item) => {
+      const files = (item.attachments as { key?: unknown }[] | undefined) ?? []
+      const keys = [
+        item.avatarKey,
+        (item.avatar as { key?: unknown } | undefined)?.key,
+        ...files.map((f) => f.key),
+      ]
+      return keys.filter((key) => typeof key === 'string')
     })
     const joined = items.filter((item) => item.status === 'joined').map((item) => String(item.iss))
     await forEachLimited(joined, 8, async (iss) => {
       await this.db.send(new UpdateCommand(this.directory.leftUpdate(gid, iss)))
+    })
+    // Members away when it was deleted learn of it from their next sync.
+    const present = items.filter((item) => item.status === 'joined' || item.status === 'invited')
+    const expires = Math.ceil(Date.now() / 1000) + noticeSeconds
+    const notice = { gid, iss: deletedBy, iat: String(Item.deletedAt), [TTL]: expires }
+    await forEachLimited(present, 16, async (item) => {
+      const record = { ...keys.deletedGroup(String(item.iss), gid), ...notice }
+      await this.db.send(new PutCommand({ TableName: this.tableName, Item: record }))
     })
     // One DeleteItem each, many at once: the same write units as a batch, and no grant beyond readWrite.
     const rest = items.filter((item) => item[SK] !== meta[SK])
@@ -296,7 +311,7 @@ export class DynamoChatStore implements ChatStore {
         ExpressionAttributeValues: { ':yes': true, ':ttl': Math.ceil(Date.now() / 1000) + markSeconds },
       }),
     )
-    return { deletedBy, avatars: [...new Set(avatars)] }
+    return { deletedBy, objects: [...new Set(objects)] }
   }
 
   async appendRevision(
@@ -325,6 +340,24 @@ export class DynamoChatStore implements ChatStore {
       },
     })
     return mapRejected(outcome, toEvent)
+  }
+
+  async deletedGroupsOf(iss: string, limit: number): Promise<GroupDeletedEvent[]> {
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :gone)',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':gone': keys.deletedGroupPrefix },
+        Limit: limit,
+      }),
+    )
+    return Items.map((item) => ({
+      type: 'chat.deleted',
+      gid: String(item.gid),
+      iss: String(item.iss),
+      iat: String(item.iat),
+    }))
   }
 
   async findMessage(gid: string, jti: string): Promise<MessageRef | undefined> {

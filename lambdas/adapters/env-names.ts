@@ -17,6 +17,9 @@ export const envNames = {
   groupsPerHour: 'GROUPS_PER_HOUR',
   /** Invites one identity may have pending (default 100). */
   pendingInvitesPerIdentity: 'PENDING_INVITES_PER_IDENTITY',
+  /** Bytes one attached file may have (default 25 MiB), and files one message may carry (default 10). */
+  attachmentBytes: 'ATTACHMENT_BYTES',
+  attachmentsPerMessage: 'ATTACHMENTS_PER_MESSAGE',
   /** Each identity's token buckets: messages (with edits and deletes) and other writes, per second and burst. */
   messagesPerSecond: 'MESSAGES_PER_SECOND',
   messageBurst: 'MESSAGE_BURST',

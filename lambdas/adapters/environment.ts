@@ -101,6 +101,8 @@ export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
   const maxGroupSize = optionalEnv(envNames.maxGroupSize)
   const groupsPerHour = optionalEnv(envNames.groupsPerHour)
   const pendingInvites = optionalEnv(envNames.pendingInvitesPerIdentity)
+  const attachmentBytes = optionalEnv(envNames.attachmentBytes)
+  const attachmentsPerMessage = optionalEnv(envNames.attachmentsPerMessage)
   const fanOutFunction = optionalEnv(envNames.fanOutFunction)
   const sliceSize = optionalEnv(envNames.fanOutSliceSize)
   return new Chat({
@@ -113,6 +115,12 @@ export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
     }),
     ...(pendingInvites !== undefined && {
       pendingInvitesPerIdentity: positiveInteger(envNames.pendingInvitesPerIdentity, pendingInvites),
+    }),
+    ...(attachmentBytes !== undefined && {
+      attachmentBytes: positiveInteger(envNames.attachmentBytes, attachmentBytes),
+    }),
+    ...(attachmentsPerMessage !== undefined && {
+      attachmentsPerMessage: positiveInteger(envNames.attachmentsPerMessage, attachmentsPerMessage),
     }),
     ...(fanOutFunction !== undefined && { workers: lazily(() => fanOutWorkers(fanOutFunction)) }),
     ...(sliceSize !== undefined && { sliceSize: positiveInteger(envNames.fanOutSliceSize, sliceSize) }),

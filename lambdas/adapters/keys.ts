@@ -36,6 +36,9 @@ export const keys = {
   /** One item per identity another blocks: its invites no longer reach the blocker. */
   block: (blocker: string, iss: string) => ({ [PK]: `USER#${blocker}`, [SK]: `BLOCK#${iss}` }),
   blockPrefix: 'BLOCK#',
+  /** One item per group an identity was in when the group was deleted, for its sync (kept 30 days). */
+  deletedGroup: (iss: string, gid: string) => ({ [PK]: `USER#${iss}`, [SK]: `GONE#${gid}` }),
+  deletedGroupPrefix: 'GONE#',
   /** One item per user holding the set of groups it has joined, read consistently when it connects. */
   userGroups: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'GROUPS' }),
 }

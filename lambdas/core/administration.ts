@@ -7,6 +7,7 @@ import type { Frames } from './frames.js'
 import { memberOf, moved, requireJoined, untilLanded } from './group-log.js'
 import type { Membership } from './membership.js'
 import type { AdminEvent, GroupChange, GroupState, Member } from './ports.js'
+import type { Uploads } from './uploads.js'
 
 /**
  * What a group's admins do: remove, ban and unban identities, rename the group, change its avatar and who
@@ -18,6 +19,7 @@ export class Administration {
     private readonly context: ChatContext,
     private readonly membership: Membership,
     private readonly avatars: Avatars,
+    private readonly uploads: Uploads,
   ) {}
 
   /**
@@ -158,33 +160,35 @@ export class Administration {
 
   /**
    * Deletes the group: marked deleted first (every later action finds no group), its members and pending
-   * invitees are told, then its log, memberships and avatars are removed. Asked again, by the same admin,
+   * invitees are told, then its log, memberships, avatars and files are removed. Asked again, by the same admin,
    * it answers the same, and finishes a removal a fault cut short.
    */
   async deleteGroup(caller: Caller, frame: Frames['deleteGroup']): Promise<AckResults['deleteGroup']> {
     const { store } = this.context
-    const state = await untilLanded(async () => {
+    const marked = await untilLanded(async () => {
       const state = await store.readGroup(frame.gid)
       if (state === undefined) return undefined
       requireAdmin(state, caller, 'deleteGroup')
-      return (await store.markDeleted(frame.gid, state.group.head, caller.iss)) ? state : moved
+      const deleted = { by: caller.iss, at: this.context.now().toISOString() }
+      return (await store.markDeleted(frame.gid, state.group.head, deleted)) ? { state, deleted } : moved
     })
-    if (state !== undefined) {
+    if (marked !== undefined) {
+      const { state, deleted } = marked
       const event: GroupDeletedEvent = {
         type: 'chat.deleted',
         gid: frame.gid,
-        iss: caller.iss,
-        iat: this.context.now().toISOString(),
+        iss: deleted.by,
+        iat: deleted.at,
       }
       const present = state.members.filter((m) => m.status !== 'left').map((m) => m.iss)
       await this.context.delivery.deliver(event, present, caller)
     }
     const purged = await store.purgeGroup(frame.gid)
     // Asked again by the admin who deleted it, the answer is the same (and a purge cut short goes on).
-    if (purged === undefined || (state === undefined && purged.deletedBy !== caller.iss)) {
+    if (purged === undefined || (marked === undefined && purged.deletedBy !== caller.iss)) {
       throw new ChatError('NOT_FOUND', `deleteGroup: no group ${frame.gid}`)
     }
-    await this.avatars.forget(purged.avatars)
+    await this.uploads.forget(purged.objects)
     return { gid: frame.gid }
   }
 

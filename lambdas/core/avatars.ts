@@ -1,14 +1,11 @@
 import type { AckResults, GroupEvent, ImageLink } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
-import { forEachLimited } from './concurrency.js'
+import { bucketPrefixes } from '../routes.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
 import type { AdminEvent, StoredAvatar } from './ports.js'
-
-/** Where uploads and kept avatars live; the same prefixes scope the functions' grants (lambdas/routes.ts). */
-const prefixes = { uploads: 'uploads/', avatars: 'avatars/' } as const
-const uploadId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+import type { Uploads } from './uploads.js'
 
 /**
  * Group avatars: an identity gets a presigned upload under its own prefix (a few an hour); an invite that
@@ -16,48 +13,29 @@ const uploadId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
  * where it stays. Uploads no invite uses expire (the bucket's lifecycle rule).
  */
 export class Avatars {
-  constructor(private readonly context: ChatContext) {}
+  constructor(
+    private readonly context: ChatContext,
+    private readonly uploads: Uploads,
+  ) {}
 
   async requestUpload(caller: Caller, frame: Frames['avatar']): Promise<AckResults['avatar']> {
     if (frame.size > limits.avatarBytes) {
       throw new ChatError('TOO_LARGE', `avatar is ${frame.size} bytes; the limit is ${limits.avatarBytes}`)
     }
-    const refusal = await this.context.store.spend(
-      caller.iss,
-      'avatar',
-      limits.avatarUploadsPerHour,
-      60 * 60,
-      this.context.now(),
-    )
-    if (refusal !== undefined) {
-      throw new ChatError(
-        'RATE_LIMITED',
-        `avatar: at most ${limits.avatarUploadsPerHour} uploads an hour`,
-        refusal,
-      )
-    }
-    const key = `${prefixes.uploads}${caller.iss}/${this.context.newId()}`
-    const upload = await this.context.avatars.presignUpload(key, frame.mime, frame.size)
-    return { ...upload, method: 'PUT', key }
+    return this.uploads.issue(caller, 'avatar', limits.avatarUploadsPerHour, frame.mime, frame.size)
   }
 
   /** Checks the caller's upload under `key` and keeps it as group `gid`'s avatar (for `action`: invite or
    * update). */
   async adopt(caller: Caller, key: string, gid: string, action: string): Promise<StoredAvatar> {
-    const [, id] = key.split(`${prefixes.uploads}${caller.iss}/`)
-    if (!key.startsWith(`${prefixes.uploads}${caller.iss}/`) || id === undefined || !uploadId.test(id)) {
-      throw new ChatError('FORBIDDEN', `${action}: that avatar key was not issued to you`)
-    }
-    const object = await this.context.avatars.inspect(key)
-    if (object === undefined)
-      throw new ChatError('NOT_FOUND', `${action}: no avatar was uploaded under that key`)
+    const { id, ...object } = await this.uploads.find(caller, key, action)
     if (object.size > limits.avatarBytes) {
       throw new ChatError('TOO_LARGE', `${action}: the avatar is over 5 MiB`)
     }
     if (imageType(object.head) !== object.mime) {
       throw new ChatError('BAD_REQUEST', `${action}: the avatar's bytes are not a ${object.mime} image`)
     }
-    const kept = `${prefixes.avatars}${gid}/${id}`
+    const kept = `${bucketPrefixes.avatars}${gid}/${id}`
     await this.context.avatars.copy(key, kept)
     return { key: kept, mime: object.mime }
   }
@@ -73,11 +51,6 @@ export class Avatars {
     if (event.type !== 'chat.update' || event.avatar === undefined) return event
     const { avatar, ...update } = event
     return { ...update, image: await this.link(avatar) }
-  }
-
-  /** Removes a deleted group's avatars. */
-  async forget(keys: string[]): Promise<void> {
-    await forEachLimited(keys, 8, (key) => this.context.avatars.delete(key))
   }
 }
 

@@ -1,5 +1,6 @@
 import { limits } from '@huddle/client/protocol'
 import { Administration } from './administration.js'
+import { Attachments } from './attachments.js'
 import { Avatars } from './avatars.js'
 import { Blocks } from './blocks.js'
 import type { Caller, ChatContext } from './context.js'
@@ -15,6 +16,7 @@ import type {
   RateLimit,
 } from './ports.js'
 import { defaultRateLimits, type RateBucket, RateLimits } from './rate-limits.js'
+import { Uploads } from './uploads.js'
 
 export type { Caller } from './context.js'
 
@@ -39,6 +41,9 @@ export interface ChatDeps {
   groupsPerHour?: number
   /** Invites one identity may have pending; default 100. */
   pendingInvitesPerIdentity?: number
+  /** Bytes one attached file (as uploaded) may have, default 25 MiB; files one message may carry, default 10. */
+  attachmentBytes?: number
+  attachmentsPerMessage?: number
   /** Each identity's token buckets (per second, burst); default 5 and 20 for messages, 20 and 60 for writes. */
   rateLimits?: Record<RateBucket, RateLimit>
   onDelivery?: (report: DeliveryReport) => void
@@ -49,6 +54,7 @@ const daySeconds = 24 * 60 * 60
 /** Group chat with no AWS in sight: avatars, membership, conversation and the connections they reach. */
 export class Chat {
   readonly avatars: Avatars
+  readonly attachments: Attachments
   readonly blocks: Blocks
   readonly membership: Membership
   readonly administration: Administration
@@ -82,13 +88,17 @@ export class Chat {
       maxGroupSize: deps.maxGroupSize ?? 10_000,
       groupsPerHour: deps.groupsPerHour ?? 20,
       pendingInvitesPerIdentity: deps.pendingInvitesPerIdentity ?? 100,
+      attachmentBytes: deps.attachmentBytes ?? 25 * 1024 * 1024,
+      attachmentsPerMessage: deps.attachmentsPerMessage ?? 10,
     }
-    this.avatars = new Avatars(this.context)
+    const uploads = new Uploads(this.context)
+    this.avatars = new Avatars(this.context, uploads)
+    this.attachments = new Attachments(this.context, uploads)
     this.blocks = new Blocks(this.context)
     this.membership = new Membership(this.context, this.avatars, this.blocks)
     this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? defaultRateLimits, now)
-    this.conversation = new Conversation(this.context, this.rateLimits, this.avatars)
-    this.administration = new Administration(this.context, this.membership, this.avatars)
+    this.conversation = new Conversation(this.context, this.rateLimits, this.avatars, this.attachments)
+    this.administration = new Administration(this.context, this.membership, this.avatars, uploads)
   }
 
   async connect(caller: Caller): Promise<void> {

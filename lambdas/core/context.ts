@@ -22,4 +22,7 @@ export interface ChatContext {
   groupsPerHour: number
   /** Invites one identity may have pending; invites past it leave that identity out. */
   pendingInvitesPerIdentity: number
+  /** Bytes one attached file (as uploaded) may have, and files one message may carry. */
+  attachmentBytes: number
+  attachmentsPerMessage: number
 }

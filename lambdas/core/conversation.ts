@@ -1,5 +1,6 @@
 import type {
   AckResults,
+  Attachment,
   DeleteEvent,
   EditEvent,
   GroupEvent,
@@ -7,6 +8,7 @@ import type {
   ReceiptEvent,
 } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
+import type { Attachments } from './attachments.js'
 import type { Avatars } from './avatars.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
@@ -36,12 +38,15 @@ export class Conversation {
     private readonly context: ChatContext,
     private readonly rateLimits: RateLimits,
     private readonly avatars: Avatars,
+    private readonly attachments: Attachments,
   ) {}
 
   async message(caller: Caller, frame: Frames['message']): Promise<AckResults['message']> {
-    requireBodySize(frame.body, 'message')
+    requireBodySize(frame.body, 'message', frame.attachments)
+    this.attachments.requireCount(frame.attachments)
     const { store, delivery } = this.context
     const jti = frame.jti ?? this.context.newId()
+    let attachments: Attachment[] | undefined
     return untilLanded(async (tries) => {
       // The rate token is taken beside the first read, so it adds no round trip; nothing is written
       // unless both succeed.
@@ -61,6 +66,12 @@ export class Conversation {
       if (frame.rid !== undefined && replied === undefined) {
         throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
       }
+      if (frame.attachments?.length && attachments === undefined) {
+        // Sent again after it was stored, its uploads may be gone: it is answered as stored.
+        const stored = await store.findMessage(frame.gid, jti)
+        if (stored?.iss === caller.iss) return this.resent(state, stored, caller, jti)
+        attachments = await this.attachments.keep(caller, frame.gid, jti, frame.attachments)
+      }
       const at = this.context.now()
       const message = (seq: number): MessageEvent => ({
         type: 'chat.message',
@@ -69,6 +80,7 @@ export class Conversation {
         jti,
         body: frame.body,
         ...(frame.rid !== undefined && { rid: frame.rid }),
+        ...(attachments && { attachments }),
         iat: at.toISOString(),
         seq,
       })
@@ -268,6 +280,10 @@ export class Conversation {
       const result = { gid: frame.gid, jti: frame.jti }
       if ('seq' in appended) {
         await delivery.toMembers(revision(appended.seq), state.members, caller)
+        if (action === 'delete') {
+          const [deleted] = await store.getEvents(frame.gid, [target.seq])
+          if (deleted?.type === 'chat.message') await this.attachments.forget(deleted.attachments)
+        }
         return { ...result, seq: appended.seq, duplicate: false }
       }
       const current = appended.rejected
@@ -275,6 +291,8 @@ export class Conversation {
         throw new ChatError('NOT_FOUND', `${action}: no message ${frame.jti} in ${frame.gid}`)
       }
       const done = action === 'delete' ? current.deleted !== undefined : current.body === frame.body
+      // A delete asked again deletes the files again, in case a fault cut that short the first time.
+      if (done && action === 'delete') await this.attachments.forget(current.attachments)
       if (done) return { ...result, seq: current.revisedSeq ?? current.seq, duplicate: true }
       if (current.deleted !== undefined) {
         throw new ChatError('NOT_FOUND', `${action}: message ${frame.jti} was deleted`)
@@ -328,11 +346,12 @@ function found(state: GroupState | undefined, gid: string, action: string): Grou
  * A body within its limit, in an event that can be posted: JSON escaping turns a control character into
  * six bytes, so a body under the limit can still make an event over API Gateway's 128 KB.
  */
-function requireBodySize(body: string, action: string): void {
+function requireBodySize(body: string, action: string, attachments: Attachment[] = []): void {
   if (encoder.encode(body).length > limits.bodyBytes) {
     throw new ChatError('TOO_LARGE', `${action}: body is over ${limits.bodyBytes} bytes`)
   }
-  if (encoder.encode(JSON.stringify(body)).length + eventFieldsBytes > limits.postBytes) {
+  const around = eventFieldsBytes + encoder.encode(JSON.stringify(attachments)).length
+  if (encoder.encode(JSON.stringify(body)).length + around > limits.postBytes) {
     throw new ChatError(
       'TOO_LARGE',
       `${action}: the event would be over ${limits.postBytes} bytes once JSON-escaped`,
@@ -366,8 +385,9 @@ function isAdminEvent(event: StoredEvent): event is AdminEvent {
 /** The event as clients see it, without what the log keeps for itself. */
 function toWire(event: Exclude<StoredEvent, AdminEvent>): GroupEvent {
   if (event.type === 'chat.message') {
-    const { revisedSeq: _, ...message } = event
-    return message
+    // A deleted message's files are gone with its body.
+    const { revisedSeq: _, attachments, ...message } = event
+    return message.deleted === undefined && attachments ? { ...message, attachments } : message
   }
   if (event.type === 'chat.edit' || event.type === 'chat.delete') {
     const { target: _, ...revision } = event

@@ -17,7 +17,18 @@ const messageId = z
 const seq = z.int().check(z.nonnegative())
 const body = z.string().check(z.minLength(1))
 const groupName = z.string().check(z.trim(), z.minLength(1), z.maxLength(128))
-const avatarKey = z.object({ key: z.string().check(z.minLength(1), z.maxLength(512)) })
+const objectKey = z.string().check(z.minLength(1), z.maxLength(512))
+const avatarKey = z.object({ key: objectKey })
+/** Bounded text: names and types are the sender's to choose, within a size that fits a frame. */
+const text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max))
+const attachment = z.object({
+  key: objectKey,
+  name: text(255),
+  mime: text(127),
+  size: z.int().check(z.nonnegative()),
+  digest: z.string().check(z.regex(/^sha256:[A-Za-z0-9+/]{43}=$/, 'must be sha256: and 32 bytes of base64')),
+  secret: text(1024),
+})
 
 /** One schema per action; unknown fields (an `iss` or `from`, say) are dropped, never trusted. */
 export const frameSchemas = {
@@ -49,7 +60,22 @@ export const frameSchemas = {
   unban: z.object({ gid: identity, iss: identity }),
   bans: z.object({ gid: identity, cursor: z.optional(identity) }),
   deleteGroup: z.object({ gid: identity }),
-  message: z.object({ gid: identity, body, jti: z.optional(messageId), rid: z.optional(messageId) }),
+  attachment: z.object({ gid: identity, size: z.int().check(z.positive()) }),
+  download: z.object({ gid: identity, key: objectKey }),
+  message: z
+    .object({
+      gid: identity,
+      body: z.string(),
+      jti: z.optional(messageId),
+      rid: z.optional(messageId),
+      attachments: z.optional(z.array(attachment).check(z.maxLength(100))),
+    })
+    .check(
+      z.refine(
+        (f) => f.body.length > 0 || (f.attachments?.length ?? 0) > 0,
+        'body must not be empty unless the message carries attachments',
+      ),
+    ),
   edit: z.object({ gid: identity, jti: messageId, body }),
   delete: z.object({ gid: identity, jti: messageId }),
   history: z

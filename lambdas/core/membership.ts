@@ -270,11 +270,13 @@ export class Membership {
       },
     )
     const last = mine.at(-1)
+    const deleted = frame.cursor === undefined ? await store.deletedGroupsOf(caller.iss, limits.listPage) : []
     return {
       iss: caller.iss,
       invites,
       groups,
       ...(page.length > mine.length && last && { next: last.gid }),
+      ...(deleted.length > 0 && { deleted }),
     }
   }
 

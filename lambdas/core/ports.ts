@@ -4,6 +4,7 @@ import type {
   BanEvent,
   DeleteEvent,
   EditEvent,
+  GroupDeletedEvent,
   InvitePolicy,
   JoinEvent,
   LeaveEvent,
@@ -171,13 +172,17 @@ export interface ChatStore {
   appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>>
   /** Marks the group deleted while its head is still `head`: from then on it reads as absent, and every
    * write on it fails; false when the head moved. `purgeGroup` then removes it. */
-  markDeleted(gid: string, head: number, by: string): Promise<boolean>
+  markDeleted(gid: string, head: number, deleted: { by: string; at: string }): Promise<boolean>
   /**
    * Removes every item of a group marked deleted but the mark, which stays a day (so that a purge cut short
-   * runs again, and a repeated delete is answered) unless a new group takes the gid: who deleted it and the
-   * keys of the avatars it had (none once purged), or undefined when no such group is marked.
+   * runs again, and a repeated delete is answered) unless a new group takes the gid, and leaves each of its
+   * members and invitees a notice of the deletion for 30 days (`deletedGroupsOf`): who deleted it and the
+   * keys of the objects it had, avatars and files (none once purged), or undefined when no such group is
+   * marked.
    */
-  purgeGroup(gid: string): Promise<{ deletedBy: string; avatars: string[] } | undefined>
+  purgeGroup(gid: string): Promise<{ deletedBy: string; objects: string[] } | undefined>
+  /** The deletions of groups `iss` was in, in the last 30 days: at most `limit`. */
+  deletedGroupsOf(iss: string, limit: number): Promise<GroupDeletedEvent[]>
   findMessage(gid: string, jti: string): Promise<MessageRef | undefined>
   /** Events after seq `after` up to `through`, at most `limit`, ascending or newest first. */
   readEvents(
@@ -254,7 +259,8 @@ export interface Connection {
   expiresAt: number
 }
 
-/** Avatar objects: presigned uploads, checks before use, keeping, presigned downloads. */
+/** The bucket's objects, avatars and attached files: presigned uploads, checks before use, keeping,
+ * presigned downloads, deleting. */
 export interface AvatarStore {
   presignUpload(
     key: string,

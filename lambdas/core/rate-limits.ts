@@ -31,6 +31,7 @@ export const rateBuckets: Partial<Record<Action, RateBucket>> = {
   deleteGroup: 'writes',
   receipt: 'writes',
   avatar: 'writes',
+  attachment: 'writes',
   block: 'writes',
   unblock: 'writes',
 }

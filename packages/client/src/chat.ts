@@ -13,6 +13,7 @@ import {
   type Receipt,
 } from './group.js'
 import { Listeners } from './listeners.js'
+import { CallOrder } from './order.js'
 import type {
   AckResults,
   BanEvent,
@@ -95,6 +96,7 @@ export class ChatService {
           this.#timeline.wrote(fields.gid, ack.seq)
           return ack
         }),
+      messages: new CallOrder(),
       join: (gid) =>
         this.#starting(gid, async () => {
           const { group, seq } = await this.#own({ type: 'chat.join', gid }, () =>
@@ -274,6 +276,11 @@ export class ChatService {
     do {
       const askedAt = this.#timeline.clock
       const page = await this.#client.request('sync', cursor === undefined ? {} : { cursor })
+      // Groups deleted while this client was away, that it knew of: they end here as they would live.
+      for (const event of page.deleted ?? []) {
+        const known = this.#timeline.cursor(event.gid) !== undefined || this.#directory.get(event.gid)
+        if (known) this.#deleted(event)
+      }
       const before = new Map(page.groups.map((g) => [g.gid, this.#timeline.cursor(g.gid)]))
       await this.#timeline.align(page.iss, page.groups, askedAt)
       if (this.#receipts.size > 0) {

@@ -1,7 +1,14 @@
 import type { ErrorCode } from './protocol.js'
 
 /** Server error codes plus the failures only a client can see. */
-export type ChatErrorCode = ErrorCode | 'TIMEOUT' | 'CLOSED' | 'CONNECT_FAILED' | 'UPLOAD_FAILED'
+export type ChatErrorCode =
+  | ErrorCode
+  | 'TIMEOUT'
+  | 'CLOSED'
+  | 'CONNECT_FAILED'
+  | 'UPLOAD_FAILED'
+  | 'DOWNLOAD_FAILED'
+  | 'BAD_ATTACHMENT'
 
 /** The one error every SDK promise rejects with, so callers can branch on `code`. */
 export class ChatError extends Error {

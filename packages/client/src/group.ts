@@ -1,8 +1,11 @@
+import { type AttachmentFile, ChatAttachment, uploadFiles } from './attachment.js'
 import { type Avatar, uploadAvatar } from './avatar.js'
 import type { ChatClient } from './client.js'
 import { ChatError } from './error.js'
+import type { CallOrder } from './order.js'
 import type {
   AckResults,
+  Attachment,
   GroupEvent,
   GroupView,
   ImageLink,
@@ -17,6 +20,19 @@ export type MembershipStatus = 'invited' | 'joined' | 'left'
 
 /** The server's ack to a message: its id, seq, server time, and whether it was a retry of one already stored. */
 export type MessageReceipt = AckResults['message']
+
+/**
+ * What a message may carry besides its body. `attachments` are files to encrypt and upload first, or files
+ * `group.upload()` uploaded already (sent as they are: a message sent again with its `jti` after a
+ * TIMEOUT names the same objects).
+ */
+export interface MessageOptions {
+  /** The message this one answers. */
+  rid?: string
+  /** The message's id (default: a fresh UUID); the same jti is stored once. */
+  jti?: string
+  attachments?: readonly (AttachmentFile | Attachment)[]
+}
 
 /** A member's delivered and read positions in a group: every event up to that seq. */
 export interface Receipt extends ReceiptPosition {
@@ -63,6 +79,8 @@ export interface ChatContext {
   request: ChatClient['request']
   /** Sends a write and places its seq in the group's order, so its own event is not handed back. */
   write<A extends Write>(action: A, fields: Requests[A]): Promise<AckResults[A]>
+  /** Sends messages in call order, also while some wait for their files to upload. */
+  messages: CallOrder
   /** Joins, and starts the group's order at the join. */
   join(gid: string): Promise<GroupView>
   /** The seq of the last event handed to the app in the group. */
@@ -161,9 +179,20 @@ export class ChatGroup {
     if (options.block && this.invitedBy) await this.#context.request('block', { iss: this.invitedBy })
   }
 
-  /** Sends `body` to every joined member; `jti` makes a retry of the same message idempotent. */
-  message(body: string, options: { rid?: string; jti?: string } = {}): Promise<MessageReceipt> {
+  /**
+   * Sends `body` to every joined member, with files encrypted and uploaded first; `jti` makes a retry of
+   * the same message idempotent. Messages go out in call order, each after the files of earlier ones.
+   */
+  message(body: string, options: MessageOptions = {}): Promise<MessageReceipt> {
     return sendMessage(this.#context, this.gid, body, options)
+  }
+
+  /**
+   * Encrypts and uploads files for a message to this group, a few at a time, without sending one: pass
+   * the result as `attachments`, once or again with the same `jti` after a TIMEOUT.
+   */
+  upload(files: readonly AttachmentFile[]): Promise<Attachment[]> {
+    return uploadFiles(this.#context, this.gid, files)
   }
 
   /** Gives one of this identity's messages a new body. */
@@ -278,6 +307,8 @@ export class ChatMessage {
   /** When it was last edited, or deleted (history shows messages as they are now). */
   readonly edited: string | undefined
   readonly deleted: string | undefined
+  /** The files it carries (none for a deleted message), each with a `download()` that decrypts it. */
+  readonly attachments: ChatAttachment[]
   readonly #context: ChatContext
 
   constructor(context: ChatContext, event: Omit<MessageEvent, 'type'>) {
@@ -291,16 +322,19 @@ export class ChatMessage {
     this.seq = event.seq
     this.edited = event.edited
     this.deleted = event.deleted
+    this.attachments = (event.attachments ?? []).map(
+      (attachment) => new ChatAttachment(context, event.gid, attachment),
+    )
   }
 
   /** Replies in the same group, marking this message as the one answered (`rid`). */
-  respond(body: string): Promise<MessageReceipt> {
-    return sendMessage(this.#context, this.gid, body, { rid: this.jti })
+  respond(body: string, options: Omit<MessageOptions, 'rid'> = {}): Promise<MessageReceipt> {
+    return sendMessage(this.#context, this.gid, body, { ...options, rid: this.jti })
   }
 
   /** Sends a new message to the same group. */
-  message(body: string): Promise<MessageReceipt> {
-    return sendMessage(this.#context, this.gid, body, {})
+  message(body: string, options: Omit<MessageOptions, 'rid'> = {}): Promise<MessageReceipt> {
+    return sendMessage(this.#context, this.gid, body, options)
   }
 
   /** Gives this message a new body (only its sender may). */
@@ -319,13 +353,29 @@ export class ChatMessage {
   }
 }
 
+/** Uploads the files that are not uploaded yet, then sends the message in its turn. */
 function sendMessage(
   context: ChatContext,
   gid: string,
   body: string,
-  { rid, jti = crypto.randomUUID() }: { rid?: string; jti?: string },
+  { rid, jti = crypto.randomUUID(), attachments = [] }: MessageOptions,
 ): Promise<MessageReceipt> {
-  return context.write('message', { gid, body, jti, ...(rid !== undefined && { rid }) })
+  const fields = { gid, body, jti, ...(rid !== undefined && { rid }) }
+  const files = attachments.filter((item): item is AttachmentFile => 'data' in item)
+  const ready =
+    files.length === 0
+      ? (attachments as Attachment[])
+      : uploadFiles(context, gid, files).then((uploaded) =>
+          attachments.map((item) => ('data' in item ? (uploaded.shift() as Attachment) : item)),
+        )
+  return context.messages.run(ready, (sent) =>
+    context.write('message', sent.length === 0 ? fields : { ...fields, attachments: sent.map(wireForm) }),
+  )
+}
+
+/** Only the fields the protocol names, whatever object an app passed. */
+function wireForm({ key, name, mime, size, digest, secret }: Attachment): Attachment {
+  return { key, name, mime, size, digest, secret }
 }
 
 /** Every page of a group's positions (those that moved after `since`, when given). */

@@ -1,3 +1,5 @@
+export type { AttachmentFile } from './attachment.js'
+export { ChatAttachment } from './attachment.js'
 export type { Avatar } from './avatar.js'
 export type { GroupChange } from './chat.js'
 export { ChatService } from './chat.js'
@@ -12,10 +14,18 @@ export type { CursorStore, Cursors, KeyValueStorage } from './cursors.js'
 export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
 export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'
-export type { GroupUpdate, HistoryPage, MembershipStatus, MessageReceipt, Receipt } from './group.js'
+export type {
+  GroupUpdate,
+  HistoryPage,
+  MembershipStatus,
+  MessageOptions,
+  MessageReceipt,
+  Receipt,
+} from './group.js'
 export { ChatGroup, ChatMessage } from './group.js'
 export type {
   AckResults,
+  Attachment,
   BanEvent,
   ChatEvent,
   DeleteEvent,

@@ -68,9 +68,32 @@ export interface ReceiptPosition {
   read: number
 }
 
+/**
+ * A file a message carries. The client encrypts it (a fresh key per file), uploads the ciphertext through
+ * an `attachment` upload and names it here; the server keeps the object for the group and never reads
+ * `secret`, which holds the file's key (and, in an encrypted group, is itself encrypted).
+ */
+export interface Attachment {
+  /** In a `message` request, the upload's key; in events and history, the key the group keeps it under,
+   * for `download`. */
+  key: string
+  /** The file's name, type and size in bytes, as the sender's app gave them. */
+  name: string
+  mime: string
+  size: number
+  /** The uploaded object's digest, `sha256:` and its base64: a reader checks the bytes it downloads. */
+  digest: string
+  /** What decrypts the object, opaque to the server. */
+  secret: string
+}
+
 /** Fields of each client → server request, keyed by action; a frame adds `action` and an optional `id`. */
 export interface Requests {
   avatar: { mime: string; size: number }
+  /** A presigned upload for one file of a message to group `gid`, of `size` bytes (the encrypted object). */
+  attachment: { gid: string; size: number }
+  /** A presigned download of a file a message of group `gid` carries (`key` from its attachment). */
+  download: { gid: string; key: string }
   invite: { gid: string; name: string; members: string[]; avatar?: { key: string } }
   join: { gid: string }
   leave: { gid: string }
@@ -88,7 +111,7 @@ export interface Requests {
   bans: { gid: string; cursor?: string }
   /** An admin deletes the group: its members get `chat.deleted`; its log, memberships and avatars go. */
   deleteGroup: { gid: string }
-  message: { gid: string; body: string; jti?: string; rid?: string }
+  message: { gid: string; body: string; jti?: string; rid?: string; attachments?: Attachment[] }
   edit: { gid: string; jti: string; body: string }
   delete: { gid: string; jti: string }
   /** Newest first before `before` (or from the head), or ascending after `after`; at most `limit` events. */
@@ -108,6 +131,8 @@ export interface Requests {
 /** Result fields of each action's ack, keyed by action. */
 export interface AckResults {
   avatar: { url: string; method: 'PUT'; headers: Record<string, string>; key: string; expires: string }
+  attachment: { url: string; method: 'PUT'; headers: Record<string, string>; key: string; expires: string }
+  download: { gid: string; key: string; url: string; expires: string }
   invite: { group: GroupView; invited: string[] }
   /** `seq` is the caller's join event (an earlier one when it had joined already). */
   join: { group: GroupView; seq: number }
@@ -141,7 +166,15 @@ export interface AckResults {
   receipts: { gid: string; receipts: ReceiptPosition[]; next?: string }
   /** `iss` is the caller's identity; `invites` pending invites were re-sent as events; `groups` is one
    * page of the caller's groups. */
-  sync: { iss: string; invites: number; groups: GroupPosition[]; next?: string }
+  sync: {
+    iss: string
+    invites: number
+    groups: GroupPosition[]
+    next?: string
+    /** On the first page: the groups the caller was in (joined or invited) that were deleted in the last 30
+     * days, as their `chat.deleted`, so that a client away at the time learns of it. */
+    deleted?: GroupDeletedEvent[]
+  }
   /** One page of the caller's groups; `next` asks for the next page. */
   groups: { groups: GroupListing[]; next?: string }
   /** One page of a group's members (not the ones who left); `next` asks for the next page. */
@@ -204,6 +237,8 @@ export interface MessageEvent extends LogEntry {
   /** Absent once the message is deleted (history shows a tombstone). */
   body?: string
   rid?: string
+  /** The files it carries, each under the key the group keeps it. */
+  attachments?: Attachment[]
   /** When the body was last edited (history shows the latest body). */
   edited?: string
   /** When the message was deleted. */
@@ -310,6 +345,8 @@ export const limits = {
   avatarBytes: 5 * 1024 * 1024,
   /** Presigned avatar uploads one identity may ask for in an hour. */
   avatarUploadsPerHour: 20,
+  /** Presigned attachment uploads one identity may ask for in an hour. */
+  attachmentUploadsPerHour: 200,
   membersPerInvite: 50,
   idleSeconds: 10 * 60,
   lifetimeSeconds: 2 * 60 * 60,

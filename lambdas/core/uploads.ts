@@ -1,0 +1,45 @@
+import { bucketPrefixes } from '../routes.js'
+import { forEachLimited } from './concurrency.js'
+import type { Caller, ChatContext } from './context.js'
+import { ChatError } from './errors.js'
+
+const uploadId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/**
+ * Presigned uploads, shared by avatars and attachments: an identity uploads under its own prefix (a few an
+ * hour of each kind), and a request that names exactly such a key has the object copied to where the group
+ * keeps it. Uploads nothing uses expire (the bucket's lifecycle rule).
+ */
+export class Uploads {
+  constructor(private readonly context: ChatContext) {}
+
+  /** A presigned PUT of `size` bytes of type `mime` under a fresh key of the caller's, counted against
+   * `perHour` uploads of this `kind` an hour. */
+  async issue(caller: Caller, kind: string, perHour: number, mime: string, size: number) {
+    const refusal = await this.context.store.spend(caller.iss, kind, perHour, 60 * 60, this.context.now())
+    if (refusal !== undefined) {
+      throw new ChatError('RATE_LIMITED', `${kind}: at most ${perHour} uploads an hour`, refusal)
+    }
+    const key = `${bucketPrefixes.uploads}${caller.iss}/${this.context.newId()}`
+    const upload = await this.context.avatars.presignUpload(key, mime, size)
+    return { ...upload, method: 'PUT' as const, key }
+  }
+
+  /** The caller's upload under `key`, checked to be one issued to it and there: its id, size, declared
+   * type and first bytes. */
+  async find(caller: Caller, key: string, action: string) {
+    const own = `${bucketPrefixes.uploads}${caller.iss}/`
+    const id = key.startsWith(own) ? key.slice(own.length) : undefined
+    if (id === undefined || !uploadId.test(id)) {
+      throw new ChatError('FORBIDDEN', `${action}: the upload ${key} was not issued to you`)
+    }
+    const object = await this.context.avatars.inspect(key)
+    if (object === undefined) throw new ChatError('NOT_FOUND', `${action}: nothing was uploaded under ${key}`)
+    return { id, ...object }
+  }
+
+  /** Deletes kept objects: a deleted message's files, a deleted group's avatars and files. */
+  async forget(keys: string[]): Promise<void> {
+    await forEachLimited(keys, 8, (key) => this.context.avatars.delete(key))
+  }
+}
