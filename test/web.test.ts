@@ -1,4 +1,5 @@
-import { ChatClient } from '@huddle/client'
+import { readFile } from 'node:fs/promises'
+import { ChatClient, type ChatMessage } from '@huddle/client'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDevConnection } from '../local/dev-tokens.js'
@@ -177,6 +178,44 @@ describe('the web chat, in Chromium', () => {
       await group.ban(dave)
       await expect.poll(() => page.getByRole('button', { name: 'Renamed' }).count()).toBe(0)
       expect(await page.getByRole('heading', { name: 'Moderated' }).count()).toBe(0)
+      expect(uncaughtErrors(page)).toEqual([])
+    } finally {
+      await aliceClient.close()
+    }
+  })
+
+  it('sends a file, and downloads and decrypts a received one', async () => {
+    const [alice, dave] = [unique('alice'), unique('dave')]
+    const aliceClient = await ChatClient.connect(wsUrl(), { token: () => tokenFor(alice) })
+    try {
+      const page = await open(desktop)
+      await signIn(page, dave)
+      const group = await aliceClient.chat().invite(unique('shared'), 'Shared', [dave])
+      await page.getByRole('button', { name: 'Accept invite to Shared' }).click()
+      await page.getByRole('heading', { name: 'Shared' }).waitFor()
+
+      const minutes = Buffer.from('the minutes\n'.repeat(500))
+      await group.message('the minutes', {
+        attachments: [{ name: 'minutes.txt', mime: 'text/plain', data: minutes }],
+      })
+      const downloading = page.waitForEvent('download')
+      await page.getByRole('button', { name: 'Download minutes.txt' }).click()
+      const download = await downloading
+      expect(download.suggestedFilename()).toBe('minutes.txt')
+      expect(await readFile(String(await download.path()))).toEqual(minutes)
+
+      const received = new Promise<ChatMessage>((resolve) => aliceClient.chat().onMessage(resolve))
+      const photo = sunsetPng(16)
+      await page
+        .getByLabel('Attach files')
+        .setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: photo })
+      await page.getByLabel('Message to Shared').fill('a photo')
+      await page.getByLabel('Message to Shared').press('Enter')
+      const message = await received
+      expect(message.attachments.map((a) => [a.name, a.mime])).toEqual([['photo.png', 'image/png']])
+      const [file] = message.attachments
+      expect(Buffer.from((await file?.download()) ?? [])).toEqual(photo)
+      await shows(page.getByRole('list', { name: 'Messages' }), 'photo.png')
       expect(uncaughtErrors(page)).toEqual([])
     } finally {
       await aliceClient.close()

@@ -1,4 +1,4 @@
-import type { ChatGroup, ChatMessage, HistoryPage } from '@huddle/client'
+import type { ChatAttachment, ChatGroup, ChatMessage, HistoryPage } from '@huddle/client'
 import { announce, avatar, clock, h } from './dom.js'
 import { describeError } from './errors.js'
 
@@ -14,6 +14,8 @@ interface Line {
   jti?: string
   body?: string
   rid?: string
+  /** A message's files: received ones are downloaded (and decrypted) on request; one's own are named. */
+  files?: (ChatAttachment | { name: string; size: number })[]
   edited?: boolean
   deleted?: boolean
 }
@@ -43,7 +45,8 @@ export class ConversationView {
   readonly #members = h('p', { class: 'members' })
   readonly #earlier = h('button', { type: 'button', class: 'earlier', hidden: true }, 'Load earlier messages')
   readonly #list = h('ol', { class: 'lines', 'aria-label': 'Messages', tabindex: '-1' })
-  readonly #input = h('input', { id: 'message', name: 'message', autocomplete: 'off', required: true })
+  readonly #input = h('input', { id: 'message', name: 'message', autocomplete: 'off' })
+  readonly #files = h('input', { id: 'files', name: 'files', type: 'file', multiple: true })
   readonly #replyText = h('p', { class: 'replying' })
   readonly #replyBar = h('div', { class: 'replying-bar', hidden: true })
   readonly #problem = h('p', { class: 'problem', role: 'alert' })
@@ -76,6 +79,7 @@ export class ConversationView {
       this.#replyBar,
       h('label', { for: 'message', class: 'visually-hidden' }, `Message to ${group.name}`),
       h('div', { class: 'row' }, this.#input, h('button', { type: 'submit' }, 'Send')),
+      h('label', { class: 'files' }, 'Attach files ', this.#files),
       this.#problem,
     )
     composer.addEventListener('submit', (event) => {
@@ -223,6 +227,9 @@ export class ConversationView {
       const quoted = target ? `${this.#name(target.iss, 'you')}: “${excerpt(target)}”` : 'an earlier message'
       item.append(h('p', { class: 'quote' }, `In reply to ${quoted}`))
     }
+    const files = line.deleted ? [] : (line.files ?? [])
+    if (files.length > 0)
+      item.append(h('ul', { class: 'files' }, ...files.map((file) => this.#fileItem(file))))
     item.append(
       line.deleted
         ? h('p', { class: 'body deleted' }, 'Message deleted')
@@ -245,6 +252,33 @@ export class ConversationView {
     return item
   }
 
+  /** A file of a message: its name and size, and for a received one a button that downloads, decrypts
+   * and saves it. */
+  #fileItem(file: ChatAttachment | { name: string; size: number }): HTMLLIElement {
+    const named = `${file.name} (${sizeOf(file.size)}) `
+    if (!('download' in file)) return h('li', {}, named)
+    const save = h(
+      'button',
+      { type: 'button', class: 'quiet', 'aria-label': `Download ${file.name}` },
+      'Download',
+    )
+    save.addEventListener('click', () => {
+      file.download().then(
+        (bytes) => {
+          // A copy: Blob takes bytes backed by a plain ArrayBuffer.
+          const url = URL.createObjectURL(new Blob([new Uint8Array(bytes)], { type: file.mime }))
+          const link = h('a', { href: url, download: file.name, hidden: true })
+          document.body.append(link)
+          link.click()
+          link.remove()
+          setTimeout(() => URL.revokeObjectURL(url), 60_000)
+        },
+        (error: unknown) => this.#say(`Could not download ${file.name}: ${describeError(error)}`),
+      )
+    })
+    return h('li', {}, named, save)
+  }
+
   #reply(line: Line | undefined): void {
     this.#replyTo = line
     this.#replyBar.hidden = line === undefined
@@ -256,9 +290,16 @@ export class ConversationView {
 
   async #send(): Promise<void> {
     const body = this.#input.value.trim()
-    if (body === '') return
+    const chosen = Array.from(this.#files.files ?? [])
+    if (body === '' && chosen.length === 0) return
     const rid = this.#replyTo?.jti
+    const attachments = chosen.map((file) => ({
+      name: file.name,
+      mime: file.type || 'application/octet-stream',
+      data: file,
+    }))
     this.#input.value = ''
+    this.#files.value = ''
     this.#reply(undefined)
     this.#say('')
     const pending = h(
@@ -270,7 +311,10 @@ export class ConversationView {
     this.#list.append(pending)
     this.#list.scrollTop = this.#list.scrollHeight
     try {
-      const ack = await this.#group.message(body, rid === undefined ? {} : { rid })
+      const ack = await this.#group.message(body, {
+        ...(rid !== undefined && { rid }),
+        ...(attachments.length > 0 && { attachments }),
+      })
       this.#show({
         seq: ack.seq,
         kind: 'message',
@@ -279,6 +323,7 @@ export class ConversationView {
         jti: ack.jti,
         body,
         ...(rid && { rid }),
+        ...(chosen.length > 0 && { files: chosen.map(({ name, size }) => ({ name, size })) }),
       })
       this.#advance(ack.seq)
     } catch (error) {
@@ -318,6 +363,7 @@ function lineOf(
     jti: event.jti,
     body: event.body,
     ...(event.rid && { rid: event.rid }),
+    ...('attachments' in event && event.attachments.length > 0 && { files: event.attachments }),
     ...(event.edited && { edited: true }),
     ...(event.deleted && { deleted: true }),
   }
@@ -352,6 +398,11 @@ function noticeOf(
       return `${who} ${changes.join(', ')}`
     }
   }
+}
+
+function sizeOf(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 }
 
 function excerpt(line: Line): string {
