@@ -5,7 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3'
 import { limits } from '@huddle/client/protocol'
 import { DynamoChatStore } from '../lambdas/adapters/dynamo-store.js'
 import { SignedPostSender } from '../lambdas/adapters/management-api.js'
-import { S3Avatars } from '../lambdas/adapters/s3-avatars.js'
+import { S3Objects } from '../lambdas/adapters/s3-objects.js'
 import { type Caller, Chat } from '../lambdas/core/chat.js'
 import { forEachLimited } from '../lambdas/core/concurrency.js'
 import type { EventSender, Member, RateLimit } from '../lambdas/core/ports.js'
@@ -237,14 +237,14 @@ async function main(): Promise<void> {
       forcePathStyle: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
     })
-    const avatars = new S3Avatars(s3, localNames.bucket)
-    const chat = new Chat({ store, avatars, sender, fanOutConcurrency, rateLimits: unlimited })
+    const objects = new S3Objects(s3, localNames.bucket)
+    const chat = new Chat({ store, objects, sender, fanOutConcurrency, rateLimits: unlimited })
     const tokenFree = new TokenFreeStore(counter.db, localNames.table)
-    const chatWithoutLimiter = new Chat({ store: tokenFree, avatars, sender, fanOutConcurrency })
+    const chatWithoutLimiter = new Chat({ store: tokenFree, objects, sender, fanOutConcurrency })
     // Fills the logs the reads are measured on (seedLog); its posts go nowhere.
     const seeder = new Chat({
       store: tokenFree,
-      avatars,
+      objects,
       sender: { send: async () => 'sent' },
       fanOutConcurrency,
     })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileCursorStore, type GroupEvent } from '@huddle/client'
 import { describe, expect, it } from 'vitest'
 import { Chat } from '../lambdas/core/chat.js'
-import type { AvatarStore } from '../lambdas/core/ports.js'
+import type { ObjectStore } from '../lambdas/core/ports.js'
 import { httpUrl, tableClient, unique } from './support/huddle.js'
 import { connectionIds, cutConnections, only, participant, waitFor } from './support/sdk.js'
 
@@ -127,7 +127,7 @@ describe('durable conversations through the SDK', () => {
     // A message function that stored the message and then died: none of its posts went out.
     const died = new Chat({
       store: tableClient().store,
-      avatars: {} as AvatarStore,
+      objects: {} as ObjectStore,
       sender: {
         send: () => Promise.reject(new Error('the function died')),
       },

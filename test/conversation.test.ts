@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { showsEveryDeparture } from '../lambdas/adapters/dynamo-store.js'
 import { keys } from '../lambdas/adapters/keys.js'
 import { Chat } from '../lambdas/core/chat.js'
-import type { AvatarStore } from '../lambdas/core/ports.js'
+import type { ObjectStore } from '../lambdas/core/ports.js'
 import { connector } from './support/clients.js'
 import { groupItems, httpUrl, type TestClient, tableClient, unique } from './support/huddle.js'
 
@@ -580,7 +580,7 @@ describe('events too large to post', () => {
     // Not through the gateway: a frame this large would close the connection (1009) before any handler.
     const chat = new Chat({
       store: tableClient().store,
-      avatars: {} as AvatarStore,
+      objects: {} as ObjectStore,
       sender: { send: async () => 'sent' },
     })
     const body = '\u0001'.repeat(21_791) // 21,791 bytes, 130,746 once escaped
@@ -663,7 +663,7 @@ describe('member lists and group lists that grow', () => {
     const [alice] = await connect(unique('alice'))
     const chat = new Chat({
       store: tableClient().store,
-      avatars: {} as AvatarStore,
+      objects: {} as ObjectStore,
       sender: { send: async () => 'sent' },
       maxGroupSize: 3,
     })

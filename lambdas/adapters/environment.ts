@@ -4,13 +4,13 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
 import { Chat, type ChatDeps } from '../core/chat.js'
-import type { AvatarStore, ChatStore, EventSender, FanOutWorkers, RateLimit } from '../core/ports.js'
+import type { ChatStore, EventSender, FanOutWorkers, ObjectStore, RateLimit } from '../core/ports.js'
 import { defaultRateLimits } from '../core/rate-limits.js'
 import { DynamoChatStore } from './dynamo-store.js'
 import { envNames } from './env-names.js'
 import { LambdaFanOutWorkers } from './lambda-workers.js'
 import { SignedPostSender } from './management-api.js'
-import { S3Avatars } from './s3-avatars.js'
+import { S3Objects } from './s3-objects.js'
 import { SignedHttp } from './signed-http.js'
 
 type EnvName = (typeof envNames)[keyof typeof envNames] | 'AWS_REGION'
@@ -67,14 +67,14 @@ function chatStore(): ChatStore {
   return new DynamoChatStore(db, requiredEnv(envNames.tableName))
 }
 
-function avatarStore(): AvatarStore {
+function objectStore(): ObjectStore {
   const endpoint = optionalEnv(envNames.s3Endpoint)
   const s3 = new S3Client({
     // A custom endpoint (an emulator) has no per-bucket DNS names.
     ...(endpoint && { endpoint, forcePathStyle: true }),
     requestChecksumCalculation: 'WHEN_REQUIRED',
   })
-  return new S3Avatars(s3, requiredEnv(envNames.bucketName))
+  return new S3Objects(s3, requiredEnv(envNames.bucketName))
 }
 
 /** Where the SDK looks for the region: AWS_REGION (set by Lambda), then the shared config files. */
@@ -129,7 +129,7 @@ export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
       writes: rateLimit(envNames.writesPerSecond, envNames.writeBurst, defaultRateLimits.writes),
     },
     store: lazily(chatStore),
-    avatars: lazily(avatarStore),
+    objects: lazily(objectStore),
     sender: lazily(eventSender),
     ...(onDelivery && { onDelivery }),
   })

@@ -57,7 +57,7 @@ export class Attachments {
         `download: the message carrying ${frame.key} is outside your membership`,
       )
     }
-    const { url, expires } = await this.context.avatars.presignDownload(frame.key)
+    const { url, expires } = await this.context.objects.presignDownload(frame.key)
     return { gid: frame.gid, key: frame.key, url, expires }
   }
 
@@ -82,7 +82,7 @@ export class Attachments {
           throw new ChatError('TOO_LARGE', `message: attachment ${attachment.name} is over the limit`)
         }
         const key = `${filesOf(gid)}${jti}/${i}`
-        await this.context.avatars.copy(attachment.key, key)
+        await this.context.objects.copy(attachment.key, key)
         return { ...attachment, key }
       }),
     )

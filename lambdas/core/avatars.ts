@@ -36,13 +36,13 @@ export class Avatars {
       throw new ChatError('BAD_REQUEST', `${action}: the avatar's bytes are not a ${object.mime} image`)
     }
     const kept = `${bucketPrefixes.avatars}${gid}/${id}`
-    await this.context.avatars.copy(key, kept)
+    await this.context.objects.copy(key, kept)
     return { key: kept, mime: object.mime }
   }
 
   /** A short-lived link to a kept avatar. */
   async link(avatar: StoredAvatar): Promise<ImageLink> {
-    const { url, expires } = await this.context.avatars.presignDownload(avatar.key)
+    const { url, expires } = await this.context.objects.presignDownload(avatar.key)
     return { url, mime: avatar.mime, expires }
   }
 

@@ -8,11 +8,11 @@ import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
 import { Membership } from './membership.js'
 import type {
-  AvatarStore,
   ChatStore,
   DeliveryReport,
   EventSender,
   FanOutWorkers,
+  ObjectStore,
   RateLimit,
 } from './ports.js'
 import { defaultRateLimits, type RateBucket, RateLimits } from './rate-limits.js'
@@ -22,7 +22,7 @@ export type { Caller } from './context.js'
 
 export interface ChatDeps {
   store: ChatStore
-  avatars: AvatarStore
+  objects: ObjectStore
   sender: EventSender
   now?: () => Date
   newId?: () => string
@@ -80,7 +80,7 @@ export class Chat {
     })
     this.context = {
       store: deps.store,
-      avatars: deps.avatars,
+      objects: deps.objects,
       delivery: this.delivery,
       now,
       newId,

@@ -1,5 +1,5 @@
 import type { Delivery } from './delivery.js'
-import type { AvatarStore, ChatStore } from './ports.js'
+import type { ChatStore, ObjectStore } from './ports.js'
 
 /** Who is calling: the identity from the verified token and the connection the frame came on. */
 export interface Caller {
@@ -10,7 +10,7 @@ export interface Caller {
 /** What the chat capabilities share: the ports, the clock, ids and delivery. */
 export interface ChatContext {
   store: ChatStore
-  avatars: AvatarStore
+  objects: ObjectStore
   delivery: Delivery
   now(): Date
   newId(): string

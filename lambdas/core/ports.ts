@@ -261,7 +261,7 @@ export interface Connection {
 
 /** The bucket's objects, avatars and attached files: presigned uploads, checks before use, keeping,
  * presigned downloads, deleting. */
-export interface AvatarStore {
+export interface ObjectStore {
   presignUpload(
     key: string,
     mime: string,

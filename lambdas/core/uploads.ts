@@ -21,7 +21,7 @@ export class Uploads {
       throw new ChatError('RATE_LIMITED', `${kind}: at most ${perHour} uploads an hour`, refusal)
     }
     const key = `${bucketPrefixes.uploads}${caller.iss}/${this.context.newId()}`
-    const upload = await this.context.avatars.presignUpload(key, mime, size)
+    const upload = await this.context.objects.presignUpload(key, mime, size)
     return { ...upload, method: 'PUT' as const, key }
   }
 
@@ -33,13 +33,13 @@ export class Uploads {
     if (id === undefined || !uploadId.test(id)) {
       throw new ChatError('FORBIDDEN', `${action}: the upload ${key} was not issued to you`)
     }
-    const object = await this.context.avatars.inspect(key)
+    const object = await this.context.objects.inspect(key)
     if (object === undefined) throw new ChatError('NOT_FOUND', `${action}: nothing was uploaded under ${key}`)
     return { id, ...object }
   }
 
   /** Deletes kept objects: a deleted message's files, a deleted group's avatars and files. */
   async forget(keys: string[]): Promise<void> {
-    await forEachLimited(keys, 8, (key) => this.context.avatars.delete(key))
+    await forEachLimited(keys, 8, (key) => this.context.objects.delete(key))
   }
 }

@@ -6,15 +6,15 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import type { AvatarStore } from '../core/ports.js'
+import type { ObjectStore } from '../core/ports.js'
 
 const uploadSeconds = 5 * 60
 const downloadSeconds = 60 * 60
 /** Enough to tell PNG, JPEG, GIF and WebP apart. */
 const headBytes = 16
 
-/** Avatars in a private bucket, reached only through short-lived presigned URLs. */
-export class S3Avatars implements AvatarStore {
+/** Avatars and attached files in a private bucket, reached only through short-lived presigned URLs. */
+export class S3Objects implements ObjectStore {
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
