@@ -59,12 +59,13 @@ describe('an admin running a group', () => {
     expect(await bob.nextEvent('chat.update', (e) => e.seq === renamed.seq)).toMatchObject(update)
     expect(await carol.nextEvent('chat.update', (e) => e.seq === renamed.seq)).toMatchObject(update)
 
-    // Only admins invite now.
-    expect(
-      await carol.request('invite', { gid, name: 'Book club', members: [unique('erin')] }),
-    ).toMatchObject({
+    // Only admins invite now, and an invite says so.
+    const [erin] = await connect(unique('erin'))
+    expect(await carol.request('invite', { gid, name: 'Book club', members: [erin.iss] })).toMatchObject({
       code: 'FORBIDDEN',
     })
+    await alice.ok('invite', { gid, name: 'Book club', members: [erin.iss] })
+    expect(await erin.nextEvent('chat.invite')).toMatchObject({ admins: [alice.iss], invites: 'admins' })
 
     // A new avatar passes the checks an avatar passes at creation.
     const notMine = await bob.uploadAvatar(png)

@@ -302,6 +302,8 @@ describe('ChatService', () => {
       iss: 'alice',
       members: ['alice', 'me'],
       memberCount: 2,
+      admins: ['alice'],
+      invites: 'admins',
     }
     // Sent twice (a sync re-sends pending invites), handed once.
     first.push(invite)
@@ -609,9 +611,20 @@ describe('ChatGroup administration', () => {
     expect(group.status).toBe('left')
     // Unbanned and invited again: the same object is handed out, invited.
     const invites: unknown[] = []
-    chat.onInvite((invited) => invites.push([invited === group, invited.status, invited.invitedBy]))
-    first.push({ type: 'chat.invite', gid: 'g', name: 'G', iss: 'alice', members: ['alice'], memberCount: 1 })
-    await vi.waitFor(() => expect(invites).toEqual([[true, 'invited', 'alice']]))
+    chat.onInvite((invited) =>
+      invites.push([invited === group, invited.status, invited.invitedBy, invited.admins, invited.invites]),
+    )
+    first.push({
+      type: 'chat.invite',
+      gid: 'g',
+      name: 'G',
+      iss: 'alice',
+      members: ['alice'],
+      memberCount: 1,
+      admins: ['alice'],
+      invites: 'members',
+    })
+    await vi.waitFor(() => expect(invites).toEqual([[true, 'invited', 'alice', ['alice'], 'members']]))
   })
 
   it('drops a deleted group’s object and position, and hands the deletion to onGroupDelete', async () => {

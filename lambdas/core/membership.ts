@@ -399,6 +399,8 @@ function inviteEvent(group: GroupView, inviter: string): InviteEvent {
     iss: inviter,
     members: group.members.map((m) => m.iss),
     memberCount: group.memberCount,
+    admins: group.members.filter((m) => m.role === 'admin').map((m) => m.iss),
+    invites: group.invites,
     ...(group.image && { image: group.image }),
   }
 }

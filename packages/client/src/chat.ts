@@ -310,8 +310,8 @@ export class ChatService {
   #invited(event: InviteEvent): void {
     if (this.#announced.has(event.gid) || this.#invites.size === 0) return
     this.#announced.add(event.gid)
-    const { gid, name, members, memberCount, image, iss } = event
-    const info = { gid, name, members, memberCount, ...(image && { image }), invitedBy: iss, admins: [] }
+    const { gid, name, members, memberCount, image, iss, admins, invites } = event
+    const info = { gid, name, members, memberCount, ...(image && { image }), invitedBy: iss, admins, invites }
     this.#invites.emit(this.#directory.show(info, 'invited'))
   }
 

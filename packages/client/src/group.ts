@@ -57,7 +57,7 @@ export interface GroupInfo {
   image?: ImageLink
   invitedBy?: string
   admins: string[]
-  /** Unknown for an invite, which does not carry it. */
+  /** Unknown for an invite from a server that does not send it. */
   invites?: InvitePolicy
 }
 

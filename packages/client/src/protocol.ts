@@ -207,6 +207,10 @@ export interface InviteEvent {
   /** The first `limits.membersInView` members; `memberCount` counts them all. */
   members: string[]
   memberCount: number
+  /** The admins among `members`. */
+  admins: string[]
+  /** Who may invite more members. */
+  invites: InvitePolicy
   image?: ImageLink
 }
 
