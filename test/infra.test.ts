@@ -321,36 +321,27 @@ describe('functions', () => {
   })
 
   it('get the configured message retention, group size, groups an hour, pending invites and attachment limits when given', () => {
-    const configured = templateFor({
-      messageRetentionDays: '30',
-      maxGroupSize: '500',
-      groupsPerHour: '5',
-      pendingInvitesPerIdentity: '7',
-      attachmentBytes: '1000',
-      attachmentsPerMessage: '3',
-    }).findResources('AWS::Lambda::Function')
+    // Each setting, its environment variable and the value given.
+    const settings = [
+      ['messageRetentionDays', envNames.retentionDays, '30'],
+      ['maxGroupSize', envNames.maxGroupSize, '500'],
+      ['groupsPerHour', envNames.groupsPerHour, '5'],
+      ['pendingInvitesPerIdentity', envNames.pendingInvitesPerIdentity, '7'],
+      ['attachmentBytes', envNames.attachmentBytes, '1000'],
+      ['attachmentsPerMessage', envNames.attachmentsPerMessage, '3'],
+    ] as const
+    const configured = templateFor(
+      Object.fromEntries(settings.map(([setting, , value]) => [setting, value])),
+    ).findResources('AWS::Lambda::Function')
     for (const route of routes) {
       const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource | undefined
       expect(fn, route.routeKey).toBeDefined()
       const writes = route.access.table === 'readWrite'
-      expect(environmentOf(fn as Resource)[envNames.retentionDays], route.routeKey).toBe(
-        writes ? '30' : undefined,
-      )
-      expect(environmentOf(fn as Resource)[envNames.maxGroupSize], route.routeKey).toBe(
-        writes ? '500' : undefined,
-      )
-      expect(environmentOf(fn as Resource)[envNames.groupsPerHour], route.routeKey).toBe(
-        writes ? '5' : undefined,
-      )
-      expect(environmentOf(fn as Resource)[envNames.pendingInvitesPerIdentity], route.routeKey).toBe(
-        writes ? '7' : undefined,
-      )
-      expect(environmentOf(fn as Resource)[envNames.attachmentBytes], route.routeKey).toBe(
-        writes ? '1000' : undefined,
-      )
-      expect(environmentOf(fn as Resource)[envNames.attachmentsPerMessage], route.routeKey).toBe(
-        writes ? '3' : undefined,
-      )
+      for (const [setting, variable, value] of settings) {
+        expect(environmentOf(fn as Resource)[variable], `${route.routeKey} ${setting}`).toBe(
+          writes ? value : undefined,
+        )
+      }
     }
   })
 

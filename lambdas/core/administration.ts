@@ -51,9 +51,11 @@ export class Administration {
       ...(frame.name !== undefined && { name: frame.name }),
       ...(frame.invites !== undefined && { invites: frame.invites }),
     }
-    // Checked once, before the first attempt: a retry needs no second copy.
-    await this.readAsAdmin(caller, frame.gid, 'update')
-    if (frame.avatar) fields.avatar = await this.avatars.adopt(caller, frame.avatar.key, frame.gid, 'update')
+    // A new avatar is copied once, before the first attempt, and only for an admin.
+    if (frame.avatar) {
+      await this.readAsAdmin(caller, frame.gid, 'update')
+      fields.avatar = await this.avatars.adopt(caller, frame.avatar.key, frame.gid, 'update')
+    }
     return untilLanded(async () => {
       const state = await this.readAsAdmin(caller, frame.gid, 'update')
       const { group } = state

@@ -56,9 +56,10 @@ export class Conversation {
         tries === 0 && this.rateLimits.take(caller, 'message'),
       ])
       if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
-      if (!isJoined(state.members, caller.iss) && frame.jti !== undefined) {
-        // Sent again after the sender left or was removed: a message stored before that is answered as
-        // stored, not refused as if it never was.
+      const keeping = (frame.attachments?.length ?? 0) > 0 && attachments === undefined
+      if (frame.jti !== undefined && (keeping || !isJoined(state.members, caller.iss))) {
+        // Sent again once stored, it is answered as stored: its sender may have left or been removed
+        // since, and its uploads may be gone.
         const stored = await store.findMessage(frame.gid, jti)
         if (stored?.iss === caller.iss) return this.resent(state, stored, caller, jti)
       }
@@ -66,10 +67,7 @@ export class Conversation {
       if (frame.rid !== undefined && replied === undefined) {
         throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
       }
-      if (frame.attachments?.length && attachments === undefined) {
-        // Sent again after it was stored, its uploads may be gone: it is answered as stored.
-        const stored = await store.findMessage(frame.gid, jti)
-        if (stored?.iss === caller.iss) return this.resent(state, stored, caller, jti)
+      if (keeping && frame.attachments) {
         attachments = await this.attachments.keep(caller, frame.gid, jti, frame.attachments)
       }
       const at = this.context.now()
