@@ -1,6 +1,11 @@
-/** Where objects live in the bucket: uploads expire unless an invite copies one to the group's avatars or a
- * message copies it to the group's files. */
-export const bucketPrefixes = { uploads: 'uploads/', avatars: 'avatars/', files: 'files/' } as const
+/** Where objects live in the bucket: uploads expire unless an invite copies one to the group's avatars, a
+ * message to the group's files, or a commit to the group's MLS parts. */
+export const bucketPrefixes = {
+  uploads: 'uploads/',
+  avatars: 'avatars/',
+  files: 'files/',
+  mls: 'mls/',
+} as const
 
 /** What a route's function may touch; the CDK stack grants exactly this and nothing more, and the local
  * stack refuses whatever is not granted. */
@@ -48,7 +53,7 @@ export const workers: readonly WorkerDefinition[] = [fanOutWorker]
 
 /** Routes that append to a group's log and post the event to its members, handing large fan-outs over. */
 const fanOut: RouteAccess = { table: 'readWrite', connections: true, invoke: [fanOutWorker.handler] }
-const { uploads, avatars, files } = bucketPrefixes
+const { uploads, avatars, files, mls } = bucketPrefixes
 
 /** The single route table: the CDK stack and the local gateway are both generated from it. */
 export const routes: readonly RouteDefinition[] = [
@@ -105,7 +110,7 @@ export const routes: readonly RouteDefinition[] = [
     routeKey: 'deleteGroup',
     handler: 'delete-group',
     replies: true,
-    access: { ...fanOut, bucket: { delete: [avatars, files] } },
+    access: { ...fanOut, bucket: { delete: [avatars, files, mls] } },
     timeoutSeconds: 29,
   },
   {
@@ -119,7 +124,7 @@ export const routes: readonly RouteDefinition[] = [
     routeKey: 'download',
     handler: 'download',
     replies: true,
-    access: { table: 'read', bucket: { read: [files] } },
+    access: { table: 'read', bucket: { read: [files, mls] } },
     timeoutSeconds: 10,
   },
   {
@@ -172,6 +177,17 @@ export const routes: readonly RouteDefinition[] = [
     timeoutSeconds: 10,
   },
   { routeKey: 'blocks', handler: 'blocks', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
+  { routeKey: 'keys', handler: 'keys', replies: true, access: { table: 'readWrite' }, timeoutSeconds: 10 },
+  { routeKey: 'claim', handler: 'claim', replies: true, access: { table: 'readWrite' }, timeoutSeconds: 10 },
+  {
+    routeKey: 'commit',
+    handler: 'commit',
+    replies: true,
+    // A part too large to send inline is read from the sender's upload and copied to the group's MLS parts.
+    access: { ...fanOut, bucket: { read: [uploads], write: [mls] } },
+    timeoutSeconds: 29,
+  },
+  { routeKey: 'roster', handler: 'roster', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
 ]
 
 /** The $connect REQUEST authorizer (lambdas/handlers/authorizer.ts); the token rides in ?token=. */

@@ -96,12 +96,18 @@ export class HuddleStack extends Stack {
       ],
       lifecycleRules: [
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        // An upload no invite or message copied to avatars/ or files/ is abandoned.
+        // An upload no invite, message or commit copied to avatars/, files/ or mls/ is abandoned.
         { id: 'ExpireUploads', prefix: bucketPrefixes.uploads, expiration: Duration.days(1) },
         // A message's files go when its event does (the retention), a day later at the latest.
         {
           id: 'ExpireFiles',
           prefix: bucketPrefixes.files,
+          expiration: Duration.days(config.messageRetentionDays + 1),
+        },
+        // An encrypted group's commit parts likewise go with their `chat.commit` events.
+        {
+          id: 'ExpireMlsParts',
+          prefix: bucketPrefixes.mls,
           expiration: Duration.days(config.messageRetentionDays + 1),
         },
       ],

@@ -26,6 +26,10 @@ const actions = [
   'deleteGroup',
   'attachment',
   'download',
+  'keys',
+  'claim',
+  'commit',
+  'roster',
 ] as const
 const field0 = () => fc.oneof(fc.string(), fc.boolean(), fc.constant(null))
 

@@ -484,7 +484,13 @@ describe('functions', () => {
       deletes('deleteGroup')
         .map((g) => g.resource)
         .sort(),
-    ).toEqual([`${bucketArn}/${bucketPrefixes.avatars}*`, `${bucketArn}/${bucketPrefixes.files}*`].sort())
+    ).toEqual(
+      [
+        `${bucketArn}/${bucketPrefixes.avatars}*`,
+        `${bucketArn}/${bucketPrefixes.files}*`,
+        `${bucketArn}/${bucketPrefixes.mls}*`,
+      ].sort(),
+    )
     for (const unused of ['dynamodb:BatchWriteItem', 'dynamodb:Scan', 's3:*', 'dynamodb:*']) {
       expect(actions.has(unused), unused).toBe(false)
     }
@@ -568,6 +574,7 @@ describe('fan-out worker', () => {
     expect(invokers.map((route) => route.routeKey).sort()).toEqual(
       [
         'ban',
+        'commit',
         'delete',
         'deleteGroup',
         'edit',
@@ -705,7 +712,7 @@ describe('data stores', () => {
     })
   })
 
-  it('expires uploads after a day and files with their messages, keeps avatars, and aborts incomplete multipart uploads', () => {
+  it('expires uploads after a day and files and commit parts with their events, keeps avatars, and aborts incomplete multipart uploads', () => {
     const bucket = resource(bucketArn.replace(/\.Arn$/, ''))
     const { Rules } = bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }
     const expiring = Rules.filter((rule) => rule.ExpirationInDays !== undefined)
@@ -713,6 +720,8 @@ describe('data stores', () => {
       expect.objectContaining({ Status: 'Enabled', Prefix: bucketPrefixes.uploads, ExpirationInDays: 1 }),
       // The ci stage keeps messages 365 days.
       expect.objectContaining({ Status: 'Enabled', Prefix: bucketPrefixes.files, ExpirationInDays: 366 }),
+      // A commit's parts go with its event too.
+      expect.objectContaining({ Status: 'Enabled', Prefix: bucketPrefixes.mls, ExpirationInDays: 366 }),
     ])
     expect(Rules).toContainEqual(
       expect.objectContaining({

@@ -158,7 +158,7 @@ describe('the @huddle/client tarball, installed in a project of its own', () => 
     if (root) await rm(root, { recursive: true, force: true })
   })
 
-  it('holds the built modules, their declarations, the README and package.json, and depends on ws alone', async () => {
+  it('holds the built modules, their declarations, the README and package.json, and depends on ws and ts-mls alone', async () => {
     const modules = (await readdir(join(repoRoot, 'packages/client/src')))
       .filter((file) => file.endsWith('.ts'))
       .map((file) => file.slice(0, -'.ts'.length))
@@ -171,7 +171,7 @@ describe('the @huddle/client tarball, installed in a project of its own', () => 
 
     const installed = join(browserProject, 'node_modules/@huddle/client')
     const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'))
-    expect(Object.keys(manifest.dependencies)).toEqual(['ws'])
+    expect(Object.keys(manifest.dependencies)).toEqual(['@noble/hashes', 'ts-mls', 'ws'])
     for (const field of ['peerDependencies', 'optionalDependencies', 'bundleDependencies'])
       expect(manifest).not.toHaveProperty(field)
     // Source maps would point at sources the package does not ship.
@@ -181,7 +181,16 @@ describe('the @huddle/client tarball, installed in a project of its own', () => 
       expect(text, file.path).not.toContain('sourceMappingURL')
     }
     const lock = JSON.parse(await readFile(join(browserProject, 'package-lock.json'), 'utf8'))
-    expect(Object.keys(lock.packages).sort()).toEqual(['', 'node_modules/@huddle/client', 'node_modules/ws'])
+    expect(Object.keys(lock.packages).sort()).toEqual([
+      '',
+      'node_modules/@hpke/common',
+      'node_modules/@hpke/core',
+      'node_modules/@huddle/client',
+      'node_modules/@noble/ciphers',
+      'node_modules/@noble/hashes',
+      'node_modules/ts-mls',
+      'node_modules/ws',
+    ])
   })
 
   it('type-checks a Node app and a browser app without Node types, and refuses wrong calls', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb'
 import {
   BatchGetCommand,
@@ -14,6 +15,7 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import type {
   BanEvent,
+  CommitEvent,
   DeleteEvent,
   EditEvent,
   GroupDeletedEvent,
@@ -31,10 +33,12 @@ import type {
   Group,
   GroupChange,
   GroupState,
+  KeyPackageRef,
   Member,
   MemberStatus,
   MessageRef,
   RateLimit,
+  Roster,
   StoredEvent,
   Window,
 } from '../core/ports.js'
@@ -175,6 +179,7 @@ export class DynamoChatStore implements ChatStore {
     change: Partial<Member>,
     from: MemberStatus[],
     expiresAt: number,
+    stale: number[] = [],
   ): Promise<Appended<never>> {
     const joining = event.type === 'chat.join'
     // A joined membership keeps a copy of its identity's connections (see ConnectionDirectory).
@@ -217,9 +222,86 @@ export class DynamoChatStore implements ChatStore {
       current
         ? this.directory.joined(event.gid, event.iss, current)
         : this.directory.left(event.gid, event.iss),
-      { departs: !joining },
+      { departs: !joining, stale },
     )
     return mapRejected(outcome, () => undefined as never)
+  }
+
+  async readRoster(gid: string): Promise<Roster | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.roster(gid), ConsistentRead: true }),
+    )
+    if (Item === undefined) return undefined
+    const roster: Roster = { epoch: Number(Item.epoch), leaves: (Item.leaves ?? []) as Roster['leaves'] }
+    if (Item.info !== undefined) roster.info = Item.info as Roster['info']
+    return roster
+  }
+
+  async appendCommit(
+    event: CommitEvent,
+    roster: Roster,
+    cleared: number[],
+    expiresAt: number,
+  ): Promise<Appended<never>> {
+    const put: TransactItem = {
+      Put: { TableName: this.tableName, Item: { ...keys.roster(event.gid), ...roster } },
+    }
+    const outcome = await this.append(event, expiresAt, put, [], { fields: { epoch: roster.epoch }, cleared })
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async keyPackageRefs(iss: string, at: Date, device?: string): Promise<KeyPackageRef[]> {
+    const items = await this.query({
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#ttl': TTL },
+      ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':prefix': keys.keyPackagesOf(device) },
+      ProjectionExpression: '#sk, #ttl',
+      ConsistentRead: true,
+    })
+    // DynamoDB deletes expired items lazily.
+    const now = at.getTime() / 1000
+    return items.flatMap((item) => {
+      if (Number(item[TTL]) <= now) return []
+      const [device, ref] = String(item[SK]).slice(keys.keyPackagesOf().length).split('#')
+      return device && ref ? [{ device, ref }] : []
+    })
+  }
+
+  async addKeyPackages(
+    iss: string,
+    device: string,
+    packages: { ref: string; keyPackage: string }[],
+    expiresAt: number,
+  ): Promise<void> {
+    await this.db.send(
+      new TransactWriteCommand({
+        TransactItems: packages.map(({ ref, keyPackage }) => ({
+          Put: {
+            TableName: this.tableName,
+            Item: { ...keys.keyPackage(iss, device, ref), keyPackage, [TTL]: expiresAt },
+          },
+        })),
+      }),
+    )
+  }
+
+  async takeKeyPackage(iss: string, { device, ref }: KeyPackageRef, at: Date): Promise<string | undefined> {
+    try {
+      const { Attributes } = await this.db.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.keyPackage(iss, device, ref),
+          ConditionExpression: 'attribute_exists(#pk) AND #ttl > :now',
+          ExpressionAttributeNames: { '#pk': PK, '#ttl': TTL },
+          ExpressionAttributeValues: { ':now': Math.floor(at.getTime() / 1000) },
+          ReturnValues: 'ALL_OLD',
+        }),
+      )
+      return typeof Attributes?.keyPackage === 'string' ? Attributes.keyPackage : undefined
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined
+      throw error
+    }
   }
 
   async appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>> {
@@ -270,18 +352,24 @@ export class DynamoChatStore implements ChatStore {
     if (Item.purged === true) return { deletedBy, objects: [] }
     const items = await this.query({
       KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#status': 'status' },
+      ExpressionAttributeNames: {
+        '#pk': PK,
+        '#sk': SK,
+        '#status': 'status',
+        '#commit': 'commit',
+        '#welcome': 'welcome',
+        '#info': 'info',
+      },
       ExpressionAttributeValues: { ':pk': meta[PK] },
-      ProjectionExpression: '#pk, #sk, iss, #status, avatarKey, avatar, attachments',
+      ProjectionExpression:
+        '#pk, #sk, iss, #status, avatarKey, avatar, attachments, #commit, #welcome, #info',
     })
-    // The group's avatar, every earlier one its updates name, and its messages' files.
+    // The group's avatar, every earlier one its updates name, its messages' files and its commits' parts
+    // (the roster's info is its last commit's).
     const objects = items.flatMap((item) => {
       const files = (item.attachments as { key?: unknown }[] | undefined) ?? []
-      const keys = [
-        item.avatarKey,
-        (item.avatar as { key?: unknown } | undefined)?.key,
-        ...files.map((f) => f.key),
-      ]
+      const named = [item.avatar, item.commit, item.welcome, item.info] as ({ key?: unknown } | undefined)[]
+      const keys = [item.avatarKey, ...named.map((object) => object?.key), ...files.map((f) => f.key)]
       return keys.filter((key) => typeof key === 'string')
     })
     const joined = items.filter((item) => item.status === 'joined').map((item) => String(item.iss))
@@ -320,21 +408,28 @@ export class DynamoChatStore implements ChatStore {
     expiresAt: number,
   ): Promise<Appended<StoredEvent>> {
     const edit = event.type === 'chat.edit'
-    // The new body lives on the message alone, so that a later delete leaves no copy of it behind.
+    // The new body lives on the message alone, so that a later delete leaves no copy of it behind. An
+    // encrypted group's edit keeps its own cipher (each opens only in its place in the order); the message
+    // keeps the digest of the last one, so that the same edit sent again is told apart.
     const { body: _, ...logged } = event as EditEvent
+    const cipher = edit ? event.cipher : undefined
+    const revised = cipher === undefined ? 'body = :body' : 'editDigest = :digest'
+    const unchanged =
+      cipher === undefined ? 'body <> :body' : '(attribute_not_exists(editDigest) OR editDigest <> :digest)'
     const outcome = await this.append({ ...logged, type: event.type, target }, expiresAt, {
       Update: {
         TableName: this.tableName,
         Key: keys.event(event.gid, target),
         UpdateExpression: edit
-          ? 'SET body = :body, edited = :at, revisedSeq = :seq'
-          : 'SET deleted = :at, revisedSeq = :seq REMOVE body',
-        ConditionExpression: `iss = :iss AND attribute_not_exists(deleted)${edit ? ' AND body <> :body' : ''}`,
+          ? `SET ${revised}, edited = :at, revisedSeq = :seq`
+          : 'SET deleted = :at, revisedSeq = :seq REMOVE body, cipher',
+        ConditionExpression: `iss = :iss AND attribute_not_exists(deleted)${edit ? ` AND ${unchanged}` : ''}`,
         ExpressionAttributeValues: {
           ':iss': event.iss,
           ':at': event.iat,
           ':seq': event.seq,
-          ...(edit && { ':body': event.body }),
+          ...(edit && cipher === undefined && { ':body': event.body }),
+          ...(cipher !== undefined && { ':digest': createHash('sha256').update(cipher).digest('base64') }),
         },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       },
@@ -647,23 +742,41 @@ export class DynamoChatStore implements ChatStore {
     expiresAt: number,
     change: TransactItem | undefined,
     alongside: TransactItem[] = [],
-    { departs = false, fields = {} }: { departs?: boolean; fields?: Item } = {},
+    {
+      departs = false,
+      fields = {},
+      stale = [],
+      cleared = [],
+    }: { departs?: boolean; fields?: Item; stale?: number[]; cleared?: number[] } = {},
   ): Promise<Appended<Item>> {
     const names: Record<string, string> = {}
     const values: Record<string, unknown> = { ':next': event.seq, ...(departs && { ':one': 1 }) }
     const sets = Object.entries(fields).map(([name, value], i) => {
       names[`#f${i}`] = name
       values[`:f${i}`] = value
-      return `, #f${i} = :f${i}`
+      return `#f${i} = :f${i}`
     })
+    const adds: string[] = []
+    if (departs) {
+      sets.push('departedSeq = :next')
+      adds.push('departures :one')
+    }
+    // An encrypted group's stale leaves: a set, which an empty one cannot be.
+    if (stale.length > 0) {
+      adds.push('stale :stale')
+      values[':stale'] = new Set(stale)
+    }
+    if (cleared.length > 0) values[':cleared'] = new Set(cleared)
     const head = headIs(event.seq - 1, values)
-    const departure = departs ? ', departedSeq = :next ADD departures :one' : ''
     const outcome = await this.transact([
       {
         Update: {
           TableName: this.tableName,
           Key: keys.group(event.gid),
-          UpdateExpression: `SET #seq = :next${sets.join('')}${departure}`,
+          UpdateExpression:
+            ['SET #seq = :next', ...sets].join(', ') +
+            (adds.length > 0 ? ` ADD ${adds.join(', ')}` : '') +
+            (cleared.length > 0 ? ' DELETE stale :cleared' : ''),
           ...head,
           ExpressionAttributeNames: { ...head.ExpressionAttributeNames, ...names },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -867,6 +980,11 @@ function toGroup(item: Item): Group {
   if (typeof item.updatedSeq === 'number') group.updatedSeq = item.updatedSeq
   if (typeof item.avatarKey === 'string')
     group.avatar = { key: item.avatarKey, mime: String(item.avatarMime) }
+  if (item.encrypted === true) {
+    group.encrypted = true
+    group.epoch = typeof item.epoch === 'number' ? item.epoch : 0
+    if (item.stale instanceof Set && item.stale.size > 0) group.stale = [...item.stale].map(Number)
+  }
   return group
 }
 
@@ -908,9 +1026,9 @@ function toMessageRef(item: Item): MessageRef {
   return { iss: String(item.iss), seq: Number(item.seq) }
 }
 
-/** The stored event without its keys and ttl. */
+/** The stored event without its keys, ttl and a message's digest of its last cipher edit. */
 function toEvent(item: Item): StoredEvent {
-  const { [PK]: _pk, [SK]: _sk, [TTL]: _ttl, ...event } = item
+  const { [PK]: _pk, [SK]: _sk, [TTL]: _ttl, editDigest: _digest, ...event } = item
   return event as unknown as StoredEvent
 }
 

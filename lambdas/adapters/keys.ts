@@ -41,7 +41,19 @@ export const keys = {
   deletedGroupPrefix: 'GONE#',
   /** One item per user holding the set of groups it has joined, read consistently when it connects. */
   userGroups: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'GROUPS' }),
+  /** An encrypted group's roster: beside its group item, but out of the range readGroup queries. */
+  roster: (gid: string) => ({ [PK]: `GROUP#${gid}`, [SK]: 'ROSTER' }),
+  /** One item per published key package of an identity's device (devices hold no `#`). */
+  keyPackage: (iss: string, device: string, ref: string) => ({
+    [PK]: `USER#${iss}`,
+    [SK]: `${keyPackagePrefix}${device}#${ref}`,
+  }),
+  /** The sort-key prefix of an identity's key packages, or of one device's. */
+  keyPackagesOf: (device?: string) =>
+    device === undefined ? keyPackagePrefix : `${keyPackagePrefix}${device}#`,
 }
+
+const keyPackagePrefix = 'KEYPKG#'
 
 function eventSortKey(seq: number): string {
   return `E#${String(seq).padStart(seqDigits, '0')}`

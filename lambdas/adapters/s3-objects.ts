@@ -53,6 +53,17 @@ export class S3Objects implements ObjectStore {
     }
   }
 
+  async read(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))
+      return (await object.Body?.transformToByteArray()) ?? new Uint8Array()
+    } catch (error) {
+      if (error instanceof Error && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
+        return undefined
+      throw error
+    }
+  }
+
   async copy(from: string, to: string): Promise<void> {
     await this.s3.send(
       new CopyObjectCommand({

@@ -1,9 +1,10 @@
-import type { AckResults, Attachment } from '@huddle/client/protocol'
+import type { AckResults, Attachment, SealedAttachment } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import { bucketPrefixes } from '../routes.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
+import { mlsPartsOf } from './group-keys.js'
 import { memberOf, readableWindows, requireJoined } from './group-log.js'
 import type { GroupState } from './ports.js'
 import type { Uploads } from './uploads.js'
@@ -35,8 +36,16 @@ export class Attachments {
     )
   }
 
-  /** A download link for a file of the group, for a current member who may read the message carrying it. */
+  /**
+   * A download link for a file of the group, for a current member who may read the message carrying it;
+   * or for a part of an encrypted group's commits, for any current member (one joining the keys needs
+   * the latest GroupInfo, from before it joined).
+   */
   async download(caller: Caller, frame: Frames['download']): Promise<AckResults['download']> {
+    if (frame.key.startsWith(mlsPartsOf(frame.gid))) {
+      await this.readAsMember(caller, frame.gid, 'download')
+      return this.link(frame)
+    }
     const file = frame.key.startsWith(filesOf(frame.gid)) && frame.key.slice(filesOf(frame.gid).length)
     const [, jti] = (file && keptFile.exec(file)) || []
     if (jti === undefined) {
@@ -57,12 +66,16 @@ export class Attachments {
         `download: the message carrying ${frame.key} is outside your membership`,
       )
     }
-    const { url, expires } = await this.context.objects.presignDownload(frame.key)
-    return { gid: frame.gid, key: frame.key, url, expires }
+    return this.link(frame)
+  }
+
+  private async link({ gid, key }: Frames['download']): Promise<AckResults['download']> {
+    const { url, expires } = await this.context.objects.presignDownload(key)
+    return { gid, key, url, expires }
   }
 
   /** Fails unless a message may carry this many files. */
-  requireCount(attachments: Attachment[] | undefined): void {
+  requireCount(attachments: Attachment[] | SealedAttachment[] | undefined): void {
     const { attachmentsPerMessage } = this.context
     if ((attachments?.length ?? 0) > attachmentsPerMessage) {
       throw new ChatError('TOO_LARGE', `message: at most ${attachmentsPerMessage} attachments`)
@@ -74,12 +87,17 @@ export class Attachments {
    * caller, there, within the size limit) and copied where the group keeps it. The attachments as the
    * message carries them, under their kept keys; copying again (a retried message) changes nothing.
    */
-  async keep(caller: Caller, gid: string, jti: string, attachments: Attachment[]): Promise<Attachment[]> {
+  async keep<A extends Attachment | SealedAttachment>(
+    caller: Caller,
+    gid: string,
+    jti: string,
+    attachments: A[],
+  ): Promise<A[]> {
     return Promise.all(
       attachments.map(async (attachment, i) => {
         const object = await this.uploads.find(caller, attachment.key, 'message')
         if (object.size > this.context.attachmentBytes) {
-          throw new ChatError('TOO_LARGE', `message: attachment ${attachment.name} is over the limit`)
+          throw new ChatError('TOO_LARGE', `message: attachment ${i} is over the limit`)
         }
         const key = `${filesOf(gid)}${jti}/${i}`
         await this.context.objects.copy(attachment.key, key)
@@ -89,7 +107,7 @@ export class Attachments {
   }
 
   /** Deletes a message's files. */
-  forget(attachments: Attachment[] | undefined): Promise<void> {
+  forget(attachments: Attachment[] | SealedAttachment[] | undefined): Promise<void> {
     return this.uploads.forget((attachments ?? []).map((a) => a.key))
   }
 

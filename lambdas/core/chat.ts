@@ -6,6 +6,8 @@ import { Blocks } from './blocks.js'
 import type { Caller, ChatContext } from './context.js'
 import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
+import { GroupKeys } from './group-keys.js'
+import { KeyPackages } from './key-packages.js'
 import { Membership } from './membership.js'
 import type {
   ChatStore,
@@ -59,6 +61,9 @@ export class Chat {
   readonly membership: Membership
   readonly administration: Administration
   readonly conversation: Conversation
+  /** Encrypted groups: the key-package directory, and commits and rosters of each group's keys. */
+  readonly keyPackages: KeyPackages
+  readonly groupKeys: GroupKeys
   /** Fan-out, for the workers that post slices of it. */
   readonly delivery: Delivery
   /** Per-identity rate limits: the handler adapter admits each write through them. */
@@ -99,6 +104,8 @@ export class Chat {
     this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? defaultRateLimits, now)
     this.conversation = new Conversation(this.context, this.rateLimits, this.avatars, this.attachments)
     this.administration = new Administration(this.context, this.membership, this.avatars, uploads)
+    this.keyPackages = new KeyPackages(this.context)
+    this.groupKeys = new GroupKeys(this.context, uploads)
   }
 
   async connect(caller: Caller): Promise<void> {

@@ -6,6 +6,7 @@ import type {
   GroupEvent,
   MessageEvent,
   ReceiptEvent,
+  SealedAttachment,
 } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import type { Attachments } from './attachments.js'
@@ -13,6 +14,7 @@ import type { Avatars } from './avatars.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
+import { requireFitsKeys } from './group-keys.js'
 import {
   appendAt,
   isJoined,
@@ -42,11 +44,11 @@ export class Conversation {
   ) {}
 
   async message(caller: Caller, frame: Frames['message']): Promise<AckResults['message']> {
-    requireBodySize(frame.body, 'message', frame.attachments)
+    requireBodySize(frame, 'message')
     this.attachments.requireCount(frame.attachments)
     const { store, delivery } = this.context
     const jti = frame.jti ?? this.context.newId()
-    let attachments: Attachment[] | undefined
+    let attachments: Attachment[] | SealedAttachment[] | undefined
     return untilLanded(async (tries) => {
       // The rate token is taken beside the first read, so it adds no round trip; nothing is written
       // unless both succeed.
@@ -64,6 +66,7 @@ export class Conversation {
         if (stored?.iss === caller.iss) return this.resent(state, stored, caller, jti)
       }
       requireJoined(state.members, caller.iss, 'message')
+      requireFitsKeys(state.group, frame, 'message')
       if (frame.rid !== undefined && replied === undefined) {
         throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
       }
@@ -77,6 +80,7 @@ export class Conversation {
         iss: caller.iss,
         jti,
         body: frame.body,
+        ...(frame.cipher !== undefined && { cipher: frame.cipher }),
         ...(frame.rid !== undefined && { rid: frame.rid }),
         ...(attachments && { attachments }),
         iat: at.toISOString(),
@@ -129,13 +133,14 @@ export class Conversation {
 
   /** Gives one of the caller's messages a new body; setting the body it has already changes nothing. */
   async edit(caller: Caller, frame: Frames['edit']): Promise<AckResults['edit']> {
-    requireBodySize(frame.body, 'edit')
+    requireBodySize(frame, 'edit')
     return this.revise(caller, frame, 'edit', (at, seq) => ({
       type: 'chat.edit',
       gid: frame.gid,
       iss: caller.iss,
       jti: frame.jti,
       body: frame.body,
+      ...(frame.cipher !== undefined && { cipher: frame.cipher }),
       seq,
       iat: at,
     }))
@@ -255,7 +260,7 @@ export class Conversation {
   /** An edit or delete: only the sender's own live message, applied with the event in one write. */
   private async revise<A extends 'edit' | 'delete'>(
     caller: Caller,
-    frame: { gid: string; jti: string; body?: string },
+    frame: { gid: string; jti: string; body?: string; cipher?: string },
     action: A,
     eventAt: (iat: string, seq: number) => EditEvent | DeleteEvent,
   ): Promise<AckResults[A]> {
@@ -268,6 +273,7 @@ export class Conversation {
       ])
       if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
       requireJoined(state.members, caller.iss, action)
+      if (action === 'edit') requireFitsKeys(state.group, { ...frame, body: frame.body ?? '' }, action)
       requireOwnMessage(target, caller, frame, action)
       const at = this.context.now()
       const revision = (seq: number) => eventAt(at.toISOString(), seq)
@@ -288,7 +294,13 @@ export class Conversation {
       if (current?.type !== 'chat.message') {
         throw new ChatError('NOT_FOUND', `${action}: no message ${frame.jti} in ${frame.gid}`)
       }
-      const done = action === 'delete' ? current.deleted !== undefined : current.body === frame.body
+      // A cipher edit is refused only when deleted, or when it is the message's last edit sent again.
+      const done =
+        action === 'delete'
+          ? current.deleted !== undefined
+          : frame.cipher === undefined
+            ? current.body === frame.body
+            : current.deleted === undefined
       // A delete asked again deletes the files again, in case a fault cut that short the first time.
       if (done && action === 'delete') await this.attachments.forget(current.attachments)
       if (done) return { ...result, seq: current.revisedSeq ?? current.seq, duplicate: true }
@@ -313,9 +325,15 @@ export class Conversation {
       stored.map(async (event) => {
         if (isAdminEvent(event)) return this.avatars.present(event)
         if (event.type !== 'chat.edit') return toWire(event)
-        const { target, body: _, ...edit } = event
-        const body = messages.get(target)?.body
-        return body === undefined ? edit : { ...edit, body }
+        // An edit's cipher is its own, as sent; it goes with its message.
+        const { target, body: _, cipher, ...edit } = event
+        const message = messages.get(target)
+        const body = message?.body
+        return {
+          ...edit,
+          ...(body !== undefined && { body }),
+          ...(cipher !== undefined && message?.deleted === undefined && { cipher }),
+        }
       }),
     )
   }
@@ -344,11 +362,14 @@ function found(state: GroupState | undefined, gid: string, action: string): Grou
  * A body within its limit, in an event that can be posted: JSON escaping turns a control character into
  * six bytes, so a body under the limit can still make an event over API Gateway's 128 KB.
  */
-function requireBodySize(body: string, action: string, attachments: Attachment[] = []): void {
+function requireBodySize(
+  { body, cipher = '', attachments = [] }: { body: string; cipher?: string; attachments?: unknown[] },
+  action: string,
+): void {
   if (encoder.encode(body).length > limits.bodyBytes) {
     throw new ChatError('TOO_LARGE', `${action}: body is over ${limits.bodyBytes} bytes`)
   }
-  const around = eventFieldsBytes + encoder.encode(JSON.stringify(attachments)).length
+  const around = eventFieldsBytes + cipher.length + encoder.encode(JSON.stringify(attachments)).length
   if (encoder.encode(JSON.stringify(body)).length + around > limits.postBytes) {
     throw new ChatError(
       'TOO_LARGE',

@@ -15,7 +15,6 @@ const messageId = z
 
 /** A place in a group's order. */
 const seq = z.int().check(z.nonnegative())
-const body = z.string().check(z.minLength(1))
 const groupName = z.string().check(z.trim(), z.minLength(1), z.maxLength(128))
 const objectKey = z.string().check(z.minLength(1), z.maxLength(512))
 const avatarKey = z.object({ key: objectKey })
@@ -29,6 +28,28 @@ const attachment = z.object({
   digest: z.string().check(z.regex(/^sha256:[A-Za-z0-9+/]{43}=$/, 'must be sha256: and 32 bytes of base64')),
   secret: text(1024),
 })
+/** An encrypted group's attachment: name, type and secret travel inside the message's cipher, and sending
+ * them is refused rather than dropped. */
+const sealedAttachment = z.strictObject({
+  key: objectKey,
+  size: attachment.shape.size,
+  digest: attachment.shape.digest,
+})
+/** Standard base64 of MLS bytes, at most `max` characters. */
+const base64 = (max: number) =>
+  z
+    .string()
+    .check(
+      z.minLength(4),
+      z.maxLength(max),
+      z.regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'must be standard base64'),
+    )
+const cipher = base64(limits.mlsInlineChars)
+/** MLS bytes inline, or an upload of the caller's. */
+const mlsBytes = z.union([z.strictObject({ data: cipher }), z.strictObject({ key: objectKey })])
+const device = z
+  .string()
+  .check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ -'))
 
 /** One schema per action; unknown fields (an `iss` or `from`, say) are dropped, never trusted. */
 export const frameSchemas = {
@@ -38,6 +59,7 @@ export const frameSchemas = {
     name: groupName,
     members: z.array(identity).check(z.minLength(1)),
     avatar: z.optional(avatarKey),
+    encrypted: z.optional(z.literal(true)),
   }),
   join: z.object({ gid: identity }),
   leave: z.object({ gid: identity }),
@@ -68,15 +90,23 @@ export const frameSchemas = {
       body: z.string(),
       jti: z.optional(messageId),
       rid: z.optional(messageId),
-      attachments: z.optional(z.array(attachment).check(z.maxLength(100))),
+      attachments: z.optional(
+        z.union([
+          z.array(attachment).check(z.maxLength(100)),
+          z.array(sealedAttachment).check(z.maxLength(100)),
+        ]),
+      ),
+      cipher: z.optional(cipher),
     })
     .check(
       z.refine(
-        (f) => f.body.length > 0 || (f.attachments?.length ?? 0) > 0,
+        (f) => f.body.length > 0 || (f.attachments?.length ?? 0) > 0 || f.cipher !== undefined,
         'body must not be empty unless the message carries attachments',
       ),
     ),
-  edit: z.object({ gid: identity, jti: messageId, body }),
+  edit: z
+    .object({ gid: identity, jti: messageId, body: z.string(), cipher: z.optional(cipher) })
+    .check(z.refine((f) => f.body.length > 0 || f.cipher !== undefined, 'body must not be empty')),
   delete: z.object({ gid: identity, jti: messageId }),
   history: z
     .object({
@@ -98,6 +128,17 @@ export const frameSchemas = {
   block: z.object({ iss: identity }),
   unblock: z.object({ iss: identity }),
   blocks: z.object({ cursor: z.optional(identity) }),
+  keys: z.object({
+    device,
+    packages: z.array(base64(limits.mlsInlineChars)).check(z.maxLength(limits.keyPackagesPerRequest)),
+  }),
+  claim: z.object({
+    gid: identity,
+    iss: identity,
+    have: z.optional(z.array(device).check(z.maxLength(limits.keyPackagesPerDevice))),
+  }),
+  commit: z.object({ gid: identity, commit: mlsBytes, welcome: z.optional(mlsBytes), info: mlsBytes }),
+  roster: z.object({ gid: identity }),
 } satisfies Record<Action, z.ZodMiniType>
 
 /** A schema's output must be a request of the protocol, so the two cannot drift apart. */

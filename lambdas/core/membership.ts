@@ -16,6 +16,7 @@ import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
+import { leavesHeldBy } from './group-keys.js'
 import { appendAt, memberOf, moved, readableWindows, requireJoined, untilLanded } from './group-log.js'
 import type { Group, GroupState, Member } from './ports.js'
 
@@ -68,6 +69,8 @@ export class Membership {
           createdAt: at,
           head: 0,
           departedSeq: 0,
+          // An encrypted group's keys start at epoch 0, held by nobody until its creator's first commit.
+          ...(frame.encrypted && { encrypted: true, epoch: 0 }),
         }
         if (avatar) group.avatar = avatar
         const creator: Member = {
@@ -83,6 +86,9 @@ export class Membership {
         return { group, members, newcomers: invitees }
       }
       const me = requireJoined(state.members, caller.iss, 'invite')
+      if (frame.encrypted && !state.group.encrypted) {
+        throw new ChatError('BAD_REQUEST', `invite: ${frame.gid} exists, and is not encrypted`)
+      }
       if (state.group.invites === 'admins' && me.role !== 'admin') {
         throw new ChatError('FORBIDDEN', `invite: only admins may invite to ${frame.gid}`)
       }
@@ -175,11 +181,14 @@ export class Membership {
   /**
    * Appends `iss`'s departure and posts it to the members, to `iss` (an invited one too) and to the
    * caller's other connections: its leave, a removal (with `by`) when the caller is someone else, or its
-   * ban. When the last admin departs, the member joined longest becomes admin. Its seq, or `moved`.
+   * ban. When the last admin departs, the member joined longest becomes admin. In an encrypted group, the
+   * leaves `iss` holds become stale with it. Its seq, or `moved`.
    */
   async depart(state: GroupState, caller: Caller, iss: string, ban = false): Promise<number | typeof moved> {
     const at = this.context.now()
     const { gid } = state.group
+    const stale = await leavesHeldBy(this.context.store, state.group, iss)
+    if (stale === moved) return moved
     const departure = (seq: number): LeaveEvent | BanEvent => {
       const common = { gid, iss, seq, iat: at.toISOString() }
       if (ban) return { type: 'chat.ban', ...common, by: caller.iss }
@@ -193,6 +202,7 @@ export class Membership {
           { status: 'left', leaveSeq: seq, ...(ban && { bannedBy: caller.iss, bannedSeq: seq }) },
           ['invited', 'joined'],
           this.context.expiresAt(at),
+          stale,
         ),
       iss !== caller.iss,
     )
@@ -245,10 +255,10 @@ export class Membership {
       limit: limits.listPage + 1,
     })
     const mine = page.slice(0, limits.listPage)
-    const heads = new Map((await store.getGroups(mine.map((m) => m.gid))).map((g) => [g.gid, g.head]))
+    const found = new Map((await store.getGroups(mine.map((m) => m.gid))).map((g) => [g.gid, g]))
     const groups = mine.flatMap((m) => {
-      const head = heads.get(m.gid)
-      return head === undefined ? [] : [position(m, head)]
+      const group = found.get(m.gid)
+      return group === undefined ? [] : [position(m, group)]
     })
 
     let invites = 0
@@ -365,6 +375,7 @@ export class Membership {
       members: present.slice(0, limits.membersInView),
       memberCount: present.length,
       invites: group.invites ?? 'members',
+      ...(group.encrypted && { encrypted: true }),
     }
     if (group.avatar) view.image = await this.avatars.link(group.avatar)
     return view
@@ -402,16 +413,18 @@ function inviteEvent(group: GroupView, inviter: string): InviteEvent {
     admins: group.members.filter((m) => m.role === 'admin').map((m) => m.iss),
     invites: group.invites,
     ...(group.image && { image: group.image }),
+    ...(group.encrypted && { encrypted: true }),
   }
 }
 
 /** A member's standing for sync: the last event it may read (its leave once it has left; 0 while it may
  * read nothing), and its join. */
-function position(member: Member, head: number): GroupPosition {
+function position(member: Member, group: Group): GroupPosition {
   return {
     gid: member.gid,
     status: member.status,
-    head: readableWindows(member, head).at(-1)?.through ?? 0,
+    head: readableWindows(member, group.head).at(-1)?.through ?? 0,
     ...(member.status !== 'invited' && member.joinSeq !== undefined && { joinSeq: member.joinSeq }),
+    ...(group.encrypted && { encrypted: true }),
   }
 }

@@ -2,6 +2,7 @@
 
 import type {
   BanEvent,
+  CommitEvent,
   DeleteEvent,
   EditEvent,
   GroupDeletedEvent,
@@ -9,8 +10,10 @@ import type {
   JoinEvent,
   LeaveEvent,
   MessageEvent,
+  MlsBytes,
   Role,
   RoleEvent,
+  RosterLeaf,
   UnbanEvent,
   UpdateEvent,
 } from '@huddle/client/protocol'
@@ -76,6 +79,25 @@ export interface Group {
   /** Leaves (and declined invites) so far, each counted on its membership too (`leaves`), so that a read
    * can tell it saw every one of them; undefined for a group that has had none since the count began. */
   departures?: number
+  /** An end-to-end encrypted group (MLS): its keys are at `epoch` (0 before its first commit), and `stale`
+   * are the leaves of identities that departed holding them, until a commit removes them. */
+  encrypted?: true
+  epoch?: number
+  stale?: number[]
+}
+
+/** Who holds an encrypted group's keys at `epoch` (occupied leaves, in leaf order), and the GroupInfo its
+ * latest commit published. */
+export interface Roster {
+  epoch: number
+  leaves: RosterLeaf[]
+  info?: MlsBytes
+}
+
+/** A key package of one device, as the directory lists it: its KeyPackageRef (base64). */
+export interface KeyPackageRef {
+  device: string
+  ref: string
 }
 
 /** A kept avatar: its object key and image type. */
@@ -98,6 +120,7 @@ export type StoredEvent =
   | LeaveEvent
   | ((EditEvent | DeleteEvent) & { target: number })
   | AdminEvent
+  | CommitEvent
 
 /** An admin's change as the log keeps it: an update keeps its avatar's key, linked afresh when read. */
 export type AdminEvent =
@@ -153,13 +176,36 @@ export interface ChatStore {
   /** Appends a message with its id marker; rejected (with the marker) when its jti is taken. */
   appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>>
   /** Appends a join, a leave or a member's ban and applies it to the membership, while its status is one
-   * of `from`; a leave or ban also becomes the group's `departedSeq`. */
+   * of `from`; a leave or ban also becomes the group's `departedSeq`, and makes `stale` the leaves of an
+   * encrypted group's keys the departing identity holds. */
   appendMembership(
     event: JoinEvent | LeaveEvent | BanEvent,
     change: Partial<Member>,
     from: MemberStatus[],
     expiresAt: number,
+    stale?: number[],
   ): Promise<Appended<never>>
+  /** An encrypted group's roster (undefined before its first commit), read consistently. */
+  readRoster(gid: string): Promise<Roster | undefined>
+  /** Appends a commit: the group moves to `roster.epoch` with that roster, and `cleared` leave its stale
+   * leaves. */
+  appendCommit(
+    event: CommitEvent,
+    roster: Roster,
+    cleared: number[],
+    expiresAt: number,
+  ): Promise<Appended<never>>
+  /** The unexpired key packages of `iss` (of one device when given), in key order. */
+  keyPackageRefs(iss: string, at: Date, device?: string): Promise<KeyPackageRef[]>
+  /** Stores key packages (base64) of one device, all or none; they expire at `expiresAt`. */
+  addKeyPackages(
+    iss: string,
+    device: string,
+    packages: { ref: string; keyPackage: string }[],
+    expiresAt: number,
+  ): Promise<void>
+  /** Deletes one key package and answers it, unless it is gone (or expired) already: each is handed out once. */
+  takeKeyPackage(iss: string, which: KeyPackageRef, at: Date): Promise<string | undefined>
   /** Appends an edit or delete and applies it to message `target`, while the message is live and has
    * another body; rejected with the message as it stands. */
   appendRevision(
@@ -269,6 +315,8 @@ export interface ObjectStore {
   ): Promise<{ url: string; headers: Record<string, string>; expires: string }>
   /** The stored object's size, declared type and first bytes; undefined when nothing is under the key. */
   inspect(key: string): Promise<{ size: number; mime: string; head: Uint8Array } | undefined>
+  /** The stored object's bytes; undefined when nothing is under the key. */
+  read(key: string): Promise<Uint8Array | undefined>
   /** Copies an object (an upload expires; its copy stays). */
   copy(from: string, to: string): Promise<void>
   delete(key: string): Promise<void>

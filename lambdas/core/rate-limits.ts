@@ -13,8 +13,8 @@ export const defaultRateLimits: Record<RateBucket, RateLimit> = {
 }
 
 /**
- * The bucket each limited action draws from. Reads (history, receipts, sync, groups, members, blocks) draw
- * from none: the stage's throttle alone bounds them.
+ * The bucket each limited action draws from. Reads (history, receipts, sync, groups, members, blocks,
+ * roster) draw from none: the stage's throttle alone bounds them.
  */
 export const rateBuckets: Partial<Record<Action, RateBucket>> = {
   message: 'messages',
@@ -34,6 +34,9 @@ export const rateBuckets: Partial<Record<Action, RateBucket>> = {
   attachment: 'writes',
   block: 'writes',
   unblock: 'writes',
+  keys: 'writes',
+  claim: 'writes',
+  commit: 'writes',
 }
 
 /**

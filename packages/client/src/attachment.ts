@@ -1,3 +1,4 @@
+import { fromBase64, toBase64 } from './bytes.js'
 import type { ChatClient } from './client.js'
 import { ChatError } from './error.js'
 import type { Attachment } from './protocol.js'
@@ -163,18 +164,4 @@ async function digestOf(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
 /** The bytes over a plain ArrayBuffer (copied when they sit on a shared one), as WebCrypto's types ask. */
 function unshared(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes)
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary)
-}
-
-function fromBase64(text: string): Uint8Array<ArrayBuffer> | undefined {
-  try {
-    return Uint8Array.from(atob(text), (char) => char.charCodeAt(0))
-  } catch {
-    return undefined
-  }
 }

@@ -2,6 +2,7 @@ import { type Avatar, uploadAvatar } from './avatar.js'
 import type { ChatClient, ConnectOptions } from './client.js'
 import { memoryCursorStore } from './cursors.js'
 import { GroupDirectory, type StateChange } from './directory.js'
+import { GroupEncryption } from './encryption.js'
 import { ChatError } from './error.js'
 import {
   type AdminWrite,
@@ -57,6 +58,9 @@ export class ChatService {
   readonly #groupDeletes: Listeners<[GroupDeletedEvent, ChatGroup | undefined]>
   /** The one object per group this client hands out, kept current as the group's events arrive. */
   readonly #directory: GroupDirectory
+  readonly #encryption: GroupEncryption
+  /** The app asked for end-to-end encryption: this device publishes key packages so members can add it. */
+  readonly #keyPackages: boolean
   /** Groups whose pending invite the app has been handed, so a re-sent one is not handed again. */
   readonly #announced = new Set<string>()
   /** Writes of this client that are not acknowledged yet: their events may arrive first (after a reconnect). */
@@ -80,23 +84,34 @@ export class ChatService {
     this.#directory = new GroupDirectory((info, status) => new ChatGroup(this.#context, info, status))
     const delivered = options.deliveredReceipts
     this.#deliveredDelayMs = delivered === false ? undefined : (delivered?.delayMs ?? deliveredDelayMs)
+    this.#encryption = new GroupEncryption(
+      {
+        request: (action, fields) => client.request(action, fields),
+        catchUp: () => this.catchUp(),
+        wrote: (gid, seq) => this.#timeline.wrote(gid, seq),
+        report,
+      },
+      options.encryption,
+    )
+    this.#keyPackages = options.encryption !== undefined
     this.#timeline = new Timeline({
       store: options.cursors ?? memoryCursorStore(),
       readAfter: (gid, after) => client.request('history', { gid, after, limit: 100 }),
       resync: () => this.#catchUpQuietly(report),
-      deliver: (event) => this.#dispatch(event),
+      deliver: (event) => this.#encryption.inOrder(event, (ready) => this.#dispatch(ready)),
       gapGraceMs: options.gapGraceMs ?? gapGraceMs,
       report,
     })
     this.#context = {
       request: (action, fields) => client.request(action, fields),
-      write: (action, fields) =>
+      write: (action, fields, options) =>
         this.#own({ type: `chat.${action}`, ...fields }, async () => {
-          const ack = await client.request(action, fields)
+          const ack = await client.request(action, fields, options)
           this.#timeline.wrote(fields.gid, ack.seq)
           return ack
         }),
       messages: new CallOrder(),
+      encryption: this.#encryption,
       join: (gid) =>
         this.#starting(gid, async () => {
           const { group, seq } = await this.#own({ type: 'chat.join', gid }, () =>
@@ -104,6 +119,8 @@ export class ChatService {
           )
           this.#timeline.joined(gid, seq)
           this.#announced.delete(gid)
+          this.#encryption.mark(gid, group.encrypted)
+          this.#encryption.joined(gid)
           return group
         }),
       cursor: (gid) => this.#timeline.cursor(gid),
@@ -189,8 +206,17 @@ export class ChatService {
     return this.#receipts.add(callback)
   }
 
-  /** Creates group `gid` (or adds members to it), uploading the avatar first when one is given. */
-  async invite(gid: string, name: string, members: string[], avatar?: Avatar): Promise<ChatGroup> {
+  /**
+   * Creates group `gid` (or adds members to it), uploading the avatar first when one is given. A group
+   * created with `encrypted` is end-to-end encrypted: this device starts its keys before this resolves.
+   */
+  async invite(
+    gid: string,
+    name: string,
+    members: string[],
+    avatar?: Avatar,
+    options: { encrypted?: boolean } = {},
+  ): Promise<ChatGroup> {
     const key = avatar ? await uploadAvatar(this.#client, avatar) : undefined
     const view = await this.#starting(gid, async () => {
       const { group } = await this.#client.request('invite', {
@@ -198,10 +224,13 @@ export class ChatService {
         name,
         members,
         ...(key !== undefined && { avatar: { key } }),
+        ...(options.encrypted && { encrypted: true }),
       })
       this.#timeline.follow(gid, group.head)
       return group
     })
+    this.#encryption.mark(gid, view.encrypted)
+    if (view.encrypted) await this.#encryption.ensure(gid)
     return this.#directory.show(flatten(view), 'joined', view.head)
   }
 
@@ -247,6 +276,7 @@ export class ChatService {
       const page = await this.#client.request('groups', cursor === undefined ? {} : { cursor })
       for (const listing of page.groups) {
         const { invitedBy, status, head } = listing
+        this.#encryption.mark(listing.gid, listing.encrypted)
         const group = this.#directory.show(
           { ...flatten(listing), ...(invitedBy && { invitedBy }) },
           status,
@@ -272,6 +302,8 @@ export class ChatService {
 
   async #syncAll(): Promise<void> {
     await this.#timeline.load()
+    const joined: string[] = []
+    let iss: string | undefined
     let cursor: string | undefined
     do {
       const askedAt = this.#timeline.clock
@@ -281,6 +313,9 @@ export class ChatService {
         const known = this.#timeline.cursor(event.gid) !== undefined || this.#directory.get(event.gid)
         if (known) this.#deleted(event)
       }
+      for (const { gid, encrypted } of page.groups) this.#encryption.mark(gid, encrypted)
+      joined.push(...page.groups.flatMap(({ gid, status }) => (status === 'joined' ? [gid] : [])))
+      iss = page.iss
       const before = new Map(page.groups.map((g) => [g.gid, this.#timeline.cursor(g.gid)]))
       await this.#timeline.align(page.iss, page.groups, askedAt)
       if (this.#receipts.size > 0) {
@@ -293,6 +328,7 @@ export class ChatService {
     } while (cursor !== undefined)
     this.#timeline.aligned()
     await this.#timeline.settled()
+    if (iss !== undefined) await this.#encryption.ready(iss, joined, this.#keyPackages)
   }
 
   /** Receipts are positions, not events: after a reconnect the ones that moved meanwhile are read once. */
@@ -310,8 +346,19 @@ export class ChatService {
   #invited(event: InviteEvent): void {
     if (this.#announced.has(event.gid) || this.#invites.size === 0) return
     this.#announced.add(event.gid)
-    const { gid, name, members, memberCount, image, iss, admins, invites } = event
-    const info = { gid, name, members, memberCount, ...(image && { image }), invitedBy: iss, admins, invites }
+    const { gid, name, members, memberCount, image, iss, admins, invites, encrypted } = event
+    this.#encryption.mark(gid, encrypted)
+    const info = {
+      gid,
+      name,
+      members,
+      memberCount,
+      ...(image && { image }),
+      invitedBy: iss,
+      admins,
+      invites,
+      ...(encrypted && { encrypted }),
+    }
     this.#invites.emit(this.#directory.show(info, 'invited'))
   }
 

@@ -1,5 +1,6 @@
 import { ChatService } from './chat.js'
 import type { CursorStore } from './cursors.js'
+import type { EncryptionOptions } from './encryption.js'
 import { ChatError } from './error.js'
 import { Listeners } from './listeners.js'
 import {
@@ -46,6 +47,11 @@ export interface ConnectOptions {
   onError?: (error: unknown) => void
   /** Where the last seq handed to the app per group is kept (default: memory), so a restart catches up. */
   cursors?: CursorStore
+  /**
+   * End-to-end encrypted groups: where this device keeps its keys, and the MLS engine. Without it the client
+   * still works in plain groups; in encrypted ones it cannot read or send.
+   */
+  encryption?: EncryptionOptions
   /** Delivered receipts, sent per group at most every `delayMs` (default 2000) while messages arrive; false: none. */
   deliveredReceipts?: false | { delayMs?: number }
   /** How long a hole in a group's order may wait for a late event before the log is read (default 250). */
@@ -58,6 +64,8 @@ interface Pending {
   /** When the request times out (epoch ms), and how often it was answered "try again" so far. */
   deadline: number
   retries: number
+  /** A CONFLICT answer is final. */
+  once: boolean
   settle(reply: object): void
 }
 
@@ -120,8 +128,15 @@ export class ChatClient {
     return this.#chat
   }
 
-  /** A typed raw request: resolves with the server's ack, rejects with a ChatError. */
-  request<A extends Action>(action: A, fields: Requests[A]): Promise<AckResults[A]> {
+  /**
+   * A typed raw request: resolves with the server's ack, rejects with a ChatError. `once`: a CONFLICT is
+   * final, for a request the caller must make anew when another won the race (a commit, an encrypted message).
+   */
+  request<A extends Action>(
+    action: A,
+    fields: Requests[A],
+    { once = false }: { once?: boolean } = {},
+  ): Promise<AckResults[A]> {
     return new Promise((resolve, reject) => {
       if (this.#status === 'closed') return reject(new ChatError('CLOSED', 'the client is closed'))
       const id = crypto.randomUUID()
@@ -140,6 +155,7 @@ export class ChatClient {
         frame,
         deadline: Date.now() + timeoutMs,
         retries: 0,
+        once,
         settle: (reply) => {
           clearTimeout(timer)
           if (reply instanceof ChatError) reject(reply)
@@ -276,7 +292,10 @@ export class ChatClient {
     const delay = limited
       ? (error.retryAfter ?? 1) * 1000
       : retryDelayMs * 2 ** pending.retries * (1 + Math.random())
-    const again = retryable.has(error.code) && (limited || pending.retries < (this.#options.retries ?? 3))
+    const again =
+      retryable.has(error.code) &&
+      !(pending.once && error.code === 'CONFLICT') &&
+      (limited || pending.retries < (this.#options.retries ?? 3))
     if (!again || Date.now() + delay >= pending.deadline) {
       this.#finish(pending, error)
       return

@@ -105,6 +105,7 @@ function take(group: ChatGroup, info: GroupInfo): void {
   group.admins = [...info.admins]
   group.invites = info.invites
   if (info.invitedBy !== undefined) group.invitedBy = info.invitedBy
+  if (info.encrypted) group.encrypted = true
 }
 
 function without(identities: string[], iss: string): string[] {

@@ -9,6 +9,10 @@ export type ChatErrorCode =
   | 'UPLOAD_FAILED'
   | 'DOWNLOAD_FAILED'
   | 'BAD_ATTACHMENT'
+  /** An encrypted group's keys are not (or no longer) on this device; the SDK is joining them. */
+  | 'NO_KEYS'
+  /** A key change or Welcome names devices the group's membership does not hold. */
+  | 'BAD_KEYS'
 
 /** The one error every SDK promise rejects with, so callers can branch on `code`. */
 export class ChatError extends Error {

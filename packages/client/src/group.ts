@@ -1,11 +1,13 @@
 import { type AttachmentFile, ChatAttachment, uploadFiles } from './attachment.js'
 import { type Avatar, uploadAvatar } from './avatar.js'
 import type { ChatClient } from './client.js'
+import type { GroupEncryption } from './encryption.js'
 import { ChatError } from './error.js'
 import type { CallOrder } from './order.js'
 import type {
   AckResults,
   Attachment,
+  CommitEvent,
   GroupEvent,
   GroupView,
   ImageLink,
@@ -41,7 +43,7 @@ export interface Receipt extends ReceiptPosition {
 
 /** A page of a group's history: messages as ChatMessage, the other events as they are on the wire. */
 export interface HistoryPage {
-  events: (ChatMessage | Exclude<GroupEvent, MessageEvent>)[]
+  events: (ChatMessage | Exclude<GroupEvent, MessageEvent | CommitEvent>)[]
   /** The last seq this identity may read in the group. */
   head: number
   /** Pass as `before` (newest-first pages) or `after` (ascending pages) for the next page. */
@@ -59,6 +61,7 @@ export interface GroupInfo {
   admins: string[]
   /** Unknown for an invite from a server that does not send it. */
   invites?: InvitePolicy
+  encrypted?: boolean
 }
 
 /** Writes whose ack carries the seq their event took in the group's order. */
@@ -78,9 +81,11 @@ export interface GroupUpdate {
 export interface ChatContext {
   request: ChatClient['request']
   /** Sends a write and places its seq in the group's order, so its own event is not handed back. */
-  write<A extends Write>(action: A, fields: Requests[A]): Promise<AckResults[A]>
+  write<A extends Write>(action: A, fields: Requests[A], options?: { once?: boolean }): Promise<AckResults[A]>
   /** Sends messages in call order, also while some wait for their files to upload. */
   messages: CallOrder
+  /** Encrypts what is sent to end-to-end encrypted groups. */
+  encryption: GroupEncryption
   /** Joins, and starts the group's order at the join. */
   join(gid: string): Promise<GroupView>
   /** The seq of the last event handed to the app in the group. */
@@ -110,6 +115,8 @@ export class ChatGroup {
   /** Who may invite more members; undefined for an invite, which does not tell, until `join()`. */
   invites: InvitePolicy | undefined
   status: MembershipStatus
+  /** End-to-end encrypted (chosen at creation): the server relays ciphertext it cannot read. */
+  encrypted: boolean
   /** Who invited this identity, for an invite (from onInvite, or a pending one from `chat().groups()`). */
   invitedBy: string | undefined
   /** From `chat().groups()`: messages from others after this identity's read position, and that position. */
@@ -127,6 +134,7 @@ export class ChatGroup {
     this.admins = [...group.admins]
     this.invites = group.invites
     this.status = status
+    this.encrypted = group.encrypted ?? false
     this.invitedBy = group.invitedBy
   }
 
@@ -197,12 +205,20 @@ export class ChatGroup {
 
   /** Gives one of this identity's messages a new body. */
   edit(jti: string, body: string): Promise<AckResults['edit']> {
-    return this.#context.write('edit', { gid: this.gid, jti, body })
+    return editMessage(this.#context, this.gid, jti, body)
   }
 
   /** Deletes one of this identity's messages; history keeps a tombstone. */
   delete(jti: string): Promise<AckResults['delete']> {
     return this.#context.write('delete', { gid: this.gid, jti })
+  }
+
+  /**
+   * Replaces this device's keys of an end-to-end encrypted group with fresh ones (an MLS commit). The SDK does
+   * so by itself when a group's keys are older than `rotateAfterMs`; apps may ask for it sooner.
+   */
+  rotateKeys(): Promise<void> {
+    return this.#context.encryption.rotate(this.gid)
   }
 
   /** Invites more identities to this group. */
@@ -271,9 +287,11 @@ export class ChatGroup {
   async history(page: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryPage> {
     const { events, head, next } = await this.#context.request('history', { gid: this.gid, ...page })
     return {
-      events: events.map((event) =>
-        event.type === 'chat.message' ? new ChatMessage(this.#context, event) : event,
-      ),
+      // An encrypted group's key changes are the SDK's business, not the conversation's.
+      events: events.flatMap((event): HistoryPage['events'] => {
+        if (event.type === 'chat.message') return [new ChatMessage(this.#context, event)]
+        return event.type === 'chat.commit' ? [] : [event]
+      }),
       head,
       ...(next !== undefined && { next }),
     }
@@ -309,9 +327,14 @@ export class ChatMessage {
   readonly deleted: string | undefined
   /** The files it carries (none for a deleted message), each with a `download()` that decrypts it. */
   readonly attachments: ChatAttachment[]
+  /**
+   * In an end-to-end encrypted group, a message this device cannot decrypt (its body is empty): one sent
+   * before it held the group's keys, one of its own read back from history, or one damaged on the way.
+   */
+  readonly unreadable: boolean
   readonly #context: ChatContext
 
-  constructor(context: ChatContext, event: Omit<MessageEvent, 'type'>) {
+  constructor(context: ChatContext, event: Omit<MessageEvent, 'type'> & { unreadable?: boolean }) {
     this.#context = context
     this.gid = event.gid
     this.iss = event.iss
@@ -322,8 +345,11 @@ export class ChatMessage {
     this.seq = event.seq
     this.edited = event.edited
     this.deleted = event.deleted
+    this.unreadable = event.unreadable ?? event.cipher !== undefined
+    // An unreadable message's sealed files keep no name, type or secret: they download as BAD_ATTACHMENT.
     this.attachments = (event.attachments ?? []).map(
-      (attachment) => new ChatAttachment(context, event.gid, attachment),
+      (attachment) =>
+        new ChatAttachment(context, event.gid, { name: '', mime: '', secret: '', ...attachment }),
     )
   }
 
@@ -339,7 +365,7 @@ export class ChatMessage {
 
   /** Gives this message a new body (only its sender may). */
   edit(body: string): Promise<AckResults['edit']> {
-    return this.#context.write('edit', { gid: this.gid, jti: this.jti, body })
+    return editMessage(this.#context, this.gid, this.jti, body)
   }
 
   /** Deletes this message (only its sender may). */
@@ -368,8 +394,29 @@ function sendMessage(
       : uploadFiles(context, gid, files).then((uploaded) =>
           attachments.map((item) => ('data' in item ? (uploaded.shift() as Attachment) : item)),
         )
+  if (context.encryption.encrypted(gid)) {
+    // The keys may have to change first (a member joined or left): the send waits its turn in the group.
+    return context.messages.run(ready, (sent) =>
+      context.encryption.send({ ...fields, attachments: sent }, (wire) =>
+        context.write('message', wire as Requests['message'], { once: true }),
+      ),
+    )
+  }
   return context.messages.run(ready, (sent) =>
     context.write('message', sent.length === 0 ? fields : { ...fields, attachments: sent.map(wireForm) }),
+  )
+}
+
+/** Sends an edit, encrypted in an end-to-end encrypted group. */
+function editMessage(
+  context: ChatContext,
+  gid: string,
+  jti: string,
+  body: string,
+): Promise<AckResults['edit']> {
+  if (!context.encryption.encrypted(gid)) return context.write('edit', { gid, jti, body })
+  return context.encryption.send({ gid, jti, body }, (wire) =>
+    context.write('edit', wire as Requests['edit'], { once: true }),
   )
 }
 
@@ -398,7 +445,15 @@ export async function allReceipts(
   return all
 }
 
-export function flatten({ gid, name, members, memberCount, image, invites }: GroupView): GroupInfo {
+export function flatten({
+  gid,
+  name,
+  members,
+  memberCount,
+  image,
+  invites,
+  encrypted,
+}: GroupView): GroupInfo {
   return {
     gid,
     name,
@@ -407,5 +462,6 @@ export function flatten({ gid, name, members, memberCount, image, invites }: Gro
     ...(image !== undefined && { image }),
     admins: members.flatMap((member) => (member.role === 'admin' ? [member.iss] : [])),
     invites,
+    ...(encrypted && { encrypted }),
   }
 }

@@ -12,6 +12,8 @@ export type {
 export { ChatClient } from './client.js'
 export type { CursorStore, Cursors, KeyValueStorage } from './cursors.js'
 export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
+export type { EncryptionStore } from './encryption-store.js'
+export { indexedDbEncryptionStore, memoryEncryptionStore } from './encryption-store.js'
 export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'
 export type {
@@ -23,6 +25,8 @@ export type {
   Receipt,
 } from './group.js'
 export { ChatGroup, ChatMessage } from './group.js'
+export type { Committed, GroupKeys, KeyPackageMade, Leaf, MlsEngine } from './mls.js'
+export type { DeviceName } from './mls-wire.js'
 export type {
   AckResults,
   Attachment,

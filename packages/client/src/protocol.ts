@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'TOO_LARGE'
   | 'RATE_LIMITED'
   | 'INTERNAL'
+  /** `claim` found no key package left for any device of the identity asked for. */
+  | 'NO_KEY_PACKAGES'
 
 /** A presigned, short-lived GET of a group's avatar. */
 export interface ImageLink {
@@ -35,6 +37,8 @@ export interface GroupView {
   invites: InvitePolicy
   /** The seq of the group's latest event (0 before the first). */
   head: number
+  /** Set for an end-to-end encrypted group (MLS): messages and edits carry `cipher`, not `body`. */
+  encrypted?: true
 }
 
 export type Role = 'admin' | 'member'
@@ -59,6 +63,7 @@ export interface GroupPosition {
   head: number
   /** The seq of the caller's join (0 for the group's creator), once it has joined. */
   joinSeq?: number
+  encrypted?: true
 }
 
 /** A member's delivered and read positions in a group: every event up to that seq. */
@@ -87,6 +92,24 @@ export interface Attachment {
   secret: string
 }
 
+/** A file a message of an encrypted group carries: its name, type and secret travel inside the message's
+ * `cipher`, so the server sees only the object. */
+export type SealedAttachment = Pick<Attachment, 'key' | 'size' | 'digest'>
+
+/**
+ * MLS bytes (a commit, a Welcome, a GroupInfo): inline as standard base64 (at most `limits.mlsInlineChars`),
+ * or an object. In a request `key` is an `attachment` upload of the caller's; in events and replies it is
+ * the object the group keeps, fetched with `download`.
+ */
+export type MlsBytes = { data: string } | { key: string }
+
+/** One leaf of an encrypted group's keys: the device of an identity that holds it. */
+export interface RosterLeaf {
+  leaf: number
+  iss: string
+  device: string
+}
+
 /** Fields of each client → server request, keyed by action; a frame adds `action` and an optional `id`. */
 export interface Requests {
   avatar: { mime: string; size: number }
@@ -94,7 +117,8 @@ export interface Requests {
   attachment: { gid: string; size: number }
   /** A presigned download of a file a message of group `gid` carries (`key` from its attachment). */
   download: { gid: string; key: string }
-  invite: { gid: string; name: string; members: string[]; avatar?: { key: string } }
+  /** `encrypted` only when it creates the group: an end-to-end encrypted one. */
+  invite: { gid: string; name: string; members: string[]; avatar?: { key: string }; encrypted?: true }
   join: { gid: string }
   leave: { gid: string }
   /** An admin removes member `iss` (invited or joined). */
@@ -111,8 +135,17 @@ export interface Requests {
   bans: { gid: string; cursor?: string }
   /** An admin deletes the group: its members get `chat.deleted`; its log, memberships and avatars go. */
   deleteGroup: { gid: string }
-  message: { gid: string; body: string; jti?: string; rid?: string; attachments?: Attachment[] }
-  edit: { gid: string; jti: string; body: string }
+  /** In an encrypted group `body` is "" and `cipher` (an MLS PrivateMessage, base64) carries the content;
+   * its attachments are sealed. */
+  message: {
+    gid: string
+    body: string
+    jti?: string
+    rid?: string
+    attachments?: Attachment[] | SealedAttachment[]
+    cipher?: string
+  }
+  edit: { gid: string; jti: string; body: string; cipher?: string }
   delete: { gid: string; jti: string }
   /** Newest first before `before` (or from the head), or ascending after `after`; at most `limit` events. */
   history: { gid: string; before?: number; after?: number; limit?: number }
@@ -126,6 +159,15 @@ export interface Requests {
   unblock: { iss: string }
   /** One page of the identities the caller blocks. */
   blocks: { cursor?: string }
+  /** Publishes key packages (base64 MLS KeyPackage messages) of one of the caller's devices; none just
+   * counts what it has left. */
+  keys: { device: string; packages: string[] }
+  /** One key package of each device of joined member `iss` (but those in `have`), each handed out once. */
+  claim: { gid: string; iss: string; have?: string[] }
+  /** A change of an encrypted group's keys: one per epoch, in the group's order. */
+  commit: { gid: string; commit: MlsBytes; welcome?: MlsBytes; info: MlsBytes }
+  /** Who holds an encrypted group's keys, as the server knows it. */
+  roster: { gid: string }
 }
 
 /** Result fields of each action's ack, keyed by action. */
@@ -183,6 +225,24 @@ export interface AckResults {
   unblock: { iss: string; blocked: false }
   /** In identity order; `next` asks for the next page. */
   blocks: { blocked: string[]; next?: string }
+  /** `available`: the key packages the device has now. */
+  keys: { device: string; available: number }
+  claim: { iss: string; packages: { device: string; package: string }[] }
+  /** `seq` is the `chat.commit`; `epoch` the group's new one. */
+  commit: { gid: string; seq: number; epoch: number }
+  /**
+   * `leaves` hold the keys; `stale` are those of identities that departed since they were added (a commit
+   * must remove them before anything more is said); `missing` are joined members holding no leaf; `info`
+   * is the latest commit's GroupInfo (for a device joining by an external commit).
+   */
+  roster: {
+    gid: string
+    epoch: number
+    leaves: RosterLeaf[]
+    stale: number[]
+    missing: string[]
+    info?: MlsBytes
+  }
 }
 
 export type Action = keyof AckResults
@@ -212,6 +272,7 @@ export interface InviteEvent {
   /** Who may invite more members. */
   invites: InvitePolicy
   image?: ImageLink
+  encrypted?: true
 }
 
 /** What every event of a group's log carries: its place in the group's order and when it happened. */
@@ -241,8 +302,10 @@ export interface MessageEvent extends LogEntry {
   /** Absent once the message is deleted (history shows a tombstone). */
   body?: string
   rid?: string
-  /** The files it carries, each under the key the group keeps it. */
-  attachments?: Attachment[]
+  /** The files it carries, each under the key the group keeps it (sealed in an encrypted group). */
+  attachments?: Attachment[] | SealedAttachment[]
+  /** In an encrypted group, the content as sent (`body` is ""); absent once the message is deleted. */
+  cipher?: string
   /** When the body was last edited (history shows the latest body). */
   edited?: string
   /** When the message was deleted. */
@@ -257,6 +320,8 @@ export interface EditEvent extends LogEntry {
   jti: string
   /** The new body; in history, the message's current one (absent once it is deleted). */
   body?: string
+  /** In an encrypted group, this edit's content as sent (absent in history once the message is deleted). */
+  cipher?: string
 }
 
 export interface DeleteEvent extends LogEntry {
@@ -298,6 +363,21 @@ export interface UnbanEvent extends LogEntry {
   by: string
 }
 
+/** Member `iss` changed an encrypted group's keys to `epoch`: added and removed leaves as the server placed
+ * them. */
+export interface CommitEvent extends LogEntry {
+  type: 'chat.commit'
+  iss: string
+  epoch: number
+  commit: MlsBytes
+  /** For the devices it adds. */
+  welcome?: MlsBytes
+  /** The new epoch's GroupInfo. */
+  info: MlsBytes
+  added: RosterLeaf[]
+  removed: RosterLeaf[]
+}
+
 /** Events of a group's log: each has a seq, and history and catch-up return them. */
 export type GroupEvent =
   | MessageEvent
@@ -309,6 +389,7 @@ export type GroupEvent =
   | RoleEvent
   | BanEvent
   | UnbanEvent
+  | CommitEvent
 
 /** Admin `iss` deleted the group: posted to its members (and pending invitees), not kept, since the log
  * goes with the group. */
@@ -364,4 +445,12 @@ export const limits = {
   groupsPage: 10,
   /** `unread` counts no further than this. */
   unreadCount: 1000,
+  /** Base64 characters of a `cipher`, or of one inline MLS part of a commit (larger ones are uploaded). */
+  mlsInlineChars: 24_000,
+  /** Key packages one `keys` request publishes, and one device may have. */
+  keyPackagesPerRequest: 20,
+  keyPackagesPerDevice: 100,
+  /** `keys` and `claim` requests one identity may make in an hour. */
+  keyPublishesPerHour: 60,
+  claimsPerHour: 600,
 } as const

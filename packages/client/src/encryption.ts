@@ -1,0 +1,608 @@
+import { fromBase64, toBase64 } from './bytes.js'
+import type { ChatClient } from './client.js'
+import { type EncryptionStore, memoryEncryptionStore } from './encryption-store.js'
+import { ChatError } from './error.js'
+import type { GroupKeys, Leaf, MlsEngine } from './mls.js'
+import type {
+  AckResults,
+  Attachment,
+  CommitEvent,
+  EditEvent,
+  GroupEvent,
+  MessageEvent,
+  MlsBytes,
+} from './protocol.js'
+import { putUpload } from './upload.js'
+
+/** How an app keeps its devices' encryption state, and how eagerly the SDK changes keys. */
+export interface EncryptionOptions {
+  /** Where the device's keys and its groups' MLS state are kept (default: memory, lost on restart). */
+  store?: EncryptionStore
+  /**
+   * The MLS implementation. In Node the package's entry supplies ts-mls (`mlsEngine` of `@huddle/client/mls`);
+   * in browsers pass `workerMlsEngine(worker)` of `@huddle/client/mls-worker`, so the heavy work runs off the
+   * UI thread, or `mlsEngine()` to run it on the page.
+   */
+  engine?: MlsEngine
+  /** How long a device that joined waits for a member to add it before it joins the keys by itself. */
+  welcomeWaitMs?: number
+  /** A member sending to a group whose keys have not changed for this long updates its own keys first. */
+  rotateAfterMs?: number
+}
+
+/** What a message's ciphertext holds: everything of it the server must not read. */
+interface Sealed {
+  jti: string
+  body: string
+  /** Per attachment, in order: what the wire form leaves out. */
+  files?: Pick<Attachment, 'name' | 'mime' | 'secret'>[]
+}
+
+/** A group's keys on this device. */
+interface Ring {
+  gid: string
+  keys?: GroupKeys
+  /** The keys saved on this device, read. */
+  loaded: Promise<void>
+  /** The group's events wait here for the ones before them: commits change the keys messages need. */
+  chain: Promise<void>
+  /** Membership changed since the keys were last checked against the server's roster. */
+  dirty: boolean
+  /** A commit of this device on its way: a commit event arriving meanwhile waits for its answer. */
+  committing?: Promise<unknown>
+  /** This device's last commit that was not acknowledged (lost, or answered CONFLICT after a lost ack):
+   * if the log shows it, it won, and these keys are the group's. */
+  unanswered?: { commit: string; keys: GroupKeys }
+  reconciling?: Promise<void>
+  /** Sends of this device, one at a time: each is encrypted in the epoch the one before it left. */
+  sending: Promise<unknown>
+  /** When the group's keys last changed (server time of its last commit seen). */
+  changedAt: number
+  /** The app asked for this device's keys to be updated. */
+  rotate: boolean
+  waiters: Set<() => void>
+}
+
+interface Hooks {
+  request: ChatClient['request']
+  /** Reads what this client missed, when a commit it waits for is late. */
+  catchUp(): Promise<void>
+  /** Places this client's own write in the group's order. */
+  wrote(gid: string, seq: number): void
+  report(error: unknown): void
+}
+
+const lowOnKeyPackages = 5
+const keyPackageBatch = 20
+/** Base64 characters a commit frame carries inline in all; larger parts go through storage. */
+const inlineBudget = 24_000
+const waitStepMs = 100
+
+/**
+ * End-to-end encryption for the groups created with it, over MLS: each device holds a leaf of each group's
+ * keys; commits change the keys in the group's order (one per epoch, through the server's log); messages
+ * and edits travel as MLS ciphertext. Apps see the same messages as in plain groups.
+ */
+export class GroupEncryption {
+  readonly #hooks: Hooks
+  readonly #store: EncryptionStore
+  readonly #welcomeWaitMs: number
+  readonly #rotateAfterMs: number
+  readonly #rings = new Map<string, Ring>()
+  readonly #encrypted = new Set<string>()
+  readonly #engine: MlsEngine | undefined
+  #device: Promise<string> | undefined
+  #me: string | undefined
+
+  constructor(hooks: Hooks, options: EncryptionOptions = {}) {
+    this.#hooks = hooks
+    this.#store = options.store ?? memoryEncryptionStore()
+    this.#engine = options.engine
+    this.#welcomeWaitMs = options.welcomeWaitMs ?? 3000
+    this.#rotateAfterMs = options.rotateAfterMs ?? 24 * 60 * 60 * 1000
+  }
+
+  /** Notes whether group `gid` is encrypted, as a view, an invite or a sync position tells. */
+  mark(gid: string, encrypted: boolean | undefined): void {
+    if (encrypted) this.#encrypted.add(gid)
+  }
+
+  encrypted(gid: string): boolean {
+    return this.#encrypted.has(gid)
+  }
+
+  /**
+   * The identity is known (after each sync): tops up this device's key packages and joins the keys of the
+   * joined encrypted groups it holds none of (a new device, or one whose state was lost).
+   */
+  async ready(me: string, joined: string[], keyPackages: boolean): Promise<void> {
+    this.#me = me
+    if (keyPackages) await this.#refill()
+    for (const gid of joined) {
+      if (!this.#encrypted.has(gid)) continue
+      const ring = this.#ring(gid)
+      await ring.loaded
+      if (!ring.keys) this.#soon(ring, 0)
+    }
+  }
+
+  /** Brings this device's keys of group `gid` up to date: a group it created starts with it as first leaf. */
+  async ensure(gid: string): Promise<void> {
+    this.#encrypted.add(gid)
+    const ring = this.#ring(gid)
+    await ring.loaded
+    await this.#reconcile(ring)
+  }
+
+  /** Replaces this device's keys in group `gid` with fresh ones (a commit), after any change that is due. */
+  async rotate(gid: string): Promise<void> {
+    const ring = this.#ring(gid)
+    await ring.loaded
+    ring.rotate = true
+    // A reconcile under way may have decided already: this one runs after it.
+    await ring.reconciling?.catch(() => {})
+    await this.#reconcile(ring)
+  }
+
+  /** This device joined group `gid`: a member adds it with a Welcome, or it joins the keys by itself. */
+  joined(gid: string): void {
+    if (!this.#encrypted.has(gid)) return
+    this.#soon(this.#ring(gid), 0)
+  }
+
+  /**
+   * Hands an event over in its group's order, once commits before it are taken in and it is decrypted.
+   * Commits are not handed over: they are the machinery, not the conversation.
+   */
+  inOrder(event: GroupEvent, deliver: (event: GroupEvent) => void): void {
+    const involved = this.#encrypted.has(event.gid) || event.type === 'chat.commit' || 'cipher' in event
+    if (!involved && !this.#rings.has(event.gid)) {
+      deliver(event)
+      return
+    }
+    this.#encrypted.add(event.gid)
+    const ring = this.#ring(event.gid)
+    ring.chain = ring.chain
+      .then(() => this.#take(ring, event))
+      .then((ready) => {
+        if (ready) deliver(ready)
+      })
+      .catch((error: unknown) => this.#hooks.report(error))
+  }
+
+  /**
+   * Sends a message or an edit to an encrypted group: the keys are brought up to date (members who left
+   * removed, members who joined added), the content encrypted, and the send retried when a commit won the
+   * race for the epoch (CONFLICT).
+   */
+  async send<R>(
+    fields: { gid: string; jti: string; body: string; rid?: string; attachments?: Attachment[] },
+    write: (fields: Record<string, unknown>) => Promise<R>,
+  ): Promise<R> {
+    const ring = this.#ring(fields.gid)
+    const turn = ring.sending.then(() => ring.loaded).then(() => this.#sendNow(ring, fields, write))
+    ring.sending = turn.catch(() => {})
+    return turn
+  }
+
+  async #sendNow<R>(
+    ring: Ring,
+    { gid, jti, body, rid, attachments }: Parameters<GroupEncryption['send']>[0],
+    write: (fields: Record<string, unknown>) => Promise<R>,
+  ): Promise<R> {
+    const sealed: Sealed = {
+      jti,
+      body,
+      ...(attachments?.length && {
+        files: attachments.map(({ name, mime, secret }) => ({ name, mime, secret })),
+      }),
+    }
+    const wire = attachments?.map(({ key, size, digest }) => ({ key, size, digest }))
+    for (let attempt = 0; ; attempt++) {
+      const due = ring.dirty || !ring.keys || Date.now() - ring.changedAt > this.#rotateAfterMs
+      if (due) await this.#reconcile(ring)
+      const keys = ring.keys
+      if (!keys) throw new ChatError('NO_KEYS', `${gid}: this device holds none of the group's keys yet`)
+      const engine = await this.#engineNow()
+      const { keys: next, cipher } = await engine.encrypt(
+        keys,
+        new TextEncoder().encode(JSON.stringify(sealed)),
+      )
+      await this.#adopt(ring, next)
+      try {
+        return await write({
+          gid,
+          jti,
+          body: '',
+          cipher: toBase64(cipher),
+          ...(rid !== undefined && { rid }),
+          ...(wire?.length && { attachments: wire }),
+        })
+      } catch (error) {
+        // Another commit took the epoch, or a member left: take it in, and encrypt again.
+        if (!(error instanceof ChatError && error.code === 'CONFLICT') || attempt >= 5) throw error
+        ring.dirty = true
+      }
+    }
+  }
+
+  /** Takes one event in: a commit changes the keys; a message or edit is decrypted; a membership change
+   * makes the keys due for a check. Returns what the app is handed, if anything. */
+  async #take(ring: Ring, event: GroupEvent): Promise<GroupEvent | undefined> {
+    switch (event.type) {
+      case 'chat.commit':
+        // Without an engine this client does not take part: messages stay unreadable.
+        if (this.#engine) await this.#takeCommit(ring, event)
+        return undefined
+      case 'chat.message':
+      case 'chat.edit':
+        return event.cipher === undefined ? event : this.#open(ring, event)
+      case 'chat.join':
+      case 'chat.leave':
+      case 'chat.ban': {
+        const gone = event.type !== 'chat.join' && event.iss === this.#me
+        if (gone) await this.#drop(ring)
+        else if (event.iss === this.#me) {
+          // Another device of this identity joined: this one joins the keys too.
+          if (!ring.keys) this.#soon(ring, 0)
+        } else {
+          ring.dirty = true
+          if (ring.keys) this.#soon(ring, Math.random() * 300)
+        }
+        return event
+      }
+      default:
+        return event
+    }
+  }
+
+  async #takeCommit(ring: Ring, event: CommitEvent): Promise<void> {
+    ring.changedAt = Date.parse(event.iat) || Date.now()
+    // Its answer tells whether this commit is this device's own, already taken in.
+    if (ring.committing) await ring.committing.catch(() => {})
+    const engine = await this.#engineNow()
+    const keys = ring.keys
+    if (keys === undefined) {
+      const device = await this.#deviceId()
+      const welcomed = event.added.some((leaf) => leaf.iss === this.#me && leaf.device === device)
+      if (welcomed && event.welcome) await this.#welcome(ring, event.welcome, event.epoch)
+      return
+    }
+    if (event.epoch <= keys.epoch) return
+    if (event.epoch !== keys.epoch + 1) {
+      // A commit went missing here: the keys are of no use until this device joins again.
+      await this.#drop(ring)
+      this.#soon(ring, 0)
+      throw new ChatError('NO_KEYS', `${ring.gid}: missed the commits before epoch ${event.epoch}`)
+    }
+    const commit = await this.#fetch(ring.gid, event.commit)
+    if (ring.unanswered?.commit === toBase64(commit)) {
+      await this.#adopt(ring, ring.unanswered.keys)
+      return
+    }
+    const { keys: next, added, removed } = await engine.process(keys, commit)
+    // The server vouches for each added identity as a joined member; the commit must add just those.
+    if (!sameLeaves(added, event.added)) {
+      throw new ChatError('BAD_KEYS', `${ring.gid}: a commit's new leaves differ from the members it added`)
+    }
+    if (removed.some((leaf) => leaf.leaf === keys.leaf)) await this.#drop(ring)
+    else await this.#adopt(ring, next)
+  }
+
+  async #welcome(ring: Ring, welcome: MlsBytes, epoch: number): Promise<void> {
+    const engine = await this.#engineNow()
+    const bytes = await this.#fetch(ring.gid, welcome)
+    for (const ref of await engine.welcomeRefs(bytes)) {
+      const name = `key-package/${ref}`
+      const secret = await this.#store.get(name)
+      if (secret === undefined) continue
+      const keys = await engine.joinFromWelcome(bytes, secret)
+      await this.#verify(ring.gid, keys, epoch)
+      await this.#adopt(ring, keys)
+      await this.#store.delete(name)
+      this.#refill().catch((error: unknown) => this.#hooks.report(error))
+      return
+    }
+  }
+
+  /** Each leaf of keys just joined must be a device the server knows in the group's roster. */
+  async #verify(gid: string, keys: GroupKeys, epoch: number): Promise<void> {
+    const roster = await this.#hooks.request('roster', { gid })
+    if (roster.epoch !== epoch) return
+    const engine = await this.#engineNow()
+    if (!sameLeaves(await engine.leaves(keys), roster.leaves)) {
+      throw new ChatError('BAD_KEYS', `${gid}: the group's keys name devices its roster does not hold`)
+    }
+  }
+
+  async #open<E extends MessageEvent | EditEvent>(ring: Ring, event: E): Promise<E> {
+    const { cipher, ...rest } = event
+    const keys = ring.keys
+    const unreadable = { ...rest, body: '', unreadable: true } as unknown as E
+    if (keys === undefined || cipher === undefined) return unreadable
+    try {
+      const engine = await this.#engineNow()
+      const opened = await engine.decrypt(keys, fromBase64(cipher) ?? new Uint8Array())
+      await this.#adopt(ring, opened.keys)
+      const sealed = JSON.parse(new TextDecoder().decode(opened.plaintext)) as Sealed
+      if (sealed.jti !== event.jti || opened.sender.iss !== event.iss)
+        throw new Error('names another message')
+      const attachments =
+        event.type === 'chat.message' && event.attachments
+          ? event.attachments.map((wire, i) => ({ ...wire, ...sealed.files?.[i] }) as Attachment)
+          : undefined
+      return { ...rest, body: sealed.body, ...(attachments && { attachments }) } as unknown as E
+    } catch {
+      // This device's own writes, and anything sent before it held the keys, do not open here.
+      return unreadable
+    }
+  }
+
+  /**
+   * Brings the group's keys in line with its membership: joins them when this device holds none, waits
+   * for the commits the server has ordered, then commits the removal of leaves of members who left and
+   * the addition of joined members who hold none (or a key update when one is due). Runs once at a time.
+   */
+  #reconcile(ring: Ring): Promise<void> {
+    ring.reconciling ??= this.#reconcileNow(ring).finally(() => {
+      ring.reconciling = undefined
+    })
+    return ring.reconciling
+  }
+
+  async #reconcileNow(ring: Ring): Promise<void> {
+    const engine = await this.#engineNow()
+    const claimed = new Map<string, Uint8Array[]>()
+    for (let attempt = 0; attempt < 8; attempt++) {
+      ring.dirty = false
+      const roster = await this.#hooks.request('roster', { gid: ring.gid })
+      if (!ring.keys) {
+        if (!(await this.#enter(ring, roster))) return
+        continue
+      }
+      await this.#caughtUp(ring, roster.epoch)
+      const keys = ring.keys
+      if (!keys || keys.epoch !== roster.epoch) continue
+      for (const iss of roster.missing) {
+        if (!claimed.has(iss)) claimed.set(iss, await this.#claim(ring.gid, iss))
+      }
+      const add = roster.missing.flatMap((iss) => claimed.get(iss) ?? [])
+      const remove = roster.stale
+      const rotate = ring.rotate || Date.now() - ring.changedAt > this.#rotateAfterMs
+      if (add.length === 0 && remove.length === 0 && !rotate) return
+      if (await this.#commit(ring, await engine.commit(keys, { add, remove }))) {
+        ring.rotate = false
+        for (const iss of roster.missing) claimed.delete(iss)
+        if (!ring.dirty) return
+      }
+    }
+    ring.dirty = true
+    throw new ChatError('CONFLICT', `${ring.gid}: the group's keys kept changing; try again`)
+  }
+
+  /** Joins the keys: the creator starts them; anyone else waits for a Welcome, then joins by itself. */
+  async #enter(ring: Ring, roster: AckResults['roster']): Promise<boolean> {
+    const engine = await this.#engineNow()
+    const me = { iss: await this.#identity(), device: await this.#deviceId() }
+    if (roster.epoch === 0) {
+      const keys = await engine.createGroup(ring.gid, me)
+      try {
+        await this.#commit(ring, await engine.commit(keys, {}))
+      } catch (error) {
+        // Only the creator starts the keys; anyone else waits for it.
+        if (!(error instanceof ChatError && error.code === 'FORBIDDEN')) throw error
+        return false
+      }
+      return true
+    }
+    if (await this.#waitFor(ring, () => ring.keys !== undefined, this.#welcomeWaitMs)) return true
+    if (roster.info === undefined) return false
+    const old = roster.leaves.find((leaf) => leaf.iss === me.iss && leaf.device === me.device)
+    const made = await engine.joinExternal(await this.#fetch(ring.gid, roster.info), me, old?.leaf)
+    const others = (await engine.leaves(made.keys)).filter((leaf) => leaf.leaf !== made.keys.leaf)
+    const kept = roster.leaves.filter((leaf) => leaf.leaf !== old?.leaf)
+    if (!sameLeaves(others, kept)) {
+      throw new ChatError('BAD_KEYS', `${ring.gid}: the group info names devices its roster does not hold`)
+    }
+    await this.#commit(ring, made)
+    return true
+  }
+
+  /** Sends a commit; false when another took the epoch first (CONFLICT). */
+  async #commit(ring: Ring, made: Awaited<ReturnType<MlsEngine['commit']>>): Promise<boolean> {
+    const parts = await this.#parts(ring.gid, made)
+    const sent = this.#hooks.request('commit', { gid: ring.gid, ...parts }, { once: true })
+    ring.committing = sent
+    try {
+      const { seq } = await sent
+      ring.changedAt = Date.now()
+      await this.#adopt(ring, made.keys)
+      this.#hooks.wrote(ring.gid, seq)
+      return true
+    } catch (error) {
+      ring.unanswered = { commit: toBase64(made.commit), keys: made.keys }
+      if (error instanceof ChatError && error.code === 'CONFLICT') return false
+      throw error
+    } finally {
+      ring.committing = undefined
+    }
+  }
+
+  /** Key packages of every device of `iss` that has one; none when it has none left. */
+  async #claim(gid: string, iss: string): Promise<Uint8Array[]> {
+    try {
+      const { packages } = await this.#hooks.request('claim', { gid, iss })
+      return packages.flatMap(({ package: text }) => fromBase64(text) ?? [])
+    } catch (error) {
+      // It will join the keys by itself once it has a device online.
+      if (error instanceof ChatError && (error.code === 'NO_KEY_PACKAGES' || error.code === 'FORBIDDEN'))
+        return []
+      throw error
+    }
+  }
+
+  /** The commit's parts, inline while they fit one frame, the rest uploaded. */
+  async #parts(
+    gid: string,
+    made: { commit: Uint8Array; welcome?: Uint8Array; info: Uint8Array },
+  ): Promise<{ commit: MlsBytes; welcome?: MlsBytes; info: MlsBytes }> {
+    let budget = inlineBudget
+    const place = async (bytes: Uint8Array): Promise<MlsBytes> => {
+      const data = toBase64(bytes)
+      if (data.length <= budget) {
+        budget -= data.length
+        return { data }
+      }
+      const upload = await this.#hooks.request('attachment', { gid, size: bytes.byteLength })
+      await putUpload(upload, new Uint8Array(bytes), 'key change')
+      return { key: upload.key }
+    }
+    const commit = await place(made.commit)
+    const welcome = made.welcome && (await place(made.welcome))
+    const info = await place(made.info)
+    return { commit, ...(welcome && { welcome }), info }
+  }
+
+  async #fetch(gid: string, part: MlsBytes): Promise<Uint8Array> {
+    if ('data' in part) {
+      const bytes = fromBase64(part.data)
+      if (bytes === undefined) throw new ChatError('BAD_KEYS', `${gid}: a key change is not base64`)
+      return bytes
+    }
+    const link = await this.#hooks.request('download', { gid, key: part.key })
+    const response = await fetch(link.url).catch((error: unknown) => {
+      throw new ChatError('DOWNLOAD_FAILED', `${gid}: a key change did not download: ${String(error)}`)
+    })
+    if (!response.ok)
+      throw new ChatError('DOWNLOAD_FAILED', `${gid}: a key change was answered ${response.status}`)
+    return new Uint8Array(await response.arrayBuffer())
+  }
+
+  /** Waits until this device's keys reach `epoch` (the commits are on their way), nudging catch-up once. */
+  async #caughtUp(ring: Ring, epoch: number): Promise<void> {
+    const reached = () => ring.keys === undefined || ring.keys.epoch >= epoch
+    if (await this.#waitFor(ring, reached, 1000)) return
+    await this.#hooks.catchUp().catch(() => {})
+    if (!(await this.#waitFor(ring, reached, 10_000))) {
+      throw new ChatError('TIMEOUT', `${ring.gid}: the group's commits up to epoch ${epoch} did not arrive`)
+    }
+  }
+
+  #waitFor(ring: Ring, done: () => boolean, ms: number): Promise<boolean> {
+    if (done()) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done()) return
+        finish(true)
+      }
+      const finish = (result: boolean) => {
+        clearTimeout(timer)
+        ring.waiters.delete(check)
+        resolve(result)
+      }
+      const timer = setTimeout(() => finish(done()), ms)
+      ring.waiters.add(check)
+    })
+  }
+
+  /** Reconciles soon, in the background (a membership change, a join). */
+  #soon(ring: Ring, delayMs: number): void {
+    if (!this.#engine) return
+    setTimeout(() => {
+      ring.loaded
+        .then(() => this.#reconcile(ring))
+        .catch((error: unknown) => {
+          if (!(error instanceof ChatError && (error.code === 'CLOSED' || error.code === 'TIMEOUT'))) {
+            this.#hooks.report(error)
+          }
+        })
+    }, delayMs)
+  }
+
+  async #adopt(ring: Ring, keys: GroupKeys): Promise<void> {
+    ring.keys = keys
+    const engine = await this.#engineNow()
+    await this.#store.set(`group/${ring.gid}`, await engine.save(keys))
+    for (const waiter of [...ring.waiters]) waiter()
+  }
+
+  async #drop(ring: Ring): Promise<void> {
+    ring.keys = undefined
+    await this.#store.delete(`group/${ring.gid}`)
+  }
+
+  /** The group's keys on this device; the first call loads them from the store (`loaded`). */
+  #ring(gid: string): Ring {
+    const known = this.#rings.get(gid)
+    if (known) return known
+    const ring: Ring = {
+      gid,
+      loaded: Promise.resolve(),
+      chain: Promise.resolve(),
+      dirty: true,
+      sending: Promise.resolve(),
+      changedAt: Date.now(),
+      rotate: false,
+      waiters: new Set(),
+    }
+    this.#rings.set(gid, ring)
+    ring.loaded = (async () => {
+      const saved = await this.#store.get(`group/${gid}`)
+      if (saved !== undefined && this.#engine) ring.keys = await this.#engine.load(saved)
+    })()
+    ring.chain = ring.loaded.catch((error: unknown) => this.#hooks.report(error))
+    return ring
+  }
+
+  /** Publishes key packages when fewer than a few are left, keeping their secrets to join by Welcome. */
+  async #refill(): Promise<void> {
+    const device = await this.#deviceId()
+    const { available } = await this.#hooks.request('keys', { device, packages: [] })
+    if (available >= lowOnKeyPackages) return
+    const engine = await this.#engineNow()
+    const name = { iss: await this.#identity(), device }
+    const made = []
+    for (let i = available; i < keyPackageBatch; i++) made.push(await engine.makeKeyPackage(name))
+    for (const { ref, secret } of made) await this.#store.set(`key-package/${ref}`, secret)
+    await this.#hooks.request('keys', { device, packages: made.map((item) => toBase64(item.package)) })
+  }
+
+  /** The identity the server knows this client as, which names its devices' leaves: the first sync says it. */
+  async #identity(): Promise<string> {
+    if (this.#me === undefined) await this.#hooks.catchUp()
+    if (this.#me === undefined)
+      throw new ChatError('NO_KEYS', 'the identity is not known before the first sync')
+    return this.#me
+  }
+
+  /** This device's id, made once and kept in the store. */
+  #deviceId(): Promise<string> {
+    this.#device ??= (async () => {
+      const saved = await this.#store.get('device')
+      if (saved !== undefined) return new TextDecoder().decode(saved)
+      const id = toBase64(crypto.getRandomValues(new Uint8Array(12)))
+        .replaceAll('+', '-')
+        .replaceAll('/', '_')
+      await this.#store.set('device', new TextEncoder().encode(id))
+      return id
+    })()
+    return this.#device
+  }
+
+  async #engineNow(): Promise<MlsEngine> {
+    if (this.#engine) return this.#engine
+    throw new ChatError(
+      'NO_KEYS',
+      'end-to-end encrypted groups need `encryption: { engine }` when connecting',
+    )
+  }
+}
+
+function sameLeaves(a: readonly Pick<Leaf, 'iss' | 'device'>[], b: readonly Pick<Leaf, 'iss' | 'device'>[]) {
+  const names = (leaves: readonly Pick<Leaf, 'iss' | 'device'>[]) =>
+    leaves
+      .map((leaf) => JSON.stringify([leaf.iss, leaf.device]))
+      .sort()
+      .join('\n')
+  return names(a) === names(b)
+}

@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ScanCommand } from '@aws-sdk/lib-dynamodb'
+import {
+  type ChatGroup,
+  type ChatMessage,
+  type EncryptionStore,
+  fileEncryptionStore,
+  memoryCursorStore,
+  memoryEncryptionStore,
+} from '@huddle/client'
+import type { CommitEvent, GroupEvent, MessageEvent } from '@huddle/client/protocol'
+import { describe, expect, it } from 'vitest'
+import { mlsEngine } from '../packages/client/src/mls.js'
+import { tableClient, unique } from './support/huddle.js'
+import { participant, waitFor } from './support/sdk.js'
+
+type Participant = Awaited<ReturnType<typeof participant>>
+type Device = Awaited<ReturnType<typeof device>>
+
+/** A participant whose device keeps its encryption state in `store` (its own memory store by default). */
+async function device(
+  sub: string,
+  store: EncryptionStore = memoryEncryptionStore(),
+  cursors = memoryCursorStore(),
+) {
+  const seen = await participant(sub, { encryption: { store, welcomeWaitMs: 1500 }, cursors })
+  // Its first catch-up publishes its key packages, so members can add it.
+  await seen.chat.catchUp()
+  return { ...seen, store, cursors }
+}
+
+/** The one message a participant was handed with this body. */
+function received(who: Participant, body: string): Promise<ChatMessage> {
+  return waitFor(() => {
+    const message = who.messages.find((m) => m.body === body)
+    expect(message).toBeDefined()
+    return message as ChatMessage
+  })
+}
+
+/** Every event of the group's log, ascending, as a member reads it. */
+async function log(who: Participant, gid: string): Promise<GroupEvent[]> {
+  const events: GroupEvent[] = []
+  let after = 0
+  for (;;) {
+    const page = await who.client.request('history', { gid, after, limit: 100 })
+    events.push(...page.events)
+    if (page.next === undefined) return events
+    after = page.next
+  }
+}
+
+const commitsOf = (events: GroupEvent[]) => events.filter((e): e is CommitEvent => e.type === 'chat.commit')
+
+/** An encrypted group the owner created, with the others joined and holding the keys (each can send). */
+async function encryptedGroup(owner: Device, ...others: Device[]) {
+  const gid = unique('sealed')
+  const group = await owner.chat.invite(gid, 'Sealed', [...new Set(others.map((p) => p.sub))], undefined, {
+    encrypted: true,
+  })
+  const joined: ChatGroup[] = []
+  for (const other of others) {
+    joined.push(other.sub === owner.sub ? group : await other.chat.join(gid))
+  }
+  await keysSettled(gid, owner, ...others)
+  return { gid, group, joined }
+}
+
+/** Waits until every device holds the group's keys at the server's epoch, with nobody missing or stale. */
+async function keysSettled(gid: string, ...devices: Device[]) {
+  const engine = mlsEngine()
+  await waitFor(async () => {
+    const roster = await devices[0]?.client.request('roster', { gid })
+    expect(roster?.missing).toEqual([])
+    expect(roster?.stale).toEqual([])
+    expect(roster?.leaves.length).toBe(devices.length)
+    for (const { store } of devices) {
+      const saved = await store.get(`group/${gid}`)
+      expect(saved && (await engine.load(saved)).epoch).toBe(roster?.epoch)
+    }
+  })
+}
+
+describe('end-to-end encrypted groups', () => {
+  it('three identities, one on two devices, exchange messages and files; the table and the bucket hold no plaintext', async () => {
+    const alice = await device(unique('alice'))
+    const bob = await device(unique('bob'))
+    const carol = await device(unique('carol'))
+    const carolPhone = await device(carol.sub)
+    const { gid, group, joined } = await encryptedGroup(alice, bob, carol, carolPhone)
+    const [bobs, carols] = joined as [ChatGroup, ChatGroup]
+
+    const secret = `the falcon lands at dawn ${unique('x')}`
+    const sent = await group.message(secret)
+    for (const who of [bob, carol, carolPhone]) expect((await received(who, secret)).unreadable).toBe(false)
+
+    const reply = `copy that ${unique('y')}`
+    await (await received(bob, secret)).respond(reply)
+    for (const who of [alice, carol, carolPhone]) {
+      const message = await received(who, reply)
+      expect(message.iss).toBe(bob.sub)
+      expect(message.rid).toBe(sent.jti)
+    }
+    // A device of the same identity reads what the other device sent.
+    const fromCarol = `from carol's laptop ${unique('z')}`
+    await carols.message(fromCarol)
+    await received(carolPhone, fromCarol)
+    await received(alice, fromCarol)
+
+    const photo = new Uint8Array(randomBytes(50_000))
+    const caption = `holiday photo ${unique('p')}`
+    await bobs.message(caption, { attachments: [{ name: 'beach.jpg', mime: 'image/jpeg', data: photo }] })
+    for (const who of [alice, carolPhone]) {
+      const [file] = (await received(who, caption)).attachments
+      expect(file?.name).toBe('beach.jpg')
+      expect(await file?.download()).toEqual(photo)
+    }
+
+    // The server kept ciphertext only: no body, file name or file key in any item; no plaintext in the object.
+    const { db, tableName } = tableClient()
+    const items = JSON.stringify((await db.send(new ScanCommand({ TableName: tableName }))).Items)
+    for (const plain of [secret, reply, fromCarol, caption, 'beach.jpg']) expect(items).not.toContain(plain)
+    const [file] = (await received(alice, caption)).attachments
+    expect(items).not.toContain(file?.secret)
+    const stored = (await log(alice, gid)).find(
+      (e): e is MessageEvent => e.type === 'chat.message' && e.attachments !== undefined,
+    )
+    const link = await alice.client.request('download', { gid, key: stored?.attachments?.[0]?.key ?? '' })
+    const object = Buffer.from(await (await fetch(link.url)).arrayBuffer())
+    expect(object.byteLength).toBeGreaterThan(photo.byteLength)
+    expect(object.includes(Buffer.from(photo.subarray(0, 64)))).toBe(false)
+  })
+
+  it('a removed member cannot decrypt what follows: its leaf leaves the keys before the next message', async () => {
+    const alice = await device(unique('alice'))
+    const bob = await device(unique('bob'))
+    const carol = await device(unique('carol'))
+    const { gid, group, joined } = await encryptedGroup(alice, bob, carol)
+    await group.message('before')
+    await received(bob, 'before')
+    const bobsKeys = await bob.store.get(`group/${gid}`)
+    expect(bobsKeys).toBeDefined()
+
+    await group.remove(bob.sub)
+    const after = `after bob ${unique('a')}`
+    await (joined[1] as ChatGroup).message(after)
+    await received(alice, after)
+
+    const events = await log(alice, gid)
+    const removal = commitsOf(events).find((c) => c.removed.some((leaf) => leaf.iss === bob.sub))
+    expect(removal).toBeDefined()
+    const sealed = events.find(
+      (e): e is MessageEvent => e.type === 'chat.message' && e.seq > (removal?.seq ?? 0),
+    )
+    expect(sealed?.cipher).toBeDefined()
+    // Bob's keys as they were before the removal do not open the message that followed it.
+    const engine = mlsEngine()
+    const keys = await engine.load(bobsKeys as Uint8Array)
+    await expect(engine.decrypt(keys, Buffer.from(sealed?.cipher ?? '', 'base64'))).rejects.toThrow()
+    expect(bob.messages.some((m) => m.body === after)).toBe(false)
+  })
+
+  it('two commits made at once: one wins each epoch, the loser commits again, and everyone still reads everyone', async () => {
+    const alice = await device(unique('alice'))
+    const bob = await device(unique('bob'))
+    const carol = await device(unique('carol'))
+    const { gid, group, joined } = await encryptedGroup(alice, bob, carol)
+    const [bobs, carols] = joined as [ChatGroup, ChatGroup]
+    const before = commitsOf(await log(alice, gid)).length
+
+    await Promise.all([bobs.rotateKeys(), carols.rotateKeys()])
+
+    const commits = commitsOf(await log(alice, gid))
+    expect(commits.length).toBe(before + 2)
+    expect(new Set(commits.map((c) => c.epoch)).size).toBe(commits.length)
+    expect(new Set(commits.slice(-2).map((c) => c.iss))).toEqual(new Set([bob.sub, carol.sub]))
+    for (const [sender, body] of [
+      [group, 'from alice'],
+      [bobs, 'from bob'],
+      [carols, 'from carol'],
+    ] as const) {
+      await sender.message(body)
+    }
+    for (const [who, bodies] of [
+      [alice, ['from bob', 'from carol']],
+      [bob, ['from alice', 'from carol']],
+      [carol, ['from alice', 'from bob']],
+    ] as const) {
+      for (const body of bodies) expect((await received(who, body)).unreadable).toBe(false)
+    }
+  })
+
+  it('a new device of a member joins the keys by itself (an external commit) and reads what follows', async () => {
+    const alice = await device(unique('alice'))
+    const bob = await device(unique('bob'))
+    const { gid, group } = await encryptedGroup(alice, bob)
+    const bobsTablet = await device(bob.sub)
+    await keysSettled(gid, alice, bob, bobsTablet)
+    const joinedBy = commitsOf(await log(alice, gid)).at(-1)
+    expect(joinedBy?.iss).toBe(bob.sub)
+    expect(joinedBy?.added.map((leaf) => leaf.iss)).toEqual([bob.sub])
+
+    await group.message('for both of bob’s devices')
+    for (const who of [bob, bobsTablet]) {
+      expect((await received(who, 'for both of bob’s devices')).unreadable).toBe(false)
+    }
+    // And the new device sends like any other.
+    const [tablets] = await bobsTablet.chat.groups()
+    await tablets?.message('from the tablet')
+    expect((await received(alice, 'from the tablet')).unreadable).toBe(false)
+  })
+
+  it('a member offline across two epochs catches up and decrypts; a restarted client decrypts with its saved state', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'huddle-keys-'))
+    const alice = await device(unique('alice'))
+    const bob = await device(unique('bob'))
+    const dave = await device(unique('dave'), fileEncryptionStore(directory))
+    const { gid, group } = await encryptedGroup(alice, bob, dave)
+    await group.message('all here')
+    await received(dave, 'all here')
+    await dave.client.close()
+
+    const epochs = async () => commitsOf(await log(alice, gid)).at(-1)?.epoch ?? 0
+    const start = await epochs()
+    await group.message('in the first epoch')
+    await group.rotateKeys()
+    await group.message('in the second epoch')
+    await group.rotateKeys()
+    await group.message('in the third epoch')
+    expect(await epochs()).toBe(start + 2)
+
+    // The same device, restarted: a new client over the same files and cursors.
+    const again = await device(dave.sub, fileEncryptionStore(directory), dave.cursors)
+    for (const body of ['in the first epoch', 'in the second epoch', 'in the third epoch']) {
+      expect((await received(again, body)).unreadable).toBe(false)
+    }
+    await group.message('after the restart')
+    expect((await received(again, 'after the restart')).unreadable).toBe(false)
+  })
+})
