@@ -119,6 +119,12 @@ describe('end-to-end encrypted groups', () => {
       expect(await file?.download()).toEqual(photo)
     }
 
+    // History reads what each device kept when it sent or first opened a message (MLS opens each once).
+    const page = await bobs.history()
+    expect(page.events.some((event) => event.type === ('chat.commit' as string))).toBe(false)
+    const bodies = page.events.flatMap((event) => (event.type === 'chat.message' ? [event.body] : []))
+    expect(bodies).toEqual([caption, fromCarol, reply, secret])
+
     // The server kept ciphertext only: no body, file name or file key in any item; no plaintext in the object.
     const { db, tableName } = tableClient()
     const items = JSON.stringify((await db.send(new ScanCommand({ TableName: tableName }))).Items)

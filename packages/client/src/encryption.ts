@@ -3,14 +3,15 @@ import type { ChatClient } from './client.js'
 import { type EncryptionStore, memoryEncryptionStore } from './encryption-store.js'
 import { ChatError } from './error.js'
 import type { GroupKeys, Leaf, MlsEngine } from './mls.js'
-import type {
-  AckResults,
-  Attachment,
-  CommitEvent,
-  EditEvent,
-  GroupEvent,
-  MessageEvent,
-  MlsBytes,
+import {
+  type AckResults,
+  type Attachment,
+  type CommitEvent,
+  type EditEvent,
+  type GroupEvent,
+  limits,
+  type MessageEvent,
+  type MlsBytes,
 } from './protocol.js'
 import { putUpload } from './upload.js'
 
@@ -74,9 +75,6 @@ interface Hooks {
 
 const lowOnKeyPackages = 5
 const keyPackageBatch = 20
-/** Base64 characters a commit frame carries inline in all; larger parts go through storage. */
-const inlineBudget = 24_000
-const waitStepMs = 100
 
 /**
  * End-to-end encryption for the groups created with it, over MLS: each device holds a leaf of each group's
@@ -176,18 +174,22 @@ export class GroupEncryption {
    * race for the epoch (CONFLICT).
    */
   async send<R>(
+    kind: 'message' | 'edit',
     fields: { gid: string; jti: string; body: string; rid?: string; attachments?: Attachment[] },
     write: (fields: Record<string, unknown>) => Promise<R>,
   ): Promise<R> {
     const ring = this.#ring(fields.gid)
-    const turn = ring.sending.then(() => ring.loaded).then(() => this.#sendNow(ring, fields, write))
+    const turn = ring.sending
+      .then(() => ring.loaded)
+      .then(() => this.#sendNow(ring, kind === 'edit', fields, write))
     ring.sending = turn.catch(() => {})
     return turn
   }
 
   async #sendNow<R>(
     ring: Ring,
-    { gid, jti, body, rid, attachments }: Parameters<GroupEncryption['send']>[0],
+    edit: boolean,
+    { gid, jti, body, rid, attachments }: Parameters<GroupEncryption['send']>[1],
     write: (fields: Record<string, unknown>) => Promise<R>,
   ): Promise<R> {
     const sealed: Sealed = {
@@ -197,6 +199,8 @@ export class GroupEncryption {
         files: attachments.map(({ name, mime, secret }) => ({ name, mime, secret })),
       }),
     }
+    // This device cannot open its own ciphertext: what it says is kept for history now.
+    await this.#remember(gid, sealed, edit)
     const wire = attachments?.map(({ key, size, digest }) => ({ key, size, digest }))
     for (let attempt = 0; ; attempt++) {
       const due = ring.dirty || !ring.keys || Date.now() - ring.changedAt > this.#rotateAfterMs
@@ -316,26 +320,45 @@ export class GroupEncryption {
   }
 
   async #open<E extends MessageEvent | EditEvent>(ring: Ring, event: E): Promise<E> {
-    const { cipher, ...rest } = event
     const keys = ring.keys
-    const unreadable = { ...rest, body: '', unreadable: true } as unknown as E
-    if (keys === undefined || cipher === undefined) return unreadable
+    if (keys === undefined || event.cipher === undefined) return this.readable(event)
     try {
       const engine = await this.#engineNow()
-      const opened = await engine.decrypt(keys, fromBase64(cipher) ?? new Uint8Array())
-      await this.#adopt(ring, opened.keys)
-      const sealed = JSON.parse(new TextDecoder().decode(opened.plaintext)) as Sealed
-      if (sealed.jti !== event.jti || opened.sender.iss !== event.iss)
+      const decrypted = await engine.decrypt(keys, fromBase64(event.cipher) ?? new Uint8Array())
+      await this.#adopt(ring, decrypted.keys)
+      const sealed = JSON.parse(new TextDecoder().decode(decrypted.plaintext)) as Sealed
+      if (sealed.jti !== event.jti || decrypted.sender.iss !== event.iss)
         throw new Error('names another message')
-      const attachments =
-        event.type === 'chat.message' && event.attachments
-          ? event.attachments.map((wire, i) => ({ ...wire, ...sealed.files?.[i] }) as Attachment)
-          : undefined
-      return { ...rest, body: sealed.body, ...(attachments && { attachments }) } as unknown as E
+      await this.#remember(event.gid, sealed, event.type === 'chat.edit')
+      return opened(event, sealed)
     } catch {
       // This device's own writes, and anything sent before it held the keys, do not open here.
-      return unreadable
+      return this.readable(event)
     }
+  }
+
+  /**
+   * A message or edit of an encrypted group as this device can show it: MLS opens each ciphertext once, so
+   * history (and this device's own writes) read from what the device kept when it sent or first opened them.
+   */
+  async readable<E extends MessageEvent | EditEvent>(event: E): Promise<E> {
+    if (event.cipher === undefined) return event
+    const kept = await this.#store.get(`message/${event.gid}/${event.jti}`)
+    if (kept === undefined || event.type === 'chat.edit') {
+      const { cipher, ...rest } = event
+      return { ...rest, body: '', unreadable: true } as unknown as E
+    }
+    return opened(event, JSON.parse(new TextDecoder().decode(kept)) as Sealed)
+  }
+
+  /** Keeps what a message says (an edit: its new body), for history. */
+  async #remember(gid: string, sealed: Sealed, edit: boolean): Promise<void> {
+    const name = `message/${gid}/${sealed.jti}`
+    const earlier = edit ? await this.#store.get(name) : undefined
+    const kept = earlier
+      ? { ...(JSON.parse(new TextDecoder().decode(earlier)) as Sealed), body: sealed.body }
+      : sealed
+    await this.#store.set(name, new TextEncoder().encode(JSON.stringify(kept)))
   }
 
   /**
@@ -446,7 +469,8 @@ export class GroupEncryption {
     gid: string,
     made: { commit: Uint8Array; welcome?: Uint8Array; info: Uint8Array },
   ): Promise<{ commit: MlsBytes; welcome?: MlsBytes; info: MlsBytes }> {
-    let budget = inlineBudget
+    // The frame carries parts inline up to one part's limit in all; the rest go through storage.
+    let budget = limits.mlsInlineChars
     const place = async (bytes: Uint8Array): Promise<MlsBytes> => {
       const data = toBase64(bytes)
       if (data.length <= budget) {
@@ -596,6 +620,16 @@ export class GroupEncryption {
       'end-to-end encrypted groups need `encryption: { engine }` when connecting',
     )
   }
+}
+
+/** The event with what its ciphertext held in place of the ciphertext. */
+function opened<E extends MessageEvent | EditEvent>(event: E, sealed: Sealed): E {
+  const { cipher, ...rest } = event
+  const attachments =
+    event.type === 'chat.message' && event.attachments
+      ? event.attachments.map((wire, i) => ({ ...wire, ...sealed.files?.[i] }) as Attachment)
+      : undefined
+  return { ...rest, body: sealed.body, ...(attachments && { attachments }) } as unknown as E
 }
 
 function sameLeaves(a: readonly Pick<Leaf, 'iss' | 'device'>[], b: readonly Pick<Leaf, 'iss' | 'device'>[]) {

@@ -286,12 +286,19 @@ export class ChatGroup {
    */
   async history(page: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryPage> {
     const { events, head, next } = await this.#context.request('history', { gid: this.gid, ...page })
-    return {
-      // An encrypted group's key changes are the SDK's business, not the conversation's.
-      events: events.flatMap((event): HistoryPage['events'] => {
-        if (event.type === 'chat.message') return [new ChatMessage(this.#context, event)]
+    const { encryption } = this.#context
+    const shown = await Promise.all(
+      events.map(async (event): Promise<HistoryPage['events']> => {
+        if (event.type === 'chat.message') {
+          return [new ChatMessage(this.#context, await encryption.readable(event))]
+        }
+        if (event.type === 'chat.edit') return [await encryption.readable(event)]
+        // An encrypted group's key changes are the SDK's business, not the conversation's.
         return event.type === 'chat.commit' ? [] : [event]
       }),
+    )
+    return {
+      events: shown.flat(),
       head,
       ...(next !== undefined && { next }),
     }
@@ -397,7 +404,7 @@ function sendMessage(
   if (context.encryption.encrypted(gid)) {
     // The keys may have to change first (a member joined or left): the send waits its turn in the group.
     return context.messages.run(ready, (sent) =>
-      context.encryption.send({ ...fields, attachments: sent }, (wire) =>
+      context.encryption.send('message', { ...fields, attachments: sent }, (wire) =>
         context.write('message', wire as Requests['message'], { once: true }),
       ),
     )
@@ -415,7 +422,7 @@ function editMessage(
   body: string,
 ): Promise<AckResults['edit']> {
   if (!context.encryption.encrypted(gid)) return context.write('edit', { gid, jti, body })
-  return context.encryption.send({ gid, jti, body }, (wire) =>
+  return context.encryption.send('edit', { gid, jti, body }, (wire) =>
     context.write('edit', wire as Requests['edit'], { once: true }),
   )
 }

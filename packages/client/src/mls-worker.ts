@@ -3,7 +3,7 @@ import { type GroupKeys, type MlsEngine, mlsEngine } from './mls.js'
 /** Either end of a Worker's channel: the Worker object on the page, the worker's global scope inside it. */
 export interface WorkerChannel {
   postMessage(message: unknown): void
-  onmessage: ((event: { data: unknown }) => void) | null
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void
 }
 
 /** A group state as it crosses the channel: the worker keeps the state, the page a handle to it. */
@@ -38,7 +38,7 @@ export function serveMlsEngine(
     states.set(++last, keys)
     return { handle: last, epoch: keys.epoch, leaf: keys.leaf }
   }
-  channel.onmessage = async ({ data }) => {
+  channel.addEventListener('message', async ({ data }) => {
     const { id, method, args } = data as Call
     if (method === 'release') {
       states.delete(args[0] as number)
@@ -59,7 +59,7 @@ export function serveMlsEngine(
         error: error instanceof Error ? error.message : String(error),
       } satisfies Reply)
     }
-  }
+  })
 }
 
 /** The engine on the page, each call answered by `serveMlsEngine` in `worker`. */
@@ -71,13 +71,13 @@ export function workerMlsEngine(worker: WorkerChannel): MlsEngine {
     worker.postMessage({ id: 0, method: 'release', args: [handle] } satisfies Call),
   )
   let last = 0
-  worker.onmessage = ({ data }) => {
+  worker.addEventListener('message', ({ data }) => {
     const reply = data as Reply
     const call = pending.get(reply.id)
     pending.delete(reply.id)
     if ('error' in reply) call?.reject(new Error(`MLS: ${reply.error}`))
     else call?.resolve(reply.result)
-  }
+  })
   const keysOf = (handle: Handle): GroupKeys => {
     const keys = Object.freeze({ epoch: handle.epoch, leaf: handle.leaf })
     handles.set(keys, handle.handle)
