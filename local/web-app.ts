@@ -12,12 +12,23 @@ interface Asset {
 }
 
 /** What the web chat (web/) is made of, by the path it is served at. */
-const paths = ['/', '/index.html', '/app.js', '/app.js.map', '/styles.css'] as const
+const paths = [
+  '/',
+  '/index.html',
+  '/app.js',
+  '/app.js.map',
+  '/mls-worker.js',
+  '/mls-worker.js.map',
+  '/styles.css',
+] as const
 
 /**
  * The web chat the local gateway serves at its root: web/index.html, web/styles.css, and web/app.ts bundled
  * for browsers with esbuild on the first request (it imports @huddle/client as a browser would, through the
- * package's exports, so the package must be built: `npm run build`).
+ * package's exports, so the package must be built: `npm run build`). web/mls-worker.ts is a second entry
+ * point, /mls-worker.js: the Web Worker that runs MLS (ts-mls) for encrypted groups, so the page's own
+ * bundle carries none of it. The policy's script-src 'self' is what lets the page start it (worker-src
+ * falls back to script-src).
  */
 export class WebApp {
   #assets: Promise<Map<string, Asset>> | undefined
@@ -65,7 +76,7 @@ export class WebApp {
 
 async function loadAssets(): Promise<Map<string, Asset>> {
   const bundle = await build({
-    entryPoints: [join(webDir, 'app.ts')],
+    entryPoints: [join(webDir, 'app.ts'), join(webDir, 'mls-worker.ts')],
     bundle: true,
     platform: 'browser',
     format: 'esm',

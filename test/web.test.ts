@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises'
-import { ChatClient, type ChatMessage } from '@huddle/client'
+import { ScanCommand } from '@aws-sdk/lib-dynamodb'
+import { ChatClient, type ChatMessage, memoryEncryptionStore } from '@huddle/client'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDevConnection } from '../local/dev-tokens.js'
-import { httpUrl, tokenFor, unique, wsUrl } from './support/huddle.js'
+import { httpUrl, tableClient, tokenFor, unique, wsUrl } from './support/huddle.js'
+import { participant, waitFor } from './support/sdk.js'
 import {
   desktop,
   launchChromium,
@@ -220,6 +222,104 @@ describe('the web chat, in Chromium', () => {
     } finally {
       await aliceClient.close()
     }
+  })
+
+  it('creates an end-to-end encrypted group: MLS runs in a worker, and the server keeps only ciphertext', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')]
+    const page = await open(desktop)
+    const fetched: string[] = []
+    page.on('request', (request) => fetched.push(new URL(request.url()).pathname))
+    // bob is a Node SDK device (ts-mls from the package's Node entry); his first catch-up publishes his key
+    // packages, so alice's page can add him to the keys.
+    const [bobs] = await Promise.all([
+      participant(bob, { encryption: { store: memoryEncryptionStore() } }).then(async (device) => {
+        await device.chat.catchUp()
+        return device
+      }),
+      signIn(page, alice),
+    ])
+
+    await page.getByText('New group', { exact: true }).click()
+    await page.getByLabel('Group name').fill('Sealed plans')
+    await page.getByLabel('Members').fill(bob)
+    await page.getByLabel('End-to-end encrypted').check()
+    await page.getByRole('button', { name: 'Create group' }).click()
+    await page.getByRole('heading', { name: 'Sealed plans' }).waitFor()
+    // Said in the conversation's header and in the group list, with what it means on hover.
+    const tag = page.locator('.conversation-head .tag')
+    await shows(tag, '🔒 encrypted')
+    expect(await tag.getAttribute('title')).toMatch(/^End-to-end encrypted/)
+    await page.getByRole('button', { name: 'Sealed plans encrypted' }).waitFor()
+
+    const invite = await waitFor(() => {
+      const found = bobs.invites.find((group) => group.name === 'Sealed plans')
+      expect(found?.encrypted).toBe(true)
+      return found as NonNullable<typeof found>
+    })
+    const group = await bobs.chat.join(invite.gid)
+    await shows(page.getByRole('list', { name: 'Messages' }), `${bob} joined`)
+
+    // Sent once alice's page added bob's device to the keys (a commit with a Welcome).
+    const fromBob = `the key is under the mat ${unique('b')}`
+    const { jti } = await group.message(fromBob)
+    await shows(page.getByRole('list', { name: 'Messages' }), fromBob)
+
+    const fromAlice = `see you at the lighthouse ${unique('a')}`
+    await page.getByLabel('Message to Sealed plans').fill(fromAlice)
+    await page.getByLabel('Message to Sealed plans').press('Enter')
+    const received = await waitFor(() => {
+      const message = bobs.messages.find((m) => m.body === fromAlice)
+      expect(message).toBeDefined()
+      return message as ChatMessage
+    })
+    expect([received.iss, received.unreadable]).toEqual([alice, false])
+    await shows(page.locator('.message.mine'), fromAlice)
+
+    // Opened again, the conversation reads its history: MLS opens a ciphertext once, so the SDK shows what
+    // the device kept when it sent or first opened each message. One it kept nothing of (here: its entry
+    // taken out of the page's IndexedDB) says it cannot be read.
+    await page.evaluate(
+      ([database, name]) =>
+        new Promise((resolve, reject) => {
+          const opening = indexedDB.open(database as string)
+          opening.onsuccess = () => {
+            const transaction = opening.result.transaction('state', 'readwrite')
+            transaction.objectStore('state').delete(name as string)
+            transaction.oncomplete = () => resolve(opening.result.close())
+            transaction.onerror = () => reject(transaction.error)
+          }
+        }),
+      [`huddle-encryption.${alice}`, `message/${invite.gid}/${jti}`],
+    )
+    await page.getByRole('button', { name: 'Sealed plans encrypted' }).click()
+    const lines = page.getByRole('list', { name: 'Messages' })
+    await shows(lines, fromAlice)
+    await shows(lines.locator('.message:not(.mine)'), '(encrypted message this device cannot read)')
+    expect(await lines.textContent()).not.toContain(fromBob)
+
+    // ts-mls ran in the worker the page started: the page's own bundle has none of it.
+    expect(fetched).toContain('/mls-worker.js')
+    const [app, worker] = await Promise.all(
+      ['app.js', 'mls-worker.js'].map(async (name) => (await fetch(`${httpUrl()}/${name}`)).text()),
+    )
+    expect(worker).toContain('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519')
+    expect(app).not.toContain('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519')
+    // The table holds ciphertext only.
+    const { db, tableName } = tableClient()
+    const items = JSON.stringify((await db.send(new ScanCommand({ TableName: tableName }))).Items)
+    expect(items).toContain(invite.gid)
+    for (const plain of [fromAlice, fromBob]) expect(items).not.toContain(plain)
+    expect(await page.locator('#encryption-problem').textContent()).toBe('')
+
+    // One worker per session: signing out ends it; signing in again starts another, over the same state.
+    expect(page.workers()).toHaveLength(1)
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await expect.poll(() => page.workers().length).toBe(0)
+    await signIn(page, alice)
+    await page.getByRole('button', { name: 'Sealed plans encrypted' }).click()
+    await shows(page.getByRole('list', { name: 'Messages' }), fromAlice)
+    expect(page.workers()).toHaveLength(1)
+    expect(uncaughtErrors(page)).toEqual([])
   })
 
   it('says so when the avatar upload is blocked, and creates no group', async () => {

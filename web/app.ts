@@ -7,10 +7,12 @@ import {
   type DeleteEvent,
   type EditEvent,
   type GroupChange,
+  indexedDbEncryptionStore,
   type JoinEvent,
   type LeaveEvent,
   localStorageCursorStore,
 } from '@huddle/client'
+import { workerMlsEngine } from '@huddle/client/mls-worker'
 import { ConversationView } from './conversation.js'
 import { setUpCreateForm } from './create-group.js'
 import { announce, byId, h } from './dom.js'
@@ -29,6 +31,8 @@ interface Session {
   me: string
   client: ChatClient
   chat: ChatService
+  /** Runs MLS for the encrypted groups (web/mls-worker.ts), off the page's thread; ended on sign-out. */
+  worker: Worker
   /** Joined groups, and pending invites, by gid. */
   groups: Map<string, ChatGroup>
   invites: Map<string, ChatGroup>
@@ -64,6 +68,13 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
   showStatus('connecting')
   let last: string | undefined
   let client: ChatClient
+  const worker = new Worker('/mls-worker.js', { type: 'module', name: 'mls' })
+  const encryptionProblem = byId('encryption-problem')
+  encryptionProblem.textContent = ''
+  // The engine's calls would wait for ever on a worker that failed to start: say so.
+  worker.addEventListener('error', (event) => {
+    encryptionProblem.textContent = `Encrypted groups do not work in this tab: ${event.message || 'the MLS worker failed to load'}.`
+  })
   try {
     let first: string | undefined = await token()
     last = first
@@ -77,8 +88,15 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
       // Where this identity stopped reading, so a reload is handed what was missed meanwhile.
       cursors: localStorageCursorStore(`huddle.cursors.${me}`),
       reconnect: { maxDelayMs: 5000 },
+      // End-to-end encrypted groups: this identity's device keys and group states stay in this browser's
+      // IndexedDB (one database per identity), and MLS runs in the worker.
+      encryption: {
+        store: indexedDbEncryptionStore(`huddle-encryption.${me}`),
+        engine: workerMlsEngine(worker),
+      },
     })
   } catch (error) {
+    worker.terminate()
     showStatus('closed')
     signInProblem.textContent =
       last === undefined
@@ -87,7 +105,15 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     return
   }
   const chat = client.chat()
-  const current: Session = { me, client, chat, groups: new Map(), invites: new Map(), unread: new Map() }
+  const current: Session = {
+    me,
+    client,
+    chat,
+    worker,
+    groups: new Map(),
+    invites: new Map(),
+    unread: new Map(),
+  }
   session = current
   client.onStatus((state) => {
     showStatus(state)
@@ -158,6 +184,7 @@ async function signOut(): Promise<void> {
   const ending = session
   session = undefined
   await ending?.client.close()
+  ending?.worker.terminate()
   byId('me').hidden = true
   byId('chat').hidden = true
   byId('sign-in').hidden = false
@@ -296,9 +323,9 @@ byId('token-form').addEventListener('submit', (event) => {
 byId('sign-out').addEventListener('click', () => void signOut())
 setUpCreateForm(
   () => session?.me ?? '',
-  (gid, name, members, avatar) => {
+  (gid, name, members, avatar, options) => {
     if (!session) throw new Error('you are signed out')
-    return session.chat.invite(gid, name, members, avatar)
+    return session.chat.invite(gid, name, members, avatar, options)
   },
   (group) => {
     session?.groups.set(group.gid, group)

@@ -1,5 +1,5 @@
-import type { ChatAttachment, ChatGroup, ChatMessage, HistoryPage } from '@huddle/client'
-import { announce, avatar, clock, h } from './dom.js'
+import type { ChatAttachment, ChatGroup, ChatMessage, EditEvent, HistoryPage } from '@huddle/client'
+import { announce, avatar, clock, encryptedTag, h } from './dom.js'
 import { describeError } from './errors.js'
 
 /** One line of a conversation: a message, or a member joining or leaving. */
@@ -18,6 +18,8 @@ interface Line {
   files?: (ChatAttachment | { name: string; size: number })[]
   edited?: boolean
   deleted?: boolean
+  /** A message of an encrypted group this device cannot decrypt: its body is empty. */
+  unreadable?: boolean
 }
 
 type LogEvent = HistoryPage['events'][number]
@@ -94,7 +96,13 @@ export class ConversationView {
         { class: 'conversation-head' },
         back,
         avatar(group),
-        h('div', { class: 'title' }, h('h2', { id: 'conversation-title' }, group.name), this.#members),
+        h(
+          'div',
+          { class: 'title' },
+          h('h2', { id: 'conversation-title' }, group.name),
+          group.encrypted && encryptedTag(),
+          this.#members,
+        ),
         leave,
       ),
       this.#earlier,
@@ -116,7 +124,8 @@ export class ConversationView {
   /** A message the SDK handed over: each once, in the group's order, including those caught up on. */
   received(message: ChatMessage): void {
     this.logged(message)
-    if (message.iss !== this.#hooks.me) announce(`${message.iss}: ${message.body}`)
+    if (message.iss !== this.#hooks.me)
+      announce(`${message.iss}: ${message.unreadable ? unreadableText : message.body}`)
     if (document.visibilityState === 'visible') this.#group.markRead(message.seq).catch(() => {})
   }
 
@@ -180,6 +189,9 @@ export class ConversationView {
         const line = [...this.#lines.values()].find((l) => l.kind === 'message' && l.jti === event.jti)
         if (!line) continue
         if (event.type === 'chat.delete') Object.assign(line, { deleted: true, body: '' })
+        // An encrypted edit this device cannot read (history gives edits back as ciphertext) keeps the
+        // words the line has.
+        else if (!readable(event)) line.edited = true
         else Object.assign(line, { edited: true, body: event.body ?? line.body })
         this.#show(line, true)
       } else {
@@ -193,7 +205,11 @@ export class ConversationView {
   }
 
   #show(line: Line, again = false): void {
-    if (this.#lines.has(line.seq) && !again) return
+    const shown = this.#lines.get(line.seq)
+    // A line read twice shows once; but a message that arrives decrypted replaces the copy history gave
+    // (which this device cannot read), never the other way round.
+    const clearer = shown?.unreadable === true && line.kind === 'message' && !line.unreadable
+    if (shown && !again && !clearer) return
     this.#lines.set(line.seq, line)
     const item = this.#render(line)
     const old = this.#items.get(line.seq)
@@ -227,18 +243,21 @@ export class ConversationView {
       const quoted = target ? `${this.#name(target.iss, 'you')}: “${excerpt(target)}”` : 'an earlier message'
       item.append(h('p', { class: 'quote' }, `In reply to ${quoted}`))
     }
-    const files = line.deleted ? [] : (line.files ?? [])
+    // An unreadable message's files are sealed: their names and keys are in the part it cannot read.
+    const files = line.deleted || line.unreadable ? [] : (line.files ?? [])
     if (files.length > 0)
       item.append(h('ul', { class: 'files' }, ...files.map((file) => this.#fileItem(file))))
     item.append(
       line.deleted
         ? h('p', { class: 'body deleted' }, 'Message deleted')
-        : h(
-            'p',
-            { class: 'body' },
-            line.body ?? '',
-            line.edited ? h('span', { class: 'edited' }, ' (edited)') : undefined,
-          ),
+        : line.unreadable
+          ? h('p', { class: 'body unreadable' }, `(${unreadableText})`)
+          : h(
+              'p',
+              { class: 'body' },
+              line.body ?? '',
+              line.edited ? h('span', { class: 'edited' }, ' (edited)') : undefined,
+            ),
     )
     if (!line.deleted && line.jti) {
       const reply = h(
@@ -366,6 +385,7 @@ function lineOf(
     ...('attachments' in event && event.attachments.length > 0 && { files: event.attachments }),
     ...(event.edited && { edited: true }),
     ...(event.deleted && { deleted: true }),
+    ...(event.unreadable && !event.deleted && { unreadable: true }),
   }
 }
 
@@ -405,8 +425,17 @@ function sizeOf(bytes: number): string {
   return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 }
 
+/** An edit whose new words this device has: the SDK decrypted it (or kept them), or the group is plain. */
+function readable(event: EditEvent): boolean {
+  return event.cipher === undefined && !(event as { unreadable?: boolean }).unreadable
+}
+
+/** What a message of an encrypted group says when this device cannot decrypt it. */
+const unreadableText = 'encrypted message this device cannot read'
+
 function excerpt(line: Line): string {
   if (line.deleted) return 'a deleted message'
+  if (line.unreadable) return 'an encrypted message'
   const body = line.body ?? ''
   return body.length > 60 ? `${body.slice(0, 57)}…` : body
 }

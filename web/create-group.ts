@@ -8,11 +8,13 @@ export type CreateGroup = (
   name: string,
   members: string[],
   avatar?: Avatar,
+  options?: { encrypted?: boolean },
 ) => Promise<ChatGroup>
 
 /**
  * The "New group" form: a name, members separated by commas, an optional id (made from the name when left
- * empty) and an optional avatar, previewed before it is uploaded.
+ * empty), an optional avatar, previewed before it is uploaded, and whether the group is end-to-end
+ * encrypted (chosen once, at creation).
  */
 export function setUpCreateForm(me: () => string, create: CreateGroup, created: (group: ChatGroup) => void) {
   const form = byId<HTMLFormElement>('create-form')
@@ -21,6 +23,7 @@ export function setUpCreateForm(me: () => string, create: CreateGroup, created: 
   const gid = byId<HTMLInputElement>('group-id')
   const file = byId<HTMLInputElement>('group-avatar')
   const preview = byId<HTMLImageElement>('avatar-preview')
+  const encrypted = byId<HTMLInputElement>('group-encrypted')
   const problem = byId('create-problem')
   const submit = form.querySelector('button') as HTMLButtonElement
   let suffix = randomSuffix()
@@ -55,6 +58,7 @@ export function setUpCreateForm(me: () => string, create: CreateGroup, created: 
         name.value.trim(),
         invitees,
         picked && { data: picked, mime: picked.type },
+        encrypted.checked ? { encrypted: true } : {},
       )
       form.reset()
       preview.hidden = true

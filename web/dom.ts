@@ -53,3 +53,19 @@ export function announce(text: string): void {
 export function clock(iso: string): string {
   return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
 }
+
+/**
+ * Says a group is end-to-end encrypted: "🔒 encrypted", the lock not read out (the word says it), with a
+ * tooltip that says what it means.
+ */
+export function encryptedTag(): HTMLElement {
+  return h(
+    'span',
+    {
+      class: 'tag encrypted',
+      title: 'End-to-end encrypted: only the members’ devices can read its messages',
+    },
+    h('span', { 'aria-hidden': 'true' }, '🔒 '),
+    'encrypted',
+  )
+}

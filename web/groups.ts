@@ -1,5 +1,5 @@
 import type { ChatGroup } from '@huddle/client'
-import { avatar, h } from './dom.js'
+import { avatar, encryptedTag, h } from './dom.js'
 
 /** The groups this identity joined, each a button that opens it, with its unread count. */
 export function renderGroups(
@@ -22,6 +22,7 @@ export function renderGroups(
         },
         decorative(avatar(group)),
         h('span', { class: 'name' }, group.name),
+        group.encrypted && encryptedTag(),
         count > 0 &&
           h('span', { class: 'badge' }, String(count), h('span', { class: 'visually-hidden' }, ' unread')),
       )
@@ -55,6 +56,8 @@ export function renderInvites(
           'div',
           { class: 'title' },
           h('strong', {}, group.name),
+          group.encrypted && ' ',
+          group.encrypted && encryptedTag(),
           h('p', { class: 'members' }, `${group.memberCount} members: ${group.members.join(', ')}`),
         ),
         h('div', { class: 'actions' }, accept, decline),

@@ -4,6 +4,7 @@ import { type GroupKeys, type MlsEngine, mlsEngine } from './mls.js'
 export interface WorkerChannel {
   postMessage(message: unknown): void
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void
+  addEventListener(type: 'error', listener: (event: unknown) => void): void
 }
 
 /** A group state as it crosses the channel: the worker keeps the state, the page a handle to it. */
@@ -71,6 +72,13 @@ export function workerMlsEngine(worker: WorkerChannel): MlsEngine {
     worker.postMessage({ id: 0, method: 'release', args: [handle] } satisfies Call),
   )
   let last = 0
+  // A worker that failed to load, or died, answers nothing more: every call fails instead of waiting.
+  let failed: Error | undefined
+  worker.addEventListener('error', () => {
+    failed = new Error('MLS: the worker failed (it did not load, or it stopped)')
+    for (const call of pending.values()) call.reject(failed)
+    pending.clear()
+  })
   worker.addEventListener('message', ({ data }) => {
     const reply = data as Reply
     const call = pending.get(reply.id)
@@ -85,6 +93,7 @@ export function workerMlsEngine(worker: WorkerChannel): MlsEngine {
     return keys
   }
   const call = async (method: keyof MlsEngine, ...args: unknown[]): Promise<unknown> => {
+    if (failed) throw failed
     const id = ++last
     const sent = args.map((arg) => {
       const handle = isObject(arg) ? handles.get(arg as unknown as GroupKeys) : undefined

@@ -1,0 +1,777 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { type Committed, type GroupKeys, mlsEngine } from '@huddle/client/mls'
+import type { DeviceName } from '@huddle/client/mls-wire'
+import {
+  type AckResults,
+  type CommitEvent,
+  limits,
+  type MessageEvent,
+  type MlsBytes,
+  type RosterLeaf,
+} from '@huddle/client/protocol'
+import type { RateLimit } from '../lambdas/core/ports.js'
+import type { RateBucket } from '../lambdas/core/rate-limits.js'
+import { putUpload } from '../packages/client/src/upload.js'
+import { startStackProcess } from './stack-process.js'
+import { describeMachine, type Machine, printTable, quantile, round } from './stats.js'
+import { BenchClient, mapLimited, type PushedFrame } from './ws-client.js'
+
+// What end-to-end encryption (MLS) adds: per message, the engine's work and the bytes on the wire; per new
+// member, the time to add it to a group's keys, through the local stack, and the engine's share of it.
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
+const quick = process.argv.includes('--quick')
+/** Members of each encrypted group measured. */
+const groupSizes = [10, 100]
+/** Messages encrypted and decrypted per group, after a few unmeasured ones. */
+const messages = { measured: quick ? 50 : 300, warmup: 20 }
+/** Members added one at a time, each measured (the group grows by one each time). */
+const adds = quick ? 2 : 5
+/** A group of 10 that goes through every step first, unmeasured: the stack's functions (each in a worker
+ * thread of its own) and DynamoDB Local (Java) are slow on their first calls. */
+const warmupGroup = { members: 10, messages: 50, adds: 3 }
+const body = 'x'.repeat(100)
+/** What encryption.ts sends inline in all, across a commit's parts (`inlineBudget` there). */
+const inlineBudget = limits.mlsInlineChars
+/** How long a pushed event may take to arrive before the run gives up. */
+const eventTimeoutMs = 30_000
+/** Many requests from few identities, far faster than the deployed limits allow. */
+const unlimited: Record<RateBucket, RateLimit> = {
+  messages: { perSecond: 1_000_000, burst: 1_000_000 },
+  writes: { perSecond: 1_000_000, burst: 1_000_000 },
+}
+const resultsFile = fileURLToPath(new URL('results.json', import.meta.url))
+const engine = mlsEngine()
+const utf8 = new TextEncoder()
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
+const bytesOf = (text: string) => Buffer.byteLength(text, 'utf8')
+
+type P = { p50: number; p99: number }
+type Part = 'commit' | 'welcome' | 'info'
+
+/** The figures of one group size. */
+interface EncryptedGroupResult {
+  members: number
+  perMessage: {
+    messages: number
+    /** The SDK's sealed payload, JSON {jti, body}, in UTF-8. */
+    sealedBytes: number
+    /** The MLS PrivateMessage, and its base64 in the frame. */
+    cipherBytes: number
+    cipherChars: number
+    /** Engine alone. */
+    encryptMs: P
+    decryptMs: P
+    /** `engine.save` of the new state, which the SDK does after every encrypt and decrypt (`#adopt`). */
+    saveMs: P
+    stateBytes: number
+    /** The `message` request frame as the SDK builds it. */
+    frameBytes: { plain: number; encrypted: number; ratio: number }
+    /** The `chat.message` event as posted to each member. */
+    eventBytes: { plain: number; encrypted: number; ratio: number }
+  }
+  /** The group's keys made: one commit of the creator's device adding every other member. */
+  build: { addAllMs: number; commitBytes: number; welcomeBytes: number; infoBytes: number; joinMs: number }
+  addMember: {
+    adds: number
+    /** Leaves the group's keys held before the first add and after the last. */
+    leavesBefore: number
+    leavesAfter: number
+    /** Medians, through the local stack. */
+    stackMs: {
+      claim: number
+      upload: number
+      commitAck: number
+      adder: number
+      delivered: number
+      welcomeFetch: number
+      rosterCheck: number
+      endToEnd: number
+    }
+    /** Medians, the engine alone. */
+    engineMs: { commit: number; join: number; process: number }
+    /** The first add's parts, and whether each went through storage (over the inline budget). */
+    bytes: Record<Part, number>
+    uploaded: Part[]
+  }
+}
+
+interface EncryptedResults {
+  ranAt: string
+  machine: Machine
+  groups: EncryptedGroupResult[]
+}
+
+/** One identity's one device, with its connection and the key-package secrets it keeps. */
+interface Device {
+  client: BenchClient
+  inbox: Inbox
+  name: DeviceName
+  secrets: Map<string, Uint8Array>
+}
+
+/** Pushed events a step waits for: it asks before the request that causes them. */
+class Inbox {
+  private readonly waiters = new Set<{
+    match: (frame: PushedFrame) => boolean
+    found: (frame: PushedFrame, at: number) => void
+  }>()
+
+  constructor(client: BenchClient) {
+    client.onEvent = (frame) => {
+      const at = performance.now()
+      for (const waiter of this.waiters) {
+        if (!waiter.match(frame)) continue
+        this.waiters.delete(waiter)
+        waiter.found(frame, at)
+      }
+    }
+  }
+
+  /** The next event `match` accepts, and when it arrived (performance.now()). */
+  next<T>(match: (frame: PushedFrame) => boolean, what: string): Promise<{ frame: T; at: number }> {
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        found: (frame: PushedFrame, at: number) => {
+          clearTimeout(timer)
+          resolve({ frame: frame as unknown as T, at })
+        },
+      }
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter)
+        reject(new Error(`${what} did not arrive in ${eventTimeoutMs / 1000} s`))
+      }, eventTimeoutMs)
+      this.waiters.add(waiter)
+    })
+  }
+
+  commit(gid: string, epoch: number) {
+    return this.next<CommitEvent>(
+      (f) => f.type === 'chat.commit' && f.gid === gid && f.epoch === epoch,
+      `${gid}'s chat.commit to epoch ${epoch}`,
+    )
+  }
+}
+
+async function main(): Promise<void> {
+  const machine = await describeMachine()
+  const runId = randomBytes(3).toString('hex')
+  console.log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}; ` +
+      `${round(machine.cpuBusyAtStart * 100, 0)} % busy before the run`,
+  )
+  if (machine.cpuBusyAtStart > 0.1)
+    console.log('note: something else is using the CPU; timings will be noisy')
+  const started = Date.now()
+  console.log('encrypted groups: starting the local stack in a process of its own…')
+  const stack = await startStackProcess({ port: 0, rateLimits: unlimited })
+  const problems: string[] = []
+  const groups: EncryptedGroupResult[] = []
+  try {
+    console.log(
+      `warming up: an encrypted group of ${warmupGroup.members} through every step, ${warmupGroup.adds} adds, unmeasured…`,
+    )
+    const warm = await buildGroup(
+      stack.url,
+      `bench-${runId}-w`,
+      warmupGroup.members,
+      warmupGroup.adds,
+      problems,
+    )
+    await measureMessages(warm, warmupGroup.messages, problems)
+    await measureAdds(warm, problems)
+    for (const members of groupSizes) {
+      console.log(
+        `encrypted group of ${members}: building it (invites, joins, key packages, the creator's commits)…`,
+      )
+      const group = await buildGroup(stack.url, `bench-${runId}-e${members}`, members, adds, problems)
+      console.log(
+        `encrypted group of ${members}: ${messages.measured} messages through the engine, one through the stack, ` +
+          `then ${adds} members added one at a time…`,
+      )
+      const perMessage = await measureMessages(group, messages.measured, problems)
+      const addMember = await measureAdds(group, problems)
+      groups.push({ members, perMessage, build: group.build, addMember })
+    }
+  } finally {
+    await stack.stop()
+  }
+  const results: EncryptedResults = { ranAt: new Date().toISOString(), machine, groups }
+  report(results)
+  const previous = await readPrevious()
+  if (previous) printDelta(previous.results, previous.from, results)
+  // A quick run or one with problems is not a baseline to compare later runs with.
+  if (!quick && problems.length === 0) await store(results)
+  console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
+  if (problems.length > 0) {
+    console.error(`\n${problems.length} problem(s):\n${problems.slice(0, 20).join('\n')}`)
+    process.exitCode = 1
+  }
+}
+
+interface BuiltGroup {
+  gid: string
+  members: number
+  creator: Device
+  /** A member who joined the keys from the creator's Welcome: it decrypts and processes commits. */
+  existing: Device
+  /** Joined members with a key package published, added to the keys one at a time. */
+  joiners: Device[]
+  creatorKeys: GroupKeys
+  existingKeys: GroupKeys
+  build: EncryptedGroupResult['build']
+}
+
+/**
+ * An encrypted group of `members` whose keys every member holds a leaf of, made over raw connections:
+ * each member's device publishes a key package; the creator invites them all and they join; the
+ * creator's device starts the keys (epoch 0, a commit with a path, as the SDK does) and then adds every
+ * other member in one commit, sending the real `claim` and `commit` requests. The joiners to be added
+ * later join the group too, and publish a key package each.
+ */
+async function buildGroup(
+  url: string,
+  gid: string,
+  members: number,
+  joining: number,
+  problems: string[],
+): Promise<BuiltGroup> {
+  const names = Array.from({ length: members + joining }, (_, i) =>
+    i < members ? `${gid}-m${String(i).padStart(3, '0')}` : `${gid}-j${i - members}`,
+  )
+  const devices = await mapLimited(names, 16, async (iss): Promise<Device> => {
+    const client = await BenchClient.connect(url, iss)
+    // A device id as the SDK makes one: 12 random bytes, base64url.
+    return {
+      client,
+      inbox: new Inbox(client),
+      name: { iss, device: randomBytes(12).toString('base64url') },
+      secrets: new Map(),
+    }
+  })
+  const [creator, existing] = devices
+  if (creator === undefined || existing === undefined) throw new Error('a group needs two members')
+  const others = devices.slice(1)
+  const holders = devices.slice(1, members)
+  const joiners = devices.slice(members)
+
+  await mapLimited(others, 4, async (device) => {
+    const made = await engine.makeKeyPackage(device.name)
+    device.secrets.set(made.ref, made.secret)
+    await device.client.ok('keys', { device: device.name.device, packages: [b64(made.package)] })
+  })
+  for (let i = 0; i < others.length; i += limits.membersPerInvite) {
+    await creator.client.ok('invite', {
+      gid,
+      name: `Encrypted ${members}`,
+      members: others.slice(i, i + limits.membersPerInvite).map((d) => d.name.iss),
+      ...(i === 0 && { encrypted: true }),
+    })
+  }
+  await mapLimited(others, 8, (device) => device.client.ok('join', { gid }))
+
+  // The creator starts the keys (epoch 0 → 1), then adds every other member (1 → 2).
+  const own = await engine.createGroup(gid, creator.name)
+  const started = await engine.commit(own, {})
+  await sendCommit(creator.client, gid, started)
+  const claimed = await mapLimited(holders, 8, async (device) => claim(creator.client, gid, device.name.iss))
+  const addAllAt = performance.now()
+  const everyone = await engine.commit(started.keys, { add: claimed.flat() })
+  const addAllMs = performance.now() - addAllAt
+  const arrived = existing.inbox.commit(gid, 2)
+  await sendCommit(creator.client, gid, everyone)
+  const { frame: event } = await arrived
+  const welcome = await fetchPart(existing.client, gid, requirePart(event.welcome))
+  const joinAt = performance.now()
+  const existingKeys = await joinFromWelcome(existing, welcome)
+  const joinMs = performance.now() - joinAt
+  if (!(await rosterHolds(existing.client, gid, existingKeys))) {
+    problems.push(`${gid}: the keys joined from the first Welcome differ from the server's roster`)
+  }
+  if (existingKeys.epoch !== 2 || everyone.keys.epoch !== 2)
+    problems.push(`${gid}: not at epoch 2 after building`)
+  return {
+    gid,
+    members,
+    creator,
+    existing,
+    joiners,
+    creatorKeys: everyone.keys,
+    existingKeys,
+    build: {
+      addAllMs: round(addAllMs, 1),
+      commitBytes: everyone.commit.byteLength,
+      welcomeBytes: everyone.welcome?.byteLength ?? 0,
+      infoBytes: everyone.info.byteLength,
+      joinMs: round(joinMs, 1),
+    },
+  }
+}
+
+/**
+ * Per message, on the engine alone: the creator's device encrypts the SDK's sealed payload and another
+ * member's decrypts it, each followed by `save`, as the SDK's `#adopt` does. Then one message through the
+ * stack, whose frame and event are measured in bytes against the same body sent in a plain group.
+ */
+async function measureMessages(
+  group: BuiltGroup,
+  count: number,
+  problems: string[],
+): Promise<EncryptedGroupResult['perMessage']> {
+  const { gid, creator, existing } = group
+  const encryptMs: number[] = []
+  const decryptMs: number[] = []
+  const saveMs: number[] = []
+  let sender = group.creatorKeys
+  let receiver = group.existingKeys
+  let stateBytes = 0
+  let sealedBytes = 0
+  let cipherBytes = 0
+  for (let i = 0; i < messages.warmup + count; i++) {
+    const measured = i >= messages.warmup
+    const jti = randomUUID()
+    const sealed = utf8.encode(JSON.stringify({ jti, body }))
+    const encryptAt = performance.now()
+    const made = await engine.encrypt(sender, sealed)
+    const encrypted = performance.now()
+    const state = await engine.save(made.keys)
+    const saved = performance.now()
+    sender = made.keys
+    const opened = await engine.decrypt(receiver, made.cipher)
+    const decrypted = performance.now()
+    await engine.save(opened.keys)
+    const savedToo = performance.now()
+    receiver = opened.keys
+    if (opened.sender.iss !== creator.name.iss || Buffer.compare(opened.plaintext, sealed) !== 0) {
+      problems.push(`${gid}: message ${i} decrypted to something else`)
+    }
+    if (!measured) continue
+    encryptMs.push(encrypted - encryptAt)
+    decryptMs.push(decrypted - saved)
+    saveMs.push(saved - encrypted, savedToo - decrypted)
+    stateBytes = state.byteLength
+    sealedBytes = sealed.byteLength
+    cipherBytes = made.cipher.byteLength
+  }
+
+  // The same 100-byte body as the SDK writes it: a plain group's frame, and an encrypted group's (#sendNow).
+  const jti = randomUUID()
+  const plainFrame = JSON.stringify({ gid, body, jti, action: 'message', id: randomUUID() })
+  const sealed = await engine.encrypt(sender, utf8.encode(JSON.stringify({ jti, body })))
+  sender = sealed.keys
+  const fields = { gid, jti, body: '', cipher: b64(sealed.cipher) }
+  const encryptedFrame = JSON.stringify({ ...fields, action: 'message', id: randomUUID() })
+  const arrived = existing.inbox.next<MessageEvent>(
+    (f) => f.type === 'chat.message' && f.jti === jti,
+    `${gid}'s encrypted message`,
+  )
+  await creator.client.ok('message', fields)
+  const { frame: event } = await arrived
+  // Posted as the server serialized it: parsing and serializing again gives the same bytes.
+  const encryptedEvent = JSON.stringify(event)
+  // A plain group's event is the same one with the body in it and no cipher (conversation.ts).
+  const { cipher, ...rest } = event
+  const plainEvent = JSON.stringify({ ...rest, body })
+  const opened = await engine.decrypt(receiver, Buffer.from(cipher ?? '', 'base64'))
+  receiver = opened.keys
+  if (JSON.parse(new TextDecoder().decode(opened.plaintext)).jti !== jti) {
+    problems.push(`${gid}: the message sent through the stack decrypted to another`)
+  }
+  group.creatorKeys = sender
+  group.existingKeys = receiver
+
+  const ms = (values: number[], digits = 2): P => ({
+    p50: round(quantile(values, 0.5), digits),
+    p99: round(quantile(values, 0.99), digits),
+  })
+  const pair = (plain: string, encrypted: string) => ({
+    plain: bytesOf(plain),
+    encrypted: bytesOf(encrypted),
+    ratio: round(bytesOf(encrypted) / bytesOf(plain), 2),
+  })
+  return {
+    messages: count,
+    sealedBytes,
+    cipherBytes,
+    cipherChars: fields.cipher.length,
+    encryptMs: ms(encryptMs),
+    decryptMs: ms(decryptMs),
+    saveMs: ms(saveMs),
+    stateBytes,
+    frameBytes: pair(plainFrame, encryptedFrame),
+    eventBytes: pair(plainEvent, encryptedEvent),
+  }
+}
+
+/**
+ * Adds the joiners one at a time, as the SDK's reconcile does: the creator claims the joiner's key package,
+ * makes the commit, uploads the parts over the inline budget and sends `commit` until the ack. Then the
+ * joiner fetches the Welcome from its `chat.commit`, joins from it and checks the keys against `roster`;
+ * last, the existing member processes the commit. Each side's work starts after the one before ends, so
+ * that they never share this process's CPU; on devices of their own, the joiner starts as soon as its
+ * `chat.commit` arrives (the server posts it before it answers the commit).
+ */
+async function measureAdds(
+  group: BuiltGroup,
+  problems: string[],
+): Promise<EncryptedGroupResult['addMember']> {
+  const { gid, creator, existing } = group
+  const steps = {
+    claim: [] as number[],
+    commit: [] as number[],
+    upload: [] as number[],
+    commitAck: [] as number[],
+    adder: [] as number[],
+    delivered: [] as number[],
+    welcomeFetch: [] as number[],
+    join: [] as number[],
+    rosterCheck: [] as number[],
+    endToEnd: [] as number[],
+    process: [] as number[],
+  }
+  let bytes: Record<Part, number> | undefined
+  let uploaded: Part[] = []
+  const leavesBefore = (await engine.leaves(group.creatorKeys)).length
+  for (const joiner of group.joiners) {
+    const epoch = group.creatorKeys.epoch + 1
+    const started = performance.now()
+    const add = await claim(creator.client, gid, joiner.name.iss)
+    const claimed = performance.now()
+    const made = await engine.commit(group.creatorKeys, { add, remove: [] })
+    const committed = performance.now()
+    const joinerGets = joiner.inbox.commit(gid, epoch)
+    const existingGets = existing.inbox.commit(gid, epoch)
+    const sent = await sendCommit(creator.client, gid, made)
+    const acked = performance.now()
+    group.creatorKeys = made.keys
+
+    const { frame: event, at: arrivedAt } = await joinerGets
+    const fetchAt = performance.now()
+    const welcome = await fetchPart(joiner.client, gid, requirePart(event.welcome))
+    const fetched = performance.now()
+    const keys = await joinFromWelcome(joiner, welcome)
+    const joined = performance.now()
+    const holds = await rosterHolds(joiner.client, gid, keys)
+    const checked = performance.now()
+    if (!holds) problems.push(`${gid}: ${joiner.name.iss}'s keys differ from the server's roster`)
+    if (keys.epoch !== epoch)
+      problems.push(`${gid}: ${joiner.name.iss} joined at epoch ${keys.epoch}, not ${epoch}`)
+
+    const { frame: seen } = await existingGets
+    const commit = await fetchPart(existing.client, gid, seen.commit)
+    const processAt = performance.now()
+    const processed = await engine.process(group.existingKeys, commit)
+    steps.process.push(performance.now() - processAt)
+    group.existingKeys = processed.keys
+    if (!sameLeaves(processed.added, seen.added) || seen.added[0]?.iss !== joiner.name.iss) {
+      problems.push(`${gid}: the commit adding ${joiner.name.iss} added other leaves than the server placed`)
+    }
+
+    steps.claim.push(claimed - started)
+    steps.commit.push(committed - claimed)
+    steps.upload.push(sent.uploadMs)
+    steps.commitAck.push(acked - sent.sentAt)
+    steps.adder.push(acked - started)
+    steps.delivered.push(arrivedAt - sent.sentAt)
+    steps.welcomeFetch.push(fetched - fetchAt)
+    steps.join.push(joined - fetched)
+    steps.rosterCheck.push(checked - joined)
+    steps.endToEnd.push(acked - started + (checked - fetchAt))
+    bytes ??= {
+      commit: made.commit.byteLength,
+      welcome: made.welcome?.byteLength ?? 0,
+      info: made.info.byteLength,
+    }
+    if (uploaded.length === 0)
+      uploaded = (['commit', 'welcome', 'info'] as const).filter((p) => 'key' in (sent.parts[p] ?? {}))
+  }
+  const median = (values: number[]) => round(quantile(values, 0.5), 1)
+  return {
+    adds: group.joiners.length,
+    leavesBefore,
+    leavesAfter: (await engine.leaves(group.creatorKeys)).length,
+    stackMs: {
+      claim: median(steps.claim),
+      upload: median(steps.upload),
+      commitAck: median(steps.commitAck),
+      adder: median(steps.adder),
+      delivered: median(steps.delivered),
+      welcomeFetch: median(steps.welcomeFetch),
+      rosterCheck: median(steps.rosterCheck),
+      endToEnd: median(steps.endToEnd),
+    },
+    engineMs: { commit: median(steps.commit), join: median(steps.join), process: median(steps.process) },
+    bytes: bytes ?? { commit: 0, welcome: 0, info: 0 },
+    uploaded,
+  }
+}
+
+/** One key package of each device of `iss`, as the SDK's `#claim` takes them. */
+async function claim(client: BenchClient, gid: string, iss: string): Promise<Uint8Array[]> {
+  const { packages } = (await client.ok('claim', { gid, iss })) as unknown as AckResults['claim']
+  return packages.map(({ package: text }) => new Uint8Array(Buffer.from(text, 'base64')))
+}
+
+/**
+ * The commit's parts placed as encryption.ts `#parts` places them (inline while the budget lasts, in the
+ * order commit, Welcome, info; the rest uploaded through `attachment` and a PUT), then `commit` sent.
+ */
+async function sendCommit(client: BenchClient, gid: string, made: Committed) {
+  const placing = performance.now()
+  let budget = inlineBudget
+  const place = async (bytes: Uint8Array): Promise<MlsBytes> => {
+    const data = b64(bytes)
+    if (data.length <= budget) {
+      budget -= data.length
+      return { data }
+    }
+    const upload = (await client.ok('attachment', {
+      gid,
+      size: bytes.byteLength,
+    })) as unknown as AckResults['attachment']
+    await putUpload(upload, new Uint8Array(bytes), 'key change')
+    return { key: upload.key }
+  }
+  const commit = await place(made.commit)
+  const welcome = made.welcome && (await place(made.welcome))
+  const info = await place(made.info)
+  const parts = { commit, ...(welcome && { welcome }), info }
+  let sentAt = 0
+  const reply = await client.request('commit', { gid, ...parts }, () => {
+    sentAt = performance.now()
+  })
+  if (reply.type !== 'ack') throw new Error(`${client.iss} commit failed: ${JSON.stringify(reply)}`)
+  return { parts: parts as Partial<Record<Part, MlsBytes>>, uploadMs: sentAt - placing, sentAt }
+}
+
+/** A part of a commit event: inline, or downloaded as the SDK's `#fetch` does. */
+async function fetchPart(client: BenchClient, gid: string, part: MlsBytes): Promise<Uint8Array> {
+  if ('data' in part) return new Uint8Array(Buffer.from(part.data, 'base64'))
+  const link = (await client.ok('download', { gid, key: part.key })) as unknown as AckResults['download']
+  const response = await fetch(link.url)
+  if (!response.ok) throw new Error(`${gid}: a key change was answered ${response.status}`)
+  return new Uint8Array(await response.arrayBuffer())
+}
+
+function requirePart(part: MlsBytes | undefined): MlsBytes {
+  if (part === undefined) throw new Error('a commit that adds carries no Welcome')
+  return part
+}
+
+/** Joins from a Welcome with the secret of the key package it was made to, as the SDK's `#welcome` does. */
+async function joinFromWelcome(device: Device, welcome: Uint8Array): Promise<GroupKeys> {
+  for (const ref of await engine.welcomeRefs(welcome)) {
+    const secret = device.secrets.get(ref)
+    if (secret === undefined) continue
+    device.secrets.delete(ref)
+    return engine.joinFromWelcome(welcome, secret)
+  }
+  throw new Error(`${device.name.iss}: the Welcome is made to none of its key packages`)
+}
+
+/** The keys' leaves are the devices the server's roster holds (the SDK's `#verify`). */
+async function rosterHolds(client: BenchClient, gid: string, keys: GroupKeys): Promise<boolean> {
+  const roster = (await client.ok('roster', { gid })) as unknown as AckResults['roster']
+  return roster.epoch === keys.epoch && sameLeaves(await engine.leaves(keys), roster.leaves)
+}
+
+function sameLeaves(a: readonly RosterLeaf[], b: readonly RosterLeaf[]): boolean {
+  const names = (leaves: readonly RosterLeaf[]) =>
+    leaves
+      .map((leaf) => JSON.stringify([leaf.leaf, leaf.iss, leaf.device]))
+      .sort()
+      .join('\n')
+  return names(a) === names(b)
+}
+
+function report({ groups }: EncryptedResults): void {
+  const sizes = groups.map((g) => `${g.members} members`)
+  const first = groups[0]
+  if (first === undefined) return
+  const pm = (g: EncryptedGroupResult) => g.perMessage
+  const pair = ({ p50, p99 }: P) => `${p50} / ${p99}`
+
+  console.log(
+    `\nper message, on the engine alone (ts-mls in this process, no stack): the SDK's sealed payload ` +
+      `(JSON {jti, body}, a ${body.length}-byte body: ${first.perMessage.sealedBytes} bytes) encrypted by the ` +
+      `creator's device and decrypted by another member's, ${first.perMessage.messages} messages after ` +
+      `${messages.warmup} unmeasured; "save" is engine.save of the new state, which the SDK does after each\n`,
+  )
+  printTable(
+    [
+      'members',
+      'cipher B (base64 chars)',
+      'encrypt p50 / p99 ms',
+      'decrypt p50 / p99 ms',
+      'save p50 / p99 ms',
+      'saved state KiB',
+    ],
+    groups.map((g) => [
+      g.members,
+      `${pm(g).cipherBytes} (${pm(g).cipherChars})`,
+      pair(pm(g).encryptMs),
+      pair(pm(g).decryptMs),
+      pair(pm(g).saveMs),
+      round(pm(g).stateBytes / 1024, 1),
+    ]),
+  )
+
+  console.log(
+    `\nbytes on the wire per message, the same ${body.length}-byte body: the \`message\` request frame as the SDK ` +
+      'builds it (plain: {gid, body, jti}; encrypted: {gid, jti, body: "", cipher}; with action and id); the ' +
+      '`chat.message` event as a member received it through the stack (plain: the same event with the body ' +
+      'and no cipher, as the server builds it)\n',
+  )
+  printTable(
+    ['members', 'frame plain B', 'frame encrypted B', '×', 'event plain B', 'event encrypted B', '×'],
+    groups.map((g) => [
+      g.members,
+      pm(g).frameBytes.plain,
+      pm(g).frameBytes.encrypted,
+      pm(g).frameBytes.ratio,
+      pm(g).eventBytes.plain,
+      pm(g).eventBytes.encrypted,
+      pm(g).eventBytes.ratio,
+    ]),
+  )
+
+  console.log(
+    `\nbuilding each group (not part of the figures above or below): the creator's device adds every other ` +
+      'member in one commit (engine), and one member joins from its Welcome (engine)\n',
+  )
+  printTable(
+    ['members', 'make the commit ms', 'commit B', 'Welcome B', 'group info B', 'join from the Welcome ms'],
+    groups.map((g) => [
+      g.members,
+      g.build.addAllMs,
+      g.build.commitBytes,
+      g.build.welcomeBytes,
+      g.build.infoBytes,
+      g.build.joinMs,
+    ]),
+  )
+
+  const am = (g: EncryptedGroupResult) => g.addMember
+  console.log(
+    `\nadding one member who has joined the group, median of ${first.addMember.adds} adds, one at a time ` +
+      `(${groups.map((g) => `leaves ${am(g).leavesBefore + 1}–${am(g).leavesAfter}`).join(', ')}), ms. ` +
+      '"stack": a request through the local stack (gateway, functions, DynamoDB Local, S3 emulator); ' +
+      '"engine": ts-mls alone in this process. The joiner starts after the adder\'s ack, so the two do not ' +
+      'share the CPU; its chat.commit arrives before the ack\n',
+  )
+  const row = (step: string, where: string, value: (g: EncryptedGroupResult) => number | string) => [
+    step,
+    where,
+    ...groups.map(value),
+  ]
+  printTable(
+    ['step', 'measured', ...sizes],
+    [
+      row('adder: claim the key package', 'stack', (g) => am(g).stackMs.claim),
+      row('adder: make the commit', 'engine', (g) => am(g).engineMs.commit),
+      row('adder: upload parts over the inline limit (attachment + PUT)', 'stack', (g) =>
+        am(g).uploaded.length === 0
+          ? `${am(g).stackMs.upload} (none)`
+          : `${am(g).stackMs.upload} (${am(g).uploaded.join(', ')})`,
+      ),
+      row('adder: send commit until the ack', 'stack', (g) => am(g).stackMs.commitAck),
+      row('adder, in all', 'both', (g) => am(g).stackMs.adder),
+      row('joiner: chat.commit arrives, from the commit sent', 'stack', (g) => am(g).stackMs.delivered),
+      row(
+        'joiner: fetch the Welcome (download + GET when uploaded)',
+        'stack',
+        (g) => am(g).stackMs.welcomeFetch,
+      ),
+      row('joiner: join from the Welcome', 'engine', (g) => am(g).engineMs.join),
+      row('joiner: check the keys against `roster`', 'stack', (g) => am(g).stackMs.rosterCheck),
+      row('claim to joined (adder in all + fetch, join, check)', 'both', (g) => am(g).stackMs.endToEnd),
+      row('another member processes the commit', 'engine', (g) => am(g).engineMs.process),
+    ],
+  )
+  console.log(
+    "\nthe first add's parts, bytes (uploaded: over the 24,000 base64 characters sent inline in all)\n",
+  )
+  const part = (g: EncryptedGroupResult, p: Part) =>
+    `${am(g).bytes[p]} ${am(g).uploaded.includes(p) ? 'uploaded' : 'inline'}`
+  printTable(
+    ['part', ...sizes],
+    [
+      ['commit', ...groups.map((g) => part(g, 'commit'))],
+      ['Welcome', ...groups.map((g) => part(g, 'welcome'))],
+      ['group info', ...groups.map((g) => part(g, 'info'))],
+    ],
+  )
+}
+
+/** The previous figures: results.json's `encrypted` (the fan-out bench keeps them when it rewrites the file). */
+async function readPrevious(): Promise<{ results: EncryptedResults; from: string } | undefined> {
+  try {
+    const { encrypted } = JSON.parse(await readFile(resultsFile, 'utf8')) as { encrypted?: EncryptedResults }
+    return encrypted && { results: encrypted, from: 'results.json' }
+  } catch {
+    return undefined
+  }
+}
+
+/** Every numeric figure by a readable path. */
+function figures(results: EncryptedResults): Map<string, number> {
+  const flat = new Map<string, number>()
+  const walk = (prefix: string, value: unknown) => {
+    if (typeof value === 'number') flat.set(prefix, value)
+    else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      for (const [key, child] of Object.entries(value)) walk(`${prefix}.${key}`, child)
+    }
+  }
+  // Counts of the run's plan, not figures.
+  for (const { members, perMessage, addMember, ...rest } of results.groups) {
+    walk(`encrypted.${members} members`, {
+      ...rest,
+      perMessage: { ...perMessage, messages: undefined },
+      addMember: { ...addMember, adds: undefined, leavesBefore: undefined, leavesAfter: undefined },
+    })
+  }
+  return flat
+}
+
+/** The figures that moved by 10 % or more since the previous run (timings here vary by about ±20 %). */
+function printDelta(previous: EncryptedResults, from: string, current: EncryptedResults): void {
+  const before = figures(previous)
+  const moved: string[] = []
+  let steady = 0
+  for (const [path, value] of figures(current)) {
+    const old = before.get(path)
+    if (old === undefined) continue
+    const change = old === 0 ? (value === 0 ? 0 : 1) : (value - old) / old
+    if (Math.abs(change) >= 0.1)
+      moved.push(`  ${path}: ${old} → ${value} (${change > 0 ? '+' : ''}${round(change * 100, 0)} %)`)
+    else steady++
+  }
+  console.log(`\ncompared with the previous run (${previous.ranAt}, from ${from}):`)
+  console.log(moved.length > 0 ? moved.join('\n') : '  nothing moved by 10 % or more')
+  console.log(`  ${steady} other figures within 10 %`)
+}
+
+/** Puts the figures under `encrypted`, keeping everything else the file holds (the fan-out bench's). */
+async function store(results: EncryptedResults): Promise<void> {
+  let file: Record<string, unknown>
+  try {
+    file = JSON.parse(await readFile(resultsFile, 'utf8')) as Record<string, unknown>
+  } catch {
+    file = {}
+  }
+  // fanout.ts compares with the file's fan-out figures and expects them there: without them, nothing is written.
+  if (!Array.isArray(file.fanOut)) {
+    console.log(`\n${resultsFile} holds no fan-out figures (run bench/fanout.ts first): not written`)
+    return
+  }
+  file.encrypted = results
+  await writeFile(`${resultsFile}.tmp`, `${JSON.stringify(file, null, 2)}\n`)
+  await rename(`${resultsFile}.tmp`, resultsFile)
+  console.log(`\nwrote ${resultsFile} (key "encrypted")`)
+}
+
+await main()
