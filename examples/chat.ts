@@ -13,6 +13,7 @@ import {
   type ChatGroup,
   type ChatMessage,
   fileCursorStore,
+  fileEncryptionStore,
   type GroupChange,
   type HistoryPage,
 } from '@huddle/client'
@@ -20,6 +21,7 @@ import { connectAs, ExampleError, exitOnError, huddleUrls, readImage } from './s
 
 const help = `commands:
   /invite <gid> <name> <member,member> [image path]   create a group (or add members); quote a name with spaces
+  /encrypted <gid> <name> <member,member>   create an end-to-end encrypted group
   /join <gid>          accept an invite
   /leave [gid]         leave a group (default: the current one)
   /decline <gid> [block]   decline an invite (and block whoever sent it)
@@ -44,7 +46,11 @@ async function start() {
   const me = values.as
   // Positions are kept between runs, so what was said while this client was closed is shown when it starts.
   await mkdir('.huddle', { recursive: true })
-  const client = await connectAs(me, { cursors: fileCursorStore(`.huddle/cursors-${me}.json`) })
+  // So are this device's keys of end-to-end encrypted groups.
+  const client = await connectAs(me, {
+    cursors: fileCursorStore(`.huddle/cursors-${me}.json`),
+    encryption: { store: fileEncryptionStore(`.huddle/keys-${me}`) },
+  })
   return { me, client, chat: client.chat() }
 }
 
@@ -171,6 +177,14 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     const group = await chat.invite(gid, name, members.split(',').filter(Boolean), avatar)
     remember(group, true)
     show(`* ${label(gid)} members: ${group.members.join(', ')}`)
+  },
+  async encrypted([gid, name, members]) {
+    if (!gid || !name || !members) return show('usage: /encrypted <gid> <name> <member,member>')
+    const group = await chat.invite(gid, name, members.split(',').filter(Boolean), undefined, {
+      encrypted: true,
+    })
+    remember(group, true)
+    show(`* ${label(gid)} (end-to-end encrypted) members: ${group.members.join(', ')}`)
   },
   async join([gid]) {
     if (!gid) return show('usage: /join <gid>')

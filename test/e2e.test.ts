@@ -246,4 +246,26 @@ describe('end-to-end encrypted groups', () => {
     await group.message('after the restart')
     expect((await received(again, 'after the restart')).unreadable).toBe(false)
   })
+
+  it('a device that lost a group’s state joins its keys again, in place of its old leaf', async () => {
+    const alice = await device(unique('alice'))
+    const bob = await device(unique('bob'))
+    const { gid, group } = await encryptedGroup(alice, bob)
+    const before = await alice.client.request('roster', { gid })
+    const bobsLeaf = before.leaves.find((leaf) => leaf.iss === bob.sub)
+    await bob.client.close()
+
+    // Its device id survives; the group's MLS state does not.
+    await bob.store.delete(`group/${gid}`)
+    const again = await device(bob.sub, bob.store, bob.cursors)
+    await keysSettled(gid, alice, again)
+    const rejoin = commitsOf(await log(alice, gid)).at(-1)
+    expect(rejoin?.removed).toEqual([bobsLeaf])
+    expect(rejoin?.added.map(({ iss, device }) => ({ iss, device }))).toEqual([
+      { iss: bob.sub, device: bobsLeaf?.device },
+    ])
+
+    await group.message('welcome back')
+    expect((await received(again, 'welcome back')).unreadable).toBe(false)
+  })
 })

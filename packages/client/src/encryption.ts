@@ -165,7 +165,7 @@ export class GroupEncryption {
       .then((ready) => {
         if (ready) deliver(ready)
       })
-      .catch((error: unknown) => this.#hooks.report(error))
+      .catch((error: unknown) => this.#report(error))
   }
 
   /**
@@ -304,7 +304,7 @@ export class GroupEncryption {
       await this.#verify(ring.gid, keys, epoch)
       await this.#adopt(ring, keys)
       await this.#store.delete(name)
-      this.#refill().catch((error: unknown) => this.#hooks.report(error))
+      this.#refill().catch((error: unknown) => this.#report(error))
       return
     }
   }
@@ -533,14 +533,15 @@ export class GroupEncryption {
   #soon(ring: Ring, delayMs: number): void {
     if (!this.#engine) return
     setTimeout(() => {
-      ring.loaded
-        .then(() => this.#reconcile(ring))
-        .catch((error: unknown) => {
-          if (!(error instanceof ChatError && (error.code === 'CLOSED' || error.code === 'TIMEOUT'))) {
-            this.#hooks.report(error)
-          }
-        })
+      ring.loaded.then(() => this.#reconcile(ring)).catch((error: unknown) => this.#report(error))
     }, delayMs)
+  }
+
+  /** Background work's failures reach the app, but not those of a closed client or a lost connection. */
+  #report(error: unknown): void {
+    if (!(error instanceof ChatError && (error.code === 'CLOSED' || error.code === 'TIMEOUT'))) {
+      this.#hooks.report(error)
+    }
   }
 
   async #adopt(ring: Ring, keys: GroupKeys): Promise<void> {
@@ -574,7 +575,7 @@ export class GroupEncryption {
       const saved = await this.#store.get(`group/${gid}`)
       if (saved !== undefined && this.#engine) ring.keys = await this.#engine.load(saved)
     })()
-    ring.chain = ring.loaded.catch((error: unknown) => this.#hooks.report(error))
+    ring.chain = ring.loaded.catch((error: unknown) => this.#report(error))
     return ring
   }
 
