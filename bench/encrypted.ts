@@ -15,7 +15,7 @@ import type { RateLimit } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { putUpload } from '../packages/client/src/upload.js'
 import { startStackProcess } from './stack-process.js'
-import { describeMachine, type Machine, printTable, quantile, round } from './stats.js'
+import { announceMachine, type Machine, printTable, quantile, round } from './stats.js'
 import { BenchClient, mapLimited, type PushedFrame } from './ws-client.js'
 
 // What end-to-end encryption (MLS) adds: per message, the engine's work and the bytes on the wire; per new
@@ -158,14 +158,8 @@ class Inbox {
 }
 
 async function main(): Promise<void> {
-  const machine = await describeMachine()
+  const machine = await announceMachine()
   const runId = randomBytes(3).toString('hex')
-  console.log(
-    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}; ` +
-      `${round(machine.cpuBusyAtStart * 100, 0)} % busy before the run`,
-  )
-  if (machine.cpuBusyAtStart > 0.1)
-    console.log('note: something else is using the CPU; timings will be noisy')
   const started = Date.now()
   console.log('encrypted groups: starting the local stack in a process of its own…')
   const stack = await startStackProcess({ port: 0, rateLimits: unlimited })

@@ -16,7 +16,7 @@ import { type ColdStart, measureColdStarts } from './cold-start.js'
 import { countingDocumentClient, type DynamoTally, sequentialRoundTrips } from './dynamo-counter.js'
 import { measurePostCpu } from './post-cost.js'
 import { startStackProcess } from './stack-process.js'
-import { describeMachine, type Machine, printTable, quantile, round } from './stats.js'
+import { announceMachine, type Machine, printTable, quantile, round } from './stats.js'
 import { BenchClient, mapLimited } from './ws-client.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -197,14 +197,8 @@ class TokenFreeStore extends DynamoChatStore {
 }
 
 async function main(): Promise<void> {
-  const machine = await describeMachine()
+  const machine = await announceMachine()
   const runId = randomBytes(3).toString('hex')
-  console.log(
-    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}; ` +
-      `${round(machine.cpuBusyAtStart * 100, 0)} % busy before the run`,
-  )
-  if (machine.cpuBusyAtStart > 0.1)
-    console.log('note: something else is using the CPU; timings will be noisy')
   const started = Date.now()
   console.log('starting the local stack in a process of its own…')
   const stack = await startStackProcess({

@@ -62,3 +62,15 @@ export function printTable(header: string[], rows: (string | number)[][]): void 
   console.log(widths.map((width) => '-'.repeat(width)).join('  '))
   for (const row of cells.slice(1)) console.log(line(row))
 }
+
+/** Describes the machine and prints it, with a note when something else is using the CPU already. */
+export async function announceMachine(): Promise<Machine> {
+  const machine = await describeMachine()
+  console.log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}; ` +
+      `${round(machine.cpuBusyAtStart * 100, 0)} % busy before the run`,
+  )
+  if (machine.cpuBusyAtStart > 0.1)
+    console.log('note: something else is using the CPU; timings will be noisy')
+  return machine
+}

@@ -83,7 +83,7 @@ describe('the web chat, in Chromium', () => {
     await a.getByRole('img', { name: 'Preview of the chosen avatar' }).waitFor()
     await a.getByRole('button', { name: 'Create group' }).click()
     await a.getByRole('heading', { name: 'Weekend plans' }).waitFor()
-    expect(await naturalWidth(a, 'Avatar of Weekend plans')).toBe(64)
+    await expect.poll(() => naturalWidth(a, 'Avatar of Weekend plans')).toBe(64)
 
     // bob sees the invite with its avatar, and accepts it.
     const invite = b.getByRole('listitem', { name: 'Invite to Weekend plans' })
@@ -319,6 +319,13 @@ describe('the web chat, in Chromium', () => {
     await page.getByRole('button', { name: 'Sealed plans encrypted' }).click()
     await shows(page.getByRole('list', { name: 'Messages' }), fromAlice)
     expect(page.workers()).toHaveLength(1)
+
+    // A second tab of the same browser and identity leaves the keys to the first (one MLS device, one state).
+    const second = await page.context().newPage()
+    await second.goto(httpUrl())
+    await signIn(second, alice)
+    await shows(second.locator('#encryption-problem'), 'Another tab of this browser holds')
+    await second.close()
     expect(uncaughtErrors(page)).toEqual([])
   })
 

@@ -33,6 +33,8 @@ interface Session {
   chat: ChatService
   /** Runs MLS for the encrypted groups (web/mls-worker.ts), off the page's thread; ended on sign-out. */
   worker: Worker
+  /** Lets go of this identity's keys, for another tab to take them. */
+  releaseKeys: () => Promise<void>
   /** Joined groups, and pending invites, by gid. */
   groups: Map<string, ChatGroup>
   invites: Map<string, ChatGroup>
@@ -62,6 +64,30 @@ async function signIn(me: string, token: () => Promise<string>): Promise<void> {
   }
 }
 
+/**
+ * Takes this identity's keys for this tab: two tabs using one IndexedDB store would act as one MLS device with
+ * two diverging states, so only the tab holding the lock (until sign-out or close) takes part in encryption.
+ */
+async function holdKeys(me: string): Promise<{ held: boolean; release: () => Promise<void> }> {
+  let letGo = () => {}
+  let answer: (held: boolean) => void = () => {}
+  const held = new Promise<boolean>((resolve) => {
+    answer = resolve
+  })
+  // Settles once the lock is released.
+  const request = navigator.locks.request(`huddle-keys.${me}`, { ifAvailable: true }, (lock) => {
+    answer(lock !== null)
+    return lock === null ? undefined : new Promise<void>((done) => (letGo = done))
+  })
+  return {
+    held: await held,
+    release: async () => {
+      letGo()
+      await request
+    },
+  }
+}
+
 /** Connects as `me` with tokens from `token` (asked again before every reconnect). */
 async function connect(me: string, token: () => Promise<string>): Promise<void> {
   signInProblem.textContent = ''
@@ -71,6 +97,10 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
   const worker = new Worker('/mls-worker.js', { type: 'module', name: 'mls' })
   const encryptionProblem = byId('encryption-problem')
   encryptionProblem.textContent = ''
+  const keys = await holdKeys(me)
+  if (!keys.held) {
+    encryptionProblem.textContent = `Another tab of this browser holds ${me}'s keys: encrypted groups can be read there, not here.`
+  }
   // The engine's calls would wait for ever on a worker that failed to start: say so.
   worker.addEventListener('error', (event) => {
     encryptionProblem.textContent = `Encrypted groups do not work in this tab: ${event.message || 'the MLS worker failed to load'}.`
@@ -90,13 +120,16 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
       reconnect: { maxDelayMs: 5000 },
       // End-to-end encrypted groups: this identity's device keys and group states stay in this browser's
       // IndexedDB (one database per identity), and MLS runs in the worker.
-      encryption: {
-        store: indexedDbEncryptionStore(`huddle-encryption.${me}`),
-        engine: workerMlsEngine(worker),
-      },
+      ...(keys.held && {
+        encryption: {
+          store: indexedDbEncryptionStore(`huddle-encryption.${me}`),
+          engine: workerMlsEngine(worker),
+        },
+      }),
     })
   } catch (error) {
     worker.terminate()
+    await keys.release()
     showStatus('closed')
     signInProblem.textContent =
       last === undefined
@@ -110,6 +143,7 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     client,
     chat,
     worker,
+    releaseKeys: keys.release,
     groups: new Map(),
     invites: new Map(),
     unread: new Map(),
@@ -185,10 +219,14 @@ async function signOut(): Promise<void> {
   session = undefined
   await ending?.client.close()
   ending?.worker.terminate()
+  await ending?.releaseKeys()
   byId('me').hidden = true
   byId('chat').hidden = true
   byId('sign-in').hidden = false
   closeConversation()
+  // The lists held the ended session's groups: the next session shows its own, once it has read them.
+  byId('groups').replaceChildren()
+  byId('invites').replaceChildren()
   showStatus('closed')
   showRecent()
   byId('identity').focus()

@@ -55,6 +55,8 @@ interface Ring {
    * if the log shows it, it won, and these keys are the group's. */
   unanswered?: { commit: string; keys: GroupKeys }
   reconciling?: Promise<void>
+  /** Changes of the keys, one at a time (see `#exclusive`). */
+  changing: Promise<unknown>
   /** Sends of this device, one at a time: each is encrypted in the epoch the one before it left. */
   sending: Promise<unknown>
   /** When the group's keys last changed (server time of its last commit seen). */
@@ -161,7 +163,11 @@ export class GroupEncryption {
     this.#encrypted.add(event.gid)
     const ring = this.#ring(event.gid)
     ring.chain = ring.chain
-      .then(() => this.#take(ring, event))
+      .then(async () => {
+        // Its answer tells whether a commit arriving now is this device's own, already taken in.
+        if (event.type === 'chat.commit') await ring.committing?.catch(() => {})
+        return this.#exclusive(ring, () => this.#take(ring, event))
+      })
       .then((ready) => {
         if (ready) deliver(ready)
       })
@@ -205,14 +211,14 @@ export class GroupEncryption {
     for (let attempt = 0; ; attempt++) {
       const due = ring.dirty || !ring.keys || Date.now() - ring.changedAt > this.#rotateAfterMs
       if (due) await this.#reconcile(ring)
-      const keys = ring.keys
-      if (!keys) throw new ChatError('NO_KEYS', `${gid}: this device holds none of the group's keys yet`)
       const engine = await this.#engineNow()
-      const { keys: next, cipher } = await engine.encrypt(
-        keys,
-        new TextEncoder().encode(JSON.stringify(sealed)),
-      )
-      await this.#adopt(ring, next)
+      const cipher = await this.#exclusive(ring, async () => {
+        const keys = ring.keys
+        if (!keys) throw new ChatError('NO_KEYS', `${gid}: this device holds none of the group's keys yet`)
+        const encrypted = await engine.encrypt(keys, new TextEncoder().encode(JSON.stringify(sealed)))
+        await this.#adopt(ring, encrypted.keys)
+        return encrypted.cipher
+      })
       try {
         return await write({
           gid,
@@ -262,8 +268,6 @@ export class GroupEncryption {
 
   async #takeCommit(ring: Ring, event: CommitEvent): Promise<void> {
     ring.changedAt = Date.parse(event.iat) || Date.now()
-    // Its answer tells whether this commit is this device's own, already taken in.
-    if (ring.committing) await ring.committing.catch(() => {})
     const engine = await this.#engineNow()
     const keys = ring.keys
     if (keys === undefined) {
@@ -435,12 +439,16 @@ export class GroupEncryption {
   async #commit(ring: Ring, made: Awaited<ReturnType<MlsEngine['commit']>>): Promise<boolean> {
     const parts = await this.#parts(ring.gid, made)
     const sent = this.#hooks.request('commit', { gid: ring.gid, ...parts }, { once: true })
-    ring.committing = sent
+    const landed = sent.then(({ seq }) =>
+      this.#exclusive(ring, async () => {
+        ring.changedAt = Date.now()
+        await this.#adopt(ring, made.keys)
+        this.#hooks.wrote(ring.gid, seq)
+      }),
+    )
+    ring.committing = landed
     try {
-      const { seq } = await sent
-      ring.changedAt = Date.now()
-      await this.#adopt(ring, made.keys)
-      this.#hooks.wrote(ring.gid, seq)
+      await landed
       return true
     } catch (error) {
       ring.unanswered = { commit: toBase64(made.commit), keys: made.keys }
@@ -544,7 +552,20 @@ export class GroupEncryption {
     }
   }
 
+  /**
+   * Runs one change of the group's keys at a time: decrypting, encrypting and committing each make a new
+   * state from the current one, and two made from the same state would lose one's ratchet steps (and reuse
+   * a key and nonce, for two encryptions).
+   */
+  #exclusive<T>(ring: Ring, change: () => Promise<T>): Promise<T> {
+    const turn = ring.changing.then(change)
+    ring.changing = turn.catch(() => {})
+    return turn
+  }
+
   async #adopt(ring: Ring, keys: GroupKeys): Promise<void> {
+    // Keys never go back to an earlier epoch (a new device's or a re-joined one's start anew from none).
+    if (ring.keys && keys.epoch < ring.keys.epoch) return
     ring.keys = keys
     const engine = await this.#engineNow()
     await this.#store.set(`group/${ring.gid}`, await engine.save(keys))
@@ -566,6 +587,7 @@ export class GroupEncryption {
       chain: Promise.resolve(),
       dirty: true,
       sending: Promise.resolve(),
+      changing: Promise.resolve(),
       changedAt: Date.now(),
       rotate: false,
       waiters: new Set(),
