@@ -25,8 +25,10 @@ async function device(
   sub: string,
   store: EncryptionStore = memoryEncryptionStore(),
   cursors = memoryCursorStore(),
+  rotateAfterMs?: number,
 ) {
-  const seen = await participant(sub, { encryption: { store, welcomeWaitMs: 1500 }, cursors })
+  const encryption = { store, welcomeWaitMs: 1500, ...(rotateAfterMs !== undefined && { rotateAfterMs }) }
+  const seen = await participant(sub, { encryption, cursors })
   // Its first catch-up publishes its key packages, so members can add it.
   await seen.chat.catchUp()
   return { ...seen, store, cursors }
@@ -218,6 +220,22 @@ describe('end-to-end encrypted groups', { timeout: 60_000 }, () => {
     const [tablets] = await bobsTablet.chat.groups()
     await tablets?.message('from the tablet')
     expect((await received(alice, 'from the tablet')).unreadable).toBe(false)
+  })
+
+  it('a sender renews its own keys by itself once they are older than rotateAfterMs', async () => {
+    const alice = await device(unique('alice'), memoryEncryptionStore(), memoryCursorStore(), 200)
+    const bob = await device(unique('bob'))
+    const { gid, group } = await encryptedGroup(alice, bob)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const before = commitsOf(await log(alice, gid)).length
+    await group.message('after a while')
+    const events = await log(alice, gid)
+    const [renewal, ...more] = commitsOf(events).slice(before)
+    expect(more).toEqual([])
+    expect(renewal).toMatchObject({ iss: alice.sub, added: [], removed: [] })
+    const message = events.find((e) => e.type === 'chat.message')
+    expect(message?.seq).toBeGreaterThan(renewal?.seq ?? Number.POSITIVE_INFINITY)
+    expect((await received(bob, 'after a while')).unreadable).toBe(false)
   })
 
   it('a member offline across two epochs catches up and decrypts; a restarted client decrypts with its saved state', async () => {

@@ -147,6 +147,24 @@ describe('the examples', () => {
     for (const who of [alices, bobs]) expect((await who.exited).code).toBe(0)
   })
 
+  it('let the terminal client create an end-to-end encrypted group whose messages its members read', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')]
+    const gid = unique('term')
+    const [alices, bobs] = await terminals(alice, bob)
+
+    type(alices, `/encrypted ${gid} Sealed ${bob}`)
+    await printed(alices, `* [Sealed] (end-to-end encrypted) members: ${alice}, ${bob}`)
+    await printed(bobs, `* invited to [Sealed] (${gid})`)
+    type(bobs, `/join ${gid}`)
+    await printed(alices, `* ${bob} joined [Sealed]`)
+    type(alices, 'only for bob')
+    await printed(bobs, `[Sealed] ${alice}: only for bob`)
+    type(bobs, 'read you')
+    await printed(alices, `[Sealed] ${bob}: read you`)
+    for (const who of [alices, bobs]) who.child.stdin.end()
+    for (const who of [alices, bobs]) expect((await who.exited).code).toBe(0)
+  })
+
   it('say in one line what failed and what to do, and exit non-zero', async () => {
     const closed = createServer().listen(0, '127.0.0.1')
     await once(closed, 'listening')
