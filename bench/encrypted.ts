@@ -15,7 +15,15 @@ import type { RateLimit } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { putUpload } from '../packages/client/src/upload.js'
 import { startStackProcess } from './stack-process.js'
-import { announceMachine, type Machine, printTable, quantile, round } from './stats.js'
+import {
+  addFigures,
+  announceMachine,
+  type Machine,
+  printMoved,
+  printTable,
+  quantile,
+  round,
+} from './stats.js'
 import { BenchClient, mapLimited, type PushedFrame } from './ws-client.js'
 
 // What end-to-end encryption (MLS) adds: per message, the engine's work and the bytes on the wire; per new
@@ -197,7 +205,7 @@ async function main(): Promise<void> {
   const results: EncryptedResults = { ranAt: new Date().toISOString(), machine, groups }
   report(results)
   const previous = await readPrevious()
-  if (previous) printDelta(previous.results, previous.from, results)
+  if (previous) printMoved(figures(previous), figures(results), previous.ranAt)
   // A quick run or one with problems is not a baseline to compare later runs with.
   if (!quick && problems.length === 0) await store(results)
   console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
@@ -702,10 +710,9 @@ function report({ groups }: EncryptedResults): void {
 }
 
 /** The previous figures: results.json's `encrypted` (the fan-out bench keeps them when it rewrites the file). */
-async function readPrevious(): Promise<{ results: EncryptedResults; from: string } | undefined> {
+async function readPrevious(): Promise<EncryptedResults | undefined> {
   try {
-    const { encrypted } = JSON.parse(await readFile(resultsFile, 'utf8')) as { encrypted?: EncryptedResults }
-    return encrypted && { results: encrypted, from: 'results.json' }
+    return (JSON.parse(await readFile(resultsFile, 'utf8')) as { encrypted?: EncryptedResults }).encrypted
   } catch {
     return undefined
   }
@@ -714,12 +721,7 @@ async function readPrevious(): Promise<{ results: EncryptedResults; from: string
 /** Every numeric figure by a readable path. */
 function figures(results: EncryptedResults): Map<string, number> {
   const flat = new Map<string, number>()
-  const walk = (prefix: string, value: unknown) => {
-    if (typeof value === 'number') flat.set(prefix, value)
-    else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      for (const [key, child] of Object.entries(value)) walk(`${prefix}.${key}`, child)
-    }
-  }
+  const walk = (prefix: string, value: unknown) => addFigures(flat, prefix, value)
   // Counts of the run's plan, not figures.
   for (const { members, perMessage, addMember, ...rest } of results.groups) {
     walk(`encrypted.${members} members`, {
@@ -729,24 +731,6 @@ function figures(results: EncryptedResults): Map<string, number> {
     })
   }
   return flat
-}
-
-/** The figures that moved by 10 % or more since the previous run (timings here vary by about ±20 %). */
-function printDelta(previous: EncryptedResults, from: string, current: EncryptedResults): void {
-  const before = figures(previous)
-  const moved: string[] = []
-  let steady = 0
-  for (const [path, value] of figures(current)) {
-    const old = before.get(path)
-    if (old === undefined) continue
-    const change = old === 0 ? (value === 0 ? 0 : 1) : (value - old) / old
-    if (Math.abs(change) >= 0.1)
-      moved.push(`  ${path}: ${old} → ${value} (${change > 0 ? '+' : ''}${round(change * 100, 0)} %)`)
-    else steady++
-  }
-  console.log(`\ncompared with the previous run (${previous.ranAt}, from ${from}):`)
-  console.log(moved.length > 0 ? moved.join('\n') : '  nothing moved by 10 % or more')
-  console.log(`  ${steady} other figures within 10 %`)
 }
 
 /** Puts the figures under `encrypted`, keeping everything else the file holds (the fan-out bench's). */

@@ -16,7 +16,15 @@ import { type ColdStart, measureColdStarts } from './cold-start.js'
 import { countingDocumentClient, type DynamoTally, sequentialRoundTrips } from './dynamo-counter.js'
 import { measurePostCpu } from './post-cost.js'
 import { startStackProcess } from './stack-process.js'
-import { announceMachine, type Machine, printTable, quantile, round } from './stats.js'
+import {
+  addFigures,
+  announceMachine,
+  type Machine,
+  printMoved,
+  printTable,
+  quantile,
+  round,
+} from './stats.js'
 import { BenchClient, mapLimited } from './ws-client.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -325,7 +333,7 @@ async function main(): Promise<void> {
     }
     report(results)
     const previous = await readPrevious()
-    if (previous) printDelta(previous, results)
+    if (previous) printMoved(figures(previous), figures(results), previous.ranAt)
     // A quick run or one with problems is not a baseline to compare later runs with.
     if (!quick && problems.length === 0) {
       // The encrypted groups' bench keeps its figures in the same file.
@@ -1029,12 +1037,7 @@ async function readPrevious(): Promise<StoredResults | undefined> {
 /** Every numeric figure by a readable path, so two runs compare figure by figure. */
 function figures(results: StoredResults): Map<string, number> {
   const flat = new Map<string, number>()
-  const walk = (prefix: string, value: unknown) => {
-    if (typeof value === 'number') flat.set(prefix, value)
-    else if (typeof value === 'object' && value !== null) {
-      for (const [key, child] of Object.entries(value)) walk(prefix ? `${prefix}.${key}` : key, child)
-    }
-  }
+  const walk = (prefix: string, value: unknown) => addFigures(flat, prefix, value)
   for (const r of results.fanOut)
     walk(`${r.members} members`, { ...r, members: undefined, messages: undefined })
   const read = (r: ReadResult) => ({ ...r, members: undefined, runs: undefined, logEvents: undefined })
@@ -1046,24 +1049,6 @@ function figures(results: StoredResults): Map<string, number> {
   if (results.postCpuMsSdk !== undefined) flat.set('postCpuMsSdk', results.postCpuMsSdk)
   for (const c of results.coldStart) walk(c.handler, { ...c, handler: undefined })
   return flat
-}
-
-/** Prints the figures that moved by 10 % or more since the previous results.json (timings here vary ±20 %). */
-function printDelta(previous: StoredResults, current: Results): void {
-  const before = figures(previous)
-  const moved: string[] = []
-  let steady = 0
-  for (const [path, value] of figures(current)) {
-    const old = before.get(path)
-    if (old === undefined) continue
-    const change = old === 0 ? (value === 0 ? 0 : 1) : (value - old) / old
-    if (Math.abs(change) >= 0.1)
-      moved.push(`  ${path}: ${old} → ${value} (${change > 0 ? '+' : ''}${round(change * 100, 0)} %)`)
-    else steady++
-  }
-  console.log(`\ncompared with the previous run (${previous.ranAt}):`)
-  console.log(moved.length > 0 ? moved.join('\n') : '  nothing moved by 10 % or more')
-  console.log(`  ${steady} other figures within 10 %`)
 }
 
 await main()

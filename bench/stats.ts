@@ -74,3 +74,29 @@ export async function announceMachine(): Promise<Machine> {
     console.log('note: something else is using the CPU; timings will be noisy')
   return machine
 }
+
+/** Puts every number under `value` into `figures`, each by its readable path (objects' keys joined by dots). */
+export function addFigures(figures: Map<string, number>, prefix: string, value: unknown): void {
+  if (typeof value === 'number') figures.set(prefix, value)
+  else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [key, child] of Object.entries(value))
+      addFigures(figures, prefix ? `${prefix}.${key}` : key, child)
+  }
+}
+
+/** Prints the figures that moved by 10 % or more since the run of `ranAt` (timings here vary by about ±20 %). */
+export function printMoved(before: Map<string, number>, after: Map<string, number>, ranAt: string): void {
+  const moved: string[] = []
+  let steady = 0
+  for (const [path, value] of after) {
+    const old = before.get(path)
+    if (old === undefined) continue
+    const change = old === 0 ? (value === 0 ? 0 : 1) : (value - old) / old
+    if (Math.abs(change) >= 0.1)
+      moved.push(`  ${path}: ${old} → ${value} (${change > 0 ? '+' : ''}${round(change * 100, 0)} %)`)
+    else steady++
+  }
+  console.log(`\ncompared with the previous run (${ranAt}):`)
+  console.log(moved.length > 0 ? moved.join('\n') : '  nothing moved by 10 % or more')
+  console.log(`  ${steady} other figures within 10 %`)
+}

@@ -222,6 +222,20 @@ describe('end-to-end encrypted groups', { timeout: 60_000 }, () => {
     expect((await received(alice, 'from the tablet')).unreadable).toBe(false)
   })
 
+  it('a device tops its key packages up, before they run out, once members have claimed most of them', async () => {
+    const alice = await device(unique('alice'))
+    const bob = await device(unique('bob'))
+    const { gid } = await encryptedGroup(alice, bob)
+    const bobsDevice = (await alice.client.request('roster', { gid })).leaves.find((l) => l.iss === bob.sub)
+    const left = async () =>
+      (await bob.client.request('keys', { device: bobsDevice?.device ?? '', packages: [] })).available
+    // Adding bob took one; members adding him elsewhere take more, until fewer than 5 are left.
+    while ((await left()) >= 5) await alice.client.request('claim', { gid, iss: bob.sub })
+    expect(await left()).toBe(4)
+    await bob.chat.catchUp()
+    expect(await left()).toBe(20)
+  })
+
   it('a sender renews its own keys by itself once they are older than rotateAfterMs', async () => {
     const alice = await device(unique('alice'), memoryEncryptionStore(), memoryCursorStore(), 200)
     const bob = await device(unique('bob'))

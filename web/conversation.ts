@@ -425,9 +425,9 @@ function sizeOf(bytes: number): string {
   return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 }
 
-/** An edit whose new words this device has: the SDK decrypted it (or kept them), or the group is plain. */
+/** An edit whose new words this device has: the SDK decrypted it, or the group is plain. */
 function readable(event: EditEvent): boolean {
-  return event.cipher === undefined && !(event as { unreadable?: boolean }).unreadable
+  return !(event as { unreadable?: boolean }).unreadable
 }
 
 /** What a message of an encrypted group says when this device cannot decrypt it. */
