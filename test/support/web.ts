@@ -17,6 +17,7 @@ export const phone: BrowserContextOptions = { viewport: { width: 390, height: 74
 export const desktop: BrowserContextOptions = { viewport: { width: 960, height: 600 } }
 
 const uncaught = new WeakMap<Page, string[]>()
+const logged = new WeakMap<Page, string[]>()
 
 /** The web chat in a browser profile of its own (its own storage, as another person's browser). */
 export async function openWebChat(browser: Browser, options: BrowserContextOptions = desktop): Promise<Page> {
@@ -26,6 +27,11 @@ export async function openWebChat(browser: Browser, options: BrowserContextOptio
   const errors: string[] = []
   uncaught.set(page, errors)
   page.on('pageerror', (error) => errors.push(error.message))
+  const consoleErrors: string[] = []
+  logged.set(page, consoleErrors)
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text())
+  })
   await page.goto(httpUrl())
   return page
 }
@@ -47,6 +53,11 @@ export async function shows(locator: Locator, text: string | RegExp): Promise<vo
 /** The exceptions the page's scripts threw and nothing caught. */
 export function uncaughtErrors(page: Page): string[] {
   return uncaught.get(page) ?? []
+}
+
+/** What the page's scripts logged as errors (the SDK reports what it caught this way, by default). */
+export function loggedErrors(page: Page): string[] {
+  return logged.get(page) ?? []
 }
 
 function escapeRegExp(text: string): string {

@@ -7,6 +7,32 @@ export interface WorkerChannel {
   addEventListener(type: 'error', listener: (event: unknown) => void): void
 }
 
+/** How an answer crosses: it is a group state, it holds one as `keys`, or it holds none. */
+type Crossing = 'state' | 'keys' | 'plain'
+
+/** The crossing an answer of type T calls for. */
+type CrossingOf<T> = T extends GroupKeys ? 'state' : T extends { keys: GroupKeys } ? 'keys' : 'plain'
+
+/**
+ * Every method the worker serves, and how its answer crosses the channel: the compiler checks each line
+ * against MlsEngine, so a method added there is one line here. Arguments need no rule: the page sends each
+ * state it got from the worker as its handle, and everything else as it is.
+ */
+const answers: { [M in keyof MlsEngine]: CrossingOf<Awaited<ReturnType<MlsEngine[M]>>> } = {
+  makeKeyPackage: 'plain',
+  createGroup: 'state',
+  welcomeRefs: 'plain',
+  joinFromWelcome: 'state',
+  joinExternal: 'keys',
+  commit: 'keys',
+  process: 'keys',
+  encrypt: 'keys',
+  decrypt: 'keys',
+  leaves: 'plain',
+  save: 'plain',
+  load: 'state',
+}
+
 /** A group state as it crosses the channel: the worker keeps the state, the page a handle to it. */
 interface Handle {
   handle: number
@@ -14,16 +40,12 @@ interface Handle {
   leaf: number
 }
 
-interface Call {
-  id: number
-  method: keyof MlsEngine | 'release'
-  args: unknown[]
-}
+/** An argument as it crosses: a state the worker holds, by its handle, or any other value as it is. */
+type Argument = { state: number } | { value: unknown }
+
+type Request = { id: number; method: keyof MlsEngine; args: Argument[] } | { release: number }
 
 type Reply = { id: number; result: unknown } | { id: number; error: string }
-
-/** Methods whose answer is a state itself; the others that change a state answer it as `keys`. */
-const answersKeys = new Set(['createGroup', 'joinFromWelcome', 'load'])
 
 /**
  * Serves the MLS engine inside a Web Worker, so that commits and Welcomes of large groups never hold up the
@@ -39,21 +61,23 @@ export function serveMlsEngine(
     states.set(++last, keys)
     return { handle: last, epoch: keys.epoch, leaf: keys.leaf }
   }
+  const stateOf = (handle: number): GroupKeys => {
+    const keys = states.get(handle)
+    if (keys === undefined) throw new Error('a group state the worker no longer holds')
+    return keys
+  }
   channel.addEventListener('message', async ({ data }) => {
-    const { id, method, args } = data as Call
-    if (method === 'release') {
-      states.delete(args[0] as number)
+    const request = data as Request
+    if ('release' in request) {
+      states.delete(request.release)
       return
     }
+    const { id, method, args } = request
     try {
-      const real = args.map((arg) => (isHandle(arg) ? stateOf(states, arg.handle) : arg))
+      if (!Object.hasOwn(answers, method)) throw new Error(`no method ${method}`)
+      const real = args.map((arg) => ('state' in arg ? stateOf(arg.state) : arg.value))
       const result = await (engine[method] as (...args: unknown[]) => Promise<unknown>)(...real)
-      const answer = answersKeys.has(method)
-        ? keep(result as GroupKeys)
-        : isObject(result) && 'keys' in result
-          ? { ...result, keys: keep(result.keys as GroupKeys) }
-          : result
-      channel.postMessage({ id, result: answer } satisfies Reply)
+      channel.postMessage({ id, result: withState(answers[method], result, keep) } satisfies Reply)
     } catch (error) {
       channel.postMessage({
         id,
@@ -66,10 +90,10 @@ export function serveMlsEngine(
 /** The engine on the page, each call answered by `serveMlsEngine` in `worker`. */
 export function workerMlsEngine(worker: WorkerChannel): MlsEngine {
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
-  const handles = new WeakMap<GroupKeys, number>()
+  const handles = new WeakMap<object, number>()
   // A state the page no longer holds is dropped in the worker too.
   const released = new FinalizationRegistry<number>((handle) =>
-    worker.postMessage({ id: 0, method: 'release', args: [handle] } satisfies Call),
+    worker.postMessage({ release: handle } satisfies Request),
   )
   let last = 0
   // A worker that failed to load, or died, answers nothing more: every call fails instead of waiting.
@@ -92,48 +116,34 @@ export function workerMlsEngine(worker: WorkerChannel): MlsEngine {
     released.register(keys, handle.handle)
     return keys
   }
-  const call = async (method: keyof MlsEngine, ...args: unknown[]): Promise<unknown> => {
+  const argument = (value: unknown): Argument => {
+    const handle = typeof value === 'object' && value !== null ? handles.get(value) : undefined
+    return handle === undefined ? { value } : { state: handle }
+  }
+  const call = async (method: keyof MlsEngine, args: unknown[]): Promise<unknown> => {
     if (failed) throw failed
     const id = ++last
-    const sent = args.map((arg) => {
-      const handle = isObject(arg) ? handles.get(arg as unknown as GroupKeys) : undefined
-      return handle === undefined ? arg : { handle, epoch: 0, leaf: 0 }
-    })
-    const result = await new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject })
-      worker.postMessage({ id, method, args: sent } satisfies Call)
-    })
-    if (answersKeys.has(method)) return keysOf(result as Handle)
-    if (isObject(result) && 'keys' in result) return { ...result, keys: keysOf(result.keys as Handle) }
-    return result
+    const replied = new Promise((resolve, reject) => pending.set(id, { resolve, reject }))
+    try {
+      worker.postMessage({ id, method, args: args.map(argument) } satisfies Request)
+    } catch (error) {
+      pending.delete(id)
+      throw error
+    }
+    return withState(answers[method], await replied, keysOf)
   }
-  return {
-    makeKeyPackage: (name) => call('makeKeyPackage', name) as ReturnType<MlsEngine['makeKeyPackage']>,
-    createGroup: (gid, name) => call('createGroup', gid, name) as Promise<GroupKeys>,
-    welcomeRefs: (welcome) => call('welcomeRefs', welcome) as Promise<string[]>,
-    joinFromWelcome: (welcome, secret) => call('joinFromWelcome', welcome, secret) as Promise<GroupKeys>,
-    joinExternal: (info, name, resync) =>
-      call('joinExternal', info, name, resync) as ReturnType<MlsEngine['joinExternal']>,
-    commit: (keys, change) => call('commit', keys, change) as ReturnType<MlsEngine['commit']>,
-    process: (keys, commit) => call('process', keys, commit) as ReturnType<MlsEngine['process']>,
-    encrypt: (keys, plaintext) => call('encrypt', keys, plaintext) as ReturnType<MlsEngine['encrypt']>,
-    decrypt: (keys, cipher) => call('decrypt', keys, cipher) as ReturnType<MlsEngine['decrypt']>,
-    leaves: (keys) => call('leaves', keys) as ReturnType<MlsEngine['leaves']>,
-    save: (keys) => call('save', keys) as Promise<Uint8Array>,
-    load: (bytes) => call('load', bytes) as Promise<GroupKeys>,
+  const methods = Object.keys(answers) as (keyof MlsEngine)[]
+  return Object.fromEntries(
+    methods.map((method) => [method, (...args: unknown[]) => call(method, args)]),
+  ) as unknown as MlsEngine
+}
+
+/** An answer with the state it carries (itself, or its `keys`) turned by `turn`: a state into a handle, or back. */
+function withState<From, To>(crossing: Crossing, answer: unknown, turn: (state: From) => To): unknown {
+  if (crossing === 'state') return turn(answer as From)
+  if (crossing === 'keys') {
+    const whole = answer as { keys: From }
+    return { ...whole, keys: turn(whole.keys) }
   }
-}
-
-function stateOf(states: Map<number, GroupKeys>, handle: number): GroupKeys {
-  const keys = states.get(handle)
-  if (keys === undefined) throw new Error('a group state the worker no longer holds')
-  return keys
-}
-
-function isHandle(value: unknown): value is Handle {
-  return isObject(value) && typeof value.handle === 'number'
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !(value instanceof Uint8Array)
+  return answer
 }
