@@ -1,10 +1,9 @@
 import type { AckResults, Attachment, SealedAttachment } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
-import { bucketPrefixes } from '../routes.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
+import { fileKey, parseFileKey, parseMlsPartKey } from './file-keys.js'
 import type { Frames } from './frames.js'
-import { mlsPartsOf } from './group-keys.js'
 import { memberOf, readableWindows, requireJoined } from './group-log.js'
 import type { GroupState } from './ports.js'
 import type { Uploads } from './uploads.js'
@@ -37,23 +36,28 @@ export class Attachments {
   }
 
   /**
-   * A download link for a file of the group, for a current member who may read the message carrying it;
-   * or for a part of an encrypted group's commits, for any current member (one joining the keys needs
-   * the latest GroupInfo, from before it joined).
+   * A download link for a key the server kept for the group, matched exactly, for a current joined member:
+   * a file a message inside the caller's window carries, or a part of one of an encrypted group's landed
+   * commits (one joining the keys needs the latest GroupInfo, from before it joined).
    */
   async download(caller: Caller, frame: Frames['download']): Promise<AckResults['download']> {
-    if (frame.key.startsWith(mlsPartsOf(frame.gid))) {
-      await this.readAsMember(caller, frame.gid, 'download')
+    const part = parseMlsPartKey(frame.key)
+    if (part?.gid === frame.gid) {
+      const { group } = await this.readAsMember(caller, frame.gid, 'download')
+      // The parts kept at epoch e are those of the commit that moved the group on from e.
+      const landed = group.encrypted && part.epoch < (group.epoch ?? 0)
+      if (!landed || (await this.context.objects.inspect(frame.key)) === undefined) {
+        throw new ChatError('NOT_FOUND', `download: ${frame.gid} has no commit part ${frame.key}`)
+      }
       return this.link(frame)
     }
-    const file = frame.key.startsWith(filesOf(frame.gid)) && frame.key.slice(filesOf(frame.gid).length)
-    const [, jti] = (file && keptFile.exec(file)) || []
-    if (jti === undefined) {
+    const file = parseFileKey(frame.key)
+    if (file?.gid !== frame.gid) {
       throw new ChatError('FORBIDDEN', `download: ${frame.key} is not a file of ${frame.gid}`)
     }
     const [state, message] = await Promise.all([
       this.readAsMember(caller, frame.gid, 'download'),
-      this.context.store.findMessage(frame.gid, jti),
+      this.context.store.findMessage(frame.gid, file.jti),
     ])
     const [stored] = message ? await this.context.store.getEvents(frame.gid, [message.seq]) : []
     if (stored?.type !== 'chat.message' || stored.deleted !== undefined) {
@@ -65,6 +69,9 @@ export class Attachments {
         'FORBIDDEN',
         `download: the message carrying ${frame.key} is outside your membership`,
       )
+    }
+    if (!stored.attachments?.some((attachment) => attachment.key === frame.key)) {
+      throw new ChatError('NOT_FOUND', `download: message ${file.jti} carries no file ${frame.key}`)
     }
     return this.link(frame)
   }
@@ -83,8 +90,9 @@ export class Attachments {
   }
 
   /**
-   * Keeps the caller's uploads as the files of message `jti` in group `gid`: each checked (issued to the
-   * caller, there, within the size limit) and copied where the group keeps it. The attachments as the
+   * Keeps the caller's uploads as the files of message `jti` in group `gid`: all checked first (issued to
+   * the caller, there, within the size limit, and at least the `size` the attachment says), then each
+   * copied where the group keeps it, so a refused message leaves no file behind. The attachments as the
    * message carries them, under their kept keys; copying again (a retried message) changes nothing.
    */
   async keep<A extends Attachment | SealedAttachment>(
@@ -93,13 +101,25 @@ export class Attachments {
     jti: string,
     attachments: A[],
   ): Promise<A[]> {
+    const objects = await Promise.all(
+      attachments.map((attachment) => this.uploads.find(caller, attachment.key, 'message')),
+    )
+    for (const [i, object] of objects.entries()) {
+      if (object.size > this.context.attachmentBytes) {
+        throw new ChatError('TOO_LARGE', `message: attachment ${i} is over the limit`)
+      }
+      // The file is encrypted into its object, so it is never larger than the object.
+      const declared = attachments[i]?.size ?? 0
+      if (declared > object.size) {
+        throw new ChatError(
+          'BAD_REQUEST',
+          `message: attachment ${i} says ${declared} bytes, but its upload holds ${object.size}`,
+        )
+      }
+    }
     return Promise.all(
       attachments.map(async (attachment, i) => {
-        const object = await this.uploads.find(caller, attachment.key, 'message')
-        if (object.size > this.context.attachmentBytes) {
-          throw new ChatError('TOO_LARGE', `message: attachment ${i} is over the limit`)
-        }
-        const key = `${filesOf(gid)}${jti}/${i}`
+        const key = fileKey(gid, jti, i)
         await this.context.objects.copy(attachment.key, key)
         return { ...attachment, key }
       }),
@@ -118,12 +138,4 @@ export class Attachments {
     requireJoined(state.members, caller.iss, action)
     return state
   }
-}
-
-/** A kept file under its group's prefix: the message's jti and the file's place in it. */
-const keptFile = /^([A-Za-z0-9_.:-]{1,64})\/\d{1,3}$/
-
-/** Where group `gid` keeps its files. */
-function filesOf(gid: string): string {
-  return `${bucketPrefixes.files}${gid}/`
 }

@@ -2,21 +2,26 @@ import { type Action, identityPattern, imageMimeTypes, limits, type Requests } f
 import { en } from 'zod/locales'
 import * as z from 'zod/mini'
 import { ChatError } from './errors.js'
+import { messageIdPattern } from './file-keys.js'
 
 // zod/mini keeps every handler bundle small (cold starts); English messages are opted into.
 z.config(en())
 
 const identity = z
   .string()
-  .check(z.regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -'))
+  .check(z.regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -, not . or ..'))
 const messageId = z
   .string()
-  .check(z.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -'))
+  .check(z.regex(messageIdPattern, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -, not . or ..'))
 
 /** A place in a group's order. */
 const seq = z.int().check(z.nonnegative())
 const groupName = z.string().check(z.trim(), z.minLength(1), z.maxLength(128))
-const objectKey = z.string().check(z.minLength(1), z.maxLength(512))
+/** An object key as the server writes them: no `%`, backslash or other character a path could be bent with
+ * (which keys are accepted is the core's to check, exactly). */
+const objectKey = z
+  .string()
+  .check(z.regex(/^[A-Za-z0-9_.:@/-]{1,512}$/, 'must be 1–512 characters of A-Z a-z 0-9 _ . : @ / -'))
 const avatarKey = z.object({ key: objectKey })
 /** Bounded text: names and types are the sender's to choose, within a size that fits a frame. */
 const text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max))

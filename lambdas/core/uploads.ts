@@ -1,9 +1,7 @@
-import { bucketPrefixes } from '../routes.js'
 import { forEachLimited } from './concurrency.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
-
-const uploadId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+import { parseUploadKey, uploadKey } from './file-keys.js'
 
 /**
  * Presigned uploads, shared by avatars and attachments: an identity uploads under its own prefix (a few an
@@ -20,22 +18,21 @@ export class Uploads {
     if (refusal !== undefined) {
       throw new ChatError('RATE_LIMITED', `${kind}: at most ${perHour} uploads an hour`, refusal)
     }
-    const key = `${bucketPrefixes.uploads}${caller.iss}/${this.context.newId()}`
+    const key = uploadKey(caller.iss, this.context.newId())
     const upload = await this.context.objects.presignUpload(key, mime, size)
     return { ...upload, method: 'PUT' as const, key }
   }
 
-  /** The caller's upload under `key`, checked to be one issued to it and there: its id, size, declared
-   * type and first bytes. */
+  /** The caller's upload under `key`, checked to be exactly a key issued to it, and there: its id, size,
+   * declared type and first bytes. */
   async find(caller: Caller, key: string, action: string) {
-    const own = `${bucketPrefixes.uploads}${caller.iss}/`
-    const id = key.startsWith(own) ? key.slice(own.length) : undefined
-    if (id === undefined || !uploadId.test(id)) {
+    const upload = parseUploadKey(key)
+    if (upload?.iss !== caller.iss) {
       throw new ChatError('FORBIDDEN', `${action}: the upload ${key} was not issued to you`)
     }
     const object = await this.context.objects.inspect(key)
     if (object === undefined) throw new ChatError('NOT_FOUND', `${action}: nothing was uploaded under ${key}`)
-    return { id, ...object }
+    return { id: upload.id, ...object }
   }
 
   /** Deletes kept objects: a deleted message's files, a deleted group's avatars and files. */

@@ -410,8 +410,8 @@ export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent | GroupDeletedEv
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
 
-/** Identities and gids: 1–128 chars of [A-Za-z0-9_.:@-]. */
-export const identityPattern = /^[A-Za-z0-9_.:@-]{1,128}$/
+/** Identities and gids: 1–128 chars of [A-Za-z0-9_.:@-], not `.` or `..` (a gid is a segment of object keys). */
+export const identityPattern = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,128}$/
 
 /** Avatar images the server accepts for upload. */
 export const imageMimeTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
