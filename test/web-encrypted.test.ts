@@ -1,5 +1,6 @@
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connector } from './support/clients.js'
 import { unique } from './support/huddle.js'
 import {
   desktop,
@@ -13,6 +14,7 @@ import {
 } from './support/web.js'
 
 const cannotRead = '(encrypted message this device cannot read)'
+const connect = connector()
 
 describe('an encrypted group between two people in the web chat, in Chromium', () => {
   let browser: Browser
@@ -79,4 +81,56 @@ describe('an encrypted group between two people in the web chat, in Chromium', (
     expect([...loggedErrors(a), ...loggedErrors(b)]).toEqual([])
     await Promise.all([a.context().close(), b.context().close()])
   }, 60_000)
+
+  it('lets a second browser of the same person in once its first approves it, and it reads what follows', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')]
+    const [laptop, b] = await Promise.all([openWebChat(browser, desktop), openWebChat(browser, phone)])
+    await Promise.all([signIn(laptop, alice), signIn(b, bob)])
+    await laptop.getByText('New group', { exact: true }).click()
+    await laptop.getByLabel('Group name').fill('Two screens')
+    await laptop.getByLabel('Members').fill(bob)
+    await laptop.getByLabel('End-to-end encrypted').check()
+    await laptop.getByRole('button', { name: 'Create group' }).click()
+    await b.getByRole('button', { name: 'Accept invite to Two screens' }).click()
+    await b.getByRole('heading', { name: 'Two screens' }).waitFor()
+
+    // alice signs in on a second browser: it waits until her first approves it.
+    const tablet = await openWebChat(browser, phone)
+    await signIn(tablet, alice)
+    await shows(tablet.locator('#device-status'), 'approve it in a browser where you are already signed in')
+    await laptop.getByRole('button', { name: /^Approve device / }).click()
+    await shows(tablet.locator('#device-status'), 'Your safety number:')
+    // Both of alice's browsers show the same safety number.
+    await shows(laptop.locator('#device-status'), 'Your safety number:')
+    expect(await tablet.locator('#device-status').textContent()).toBe(
+      await laptop.locator('#device-status').textContent(),
+    )
+
+    await tablet.getByRole('button', { name: /Two screens/ }).click()
+    await tablet.getByRole('heading', { name: 'Two screens' }).waitFor()
+    // The laptop adds the tablet to the group's keys: what is said from then on, the tablet reads.
+    const gid = String(await tablet.locator('[data-gid]').first().getAttribute('data-gid'))
+    const [observer] = await connect(alice)
+    await expect
+      .poll(async () => ((await observer.ok('roster', { gid })).leaves as unknown[]).length, {
+        timeout: 15_000,
+      })
+      .toBe(3)
+    const text = `both of your screens ${unique('m')}`
+    await b.getByLabel('Message to Two screens').fill(text)
+    await b.getByLabel('Message to Two screens').press('Enter')
+    const atTablet = tablet.getByRole('list', { name: 'Messages' })
+    await shows(atTablet, text)
+    expect(await atTablet.textContent()).not.toContain(cannotRead)
+    const reply = `read on the tablet ${unique('r')}`
+    await tablet.getByLabel('Message to Two screens').fill(reply)
+    await tablet.getByLabel('Message to Two screens').press('Enter')
+    await shows(b.getByRole('list', { name: 'Messages' }), reply)
+    expect(await b.getByRole('list', { name: 'Messages' }).textContent()).not.toContain(cannotRead)
+    for (const page of [laptop, tablet, b]) {
+      expect(uncaughtErrors(page)).toEqual([])
+      expect(loggedErrors(page)).toEqual([])
+    }
+    await Promise.all([laptop, tablet, b].map((page) => page.context().close()))
+  }, 90_000)
 })

@@ -15,6 +15,7 @@ import {
 import { workerMlsEngine } from '@huddle/client/mls-worker'
 import { ConversationView } from './conversation.js'
 import { setUpCreateForm } from './create-group.js'
+import { DevicesPanel } from './devices.js'
 import { announce, byId, h } from './dom.js'
 import { describeError } from './errors.js'
 import { renderGroups, renderInvites } from './groups.js'
@@ -138,6 +139,7 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     return
   }
   const chat = client.chat()
+  if (keys.held) new DevicesPanel(chat, me)
   const current: Session = {
     me,
     client,
@@ -227,6 +229,7 @@ async function signOut(): Promise<void> {
   // The lists held the ended session's groups: the next session shows its own, once it has read them.
   byId('groups').replaceChildren()
   byId('invites').replaceChildren()
+  byId('devices-section').hidden = true
   showStatus('closed')
   showRecent()
   byId('identity').focus()
