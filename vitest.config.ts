@@ -6,7 +6,7 @@ export default defineConfig({
     // The emulators start once per run, in the main process; test files reach them over loopback.
     globalSetup: ['test/global-setup.ts'],
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    testTimeout: 30_000,
+    testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores: two test files at a time beside the emulators.
     maxWorkers: 2,

@@ -34,6 +34,6 @@ describe('the SDK under load, with members joining and leaving, admins at work a
     expect(report.cuts).toBeGreaterThan(5)
     expect(report.reconnects).toBeGreaterThan(5)
     expect(report.ok).toBe(true)
-    // About 40 s alone; beside the other test files on two cores it can take twice that.
-  }, 180_000)
+    // About 40 s alone on an idle machine; beside the other test files, on a busy host, several times that.
+  }, 400_000)
 })
