@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { type Committed, type GroupKeys, mlsEngine } from '@huddle/client/mls'
+import { firstDeviceList, rosterDigest } from '@huddle/client/devices'
+import { type Committed, type GroupKeys, mlsEngine, type Signer } from '@huddle/client/mls'
 import type { DeviceName } from '@huddle/client/mls-wire'
 import {
   type AckResults,
@@ -9,7 +10,6 @@ import {
   limits,
   type MessageEvent,
   type MlsBytes,
-  type RosterLeaf,
 } from '@huddle/client/protocol'
 import type { RateLimit } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
@@ -118,6 +118,7 @@ interface Device {
   client: BenchClient
   inbox: Inbox
   name: DeviceName
+  signer: Signer
   secrets: Map<string, Uint8Array>
 }
 
@@ -247,13 +248,12 @@ async function buildGroup(
   )
   const devices = await mapLimited(names, 16, async (iss): Promise<Device> => {
     const client = await BenchClient.connect(url, iss)
-    // A device id as the SDK makes one: 12 random bytes, base64url.
-    return {
-      client,
-      inbox: new Inbox(client),
-      name: { iss, device: randomBytes(12).toString('base64url') },
-      secrets: new Map(),
-    }
+    // A device id as the SDK makes one (12 random bytes, base64url), on its identity's device list.
+    const name = { iss, device: randomBytes(12).toString('base64url') }
+    const signer = await engine.newSigner()
+    const sign = (message: Uint8Array) => engine.sign(signer.signKey, message)
+    await client.ok('vouch', { list: await firstDeviceList(iss, name.device, signer.publicKey, sign) })
+    return { client, inbox: new Inbox(client), name, signer, secrets: new Map() }
   })
   const [creator, existing] = devices
   if (creator === undefined || existing === undefined) throw new Error('a group needs two members')
@@ -262,7 +262,7 @@ async function buildGroup(
   const joiners = devices.slice(members)
 
   await mapLimited(others, 4, async (device) => {
-    const made = await engine.makeKeyPackage(device.name)
+    const made = await engine.makeKeyPackage(device.name, device.signer)
     device.secrets.set(made.ref, made.secret)
     await device.client.ok('keys', { device: device.name.device, packages: [b64(made.package)] })
   })
@@ -277,7 +277,7 @@ async function buildGroup(
   await mapLimited(others, 8, (device) => device.client.ok('join', { gid }))
 
   // The creator starts the keys (epoch 0 → 1), then adds every other member (1 → 2).
-  const own = await engine.createGroup(gid, creator.name)
+  const own = await engine.createGroup(gid, creator.name, creator.signer)
   const started = await engine.commit(own, {})
   await sendCommit(creator.client, gid, started)
   const claimed = await mapLimited(holders, 8, async (device) => claim(creator.client, gid, device.name.iss))
@@ -469,7 +469,8 @@ async function measureAdds(
     const processed = await engine.process(group.existingKeys, commit)
     steps.process.push(performance.now() - processAt)
     group.existingKeys = processed.keys
-    if (!sameLeaves(processed.added, seen.added) || seen.added[0]?.iss !== joiner.name.iss) {
+    const tree = await rosterDigest(await engine.leaves(processed.keys))
+    if ((await rosterDigest(processed.added)) !== (await rosterDigest(seen.added)) || tree !== seen.tree) {
       problems.push(`${gid}: the commit adding ${joiner.name.iss} added other leaves than the server placed`)
     }
 
@@ -575,19 +576,11 @@ async function joinFromWelcome(device: Device, welcome: Uint8Array): Promise<Gro
   throw new Error(`${device.name.iss}: the Welcome is made to none of its key packages`)
 }
 
-/** The keys' leaves are the devices the server's roster holds (the SDK's `#verify`). */
+/** The keys' leaves are the roster the server vouches for, leaf by leaf (the SDK's check at a join). */
 async function rosterHolds(client: BenchClient, gid: string, keys: GroupKeys): Promise<boolean> {
   const roster = (await client.ok('roster', { gid })) as unknown as AckResults['roster']
-  return roster.epoch === keys.epoch && sameLeaves(await engine.leaves(keys), roster.leaves)
-}
-
-function sameLeaves(a: readonly RosterLeaf[], b: readonly RosterLeaf[]): boolean {
-  const names = (leaves: readonly RosterLeaf[]) =>
-    leaves
-      .map((leaf) => JSON.stringify([leaf.leaf, leaf.iss, leaf.device]))
-      .sort()
-      .join('\n')
-  return names(a) === names(b)
+  const leaves = await engine.leaves(keys)
+  return roster.epoch === keys.epoch && (await rosterDigest(leaves)) === (await rosterDigest(roster.leaves))
 }
 
 function report({ groups }: EncryptedResults): void {

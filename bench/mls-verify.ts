@@ -1,4 +1,5 @@
 import { makeNobleSignatureImpl } from 'ts-mls/crypto/implementation/default/makeNobleSignatureImpl.js'
+import { rosterDigest, vouches } from '../packages/client/src/devices.js'
 import { mlsEngine } from '../packages/client/src/mls.js'
 import {
   readVerifiedGroupInfo,
@@ -7,8 +8,10 @@ import {
 } from '../packages/client/src/mls-verify.js'
 import { announceMachine, printTable, quantile, round } from './stats.js'
 
-// What the server's public checks of a commit cost (packages/client/src/mls-verify.ts): reading and verifying the
-// GroupInfo of the new epoch, then the commit against it and the GroupInfo before it, at 10 and 100 members.
+// What the checks of a commit cost, at 10 and 100 members. The server's public checks
+// (packages/client/src/mls-verify.ts): reading and verifying the GroupInfo of the new epoch, then the commit
+// against it and the GroupInfo before it. A member's own checks after processing it (encryption.ts): its whole
+// tree's digest against the roster's, and every leaf against its owner's device list.
 // Run: npx tsx bench/mls-verify.ts [--quick]
 
 const quick = process.argv.includes('--quick')
@@ -54,6 +57,7 @@ async function measure(made: { commit: Uint8Array; info: Uint8Array }, before: V
 
 await announceMachine()
 const rows: (string | number)[][] = []
+const memberRows: (string | number)[][] = []
 for (const members of groupSizes) {
   const { alice, bob, info, ed25519 } = await groupOf(members)
   const cases: Case[] = [
@@ -82,6 +86,25 @@ for (const members of groupSizes) {
       round(quantile(times.map(pick), 0.5), 1)
     rows.push([members, name, bytes, p50((t) => t.info), p50((t) => t.commit), p50((t) => t.total)])
   }
+  // A member's checks: the tree after a commit, hashed and compared, and each leaf looked up on its list.
+  const leaves = await engine.leaves(alice)
+  const lists = new Map(
+    leaves.map((leaf) => [
+      leaf.iss,
+      { iss: leaf.iss, version: 1, devices: [leaf], signer: '', signature: '' },
+    ]),
+  )
+  const expected = await rosterDigest(leaves)
+  const times: number[] = []
+  for (let run = 0; run <= runs; run += 1) {
+    const start = performance.now()
+    const same = (await rosterDigest(await engine.leaves(alice))) === expected
+    if (!same || !leaves.every((leaf) => vouches(lists.get(leaf.iss), leaf))) throw new Error('checks fail')
+    if (run > 0) times.push(performance.now() - start)
+  }
+  memberRows.push([members, round(quantile(times, 0.5), 2)])
 }
-console.log(`\nverifying a commit and the GroupInfo after it (p50 of ${runs} runs, ms)`)
+console.log(`\nthe server verifying a commit and the GroupInfo after it (p50 of ${runs} runs, ms)`)
 printTable(['members', 'commit', 'bytes (commit+info)', 'GroupInfo', 'commit', 'total'], rows)
+console.log(`\na member checking the tree a commit made against the roster and device lists (p50, ms)`)
+printTable(['members', 'tree checks'], memberRows)

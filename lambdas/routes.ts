@@ -177,17 +177,34 @@ export const routes: readonly RouteDefinition[] = [
     timeoutSeconds: 10,
   },
   { routeKey: 'blocks', handler: 'blocks', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
-  { routeKey: 'keys', handler: 'keys', replies: true, access: { table: 'readWrite' }, timeoutSeconds: 10 },
+  {
+    routeKey: 'keys',
+    handler: 'keys',
+    replies: true,
+    // A device no list vouches for yet is announced to its identity's other devices.
+    access: { table: 'readWrite', connections: true },
+    timeoutSeconds: 10,
+  },
   { routeKey: 'claim', handler: 'claim', replies: true, access: { table: 'readWrite' }, timeoutSeconds: 10 },
   {
     routeKey: 'commit',
     handler: 'commit',
     replies: true,
     // A part too large to send inline is read from the sender's upload and copied to the group's MLS parts.
-    access: { ...fanOut, bucket: { read: [uploads], write: [mls] } },
+    // The previous epoch's GroupInfo, when it was uploaded, is read back to verify the commit against it.
+    access: { ...fanOut, bucket: { read: [uploads, mls], write: [mls] } },
     timeoutSeconds: 29,
   },
   { routeKey: 'roster', handler: 'roster', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
+  { routeKey: 'refuse', handler: 'refuse', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'devices', handler: 'devices', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
+  {
+    routeKey: 'vouch',
+    handler: 'vouch',
+    replies: true,
+    access: { table: 'readWrite', connections: true },
+    timeoutSeconds: 10,
+  },
 ]
 
 /** The $connect REQUEST authorizer (lambdas/handlers/authorizer.ts); the token rides in ?token=. */

@@ -233,6 +233,12 @@ export class HuddleMonitoring extends Construct {
       alarmThresholds.count,
     )
     alarm(
+      'SecurityEvents',
+      "Refused attempts on encrypted groups' keys, or commits members refused: see the SecurityEvents log lines",
+      huddle(metricNames.securityEvents).with(every(alarmPeriod)),
+      alarmThresholds.count,
+    )
+    alarm(
       'ApiIntegrationErrors',
       'API Gateway got an error back from a route integration',
       gateway('IntegrationError').with(every(alarmPeriod)),

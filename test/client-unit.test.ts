@@ -663,9 +663,10 @@ describe('ChatGroup administration', () => {
 
 describe('attachment crypto', () => {
   const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('base64')}`
+  // The size a message gives is its object's: the file and the 16-byte tag.
   const fieldsOf = (plaintext: Uint8Array, sealed: { digest: string; secret: string }) => ({
     name: 'f.bin',
-    size: plaintext.byteLength,
+    size: plaintext.byteLength + 16,
     ...sealed,
   })
 
@@ -710,7 +711,7 @@ describe('attachment crypto', () => {
       [sealed.ciphertext, { ...fields, secret: other.secret }, 'decrypt'],
       [sealed.ciphertext, { ...fields, secret: 'not base64!' }, 'secret'],
       [sealed.ciphertext, { ...fields, secret: Buffer.alloc(32).toString('base64') }, 'secret'],
-      [sealed.ciphertext, { ...fields, size: plaintext.byteLength + 1 }, 'bytes'],
+      [sealed.ciphertext, { ...fields, size: plaintext.byteLength }, 'bytes'],
     ]
     for (const [bytes, given, why] of refusals) {
       await expect(openFile(bytes, given)).rejects.toMatchObject({
@@ -805,12 +806,17 @@ describe('attachments in the chat API', () => {
     expect(sent).toMatchObject({ action: 'message', body: 'two files', rid: 'j1' })
     const attachments = sent.attachments as Attachment[]
     expect(attachments.map(({ key, name, mime, size }) => ({ key, name, mime, size }))).toEqual([
-      { key: `uploads/${text.byteLength + 16}`, name: 'a.txt', mime: 'text/plain', size: text.byteLength },
+      {
+        key: `uploads/${text.byteLength + 16}`,
+        name: 'a.txt',
+        mime: 'text/plain',
+        size: text.byteLength + 16,
+      },
       {
         key: `uploads/${photo.byteLength + 16}`,
         name: 'p.bin',
         mime: 'application/octet-stream',
-        size: 5000,
+        size: 5016,
       },
     ])
     for (const [attachment, plaintext] of [
@@ -875,7 +881,7 @@ describe('attachments in the chat API', () => {
     const { objects } = fakeBucket()
     const plaintext = new TextEncoder().encode('a file for me')
     const sealed = await sealFile(plaintext)
-    const file = { name: 'f.txt', mime: 'text/plain', size: plaintext.byteLength, ...sealed }
+    const file = { name: 'f.txt', mime: 'text/plain', size: sealed.ciphertext.byteLength, ...sealed }
     const { ciphertext: _, ...named } = file
     const { first, chat } = await chatting({ deliveredReceipts: false })
     const received = new Promise<ChatMessage>((resolve) => chat.onMessage(resolve))

@@ -3,88 +3,20 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ScanCommand } from '@aws-sdk/lib-dynamodb'
-import {
-  type ChatGroup,
-  type ChatMessage,
-  type EncryptionStore,
-  fileEncryptionStore,
-  memoryCursorStore,
-  memoryEncryptionStore,
-} from '@huddle/client'
-import type { CommitEvent, GroupEvent, MessageEvent } from '@huddle/client/protocol'
+import { type ChatGroup, fileEncryptionStore, memoryCursorStore, memoryEncryptionStore } from '@huddle/client'
+import type { MessageEvent } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
 import { mlsEngine } from '../packages/client/src/mls.js'
+import {
+  approved,
+  commitsOf,
+  device,
+  encryptedGroup,
+  keysSettled,
+  log,
+  received,
+} from './support/encrypted.js'
 import { tableClient, unique } from './support/huddle.js'
-import { participant, waitFor } from './support/sdk.js'
-
-type Participant = Awaited<ReturnType<typeof participant>>
-type Device = Awaited<ReturnType<typeof device>>
-
-/** A participant whose device keeps its encryption state in `store` (its own memory store by default). */
-async function device(
-  sub: string,
-  store: EncryptionStore = memoryEncryptionStore(),
-  cursors = memoryCursorStore(),
-  rotateAfterMs?: number,
-) {
-  const encryption = { store, welcomeWaitMs: 1500, ...(rotateAfterMs !== undefined && { rotateAfterMs }) }
-  const seen = await participant(sub, { encryption, cursors })
-  // Its first catch-up publishes its key packages, so members can add it.
-  await seen.chat.catchUp()
-  return { ...seen, store, cursors }
-}
-
-/** The one message a participant was handed with this body. */
-function received(who: Participant, body: string): Promise<ChatMessage> {
-  return waitFor(() => {
-    const message = who.messages.find((m) => m.body === body)
-    expect(message).toBeDefined()
-    return message as ChatMessage
-  })
-}
-
-/** Every event of the group's log, ascending, as a member reads it. */
-async function log(who: Participant, gid: string): Promise<GroupEvent[]> {
-  const events: GroupEvent[] = []
-  let after = 0
-  for (;;) {
-    const page = await who.client.request('history', { gid, after, limit: 100 })
-    events.push(...page.events)
-    if (page.next === undefined) return events
-    after = page.next
-  }
-}
-
-const commitsOf = (events: GroupEvent[]) => events.filter((e): e is CommitEvent => e.type === 'chat.commit')
-
-/** An encrypted group the owner created, with the others joined and holding the keys (each can send). */
-async function encryptedGroup(owner: Device, ...others: Device[]) {
-  const gid = unique('sealed')
-  const group = await owner.chat.invite(gid, 'Sealed', [...new Set(others.map((p) => p.sub))], undefined, {
-    encrypted: true,
-  })
-  const joined: ChatGroup[] = []
-  for (const other of others) {
-    joined.push(other.sub === owner.sub ? group : await other.chat.join(gid))
-  }
-  await keysSettled(gid, owner, ...others)
-  return { gid, group, joined }
-}
-
-/** Waits until every device holds the group's keys at the server's epoch, with nobody missing or stale. */
-async function keysSettled(gid: string, ...devices: Device[]) {
-  const engine = mlsEngine()
-  await waitFor(async () => {
-    const roster = await devices[0]?.client.request('roster', { gid })
-    expect(roster?.missing).toEqual([])
-    expect(roster?.stale).toEqual([])
-    expect(roster?.leaves.length).toBe(devices.length)
-    for (const { store } of devices) {
-      const saved = await store.get(`group/${gid}`)
-      expect(saved && (await engine.load(saved)).epoch).toBe(roster?.epoch)
-    }
-  })
-}
 
 // Each test builds a group's keys over several round trips and commits: on a busy machine that takes a while.
 describe('end-to-end encrypted groups', { timeout: 60_000 }, () => {
@@ -92,7 +24,7 @@ describe('end-to-end encrypted groups', { timeout: 60_000 }, () => {
     const alice = await device(unique('alice'))
     const bob = await device(unique('bob'))
     const carol = await device(unique('carol'))
-    const carolPhone = await device(carol.sub)
+    const carolPhone = await approved(carol, await device(carol.sub))
     const { gid, group, joined } = await encryptedGroup(alice, bob, carol, carolPhone)
     const [bobs, carols] = joined as [ChatGroup, ChatGroup]
 
@@ -206,7 +138,7 @@ describe('end-to-end encrypted groups', { timeout: 60_000 }, () => {
     const alice = await device(unique('alice'))
     const bob = await device(unique('bob'))
     const { gid, group } = await encryptedGroup(alice, bob)
-    const bobsTablet = await device(bob.sub)
+    const bobsTablet = await approved(bob, await device(bob.sub))
     await keysSettled(gid, alice, bob, bobsTablet)
     const joinedBy = commitsOf(await log(alice, gid)).at(-1)
     expect(joinedBy?.iss).toBe(bob.sub)

@@ -583,6 +583,7 @@ describe('fan-out worker', () => {
         'leave',
         'message',
         'receipt',
+        'refuse',
         'remove',
         'role',
         'unban',
@@ -840,8 +841,8 @@ describe('monitoring', () => {
     expect(alarmsReading('ExecutionError')).toHaveLength(1)
     expect(alarmsReading('ReadThrottleEvents')).toHaveLength(1)
     // Per route: error share; per function: throttles; per worker: errors, throttles, dropped, failure
-    // records; then INTERNAL, delivery, authorizer, API ×2, table.
-    expect(alarms).toHaveLength(routes.length + (routes.length + 1) + 4 * workers.length + 6)
+    // records; then INTERNAL, delivery, authorizer, security events, API ×2, table.
+    expect(alarms).toHaveLength(routes.length + (routes.length + 1) + 4 * workers.length + 7)
     const topic = ofType('AWS::SNS::Topic').map(([id]) => id)
     expect(topic).toHaveLength(1)
     for (const alarm of alarms) expect(alarm.AlarmActions, alarm.id).toEqual([{ Ref: topic[0] }])

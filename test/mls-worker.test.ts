@@ -1,10 +1,13 @@
 import { describe, expect, it, vi } from 'vitest'
 import { type GroupKeys, type Leaf, type MlsEngine, mlsEngine } from '../packages/client/src/mls.js'
 import { serveMlsEngine, type WorkerChannel, workerMlsEngine } from '../packages/client/src/mls-worker.js'
+import { signerOf } from './support/devices.js'
 
 const text = (value: string) => new TextEncoder().encode(value)
 const read = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
-const bob: Leaf = { leaf: 1, iss: 'bob', device: 'laptop' }
+const bob: Leaf = { leaf: 1, iss: 'bob', device: 'laptop', key: 'Ym9i' }
+/** A device's signature keys, as they cross the channel. */
+const signer = { publicKey: new Uint8Array(32).fill(1), signKey: new Uint8Array(48).fill(2) }
 
 /** One end of an in-memory channel: as a Worker's, messages arrive later, as structured clones. */
 class Port implements WorkerChannel {
@@ -77,9 +80,16 @@ function fakeEngine() {
       plaintext: text('hi'),
       sender: bob,
     })),
-    leaves: vi.fn<MlsEngine['leaves']>(async () => [{ leaf: 0, iss: 'alice', device: 'phone' }, bob]),
+    leaves: vi.fn<MlsEngine['leaves']>(async () => [
+      { leaf: 0, iss: 'alice', device: 'phone', key: 'YWxpY2U=' },
+      bob,
+    ]),
     save: vi.fn<MlsEngine['save']>(async () => new Uint8Array([9, 9])),
     load: vi.fn<MlsEngine['load']>(async () => state()),
+    newSigner: vi.fn<MlsEngine['newSigner']>(async () => signer),
+    sign: vi.fn<MlsEngine['sign']>(async () => new Uint8Array([10])),
+    verify: vi.fn<MlsEngine['verify']>(async () => true),
+    readKeyPackage: vi.fn<MlsEngine['readKeyPackage']>(async () => undefined),
   } satisfies MlsEngine
 }
 
@@ -89,22 +99,22 @@ describe('the MLS engine across a worker channel', () => {
     const refs = await engine.welcomeRefs(new Uint8Array([1]))
     expect(Array.isArray(refs)).toBe(true)
     expect(refs).toEqual(['ref-1', 'ref-2'])
-    const leaves = await engine.leaves(await engine.createGroup('g', bob))
+    const leaves = await engine.leaves(await engine.createGroup('g', bob, signer))
     expect(Array.isArray(leaves)).toBe(true)
-    expect(leaves).toEqual([{ leaf: 0, iss: 'alice', device: 'phone' }, bob])
+    expect(leaves).toEqual([{ leaf: 0, iss: 'alice', device: 'phone', key: 'YWxpY2U=' }, bob])
   })
 
   it('carries nested objects, bytes and undefined both ways as the engine gives and takes them', async () => {
     const fake = fakeEngine()
     const { engine } = bridged(fake)
-    expect(await engine.makeKeyPackage(bob)).toEqual({
+    expect(await engine.makeKeyPackage(bob, signer)).toEqual({
       ref: 'ref-1',
       package: new Uint8Array([1, 2]),
       secret: new Uint8Array([3]),
     })
-    expect(fake.makeKeyPackage).toHaveBeenCalledWith(bob)
+    expect(fake.makeKeyPackage).toHaveBeenCalledWith(bob, signer)
 
-    const keys = await engine.createGroup('g', bob)
+    const keys = await engine.createGroup('g', bob, signer)
     const change = { add: [new Uint8Array([1]), new Uint8Array([2, 3])], remove: [4, 5] }
     const committed = await engine.commit(keys, change)
     expect(fake.commit.mock.calls[0]?.[1]).toEqual(change)
@@ -117,10 +127,10 @@ describe('the MLS engine across a worker channel', () => {
     expect(committed.commit).toBeInstanceOf(Uint8Array)
 
     // An argument left undefined arrives as one, in its place.
-    await engine.joinExternal(new Uint8Array([1]), bob, undefined)
-    expect(fake.joinExternal.mock.calls[0]).toEqual([new Uint8Array([1]), bob, undefined])
-    await engine.joinExternal(new Uint8Array([1]), bob, 0)
-    expect(fake.joinExternal.mock.calls[1]?.[2]).toBe(0)
+    await engine.joinExternal(new Uint8Array([1]), bob, signer, undefined)
+    expect(fake.joinExternal.mock.calls[0]).toEqual([new Uint8Array([1]), bob, signer, undefined])
+    await engine.joinExternal(new Uint8Array([1]), bob, signer, 0)
+    expect(fake.joinExternal.mock.calls[1]?.[3]).toBe(0)
 
     const decrypted = await engine.decrypt(committed.keys, new Uint8Array([8]))
     expect([read(decrypted.plaintext), decrypted.sender]).toEqual(['hi', bob])
@@ -134,7 +144,7 @@ describe('the MLS engine across a worker channel', () => {
   it("hands the page a handle for each state, and the worker's engine gets its own state back for it", async () => {
     const fake = fakeEngine()
     const { engine } = bridged(fake)
-    const created = await engine.createGroup('g', bob)
+    const created = await engine.createGroup('g', bob, signer)
     const inWorker = await fake.createGroup.mock.results[0]?.value
     // The page sees the epoch and leaf, and nothing it could change.
     expect(created).toEqual({ epoch: 0, leaf: 1 })
@@ -162,7 +172,7 @@ describe('the MLS engine across a worker channel', () => {
     fake.save.mockRejectedValueOnce('a string thrown')
     const { engine } = bridged(fake)
     await expect(engine.welcomeRefs(new Uint8Array())).rejects.toThrow('MLS: not a Welcome')
-    const keys = await engine.createGroup('g', bob)
+    const keys = await engine.createGroup('g', bob, signer)
     await expect(engine.save(keys)).rejects.toThrow('MLS: a string thrown')
     expect(await engine.welcomeRefs(new Uint8Array())).toEqual(['ref-1', 'ref-2'])
   })
@@ -171,7 +181,7 @@ describe('the MLS engine across a worker channel', () => {
     const fake = fakeEngine()
     fake.makeKeyPackage.mockReturnValueOnce(new Promise(() => {}))
     const { engine, page } = bridged(fake)
-    const waiting = engine.makeKeyPackage(bob)
+    const waiting = engine.makeKeyPackage(bob, signer)
     await vi.waitFor(() => expect(fake.makeKeyPackage).toHaveBeenCalled())
     page.fail()
     await expect(waiting).rejects.toThrow('MLS: the worker failed')
@@ -186,7 +196,11 @@ describe('the MLS engine across a worker channel', () => {
         expect(found).toBeDefined()
         return found
       })
-    page.postMessage({ id: 101, method: 'createGroup', args: [{ value: 'g' }, { value: bob }] })
+    page.postMessage({
+      id: 101,
+      method: 'createGroup',
+      args: [{ value: 'g' }, { value: bob }, { value: signer }],
+    })
     expect(await reply(101)).toEqual({ id: 101, result: { handle: 1, epoch: 0, leaf: 1 } })
     page.postMessage({ id: 102, method: 'save', args: [{ state: 1 }] })
     expect(await reply(102)).toEqual({ id: 102, result: new Uint8Array([9, 9]) })
@@ -203,9 +217,9 @@ describe('the MLS engine across a worker channel', () => {
     const aliceName = { iss: 'alice', device: 'phone' }
     const bobName = { iss: 'bob', device: 'laptop' }
 
-    let a = await alice.createGroup('g-worker', aliceName)
+    let a = await alice.createGroup('g-worker', aliceName, await signerOf(aliceName))
     expect(a).toEqual({ epoch: 0, leaf: 0 })
-    const made = await bobs.makeKeyPackage(bobName)
+    const made = await bobs.makeKeyPackage(bobName, await signerOf(bobName))
     const added = await alice.commit(a, { add: [made.package] })
     expect(added.keys).toEqual({ epoch: 1, leaf: 0 })
     a = added.keys
@@ -214,9 +228,11 @@ describe('the MLS engine across a worker channel', () => {
     expect(await bobs.welcomeRefs(text('not a Welcome'))).toEqual([])
     let b = await bobs.joinFromWelcome(welcome, made.secret)
     expect(b).toEqual({ epoch: 1, leaf: 1 })
+    const keyOf = async (name: typeof aliceName) =>
+      Buffer.from((await signerOf(name)).publicKey).toString('base64')
     const roster = [
-      { leaf: 0, ...aliceName },
-      { leaf: 1, ...bobName },
+      { leaf: 0, ...aliceName, key: await keyOf(aliceName) },
+      { leaf: 1, ...bobName, key: await keyOf(bobName) },
     ]
     expect(await alice.leaves(a)).toEqual(roster)
     expect(await bobs.leaves(b)).toEqual(roster)

@@ -17,11 +17,13 @@ import type {
   BanEvent,
   CommitEvent,
   DeleteEvent,
+  DeviceList,
   EditEvent,
   GroupDeletedEvent,
   JoinEvent,
   LeaveEvent,
   MessageEvent,
+  RevertEvent,
 } from '@huddle/client/protocol'
 import { forEachLimited } from '../core/concurrency.js'
 import type {
@@ -232,9 +234,8 @@ export class DynamoChatStore implements ChatStore {
       new GetCommand({ TableName: this.tableName, Key: keys.roster(gid), ConsistentRead: true }),
     )
     if (Item === undefined) return undefined
-    const roster: Roster = { epoch: Number(Item.epoch), leaves: (Item.leaves ?? []) as Roster['leaves'] }
-    if (Item.info !== undefined) roster.info = Item.info as Roster['info']
-    return roster
+    const { [PK]: _pk, [SK]: _sk, ...roster } = Item
+    return { ...roster, epoch: Number(Item.epoch), leaves: (Item.leaves ?? []) as Roster['leaves'] } as Roster
   }
 
   async appendCommit(
@@ -242,20 +243,95 @@ export class DynamoChatStore implements ChatStore {
     roster: Roster,
     cleared: number[],
     expiresAt: number,
+    claims: string[],
   ): Promise<Appended<never>> {
     const put: TransactItem = {
       Put: { TableName: this.tableName, Item: { ...keys.roster(event.gid), ...roster } },
     }
-    const outcome = await this.append(event, expiresAt, put, [], { fields: { epoch: roster.epoch }, cleared })
+    // Each key package it adds was handed to its committer for this group, and is used once.
+    const used = claims.map(
+      (ref): TransactItem => ({
+        Delete: {
+          TableName: this.tableName,
+          Key: keys.claim(event.gid, ref),
+          ConditionExpression: 'attribute_exists(#pk) AND #by = :by',
+          ExpressionAttributeNames: { '#pk': PK, '#by': 'by' },
+          ExpressionAttributeValues: { ':by': event.iss },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      }),
+    )
+    const outcome = await this.append(event, expiresAt, put, used, {
+      fields: { epoch: roster.epoch },
+      cleared,
+      alongsideRejects: true,
+    })
     return mapRejected(outcome, () => undefined as never)
+  }
+
+  async appendRevert(
+    event: RevertEvent,
+    roster: Roster,
+    stale: number[],
+    was: number[],
+    expiresAt: number,
+  ): Promise<Appended<never>> {
+    const put: TransactItem = {
+      Put: { TableName: this.tableName, Item: { ...keys.roster(event.gid), ...roster } },
+    }
+    // A set cannot be empty: the stale leaves are set, or the ones there were taken out.
+    const outcome = await this.append(event, expiresAt, put, [], {
+      fields: { epoch: roster.epoch, ...(stale.length > 0 && { stale: new Set(stale) }) },
+      cleared: stale.length > 0 ? [] : was,
+    })
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async recordClaims(gid: string, claimant: string, refs: string[], expiresAt: number): Promise<void> {
+    await Promise.all(
+      refs.map((ref) =>
+        this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { ...keys.claim(gid, ref), by: claimant, [TTL]: expiresAt },
+          }),
+        ),
+      ),
+    )
+  }
+
+  async deviceLists(iss: string): Promise<DeviceList[]> {
+    const items = await this.query({
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':prefix': keys.deviceListPrefix },
+      ConsistentRead: true,
+    })
+    return items.map((item) => item.list as DeviceList)
+  }
+
+  async addDeviceList(list: DeviceList): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...keys.deviceList(list.iss, list.version), list },
+          ConditionExpression: notExists,
+        }),
+      )
+      return true
+    } catch (error) {
+      if (isConditionFailure(error)) return false
+      throw error
+    }
   }
 
   async keyPackageRefs(iss: string, at: Date, device?: string): Promise<KeyPackageRef[]> {
     const items = await this.query({
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#ttl': TTL },
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#ttl': TTL, '#key': 'key' },
       ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':prefix': keys.keyPackagesOf(device) },
-      ProjectionExpression: '#sk, #ttl',
+      ProjectionExpression: '#sk, #ttl, #key',
       ConsistentRead: true,
     })
     // DynamoDB deletes expired items lazily.
@@ -263,22 +339,22 @@ export class DynamoChatStore implements ChatStore {
     return items.flatMap((item) => {
       if (Number(item[TTL]) <= now) return []
       const [device, ref] = String(item[SK]).slice(keys.keyPackagesOf().length).split('#')
-      return device && ref ? [{ device, ref }] : []
+      return device && ref ? [{ device, ref, key: String(item.key) }] : []
     })
   }
 
   async addKeyPackages(
     iss: string,
     device: string,
-    packages: { ref: string; keyPackage: string }[],
-    expiresAt: number,
+    key: string,
+    packages: { ref: string; keyPackage: string; expiresAt: number }[],
   ): Promise<void> {
     await this.db.send(
       new TransactWriteCommand({
-        TransactItems: packages.map(({ ref, keyPackage }) => ({
+        TransactItems: packages.map(({ ref, keyPackage, expiresAt }) => ({
           Put: {
             TableName: this.tableName,
-            Item: { ...keys.keyPackage(iss, device, ref), keyPackage, [TTL]: expiresAt },
+            Item: { ...keys.keyPackage(iss, device, ref), keyPackage, key, [TTL]: expiresAt },
           },
         })),
       }),
@@ -747,7 +823,14 @@ export class DynamoChatStore implements ChatStore {
       fields = {},
       stale = [],
       cleared = [],
-    }: { departs?: boolean; fields?: Item; stale?: number[]; cleared?: number[] } = {},
+      alongsideRejects = false,
+    }: {
+      departs?: boolean
+      fields?: Item
+      stale?: number[]
+      cleared?: number[]
+      alongsideRejects?: boolean
+    } = {},
   ): Promise<Appended<Item>> {
     const names: Record<string, string> = {}
     const values: Record<string, unknown> = { ':next': event.seq, ...(departs && { ':one': 1 }) }
@@ -793,11 +876,13 @@ export class DynamoChatStore implements ChatStore {
       ...alongside,
     ])
     if (outcome === undefined) return 'appended'
-    const [group, , changed] = outcome.map((reason) => ({
+    const [group, , ...changed] = outcome.map((reason) => ({
       failed: reason.Code === 'ConditionalCheckFailed',
       item: reason.Item && unmarshall(reason.Item as Record<string, AttributeValue>),
     }))
-    if (changed?.failed) return { rejected: changed.item }
+    // The change's own condition, or (when they are part of the decision) the conditions beside it.
+    const rejected = (alongsideRejects ? changed : changed.slice(0, 1)).find((reason) => reason.failed)
+    if (rejected) return { rejected: rejected.item }
     return { moved: group?.item && toGroup(group.item) }
   }
 

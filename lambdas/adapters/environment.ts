@@ -96,7 +96,10 @@ function fanOutWorkers(functionName: string): FanOutWorkers {
 }
 
 /** The chat core wired to AWS from this function's environment; built once per cold start. */
-export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
+export function chatFromEnvironment(
+  onDelivery?: ChatDeps['onDelivery'],
+  onSecurity?: ChatDeps['onSecurity'],
+): Chat {
   const retentionDays = optionalEnv(envNames.retentionDays)
   const maxGroupSize = optionalEnv(envNames.maxGroupSize)
   const groupsPerHour = optionalEnv(envNames.groupsPerHour)
@@ -132,5 +135,6 @@ export function chatFromEnvironment(onDelivery?: ChatDeps['onDelivery']): Chat {
     objects: lazily(objectStore),
     sender: lazily(eventSender),
     ...(onDelivery && { onDelivery }),
+    ...(onSecurity && { onSecurity }),
   })
 }

@@ -11,14 +11,20 @@ import type { WebSocketEvent, WebSocketResult } from './websocket-event.js'
 /** Shared by every handler of a function instance; built once per cold start. */
 export const logger = new Logger({ serviceName: 'huddle' })
 export const metrics = new Metrics({ namespace: metricNamespace, serviceName: 'huddle' })
-export const chat: Chat = chatFromEnvironment((report) => {
-  metrics.addMetric(metricNames.eventsDelivered, MetricUnit.Count, report.sent)
-  metrics.addMetric(metricNames.staleConnectionsPruned, MetricUnit.Count, report.pruned)
-  metrics.addMetric(metricNames.deliveryFailures, MetricUnit.Count, report.failed)
-  metrics.addMetric(metricNames.fanOutLatency, MetricUnit.Milliseconds, report.millis)
-  const level = report.failed > 0 ? 'warn' : 'debug'
-  logger[level]('fan-out', { ...report })
-})
+export const chat: Chat = chatFromEnvironment(
+  (report) => {
+    metrics.addMetric(metricNames.eventsDelivered, MetricUnit.Count, report.sent)
+    metrics.addMetric(metricNames.staleConnectionsPruned, MetricUnit.Count, report.pruned)
+    metrics.addMetric(metricNames.deliveryFailures, MetricUnit.Count, report.failed)
+    metrics.addMetric(metricNames.fanOutLatency, MetricUnit.Milliseconds, report.millis)
+    const level = report.failed > 0 ? 'warn' : 'debug'
+    logger[level]('fan-out', { ...report })
+  },
+  (kind, details) => {
+    metrics.addMetric(metricNames.securityEvents, MetricUnit.Count, 1)
+    logger.warn('security event', { kind, ...details })
+  },
+)
 
 /** The verified identity: only the $connect authorizer's context, never anything in a frame. */
 export function callerOf(event: WebSocketEvent): Caller {

@@ -6,6 +6,9 @@ const { partitionKey: GSI1PK, sortKey: GSI1SK } = tableSchema.userIndex
 /** Seqs are zero-padded in sort keys, so that key order is seq order. */
 const seqDigits = 12
 
+const keyPackagePrefix = 'KEYPKG#'
+const deviceListPrefix = 'DEVLIST#'
+
 /** Every key of the table is built here. */
 export const keys = {
   group: (gid: string) => ({ [PK]: `GROUP#${gid}`, [SK]: 'META' }),
@@ -51,9 +54,15 @@ export const keys = {
   /** The sort-key prefix of an identity's key packages, or of one device's. */
   keyPackagesOf: (device?: string) =>
     device === undefined ? keyPackagePrefix : `${keyPackagePrefix}${device}#`,
+  /** One item per version of an identity's device list, in version order. */
+  deviceList: (iss: string, version: number) => ({
+    [PK]: `USER#${iss}`,
+    [SK]: `${deviceListPrefix}${String(version).padStart(6, '0')}`,
+  }),
+  deviceListPrefix,
+  /** A key package `claim` handed out for group `gid`: a commit may add it once, by the claimant. */
+  claim: (gid: string, ref: string) => ({ [PK]: `CLAIM#${gid}`, [SK]: ref }),
 }
-
-const keyPackagePrefix = 'KEYPKG#'
 
 function eventSortKey(seq: number): string {
   return `E#${String(seq).padStart(seqDigits, '0')}`

@@ -14,4 +14,7 @@ export const metricNames = {
   deliveryFailures: 'DeliveryFailures',
   staleConnectionsPruned: 'StaleConnectionsPruned',
   fanOutLatency: 'FanOutLatency',
+  /** Refused attempts on encrypted groups' keys (a tree other than the roster, a package nobody claimed, an
+   * unvouched device) and commits members refused: each one is worth a look. */
+  securityEvents: 'SecurityEvents',
 } as const

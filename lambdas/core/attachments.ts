@@ -108,9 +108,9 @@ export class Attachments {
       if (object.size > this.context.attachmentBytes) {
         throw new ChatError('TOO_LARGE', `message: attachment ${i} is over the limit`)
       }
-      // The file is encrypted into its object, so it is never larger than the object.
+      // The size a message shows is its object's, exactly.
       const declared = attachments[i]?.size ?? 0
-      if (declared > object.size) {
+      if (declared !== object.size) {
         throw new ChatError(
           'BAD_REQUEST',
           `message: attachment ${i} says ${declared} bytes, but its upload holds ${object.size}`,

@@ -6,6 +6,7 @@ import { Blocks } from './blocks.js'
 import type { Caller, ChatContext } from './context.js'
 import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
+import { DeviceLists } from './device-lists.js'
 import { GroupKeys } from './group-keys.js'
 import { KeyPackages } from './key-packages.js'
 import { Membership } from './membership.js'
@@ -48,6 +49,8 @@ export interface ChatDeps {
   attachmentsPerMessage?: number
   /** Each identity's token buckets (per second, burst); default 5 and 20 for messages, 20 and 60 for writes. */
   rateLimits?: Record<RateBucket, RateLimit>
+  /** Told of each security event (see ChatContext.security). */
+  onSecurity?: (kind: string, details: Record<string, string | number>) => void
   onDelivery?: (report: DeliveryReport) => void
 }
 
@@ -64,6 +67,7 @@ export class Chat {
   /** Encrypted groups: the key-package directory, and commits and rosters of each group's keys. */
   readonly keyPackages: KeyPackages
   readonly groupKeys: GroupKeys
+  readonly deviceLists: DeviceLists
   /** Fan-out, for the workers that post slices of it. */
   readonly delivery: Delivery
   /** Per-identity rate limits: the handler adapter admits each write through them. */
@@ -95,6 +99,7 @@ export class Chat {
       pendingInvitesPerIdentity: deps.pendingInvitesPerIdentity ?? 100,
       attachmentBytes: deps.attachmentBytes ?? 25 * 1024 * 1024,
       attachmentsPerMessage: deps.attachmentsPerMessage ?? 10,
+      security: deps.onSecurity ?? (() => {}),
     }
     const uploads = new Uploads(this.context)
     this.avatars = new Avatars(this.context, uploads)
@@ -106,6 +111,7 @@ export class Chat {
     this.administration = new Administration(this.context, this.membership, this.avatars, uploads)
     this.keyPackages = new KeyPackages(this.context)
     this.groupKeys = new GroupKeys(this.context, uploads)
+    this.deviceLists = new DeviceLists(this.context)
   }
 
   async connect(caller: Caller): Promise<void> {

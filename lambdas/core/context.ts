@@ -25,4 +25,7 @@ export interface ChatContext {
   /** Bytes one attached file (as uploaded) may have, and files one message may carry. */
   attachmentBytes: number
   attachmentsPerMessage: number
+  /** Reports an attempt on an encrypted group's keys that was refused (or a refusal of a commit), for the
+   * operators: which group and identities, never keys or content. */
+  security(kind: string, details: Record<string, string | number>): void
 }

@@ -144,6 +144,20 @@ export const frameSchemas = {
   }),
   commit: z.object({ gid: identity, commit: mlsBytes, welcome: z.optional(mlsBytes), info: mlsBytes }),
   roster: z.object({ gid: identity }),
+  devices: z.object({ iss: identity }),
+  vouch: z.object({
+    list: z.object({
+      iss: identity,
+      version: z.int().check(z.positive()),
+      devices: z
+        .array(z.object({ device, key: base64(64) }))
+        .check(z.minLength(1), z.maxLength(limits.devicesPerIdentity)),
+      prev: z.optional(base64(64)),
+      signer: device,
+      signature: base64(128),
+    }),
+  }),
+  refuse: z.object({ gid: identity, epoch: z.int().check(z.positive()), reason: text(200) }),
 } satisfies Record<Action, z.ZodMiniType>
 
 /** A schema's output must be a request of the protocol, so the two cannot drift apart. */

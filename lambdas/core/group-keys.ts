@@ -1,25 +1,29 @@
+import { rosterDigest } from '@huddle/client/devices'
 import {
-  type CommitFacts,
-  type DeviceName,
-  readApplication,
-  readCommit,
-  readGroupInfo,
-  readWelcome,
-} from '@huddle/client/mls-wire'
-import type {
-  AckResults,
-  Attachment,
-  CommitEvent,
-  MlsBytes,
-  RosterLeaf,
-  SealedAttachment,
+  checkGroupInfo,
+  readVerifiedGroupInfo,
+  type VerifiedGroupInfo,
+  verifyCommit,
+} from '@huddle/client/mls-verify'
+import { type CommitFacts, readApplication, readCommit, readWelcome } from '@huddle/client/mls-wire'
+import {
+  type AckResults,
+  type Attachment,
+  type CommitEvent,
+  type DeviceList,
+  limits,
+  type MlsBytes,
+  type RevertEvent,
+  type SealedAttachment,
 } from '@huddle/client/protocol'
 import { bucketPrefixes } from '../routes.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
 import { appendAt, isJoined, joinedMembers, moved, requireJoined, untilLanded } from './group-log.js'
-import type { ChatStore, Group, GroupState, Member, Roster } from './ports.js'
+import { refuseLifetime } from './key-packages.js'
+import type { ChatStore, Group, GroupState, Roster } from './ports.js'
+import { describe, placeCommit, rosterOf } from './roster.js'
 import type { Uploads } from './uploads.js'
 
 type Part = 'commit' | 'welcome' | 'info'
@@ -52,15 +56,21 @@ export class GroupKeys {
       welcome: frame.welcome && (await this.sentPart(caller, frame.welcome)),
       info: await this.sentPart(caller, frame.info),
     }
-    const facts = readCommit(sent.commit.bytes)
+    const facts = await readCommit(sent.commit.bytes)
     if (facts === undefined || facts.groupId !== gid) {
       throw new ChatError(
         'BAD_REQUEST',
         `commit: commit is not an MLS commit of ${gid} (a PublicMessage whose proposals are all by value)`,
       )
     }
-    const info = readGroupInfo(sent.info.bytes)
-    if (info === undefined || info.groupId !== gid || info.epoch !== facts.epoch + 1) {
+    const checked = await checkGroupInfo(sent.info.bytes)
+    if (!checked.ok) {
+      this.context.security('commit-unverified', { gid, iss: caller.iss, reason: checked.reason })
+      throw new ChatError('BAD_REQUEST', `commit: info is not a valid GroupInfo (${checked.reason})`)
+    }
+    const { groupId, epoch: infoEpoch } = checked.info
+    const infoLeaves = rosterOf(checked.info)
+    if (groupId !== gid || infoEpoch !== facts.epoch + 1 || infoLeaves === undefined) {
       throw new ChatError('BAD_REQUEST', `commit: info is not the GroupInfo of ${gid} at its next epoch`)
     }
     if (facts.adds.length > 0 !== (sent.welcome !== undefined)) {
@@ -72,6 +82,12 @@ export class GroupKeys {
     if (sent.welcome && !readWelcome(sent.welcome.bytes)) {
       throw new ChatError('BAD_REQUEST', 'commit: welcome is not an MLS Welcome')
     }
+    const at = this.context.now()
+    for (const added of facts.adds) {
+      const refused = refuseLifetime(added.lifetime, at)
+      if (refused) throw new ChatError('BAD_REQUEST', `commit: the key package of ${added.device} ${refused}`)
+    }
+    const lists = await this.deviceListsOf(facts)
 
     let kept: { commit: MlsBytes; welcome?: MlsBytes; info: MlsBytes } | undefined
     return untilLanded(async (tries) => {
@@ -83,10 +99,26 @@ export class GroupKeys {
           `commit: ${gid}'s keys are at epoch ${epoch}, not ${facts.epoch}: take in the commits before it and commit again`,
         )
       }
-      const change = placeCommit(group, members, roster?.leaves ?? [], facts, caller.iss)
+      const change = placeCommit(group, members, roster?.leaves ?? [], facts, caller.iss, lists)
+      // Everything publicly verifiable: the commit's signature by its sender, and that the GroupInfo's tree is
+      // the previous epoch's with this very commit applied (its transcript follows from it too).
+      const verdict = await verifyCommit(sent.commit.bytes, await this.previousInfo(roster), checked.info)
+      if (!verdict.ok) {
+        this.context.security('commit-unverified', { gid, iss: caller.iss, reason: verdict.reason })
+        throw new ChatError('BAD_REQUEST', `commit: it does not verify (${verdict.reason})`)
+      }
+      // The tree the commit makes must be exactly the roster stored: every leaf, at its index, with its device
+      // and key (a hidden leaf, or a tree other than the commit's, is refused).
+      const tree = await rosterDigest(change.leaves)
+      if ((await rosterDigest(infoLeaves)) !== tree) {
+        this.context.security('commit-tree-mismatch', { gid, iss: caller.iss })
+        throw new ChatError(
+          'BAD_REQUEST',
+          `commit: info's tree is not the roster the commit makes (leaves ${describe(change.leaves)})`,
+        )
+      }
       kept ??= await this.keep(gid, epoch, sent)
       const parts = kept
-      const at = this.context.now()
       const event = (seq: number): CommitEvent => ({
         type: 'chat.commit',
         gid,
@@ -97,19 +129,114 @@ export class GroupKeys {
         info: parts.info,
         added: change.added,
         removed: change.removed,
+        tree,
         seq,
         iat: at.toISOString(),
       })
-      const next: Roster = { epoch: epoch + 1, leaves: change.leaves, info: parts.info }
+      const next: Roster = {
+        epoch: epoch + 1,
+        leaves: change.leaves,
+        info: parts.info,
+        committer: caller.iss,
+        previous: {
+          epoch,
+          leaves: roster?.leaves ?? [],
+          ...(roster?.info && { info: roster.info }),
+          stale: group.stale ?? [],
+        },
+      }
       // A stale leaf is cleared once removed (a device added in the same commit may take its place).
       const cleared = (group.stale ?? []).filter((leaf) => change.removed.some((r) => r.leaf === leaf))
+      const claims = facts.adds.map((added) => added.ref)
       const appended = await appendAt(group, (seq) =>
-        store.appendCommit(event(seq), next, cleared, this.context.expiresAt(at)),
+        store.appendCommit(event(seq), next, cleared, this.context.expiresAt(at), claims),
       )
-      if (appended === moved || 'rejected' in appended) return moved
+      if (appended === moved) return moved
+      if ('rejected' in appended) {
+        this.context.security('commit-unclaimed-package', { gid, iss: caller.iss })
+        throw new ChatError(
+          'FORBIDDEN',
+          'commit: it adds a key package that was not handed to you by claim for this group (or was used)',
+        )
+      }
       await delivery.toMembers(event(appended.seq), members, caller)
       return { gid, seq: appended.seq, epoch: epoch + 1 }
     })
+  }
+
+  /**
+   * A member that cannot take in the group's latest commit refuses it: the group's keys go back to the epoch
+   * before (its roster and stale leaves as they were), in one write with a `chat.revert` that names the
+   * committer. Only a member whose device held a leaf before that commit may, and never the committer.
+   */
+  async refuse(caller: Caller, frame: Frames['refuse']): Promise<AckResults['refuse']> {
+    const { store, delivery } = this.context
+    const { gid } = frame
+    const at = this.context.now()
+    const refusal = await store.spend(caller.iss, 'refuse', limits.refusalsPerHour, 60 * 60, at)
+    if (refusal !== undefined) {
+      throw new ChatError('RATE_LIMITED', `refuse: at most ${limits.refusalsPerHour} an hour`, refusal)
+    }
+    return untilLanded(async () => {
+      const { group, members, roster } = await this.readEncrypted(caller, gid, 'refuse')
+      const previous = roster?.previous
+      if (group.epoch !== frame.epoch || roster === undefined || previous === undefined) {
+        throw new ChatError('CONFLICT', `refuse: epoch ${frame.epoch} is not ${gid}'s latest commit`)
+      }
+      if (roster.committer === caller.iss || !previous.leaves.some((leaf) => leaf.iss === caller.iss)) {
+        throw new ChatError(
+          'FORBIDDEN',
+          'refuse: only a member that held the keys before it, not its committer',
+        )
+      }
+      // Leaves of identities that departed since are stale at the restored epoch too.
+      const stale = new Set(previous.stale)
+      for (const leaf of previous.leaves) if (!isJoined(members, leaf.iss)) stale.add(leaf.leaf)
+      const event = (seq: number): RevertEvent => ({
+        type: 'chat.revert',
+        gid,
+        iss: roster.committer ?? '',
+        by: caller.iss,
+        epoch: frame.epoch,
+        reason: frame.reason,
+        seq,
+        iat: at.toISOString(),
+      })
+      const { stale: _, ...back } = previous
+      const appended = await appendAt(group, (seq) =>
+        store.appendRevert(
+          event(seq),
+          back,
+          [...stale].sort((a, b) => a - b),
+          group.stale ?? [],
+          this.context.expiresAt(at),
+        ),
+      )
+      if (appended === moved || 'rejected' in appended) return moved
+      this.context.security('commit-refused', { gid, iss: event(0).iss, by: caller.iss, epoch: frame.epoch })
+      // The refusing connection gets it too: its device takes it in as every member's does.
+      await delivery.toMembers(event(appended.seq), members)
+      return { gid, seq: appended.seq, epoch: previous.epoch }
+    })
+  }
+
+  /** The GroupInfo of the keys' current epoch, as its commit stored it (none before the first commit). */
+  private async previousInfo(roster: Roster | undefined): Promise<VerifiedGroupInfo | undefined> {
+    if (roster?.info === undefined) return undefined
+    const bytes =
+      'data' in roster.info ? fromBase64(roster.info.data) : await this.context.objects.read(roster.info.key)
+    const info = bytes && (await readVerifiedGroupInfo(bytes))
+    if (info === undefined) throw new Error(`the stored GroupInfo of epoch ${roster.epoch} does not verify`)
+    return info
+  }
+
+  /** The device lists of every identity whose devices a commit brings into the keys. */
+  private async deviceListsOf(facts: CommitFacts): Promise<Map<string, DeviceList | undefined>> {
+    const owners = new Set([...facts.adds, ...(facts.path ? [facts.path] : [])].map((d) => d.iss))
+    const lists = await Promise.all(
+      [...owners].map(async (iss) => [iss, (await this.context.store.deviceLists(iss)).at(-1)] as const),
+    )
+    return new Map(lists)
   }
 
   /** The server's view of who holds the group's keys, for a joined member. */
@@ -263,89 +390,6 @@ export function requireFitsKeys(
 /** Whether a roster read beside the group is the one of the group's epoch (none before the first commit). */
 function rosterFits(group: Group, roster: Roster | undefined): boolean {
   return (roster?.epoch ?? 0) === (group.epoch ?? 0)
-}
-
-/**
- * The roster a commit makes, checked against the group as read: who sends it (the creator's device at
- * leaf 0 for the first; one of the caller's leaves; or, joining from outside, a device of the caller's
- * that may remove only the caller's own old leaves), which leaves it removes (occupied ones) and whom it
- * adds (devices of joined members holding no leaf). Removes blank their leaves; then each new device takes
- * the leftmost blank leaf, or a new one at the end, as MLS places them.
- */
-function placeCommit(
-  group: Group,
-  members: Member[],
-  leaves: RosterLeaf[],
-  facts: CommitFacts,
-  caller: string,
-): { leaves: RosterLeaf[]; added: RosterLeaf[]; removed: RosterLeaf[] } {
-  const { gid } = group
-  const seats = new Map(leaves.map((leaf) => [leaf.leaf, leaf]))
-  const added: RosterLeaf[] = []
-  const newcomers: DeviceName[] = []
-  if (!group.epoch) {
-    if (group.createdBy !== caller) {
-      throw new ChatError('FORBIDDEN', `commit: only ${gid}'s creator starts its keys`)
-    }
-    if (facts.sender === 'external' || facts.sender.leaf !== 0 || facts.path === undefined) {
-      throw new ChatError(
-        'BAD_REQUEST',
-        `commit: ${gid}'s first commit comes from leaf 0, with an update path`,
-      )
-    }
-    requireOwnDevice(facts.path, caller)
-    const first = { leaf: 0, ...facts.path }
-    seats.set(0, first)
-    added.push(first)
-  } else if (facts.sender === 'external') {
-    if (facts.path === undefined) throw new ChatError('BAD_REQUEST', 'commit: an external commit has a path')
-    requireOwnDevice(facts.path, caller)
-    newcomers.push(facts.path)
-  } else {
-    const committer = seats.get(facts.sender.leaf)
-    if (committer?.iss !== caller) {
-      throw new ChatError('FORBIDDEN', `commit: leaf ${facts.sender.leaf} is not one of your devices`)
-    }
-    if (facts.path && (facts.path.iss !== committer.iss || facts.path.device !== committer.device)) {
-      throw new ChatError('FORBIDDEN', `commit: its path names another device than leaf ${committer.leaf}'s`)
-    }
-  }
-  if (facts.sender !== 'external' && facts.removes.includes(facts.sender.leaf)) {
-    throw new ChatError('BAD_REQUEST', 'commit: a commit cannot remove its committer')
-  }
-
-  const removed: RosterLeaf[] = []
-  for (const leaf of facts.removes) {
-    const seat = seats.get(leaf)
-    if (seat === undefined) throw new ChatError('BAD_REQUEST', `commit: leaf ${leaf} holds no keys`)
-    if (facts.sender === 'external' && seat.iss !== caller) {
-      throw new ChatError('FORBIDDEN', 'commit: joining from outside may remove only your own devices')
-    }
-    removed.push(seat)
-    seats.delete(leaf)
-  }
-  for (const name of facts.adds) {
-    if (!isJoined(members, name.iss)) {
-      throw new ChatError('FORBIDDEN', `commit: ${name.iss} is not a joined member of ${gid}`)
-    }
-  }
-  for (const name of [...facts.adds, ...newcomers]) {
-    if ([...seats.values()].some((seat) => seat.iss === name.iss && seat.device === name.device)) {
-      throw new ChatError('BAD_REQUEST', `commit: device ${name.device} of ${name.iss} holds a leaf already`)
-    }
-    let leaf = 0
-    while (seats.has(leaf)) leaf++
-    const seat = { leaf, iss: name.iss, device: name.device }
-    seats.set(leaf, seat)
-    added.push(seat)
-  }
-  return { leaves: [...seats.values()].sort((a, b) => a.leaf - b.leaf), added, removed }
-}
-
-function requireOwnDevice(name: DeviceName, caller: string): void {
-  if (name.iss !== caller) {
-    throw new ChatError('FORBIDDEN', 'commit: its path must name one of your own devices')
-  }
 }
 
 /** Bytes of base64 the frame schema has checked already. */

@@ -1,4 +1,5 @@
-import { readKeyPackage } from '@huddle/client/mls-wire'
+import { vouches } from '@huddle/client/devices'
+import { type Lifetime, readKeyPackage } from '@huddle/client/mls-wire'
 import type { AckResults } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import type { Caller, ChatContext } from './context.js'
@@ -8,8 +9,8 @@ import { fromBase64, requireEncrypted } from './group-keys.js'
 import { isJoined, requireJoined } from './group-log.js'
 import type { KeyPackageRef } from './ports.js'
 
-/** How long a published key package is kept. */
-const keyPackageSeconds = 90 * 24 * 60 * 60
+/** How long a claim lets its claimant add the package it was handed. */
+const claimSeconds = 24 * 60 * 60
 /** A claim's packages leave this much of a reply for the rest of it; `have` asks for the others. */
 const replyBudget = limits.postBytes - 4 * 1024
 
@@ -35,16 +36,35 @@ export class KeyPackages {
     const read = await Promise.all(
       frame.packages.map(async (keyPackage, i) => {
         const named = await readKeyPackage(fromBase64(keyPackage))
-        if (named?.name.iss !== caller.iss || named.name.device !== frame.device) {
+        if (named?.iss !== caller.iss || named.device !== frame.device) {
           throw new ChatError(
             'BAD_REQUEST',
             `keys: packages.${i} is not a key package of your device ${frame.device}`,
           )
         }
-        return { ref: named.ref, keyPackage }
+        const refused = refuseLifetime(named.lifetime, at)
+        if (refused) throw new ChatError('BAD_REQUEST', `keys: packages.${i} ${refused}`)
+        return { ref: named.ref, keyPackage, key: named.key, expiresAt: named.lifetime.notAfter }
       }),
     )
+    // One device signs with one key: the one its owner's list vouches for, once it is on it.
+    const [key, ...others] = new Set(read.map((p) => p.key))
+    const listed = (await store.deviceLists(caller.iss))
+      .at(-1)
+      ?.devices.find((d) => d.device === frame.device)
+    if (others.length > 0 || (key !== undefined && listed !== undefined && listed.key !== key)) {
+      throw new ChatError(
+        'BAD_REQUEST',
+        `keys: the packages are not signed with device ${frame.device}'s key`,
+      )
+    }
     const held = await store.keyPackageRefs(caller.iss, at, frame.device)
+    if (key !== undefined && held.some((p) => p.key !== key)) {
+      throw new ChatError(
+        'BAD_REQUEST',
+        `keys: device ${frame.device} published packages with another key; use another device name`,
+      )
+    }
     // Publishing a package again stores nothing new.
     const known = new Set(held.map((p) => p.ref))
     const fresh = [...new Map(read.map((p) => [p.ref, p])).values()].filter((p) => !known.has(p.ref))
@@ -55,9 +75,16 @@ export class KeyPackages {
         `keys: a device keeps at most ${limits.keyPackagesPerDevice} key packages; ${frame.device} has ${held.length}`,
       )
     }
-    if (fresh.length > 0) {
-      const expiresAt = Math.ceil(at.getTime() / 1000) + keyPackageSeconds
-      await store.addKeyPackages(caller.iss, frame.device, fresh, expiresAt)
+    if (key !== undefined && fresh.length > 0) {
+      await store.addKeyPackages(caller.iss, frame.device, key, fresh)
+      // A device no list vouches for yet asks the identity's other devices to approve it.
+      if (listed === undefined) {
+        await this.context.delivery.deliver(
+          { type: 'chat.devices', iss: caller.iss, pending: { device: frame.device, key } },
+          [caller.iss],
+          caller,
+        )
+      }
     }
     return { device: frame.device, available }
   }
@@ -83,17 +110,25 @@ export class KeyPackages {
       throw new ChatError('RATE_LIMITED', `claim: at most ${perHour} claims an hour`, refusal)
     }
     const have = new Set(frame.have ?? [])
+    // Only devices their owner vouches for, with the key it vouches for.
+    const [refs, lists] = await Promise.all([
+      store.keyPackageRefs(frame.iss, at),
+      store.deviceLists(frame.iss),
+    ])
     const devices = new Map<string, KeyPackageRef[]>()
-    for (const ref of await store.keyPackageRefs(frame.iss, at)) {
-      if (!have.has(ref.device)) devices.set(ref.device, [...(devices.get(ref.device) ?? []), ref])
+    for (const ref of refs) {
+      if (have.has(ref.device) || !vouches(lists.at(-1), ref)) continue
+      devices.set(ref.device, [...(devices.get(ref.device) ?? []), ref])
     }
     const packages: AckResults['claim']['packages'] = []
+    const claimed: string[] = []
     let bytes = 0
     for (const [device, refs] of devices) {
       for (const ref of refs) {
         const keyPackage = await store.takeKeyPackage(frame.iss, ref, at)
         if (keyPackage === undefined) continue
         packages.push({ device, package: keyPackage })
+        claimed.push(ref.ref)
         bytes += keyPackage.length + device.length + 32
         break
       }
@@ -102,6 +137,19 @@ export class KeyPackages {
     if (packages.length === 0) {
       throw new ChatError('NO_KEY_PACKAGES', `claim: no device of ${frame.iss} has a key package left`)
     }
+    // A commit may add these, and only these, once each, and only this caller's.
+    await store.recordClaims(frame.gid, caller.iss, claimed, Math.ceil(at.getTime() / 1000) + claimSeconds)
     return { iss: frame.iss, packages }
   }
+}
+
+/** Why a key package's lifetime is not acceptable now (undefined when it is): valid at `at`, for at most
+ * `limits.keyPackageLifetimeSeconds`. */
+export function refuseLifetime({ notBefore, notAfter }: Lifetime, at: Date): string | undefined {
+  const now = at.getTime() / 1000
+  if (notAfter - notBefore > limits.keyPackageLifetimeSeconds) {
+    return `is valid for longer than ${limits.keyPackageLifetimeSeconds} seconds`
+  }
+  if (notBefore > now || notAfter <= now) return 'is not valid now'
+  return undefined
 }

@@ -4,6 +4,7 @@ import type {
   BanEvent,
   CommitEvent,
   DeleteEvent,
+  DeviceList,
   EditEvent,
   GroupDeletedEvent,
   InvitePolicy,
@@ -11,6 +12,7 @@ import type {
   LeaveEvent,
   MessageEvent,
   MlsBytes,
+  RevertEvent,
   Role,
   RoleEvent,
   RosterLeaf,
@@ -92,12 +94,18 @@ export interface Roster {
   epoch: number
   leaves: RosterLeaf[]
   info?: MlsBytes
+  /** Who made the latest commit. */
+  committer?: string
+  /** The epoch before, kept until the next commit so that a refused commit can be undone. */
+  previous?: { epoch: number; leaves: RosterLeaf[]; info?: MlsBytes; stale: number[] }
 }
 
-/** A key package of one device, as the directory lists it: its KeyPackageRef (base64). */
+/** A key package of one device, as the directory lists it: its KeyPackageRef (base64) and the device's
+ * signature key it names. */
 export interface KeyPackageRef {
   device: string
   ref: string
+  key: string
 }
 
 /** A kept avatar: its object key and image type. */
@@ -121,6 +129,7 @@ export type StoredEvent =
   | ((EditEvent | DeleteEvent) & { target: number })
   | AdminEvent
   | CommitEvent
+  | RevertEvent
 
 /** An admin's change as the log keeps it: an update keeps its avatar's key, linked afresh when read. */
 export type AdminEvent =
@@ -194,15 +203,32 @@ export interface ChatStore {
     roster: Roster,
     cleared: number[],
     expiresAt: number,
+    claims: string[],
   ): Promise<Appended<never>>
+  /** Appends a revert: the group goes back to `roster` (its epoch) with exactly `stale` as its stale
+   * leaves (`was` are the stale leaves it had). */
+  appendRevert(
+    event: RevertEvent,
+    roster: Roster,
+    stale: number[],
+    was: number[],
+    expiresAt: number,
+  ): Promise<Appended<never>>
+  /** Records that `claimant` was handed key packages `refs` for group `gid`, until `expiresAt`. */
+  recordClaims(gid: string, claimant: string, refs: string[], expiresAt: number): Promise<void>
+  /** Every version of an identity's device list, oldest first. */
+  deviceLists(iss: string): Promise<DeviceList[]>
+  /** Stores the next version of a device list; false when that version exists already (a race). */
+  addDeviceList(list: DeviceList): Promise<boolean>
   /** The unexpired key packages of `iss` (of one device when given), in key order. */
   keyPackageRefs(iss: string, at: Date, device?: string): Promise<KeyPackageRef[]>
-  /** Stores key packages (base64) of one device, all or none; they expire at `expiresAt`. */
+  /** Stores key packages (base64) of one device with signature key `key`, all or none; each expires at its
+   * `expiresAt`. */
   addKeyPackages(
     iss: string,
     device: string,
-    packages: { ref: string; keyPackage: string }[],
-    expiresAt: number,
+    key: string,
+    packages: { ref: string; keyPackage: string; expiresAt: number }[],
   ): Promise<void>
   /** Deletes one key package and answers it, unless it is gone (or expired) already: each is handed out once. */
   takeKeyPackage(iss: string, which: KeyPackageRef, at: Date): Promise<string | undefined>

@@ -37,6 +37,8 @@ export const rateBuckets: Partial<Record<Action, RateBucket>> = {
   keys: 'writes',
   claim: 'writes',
   commit: 'writes',
+  vouch: 'writes',
+  refuse: 'writes',
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type DeleteEvent,
   type EditEvent,
   type Receipt,
+  type SecurityNotice,
 } from '@huddle/client'
 import { afterAll, expect, vi } from 'vitest'
 import { closeDevConnection } from '../../local/dev-tokens.js'
@@ -34,6 +35,8 @@ export async function participant(sub: string, options: Partial<ConnectOptions> 
     edits: [] as EditEvent[],
     deletes: [] as DeleteEvent[],
     receipts: [] as Receipt[],
+    /** What the SDK told the app about encrypted groups' keys. */
+    security: [] as SecurityNotice[],
     /** Every group event the app was handed, in order, one line each. */
     story: [] as string[],
     groups: new Map<string, ChatGroup>(),
@@ -69,6 +72,9 @@ export async function participant(sub: string, options: Partial<ConnectOptions> 
   })
   chat.onReceipt((receipt) => {
     seen.receipts.push(receipt)
+  })
+  chat.onSecurity((notice) => {
+    seen.security.push(notice)
   })
   return seen
 }

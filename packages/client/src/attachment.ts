@@ -22,6 +22,8 @@ interface SealedFile {
 const parallelUploads = 3
 const keyBytes = 32
 const ivBytes = 12
+/** AES-GCM's tag: an object is this much larger than its file. */
+const tagBytes = 16
 
 /**
  * Encrypts one file with AES-256-GCM under a fresh key and IV. `secret` is base64 of the raw key followed by
@@ -60,10 +62,10 @@ export async function openFile(
       throw new ChatError('BAD_ATTACHMENT', `${name}: the object does not decrypt with its secret`)
     },
   )
-  if (plaintext.byteLength !== size) {
+  if (bytes.byteLength !== size) {
     throw new ChatError(
       'BAD_ATTACHMENT',
-      `${name}: ${plaintext.byteLength} bytes, not the ${size} its message says`,
+      `${name}: ${bytes.byteLength} bytes, not the ${size} its message says`,
     )
   }
   return plaintext
@@ -103,17 +105,17 @@ async function uploadFile(
   const { ciphertext, digest, secret } = await sealFile(plaintext)
   const upload = await client.request('attachment', { gid, size: ciphertext.byteLength })
   await putUpload(upload, ciphertext, 'attachment')
-  return { key: upload.key, name, mime, size: plaintext.byteLength, digest, secret }
+  return { key: upload.key, name, mime, size: ciphertext.byteLength, digest, secret }
 }
 
 /** A file a received message carries: its name, type and size, and a download that decrypts it. */
-export class ChatAttachment implements Attachment {
+export class ChatAttachment {
   readonly gid: string
   /** The key the group keeps the object under. */
   readonly key: string
   readonly name: string
   readonly mime: string
-  /** The file's size in bytes, before encryption. */
+  /** The file's size in bytes (its object, encrypted, is 16 bytes more: the size messages carry). */
   readonly size: number
   readonly digest: string
   /** The file's key and IV (base64 of 32 + 12 bytes); whoever holds it can read the file. */
@@ -126,7 +128,7 @@ export class ChatAttachment implements Attachment {
     this.key = attachment.key
     this.name = attachment.name
     this.mime = attachment.mime
-    this.size = attachment.size
+    this.size = Math.max(0, attachment.size - tagBytes)
     this.digest = attachment.digest
     this.secret = attachment.secret
   }
@@ -147,13 +149,13 @@ export class ChatAttachment implements Attachment {
     if (!response.ok) {
       throw new ChatError('DOWNLOAD_FAILED', `${this.name}: the download was answered ${response.status}`)
     }
-    return openFile(new Uint8Array(await response.arrayBuffer()), this)
+    return openFile(new Uint8Array(await response.arrayBuffer()), this.toJSON())
   }
 
   /** The wire form, without the download: what an app may store and send again. */
   toJSON(): Attachment {
     const { key, name, mime, size, digest, secret } = this
-    return { key, name, mime, size, digest, secret }
+    return { key, name, mime, size: size + tagBytes, digest, secret }
   }
 }
 

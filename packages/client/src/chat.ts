@@ -1,8 +1,9 @@
 import { type Avatar, uploadAvatar } from './avatar.js'
 import type { ChatClient, ConnectOptions } from './client.js'
 import { memoryCursorStore } from './cursors.js'
+import type { VerifiedDevices } from './device-trust.js'
 import { GroupDirectory, type StateChange } from './directory.js'
-import { GroupEncryption } from './encryption.js'
+import { GroupEncryption, type SecurityNotice } from './encryption.js'
 import { ChatError } from './error.js'
 import {
   type AdminWrite,
@@ -19,6 +20,7 @@ import type {
   AckResults,
   BanEvent,
   DeleteEvent,
+  DeviceKey,
   EditEvent,
   GroupDeletedEvent,
   GroupEvent,
@@ -56,6 +58,8 @@ export class ChatService {
   readonly #receipts: Listeners<[Receipt]>
   readonly #changes: Listeners<[GroupChange, ChatGroup | undefined]>
   readonly #groupDeletes: Listeners<[GroupDeletedEvent, ChatGroup | undefined]>
+  readonly #security: Listeners<[SecurityNotice]>
+  readonly #devices: Listeners<[VerifiedDevices]>
   /** The one object per group this client hands out, kept current as the group's events arrive. */
   readonly #directory: GroupDirectory
   readonly #encryption: GroupEncryption
@@ -81,6 +85,8 @@ export class ChatService {
     this.#receipts = new Listeners(report)
     this.#changes = new Listeners(report)
     this.#groupDeletes = new Listeners(report)
+    this.#security = new Listeners(report)
+    this.#devices = new Listeners(report)
     this.#directory = new GroupDirectory((info, status) => new ChatGroup(this.#context, info, status))
     const delivered = options.deliveredReceipts
     this.#deliveredDelayMs = delivered === false ? undefined : (delivered?.delayMs ?? deliveredDelayMs)
@@ -90,6 +96,8 @@ export class ChatService {
         catchUp: () => this.catchUp(),
         wrote: (gid, seq) => this.#timeline.wrote(gid, seq),
         report,
+        security: (notice) => this.#security.emit(notice),
+        devicesChanged: (devices) => this.#devices.emit(devices),
       },
       options.encryption,
     )
@@ -114,6 +122,8 @@ export class ChatService {
       encryption: this.#encryption,
       join: (gid) =>
         this.#starting(gid, async () => {
+          // Members add this device as soon as they see the join: its key packages must be there by then.
+          if (this.#encryption.encrypted(gid)) await this.#encryption.published()
           const { group, seq } = await this.#own({ type: 'chat.join', gid }, () =>
             client.request('join', { gid }),
           )
@@ -137,7 +147,9 @@ export class ChatService {
       if (event.type === 'chat.invite') this.#invited(event)
       else if (event.type === 'chat.receipt') this.#receipts.emit(receiptOf(event))
       else if (event.type === 'chat.deleted') this.#deleted(event)
-      else this.#timeline.receive(event)
+      else if (event.type === 'chat.devices') {
+        this.#encryption.devicesEvent(event.iss, event.pending).catch(report)
+      } else this.#timeline.receive(event)
     })
     client.onStatus((status) => {
       if (status === 'open') this.#catchUpQuietly(report)
@@ -196,6 +208,35 @@ export class ChatService {
    */
   onGroupDelete(callback: (deleted: GroupDeletedEvent, group: ChatGroup | undefined) => unknown): () => void {
     return this.#groupDeletes.add(callback)
+  }
+
+  /**
+   * Called with what an app should show about encrypted groups' keys: a key change this device refused (it
+   * then sends nothing to that group until the change is undone), a change a member refused that was undone,
+   * this device waiting for approval on another device of its identity, or another device asking for it.
+   */
+  onSecurity(callback: (notice: SecurityNotice) => unknown): () => void {
+    return this.#security.add(callback)
+  }
+
+  /** Called when the devices of an identity change (its list, as this device verified it, and fingerprint). */
+  onDevicesChange(callback: (devices: VerifiedDevices) => unknown): () => void {
+    return this.#devices.add(callback)
+  }
+
+  /** The devices `iss` vouches for, verified on this device, and the fingerprint two people compare. */
+  devices(iss: string): Promise<VerifiedDevices | undefined> {
+    return this.#encryption.devices(iss)
+  }
+
+  /** Devices of this identity that ask to be approved. */
+  pendingDevices(): Promise<DeviceKey[]> {
+    return this.#encryption.pendingDevices()
+  }
+
+  /** Approves another device of this identity, which then reads encrypted groups from now on. */
+  approveDevice(device: string): Promise<VerifiedDevices> {
+    return this.#encryption.approveDevice(device)
   }
 
   /**

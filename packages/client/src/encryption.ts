@@ -1,5 +1,7 @@
 import { fromBase64, toBase64 } from './bytes.js'
 import type { ChatClient } from './client.js'
+import { DeviceTrust, type VerifiedDevices } from './device-trust.js'
+import { rosterDigest, vouches } from './devices.js'
 import { type EncryptionStore, memoryEncryptionStore } from './encryption-store.js'
 import { ChatError } from './error.js'
 import type { GroupKeys, Leaf, MlsEngine } from './mls.js'
@@ -7,11 +9,14 @@ import {
   type AckResults,
   type Attachment,
   type CommitEvent,
+  type DeviceKey,
   type EditEvent,
   type GroupEvent,
   limits,
   type MessageEvent,
   type MlsBytes,
+  type RevertEvent,
+  type RosterLeaf,
 } from './protocol.js'
 import { putUpload } from './upload.js'
 
@@ -63,8 +68,22 @@ interface Ring {
   changedAt: number
   /** The app asked for this device's keys to be updated. */
   rotate: boolean
+  /** Why this device refused the group's latest change of keys: it sends nothing until that is undone. */
+  refused?: string
   waiters: Set<() => void>
 }
+
+/** Something about an encrypted group's keys that an app should show its user. */
+export type SecurityNotice =
+  /** A change of the group's keys was refused by this device (a leaf nobody vouches for, a tree other than
+   * the roster, a commit that does not process): it sends nothing to the group until the change is undone. */
+  | { kind: 'refused'; gid: string; iss: string; epoch: number; reason: string }
+  /** A member refused commit `epoch` of `iss`, and the group's keys went back to the epoch before. */
+  | { kind: 'reverted'; gid: string; iss: string; by: string; epoch: number; reason: string }
+  /** This device is on no device list of its identity yet: approve it on a device that is. */
+  | { kind: 'approval-needed'; iss: string; device: string }
+  /** Another device of this identity asks to be approved (`approveDevice`). */
+  | { kind: 'device-request'; iss: string; device: DeviceKey }
 
 interface Hooks {
   request: ChatClient['request']
@@ -73,6 +92,8 @@ interface Hooks {
   /** Places this client's own write in the group's order. */
   wrote(gid: string, seq: number): void
   report(error: unknown): void
+  security(notice: SecurityNotice): void
+  devicesChanged(devices: VerifiedDevices): void
 }
 
 const lowOnKeyPackages = 5
@@ -91,12 +112,24 @@ export class GroupEncryption {
   readonly #rings = new Map<string, Ring>()
   readonly #encrypted = new Set<string>()
   readonly #engine: MlsEngine | undefined
+  readonly #trust: DeviceTrust
   #device: Promise<string> | undefined
   #me: string | undefined
+  /** Whether this device is on its identity's device list (members may add it, and it may join keys itself):
+   * its list is started by its first device, or it waits for another device's approval. */
+  #enrolled: Promise<boolean> | undefined
+  /** This device's enrolment and key packages, published after each sync. */
+  #published: Promise<unknown> = Promise.resolve()
 
   constructor(hooks: Hooks, options: EncryptionOptions = {}) {
     this.#hooks = hooks
     this.#store = options.store ?? memoryEncryptionStore()
+    this.#trust = new DeviceTrust(
+      (action, fields) => hooks.request(action, fields),
+      this.#store,
+      () => this.#engineNow(),
+      hooks.devicesChanged,
+    )
     this.#engine = options.engine
     this.#welcomeWaitMs = options.welcomeWaitMs ?? 3000
     this.#rotateAfterMs = options.rotateAfterMs ?? 24 * 60 * 60 * 1000
@@ -117,12 +150,72 @@ export class GroupEncryption {
    */
   async ready(me: string, joined: string[], keyPackages: boolean): Promise<void> {
     this.#me = me
-    if (keyPackages) await this.#refill()
+    if (keyPackages) {
+      this.#published = (async () => {
+        if (!(await this.#enroll())) {
+          this.#hooks.security({ kind: 'approval-needed', iss: me, device: await this.#deviceId() })
+        }
+        await this.#refill()
+      })()
+      await this.#published
+    }
     for (const gid of joined) {
       if (!this.#encrypted.has(gid)) continue
       const ring = this.#ring(gid)
       await ring.loaded
       if (!ring.keys) this.#soon(ring, 0)
+    }
+  }
+
+  /** The devices `iss` vouches for, verified on this device, with the fingerprint people compare. */
+  devices(iss: string): Promise<VerifiedDevices | undefined> {
+    return this.#trust.devices(iss)
+  }
+
+  /** Devices of this identity that ask to be approved. */
+  async pendingDevices(): Promise<DeviceKey[]> {
+    return this.#trust.pending(await this.#identity())
+  }
+
+  /** Approves another device of this identity (this device must be on its list); this device then adds it
+   * to the encrypted groups it holds keys of. */
+  async approveDevice(device: string): Promise<VerifiedDevices> {
+    const approved = await this.#trust.approve(await this.#identity(), await this.#deviceId(), device)
+    this.#keysDue()
+    return approved
+  }
+
+  /** The identity's devices changed, or a device asks to be approved. */
+  async devicesEvent(iss: string, pending: DeviceKey | undefined): Promise<void> {
+    if (pending) {
+      this.#hooks.security({ kind: 'device-request', iss, device: pending })
+      return
+    }
+    const list = await this.#trust.verified(iss, true)
+    if (iss !== this.#me || (await this.#enroll())) return
+    const device = await this.#deviceId()
+    if (!list?.devices.some((d) => d.device === device)) return
+    // Approved: its groups' keys are due (a device of its own adds it, or it joins them itself).
+    this.#enrolled = Promise.resolve(true)
+    this.#keysDue()
+  }
+
+  /** Puts this device on its identity's list, once (see `#enrolled`). */
+  #enroll(): Promise<boolean> {
+    this.#enrolled ??= (async () =>
+      this.#trust.enroll(await this.#identity(), await this.#deviceId()))().catch((error: unknown) => {
+      // Asked again next time.
+      this.#enrolled = undefined
+      throw error
+    })
+    return this.#enrolled
+  }
+
+  /** Every encrypted group this device knows is checked against its roster soon. */
+  #keysDue(): void {
+    for (const ring of this.#rings.values()) {
+      ring.dirty = true
+      this.#soon(ring, 0)
     }
   }
 
@@ -142,6 +235,11 @@ export class GroupEncryption {
     // A reconcile under way may have decided already: this one runs after it.
     await ring.reconciling?.catch(() => {})
     await this.#reconcile(ring)
+  }
+
+  /** Resolves once this device's key packages are published (so that a member can add it when it joins). */
+  async published(): Promise<void> {
+    await this.#published.catch(() => {})
   }
 
   /** This device joined group `gid`: a member adds it with a Welcome, or it joins the keys by itself. */
@@ -209,8 +307,16 @@ export class GroupEncryption {
     await this.#remember(gid, sealed, edit)
     const wire = attachments?.map(({ key, size, digest }) => ({ key, size, digest }))
     for (let attempt = 0; ; attempt++) {
+      if (ring.refused) {
+        throw new ChatError(
+          'KEYS_REFUSED',
+          `${gid}: this device refused the group's latest key change (${ring.refused})`,
+        )
+      }
       const due = ring.dirty || !ring.keys || Date.now() - ring.changedAt > this.#rotateAfterMs
+      // An update under way (a member joining) is waited for too, so that the message reaches the joiner.
       if (due) await this.#reconcile(ring)
+      else await ring.reconciling?.catch(() => {})
       const engine = await this.#engineNow()
       const cipher = await this.#exclusive(ring, async () => {
         const keys = ring.keys
@@ -244,6 +350,9 @@ export class GroupEncryption {
         // Without an engine this client does not take part: messages stay unreadable.
         if (this.#engine) await this.#takeCommit(ring, event)
         return undefined
+      case 'chat.revert':
+        if (this.#engine) await this.#takeRevert(ring, event)
+        return undefined
       case 'chat.message':
       case 'chat.edit':
         return event.cipher === undefined ? event : this.#open(ring, event)
@@ -273,7 +382,7 @@ export class GroupEncryption {
     if (keys === undefined) {
       const device = await this.#deviceId()
       const welcomed = event.added.some((leaf) => leaf.iss === this.#me && leaf.device === device)
-      if (welcomed && event.welcome) await this.#welcome(ring, event.welcome, event.epoch)
+      if (welcomed && event.welcome) await this.#welcome(ring, event)
       return
     }
     if (event.epoch <= keys.epoch) return
@@ -285,41 +394,110 @@ export class GroupEncryption {
     }
     const commit = await this.#fetch(ring.gid, event.commit)
     if (ring.unanswered?.commit === toBase64(commit)) {
-      await this.#adopt(ring, ring.unanswered.keys)
+      await this.#adopt(ring, ring.unanswered.keys, true)
       return
     }
-    const { keys: next, added, removed } = await engine.process(keys, commit)
-    // The server vouches for each added identity as a joined member; the commit must add just those.
-    if (!sameLeaves(added, event.added)) {
-      throw new ChatError('BAD_KEYS', `${ring.gid}: a commit's new leaves differ from the members it added`)
+    let processed: Awaited<ReturnType<MlsEngine['process']>>
+    try {
+      processed = await engine.process(keys, commit)
+    } catch (error) {
+      return this.#refuse(
+        ring,
+        event,
+        `it does not process: ${error instanceof Error ? error.message : error}`,
+      )
     }
-    if (removed.some((leaf) => leaf.leaf === keys.leaf)) await this.#drop(ring)
-    else await this.#adopt(ring, next)
+    const { keys: next, added, removed } = processed
+    if (removed.some((leaf) => leaf.leaf === keys.leaf)) {
+      await this.#drop(ring)
+      return
+    }
+    // The server vouches for what the commit added and removed, and for the whole tree it makes; every leaf
+    // must be a device its owner vouches for. Any difference: the commit is refused, not applied.
+    const reason = await this.#disagreement(
+      await engine.leaves(next),
+      event.tree,
+      same(added, event.added) && same(removed, event.removed),
+    )
+    if (reason) return this.#refuse(ring, event, reason)
+    await this.#adopt(ring, next, true)
+    this.#announce(added)
   }
 
-  async #welcome(ring: Ring, welcome: MlsBytes, epoch: number): Promise<void> {
+  /** Why a tree cannot be trusted: not what the server's event said, not the roster it vouches for, or a leaf
+   * whose owner does not vouch for its device; undefined when it can. */
+  async #disagreement(leaves: Leaf[], tree: string, asAnnounced: boolean): Promise<string | undefined> {
+    if (!asAnnounced) return "the devices it adds or removes differ from the server's account of it"
+    if ((await rosterDigest(leaves)) !== tree) return "the group's tree differs from the server's roster"
+    const stranger = await this.#trust.vouched(leaves).catch((error: unknown) => {
+      throw error instanceof ChatError ? error : new ChatError('BAD_KEYS', String(error))
+    })
+    if (stranger) return `device ${stranger.device} of ${stranger.iss} is not on its owner's device list`
+    return undefined
+  }
+
+  /** Refuses a commit: not applied; the app is told, the server asked to undo it, and nothing is sent until
+   * it is undone (or the keys move on without it). */
+  async #refuse(ring: Ring, event: CommitEvent, reason: string): Promise<void> {
+    ring.refused = reason
+    this.#hooks.security({ kind: 'refused', gid: ring.gid, iss: event.iss, epoch: event.epoch, reason })
+    await this.#hooks
+      .request('refuse', { gid: ring.gid, epoch: event.epoch, reason: reason.slice(0, 200) })
+      .catch((error: unknown) => {
+        // CONFLICT: another member refused it first (its revert is on its way), or the keys moved on.
+        if (!(error instanceof ChatError && error.code === 'CONFLICT')) this.#report(error)
+      })
+  }
+
+  /** A member refused the group's latest commit: keys that took it in go back to the state before it. */
+  async #takeRevert(ring: Ring, event: RevertEvent): Promise<void> {
+    const { gid, iss, by, epoch, reason } = event
+    if (ring.keys?.epoch === epoch) {
+      const before = await this.#store.get(`group/${gid}/previous`)
+      const engine = await this.#engineNow()
+      if (before === undefined) await this.#drop(ring)
+      else {
+        ring.keys = undefined
+        await this.#adopt(ring, await engine.load(before))
+      }
+    }
+    ring.refused = undefined
+    ring.unanswered = undefined
+    ring.dirty = true
+    this.#hooks.security({ kind: 'reverted', gid, iss, by, epoch, reason })
+  }
+
+  /** Members are told of devices that entered the group's keys. */
+  #announce(added: Leaf[]): void {
+    for (const iss of new Set(added.map((leaf) => leaf.iss))) {
+      this.#trust
+        .devices(iss)
+        .then((devices) => devices && this.#hooks.devicesChanged(devices))
+        .catch((error: unknown) => this.#report(error))
+    }
+  }
+
+  async #welcome(ring: Ring, event: CommitEvent): Promise<void> {
     const engine = await this.#engineNow()
-    const bytes = await this.#fetch(ring.gid, welcome)
+    if (event.welcome === undefined) return
+    const bytes = await this.#fetch(ring.gid, event.welcome)
     for (const ref of await engine.welcomeRefs(bytes)) {
       const name = `key-package/${ref}`
       const secret = await this.#store.get(name)
       if (secret === undefined) continue
       const keys = await engine.joinFromWelcome(bytes, secret)
-      await this.#verify(ring.gid, keys, epoch)
-      await this.#adopt(ring, keys)
       await this.#store.delete(name)
+      // Every leaf, at every index, must be what the server vouches for at that epoch, and vouched for by its
+      // owner: a hidden leaf would read everything this device says.
+      const reason = await this.#disagreement(await engine.leaves(keys), event.tree, true)
+      if (reason) {
+        ring.refused = reason
+        this.#hooks.security({ kind: 'refused', gid: ring.gid, iss: event.iss, epoch: event.epoch, reason })
+        return
+      }
+      await this.#adopt(ring, keys)
       this.#refill().catch((error: unknown) => this.#report(error))
       return
-    }
-  }
-
-  /** Each leaf of keys just joined must be a device the server knows in the group's roster. */
-  async #verify(gid: string, keys: GroupKeys, epoch: number): Promise<void> {
-    const roster = await this.#hooks.request('roster', { gid })
-    if (roster.epoch !== epoch) return
-    const engine = await this.#engineNow()
-    if (!sameLeaves(await engine.leaves(keys), roster.leaves)) {
-      throw new ChatError('BAD_KEYS', `${gid}: the group's keys name devices its roster does not hold`)
     }
   }
 
@@ -390,16 +568,19 @@ export class GroupEncryption {
       await this.#caughtUp(ring, roster.epoch)
       const keys = ring.keys
       if (!keys || keys.epoch !== roster.epoch) continue
-      for (const iss of roster.missing) {
-        if (!claimed.has(iss)) claimed.set(iss, await this.#claim(ring.gid, iss))
+      const wanted = [...roster.missing]
+      // This identity's own vouched devices that hold no leaf are added by the one that does.
+      if (await this.#ownDevicesMissing(roster.leaves)) wanted.push(await this.#identity())
+      for (const iss of wanted) {
+        if (!claimed.has(iss)) claimed.set(iss, await this.#claim(ring.gid, iss, roster.leaves))
       }
-      const add = roster.missing.flatMap((iss) => claimed.get(iss) ?? [])
+      const add = wanted.flatMap((iss) => claimed.get(iss) ?? [])
       const remove = roster.stale
       const rotate = ring.rotate || Date.now() - ring.changedAt > this.#rotateAfterMs
       if (add.length === 0 && remove.length === 0 && !rotate) return
       if (await this.#commit(ring, await engine.commit(keys, { add, remove }))) {
         ring.rotate = false
-        for (const iss of roster.missing) claimed.delete(iss)
+        for (const iss of wanted) claimed.delete(iss)
         if (!ring.dirty) return
       }
     }
@@ -407,12 +588,15 @@ export class GroupEncryption {
     throw new ChatError('CONFLICT', `${ring.gid}: the group's keys kept changing; try again`)
   }
 
-  /** Joins the keys: the creator starts them; anyone else waits for a Welcome, then joins by itself. */
+  /** Joins the keys: the creator starts them; anyone else waits for a Welcome, then joins by itself. A
+   * device no list vouches for yet waits for its approval. */
   async #enter(ring: Ring, roster: AckResults['roster']): Promise<boolean> {
+    if (!(await this.#enroll())) return false
     const engine = await this.#engineNow()
     const me = { iss: await this.#identity(), device: await this.#deviceId() }
+    const signer = await this.#trust.signer()
     if (roster.epoch === 0) {
-      const keys = await engine.createGroup(ring.gid, me)
+      const keys = await engine.createGroup(ring.gid, me, signer)
       try {
         await this.#commit(ring, await engine.commit(keys, {}))
       } catch (error) {
@@ -425,11 +609,14 @@ export class GroupEncryption {
     if (await this.#waitFor(ring, () => ring.keys !== undefined, this.#welcomeWaitMs)) return true
     if (roster.info === undefined) return false
     const old = roster.leaves.find((leaf) => leaf.iss === me.iss && leaf.device === me.device)
-    const made = await engine.joinExternal(await this.#fetch(ring.gid, roster.info), me, old?.leaf)
+    const made = await engine.joinExternal(await this.#fetch(ring.gid, roster.info), me, signer, old?.leaf)
     const others = (await engine.leaves(made.keys)).filter((leaf) => leaf.leaf !== made.keys.leaf)
     const kept = roster.leaves.filter((leaf) => leaf.leaf !== old?.leaf)
-    if (!sameLeaves(others, kept)) {
-      throw new ChatError('BAD_KEYS', `${ring.gid}: the group info names devices its roster does not hold`)
+    const reason = same(others, kept) ? await this.#trust.vouched(others) : 'its tree is not the roster'
+    if (reason) {
+      const why =
+        typeof reason === 'string' ? reason : `device ${reason.device} of ${reason.iss} is not vouched for`
+      throw new ChatError('BAD_KEYS', `${ring.gid}: the group info cannot be trusted: ${why}`)
     }
     await this.#commit(ring, made)
     return true
@@ -442,7 +629,7 @@ export class GroupEncryption {
     const landed = sent.then(({ seq }) =>
       this.#exclusive(ring, async () => {
         ring.changedAt = Date.now()
-        await this.#adopt(ring, made.keys)
+        await this.#adopt(ring, made.keys, true)
         this.#hooks.wrote(ring.gid, seq)
       }),
     )
@@ -459,11 +646,29 @@ export class GroupEncryption {
     }
   }
 
-  /** Key packages of every device of `iss` that has one; none when it has none left. */
-  async #claim(gid: string, iss: string): Promise<Uint8Array[]> {
+  /** Whether a device this identity vouches for holds no leaf of the group. */
+  async #ownDevicesMissing(leaves: RosterLeaf[]): Promise<boolean> {
+    const me = await this.#identity()
+    const list = await this.#trust.verified(me)
+    return list?.devices.some((d) => !leaves.some((l) => l.iss === me && l.device === d.device)) ?? false
+  }
+
+  /** Key packages of every device of `iss` holding no leaf that has one, each of a device its owner vouches
+   * for; none when it has none left. */
+  async #claim(gid: string, iss: string, leaves: RosterLeaf[]): Promise<Uint8Array[]> {
     try {
-      const { packages } = await this.#hooks.request('claim', { gid, iss })
-      return packages.flatMap(({ package: text }) => fromBase64(text) ?? [])
+      const have = leaves.filter((leaf) => leaf.iss === iss).map((leaf) => leaf.device)
+      const { packages } = await this.#hooks.request('claim', { gid, iss, ...(have.length > 0 && { have }) })
+      const list = await this.#trust.verified(iss, true)
+      const engine = await this.#engineNow()
+      const vouched = await Promise.all(
+        packages.map(async ({ package: text }) => {
+          const bytes = fromBase64(text)
+          const read = bytes && (await engine.readKeyPackage(bytes))
+          return bytes && read?.iss === iss && vouches(list, read) ? [bytes] : []
+        }),
+      )
+      return vouched.flat()
     } catch (error) {
       // It will join the keys by itself once it has a device online.
       if (error instanceof ChatError && (error.code === 'NO_KEY_PACKAGES' || error.code === 'FORBIDDEN'))
@@ -563,11 +768,16 @@ export class GroupEncryption {
     return turn
   }
 
-  async #adopt(ring: Ring, keys: GroupKeys): Promise<void> {
+  /** Makes `keys` the group's; `changed` (a commit taken in) keeps the state before it, in case a member
+   * refuses the commit and the group goes back. */
+  async #adopt(ring: Ring, keys: GroupKeys, changed = false): Promise<void> {
     // Keys never go back to an earlier epoch (a new device's or a re-joined one's start anew from none).
     if (ring.keys && keys.epoch < ring.keys.epoch) return
-    ring.keys = keys
     const engine = await this.#engineNow()
+    if (changed && ring.keys)
+      await this.#store.set(`group/${ring.gid}/previous`, await engine.save(ring.keys))
+    ring.keys = keys
+    ring.refused = undefined
     await this.#store.set(`group/${ring.gid}`, await engine.save(keys))
     for (const waiter of [...ring.waiters]) waiter()
   }
@@ -575,6 +785,7 @@ export class GroupEncryption {
   async #drop(ring: Ring): Promise<void> {
     ring.keys = undefined
     await this.#store.delete(`group/${ring.gid}`)
+    await this.#store.delete(`group/${ring.gid}/previous`)
   }
 
   /** The group's keys on this device; the first call loads them from the store (`loaded`). */
@@ -601,17 +812,39 @@ export class GroupEncryption {
     return ring
   }
 
-  /** Publishes key packages when fewer than a few are left, keeping their secrets to join by Welcome. */
+  /**
+   * Publishes key packages when fewer than a few are left, keeping their secrets to join by Welcome, and
+   * forgets the secrets of packages past their lifetime (nobody can add them any more).
+   */
   async #refill(): Promise<void> {
     const device = await this.#deviceId()
+    const index = await this.#keyPackageIndex()
+    const now = Date.now() / 1000
+    for (const [ref, notAfter] of Object.entries(index)) {
+      if (notAfter > now) continue
+      await this.#store.delete(`key-package/${ref}`)
+      delete index[ref]
+    }
     const { available } = await this.#hooks.request('keys', { device, packages: [] })
-    if (available >= lowOnKeyPackages) return
-    const engine = await this.#engineNow()
-    const name = { iss: await this.#identity(), device }
-    const made = []
-    for (let i = available; i < keyPackageBatch; i++) made.push(await engine.makeKeyPackage(name))
-    for (const { ref, secret } of made) await this.#store.set(`key-package/${ref}`, secret)
-    await this.#hooks.request('keys', { device, packages: made.map((item) => toBase64(item.package)) })
+    if (available < lowOnKeyPackages) {
+      const engine = await this.#engineNow()
+      const name = { iss: await this.#identity(), device }
+      const signer = await this.#trust.signer()
+      const made = []
+      for (let i = available; i < keyPackageBatch; i++) made.push(await engine.makeKeyPackage(name, signer))
+      for (const { ref, secret, package: bytes } of made) {
+        await this.#store.set(`key-package/${ref}`, secret)
+        index[ref] = (await engine.readKeyPackage(bytes))?.lifetime.notAfter ?? now
+      }
+      await this.#hooks.request('keys', { device, packages: made.map((item) => toBase64(item.package)) })
+    }
+    await this.#store.set('key-packages', new TextEncoder().encode(JSON.stringify(index)))
+  }
+
+  /** When each key package secret this device keeps stops being valid (seconds), by ref. */
+  async #keyPackageIndex(): Promise<Record<string, number>> {
+    const saved = await this.#store.get('key-packages')
+    return saved === undefined ? {} : (JSON.parse(new TextDecoder().decode(saved)) as Record<string, number>)
   }
 
   /** The identity the server knows this client as, which names its devices' leaves: the first sync says it. */
@@ -655,11 +888,9 @@ function opened<E extends MessageEvent | EditEvent>(event: E, sealed: Sealed): E
   return { ...rest, body: sealed.body, ...(attachments && { attachments }) } as unknown as E
 }
 
-function sameLeaves(a: readonly Pick<Leaf, 'iss' | 'device'>[], b: readonly Pick<Leaf, 'iss' | 'device'>[]) {
-  const names = (leaves: readonly Pick<Leaf, 'iss' | 'device'>[]) =>
-    leaves
-      .map((leaf) => JSON.stringify([leaf.iss, leaf.device]))
-      .sort()
-      .join('\n')
-  return names(a) === names(b)
+/** Whether two lists hold the same leaves: index, identity, device and key. */
+function same(a: readonly RosterLeaf[], b: readonly RosterLeaf[]): boolean {
+  const rows = (leaves: readonly RosterLeaf[]) =>
+    JSON.stringify([...leaves].sort((x, y) => x.leaf - y.leaf).map((l) => [l.leaf, l.iss, l.device, l.key]))
+  return rows(a) === rows(b)
 }

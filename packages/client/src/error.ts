@@ -13,6 +13,9 @@ export type ChatErrorCode =
   | 'NO_KEYS'
   /** A key change or Welcome names devices the group's membership does not hold. */
   | 'BAD_KEYS'
+  /** This device refused the group's latest key change (see `onSecurity`): it sends nothing to the group
+   * until a member's refusal undoes the change. */
+  | 'KEYS_REFUSED'
 
 /** The one error every SDK promise rejects with, so callers can branch on `code`. */
 export class ChatError extends Error {

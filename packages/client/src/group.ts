@@ -15,6 +15,7 @@ import type {
   MessageEvent,
   ReceiptPosition,
   Requests,
+  RevertEvent,
 } from './protocol.js'
 
 /** The caller's own standing in a group, as far as this client has seen. */
@@ -43,7 +44,7 @@ export interface Receipt extends ReceiptPosition {
 
 /** A page of a group's history: messages as ChatMessage, the other events as they are on the wire. */
 export interface HistoryPage {
-  events: (ChatMessage | Exclude<GroupEvent, MessageEvent | CommitEvent>)[]
+  events: (ChatMessage | Exclude<GroupEvent, MessageEvent | CommitEvent | RevertEvent>)[]
   /** The last seq this identity may read in the group. */
   head: number
   /** Pass as `before` (newest-first pages) or `after` (ascending pages) for the next page. */
@@ -294,7 +295,7 @@ export class ChatGroup {
         }
         if (event.type === 'chat.edit') return [await encryption.readable(event)]
         // An encrypted group's key changes are the SDK's business, not the conversation's.
-        return event.type === 'chat.commit' ? [] : [event]
+        return event.type === 'chat.commit' || event.type === 'chat.revert' ? [] : [event]
       }),
     )
     return {
@@ -428,7 +429,10 @@ function editMessage(
 }
 
 /** Only the fields the protocol names, whatever object an app passed. */
-function wireForm({ key, name, mime, size, digest, secret }: Attachment): Attachment {
+function wireForm(attachment: Attachment | ChatAttachment): Attachment {
+  // A received file sent on again carries its object's size, as the wire does.
+  const { key, name, mime, size, digest, secret } =
+    attachment instanceof ChatAttachment ? attachment.toJSON() : attachment
   return { key, name, mime, size, digest, secret }
 }
 

@@ -12,6 +12,8 @@ export type {
 export { ChatClient } from './client.js'
 export type { CursorStore, Cursors, KeyValueStorage } from './cursors.js'
 export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
+export type { VerifiedDevices } from './device-trust.js'
+export type { SecurityNotice } from './encryption.js'
 export type { EncryptionStore } from './encryption-store.js'
 export { indexedDbEncryptionStore, memoryEncryptionStore } from './encryption-store.js'
 export type { ChatErrorCode } from './error.js'
@@ -25,7 +27,7 @@ export type {
   Receipt,
 } from './group.js'
 export { ChatGroup, ChatMessage } from './group.js'
-export type { Committed, GroupKeys, KeyPackageMade, Leaf, MlsEngine } from './mls.js'
+export type { Committed, GroupKeys, KeyPackageMade, Leaf, MlsEngine, Signer } from './mls.js'
 export type { DeviceName } from './mls-wire.js'
 export type {
   AckResults,
@@ -33,6 +35,9 @@ export type {
   BanEvent,
   ChatEvent,
   DeleteEvent,
+  DeviceKey,
+  DeviceList,
+  DevicesEvent,
   EditEvent,
   ErrorCode,
   GroupDeletedEvent,
@@ -44,6 +49,7 @@ export type {
   LeaveEvent,
   MemberView,
   Requests,
+  RevertEvent,
   Role,
   RoleEvent,
   UnbanEvent,

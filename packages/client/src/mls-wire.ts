@@ -4,7 +4,7 @@ import { makeHashImpl } from 'ts-mls/crypto/implementation/default/makeHashImpl.
 import { makeNobleSignatureImpl } from 'ts-mls/crypto/implementation/default/makeNobleSignatureImpl.js'
 import type { Signature } from 'ts-mls/crypto/signature.js'
 import { type KeyPackage, makeKeyPackageRef, verifyKeyPackage } from 'ts-mls/keyPackage.js'
-import { verifyLeafNodeSignatureKeyPackage } from 'ts-mls/leafNode.js'
+import { type LeafNode, verifyLeafNodeSignatureKeyPackage } from 'ts-mls/leafNode.js'
 import { decodeMlsMessage, type MLSMessage, mlsMessageEncoder } from 'ts-mls/message.js'
 import { toBase64 } from './bytes.js'
 import { identityPattern } from './protocol.js'
@@ -19,6 +19,23 @@ export interface DeviceName {
   device: string
 }
 
+/** A device as a leaf names it: with the leaf's signature key (base64). */
+export interface SignedDevice extends DeviceName {
+  key: string
+}
+
+/** A key package's validity, in seconds since the epoch. */
+export interface Lifetime {
+  notBefore: number
+  notAfter: number
+}
+
+/** A key package a commit adds: the device it names, its KeyPackageRef (base64) and its lifetime. */
+export interface AddedPackage extends SignedDevice {
+  ref: string
+  lifetime: Lifetime
+}
+
 /** What the server learns from a commit without any keys. */
 export interface CommitFacts {
   /** The Huddle gid (the MLS group id, UTF-8 decoded). */
@@ -26,10 +43,10 @@ export interface CommitFacts {
   /** The epoch the commit was made in. */
   epoch: number
   sender: { leaf: number } | 'external'
-  /** The committer's new leaf credential when the commit carries an update path (always for external commits). */
-  path?: DeviceName
-  /** By-value Add proposals' key package credentials, in proposal order. */
-  adds: DeviceName[]
+  /** The committer's new leaf when the commit carries an update path (always for external commits). */
+  path?: SignedDevice
+  /** By-value Add proposals' key packages, in proposal order. */
+  adds: AddedPackage[]
   /** Leaf indices of by-value Remove proposals, in proposal order. */
   removes: number[]
 }
@@ -63,31 +80,45 @@ function deviceOfLeafCredential(credential: Credential): DeviceName | undefined 
   return credential.credentialType === 'basic' ? deviceOfCredential(credential.identity) : undefined
 }
 
+/** The device a leaf node names, with its signature key. */
+function signedDeviceOf(leaf: LeafNode): SignedDevice | undefined {
+  const name = deviceOfLeafCredential(leaf.credential)
+  return name && { ...name, key: toBase64(leaf.signaturePublicKey) }
+}
+
 /**
  * A KeyPackage message of our ciphersuite whose credential names a device, with its signatures (the package's
  * and its leaf node's) verified; `ref` is its KeyPackageRef in base64. Async: verifying uses WebCrypto.
  */
-export async function readKeyPackage(
-  bytes: Uint8Array,
-): Promise<{ name: DeviceName; ref: string } | undefined> {
+export async function readKeyPackage(bytes: Uint8Array): Promise<AddedPackage | undefined> {
   try {
     const message = decodeWhole(bytes)
     if (message?.wireformat !== 'mls_key_package') return undefined
-    const keyPackage = message.keyPackage
-    if (keyPackage.version !== 'mls10' || keyPackage.cipherSuite !== ciphersuiteName) return undefined
-    const name = deviceOfLeafCredential(keyPackage.leafNode.credential)
     // Only a canonical encoding: its ref, hashed from the decoded package, must be the ref of these very bytes.
-    if (name === undefined || !sameBytes(encode(mlsMessageEncoder)(message), bytes)) return undefined
-    if (!(await verifiedKeyPackage(keyPackage))) return undefined
-    const ref = await makeKeyPackageRef(keyPackage, makeHashImpl(crypto.subtle, 'SHA-256'))
-    return { name, ref: toBase64(ref) }
+    if (!sameBytes(encode(mlsMessageEncoder)(message), bytes)) return undefined
+    const read = await packageFacts(message.keyPackage)
+    return read && (await verifiedKeyPackage(message.keyPackage)) ? read : undefined
   } catch {
     return undefined
   }
 }
 
+/** A key package's device, key, ref and lifetime, when it is of our ciphersuite and names a device. */
+async function packageFacts(keyPackage: KeyPackage): Promise<AddedPackage | undefined> {
+  const { leafNode } = keyPackage
+  if (keyPackage.version !== 'mls10' || keyPackage.cipherSuite !== ciphersuiteName) return undefined
+  if (leafNode.leafNodeSource !== 'key_package') return undefined
+  const device = signedDeviceOf(leafNode)
+  // Seconds as numbers (a lifetime past 2^53 s is read approximately: it is refused as too long anyway).
+  const notBefore = Number(leafNode.lifetime.notBefore)
+  const notAfter = Number(leafNode.lifetime.notAfter)
+  if (device === undefined) return undefined
+  const ref = await makeKeyPackageRef(keyPackage, makeHashImpl(crypto.subtle, 'SHA-256'))
+  return { ...device, ref: toBase64(ref), lifetime: { notBefore, notAfter } }
+}
+
 /** A PublicMessage carrying a commit whose proposals are all by value and only adds, removes and an external init. */
-export function readCommit(bytes: Uint8Array): CommitFacts | undefined {
+export async function readCommit(bytes: Uint8Array): Promise<CommitFacts | undefined> {
   try {
     const message = decodeWhole(bytes)
     if (message?.wireformat !== 'mls_public_message') return undefined
@@ -98,16 +129,16 @@ export function readCommit(bytes: Uint8Array): CommitFacts | undefined {
     const { sender } = content
     const external = sender.senderType === 'new_member_commit'
     if (epoch === undefined || (!external && sender.senderType !== 'member')) return undefined
-    const adds: DeviceName[] = []
+    const adds: AddedPackage[] = []
     const removes: number[] = []
     let externalInits = 0
     for (const item of content.commit.proposals) {
       if (item.proposalOrRefType !== 'proposal') return undefined
       const proposal = item.proposal
       if (proposal.proposalType === 'add') {
-        const name = deviceOfLeafCredential(proposal.add.keyPackage.leafNode.credential)
-        if (name === undefined) return undefined
-        adds.push(name)
+        const added = await packageFacts(proposal.add.keyPackage)
+        if (added === undefined) return undefined
+        adds.push(added)
       } else if (proposal.proposalType === 'remove') {
         removes.push(proposal.remove.removed)
       } else if (proposal.proposalType === 'external_init') {
@@ -117,7 +148,7 @@ export function readCommit(bytes: Uint8Array): CommitFacts | undefined {
       }
     }
     const pathLeaf = content.commit.path?.leafNode
-    const path = pathLeaf === undefined ? undefined : deviceOfLeafCredential(pathLeaf.credential)
+    const path = pathLeaf === undefined ? undefined : signedDeviceOf(pathLeaf)
     if (pathLeaf !== undefined && path === undefined) return undefined
     if (external ? externalInits !== 1 || path === undefined || adds.length > 0 : externalInits > 0)
       return undefined
@@ -184,10 +215,24 @@ function decodeWhole(bytes: Uint8Array): MLSMessage | undefined {
 
 let ed25519: Promise<Signature> | undefined
 
+/** Ed25519 as MLS leaves sign with it (noble: the same in Node, browsers and workers). */
+export function signatures(): Promise<Signature> {
+  ed25519 ??= makeNobleSignatureImpl('Ed25519')
+  return ed25519
+}
+
+/** Verifies an Ed25519 signature (a device list's, say). */
+export async function verifyEd25519(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  return (await signatures()).verify(publicKey, message, signature)
+}
+
 /** Both signatures a key package carries: the package's own and its leaf node's. */
 async function verifiedKeyPackage(keyPackage: KeyPackage): Promise<boolean> {
-  ed25519 ??= makeNobleSignatureImpl('Ed25519')
-  const signature = await ed25519
+  const signature = await signatures()
   return (
     (await verifyKeyPackage(keyPackage, signature)) &&
     (await verifyLeafNodeSignatureKeyPackage(keyPackage.leafNode, signature))

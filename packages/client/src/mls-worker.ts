@@ -19,6 +19,10 @@ type CrossingOf<T> = T extends GroupKeys ? 'state' : T extends { keys: GroupKeys
  * state it got from the worker as its handle, and everything else as it is.
  */
 const answers: { [M in keyof MlsEngine]: CrossingOf<Awaited<ReturnType<MlsEngine[M]>>> } = {
+  newSigner: 'plain',
+  sign: 'plain',
+  verify: 'plain',
+  readKeyPackage: 'plain',
   makeKeyPackage: 'plain',
   createGroup: 'state',
   welcomeRefs: 'plain',

@@ -19,7 +19,7 @@ import {
   encodeGroupState,
   encodeMlsMessage,
   type GroupInfo,
-  generateKeyPackage,
+  generateKeyPackageWithKey,
   getCiphersuiteFromName,
   getCiphersuiteImpl,
   joinGroup,
@@ -40,12 +40,17 @@ import { makeKeyPackageRef } from 'ts-mls/keyPackage.js'
 import { decryptSenderData } from 'ts-mls/privateMessage.js'
 import { toBase64 } from './bytes.js'
 import {
+  type AddedPackage,
   type CommitFacts,
   credentialIdentity,
   type DeviceName,
   deviceOfCredential,
   readCommit,
+  readKeyPackage,
+  signatures,
+  verifyEd25519,
 } from './mls-wire.js'
+import type { RosterLeaf } from './protocol.js'
 
 // The SDK's MLS engine: Huddle's rules for encrypted groups over ts-mls, behind an interface of ours.
 
@@ -55,11 +60,13 @@ export interface GroupKeys {
   readonly leaf: number
 }
 
-/** A member leaf and the device its credential names. */
-export interface Leaf {
-  leaf: number
-  iss: string
-  device: string
+/** A member leaf, the device its credential names and its signature key (base64). */
+export type Leaf = RosterLeaf
+
+/** A device's signature key pair (Ed25519): every key package and leaf of the device signs with it. */
+export interface Signer {
+  publicKey: Uint8Array
+  signKey: Uint8Array
 }
 
 /** A commit made by this device, with what goes to the server beside it. */
@@ -77,16 +84,23 @@ export interface KeyPackageMade {
   secret: Uint8Array
 }
 
-/** Everything the SDK does with MLS. */
+/** Everything the SDK does with MLS (and with its signature keys). */
 export interface MlsEngine {
-  makeKeyPackage(name: DeviceName): Promise<KeyPackageMade>
+  /** A new signature key pair for a device. */
+  newSigner(): Promise<Signer>
+  /** Signs bytes with a device's key (its device list, say). */
+  sign(signKey: Uint8Array, message: Uint8Array): Promise<Uint8Array>
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>
+  /** A key package's device, key, ref and lifetime, its signatures checked; undefined for anything else. */
+  readKeyPackage(bytes: Uint8Array): Promise<AddedPackage | undefined>
+  makeKeyPackage(name: DeviceName, signer: Signer): Promise<KeyPackageMade>
   /** A new group with this device as leaf 0 at epoch 0. */
-  createGroup(gid: string, name: DeviceName): Promise<GroupKeys>
+  createGroup(gid: string, name: DeviceName, signer: Signer): Promise<GroupKeys>
   /** Refs of the key packages a Welcome is encrypted to (none for anything that is not a Welcome). */
   welcomeRefs(welcome: Uint8Array): Promise<string[]>
   joinFromWelcome(welcome: Uint8Array, secret: Uint8Array): Promise<GroupKeys>
   /** An external commit adding this device (resync: also removes this device's old leaf). */
-  joinExternal(info: Uint8Array, name: DeviceName, resync?: number): Promise<Committed>
+  joinExternal(info: Uint8Array, name: DeviceName, signer: Signer, resync?: number): Promise<Committed>
   /** Adds key packages and removes leaves; with neither, a key update. Has a path unless it only adds (ts-mls 1.6.4). */
   commit(keys: GroupKeys, change: { add?: Uint8Array[]; remove?: number[] }): Promise<Committed>
   /** A commit from another member; throws on anything invalid. Removing this device: `removed` holds its leaf. */
@@ -103,8 +117,8 @@ export interface MlsEngine {
 }
 
 const suiteName = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'
-const keyPackageLifetimeDays = 100
-const day = 86_400n
+/** Key packages are valid from an hour back (clocks differ) for four weeks, within the directory's limit. */
+const keyPackageLifetime = { back: 3600n, ahead: 28n * 86_400n }
 const utf8 = new TextEncoder()
 
 /** Leaf credentials must be basic credentials naming a device; the server ties devices to identities. */
@@ -116,7 +130,8 @@ const authService: AuthenticationService = {
 
 const clientConfig: ClientConfig = {
   keyRetentionConfig: defaultKeyRetentionConfig,
-  lifetimeConfig: defaultLifetimeConfig,
+  // A key package added to a group must be valid now, on every member's clock too.
+  lifetimeConfig: { ...defaultLifetimeConfig, validateLifetimeOnReceive: true },
   keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
   paddingConfig: defaultPaddingConfig,
   authService,
@@ -150,9 +165,21 @@ function stateOf(keys: GroupKeys): ClientState {
 /** The MLS engine over ts-mls 1.6.4 (ciphersuite MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519). */
 export function mlsEngine(): MlsEngine {
   return {
-    async makeKeyPackage(name) {
+    async newSigner() {
+      return (await signatures()).keygen()
+    },
+
+    async sign(signKey, message) {
+      return (await signatures()).sign(signKey, message)
+    },
+
+    verify: verifyEd25519,
+
+    readKeyPackage,
+
+    async makeKeyPackage(name, signer) {
       const cs = await cipherSuite()
-      const { publicPackage, privatePackage } = await newKeyPackage(name, cs)
+      const { publicPackage, privatePackage } = await newKeyPackage(name, signer, cs)
       const bytes = encodeMlsMessage({
         version: 'mls10',
         wireformat: 'mls_key_package',
@@ -165,9 +192,9 @@ export function mlsEngine(): MlsEngine {
       }
     },
 
-    async createGroup(gid, name) {
+    async createGroup(gid, name, signer) {
       const cs = await cipherSuite()
-      const { publicPackage, privatePackage } = await newKeyPackage(name, cs)
+      const { publicPackage, privatePackage } = await newKeyPackage(name, signer, cs)
       return wrap(await createGroup(utf8.encode(gid), publicPackage, privatePackage, [], cs, clientConfig))
     },
 
@@ -199,11 +226,11 @@ export function mlsEngine(): MlsEngine {
       return wrap(state)
     },
 
-    async joinExternal(info, name, resync) {
+    async joinExternal(info, name, signer, resync) {
       const cs = await cipherSuite()
       const message = decodeWhole(info)
       if (message?.wireformat !== 'mls_group_info') throw new Error('not a GroupInfo')
-      const { publicPackage, privatePackage } = await newKeyPackage(name, cs)
+      const { publicPackage, privatePackage } = await newKeyPackage(name, signer, cs)
       const joined = await joinGroupExternal(
         message.groupInfo,
         publicPackage,
@@ -255,7 +282,7 @@ export function mlsEngine(): MlsEngine {
     async process(keys, commit) {
       const cs = await cipherSuite()
       const state = stateOf(keys)
-      const facts = readCommit(commit)
+      const facts = await readCommit(commit)
       const message = decodeWhole(commit)
       if (facts === undefined || message?.wireformat !== 'mls_public_message') {
         throw new Error('not a commit Huddle accepts')
@@ -340,14 +367,15 @@ export function mlsEngine(): MlsEngine {
   }
 }
 
-/** A key package for this device with fresh keys, valid from a day ago for the directory's 90 days and some. */
-async function newKeyPackage(name: DeviceName, cs: CiphersuiteImpl) {
+/** A key package for this device with fresh HPKE keys, signed with the device's own key. */
+async function newKeyPackage(name: DeviceName, signer: Signer, cs: CiphersuiteImpl) {
   const now = BigInt(Math.floor(Date.now() / 1000))
-  return generateKeyPackage(
+  return generateKeyPackageWithKey(
     { credentialType: 'basic', identity: credentialIdentity(name) },
     defaultCapabilities(),
-    { notBefore: now - day, notAfter: now + BigInt(keyPackageLifetimeDays) * day },
+    { notBefore: now - keyPackageLifetime.back, notAfter: now + keyPackageLifetime.ahead },
     [],
+    signer,
     cs,
   )
 }
@@ -406,8 +434,8 @@ function historicalEpoch(state: ClientState, epoch: bigint): { secret: Uint8Arra
 function leafAt(tree: RatchetTree, leaf: number): Leaf {
   const node = tree[leaf * 2]
   const name = node?.nodeType === 'leaf' ? deviceOfLeafCredential(node.leaf.credential) : undefined
-  if (name === undefined) throw new Error(`leaf ${leaf} holds no device`)
-  return { leaf, ...name }
+  if (node?.nodeType !== 'leaf' || name === undefined) throw new Error(`leaf ${leaf} holds no device`)
+  return { leaf, ...name, key: toBase64(node.leaf.signaturePublicKey) }
 }
 
 function deviceOfLeafCredential(credential: Credential): DeviceName | undefined {

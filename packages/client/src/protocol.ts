@@ -82,7 +82,8 @@ export interface Attachment {
   /** In a `message` request, the upload's key; in events and history, the key the group keeps it under,
    * for `download`. */
   key: string
-  /** The file's name, type and size in bytes, as the sender's app gave them. */
+  /** The file's name and type, as the sender's app gave them, and the size in bytes of its uploaded object
+   * (which the server checks). */
   name: string
   mime: string
   size: number
@@ -103,11 +104,35 @@ export type SealedAttachment = Pick<Attachment, 'key' | 'size' | 'digest'>
  */
 export type MlsBytes = { data: string } | { key: string }
 
-/** One leaf of an encrypted group's keys: the device of an identity that holds it. */
+/** One leaf of an encrypted group's keys: the device of an identity that holds it, and the leaf's signature
+ * key (base64), which must be that device's key on its owner's device list. */
 export interface RosterLeaf {
   leaf: number
   iss: string
   device: string
+  key: string
+}
+
+/** A device of an identity and its signature key (Ed25519, base64): the key every leaf it holds signs with. */
+export interface DeviceKey {
+  device: string
+  key: string
+}
+
+/**
+ * One version of an identity's device list, signed by one of its devices: version 1 by its only device,
+ * each later one by a device of the version before it, whose digest `prev` names. Members trust a leaf only
+ * when its device and key are on its owner's latest list.
+ */
+export interface DeviceList {
+  iss: string
+  version: number
+  devices: DeviceKey[]
+  /** The digest of the version before (absent in version 1). */
+  prev?: string
+  /** The device that signed, and its Ed25519 signature (base64) over the list's signed bytes. */
+  signer: string
+  signature: string
 }
 
 /** Fields of each client → server request, keyed by action; a frame adds `action` and an optional `id`. */
@@ -168,6 +193,13 @@ export interface Requests {
   commit: { gid: string; commit: MlsBytes; welcome?: MlsBytes; info: MlsBytes }
   /** Who holds an encrypted group's keys, as the server knows it. */
   roster: { gid: string }
+  /** An identity's device lists, every version in order (and, for the caller's own, devices awaiting approval). */
+  devices: { iss: string }
+  /** Publishes the next version of the caller's device list. */
+  vouch: { list: DeviceList }
+  /** A member that cannot take the group's latest commit (epoch `epoch`) in refuses it: the group goes back
+   * to the epoch before. */
+  refuse: { gid: string; epoch: number; reason: string }
 }
 
 /** Result fields of each action's ack, keyed by action. */
@@ -243,6 +275,12 @@ export interface AckResults {
     missing: string[]
     info?: MlsBytes
   }
+  /** `lists`: every version, oldest first (none before the identity's first device); `pending`: for the
+   * caller's own identity, devices that published key packages but are on no list yet. */
+  devices: { iss: string; lists: DeviceList[]; pending?: DeviceKey[] }
+  vouch: { iss: string; version: number }
+  /** `seq` is the `chat.revert`; `epoch` the group's epoch after it. */
+  refuse: { gid: string; seq: number; epoch: number }
 }
 
 export type Action = keyof AckResults
@@ -376,6 +414,20 @@ export interface CommitEvent extends LogEntry {
   info: MlsBytes
   added: RosterLeaf[]
   removed: RosterLeaf[]
+  /** The digest of the whole roster at the new epoch (`rosterDigest`): every member's tree must match it. */
+  tree: string
+}
+
+/** Member `by` could not take in commit `epoch` of `iss`, so the group's keys went back to the epoch before:
+ * devices that took it in return to the state they held before it, and `iss` is named to the admins. */
+export interface RevertEvent extends LogEntry {
+  type: 'chat.revert'
+  /** The committer of the refused commit. */
+  iss: string
+  by: string
+  /** The refused epoch; the group is at `epoch - 1` again. */
+  epoch: number
+  reason: string
 }
 
 /** Events of a group's log: each has a seq, and history and catch-up return them. */
@@ -390,6 +442,7 @@ export type GroupEvent =
   | BanEvent
   | UnbanEvent
   | CommitEvent
+  | RevertEvent
 
 /** Admin `iss` deleted the group: posted to its members (and pending invitees), not kept, since the log
  * goes with the group. */
@@ -406,7 +459,16 @@ export interface ReceiptEvent extends ReceiptPosition {
   gid: string
 }
 
-export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent | GroupDeletedEvent
+/** The devices of `iss` changed (a new list `version`) or a device asks to be approved (`pending`): posted
+ * to the identity's own connections. */
+export interface DevicesEvent {
+  type: 'chat.devices'
+  iss: string
+  version?: number
+  pending?: DeviceKey
+}
+
+export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent | GroupDeletedEvent | DevicesEvent
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
 
@@ -453,4 +515,10 @@ export const limits = {
   /** `keys` and `claim` requests one identity may make in an hour. */
   keyPublishesPerHour: 60,
   claimsPerHour: 600,
+  /** The longest a key package may be valid (notAfter − notBefore); the directory keeps it no longer. */
+  keyPackageLifetimeSeconds: 2_628_000,
+  /** Devices on one identity's list. */
+  devicesPerIdentity: 20,
+  /** `refuse` requests one identity may make in an hour. */
+  refusalsPerHour: 20,
 } as const

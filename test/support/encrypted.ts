@@ -1,0 +1,100 @@
+import {
+  type ChatGroup,
+  type ChatMessage,
+  type EncryptionStore,
+  memoryCursorStore,
+  memoryEncryptionStore,
+} from '@huddle/client'
+import type { CommitEvent, GroupEvent } from '@huddle/client/protocol'
+import { expect } from 'vitest'
+import { mlsEngine } from '../../packages/client/src/mls.js'
+import { unique } from './huddle.js'
+import { participant, waitFor } from './sdk.js'
+
+// Encrypted groups as SDK clients make them: devices, approvals, and waiting for the keys to settle.
+
+export type Participant = Awaited<ReturnType<typeof participant>>
+export type Device = Awaited<ReturnType<typeof device>>
+
+/** A participant whose device keeps its encryption state in `store` (its own memory store by default). */
+export async function device(
+  sub: string,
+  store: EncryptionStore = memoryEncryptionStore(),
+  cursors = memoryCursorStore(),
+  rotateAfterMs?: number,
+) {
+  const encryption = { store, welcomeWaitMs: 1500, ...(rotateAfterMs !== undefined && { rotateAfterMs }) }
+  const seen = await participant(sub, { encryption, cursors })
+  // Its first catch-up publishes its key packages, so members can add it.
+  await seen.chat.catchUp()
+  return { ...seen, store, cursors }
+}
+
+/** A second device of an identity, approved on its first (as its user would, on the device they hold). */
+export async function approved(first: Device, second: Device): Promise<Device> {
+  const [asking] = await waitFor(async () => {
+    const pending = await first.chat.pendingDevices()
+    expect(pending).toHaveLength(1)
+    return pending
+  })
+  const devices = await first.chat.approveDevice(asking?.device ?? '')
+  expect(devices.devices.map((d) => d.device)).toContain(asking?.device)
+  // Both devices show the same safety number for the identity.
+  await waitFor(async () =>
+    expect((await second.chat.devices(second.sub))?.fingerprint).toBe(devices.fingerprint),
+  )
+  return second
+}
+
+/** The one message a participant was handed with this body. */
+export function received(who: Participant, body: string): Promise<ChatMessage> {
+  return waitFor(() => {
+    const message = who.messages.find((m) => m.body === body)
+    expect(message).toBeDefined()
+    return message as ChatMessage
+  })
+}
+
+/** Every event of the group's log, ascending, as a member reads it. */
+export async function log(who: Participant, gid: string): Promise<GroupEvent[]> {
+  const events: GroupEvent[] = []
+  let after = 0
+  for (;;) {
+    const page = await who.client.request('history', { gid, after, limit: 100 })
+    events.push(...page.events)
+    if (page.next === undefined) return events
+    after = page.next
+  }
+}
+
+export const commitsOf = (events: GroupEvent[]) =>
+  events.filter((e): e is CommitEvent => e.type === 'chat.commit')
+
+/** An encrypted group the owner created, with the others joined and holding the keys (each can send). */
+export async function encryptedGroup(owner: Device, ...others: Device[]) {
+  const gid = unique('sealed')
+  const group = await owner.chat.invite(gid, 'Sealed', [...new Set(others.map((p) => p.sub))], undefined, {
+    encrypted: true,
+  })
+  const joined: ChatGroup[] = []
+  for (const other of others) {
+    joined.push(other.sub === owner.sub ? group : await other.chat.join(gid))
+  }
+  await keysSettled(gid, owner, ...others)
+  return { gid, group, joined }
+}
+
+/** Waits until every device holds the group's keys at the server's epoch, with nobody missing or stale. */
+export async function keysSettled(gid: string, ...devices: Device[]) {
+  const engine = mlsEngine()
+  await waitFor(async () => {
+    const roster = await devices[0]?.client.request('roster', { gid })
+    expect(roster?.missing).toEqual([])
+    expect(roster?.stale).toEqual([])
+    expect(roster?.leaves.length).toBe(devices.length)
+    for (const { store } of devices) {
+      const saved = await store.get(`group/${gid}`)
+      expect(saved && (await engine.load(saved)).epoch).toBe(roster?.epoch)
+    }
+  })
+}
