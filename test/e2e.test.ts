@@ -19,7 +19,7 @@ import {
 import { tableClient, unique } from './support/huddle.js'
 
 // Each test builds a group's keys over several round trips and commits: on a busy machine that takes a while.
-describe('end-to-end encrypted groups', { timeout: 60_000 }, () => {
+describe('end-to-end encrypted groups', { timeout: 120_000 }, () => {
   it('three identities, one on two devices, exchange messages and files; the table and the bucket hold no plaintext', async () => {
     const alice = await device(unique('alice'))
     const bob = await device(unique('bob'))

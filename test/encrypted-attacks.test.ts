@@ -132,7 +132,7 @@ async function opens(keys: GroupKeys, cipher: string): Promise<string | undefine
   }
 }
 
-describe('a hidden leaf', { timeout: 60_000 }, () => {
+describe('a hidden leaf', { timeout: 120_000 }, () => {
   it("at epoch 0: a creator whose first commit's tree holds another's device is refused, nothing stored", async () => {
     const [alice, bob, mallory] = await connect(unique('alice'), unique('bob'), unique('mallory'))
     const gid = unique('sealed')
@@ -191,7 +191,7 @@ describe('a hidden leaf', { timeout: 60_000 }, () => {
   })
 })
 
-describe('devices nobody vouches for', { timeout: 60_000 }, () => {
+describe('devices nobody vouches for', { timeout: 120_000 }, () => {
   it("a ghost device another member made in bob's name is refused, and the removed member reads nothing after", async () => {
     const group = await encryptedGroup2()
     const { alice, bob, carol, gid } = group
@@ -262,7 +262,7 @@ describe('devices nobody vouches for', { timeout: 60_000 }, () => {
   })
 })
 
-describe('a commit members cannot take in', { timeout: 90_000 }, () => {
+describe('a commit members cannot take in', { timeout: 120_000 }, () => {
   it('with a corrupted membership tag is refused by a member and undone, naming its committer', async () => {
     const alice = await device(unique('alice'))
     const bob = await device(unique('bob'))
@@ -371,7 +371,7 @@ describe('a commit members cannot take in', { timeout: 90_000 }, () => {
   })
 })
 
-describe("the creator's devices", { timeout: 60_000 }, () => {
+describe("the creator's devices", { timeout: 120_000 }, () => {
   it('are all in the keys before the first message, which its second device reads', async () => {
     const alice = await device(unique('alice'))
     const phone = await approved(alice, await device(alice.sub))

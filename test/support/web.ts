@@ -44,10 +44,10 @@ export async function signIn(page: Page, name: string): Promise<void> {
 }
 
 /** Waits until the element's visible text contains `text`. */
-export async function shows(locator: Locator, text: string | RegExp): Promise<void> {
+export async function shows(locator: Locator, text: string | RegExp, timeout = 10_000): Promise<void> {
   const pattern = typeof text === 'string' ? new RegExp(escapeRegExp(text)) : text
   // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a person sees
-  await expect.poll(() => locator.innerText(), { timeout: 10_000 }).toMatch(pattern)
+  await expect.poll(() => locator.innerText(), { timeout }).toMatch(pattern)
 }
 
 /** The exceptions the page's scripts threw and nothing caught. */
