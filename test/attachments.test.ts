@@ -1,22 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { connector } from './support/clients.js'
 import { groupItems, type TestClient, unique } from './support/huddle.js'
 
 const connect = connector()
-
-/** Uploads `bytes` as one file of a message to `gid`; the attachment that names the upload. */
-async function upload(client: TestClient, gid: string, bytes: Buffer, name = 'notes.bin') {
-  const granted = await client.ok('attachment', { gid, size: bytes.length })
-  const put = await fetch(String(granted.url), {
-    method: 'PUT',
-    headers: granted.headers as Record<string, string>,
-    body: new Uint8Array(bytes),
-  })
-  expect(put.status).toBe(200)
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('base64')}`
-  return { key: String(granted.key), name, mime: 'application/pdf', size: bytes.length, digest, secret: 'k' }
-}
 
 async function downloaded(client: TestClient, gid: string, key: string): Promise<Buffer> {
   const link = await client.ok('download', { gid, key })
@@ -38,7 +25,7 @@ describe('attachments', () => {
   it('are kept for the group, carried by the message and its history, and downloaded by members only', async () => {
     const { alice, bob, carol, gid } = await group()
     const bytes = randomBytes(300_000)
-    const file = await upload(alice, gid, bytes)
+    const file = await alice.uploadAttachment(gid, bytes, { name: 'notes.bin', mime: 'application/pdf' })
     const sent = await alice.ok('message', { gid, body: 'the report', attachments: [file] })
     const event = await bob.nextEvent('chat.message', (e) => e.jti === sent.jti)
     const [kept] = event.attachments ?? []
@@ -68,7 +55,10 @@ describe('attachments', () => {
 
   it('refuses an upload not issued to the sender, a missing one, too many and too large, storing nothing', async () => {
     const { alice, bob, gid } = await group()
-    const bobs = await upload(bob, gid, randomBytes(10))
+    const bobs = await bob.uploadAttachment(gid, randomBytes(10), {
+      name: 'notes.bin',
+      mime: 'application/pdf',
+    })
     const before = await groupItems(gid)
     expect(await alice.request('message', { gid, body: 'x', attachments: [bobs] })).toMatchObject({
       code: 'FORBIDDEN',
@@ -95,7 +85,7 @@ describe('attachments', () => {
   it('answers a message sent again as stored, and deletes the files with the message', async () => {
     const { alice, bob, gid } = await group()
     const bytes = randomBytes(1000)
-    const file = await upload(alice, gid, bytes)
+    const file = await alice.uploadAttachment(gid, bytes, { name: 'notes.bin', mime: 'application/pdf' })
     const jti = unique('m')
     const sent = await alice.ok('message', { gid, body: 'once', jti, attachments: [file] })
     expect(await alice.ok('message', { gid, body: 'once', jti, attachments: [file] })).toMatchObject({
@@ -118,7 +108,10 @@ describe('attachments', () => {
 
   it('go with their group when it is deleted', async () => {
     const { alice, bob, gid } = await group()
-    const file = await upload(alice, gid, randomBytes(1000))
+    const file = await alice.uploadAttachment(gid, randomBytes(1000), {
+      name: 'notes.bin',
+      mime: 'application/pdf',
+    })
     const sent = await alice.ok('message', { gid, body: 'soon gone', attachments: [file] })
     const event = await bob.nextEvent('chat.message', (e) => e.jti === sent.jti)
     const link = await bob.ok('download', { gid, key: String(event.attachments?.[0]?.key) })

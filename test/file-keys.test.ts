@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, inject, it } from 'vitest'
@@ -86,26 +86,6 @@ describe('file keys', () => {
   })
 })
 
-/** Uploads `bytes` for a message to `gid`; the attachment that names the upload, saying `size` bytes. */
-async function upload(client: TestClient, gid: string, bytes: Buffer, size = bytes.length) {
-  const granted = await client.ok('attachment', { gid, size: bytes.length })
-  const put = await fetch(String(granted.url), {
-    method: 'PUT',
-    headers: granted.headers as Record<string, string>,
-    body: new Uint8Array(bytes),
-  })
-  expect(put.status).toBe(200)
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('base64')}`
-  return {
-    key: String(granted.key),
-    name: 'f.bin',
-    mime: 'application/octet-stream',
-    size,
-    digest,
-    secret: 'k',
-  }
-}
-
 /** `owner`'s group with `others` joined, and one message carrying a file; the file's kept key. */
 async function groupWithFile(owner: TestClient, ...others: TestClient[]) {
   const gid = unique('files')
@@ -114,7 +94,7 @@ async function groupWithFile(owner: TestClient, ...others: TestClient[]) {
   const sent = await owner.ok('message', {
     gid,
     body: 'f',
-    attachments: [await upload(owner, gid, randomBytes(64))],
+    attachments: [await owner.uploadAttachment(gid, randomBytes(64))],
   })
   return { gid, jti: String(sent.jti), key: fileKey(gid, String(sent.jti), 0) }
 }
@@ -249,10 +229,10 @@ describe('attachments', () => {
     await alice.ok('invite', { gid, name: 'Sizes', members: [bob.iss] })
     await bob.ok('join', { gid })
     const before = await groupItems(gid)
-    const good = await upload(alice, gid, randomBytes(64))
+    const good = await alice.uploadAttachment(gid, randomBytes(64))
     const jti = unique('m')
     for (const size of [26_214_401, 65, 63]) {
-      const bad = await upload(alice, gid, randomBytes(64), size)
+      const bad = await alice.uploadAttachment(gid, randomBytes(64), { size })
       refused(
         await alice.request('message', { gid, body: 'x', jti, attachments: [good, bad] }),
         'BAD_REQUEST',

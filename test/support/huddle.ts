@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb'
-import type { ChatEvent, ServerFrame } from '@huddle/client/protocol'
+import type { Attachment, ChatEvent, ServerFrame } from '@huddle/client/protocol'
 import { inject } from 'vitest'
 import WebSocket from 'ws'
 import { DynamoChatStore } from '../../lambdas/adapters/dynamo-store.js'
@@ -103,6 +103,31 @@ export class TestClient {
     })
     if (response.status !== 200) throw new Error(`avatar upload failed with ${response.status}`)
     return String(upload.key)
+  }
+
+  /**
+   * Uploads `bytes` as one file of a message to `gid` through the presigned flow; the attachment that names
+   * the upload (`fields` in place of the defaults, a wrong `size` say).
+   */
+  async uploadAttachment(gid: string, bytes: Buffer, fields: Partial<Attachment> = {}): Promise<Attachment> {
+    const granted = await this.ok('attachment', { gid, size: bytes.length })
+    const put = await fetch(String(granted.url), {
+      method: 'PUT',
+      headers: granted.headers as Record<string, string>,
+      body: new Uint8Array(bytes),
+    })
+    if (put.status !== 200) throw new Error(`attachment upload failed with ${put.status}`)
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('base64')}`
+    const mime = 'application/octet-stream'
+    return {
+      key: String(granted.key),
+      name: 'f.bin',
+      mime,
+      size: bytes.length,
+      digest,
+      secret: 'k',
+      ...fields,
+    }
   }
 
   /**
