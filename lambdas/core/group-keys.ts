@@ -16,9 +16,9 @@ import {
   type RevertEvent,
   type SealedAttachment,
 } from '@huddle/client/protocol'
-import { bucketPrefixes } from '../routes.js'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
+import { type MlsPart, mlsPartKey } from './file-keys.js'
 import type { Frames } from './frames.js'
 import { appendAt, isJoined, joinedMembers, moved, requireJoined, untilLanded } from './group-log.js'
 import { refuseLifetime } from './key-packages.js'
@@ -26,7 +26,6 @@ import type { ChatStore, Group, GroupState, Roster } from './ports.js'
 import { describe, placeCommit, rosterOf } from './roster.js'
 import type { Uploads } from './uploads.js'
 
-type Part = 'commit' | 'welcome' | 'info'
 /** A commit's part as sent: its bytes, and either its inline base64 or the upload they came from. */
 type SentPart = { bytes: Uint8Array } & ({ data: string } | { upload: { key: string; id: string } })
 
@@ -298,13 +297,13 @@ export class GroupKeys {
   private async keep(
     gid: string,
     epoch: number,
-    sent: Record<Part, SentPart | undefined>,
+    sent: Record<MlsPart, SentPart | undefined>,
   ): Promise<{ commit: MlsBytes; welcome?: MlsBytes; info: MlsBytes }> {
-    const kept = async (part: Part): Promise<MlsBytes | undefined> => {
+    const kept = async (part: MlsPart): Promise<MlsBytes | undefined> => {
       const sentPart = sent[part]
       if (sentPart === undefined) return undefined
       if ('data' in sentPart) return { data: sentPart.data }
-      const key = `${mlsPartsOf(gid)}${epoch}/${part}-${sentPart.upload.id}`
+      const key = mlsPartKey(gid, epoch, part, sentPart.upload.id)
       await this.context.objects.copy(sentPart.upload.key, key)
       return { key }
     }
@@ -312,11 +311,6 @@ export class GroupKeys {
     if (commit === undefined || info === undefined) throw new Error('a commit has a commit and an info')
     return { commit, ...(welcome && { welcome }), info }
   }
-}
-
-/** Where group `gid` keeps the MLS parts of its commits. */
-export function mlsPartsOf(gid: string): string {
-  return `${bucketPrefixes.mls}${gid}/`
 }
 
 export function requireEncrypted(group: Group, action: string): void {
