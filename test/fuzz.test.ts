@@ -117,8 +117,13 @@ describe('fuzzed client frames', () => {
       }),
       { numRuns: 1000 },
     )
-    // The frames reached the rules, not only the validation.
-    expect(outcomes.get('ack')).toBeGreaterThan(50)
+    // The frames reached the rules, not only the validation (how many pass depends on the draw and on how
+    // many of them the rate limits turn away on a given machine).
+    const pastValidation = ['ack', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT']
+    expect(outcomes.get('ack')).toBeGreaterThan(25)
+    expect(pastValidation.reduce((sum, outcome) => sum + (outcomes.get(outcome) ?? 0), 0)).toBeGreaterThan(
+      100,
+    )
     expect(outcomes.get('FORBIDDEN')).toBeGreaterThan(0)
 
     let replies = 0

@@ -6,7 +6,7 @@ import {
   memoryEncryptionStore,
 } from '@huddle/client'
 import type { CommitEvent, GroupEvent } from '@huddle/client/protocol'
-import { expect } from 'vitest'
+import { expect, vi } from 'vitest'
 import { mlsEngine } from '../../packages/client/src/mls.js'
 import { unique } from './huddle.js'
 import { participant, waitFor } from './sdk.js'
@@ -87,14 +87,18 @@ export async function encryptedGroup(owner: Device, ...others: Device[]) {
 /** Waits until every device holds the group's keys at the server's epoch, with nobody missing or stale. */
 export async function keysSettled(gid: string, ...devices: Device[]) {
   const engine = mlsEngine()
-  await waitFor(async () => {
-    const roster = await devices[0]?.client.request('roster', { gid })
-    expect(roster?.missing).toEqual([])
-    expect(roster?.stale).toEqual([])
-    expect(roster?.leaves.length).toBe(devices.length)
-    for (const { store } of devices) {
-      const saved = await store.get(`group/${gid}`)
-      expect(saved && (await engine.load(saved)).epoch).toBe(roster?.epoch)
-    }
-  })
+  // Several commits, each verified by the server and taken in by every device: on a busy host, a while.
+  await vi.waitFor(
+    async () => {
+      const roster = await devices[0]?.client.request('roster', { gid })
+      expect(roster?.missing).toEqual([])
+      expect(roster?.stale).toEqual([])
+      expect(roster?.leaves.length).toBe(devices.length)
+      for (const { store } of devices) {
+        const saved = await store.get(`group/${gid}`)
+        expect(saved && (await engine.load(saved)).epoch).toBe(roster?.epoch)
+      }
+    },
+    { timeout: 30_000, interval: 100 },
+  )
 }
