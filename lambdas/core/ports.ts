@@ -1,4 +1,5 @@
-/** The ports the chat core depends on; adapters implement them over DynamoDB, S3 and the management API. */
+/** The ports the chat core depends on, one per capability; adapters implement them over DynamoDB, S3 and the
+ * management API. */
 
 import type {
   BanEvent,
@@ -7,169 +8,30 @@ import type {
   DeviceList,
   EditEvent,
   GroupDeletedEvent,
-  InvitePolicy,
   JoinEvent,
   LeaveEvent,
   MessageEvent,
-  MlsBytes,
   RevertEvent,
-  Role,
-  RoleEvent,
-  RosterLeaf,
-  UnbanEvent,
-  UpdateEvent,
 } from '@huddle/client/protocol'
+import type {
+  AdminEvent,
+  Appended,
+  Block,
+  Connection,
+  Group,
+  GroupChange,
+  GroupState,
+  KeyPackageRef,
+  Member,
+  MemberStatus,
+  MessageRef,
+  Roster,
+  StoredEvent,
+} from './model.js'
 
-export type MemberStatus = 'invited' | 'joined' | 'left'
-
-/** One identity's membership of a group; kept after a leave, so that its window stays known. */
-export interface Member {
-  gid: string
-  iss: string
-  status: MemberStatus
-  role: Role
-  invitedBy: string
-  invitedAt: string
-  /** The group's head when it was (last) invited: it may read only the events after this seq. */
-  since: number
-  joinedAt?: string
-  /** Its join event (0 for the creator, who joins without one). */
-  joinSeq?: number
-  /** Its leave event: the last it may read. */
-  leaveSeq?: number
-  /** How many times this identity left the group (or declined an invite), kept when it is invited again. */
-  leaves?: number
-  /** Receipt positions: every event up to these seqs was delivered to, or read by, the member. */
-  delivered?: number
-  read?: number
-  /** The group's head when its positions last moved, so that others can ask what moved since. */
-  movedAt?: number
-  /** The window of its last membership, kept when it is invited again, so its devices can still read up
-   * to that leave. */
-  previous?: Window
-  /** While joined: its identity's open connections, so that a fan-out reads them with the members. */
-  conns?: string[]
-  /** The admin who banned the identity: it stays `left` and may not be invited until unbanned. An identity
-   * banned without ever being a member has such a record too (with no window, and not in its index). */
-  bannedBy?: string
-  /** The events that last changed its role, banned it and unbanned it: what a repeated request answers. */
-  roleSeq?: number
-  bannedSeq?: number
-  unbannedSeq?: number
-}
-
-/** A stretch of a group's log: the seqs after `after`, up to and including `through`. */
-export interface Window {
-  after: number
-  through: number
-}
-
-export interface Group {
-  gid: string
-  name: string
-  createdBy: string
-  createdAt: string
-  avatar?: StoredAvatar
-  /** Who may invite; undefined is members. */
-  invites?: InvitePolicy
-  /** The seq of its latest `chat.update`: what an update that changes nothing answers. */
-  updatedSeq?: number
-  /** The seq of the latest event; the next event takes head + 1. */
-  head: number
-  /** The seq of the latest leave: a decision made on the members as they were after it still holds. */
-  departedSeq: number
-  /** Leaves (and declined invites) so far, each counted on its membership too (`leaves`), so that a read
-   * can tell it saw every one of them; undefined for a group that has had none since the count began. */
-  departures?: number
-  /** An end-to-end encrypted group (MLS): its keys are at `epoch` (0 before its first commit), and `stale`
-   * are the leaves of identities that departed holding them, until a commit removes them. */
-  encrypted?: true
-  epoch?: number
-  stale?: number[]
-}
-
-/** Who holds an encrypted group's keys at `epoch` (occupied leaves, in leaf order), and the GroupInfo its
- * latest commit published. */
-export interface Roster {
-  epoch: number
-  leaves: RosterLeaf[]
-  info?: MlsBytes
-  /** Who made the latest commit. */
-  committer?: string
-  /** The epoch before, kept until the next commit so that a refused commit can be undone. */
-  previous?: { epoch: number; leaves: RosterLeaf[]; info?: MlsBytes; stale: number[] }
-}
-
-/** A key package of one device, as the directory lists it: its KeyPackageRef (base64) and the device's
- * signature key it names. */
-export interface KeyPackageRef {
-  device: string
-  ref: string
-  key: string
-}
-
-/** A kept avatar: its object key and image type. */
-export interface StoredAvatar {
-  key: string
-  mime: string
-}
-
-/** A group with every membership it has had, read together and consistently. */
-export interface GroupState {
-  group: Group
-  members: Member[]
-}
-
-/** An event as the log keeps it: an edit or delete names the seq of its message, and a message the seq
- * of the last edit or delete that changed it. */
-export type StoredEvent =
-  | (MessageEvent & { revisedSeq?: number })
-  | JoinEvent
-  | LeaveEvent
-  | ((EditEvent | DeleteEvent) & { target: number })
-  | AdminEvent
-  | CommitEvent
-  | RevertEvent
-
-/** An admin's change as the log keeps it: an update keeps its avatar's key, linked afresh when read. */
-export type AdminEvent =
-  | (Omit<UpdateEvent, 'image'> & { avatar?: StoredAvatar })
-  | RoleEvent
-  | BanEvent
-  | UnbanEvent
-
-/** What an admin event changes besides the log (a ban of a member goes through `appendMembership`). */
-export type GroupChange =
-  /** Fields of the group item. */
-  | { group: Partial<Pick<Group, 'name' | 'avatar' | 'invites'>> }
-  /** A joined member's role. */
-  | { role: { iss: string; role: Role } }
-  /** Bans an identity that is not a member (it left, or never was). */
-  | { ban: { iss: string; by: string; at: string; head: number } }
-  /** Lifts a ban. */
-  | { unban: string }
-
-/** Where a message id points: its sender and its seq. */
-export interface MessageRef {
-  iss: string
-  seq: number
-}
-
-/**
- * What an append did: stored the event at its seq; `moved` when another event took that seq first, with
- * the group as it now stands; `rejected` when the change's own condition failed, with the record as it
- * stands (undefined when it is gone).
- */
-export type Appended<T> = 'appended' | { moved: Group | undefined } | { rejected: T | undefined }
-
-/** Persistence of groups, memberships, each group's event log and connections. */
-/** `blocker` has blocked `iss`: invites from `iss` do not reach `blocker`. */
-export interface Block {
-  blocker: string
-  iss: string
-}
-
-export interface ChatStore {
+/** A group aggregate: the group item, its memberships, its event log, its roster and the key packages claimed
+ * for it, each change appended to the log in one transaction with what it changes. */
+export interface GroupStore {
   /** The group and all its memberships (with the joined ones' connections) in one read, consistent unless
    * asked otherwise; undefined when there is no such group. */
   readGroup(gid: string, consistent?: boolean): Promise<GroupState | undefined>
@@ -216,22 +78,6 @@ export interface ChatStore {
   ): Promise<Appended<never>>
   /** Records that `claimant` was handed key packages `refs` for group `gid`, until `expiresAt`. */
   recordClaims(gid: string, claimant: string, refs: string[], expiresAt: number): Promise<void>
-  /** Every version of an identity's device list, oldest first. */
-  deviceLists(iss: string): Promise<DeviceList[]>
-  /** Stores the next version of a device list; false when that version exists already (a race). */
-  addDeviceList(list: DeviceList): Promise<boolean>
-  /** The unexpired key packages of `iss` (of one device when given), in key order. */
-  keyPackageRefs(iss: string, at: Date, device?: string): Promise<KeyPackageRef[]>
-  /** Stores key packages (base64) of one device with signature key `key`, all or none; each expires at its
-   * `expiresAt`. */
-  addKeyPackages(
-    iss: string,
-    device: string,
-    key: string,
-    packages: { ref: string; keyPackage: string; expiresAt: number }[],
-  ): Promise<void>
-  /** Deletes one key package and answers it, unless it is gone (or expired) already: each is handed out once. */
-  takeKeyPackage(iss: string, which: KeyPackageRef, at: Date): Promise<string | undefined>
   /** Appends an edit or delete and applies it to message `target`, while the message is live and has
    * another body; rejected with the message as it stands. */
   appendRevision(
@@ -253,8 +99,6 @@ export interface ChatStore {
    * marked.
    */
   purgeGroup(gid: string): Promise<{ deletedBy: string; objects: string[] } | undefined>
-  /** The deletions of groups `iss` was in, in the last 30 days: at most `limit`. */
-  deletedGroupsOf(iss: string, limit: number): Promise<GroupDeletedEvent[]>
   findMessage(gid: string, jti: string): Promise<MessageRef | undefined>
   /** Events after seq `after` up to `through`, at most `limit`, ascending or newest first. */
   readEvents(
@@ -272,16 +116,54 @@ export interface ChatStore {
   ): Promise<string[]>
   /** Moves a joined member's receipt positions; false when they moved meanwhile or it is no longer joined. */
   saveReceipt(previous: Member, next: Pick<Member, 'delivered' | 'read' | 'movedAt'>): Promise<boolean>
+}
+
+/** An identity's side of its groups: its memberships, its pending invites and the groups deleted under it. */
+export interface MembershipIndex {
   /** An identity's memberships (left ones too), sorted by gid; a page after gid `after` when asked. */
   membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]>
   /** How many invites `iss` has pending, counted no further than `atMost`. */
   pendingInvites(iss: string, atMost: number): Promise<number>
+  /** The deletions of groups `iss` was in, in the last 30 days: at most `limit`. */
+  deletedGroupsOf(iss: string, limit: number): Promise<GroupDeletedEvent[]>
+}
+
+/** Each device's published key packages, each handed out once. */
+export interface KeyPackageStore {
+  /** The unexpired key packages of `iss` (of one device when given), in key order. */
+  keyPackageRefs(iss: string, at: Date, device?: string): Promise<KeyPackageRef[]>
+  /** Stores key packages (base64) of one device with signature key `key`, all or none; each expires at its
+   * `expiresAt`. */
+  addKeyPackages(
+    iss: string,
+    device: string,
+    key: string,
+    packages: { ref: string; keyPackage: string; expiresAt: number }[],
+  ): Promise<void>
+  /** Deletes one key package and answers it, unless it is gone (or expired) already: each is handed out once. */
+  takeKeyPackage(iss: string, which: KeyPackageRef, at: Date): Promise<string | undefined>
+}
+
+/** Each identity's signed device lists, one version after another. */
+export interface DeviceListStore {
+  /** Every version of an identity's device list, oldest first. */
+  deviceLists(iss: string): Promise<DeviceList[]>
+  /** Stores the next version of a device list; false when that version exists already (a race). */
+  addDeviceList(list: DeviceList): Promise<boolean>
+}
+
+/** Who blocks whom. */
+export interface BlockStore {
   /** Records that `block.blocker` blocks `block.iss`, or with `blocked` false forgets it. */
   setBlock(block: Block, blocked: boolean): Promise<void>
   /** Which of these pairs are blocks. */
   findBlocks(pairs: Block[]): Promise<Block[]>
   /** One page of the identities `blocker` blocks, in order, after `after` when given. */
   blocksOf(blocker: string, page: { after?: string; limit: number }): Promise<string[]>
+}
+
+/** Fixed-window counts of an identity's actions (groups created an hour, uploads, claims). */
+export interface Quotas {
   /** Counts one `action` of `iss` in the current fixed window of `windowSeconds`; when `limit` is spent,
    * nothing is counted and the answer is the seconds until the window ends. */
   spend(
@@ -291,15 +173,27 @@ export interface ChatStore {
     windowSeconds: number,
     at: Date,
   ): Promise<number | undefined>
+}
+
+/** Token buckets shared by every function instance: an identity's request rate. */
+export interface RateBuckets {
   /** Takes one token from `iss`'s `bucket`, which refills at `limit.perSecond` and holds up to `limit.burst`,
    * the same bucket for every function instance; undefined when taken, else the seconds until one is there. */
   takeToken(iss: string, bucket: string, limit: RateLimit, at: Date): Promise<number | undefined>
+}
+
+/** Who is connected where. */
+export interface ConnectionStore {
   /** Records a connection, also in the identity's joined memberships. */
   saveConnection(connection: Connection): Promise<void>
   /** Forgets a connection, also in the identity's memberships; the identity is looked up when not given. */
   deleteConnection(connectionId: string, iss?: string): Promise<void>
   /** The open connection ids of each identity, read in batches. */
   connectionsOf(isses: string[]): Promise<Map<string, string[]>>
+}
+
+/** Leases on the slices of a large fan-out, so that each slice is posted by one worker at a time and once done. */
+export interface FanOutSlices {
   /**
    * Takes fan-out slice `id` for `owner` until `leaseUntil` (epoch ms), unless it is done or another owner's
    * lease has not ended by `now`: how many of its targets (a prefix) were posted already, or undefined when
@@ -317,18 +211,21 @@ export interface ChatStore {
   recordSlice(id: string, owner: string, posted: number, done: boolean): Promise<void>
 }
 
+/** Every store port: what wires the whole chat at once (tests, benchmarks, tools). */
+export type Stores = GroupStore &
+  MembershipIndex &
+  KeyPackageStore &
+  DeviceListStore &
+  BlockStore &
+  Quotas &
+  RateBuckets &
+  ConnectionStore &
+  FanOutSlices
+
 /** A token bucket: it refills at `perSecond` tokens a second and holds at most `burst`. */
 export interface RateLimit {
   perSecond: number
   burst: number
-}
-
-export interface Connection {
-  connectionId: string
-  iss: string
-  connectedAt: string
-  /** Epoch seconds after which the gateway has closed it anyway (2 h). */
-  expiresAt: number
 }
 
 /** The bucket's objects, avatars and attached files: presigned uploads, checks before use, keeping,
@@ -387,3 +284,8 @@ export interface DeliveryReport {
   handedOver: number
   millis: number
 }
+
+/** Transitional: the domain types moved to model.ts. */
+export type * from './model.js'
+/** Transitional: the store that implemented every port. */
+export type ChatStore = Stores
