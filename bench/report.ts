@@ -1,0 +1,641 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+// Run: npx tsx bench/report.ts (npm run bench runs it last)
+// Writes docs/benchmark-results.md from bench/results.json, so that no figure is copied by hand.
+
+export const resultsFile = fileURLToPath(new URL('results.json', import.meta.url))
+export const reportFile = fileURLToPath(new URL('../docs/benchmark-results.md', import.meta.url))
+
+// The shapes the benchmarks write, every part optional: a section whose benchmark has not run says so.
+type P = { p50?: number; p99?: number; max?: number }
+type Num = number | undefined
+interface Machine {
+  cpu?: string
+  cores?: number
+  memoryGiB?: number
+  node?: string
+  os?: string
+  cpuBusyAtStart?: number
+}
+interface Dynamo {
+  callsPerMessage?: Record<string, number>
+  callsPerRun?: Record<string, number>
+  millisPerCall?: Record<string, number>
+  requestsPerMessage?: number
+  requestsPerRun?: number
+  readUnitsPerMessage?: number
+  readUnitsPerRun?: number
+  writeUnitsPerMessage?: number
+  itemsWrittenPerMessage?: number
+}
+interface FanOut {
+  members?: number
+  dynamo?: Dynamo
+  roundTripsBeforeFirstPost?: P
+  postsPerMessage?: number
+  postsPerConnection?: { min?: number; max?: number }
+  handlerMs?: P
+  floorMs?: P
+  handlerOverFloor?: number
+  endToEndMs?: P
+  deliveriesPerSecond?: number
+  rateLimiter?: {
+    writeUnitsWith?: number
+    writeUnitsWithout?: number
+    handlerMsWithout?: P
+    handlerWithOverWithout?: number
+    roundTripsWithout?: number
+  }
+}
+interface Read {
+  members?: number
+  logEvents?: number
+  eventsReturned?: number
+  groupsSynced?: number
+  dynamo?: Dynamo
+  ms?: P
+}
+interface Bundle {
+  bytes?: number
+  gzipBytes?: number
+  initMs?: number
+}
+interface EncryptedGroup {
+  members?: number
+  perMessage?: {
+    encryptMs?: P
+    decryptMs?: P
+    saveMs?: P
+    stateBytes?: number
+    cipherBytes?: number
+    cipherChars?: number
+    frameBytes?: { plain?: number; encrypted?: number; ratio?: number }
+    eventBytes?: { plain?: number; encrypted?: number; ratio?: number }
+  }
+  build?: { addAllMs?: number; commitBytes?: number; welcomeBytes?: number; infoBytes?: number }
+  addMember?: {
+    leavesBefore?: number
+    leavesAfter?: number
+    stackMs?: Record<string, number>
+    engineMs?: Record<string, number>
+    bytes?: Record<string, number>
+    uploaded?: string[]
+  }
+}
+interface MlsVerify {
+  ranAt?: string
+  machine?: Machine
+  commits?: {
+    members?: number
+    commit?: string
+    bytes?: number
+    groupInfoMs?: number
+    commitMs?: number
+    totalMs?: number
+  }[]
+  memberChecks?: { members?: number; ms?: number }[]
+}
+interface Load {
+  ranAt?: string
+  machine?: Machine
+  connections?: number
+  groups?: number
+  messages?: number
+  seconds?: number
+  deliveriesPerSecond?: number
+  cuts?: number
+  owed?: number
+  handed?: number
+  lost?: number
+  duplicated?: number
+  outOfOrder?: number
+  misdelivered?: number
+  errors?: number
+}
+/** bench/cold-start.ts: one build's bundles (a list), or a comparison of two builds per handler. */
+type ColdStart =
+  | (Bundle & { handler?: string })[]
+  | {
+      ranAt?: string
+      machine?: Machine
+      before?: { ref?: string; commit?: string }
+      after?: { commit?: string }
+      handlers?: ({
+        handler?: string
+        before?: Bundle | { error?: string }
+        after?: Bundle | { error?: string }
+      } & Bundle)[]
+    }
+export interface Results {
+  ranAt?: string
+  machine?: Machine
+  fanOut?: FanOut[]
+  largestGroup?: {
+    members?: number
+    messages?: number
+    slices?: number
+    exactlyOnce?: boolean
+    endToEndMs?: P
+    deliveriesPerSecond?: number
+  }
+  memory?: { members?: number; peakBytes?: Record<string, number> }[]
+  history?: Read[]
+  catchUp?: Read[]
+  postCpuMs?: number
+  postCpuMsSdk?: number
+  coldStart?: ColdStart
+  encrypted?: { ranAt?: string; machine?: Machine; groups?: EncryptedGroup[] }
+  mlsVerify?: MlsVerify
+  load?: Load
+}
+
+/** A figure as the tables print it: thousands separated, or n/a when the run did not record it. */
+function n(value: Num, digits = 2): string {
+  if (value === undefined || !Number.isFinite(value)) return 'n/a'
+  return value.toLocaleString('en-US', { maximumFractionDigits: digits })
+}
+const pair = (p: P | undefined, second: 'p99' | 'max' = 'p99') => `${n(p?.p50)} / ${n(p?.[second])}`
+const kib = (bytes: Num) => (bytes === undefined ? undefined : bytes / 1024)
+const mib = (bytes: Num) => (bytes === undefined ? undefined : bytes / 2 ** 20)
+const range = (values: Num[], digits = 1) => {
+  const known = values.filter((v): v is number => v !== undefined)
+  if (known.length === 0) return 'n/a'
+  const [low, high] = [Math.min(...known), Math.max(...known)]
+  return low === high ? n(low, digits) : `${n(low, digits)}–${n(high, digits)}`
+}
+
+function table(header: string[], rows: string[][], numeric: boolean[] = []): string {
+  const align = header.map((_, i) => (numeric[i] ? '---:' : '---'))
+  return [header, align, ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n')
+}
+
+function machineLine(machine: Machine | undefined, ranAt: string | undefined): string {
+  if (!machine) return ranAt ? `Ran at ${ranAt}.` : ''
+  const busy =
+    machine.cpuBusyAtStart === undefined
+      ? ''
+      : `; ${n(machine.cpuBusyAtStart * 100, 0)} % busy before the run`
+  return (
+    `Ran ${ranAt ? `at ${ranAt} ` : ''}on ${machine.cpu ?? 'an unknown CPU'}, ${n(machine.cores)} cores, ` +
+    `${n(machine.memoryGiB)} GiB, Node.js ${machine.node ?? 'n/a'}, ${machine.os ?? 'n/a'}${busy}.`
+  )
+}
+
+const missing = (what: string, script: string) =>
+  `No figures for ${what} in bench/results.json yet: ${script} has written none.`
+
+/** DynamoDB operations in the order a message makes them, then any other. */
+function operations(calls: (Record<string, number> | undefined)[]): string[] {
+  const order = ['Query', 'UpdateItem', 'TransactWriteItems', 'BatchGetItem']
+  const seen = new Set(calls.flatMap((c) => Object.keys(c ?? {})))
+  return [...order.filter((op) => seen.has(op)), ...[...seen].filter((op) => !order.includes(op)).sort()]
+}
+const callCell = (d: Dynamo | undefined, op: string) => {
+  const calls = d?.callsPerMessage?.[op] ?? d?.callsPerRun?.[op]
+  return calls === undefined ? '' : `${n(calls)} × ${n(d?.millisPerCall?.[op], 1)} ms`
+}
+
+function fanOutSection(r: Results): string[] {
+  const fanOut = r.fanOut ?? []
+  if (fanOut.length === 0) return ['## Fan-out', '', missing('the fan-out', 'bench/fanout.ts')]
+  const ops = operations(fanOut.map((f) => f.dynamo?.callsPerMessage))
+  const out = [
+    '## Fan-out',
+    '',
+    machineLine(r.machine, r.ranAt),
+    '',
+    'The message path, per message (calls × median ms per call):',
+    '',
+    table(
+      ['members', ...ops, 'requests', 'in sequence before 1st post', 'RCU', "WCU (Local's)", 'items written'],
+      fanOut.map((f) => [
+        n(f.members),
+        ...ops.map((op) => callCell(f.dynamo, op)),
+        n(f.dynamo?.requestsPerMessage),
+        n(f.roundTripsBeforeFirstPost?.max),
+        n(f.dynamo?.readUnitsPerMessage),
+        n(f.dynamo?.writeUnitsPerMessage),
+        n(f.dynamo?.itemsWrittenPerMessage),
+      ]),
+      [true, ...ops.map(() => false), true, true, true, true, true],
+    ),
+    '',
+    'Fan-out per message:',
+    '',
+  ]
+  const rows = fanOut.map((f) => [
+    n(f.members),
+    n(f.postsPerMessage),
+    f.postsPerConnection?.min === f.postsPerConnection?.max
+      ? n(f.postsPerConnection?.max)
+      : `${n(f.postsPerConnection?.min)}–${n(f.postsPerConnection?.max)}`,
+    pair(f.handlerMs),
+    pair(f.floorMs),
+    n(f.handlerOverFloor),
+    pair(f.endToEndMs),
+    n(f.deliveriesPerSecond, 0),
+  ])
+  const l = r.largestGroup
+  if (l) {
+    const posts = l.members === undefined ? undefined : l.members - 1
+    const slices = l.slices === undefined ? '' : ` (function + ${n(l.slices - 1)} workers)`
+    rows.push([
+      n(l.members),
+      n(posts),
+      l.exactlyOnce ? '1' : 'not exactly once',
+      slices.trim(),
+      '',
+      '',
+      `${pair(l.endToEndMs, 'max')} (max)`,
+      n(l.deliveriesPerSecond, 0),
+    ])
+  }
+  out.push(
+    table(
+      [
+        'members',
+        'posts',
+        'posts/conn',
+        'handler p50 / p99 ms',
+        'floor p50 / p99 ms',
+        'handler/floor',
+        'e2e p50 / p99 ms',
+        'deliveries/s',
+      ],
+      rows,
+      [true, true, true, false, false, true, false, true],
+    ),
+  )
+  const limited = fanOut.filter((f) => f.rateLimiter)
+  if (limited.length > 0) {
+    out.push(
+      '',
+      'The rate limiter, per message (the same handler over a store that takes no tokens, interleaved):',
+      '',
+      table(
+        [
+          'members',
+          "WCU with / without (Local's)",
+          'handler p50 / p99 ms with',
+          'without',
+          'with / without (p50)',
+          'in sequence before 1st post, with / without',
+        ],
+        limited.map((f) => [
+          n(f.members),
+          `${n(f.rateLimiter?.writeUnitsWith)} / ${n(f.rateLimiter?.writeUnitsWithout)}`,
+          pair(f.handlerMs),
+          pair(f.rateLimiter?.handlerMsWithout),
+          n(f.rateLimiter?.handlerWithOverWithout),
+          `${n(f.roundTripsBeforeFirstPost?.max)} / ${n(f.rateLimiter?.roundTripsWithout)}`,
+        ]),
+        [true, false, false, false, true, false],
+      ),
+    )
+  }
+  return [...out, ...readsSection(r), ...postSection(r)]
+}
+
+function readsSection(r: Results): string[] {
+  const reads: [string, Read[] | undefined][] = [
+    ['a `history` page', r.history],
+    ['catching up (`sync`, then `history`)', r.catchUp],
+  ]
+  const rows = reads.flatMap(([what, runs]) =>
+    (runs ?? []).map((run) => {
+      const d = run.dynamo
+      const calls = operations([d?.callsPerRun])
+        .map((op) => `${n(d?.callsPerRun?.[op])} ${op}`)
+        .join(', ')
+      return [
+        what,
+        n(run.members),
+        n(run.logEvents),
+        n(run.eventsReturned),
+        calls,
+        n(d?.requestsPerRun),
+        n(d?.readUnitsPerRun),
+        pair(run.ms),
+      ]
+    }),
+  )
+  if (rows.length === 0) return []
+  return [
+    '',
+    'Reading the log:',
+    '',
+    table(
+      ['read', 'members', 'log events', 'events returned', 'calls', 'requests', 'RCU', 'p50 / p99 ms'],
+      rows,
+      [false, true, true, true, false, true, true, false],
+    ),
+  ]
+}
+
+function postSection(r: Results): string[] {
+  const out: string[] = []
+  if (r.postCpuMs !== undefined) {
+    const sdk = r.postCpuMsSdk
+    const ratio = sdk ? ` (${n(r.postCpuMs / sdk)}×)` : ''
+    out.push(
+      '',
+      `CPU per post in the sending process: ${n(r.postCpuMs, 3)} ms with the functions' sender, ` +
+        `${n(sdk, 3)} ms with the SDK client in the same run${ratio}.`,
+    )
+  }
+  const memory = r.memory ?? []
+  if (memory.length > 0) {
+    const names = [...new Set(memory.flatMap((m) => Object.keys(m.peakBytes ?? {})))].sort()
+    out.push(
+      '',
+      "Peak memory per function, MiB (V8 heap and buffers of its one local instance; Lambda's Max Memory Used adds the runtime, about 70 MB):",
+      '',
+      table(
+        ['function', ...memory.map((m) => `${n(m.members)} members`)],
+        names.map((name) => [name, ...memory.map((m) => n(mib(m.peakBytes?.[name]), 1))]),
+        [false, ...memory.map(() => true)],
+      ),
+    )
+  }
+  return out
+}
+
+function loadSection(r: Results): string[] {
+  const l = r.load
+  if (!l)
+    return ['## Load', '', missing('the load run', 'bench/load.ts (npm run load), which prints its figures,')]
+  return [
+    '## Load',
+    '',
+    machineLine(l.machine, l.ranAt),
+    '',
+    table(
+      [
+        'clients',
+        'groups',
+        'messages',
+        'seconds',
+        'deliveries/s',
+        'sockets cut',
+        'owed',
+        'handed',
+        'lost',
+        'duplicated',
+        'out of order',
+        'misdelivered',
+        'errors',
+      ],
+      [
+        [
+          l.connections,
+          l.groups,
+          l.messages,
+          l.seconds,
+          l.deliveriesPerSecond,
+          l.cuts,
+          l.owed,
+          l.handed,
+          l.lost,
+          l.duplicated,
+          l.outOfOrder,
+          l.misdelivered,
+          l.errors,
+        ].map((v) => n(v, 0)),
+      ],
+      Array(13).fill(true),
+    ),
+  ]
+}
+
+function encryptedSection(r: Results): string[] {
+  const groups = r.encrypted?.groups ?? []
+  if (groups.length === 0)
+    return ['## Encrypted groups', '', missing('encrypted groups', 'bench/encrypted.ts')]
+  const sizes = (b: { plain?: number; encrypted?: number; ratio?: number } | undefined) =>
+    `${n(b?.plain)} → ${n(b?.encrypted)} B (${n(b?.ratio)}×)`
+  const out = [
+    '## Encrypted groups',
+    '',
+    machineLine(r.encrypted?.machine, r.encrypted?.ranAt),
+    '',
+    'Per message, a 100-byte body:',
+    '',
+    table(
+      [
+        'members',
+        'encrypt p50 / p99 ms',
+        'decrypt p50 / p99 ms',
+        'save p50 / p99 ms (state)',
+        'cipher',
+        '`message` frame, plain → encrypted',
+        '`chat.message` event, plain → encrypted',
+      ],
+      groups.map((g) => {
+        const m = g.perMessage
+        return [
+          n(g.members),
+          pair(m?.encryptMs),
+          pair(m?.decryptMs),
+          `${pair(m?.saveMs)} (${n(kib(m?.stateBytes), 1)} KiB)`,
+          `${n(m?.cipherBytes)} B, ${n(m?.cipherChars)} base64 chars`,
+          sizes(m?.frameBytes),
+          sizes(m?.eventBytes),
+        ]
+      }),
+      [true, false, false, false, false, false, false],
+    ),
+    '',
+  ]
+  const leaves = groups
+    .map((g) => `${n(g.addMember?.leavesBefore)}–${n(g.addMember?.leavesAfter)}`)
+    .join(' and ')
+  const step = (g: EncryptedGroup, where: 'stackMs' | 'engineMs', key: string) =>
+    n(g.addMember?.[where]?.[key], 1)
+  const uploaded = (g: EncryptedGroup) => g.addMember?.uploaded ?? []
+  const rows: [string, string, (g: EncryptedGroup) => string][] = [
+    ['adder: claim the key package', 'stack', (g) => step(g, 'stackMs', 'claim')],
+    ['adder: make the commit', 'engine', (g) => step(g, 'engineMs', 'commit')],
+    [
+      'adder: upload the parts over the inline limit',
+      'stack',
+      (g) =>
+        uploaded(g).length === 0 ? 'none' : `${step(g, 'stackMs', 'upload')} (${uploaded(g).join(', ')})`,
+    ],
+    ['adder: send `commit` until the ack', 'stack', (g) => step(g, 'stackMs', 'commitAck')],
+    [
+      "joiner: `chat.commit` arrives, from the commit's send",
+      'stack',
+      (g) => step(g, 'stackMs', 'delivered'),
+    ],
+    [
+      'joiner: fetch the Welcome',
+      'stack',
+      (g) => (uploaded(g).includes('welcome') ? step(g, 'stackMs', 'welcomeFetch') : 'inline'),
+    ],
+    ['joiner: join from the Welcome', 'engine', (g) => step(g, 'engineMs', 'join')],
+    ['joiner: check the keys against `roster`', 'stack', (g) => step(g, 'stackMs', 'rosterCheck')],
+    ['claim to joined', 'both', (g) => step(g, 'stackMs', 'endToEnd')],
+    ['a member processes the commit', 'engine', (g) => step(g, 'engineMs', 'process')],
+  ]
+  out.push(
+    `Adding a member who has joined (median ms; leaves ${leaves}):`,
+    '',
+    table(
+      ['step', 'measured on', ...groups.map((g) => `${n(g.members)} members`)],
+      rows.map(([what, on, cell]) => [what, on, ...groups.map(cell)]),
+      [false, false, ...groups.map(() => true)],
+    ),
+    '',
+    "The first add's parts, and the commit that gave the group its keys:",
+    '',
+    table(
+      [
+        'members',
+        'commit B',
+        'Welcome B',
+        'group info B',
+        'uploaded',
+        'adding everyone: ms to make',
+        'its commit B',
+        'its Welcome B',
+      ],
+      groups.map((g) => [
+        n(g.members),
+        n(g.addMember?.bytes?.commit),
+        n(g.addMember?.bytes?.welcome),
+        n(g.addMember?.bytes?.info),
+        uploaded(g).join(', ') || 'none',
+        n(g.build?.addAllMs, 1),
+        n(g.build?.commitBytes),
+        n(g.build?.welcomeBytes),
+      ]),
+      [true, true, true, true, false, true, true, true],
+    ),
+  )
+  return out
+}
+
+function trustChecksSection(r: Results): string[] {
+  const v = r.mlsVerify
+  if (!v?.commits?.length) return ['## Trust checks', '', missing('the trust checks', 'bench/mls-verify.ts')]
+  const member = new Map((v.memberChecks ?? []).map((c) => [c.members, c.ms]))
+  return [
+    '## Trust checks',
+    '',
+    machineLine(v.machine, v.ranAt),
+    '',
+    'The server verifying a commit and the GroupInfo after it, and a member checking the tree a commit made (p50, ms):',
+    '',
+    table(
+      [
+        'members',
+        'commit',
+        'bytes (commit + info)',
+        'GroupInfo',
+        'commit',
+        'total',
+        "a member's tree checks",
+      ],
+      v.commits.map((c, i) => {
+        const first = v.commits?.findIndex((o) => o.members === c.members) === i
+        return [
+          n(c.members),
+          c.commit ?? '',
+          n(c.bytes),
+          n(c.groupInfoMs, 1),
+          n(c.commitMs, 1),
+          n(c.totalMs, 1),
+          first ? n(member.get(c.members)) : '',
+        ]
+      }),
+      [true, false, true, true, true, true, true],
+    ),
+  ]
+}
+
+function coldStartSection(r: Results): string[] {
+  const c = r.coldStart
+  const head = ['## Cold starts', '']
+  const cells = (b: Bundle | { error?: string } | undefined) =>
+    b && 'error' in b && b.error !== undefined
+      ? [`did not bundle: ${b.error}`, '', '']
+      : [
+          n(kib((b as Bundle | undefined)?.bytes), 1),
+          n(kib((b as Bundle | undefined)?.gzipBytes), 1),
+          n((b as Bundle | undefined)?.initMs, 1),
+        ]
+  if (Array.isArray(c) && c.length > 0) {
+    return [
+      ...head,
+      machineLine(r.machine, r.ranAt),
+      '',
+      'Each handler bundled as the CDK stack bundles it; init is the median of fresh processes importing it:',
+      '',
+      table(
+        ['handler', 'bundle KiB', 'gzip KiB', 'init ms'],
+        c.map((b) => [b.handler ?? '', ...cells(b)]),
+        [false, true, true, true],
+      ),
+    ]
+  }
+  if (c && !Array.isArray(c) && c.handlers?.length) {
+    const before = c.before?.ref ?? c.before?.commit ?? 'the baseline'
+    const after = c.after?.commit ?? 'this build'
+    return [
+      ...head,
+      machineLine(c.machine, c.ranAt),
+      '',
+      `Each handler bundled as the CDK stack bundles it, before (${before}) and after (${after}); init is the median of fresh processes importing it:`,
+      '',
+      table(
+        ['handler', 'before KiB', 'gzip KiB', 'init ms', 'after KiB', 'gzip KiB', 'init ms'],
+        c.handlers.map((h) => [h.handler ?? '', ...cells(h.before), ...cells(h.after ?? h)]),
+        [false, true, true, true, true, true, true],
+      ),
+      '',
+      `Bundles after: ${range(c.handlers.map((h) => kib((h.after as Bundle | undefined)?.bytes)))} KiB; ` +
+        `init after: ${range(c.handlers.map((h) => (h.after as Bundle | undefined)?.initMs))} ms.`,
+    ]
+  }
+  return [...head, missing('cold starts', 'bench/cold-start.ts')]
+}
+
+/** The whole report, from results.json's contents. */
+export function renderResults(results: Results): string {
+  const sections = [
+    fanOutSection(results),
+    loadSection(results),
+    encryptedSection(results),
+    trustChecksSection(results),
+    coldStartSection(results),
+  ]
+  return `${[
+    '_Generated by `npm run bench` (bench/report.ts) from bench/results.json: do not edit by hand._',
+    '',
+    '# Benchmark results',
+    '',
+    'The figures the last `npm run bench` recorded in `bench/results.json`. What each measures, and what they',
+    'say: [performance.md](performance.md). Timings on a shared two-core VM vary by about ±20 % between runs;',
+    'counts are exact.',
+    '',
+    '- [Fan-out](#fan-out)',
+    '- [Load](#load)',
+    '- [Encrypted groups](#encrypted-groups)',
+    '- [Trust checks](#trust-checks)',
+    '- [Cold starts](#cold-starts)',
+    ...sections.flatMap((lines) => ['', ...lines.filter((line, i) => line !== '' || lines[i - 1] !== '')]),
+  ].join('\n')}\n`
+}
+
+export async function readResults(): Promise<Results> {
+  return JSON.parse(await readFile(resultsFile, 'utf8')) as Results
+}
+
+async function main(): Promise<void> {
+  await writeFile(reportFile, renderResults(await readResults()))
+  console.log(`wrote ${reportFile}`)
+}
+
+if (resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url)) await main()
