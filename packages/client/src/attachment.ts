@@ -1,5 +1,5 @@
 import { fromBase64, toBase64 } from './bytes.js'
-import type { ChatClient } from './client.js'
+import type { Connection } from './connection.js'
 import { ChatError } from './error.js'
 import type { Attachment } from './protocol.js'
 import { putUpload } from './upload.js'
@@ -73,7 +73,7 @@ export async function openFile(
 
 /** Encrypts and uploads files for a message to group `gid`, a few at a time, in the order given. */
 export async function uploadFiles(
-  client: Pick<ChatClient, 'request'>,
+  connection: Pick<Connection, 'request'>,
   gid: string,
   files: readonly AttachmentFile[],
 ): Promise<Attachment[]> {
@@ -84,7 +84,7 @@ export async function uploadFiles(
     while (!failed && next < files.length) {
       const index = next++
       try {
-        uploaded[index] = await uploadFile(client, gid, files[index] as AttachmentFile)
+        uploaded[index] = await uploadFile(connection, gid, files[index] as AttachmentFile)
       } catch (error) {
         // The other workers stop taking files: the message will not be sent.
         failed = true
@@ -97,13 +97,13 @@ export async function uploadFiles(
 }
 
 async function uploadFile(
-  client: Pick<ChatClient, 'request'>,
+  connection: Pick<Connection, 'request'>,
   gid: string,
   { name, mime, data }: AttachmentFile,
 ): Promise<Attachment> {
   const plaintext = data instanceof Blob ? new Uint8Array(await data.arrayBuffer()) : new Uint8Array(data)
   const { ciphertext, digest, secret } = await sealFile(plaintext)
-  const upload = await client.request('attachment', { gid, size: ciphertext.byteLength })
+  const upload = await connection.request('attachment', { gid, size: ciphertext.byteLength })
   await putUpload(upload, ciphertext, 'attachment')
   return { key: upload.key, name, mime, size: ciphertext.byteLength, digest, secret }
 }
@@ -120,10 +120,10 @@ export class ChatAttachment {
   readonly digest: string
   /** The file's key and IV (base64 of 32 + 12 bytes); whoever holds it can read the file. */
   readonly secret: string
-  readonly #client: Pick<ChatClient, 'request'>
+  readonly #connection: Pick<Connection, 'request'>
 
-  constructor(client: Pick<ChatClient, 'request'>, gid: string, attachment: Attachment) {
-    this.#client = client
+  constructor(connection: Pick<Connection, 'request'>, gid: string, attachment: Attachment) {
+    this.#connection = connection
     this.gid = gid
     this.key = attachment.key
     this.name = attachment.name
@@ -138,7 +138,7 @@ export class ChatAttachment {
    * DOWNLOAD_FAILED when the GET fails, BAD_ATTACHMENT when the bytes are not the file the message names.
    */
   async download(): Promise<Uint8Array> {
-    const link = await this.#client.request('download', { gid: this.gid, key: this.key })
+    const link = await this.#connection.request('download', { gid: this.gid, key: this.key })
     const response = await fetch(link.url).catch((error: unknown) => {
       const why = error instanceof Error ? error.message : String(error)
       throw new ChatError(

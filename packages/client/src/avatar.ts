@@ -1,4 +1,4 @@
-import type { ChatClient } from './client.js'
+import type { Connection } from './connection.js'
 import { putUpload } from './upload.js'
 
 /** An avatar to upload with a group: raw image bytes and their mime type. */
@@ -9,11 +9,11 @@ export interface Avatar {
 
 /** Uploads an avatar through a presigned PUT and resolves with the key an invite or update names it by. */
 export async function uploadAvatar(
-  client: Pick<ChatClient, 'request'>,
+  connection: Pick<Connection, 'request'>,
   { data, mime }: Avatar,
 ): Promise<string> {
   const blob = data instanceof Blob ? data : new Blob([new Uint8Array(data)])
-  const upload = await client.request('avatar', { mime, size: blob.size })
+  const upload = await connection.request('avatar', { mime, size: blob.size })
   await putUpload(upload, blob, 'avatar')
   return upload.key
 }

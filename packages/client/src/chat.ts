@@ -1,9 +1,9 @@
 import { type Avatar, uploadAvatar } from './avatar.js'
-import type { ChatClient, ConnectOptions } from './client.js'
-import { memoryCursorStore } from './cursors.js'
+import type { Connection } from './connection.js'
+import { type CursorStore, memoryCursorStore } from './cursors.js'
 import type { VerifiedDevices } from './device-trust.js'
 import { GroupDirectory, type StateChange } from './directory.js'
-import { GroupEncryption, type SecurityNotice } from './encryption.js'
+import { type EncryptionOptions, GroupEncryption, type SecurityNotice } from './encryption.js'
 import { ChatError } from './error.js'
 import {
   type AdminWrite,
@@ -11,9 +11,9 @@ import {
   type ChatContext,
   ChatGroup,
   ChatMessage,
-  flatten,
   type Receipt,
 } from './group.js'
+import { flatten } from './group-info.js'
 import { Listeners } from './listeners.js'
 import { CallOrder } from './order.js'
 import type {
@@ -37,16 +37,34 @@ import { Timeline } from './timeline.js'
 /** An admin's change to a group, as onChange hands it over: a rename, new avatar or policy, a role, a ban. */
 export type GroupChange = UpdateEvent | RoleEvent | BanEvent | UnbanEvent
 
+/** What the chat API of a connection is configured with; ChatClient.connect takes these with its own. */
+export interface ChatOptions {
+  /** Receives errors thrown by your event callbacks. Default console.error. */
+  onError?: (error: unknown) => void
+  /** Where the last seq handed to the app per group is kept (default: memory), so a restart catches up. */
+  cursors?: CursorStore
+  /**
+   * End-to-end encrypted groups: where this device keeps its keys, and the MLS engine. Without it the client
+   * still works in plain groups; in encrypted ones it cannot read or send.
+   */
+  encryption?: EncryptionOptions
+  /** Delivered receipts, sent per group at most every `delayMs` (default 2000) while messages arrive; false: none. */
+  deliveredReceipts?: false | { delayMs?: number }
+  /** How long a hole in a group's order may wait for a late event before the log is read (default 250). */
+  gapGraceMs?: number
+}
+
 const deliveredDelayMs = 2000
 const gapGraceMs = 250
 
 /**
- * The chat API of one connection, shaped like the Self SDK's ChatService. Each group's events reach the
- * callbacks exactly once and in the group's order, across reconnects: the client remembers the last seq
- * it handed over per group, catches up after every reconnect, and reads the log when a seq shows a hole.
+ * The chat API of one connection (a ChatClient, or any Connection), shaped like the Self SDK's ChatService.
+ * Each group's events reach the callbacks exactly once and in the group's order, across reconnects: the
+ * client remembers the last seq it handed over per group, catches up after every reconnect, and reads the
+ * log when a seq shows a hole.
  */
 export class ChatService {
-  readonly #client: ChatClient
+  readonly #connection: Connection
   readonly #timeline: Timeline
   readonly #context: ChatContext
   readonly #invites: Listeners<[ChatGroup]>
@@ -61,7 +79,7 @@ export class ChatService {
   readonly #security: Listeners<[SecurityNotice]>
   readonly #devices: Listeners<[VerifiedDevices]>
   /** The one object per group this client hands out, kept current as the group's events arrive. */
-  readonly #directory: GroupDirectory
+  readonly #directory: GroupDirectory<ChatGroup>
   readonly #encryption: GroupEncryption
   /** The app asked for end-to-end encryption: this device publishes key packages so members can add it. */
   readonly #keyPackages: boolean
@@ -74,8 +92,12 @@ export class ChatService {
   #deliveredTimer: ReturnType<typeof setTimeout> | undefined
   #catchingUp: Promise<void> = Promise.resolve()
 
-  constructor(client: ChatClient, options: ConnectOptions, report: (error: unknown) => void) {
-    this.#client = client
+  constructor(
+    connection: Connection,
+    options: ChatOptions = {},
+    report: (error: unknown) => void = options.onError ?? console.error,
+  ) {
+    this.#connection = connection
     this.#invites = new Listeners(report)
     this.#joins = new Listeners(report)
     this.#leaves = new Listeners(report)
@@ -92,7 +114,7 @@ export class ChatService {
     this.#deliveredDelayMs = delivered === false ? undefined : (delivered?.delayMs ?? deliveredDelayMs)
     this.#encryption = new GroupEncryption(
       {
-        request: (action, fields) => client.request(action, fields),
+        request: (action, fields) => connection.request(action, fields),
         catchUp: () => this.catchUp(),
         wrote: (gid, seq) => this.#timeline.wrote(gid, seq),
         report,
@@ -104,17 +126,17 @@ export class ChatService {
     this.#keyPackages = options.encryption !== undefined
     this.#timeline = new Timeline({
       store: options.cursors ?? memoryCursorStore(),
-      readAfter: (gid, after) => client.request('history', { gid, after, limit: 100 }),
+      readAfter: (gid, after) => connection.request('history', { gid, after, limit: 100 }),
       resync: () => this.#catchUpQuietly(report),
       deliver: (event) => this.#encryption.inOrder(event, (ready) => this.#dispatch(ready)),
       gapGraceMs: options.gapGraceMs ?? gapGraceMs,
       report,
     })
     this.#context = {
-      request: (action, fields) => client.request(action, fields),
+      request: (action, fields) => connection.request(action, fields),
       write: (action, fields, options) =>
         this.#own({ type: `chat.${action}`, ...fields }, async () => {
-          const ack = await client.request(action, fields, options)
+          const ack = await connection.request(action, fields, options)
           this.#timeline.wrote(fields.gid, ack.seq)
           return ack
         }),
@@ -125,7 +147,7 @@ export class ChatService {
           // Members add this device as soon as they see the join: its key packages must be there by then.
           if (this.#encryption.encrypted(gid)) await this.#encryption.published()
           const { group, seq } = await this.#own({ type: 'chat.join', gid }, () =>
-            client.request('join', { gid }),
+            connection.request('join', { gid }),
           )
           this.#timeline.joined(gid, seq)
           this.#announced.delete(gid)
@@ -139,11 +161,11 @@ export class ChatService {
       },
       change: (group, action, fields) => this.#change(group, action, fields),
       deleteGroup: async (gid) => {
-        await this.#own({ type: 'chat.deleted', gid }, () => client.request('deleteGroup', { gid }))
+        await this.#own({ type: 'chat.deleted', gid }, () => connection.request('deleteGroup', { gid }))
         this.#end(gid)
       },
     }
-    client.onEvent((event) => {
+    connection.onEvent((event) => {
       if (event.type === 'chat.invite') this.#invited(event)
       else if (event.type === 'chat.receipt') this.#receipts.emit(receiptOf(event))
       else if (event.type === 'chat.deleted') this.#deleted(event)
@@ -151,11 +173,11 @@ export class ChatService {
         this.#encryption.devicesEvent(event.iss, event.pending).catch(report)
       } else this.#timeline.receive(event)
     })
-    client.onStatus((status) => {
+    connection.onStatus((status) => {
       if (status === 'open') this.#catchUpQuietly(report)
       if (status === 'closed') this.#stop()
     })
-    if (client.status === 'open') this.#catchUpQuietly(report)
+    if (connection.status === 'open') this.#catchUpQuietly(report)
   }
 
   /** Called with each group this identity is invited to, including invites that waited while it was offline. */
@@ -163,7 +185,7 @@ export class ChatService {
     const first = this.#invites.size === 0
     const unsubscribe = this.#invites.add(callback)
     // Pending invites are re-sent on request: the first listener asks for the ones it has missed.
-    if (first && this.#client.status === 'open') this.#catchUpQuietly(() => {})
+    if (first && this.#connection.status === 'open') this.#catchUpQuietly(() => {})
     return unsubscribe
   }
 
@@ -258,9 +280,9 @@ export class ChatService {
     avatar?: Avatar,
     options: { encrypted?: boolean } = {},
   ): Promise<ChatGroup> {
-    const key = avatar ? await uploadAvatar(this.#client, avatar) : undefined
+    const key = avatar ? await uploadAvatar(this.#connection, avatar) : undefined
     const view = await this.#starting(gid, async () => {
-      const { group } = await this.#client.request('invite', {
+      const { group } = await this.#connection.request('invite', {
         gid,
         name,
         members,
@@ -290,11 +312,11 @@ export class ChatService {
 
   /** Stops invites from `iss` reaching this identity; messages in groups both belong to still arrive. */
   async block(iss: string): Promise<void> {
-    await this.#client.request('block', { iss })
+    await this.#connection.request('block', { iss })
   }
 
   async unblock(iss: string): Promise<void> {
-    await this.#client.request('unblock', { iss })
+    await this.#connection.request('unblock', { iss })
   }
 
   /** Every identity this identity blocks, so an app can hide their messages too. */
@@ -302,7 +324,7 @@ export class ChatService {
     const all: string[] = []
     let cursor: string | undefined
     do {
-      const page = await this.#client.request('blocks', cursor === undefined ? {} : { cursor })
+      const page = await this.#connection.request('blocks', cursor === undefined ? {} : { cursor })
       all.push(...page.blocked)
       cursor = page.next
     } while (cursor !== undefined)
@@ -314,7 +336,7 @@ export class ChatService {
     const all: ChatGroup[] = []
     let cursor: string | undefined
     do {
-      const page = await this.#client.request('groups', cursor === undefined ? {} : { cursor })
+      const page = await this.#connection.request('groups', cursor === undefined ? {} : { cursor })
       for (const listing of page.groups) {
         const { invitedBy, status, head } = listing
         this.#encryption.mark(listing.gid, listing.encrypted)
@@ -348,7 +370,7 @@ export class ChatService {
     let cursor: string | undefined
     do {
       const askedAt = this.#timeline.clock
-      const page = await this.#client.request('sync', cursor === undefined ? {} : { cursor })
+      const page = await this.#connection.request('sync', cursor === undefined ? {} : { cursor })
       // Groups deleted while this client was away, that it knew of: they end here as they would live.
       for (const event of page.deleted ?? []) {
         const known = this.#timeline.cursor(event.gid) !== undefined || this.#directory.get(event.gid)
@@ -374,7 +396,7 @@ export class ChatService {
 
   /** Receipts are positions, not events: after a reconnect the ones that moved meanwhile are read once. */
   async #receiptsSince(gid: string, since: number): Promise<void> {
-    for (const receipt of await allReceipts(this.#client, gid, since)) this.#receipts.emit(receipt)
+    for (const receipt of await allReceipts(this.#connection, gid, since)) this.#receipts.emit(receipt)
   }
 
   #catchUpQuietly(report: (error: unknown) => void): void {
@@ -415,7 +437,7 @@ export class ChatService {
   ): Promise<AckResults[A]> {
     const type = action === 'remove' ? 'chat.leave' : `chat.${action}`
     const by = action === 'remove' ? { by: this.#timeline.me } : {}
-    const ack = await this.#own({ type, ...fields, ...by }, () => this.#client.request(action, fields))
+    const ack = await this.#own({ type, ...fields, ...by }, () => this.#connection.request(action, fields))
     const { gid } = fields
     const { seq } = ack
     if (seq === undefined) return ack
@@ -516,7 +538,7 @@ export class ChatService {
       this.#deliveredTimer = undefined
       for (const [gid, delivered] of this.#deliveredDue) {
         // Best effort: a receipt that does not get through is covered by the next one.
-        this.#client.request('receipt', { gid, delivered }).catch(() => {})
+        this.#connection.request('receipt', { gid, delivered }).catch(() => {})
       }
       this.#deliveredDue.clear()
     }, this.#deliveredDelayMs)

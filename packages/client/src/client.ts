@@ -1,6 +1,5 @@
-import { ChatService } from './chat.js'
-import type { CursorStore } from './cursors.js'
-import type { EncryptionOptions } from './encryption.js'
+import { type ChatOptions, ChatService } from './chat.js'
+import type { Connection, ConnectionStatus, RequestOptions } from './connection.js'
 import { ChatError } from './error.js'
 import { Listeners } from './listeners.js'
 import {
@@ -27,11 +26,11 @@ export interface SocketLike {
   close(code?: number, reason?: string): void
 }
 
+/** A WebSocket class: the browser's, the `ws` package's, or a test's. */
 export type WebSocketConstructor = new (url: string) => SocketLike
 
-export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed'
-
-export interface ConnectOptions {
+/** How ChatClient.connect reaches the server and retries, with the chat API's own options. */
+export interface ConnectOptions extends ChatOptions {
   /** A JWT, or a function called before every (re)connect so an expired token can be replaced. */
   token: string | (() => string | Promise<string>)
   /** Defaults to globalThis.WebSocket (on Node 20, where there is none, the package's Node entry uses `ws`). */
@@ -43,19 +42,6 @@ export interface ConnectOptions {
   /** Times a request answered INTERNAL or CONFLICT is sent again (with backoff) before it fails; a
    * RATE_LIMITED one waits as long as the server says, within `timeoutMs`. Default 3. */
   retries?: number
-  /** Receives errors thrown by your event callbacks. Default console.error. */
-  onError?: (error: unknown) => void
-  /** Where the last seq handed to the app per group is kept (default: memory), so a restart catches up. */
-  cursors?: CursorStore
-  /**
-   * End-to-end encrypted groups: where this device keeps its keys, and the MLS engine. Without it the client
-   * still works in plain groups; in encrypted ones it cannot read or send.
-   */
-  encryption?: EncryptionOptions
-  /** Delivered receipts, sent per group at most every `delayMs` (default 2000) while messages arrive; false: none. */
-  deliveredReceipts?: false | { delayMs?: number }
-  /** How long a hole in a group's order may wait for a late event before the log is read (default 250). */
-  gapGraceMs?: number
 }
 
 interface Pending {
@@ -81,7 +67,7 @@ const retryDelayMs = 200
  * queues requests while offline and re-sends the one in flight. Requests reach the server one at
  * a time, in call order, so the server handles them in that order too.
  */
-export class ChatClient {
+export class ChatClient implements Connection {
   readonly #url: string
   readonly #options: ConnectOptions
   readonly #WebSocket: WebSocketConstructor
@@ -117,6 +103,7 @@ export class ChatClient {
     return client
   }
 
+  /** Where the connection is now; onStatus tells each change. */
   get status(): ConnectionStatus {
     return this.#status
   }
@@ -135,7 +122,7 @@ export class ChatClient {
   request<A extends Action>(
     action: A,
     fields: Requests[A],
-    { once = false }: { once?: boolean } = {},
+    { once = false }: RequestOptions = {},
   ): Promise<AckResults[A]> {
     return new Promise((resolve, reject) => {
       if (this.#status === 'closed') return reject(new ChatError('CLOSED', 'the client is closed'))

@@ -1,4 +1,4 @@
-import type { ChatGroup, GroupInfo, MembershipStatus } from './group.js'
+import type { GroupInfo, GroupState, MembershipStatus } from './group-info.js'
 import type { GroupEvent, ImageLink, InvitePolicy, Role } from './protocol.js'
 
 /** What an event changes in a group object; this client's own admin writes give it from request and ack. */
@@ -9,25 +9,25 @@ export type StateChange = Pick<GroupEvent, 'type' | 'gid' | 'seq' | 'iss'> & {
   role?: Role
 }
 
-interface Entry {
-  group: ChatGroup
+interface Entry<G> {
+  group: G
   /** The seq the object's state stands at: the head of the last view it took, or the last event it took. */
   at: number
 }
 
 /**
- * The one ChatGroup a client hands out per group, kept current: events change it in the group's order, and a
- * view from the server (as of its `head`) replaces it unless the object has taken a later event already.
+ * The one object a client hands out per group (a ChatGroup), kept current: events change it in the group's
+ * order, and a view from the server (as of its `head`) replaces it unless the object has taken a later event.
  */
-export class GroupDirectory {
-  readonly #entries = new Map<string, Entry>()
-  readonly #create: (info: GroupInfo, status: MembershipStatus) => ChatGroup
+export class GroupDirectory<G extends GroupState> {
+  readonly #entries = new Map<string, Entry<G>>()
+  readonly #create: (info: GroupInfo, status: MembershipStatus) => G
 
-  constructor(create: (info: GroupInfo, status: MembershipStatus) => ChatGroup) {
+  constructor(create: (info: GroupInfo, status: MembershipStatus) => G) {
     this.#create = create
   }
 
-  get(gid: string): ChatGroup | undefined {
+  get(gid: string): G | undefined {
     return this.#entries.get(gid)?.group
   }
 
@@ -35,7 +35,7 @@ export class GroupDirectory {
    * The group as the server showed it: a view as of `head`, or an invite (no head, always taken). Returns
    * the group's one object, made now when there is none; `group` makes that object the one.
    */
-  show(info: GroupInfo, status: MembershipStatus, head?: number, group?: ChatGroup): ChatGroup {
+  show(info: GroupInfo, status: MembershipStatus, head?: number, group?: G): G {
     let entry = this.#entries.get(info.gid)
     if (group !== undefined && entry?.group !== group) {
       entry = { group, at: -1 }
@@ -55,7 +55,7 @@ export class GroupDirectory {
   }
 
   /** Takes one change in the group's order; `me` is this client's identity. Returns the group's object. */
-  apply(change: StateChange, me: string | undefined): ChatGroup | undefined {
+  apply(change: StateChange, me: string | undefined): G | undefined {
     const entry = this.#entries.get(change.gid)
     if (entry === undefined || change.seq <= entry.at) return entry?.group
     entry.at = change.seq
@@ -89,7 +89,7 @@ export class GroupDirectory {
   }
 
   /** The group is gone (deleted): its object is left and no longer kept. */
-  forget(gid: string): ChatGroup | undefined {
+  forget(gid: string): G | undefined {
     const group = this.#entries.get(gid)?.group
     this.#entries.delete(gid)
     if (group !== undefined) group.status = 'left'
@@ -97,7 +97,7 @@ export class GroupDirectory {
   }
 }
 
-function take(group: ChatGroup, info: GroupInfo): void {
+function take(group: GroupState, info: GroupInfo): void {
   group.name = info.name
   group.members = [...info.members]
   group.memberCount = info.memberCount

@@ -1,8 +1,9 @@
 import { type AttachmentFile, ChatAttachment, uploadFiles } from './attachment.js'
 import { type Avatar, uploadAvatar } from './avatar.js'
-import type { ChatClient } from './client.js'
+import type { Connection, Request, RequestOptions } from './connection.js'
 import type { GroupEncryption } from './encryption.js'
 import { ChatError } from './error.js'
+import type { GroupInfo, GroupState, MembershipStatus } from './group-info.js'
 import type { CallOrder } from './order.js'
 import type {
   AckResults,
@@ -17,9 +18,6 @@ import type {
   Requests,
   RevertEvent,
 } from './protocol.js'
-
-/** The caller's own standing in a group, as far as this client has seen. */
-export type MembershipStatus = 'invited' | 'joined' | 'left'
 
 /** The server's ack to a message: its id, seq, server time, and whether it was a retry of one already stored. */
 export type MessageReceipt = AckResults['message']
@@ -51,20 +49,6 @@ export interface HistoryPage {
   next?: number
 }
 
-/** What a group looks like on the wire, with members flattened to identities and their admins picked out. */
-export interface GroupInfo {
-  gid: string
-  name: string
-  members: string[]
-  memberCount: number
-  image?: ImageLink
-  invitedBy?: string
-  admins: string[]
-  /** Unknown for an invite from a server that does not send it. */
-  invites?: InvitePolicy
-  encrypted?: boolean
-}
-
 /** Writes whose ack carries the seq their event took in the group's order. */
 type Write = 'message' | 'edit' | 'delete' | 'leave'
 
@@ -80,9 +64,9 @@ export interface GroupUpdate {
 
 /** What groups and messages ask of the chat service. */
 export interface ChatContext {
-  request: ChatClient['request']
+  request: Request
   /** Sends a write and places its seq in the group's order, so its own event is not handed back. */
-  write<A extends Write>(action: A, fields: Requests[A], options?: { once?: boolean }): Promise<AckResults[A]>
+  write<A extends Write>(action: A, fields: Requests[A], options?: RequestOptions): Promise<AckResults[A]>
   /** Sends messages in call order, also while some wait for their files to upload. */
   messages: CallOrder
   /** Encrypts what is sent to end-to-end encrypted groups. */
@@ -100,7 +84,7 @@ export interface ChatContext {
 }
 
 /** A group as the Self SDK models it; the server owns membership, so these calls are checked there. */
-export class ChatGroup {
+export class ChatGroup implements GroupState {
   readonly gid: string
   name: string
   /**
@@ -438,14 +422,14 @@ function wireForm(attachment: Attachment | ChatAttachment): Attachment {
 
 /** Every page of a group's positions (those that moved after `since`, when given). */
 export async function allReceipts(
-  client: Pick<ChatClient, 'request'>,
+  connection: Pick<Connection, 'request'>,
   gid: string,
   since?: number,
 ): Promise<Receipt[]> {
   const all: Receipt[] = []
   let cursor: string | undefined
   do {
-    const page = await client.request('receipts', {
+    const page = await connection.request('receipts', {
       gid,
       ...(since !== undefined && { since }),
       ...(cursor !== undefined && { cursor }),
@@ -454,25 +438,4 @@ export async function allReceipts(
     cursor = page.next
   } while (cursor !== undefined)
   return all
-}
-
-export function flatten({
-  gid,
-  name,
-  members,
-  memberCount,
-  image,
-  invites,
-  encrypted,
-}: GroupView): GroupInfo {
-  return {
-    gid,
-    name,
-    members: members.map((member) => member.iss),
-    memberCount,
-    ...(image !== undefined && { image }),
-    admins: members.flatMap((member) => (member.role === 'admin' ? [member.iss] : [])),
-    invites,
-    ...(encrypted && { encrypted }),
-  }
 }

@@ -1,15 +1,11 @@
 export type { AttachmentFile } from './attachment.js'
 export { ChatAttachment } from './attachment.js'
 export type { Avatar } from './avatar.js'
-export type { GroupChange } from './chat.js'
+export type { ChatOptions, GroupChange } from './chat.js'
 export { ChatService } from './chat.js'
-export type {
-  ConnectionStatus,
-  ConnectOptions,
-  SocketLike,
-  WebSocketConstructor,
-} from './client.js'
+export type { ConnectOptions, SocketLike, WebSocketConstructor } from './client.js'
 export { ChatClient } from './client.js'
+export type { Connection, ConnectionStatus, Request, RequestOptions } from './connection.js'
 export type { CursorStore, Cursors, KeyValueStorage } from './cursors.js'
 export { localStorageCursorStore, memoryCursorStore } from './cursors.js'
 export type { VerifiedDevices } from './device-trust.js'
@@ -18,15 +14,9 @@ export type { EncryptionStore } from './encryption-store.js'
 export { indexedDbEncryptionStore, memoryEncryptionStore } from './encryption-store.js'
 export type { ChatErrorCode } from './error.js'
 export { ChatError } from './error.js'
-export type {
-  GroupUpdate,
-  HistoryPage,
-  MembershipStatus,
-  MessageOptions,
-  MessageReceipt,
-  Receipt,
-} from './group.js'
+export type { GroupUpdate, HistoryPage, MessageOptions, MessageReceipt, Receipt } from './group.js'
 export { ChatGroup, ChatMessage } from './group.js'
+export type { MembershipStatus } from './group-info.js'
 export type { Committed, GroupKeys, KeyPackageMade, Leaf, MlsEngine, Signer } from './mls.js'
 export type { DeviceName } from './mls-wire.js'
 export type {
