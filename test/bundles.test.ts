@@ -9,7 +9,7 @@ import { localHandlerEnvironment } from '../local/stack.js'
 import { connector } from './support/clients.js'
 import { png, unique } from './support/huddle.js'
 
-// `npm test` synthesizes the CDK app (esbuild bundles every function into cdk.out) before vitest runs.
+// `npm test` synthesizes the CDK app (esbuild bundles every function into cdk.out) in vitest's global setup.
 const cdkOut = fileURLToPath(new URL('../cdk.out/', import.meta.url))
 const synthesized = existsSync(join(cdkOut, 'manifest.json'))
 const underNpmTest = process.env.npm_lifecycle_event === 'test'
@@ -68,7 +68,8 @@ describe.skipIf(!synthesized && !underNpmTest)('the bundles that ship', () => {
   const connect = connector(() => gateway.url)
 
   beforeAll(async () => {
-    if (!synthesized) throw new Error('cdk.out is missing: `npm test` runs `npm run synth` first')
+    if (!synthesized)
+      throw new Error('cdk.out is missing: `npm test` runs `npm run synth` in its global setup')
     bundles = synthesizedBundles()
     gateway = await startGateway({
       port: 0,

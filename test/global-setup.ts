@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import type { TestProject } from 'vitest/node'
 import { startLocalStack } from '../local/stack.js'
 
@@ -10,15 +11,36 @@ declare module 'vitest' {
   }
 }
 
-/** Starts the local stack once for the whole run, in memory. */
+/**
+ * `npm run synth` with its output kept: the CLI synth (cdk-nag included) that test/bundles.test.ts reads
+ * from cdk.out. A green synth says nothing; a failed one throws with everything the CDK printed.
+ */
+function synthesize(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('npm', ['run', '--silent', 'synth'], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`npm run synth failed:\n${stdout}${stderr}`)) : resolve(),
+    )
+  })
+}
+
+/** Starts the local stack once for the whole run, in memory; under `npm test` it synthesizes the CDK app beside it. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-  const stack = await startLocalStack({
-    port: 0,
-    log: (line) => process.stderr.write(`[local stack] ${line}\n`),
-  })
-  project.provide('httpUrl', stack.url)
-  project.provide('dynamoEndpoint', stack.dynamoEndpoint)
-  project.provide('s3Endpoint', stack.s3Endpoint)
-  return () => stack.stop()
+  const log = (line: string) => process.stderr.write(`[local stack] ${line}\n`)
+  const underNpmTest = process.env.npm_lifecycle_event === 'test'
+  if (underNpmTest) log('synthesizing the CDK app into cdk.out…')
+  const [stack, synth] = await Promise.allSettled([
+    startLocalStack({ port: 0, log }),
+    underNpmTest ? synthesize() : Promise.resolve(),
+  ])
+  if (stack.status === 'rejected') throw stack.reason
+  if (synth.status === 'rejected') {
+    await stack.value.stop()
+    throw synth.reason
+  }
+  const { url, dynamoEndpoint, s3Endpoint } = stack.value
+  project.provide('httpUrl', url)
+  project.provide('dynamoEndpoint', dynamoEndpoint)
+  project.provide('s3Endpoint', s3Endpoint)
+  return () => stack.value.stop()
 }
