@@ -61,6 +61,8 @@ interface Bundle {
   bytes?: number
   gzipBytes?: number
   initMs?: number
+  /** Why the handler could not be measured, when it could not. */
+  error?: string
 }
 interface EncryptedGroup {
   members?: number
@@ -115,18 +117,22 @@ interface Load {
   errors?: number
 }
 /** bench/cold-start.ts: one build's bundles (a list), or a comparison of two builds per handler. */
+type Extreme = { handler?: string; value?: number }
 type ColdStart =
   | (Bundle & { handler?: string })[]
   | {
       ranAt?: string
       machine?: Machine
       before?: { ref?: string; commit?: string }
-      after?: { commit?: string }
-      handlers?: ({
-        handler?: string
-        before?: Bundle | { error?: string }
-        after?: Bundle | { error?: string }
-      } & Bundle)[]
+      after?: { commit?: string; uncommitted?: boolean }
+      targets?: { bundleKiB?: number; initMs?: number }
+      handlers?: { handler?: string; before?: Bundle; after?: Bundle }[]
+      summary?: {
+        largestBundleKiB?: { before?: Extreme; after?: Extreme }
+        slowestInitMs?: { before?: Extreme; after?: Extreme }
+        unmeasured?: string[]
+        pass?: boolean
+      }
     }
 export interface Results {
   ranAt?: string
@@ -159,12 +165,6 @@ function n(value: Num, digits = 2): string {
 const pair = (p: P | undefined, second: 'p99' | 'max' = 'p99') => `${n(p?.p50)} / ${n(p?.[second])}`
 const kib = (bytes: Num) => (bytes === undefined ? undefined : bytes / 1024)
 const mib = (bytes: Num) => (bytes === undefined ? undefined : bytes / 2 ** 20)
-const range = (values: Num[], digits = 1) => {
-  const known = values.filter((v): v is number => v !== undefined)
-  if (known.length === 0) return 'n/a'
-  const [low, high] = [Math.min(...known), Math.max(...known)]
-  return low === high ? n(low, digits) : `${n(low, digits)}–${n(high, digits)}`
-}
 
 function table(header: string[], rows: string[][], numeric: boolean[] = []): string {
   const align = header.map((_, i) => (numeric[i] ? '---:' : '---'))
@@ -558,14 +558,10 @@ function trustChecksSection(r: Results): string[] {
 function coldStartSection(r: Results): string[] {
   const c = r.coldStart
   const head = ['## Cold starts', '']
-  const cells = (b: Bundle | { error?: string } | undefined) =>
-    b && 'error' in b && b.error !== undefined
-      ? [`did not bundle: ${b.error}`, '', '']
-      : [
-          n(kib((b as Bundle | undefined)?.bytes), 1),
-          n(kib((b as Bundle | undefined)?.gzipBytes), 1),
-          n((b as Bundle | undefined)?.initMs, 1),
-        ]
+  const cells = (b: Bundle | undefined) =>
+    b?.error !== undefined
+      ? [b.error, '', '']
+      : [n(kib(b?.bytes), 1), n(kib(b?.gzipBytes), 1), n(b?.initMs, 1)]
   if (Array.isArray(c) && c.length > 0) {
     return [
       ...head,
@@ -582,21 +578,50 @@ function coldStartSection(r: Results): string[] {
   }
   if (c && !Array.isArray(c) && c.handlers?.length) {
     const before = c.before?.ref ?? c.before?.commit ?? 'the baseline'
-    const after = c.after?.commit ?? 'this build'
+    const after = `${c.after?.commit ?? 'this build'}${c.after?.uncommitted ? ', with uncommitted changes' : ''}`
+    const extreme = (e: Extreme | undefined, digits: number) =>
+      e?.value === undefined ? 'n/a' : `${n(e.value, digits)} (${e.handler ?? '?'})`
+    const summary = c.summary
+    const verdict =
+      summary?.pass === undefined
+        ? []
+        : [
+            '',
+            table(
+              ['figure', 'before', 'after', 'target'],
+              [
+                [
+                  'largest bundle, KiB',
+                  extreme(summary.largestBundleKiB?.before, 1),
+                  extreme(summary.largestBundleKiB?.after, 1),
+                  `≤ ${n(c.targets?.bundleKiB)}`,
+                ],
+                [
+                  'slowest module init, ms',
+                  extreme(summary.slowestInitMs?.before, 1),
+                  extreme(summary.slowestInitMs?.after, 1),
+                  `≤ ${n(c.targets?.initMs)}`,
+                ],
+              ],
+            ),
+            '',
+            `Targets met: ${summary.pass ? 'yes' : 'no'}` +
+              (summary.unmeasured?.length ? ` (not measured: ${summary.unmeasured.join(', ')})` : '') +
+              '.',
+          ]
     return [
       ...head,
       machineLine(c.machine, c.ranAt),
       '',
-      `Each handler bundled as the CDK stack bundles it, before (${before}) and after (${after}); init is the median of fresh processes importing it:`,
+      `Each handler bundled as the CDK stack bundles it, in the build before (${before}) and after ` +
+        `(${after}); init is the median of fresh processes importing it:`,
       '',
       table(
         ['handler', 'before KiB', 'gzip KiB', 'init ms', 'after KiB', 'gzip KiB', 'init ms'],
-        c.handlers.map((h) => [h.handler ?? '', ...cells(h.before), ...cells(h.after ?? h)]),
+        c.handlers.map((h) => [h.handler ?? '', ...cells(h.before), ...cells(h.after)]),
         [false, true, true, true, true, true, true],
       ),
-      '',
-      `Bundles after: ${range(c.handlers.map((h) => kib((h.after as Bundle | undefined)?.bytes)))} KiB; ` +
-        `init after: ${range(c.handlers.map((h) => (h.after as Bundle | undefined)?.initMs))} ms.`,
+      ...verdict,
     ]
   }
   return [...head, missing('cold starts', 'bench/cold-start.ts')]
