@@ -3,12 +3,14 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { S3Client } from '@aws-sdk/client-s3'
 import { limits } from '@huddle/client/protocol'
-import { DynamoChatStore } from '../lambdas/adapters/dynamo-store.js'
+import { dynamoStores } from '../lambdas/adapters/dynamo/stores.js'
+import { DynamoTable } from '../lambdas/adapters/dynamo/table.js'
 import { SignedPostSender } from '../lambdas/adapters/management-api.js'
 import { S3Objects } from '../lambdas/adapters/s3-objects.js'
 import { type Caller, Chat } from '../lambdas/core/chat.js'
 import { forEachLimited } from '../lambdas/core/concurrency.js'
-import type { EventSender, Member, RateLimit } from '../lambdas/core/ports.js'
+import type { Member } from '../lambdas/core/model.js'
+import type { EventSender, RateLimit, Stores } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { localNames } from '../local/stack.js'
@@ -197,11 +199,10 @@ class CountingSender implements EventSender {
   }
 }
 
-/** The same store, taking no rate tokens: the message path without the limiter, to measure what it adds. */
-class TokenFreeStore extends DynamoChatStore {
-  override async takeToken(): Promise<undefined> {
-    return undefined
-  }
+/** The same stores with a rate-bucket port that always has a token: the message path without the limiter, to
+ * measure what it adds. */
+function withoutRateBuckets(stores: Stores): Stores {
+  return { ...stores, takeToken: async () => undefined }
 }
 
 async function main(): Promise<void> {
@@ -224,7 +225,7 @@ async function main(): Promise<void> {
     clients = await connectAll(stack.url, identities)
 
     const counter = countingDocumentClient(stack.dynamoEndpoint)
-    const store = new DynamoChatStore(counter.db, localNames.table)
+    const store = dynamoStores(new DynamoTable(counter.db, localNames.table))
     // The sender the functions use (environment.ts), so that the handler and the floor post alike.
     const management = new SignedPostSender({
       endpoint: stack.url,
@@ -241,7 +242,7 @@ async function main(): Promise<void> {
     })
     const objects = new S3Objects(s3, localNames.bucket)
     const chat = new Chat({ store, objects, sender, fanOutConcurrency, rateLimits: unlimited })
-    const tokenFree = new TokenFreeStore(counter.db, localNames.table)
+    const tokenFree = withoutRateBuckets(store)
     const chatWithoutLimiter = new Chat({ store: tokenFree, objects, sender, fanOutConcurrency })
     // Fills the logs the reads are measured on (seedLog); its posts go nowhere.
     const seeder = new Chat({
@@ -357,7 +358,7 @@ async function main(): Promise<void> {
  * Writes a group whose members have all joined straight to the store (no O(n²) join events), each
  * membership with its identity's open connections, as a join copies them.
  */
-async function createJoinedGroup(store: DynamoChatStore, gid: string, identities: string[]): Promise<void> {
+async function createJoinedGroup(store: Stores, gid: string, identities: string[]): Promise<void> {
   const at = new Date().toISOString()
   const [owner = '', ...others] = identities
   const connections = new Map<string, string[]>()
@@ -576,7 +577,7 @@ async function connectAll(httpUrl: string, identities: string[]): Promise<BenchC
  * writes (event item, jti marker, head); only the posts are dropped, which at 1,000 members would be
  * 999 per message.
  */
-async function seedLog(seeder: Chat, store: DynamoChatStore, caller: Caller, gid: string): Promise<number> {
+async function seedLog(seeder: Chat, store: Stores, caller: Caller, gid: string): Promise<number> {
   let head = (await store.readGroup(gid))?.group.head ?? 0
   while (head < logEvents) {
     const jti = `s${head}-${randomBytes(4).toString('hex')}`

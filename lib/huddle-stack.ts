@@ -13,7 +13,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js'
 import type { Construct } from 'constructs'
 import { envNames } from '../lambdas/adapters/env-names.js'
-import { tableSchema } from '../lambdas/adapters/table-schema.js'
+import { tableSchema } from '../lambdas/adapters/dynamo/table-schema.js'
 import {
   authorizer,
   bucketPrefixes,
@@ -32,7 +32,7 @@ export interface HuddleStackProps extends StackProps {
   config: HuddleConfig
 }
 
-/** What lambdas/adapters/dynamo-store.ts calls: GetItem, BatchGetItem and Query to read. */
+/** What lambdas/adapters/dynamo/ calls: GetItem, BatchGetItem and Query to read. */
 const dynamoRead = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']
 /** UpdateItem, and TransactWriteItems, which IAM authorizes as the item actions it contains. */
 const dynamoWrite = [

@@ -71,7 +71,7 @@ export const alarmThresholds = {
   count: 1,
 } as const
 
-/** The operations lambdas/adapters/dynamo-store.ts calls. */
+/** The operations lambdas/adapters/dynamo/ calls. */
 const tableOperations = [
   Operation.GET_ITEM,
   Operation.BATCH_GET_ITEM,

@@ -1,5 +1,5 @@
 import { CreateTableCommand, type DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb'
-import { tableSchema } from '../lambdas/adapters/table-schema.js'
+import { tableSchema } from '../lambdas/adapters/dynamo/table-schema.js'
 
 /** Creates the chat table from the shared key schema, unless it exists already. */
 export async function ensureTable(db: DynamoDBClient, tableName: string): Promise<void> {

@@ -7,8 +7,8 @@ import {
   type Requests,
 } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
-import { showsEveryDeparture } from '../lambdas/adapters/dynamo-store.js'
-import { keys } from '../lambdas/adapters/keys.js'
+import { showsEveryDeparture } from '../lambdas/adapters/dynamo/group-store.js'
+import { keys } from '../lambdas/adapters/dynamo/keys.js'
 import { Chat } from '../lambdas/core/chat.js'
 import type { ObjectStore } from '../lambdas/core/ports.js'
 import { connector } from './support/clients.js'
@@ -665,7 +665,7 @@ describe('member lists and group lists that grow', () => {
       store: tableClient().store,
       objects: {} as ObjectStore,
       sender: { send: async () => 'sent' },
-      maxGroupSize: 3,
+      settings: { maxGroupSize: 3 },
     })
     const caller = { iss: alice.iss, connectionId: 'none' }
     const gid = unique('small')

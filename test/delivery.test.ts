@@ -1,6 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
-import { keys } from '../lambdas/adapters/keys.js'
+import { keys } from '../lambdas/adapters/dynamo/keys.js'
 import { connector } from './support/clients.js'
 import { groupItems, tableClient, unique } from './support/huddle.js'
 

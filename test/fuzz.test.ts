@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { tableSchema } from '../lambdas/adapters/table-schema.js'
+import { tableSchema } from '../lambdas/adapters/dynamo/table-schema.js'
 import { connector } from './support/clients.js'
 import { groupItems, unique } from './support/huddle.js'
 

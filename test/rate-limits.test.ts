@@ -4,8 +4,9 @@ import type { WebSocketConstructor } from '@huddle/client'
 import type { ChatEvent } from '@huddle/client/protocol'
 import { describe, expect, inject, it } from 'vitest'
 import WebSocket from 'ws'
-import { DynamoChatStore } from '../lambdas/adapters/dynamo-store.js'
-import { keys } from '../lambdas/adapters/keys.js'
+import { keys } from '../lambdas/adapters/dynamo/keys.js'
+import { DynamoRateBuckets } from '../lambdas/adapters/dynamo/rate-buckets.js'
+import { DynamoTable } from '../lambdas/adapters/dynamo/table.js'
 import { defaultRateLimits } from '../lambdas/core/rate-limits.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { localNames } from '../local/stack.js'
@@ -213,7 +214,9 @@ describe('the token bucket in DynamoDB', () => {
       },
       { step: 'initialize' },
     )
-    const store = new DynamoChatStore(DynamoDBDocumentClient.from(client), localNames.table)
+    const store = new DynamoRateBuckets(
+      new DynamoTable(DynamoDBDocumentClient.from(client), localNames.table),
+    )
     const iss = unique('steady')
     const at = new Date()
     for (let n = 0; n < limit.burst; n++) {

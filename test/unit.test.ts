@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { sequentialRoundTrips } from '../bench/dynamo-counter.js'
-import { keys } from '../lambdas/adapters/keys.js'
+import { keys } from '../lambdas/adapters/dynamo/keys.js'
 import { forEachLimited } from '../lambdas/core/concurrency.js'
 import { ChatError } from '../lambdas/core/errors.js'
 import { parseFrameText, requestId, validateFrame } from '../lambdas/core/frames.js'

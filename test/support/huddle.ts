@@ -4,7 +4,9 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import type { Attachment, ChatEvent, ServerFrame } from '@huddle/client/protocol'
 import { inject } from 'vitest'
 import WebSocket from 'ws'
-import { DynamoChatStore } from '../../lambdas/adapters/dynamo-store.js'
+import { dynamoStores } from '../../lambdas/adapters/dynamo/stores.js'
+import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
+import type { Stores } from '../../lambdas/core/ports.js'
 import { fetchDevToken } from '../../local/dev-tokens.js'
 import { emulatorClientConfig } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
@@ -212,11 +214,11 @@ function isReply(frame: unknown): frame is Reply {
 /** Direct access to the table, for checking what is stored. */
 export function tableClient(endpoint = inject('dynamoEndpoint')): {
   db: DynamoDBDocumentClient
-  store: DynamoChatStore
+  store: Stores
   tableName: string
 } {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...emulatorClientConfig, endpoint }))
-  return { db, store: new DynamoChatStore(db, localNames.table), tableName: localNames.table }
+  return { db, store: dynamoStores(new DynamoTable(db, localNames.table)), tableName: localNames.table }
 }
 
 /** Every stored item of a group, to show that a refused request changed nothing. */

@@ -1,21 +1,9 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb'
-import { forEachLimited } from '../core/concurrency.js'
-import type { Connection } from '../core/ports.js'
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
+import { forEachLimited } from '../../core/concurrency.js'
+import type { Connection } from '../../core/model.js'
+import type { ConnectionStore, MembershipIndex } from '../../core/ports.js'
 import { keys } from './keys.js'
-import { tableSchema } from './table-schema.js'
-
-export type Item = Record<string, unknown>
-/** One entry of a TransactWriteItems call. */
-export type TransactItem = NonNullable<
-  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
->[number]
-
-const { partitionKey: PK, ttlAttribute: TTL } = tableSchema
+import { type DynamoTable, isConditionFailure, PK, type TransactItem, TTL } from './table.js'
 
 /** An identity's open connections as one consistent read saw them, and the version that moves with them. */
 export interface CurrentConnections {
@@ -33,16 +21,22 @@ export interface CurrentConnections {
  * the memberships of the groups it reads in the (consistent) set of joined groups, and a join copies the
  * connections on the condition that their version has not moved since it read them.
  */
-export class ConnectionDirectory {
-  constructor(
-    private readonly db: DynamoDBDocumentClient,
-    private readonly tableName: string,
-    private readonly batchGet: (keyList: Item[], projection?: string) => Promise<Item[]>,
-    /** The identity's joined groups when it has no set of them yet (data written before there was one). */
-    private readonly joinedFallback: (iss: string) => Promise<string[]>,
-  ) {}
+export class DynamoConnections implements ConnectionStore {
+  private readonly db: DynamoTable['db']
+  private readonly tableName: string
 
-  async save(connection: Connection): Promise<void> {
+  constructor(
+    private readonly table: DynamoTable,
+    /** Where the identity's joined groups are found when it has no set of them yet (data written before there
+     * was one). */
+    private readonly memberships: Pick<MembershipIndex, 'membershipsOf'>,
+  ) {
+    this.db = table.db
+    this.tableName = table.name
+  }
+
+  /** Records a connection, also in the identity's joined memberships. */
+  async saveConnection(connection: Connection): Promise<void> {
     await this.db.send(
       new TransactWriteCommand({
         TransactItems: [
@@ -75,7 +69,7 @@ export class ConnectionDirectory {
   }
 
   /** Forgets a connection, in the identity's set and in its memberships; the identity is looked up when not given. */
-  async delete(connectionId: string, iss?: string): Promise<void> {
+  async deleteConnection(connectionId: string, iss?: string): Promise<void> {
     const owner = iss ?? (await this.ownerOf(connectionId))
     if (owner === undefined) return
     await this.db.send(
@@ -91,7 +85,7 @@ export class ConnectionDirectory {
 
   /** The open connection ids of each identity, read in batches. */
   async connectionsOf(isses: string[]): Promise<Map<string, string[]>> {
-    const items = await this.batchGet(isses.map(keys.userConnections), `${PK}, connectionIds`)
+    const items = await this.table.batchGet(isses.map(keys.userConnections), `${PK}, connectionIds`)
     const connections = new Map<string, string[]>()
     for (const item of items) {
       const ids = item.connectionIds
@@ -102,6 +96,7 @@ export class ConnectionDirectory {
     return connections
   }
 
+  /** The identity's connections and their version, read consistently, for a join to copy. */
   async current(iss: string): Promise<CurrentConnections> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: keys.userConnections(iss), ConsistentRead: true }),
@@ -184,7 +179,7 @@ export class ConnectionDirectory {
           }),
         )
       } catch (error) {
-        if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error
+        if (!isConditionFailure(error)) throw error
       }
     })
   }
@@ -193,7 +188,10 @@ export class ConnectionDirectory {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: keys.userGroups(iss), ConsistentRead: true }),
     )
-    if (Item === undefined) return this.joinedFallback(iss)
+    if (Item === undefined) {
+      const memberships = await this.memberships.membershipsOf(iss)
+      return memberships.filter((m) => m.status === 'joined').map((m) => m.gid)
+    }
     return Item.gids instanceof Set ? [...Item.gids].map(String) : []
   }
 

@@ -1,10 +1,9 @@
 import type { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb'
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb'
-import type { RateLimit } from '../core/ports.js'
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb'
+import type { RateBuckets, RateLimit } from '../../core/ports.js'
 import { keys } from './keys.js'
-import { tableSchema } from './table-schema.js'
+import { type DynamoTable, isConditionFailure, TTL } from './table.js'
 
-const { ttlAttribute: TTL } = tableSchema
 /** Buckets whose last known state an instance remembers; past it, it starts over. */
 const hintLimit = 10_000
 
@@ -17,16 +16,13 @@ const hintLimit = 10_000
  * instance saw is a safe lower bound: it picks the first guess, and refuses without a write when even it
  * is too far ahead.
  */
-export class TokenBuckets {
+export class DynamoRateBuckets implements RateBuckets {
   private readonly hints = new Map<string, number>()
 
-  constructor(
-    private readonly db: DynamoDBDocumentClient,
-    private readonly tableName: string,
-  ) {}
+  constructor(private readonly table: DynamoTable) {}
 
   /** Undefined when a token was taken, else the seconds until there is one. */
-  async take(iss: string, bucket: string, limit: RateLimit, at: Date): Promise<number | undefined> {
+  async takeToken(iss: string, bucket: string, limit: RateLimit, at: Date): Promise<number | undefined> {
     const hint = `${iss}\n${bucket}`
     const now = at.getTime()
     const interval = 1000 / limit.perSecond
@@ -38,9 +34,9 @@ export class TokenBuckets {
       if (tat !== undefined && tat > latest) return secondsUntil(tat - latest)
       const idle = tat === undefined || tat <= now
       try {
-        const { Attributes } = await this.db.send(
+        const { Attributes } = await this.table.db.send(
           new UpdateCommand({
-            TableName: this.tableName,
+            TableName: this.table.name,
             Key: keys.rateBucket(iss, bucket),
             UpdateExpression: idle
               ? 'SET #tat = :next, #ttl = :ttl'
@@ -79,8 +75,4 @@ export class TokenBuckets {
 /** Milliseconds as seconds, rounded up to the millisecond: a retry that waits this long may find a token. */
 function secondsUntil(millis: number): number {
   return Math.max(1, Math.ceil(millis)) / 1000
-}
-
-function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException'
 }

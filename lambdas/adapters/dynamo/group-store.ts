@@ -1,0 +1,697 @@
+import { createHash } from 'node:crypto'
+import type { AttributeValue } from '@aws-sdk/client-dynamodb'
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  paginateQuery,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
+import type {
+  BanEvent,
+  CommitEvent,
+  DeleteEvent,
+  EditEvent,
+  JoinEvent,
+  LeaveEvent,
+  MessageEvent,
+  RevertEvent,
+} from '@huddle/client/protocol'
+import { forEachLimited } from '../../core/concurrency.js'
+import type {
+  AdminEvent,
+  Appended,
+  Group,
+  GroupChange,
+  GroupState,
+  Member,
+  MemberStatus,
+  MessageRef,
+  Roster,
+  StoredEvent,
+} from '../../core/model.js'
+import type { GroupStore } from '../../core/ports.js'
+import type { DynamoConnections } from './connections.js'
+import { keys } from './keys.js'
+import { fromGroup, fromMember, isDeleted, toEvent, toGroup, toMember, toMessageRef } from './mappers.js'
+import {
+  type DynamoTable,
+  type Item,
+  isConditionFailure,
+  notExists,
+  PK,
+  SK,
+  type TransactItem,
+  TTL,
+} from './table.js'
+
+/** How long a deleted group's mark stays after its purge, and its members' notices of the deletion. */
+const markSeconds = 24 * 60 * 60
+const noticeSeconds = 30 * 24 * 60 * 60
+
+/** The group aggregate over the table: the group item, its memberships, its log, its roster and its claims, each
+ * change one transaction that takes the log's next seq. No Scan anywhere, batches where a fan-out reads many items. */
+export class DynamoGroupStore implements GroupStore {
+  constructor(
+    private readonly table: DynamoTable,
+    /** Joins and leaves keep each identity's connections and joined groups right in the same transaction. */
+    private readonly connections: DynamoConnections,
+  ) {}
+
+  /**
+   * The group item and every membership. A Query reads each item as committed when it reaches it, not the
+   * group at one instant (and a large group's memberships take several pages): it can read a membership,
+   * then the group item a leave has just moved past it, and so take the leaver for a member still. A read
+   * whose memberships do not account for every departure the group item counts is made again, strongly
+   * consistent.
+   */
+  async readGroup(gid: string, consistent = true): Promise<GroupState | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const state = await this.queryGroup(gid, consistent || attempt > 1)
+      if (state === undefined || showsEveryDeparture(state) || attempt === tornReadAttempts) return state
+    }
+  }
+
+  private async queryGroup(gid: string, consistent: boolean): Promise<GroupState | undefined> {
+    // The memberships sort just before the group item (MEMBER#… < META), so one query reads both.
+    const items = await this.table.query({
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: {
+        ':pk': keys.group(gid)[PK],
+        ':first': keys.memberPrefix,
+        ':last': keys.group(gid)[SK],
+      },
+      ConsistentRead: consistent,
+    })
+    const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
+    if (meta === undefined || isDeleted(meta)) return undefined
+    return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
+  }
+
+  async getGroups(gids: string[]): Promise<Group[]> {
+    return (await this.table.batchGet(gids.map(keys.group))).filter((item) => !isDeleted(item)).map(toGroup)
+  }
+
+  async readMembers(gid: string, isses: string[]): Promise<GroupState | undefined> {
+    const keyList = [keys.group(gid), ...isses.map((iss) => keys.member(gid, iss))]
+    const items = await this.table.batchGet(keyList, undefined, true)
+    const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
+    if (meta === undefined || isDeleted(meta)) return undefined
+    return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
+  }
+
+  async createGroup(group: Group, members: Member[]): Promise<boolean> {
+    const creator = members.find((m) => m.status === 'joined')
+    const current = creator && (await this.connections.current(creator.iss))
+    const outcome = await this.table.transact([
+      // A deleted group's mark, once purged, gives its gid to a new group.
+      {
+        Put: {
+          TableName: this.table.name,
+          Item: fromGroup(group),
+          ConditionExpression: `${notExists} OR purged = :yes`,
+          ExpressionAttributeValues: { ':yes': true },
+        },
+      },
+      ...members.map((m) =>
+        this.putMember(m === creator ? { ...m, conns: current?.ids ?? [] } : m, notExists),
+      ),
+      ...(creator && current ? this.connections.joined(group.gid, creator.iss, current) : []),
+    ])
+    return outcome === undefined
+  }
+
+  async addMembers(gid: string, head: number, members: Member[]): Promise<Appended<never>> {
+    const outcome = await this.table.transact([
+      {
+        ConditionCheck: {
+          TableName: this.table.name,
+          Key: keys.group(gid),
+          ...headIs(head),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      // A banned identity stays `left` with its ban, and may not be added back.
+      ...members.map((m) =>
+        this.putMember(
+          m,
+          `${notExists} OR (#status = :left AND attribute_not_exists(bannedBy))`,
+          { '#status': 'status' },
+          { ':left': 'left' },
+        ),
+      ),
+    ])
+    if (outcome === undefined) return 'appended'
+    const [group, ...others] = outcome
+    if (others.some((reason) => reason.Code === 'ConditionalCheckFailed')) return { rejected: undefined }
+    return { moved: group?.Item && toGroup(unmarshall(group.Item as Record<string, AttributeValue>)) }
+  }
+
+  async appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>> {
+    const marker = { ...keys.messageMarker(message.gid, message.jti), iss: message.iss, seq: message.seq }
+    return this.append(message, expiresAt, {
+      Put: {
+        TableName: this.table.name,
+        Item: { ...marker, [TTL]: expiresAt },
+        ConditionExpression: notExists,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    }).then((outcome) => mapRejected(outcome, toMessageRef))
+  }
+
+  async appendMembership(
+    event: JoinEvent | LeaveEvent | BanEvent,
+    change: Partial<Member>,
+    from: MemberStatus[],
+    expiresAt: number,
+    stale: number[] = [],
+  ): Promise<Appended<never>> {
+    const joining = event.type === 'chat.join'
+    // A joined membership keeps a copy of its identity's connections (see ConnectionDirectory).
+    const current = joining ? await this.connections.current(event.iss) : undefined
+    const names: Record<string, string> = {
+      '#status': 'status',
+      '#conns': 'conns',
+      ...(!joining && { '#leaves': 'leaves' }),
+    }
+    const values: Record<string, unknown> = joining ? {} : { ':one': 1 }
+    const sets = Object.entries(change).map(([name, value], i) => {
+      names[`#c${i}`] = name
+      values[`:c${i}`] = value
+      return `#c${i} = :c${i}`
+    })
+    if (current?.ids.length) {
+      values[':conns'] = new Set(current.ids)
+      sets.push('#conns = :conns')
+    }
+    const allowed = from.map((status, i) => {
+      values[`:from${i}`] = status
+      return `:from${i}`
+    })
+    const outcome = await this.append(
+      event,
+      expiresAt,
+      {
+        Update: {
+          TableName: this.table.name,
+          Key: keys.member(event.gid, event.iss),
+          UpdateExpression:
+            `SET ${sets.join(', ')}${current?.ids.length ? '' : ' REMOVE #conns'}` +
+            // A leave is counted here as on the group item (see readGroup).
+            (joining ? '' : ' ADD #leaves :one'),
+          ConditionExpression: `#status IN (${allowed.join(', ')})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        },
+      },
+      current
+        ? this.connections.joined(event.gid, event.iss, current)
+        : this.connections.left(event.gid, event.iss),
+      { departs: !joining, stale },
+    )
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async readRoster(gid: string): Promise<Roster | undefined> {
+    const { Item } = await this.table.db.send(
+      new GetCommand({ TableName: this.table.name, Key: keys.roster(gid), ConsistentRead: true }),
+    )
+    if (Item === undefined) return undefined
+    const { [PK]: _pk, [SK]: _sk, ...roster } = Item
+    return { ...roster, epoch: Number(Item.epoch), leaves: (Item.leaves ?? []) as Roster['leaves'] } as Roster
+  }
+
+  async appendCommit(
+    event: CommitEvent,
+    roster: Roster,
+    cleared: number[],
+    expiresAt: number,
+    claims: string[],
+  ): Promise<Appended<never>> {
+    const put: TransactItem = {
+      Put: { TableName: this.table.name, Item: { ...keys.roster(event.gid), ...roster } },
+    }
+    // Each key package it adds was handed to its committer for this group, and is used once.
+    const used = claims.map(
+      (ref): TransactItem => ({
+        Delete: {
+          TableName: this.table.name,
+          Key: keys.claim(event.gid, ref),
+          ConditionExpression: 'attribute_exists(#pk) AND #by = :by',
+          ExpressionAttributeNames: { '#pk': PK, '#by': 'by' },
+          ExpressionAttributeValues: { ':by': event.iss },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      }),
+    )
+    const outcome = await this.append(event, expiresAt, put, used, {
+      fields: { epoch: roster.epoch },
+      cleared,
+      alongsideRejects: true,
+    })
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async appendRevert(
+    event: RevertEvent,
+    roster: Roster,
+    stale: number[],
+    was: number[],
+    expiresAt: number,
+  ): Promise<Appended<never>> {
+    const put: TransactItem = {
+      Put: { TableName: this.table.name, Item: { ...keys.roster(event.gid), ...roster } },
+    }
+    // A set cannot be empty: the stale leaves are set, or the ones there were taken out.
+    const outcome = await this.append(event, expiresAt, put, [], {
+      fields: { epoch: roster.epoch, ...(stale.length > 0 && { stale: new Set(stale) }) },
+      cleared: stale.length > 0 ? [] : was,
+    })
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async recordClaims(gid: string, claimant: string, refs: string[], expiresAt: number): Promise<void> {
+    await Promise.all(
+      refs.map((ref) =>
+        this.table.db.send(
+          new PutCommand({
+            TableName: this.table.name,
+            Item: { ...keys.claim(gid, ref), by: claimant, [TTL]: expiresAt },
+          }),
+        ),
+      ),
+    )
+  }
+
+  async appendRevision(
+    event: EditEvent | DeleteEvent,
+    target: number,
+    expiresAt: number,
+  ): Promise<Appended<StoredEvent>> {
+    const edit = event.type === 'chat.edit'
+    // The new body lives on the message alone, so that a later delete leaves no copy of it behind. An
+    // encrypted group's edit keeps its own cipher (each opens only in its place in the order); the message
+    // keeps the digest of the last one, so that the same edit sent again is told apart.
+    const { body: _, ...logged } = event as EditEvent
+    const cipher = edit ? event.cipher : undefined
+    const revised = cipher === undefined ? 'body = :body' : 'editDigest = :digest'
+    const unchanged =
+      cipher === undefined ? 'body <> :body' : '(attribute_not_exists(editDigest) OR editDigest <> :digest)'
+    const outcome = await this.append({ ...logged, type: event.type, target }, expiresAt, {
+      Update: {
+        TableName: this.table.name,
+        Key: keys.event(event.gid, target),
+        UpdateExpression: edit
+          ? `SET ${revised}, edited = :at, revisedSeq = :seq`
+          : 'SET deleted = :at, revisedSeq = :seq REMOVE body, cipher',
+        ConditionExpression: `iss = :iss AND attribute_not_exists(deleted)${edit ? ` AND ${unchanged}` : ''}`,
+        ExpressionAttributeValues: {
+          ':iss': event.iss,
+          ':at': event.iat,
+          ':seq': event.seq,
+          ...(edit && cipher === undefined && { ':body': event.body }),
+          ...(cipher !== undefined && { ':digest': createHash('sha256').update(cipher).digest('base64') }),
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    })
+    return mapRejected(outcome, toEvent)
+  }
+
+  async appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>> {
+    const { gid } = event
+    let outcome: Appended<Item>
+    if ('group' in change) {
+      const { name, avatar, invites } = change.group
+      const fields = {
+        ...(name !== undefined && { name }),
+        ...(avatar && { avatarKey: avatar.key, avatarMime: avatar.mime }),
+        ...(invites !== undefined && { invites }),
+        updatedSeq: event.seq,
+      }
+      outcome = await this.append(event, expiresAt, undefined, [], { fields })
+    } else {
+      outcome = await this.append(event, expiresAt, {
+        Update: { TableName: this.table.name, ...memberChange(gid, change, event.seq) },
+      })
+    }
+    return mapRejected(outcome, () => undefined as never)
+  }
+
+  async markDeleted(gid: string, head: number, deleted: { by: string; at: string }): Promise<boolean> {
+    try {
+      // Taking the next seq fails every write that read the group before.
+      await this.table.db.send(
+        new UpdateCommand({
+          TableName: this.table.name,
+          Key: keys.group(gid),
+          UpdateExpression: 'SET #seq = :next, deleted = :yes, deletedBy = :by, deletedAt = :at',
+          ...headIs(head, { ':next': head + 1, ':yes': true, ':by': deleted.by, ':at': deleted.at }),
+        }),
+      )
+      return true
+    } catch (error) {
+      if (isConditionFailure(error)) return false
+      throw error
+    }
+  }
+
+  async purgeGroup(gid: string): Promise<{ deletedBy: string; objects: string[] } | undefined> {
+    const meta = keys.group(gid)
+    const { Item } = await this.table.db.send(
+      new GetCommand({ TableName: this.table.name, Key: meta, ConsistentRead: true }),
+    )
+    if (Item === undefined || !isDeleted(Item)) return undefined
+    const deletedBy = String(Item.deletedBy)
+    if (Item.purged === true) return { deletedBy, objects: [] }
+    const items = await this.table.query({
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: {
+        '#pk': PK,
+        '#sk': SK,
+        '#status': 'status',
+        '#commit': 'commit',
+        '#welcome': 'welcome',
+        '#info': 'info',
+      },
+      ExpressionAttributeValues: { ':pk': meta[PK] },
+      ProjectionExpression:
+        '#pk, #sk, iss, #status, avatarKey, avatar, attachments, #commit, #welcome, #info',
+    })
+    // The group's avatar, every earlier one its updates name, its messages' files and its commits' parts
+    // (the roster's info is its last commit's).
+    const objects = items.flatMap((item) => {
+      const files = (item.attachments as { key?: unknown }[] | undefined) ?? []
+      const named = [item.avatar, item.commit, item.welcome, item.info] as ({ key?: unknown } | undefined)[]
+      const keys = [item.avatarKey, ...named.map((object) => object?.key), ...files.map((f) => f.key)]
+      return keys.filter((key) => typeof key === 'string')
+    })
+    const joined = items.filter((item) => item.status === 'joined').map((item) => String(item.iss))
+    await forEachLimited(joined, 8, async (iss) => {
+      await this.table.db.send(new UpdateCommand(this.connections.leftUpdate(gid, iss)))
+    })
+    // Members away when it was deleted learn of it from their next sync.
+    const present = items.filter((item) => item.status === 'joined' || item.status === 'invited')
+    const expires = Math.ceil(Date.now() / 1000) + noticeSeconds
+    const notice = { gid, iss: deletedBy, iat: String(Item.deletedAt), [TTL]: expires }
+    await forEachLimited(present, 16, async (item) => {
+      const record = { ...keys.deletedGroup(String(item.iss), gid), ...notice }
+      await this.table.db.send(new PutCommand({ TableName: this.table.name, Item: record }))
+    })
+    // One DeleteItem each, many at once: the same write units as a batch, and no grant beyond readWrite.
+    const rest = items.filter((item) => item[SK] !== meta[SK])
+    await forEachLimited(rest, 16, async (item) => {
+      const Key = { [PK]: item[PK], [SK]: item[SK] }
+      await this.table.db.send(new DeleteCommand({ TableName: this.table.name, Key }))
+    })
+    await this.table.db.send(
+      new UpdateCommand({
+        TableName: this.table.name,
+        Key: meta,
+        UpdateExpression: 'SET purged = :yes, #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': TTL },
+        ExpressionAttributeValues: { ':yes': true, ':ttl': Math.ceil(Date.now() / 1000) + markSeconds },
+      }),
+    )
+    return { deletedBy, objects: [...new Set(objects)] }
+  }
+
+  async findMessage(gid: string, jti: string): Promise<MessageRef | undefined> {
+    const { Item } = await this.table.db.send(
+      new GetCommand({ TableName: this.table.name, Key: keys.messageMarker(gid, jti), ConsistentRead: true }),
+    )
+    return Item && toMessageRef(Item)
+  }
+
+  async readEvents(
+    gid: string,
+    range: { after: number; through: number; limit: number; newestFirst: boolean },
+  ): Promise<StoredEvent[]> {
+    if (range.through <= range.after) return []
+    const { Items = [] } = await this.table.db.send(
+      new QueryCommand({
+        TableName: this.table.name,
+        ...this.eventRange(gid, range),
+        ScanIndexForward: !range.newestFirst,
+        Limit: range.limit,
+        ConsistentRead: true,
+      }),
+    )
+    return Items.map(toEvent)
+  }
+
+  async getEvents(gid: string, seqs: number[]): Promise<StoredEvent[]> {
+    const keyList = seqs.map((seq) => keys.event(gid, seq))
+    return (await this.table.batchGet(keyList, undefined, true)).map(toEvent)
+  }
+
+  async messageSenders(
+    gid: string,
+    range: { after: number; through: number },
+    except: string,
+    limit: number,
+  ): Promise<string[]> {
+    if (range.through <= range.after) return []
+    const senders: string[] = []
+    const input = this.eventRange(gid, range)
+    const pages = paginateQuery(
+      { client: this.table.db },
+      {
+        ...input,
+        TableName: this.table.name,
+        ScanIndexForward: false,
+        FilterExpression: '#type = :message AND iss <> :except AND attribute_not_exists(deleted)',
+        ProjectionExpression: 'iss',
+        ExpressionAttributeNames: { ...input.ExpressionAttributeNames, '#type': 'type' },
+        ExpressionAttributeValues: {
+          ...input.ExpressionAttributeValues,
+          ':message': 'chat.message',
+          ':except': except,
+        },
+      },
+    )
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) senders.push(String(item.iss))
+      if (senders.length >= limit) break
+    }
+    return senders.slice(0, limit)
+  }
+
+  async saveReceipt(
+    previous: Member,
+    next: Pick<Member, 'delivered' | 'read' | 'movedAt'>,
+  ): Promise<boolean> {
+    const values: Record<string, unknown> = {
+      ':joined': 'joined',
+      ':delivered': next.delivered,
+      ':read': next.read,
+      ':movedAt': next.movedAt,
+    }
+    // Positions only move forward from what the caller read, so two devices' receipts cannot undo each other.
+    const unchanged = (['delivered', 'read'] as const).map((name) => {
+      const was = previous[name]
+      if (was === undefined) return `attribute_not_exists(#${name})`
+      values[`:was_${name}`] = was
+      return `#${name} = :was_${name}`
+    })
+    try {
+      await this.table.db.send(
+        new UpdateCommand({
+          TableName: this.table.name,
+          Key: keys.member(previous.gid, previous.iss),
+          UpdateExpression: 'SET #delivered = :delivered, #read = :read, movedAt = :movedAt',
+          ConditionExpression: ['#status = :joined', ...unchanged].join(' AND '),
+          ExpressionAttributeNames: { '#status': 'status', '#delivered': 'delivered', '#read': 'read' },
+          ExpressionAttributeValues: values,
+        }),
+      )
+      return true
+    } catch (error) {
+      if (isConditionFailure(error)) return false
+      throw error
+    }
+  }
+
+  /**
+   * One transaction that takes seq head + 1 for `event` (the group's head must still be the seq before
+   * it), stores the event and applies `change`. Which condition failed tells the outcome.
+   */
+  private async append(
+    event: StoredEvent,
+    expiresAt: number,
+    change: TransactItem | undefined,
+    alongside: TransactItem[] = [],
+    {
+      departs = false,
+      fields = {},
+      stale = [],
+      cleared = [],
+      alongsideRejects = false,
+    }: {
+      departs?: boolean
+      fields?: Item
+      stale?: number[]
+      cleared?: number[]
+      alongsideRejects?: boolean
+    } = {},
+  ): Promise<Appended<Item>> {
+    const names: Record<string, string> = {}
+    const values: Record<string, unknown> = { ':next': event.seq, ...(departs && { ':one': 1 }) }
+    const sets = Object.entries(fields).map(([name, value], i) => {
+      names[`#f${i}`] = name
+      values[`:f${i}`] = value
+      return `#f${i} = :f${i}`
+    })
+    const adds: string[] = []
+    if (departs) {
+      sets.push('departedSeq = :next')
+      adds.push('departures :one')
+    }
+    // An encrypted group's stale leaves: a set, which an empty one cannot be.
+    if (stale.length > 0) {
+      adds.push('stale :stale')
+      values[':stale'] = new Set(stale)
+    }
+    if (cleared.length > 0) values[':cleared'] = new Set(cleared)
+    const head = headIs(event.seq - 1, values)
+    const outcome = await this.table.transact([
+      {
+        Update: {
+          TableName: this.table.name,
+          Key: keys.group(event.gid),
+          UpdateExpression:
+            ['SET #seq = :next', ...sets].join(', ') +
+            (adds.length > 0 ? ` ADD ${adds.join(', ')}` : '') +
+            (cleared.length > 0 ? ' DELETE stale :cleared' : ''),
+          ...head,
+          ExpressionAttributeNames: { ...head.ExpressionAttributeNames, ...names },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      {
+        Put: {
+          TableName: this.table.name,
+          Item: { ...keys.event(event.gid, event.seq), ...event, [TTL]: expiresAt },
+          ConditionExpression: notExists,
+        },
+      },
+      ...(change ? [change] : []),
+      ...alongside,
+    ])
+    if (outcome === undefined) return 'appended'
+    const [group, , ...changed] = outcome.map((reason) => ({
+      failed: reason.Code === 'ConditionalCheckFailed',
+      item: reason.Item && unmarshall(reason.Item as Record<string, AttributeValue>),
+    }))
+    // The change's own condition, or (when they are part of the decision) the conditions beside it.
+    const rejected = (alongsideRejects ? changed : changed.slice(0, 1)).find((reason) => reason.failed)
+    if (rejected) return { rejected: rejected.item }
+    return { moved: group?.item && toGroup(group.item) }
+  }
+
+  private putMember(
+    member: Member,
+    condition: string,
+    names?: Record<string, string>,
+    values?: Record<string, unknown>,
+  ): TransactItem {
+    return {
+      Put: {
+        TableName: this.table.name,
+        Item: fromMember(member),
+        ConditionExpression: condition,
+        ...(names && { ExpressionAttributeNames: names }),
+        ...(values && { ExpressionAttributeValues: values }),
+      },
+    }
+  }
+
+  private eventRange(gid: string, range: { after: number; through: number }) {
+    return {
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: {
+        ':pk': keys.group(gid)[PK],
+        ':first': keys.eventSortKey(range.after + 1),
+        ':last': keys.eventSortKey(range.through),
+      },
+    }
+  }
+}
+
+/** The condition that the group's head is still `head` (a group from before seqs has none: 0). */
+function headIs(head: number, values: Record<string, unknown> = {}) {
+  return {
+    ConditionExpression: head === 0 ? 'attribute_not_exists(#seq) OR #seq = :head' : '#seq = :head',
+    ExpressionAttributeNames: { '#seq': 'seq' },
+    ExpressionAttributeValues: { ':head': head, ...values },
+  }
+}
+
+function mapRejected<T>(outcome: Appended<Item>, convert: (item: Item) => T): Appended<T> {
+  if (outcome === 'appended' || 'moved' in outcome) return outcome
+  return { rejected: outcome.rejected && convert(outcome.rejected) }
+}
+
+/** The member update an admin's change makes, on the condition that the member is as the change expects. */
+function memberChange(gid: string, change: Exclude<GroupChange, { group: unknown }>, seq: number) {
+  const names = { '#status': 'status', '#role': 'role' }
+  if ('role' in change) {
+    return {
+      Key: keys.member(gid, change.role.iss),
+      UpdateExpression: 'SET #role = :role, roleSeq = :seq',
+      ConditionExpression: '#status = :joined',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ':role': change.role.role, ':joined': 'joined', ':seq': seq },
+    }
+  }
+  if ('unban' in change) {
+    return {
+      Key: keys.member(gid, change.unban),
+      UpdateExpression: 'SET unbannedSeq = :seq REMOVE bannedBy, bannedSeq',
+      ConditionExpression: '#status = :left AND attribute_exists(bannedBy)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':left': 'left', ':seq': seq },
+    }
+  }
+  // One that was never a member gets a record of its own, with no window and no index entry.
+  const { iss, by, at, head } = change.ban
+  return {
+    Key: keys.member(gid, iss),
+    UpdateExpression:
+      'SET gid = :gid, iss = :iss, bannedBy = :by, bannedSeq = :seq, #status = if_not_exists(#status, :left), ' +
+      '#role = if_not_exists(#role, :member), invitedBy = if_not_exists(invitedBy, :by), ' +
+      'invitedAt = if_not_exists(invitedAt, :at), since = if_not_exists(since, :head)',
+    ConditionExpression: `${notExists} OR #status = :left`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: {
+      ':gid': gid,
+      ':iss': iss,
+      ':by': by,
+      ':left': 'left',
+      ':member': 'member',
+      ':at': at,
+      ':head': head,
+      ':seq': seq,
+    },
+  }
+}
+
+/** Reads of a group made before its latest departure is seen whole (see readGroup). */
+const tornReadAttempts = 5
+
+/**
+ * Whether the memberships read account for every departure the group item counts. A group whose leaves
+ * all came before the count began shows its last one (`departedSeq`) instead: the membership that left
+ * reads as left, or, invited again, keeps it as its past window.
+ */
+export function showsEveryDeparture({ group, members }: GroupState): boolean {
+  if (group.departures !== undefined) {
+    return members.reduce((sum, m) => sum + (m.leaves ?? 0), 0) === group.departures
+  }
+  const seq = group.departedSeq
+  return seq === 0 || members.some((m) => m.leaveSeq === seq || m.previous?.through === seq)
+}

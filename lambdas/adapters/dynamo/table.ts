@@ -1,0 +1,99 @@
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb'
+import {
+  BatchGetCommand,
+  DynamoDBDocumentClient,
+  paginateQuery,
+  type QueryCommandInput,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb'
+import { tableSchema } from './table-schema.js'
+
+/** One item of the table, as the document client reads and writes it. */
+export type Item = Record<string, unknown>
+/** One entry of a TransactWriteItems call. */
+export type TransactItem = NonNullable<
+  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
+>[number]
+/** Why DynamoDB cancelled one item of a transaction. */
+export type CancellationReason = NonNullable<TransactionCanceledException['CancellationReasons']>[number]
+
+/** The table's attribute names, short as the key builders and expressions use them. */
+export const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = tableSchema
+/** The condition that an item does not exist yet. */
+export const notExists = `attribute_not_exists(${PK})`
+
+const batchGetLimit = 100
+
+/** A document client for the table, at a custom endpoint (an emulator) when given. */
+export function documentClient(endpoint?: string): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(new DynamoDBClient({ ...(endpoint && { endpoint }) }), {
+    marshallOptions: { removeUndefinedValues: true },
+  })
+}
+
+/** The one table every DynamoDB adapter shares: its client, its name, and the reads and writes they repeat. */
+export class DynamoTable {
+  constructor(
+    readonly db: DynamoDBDocumentClient,
+    readonly name: string,
+  ) {}
+
+  /** Every page of a query. */
+  async query(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+    const items: Item[] = []
+    for await (const page of paginateQuery({ client: this.db }, { ...input, TableName: this.name })) {
+      items.push(...(page.Items ?? []))
+    }
+    return items
+  }
+
+  /** BatchGet in chunks of 100, retrying whatever DynamoDB leaves unprocessed. */
+  async batchGet(keyList: Item[], projection?: string, consistent = false): Promise<Item[]> {
+    const chunks: Item[][] = []
+    for (let i = 0; i < keyList.length; i += batchGetLimit) chunks.push(keyList.slice(i, i + batchGetLimit))
+    const results = await Promise.all(
+      chunks.map(async (chunk) => {
+        const items: Item[] = []
+        let pending: Item[] = chunk
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          if (attempt > 0)
+            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)))
+          const { Responses, UnprocessedKeys } = await this.db.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [this.name]: {
+                  Keys: pending,
+                  ...(projection && { ProjectionExpression: projection }),
+                  ...(consistent && { ConsistentRead: true }),
+                },
+              },
+            }),
+          )
+          items.push(...(Responses?.[this.name] ?? []))
+          pending = UnprocessedKeys?.[this.name]?.Keys ?? []
+          if (attempt > 8 && pending.length > 0)
+            throw new Error('DynamoDB left keys unprocessed after retries')
+        }
+        return items
+      }),
+    )
+    return results.flat()
+  }
+
+  /** Runs a transaction; undefined when it committed, else why each item was cancelled. */
+  async transact(items: TransactItem[]): Promise<CancellationReason[] | undefined> {
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }))
+      return undefined
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? error.CancellationReasons : undefined
+      if (!reasons?.some((reason) => reason.Code === 'ConditionalCheckFailed')) throw error
+      return reasons
+    }
+  }
+}
+
+/** Whether a write failed its condition (and nothing else went wrong). */
+export function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException'
+}
