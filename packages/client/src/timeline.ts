@@ -32,7 +32,8 @@ interface OwnWrite {
   apply?: () => void
 }
 
-interface GroupState {
+/** Where one group's order stands on this client: its cursor, what waits ahead of a hole, a read of the log. */
+interface GroupOrder {
   gid: string
   /** The seq of the last event handed over (or passed by); undefined while the group's start is unknown. */
   cursor?: number
@@ -53,7 +54,7 @@ interface GroupState {
  */
 export class Timeline {
   readonly #options: TimelineOptions
-  readonly #groups = new Map<string, GroupState>()
+  readonly #groups = new Map<string, GroupOrder>()
   /** Events that arrived before the first sync told who this client is. */
   readonly #early: GroupEvent[] = []
   /** Counts cursor moves, so that a sync's answer can be told apart from what moved after it was asked. */
@@ -159,7 +160,7 @@ export class Timeline {
     await this.load()
     const early = this.#me === undefined
     this.#me = me
-    const behind: GroupState[] = []
+    const behind: GroupOrder[] = []
     for (const position of positions) {
       if (position.status === 'invited') {
         // Invited again after leaving: a client that missed the end of that membership still reads up to
@@ -214,7 +215,7 @@ export class Timeline {
     return this.#loaded
   }
 
-  #group(gid: string): GroupState {
+  #group(gid: string): GroupOrder {
     let group = this.#groups.get(gid)
     if (group === undefined) {
       group = { gid, movedAt: -1, ahead: new Map(), expected: false }
@@ -224,7 +225,7 @@ export class Timeline {
   }
 
   /** Places one event: hands it over when it is next, holds it when a hole (or an unknown start) comes first. */
-  #accept(group: GroupState, event: GroupEvent, fromLog: boolean): void {
+  #accept(group: GroupOrder, event: GroupEvent, fromLog: boolean): void {
     // This identity's own join, made here or elsewhere: what came before it is not this membership's news.
     if (event.type === 'chat.join' && event.iss === this.#me && (group.cursor ?? -1) < event.seq - 1) {
       group.expected = false
@@ -242,7 +243,7 @@ export class Timeline {
    * Hands over every event that is next in line. A hole left behind is filled from the log after a
    * grace; events of a group whose start is unknown wait for the ack that tells it, or for a sync.
    */
-  #drain(group: GroupState): void {
+  #drain(group: GroupOrder): void {
     if (group.cursor !== undefined) {
       let moved = false
       for (let next = group.cursor + 1; group.ahead.has(next); next++) {
@@ -269,23 +270,23 @@ export class Timeline {
   }
 
   /** A group deleted while its log was being read: what the read brings is of no use. */
-  #forgotten(group: GroupState): boolean {
+  #forgotten(group: GroupOrder): boolean {
     return this.#groups.get(group.gid) !== group
   }
 
-  #advance(group: GroupState, seq: number): void {
+  #advance(group: GroupOrder, seq: number): void {
     group.cursor = seq
     group.movedAt = ++this.#clock
   }
 
-  #skipTo(group: GroupState, seq: number): void {
+  #skipTo(group: GroupOrder, seq: number): void {
     this.#advance(group, seq)
     this.#drain(group)
     this.#saveSoon()
   }
 
   /** Reads the log after the cursor until the hole is closed; one read at a time per group. */
-  #fill(group: GroupState): Promise<void> {
+  #fill(group: GroupOrder): Promise<void> {
     group.filling ??= this.#readLog(group).then((complete) => {
       group.filling = undefined
       if (complete) this.#drain(group)
@@ -295,7 +296,7 @@ export class Timeline {
 
   /** False when the read stopped early: offline (the next reconnect catches up), or refused (say, while
    * this client's own join is still on its way). */
-  async #readLog(group: GroupState): Promise<boolean> {
+  async #readLog(group: GroupOrder): Promise<boolean> {
     clearTimeout(group.timer)
     group.timer = undefined
     try {
