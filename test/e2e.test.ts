@@ -6,15 +6,17 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { type ChatGroup, fileEncryptionStore, memoryCursorStore, memoryEncryptionStore } from '@huddle/client'
 import type { MessageEvent } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
-import { mlsEngine } from '../packages/client/src/mls.js'
+import { type GroupKeys, mlsEngine } from '../packages/client/src/mls.js'
 import {
   approved,
   commitsOf,
   device,
   encryptedGroup,
+  forgetKeys,
   keysSettled,
   log,
   received,
+  savedKeys,
 } from './support/encrypted.js'
 import { tableClient, unique } from './support/huddle.js'
 
@@ -82,7 +84,7 @@ describe('end-to-end encrypted groups', { timeout: 120_000 }, () => {
     const { gid, group, joined } = await encryptedGroup(alice, bob, carol)
     await group.message('before')
     await received(bob, 'before')
-    const bobsKeys = await bob.store.get(`group/${gid}`)
+    const bobsKeys = await savedKeys(bob.store, gid)
     expect(bobsKeys).toBeDefined()
 
     await group.remove(bob.sub)
@@ -99,7 +101,7 @@ describe('end-to-end encrypted groups', { timeout: 120_000 }, () => {
     expect(sealed?.cipher).toBeDefined()
     // Bob's keys as they were before the removal do not open the message that followed it.
     const engine = mlsEngine()
-    const keys = await engine.load(bobsKeys as Uint8Array)
+    const keys = bobsKeys as GroupKeys
     await expect(engine.decrypt(keys, Buffer.from(sealed?.cipher ?? '', 'base64'))).rejects.toThrow()
     expect(bob.messages.some((m) => m.body === after)).toBe(false)
   })
@@ -221,7 +223,7 @@ describe('end-to-end encrypted groups', { timeout: 120_000 }, () => {
     await bob.client.close()
 
     // Its device id survives; the group's MLS state does not.
-    await bob.store.delete(`group/${gid}`)
+    await forgetKeys(bob.store, gid)
     const again = await device(bob.sub, bob.store, bob.cursors)
     await keysSettled(gid, alice, again)
     const rejoin = commitsOf(await log(alice, gid)).at(-1)

@@ -24,7 +24,7 @@ import type { Committed, GroupKeys } from '../packages/client/src/mls.js'
 import { credentialIdentity, type DeviceName } from '../packages/client/src/mls-wire.js'
 import { connector } from './support/clients.js'
 import { engine, groupOf, keyPackageOf, signerOf, vouchFor } from './support/devices.js'
-import { approved, device, encryptedGroup, keysSettled, received } from './support/encrypted.js'
+import { approved, device, encryptedGroup, keysSettled, received, savedKeys } from './support/encrypted.js'
 import { groupItems, httpUrl, type TestClient, unique } from './support/huddle.js'
 import { connectionIds, waitFor } from './support/sdk.js'
 
@@ -183,7 +183,7 @@ describe('a hidden leaf', { timeout: 120_000 }, () => {
     await waitFor(() =>
       expect(bob.security).toContainEqual(expect.objectContaining({ kind: 'refused', gid })),
     )
-    expect(await bob.store.get(`group/${gid}`)).toBeUndefined()
+    expect(await savedKeys(bob.store, gid)).toBeUndefined()
     await expect(joined.message('for alice only')).rejects.toMatchObject({ code: 'KEYS_REFUSED' })
     // Nothing bob said was ever encrypted: the group's log holds no message for mallory's leaf to open.
     const history = await alice.ok('history', { gid })
@@ -334,8 +334,7 @@ describe('a commit members cannot take in', { timeout: 120_000 }, () => {
     await alice.chat.invite(gid, 'Sealed', [carol.iss])
     await carol.ok('join', { gid })
     const roster = await alice.client.request('roster', { gid })
-    const saved = await alice.store.get(`group/${gid}`)
-    const aliceKeys = await engine.load(saved ?? new Uint8Array())
+    const aliceKeys = (await savedKeys(alice.store, gid)) as GroupKeys
     // The server's side, through the management API: a commit of alice's adding carol, with `added` naming
     // another device of carol's than the one MLS adds (and a roster to match the lie).
     await alice.client.close()
@@ -366,8 +365,8 @@ describe('a commit members cannot take in', { timeout: 120_000 }, () => {
         expect.objectContaining({ kind: 'refused', gid, epoch: roster.epoch + 1 }),
       ),
     )
-    const kept = await engine.load((await bob.store.get(`group/${gid}`)) ?? new Uint8Array())
-    expect(kept.epoch).toBe(roster.epoch)
+    const kept = await savedKeys(bob.store, gid)
+    expect(kept?.epoch).toBe(roster.epoch)
   })
 })
 

@@ -86,6 +86,8 @@ function fakeEngine() {
     ]),
     save: vi.fn<MlsEngine['save']>(async () => new Uint8Array([9, 9])),
     load: vi.fn<MlsEngine['load']>(async () => state()),
+    saveRatchet: vi.fn<MlsEngine['saveRatchet']>(async () => new Uint8Array([7])),
+    loadRatchet: vi.fn<MlsEngine['loadRatchet']>(async () => state()),
     newSigner: vi.fn<MlsEngine['newSigner']>(async () => signer),
     sign: vi.fn<MlsEngine['sign']>(async () => new Uint8Array([10])),
     verify: vi.fn<MlsEngine['verify']>(async () => true),
@@ -160,6 +162,15 @@ describe('the MLS engine across a worker channel', () => {
     expect(fake.save.mock.calls[0]?.[0]).toBe(await fake.joinFromWelcome.mock.results[0]?.value)
     await engine.save(await engine.load(new Uint8Array()))
     expect(fake.save.mock.calls[1]?.[0]).toBe(await fake.load.mock.results[0]?.value)
+    // Ratchet steps are saved from two states the worker holds, and loaded onto one into a new handle.
+    expect(await engine.saveRatchet(created, encrypted.keys)).toEqual(new Uint8Array([7]))
+    expect(fake.saveRatchet.mock.calls[0]).toEqual([
+      inWorker,
+      (await fake.encrypt.mock.results[0]?.value)?.keys,
+    ])
+    await engine.save(await engine.loadRatchet(created, new Uint8Array([7])))
+    expect(fake.loadRatchet.mock.calls[0]?.[0]).toBe(inWorker)
+    expect(fake.save.mock.calls[2]?.[0]).toBe(await fake.loadRatchet.mock.results[0]?.value)
 
     // A look-alike the worker never made crosses as the plain value it is, which a real engine refuses.
     const real = bridged().engine

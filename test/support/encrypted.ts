@@ -7,7 +7,8 @@ import {
 } from '@huddle/client'
 import type { CommitEvent, GroupEvent } from '@huddle/client/protocol'
 import { expect, vi } from 'vitest'
-import { mlsEngine } from '../../packages/client/src/mls.js'
+import { KeyPersistence } from '../../packages/client/src/key-persistence.js'
+import { type GroupKeys, mlsEngine } from '../../packages/client/src/mls.js'
 import { unique } from './huddle.js'
 import { participant, waitFor } from './sdk.js'
 
@@ -67,6 +68,18 @@ export async function log(who: Participant, gid: string): Promise<GroupEvent[]> 
   }
 }
 
+/** Group `gid`'s keys as a device's store holds them, loaded as the SDK loads them (undefined: none). */
+export function savedKeys(store: EncryptionStore, gid: string): Promise<GroupKeys | undefined> {
+  const engine = mlsEngine()
+  return new KeyPersistence(store, async () => engine).loadGroup(gid)
+}
+
+/** Forgets group `gid`'s keys in a device's store, as a device that lost them. */
+export function forgetKeys(store: EncryptionStore, gid: string): Promise<void> {
+  const engine = mlsEngine()
+  return new KeyPersistence(store, async () => engine).dropGroup(gid)
+}
+
 export const commitsOf = (events: GroupEvent[]) =>
   events.filter((e): e is CommitEvent => e.type === 'chat.commit')
 
@@ -86,7 +99,6 @@ export async function encryptedGroup(owner: Device, ...others: Device[]) {
 
 /** Waits until every device holds the group's keys at the server's epoch, with nobody missing or stale. */
 export async function keysSettled(gid: string, ...devices: Device[]) {
-  const engine = mlsEngine()
   // Several commits, each verified by the server and taken in by every device: on a busy host, a while.
   await vi.waitFor(
     async () => {
@@ -95,8 +107,7 @@ export async function keysSettled(gid: string, ...devices: Device[]) {
       expect(roster?.stale).toEqual([])
       expect(roster?.leaves.length).toBe(devices.length)
       for (const { store } of devices) {
-        const saved = await store.get(`group/${gid}`)
-        expect(saved && (await engine.load(saved)).epoch).toBe(roster?.epoch)
+        expect((await savedKeys(store, gid))?.epoch).toBe(roster?.epoch)
       }
     },
     { timeout: 30_000, interval: 100 },

@@ -35,6 +35,8 @@ const answers: { [M in keyof MlsEngine]: CrossingOf<Awaited<ReturnType<MlsEngine
   leaves: 'plain',
   save: 'plain',
   load: 'state',
+  saveRatchet: 'plain',
+  loadRatchet: 'state',
 }
 
 /** A group state as it crosses the channel: the worker keeps the state, the page a handle to it. */

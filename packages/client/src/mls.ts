@@ -8,7 +8,6 @@ import {
   createCommit,
   createGroup,
   createGroupInfoWithExternalPubAndRatchetTree,
-  decodeGroupState,
   decodeMlsMessage,
   defaultCapabilities,
   defaultKeyPackageEqualityConfig,
@@ -16,7 +15,6 @@ import {
   defaultLifetimeConfig,
   defaultPaddingConfig,
   emptyPskIndex,
-  encodeGroupState,
   encodeMlsMessage,
   type GroupInfo,
   generateKeyPackageWithKey,
@@ -40,6 +38,15 @@ import { makeKeyPackageRef } from 'ts-mls/keyPackage.js'
 import { decryptSenderData } from 'ts-mls/privateMessage.js'
 import { toBase64 } from './bytes.js'
 import {
+  applyRatchetSteps,
+  type GroupKeys,
+  loadWhole,
+  saveRatchetSteps,
+  saveWhole,
+  stateOf,
+  wrap,
+} from './mls-state.js'
+import {
   type AddedPackage,
   type CommitFacts,
   credentialIdentity,
@@ -52,13 +59,9 @@ import {
 } from './mls-wire.js'
 import type { RosterLeaf } from './protocol.js'
 
-// The SDK's MLS engine: Huddle's rules for encrypted groups over ts-mls, behind an interface of ours.
+export type { GroupKeys } from './mls-state.js'
 
-/** A group's MLS state for one device: opaque outside mls.ts (immutable; a rejected commit's new state is dropped). */
-export interface GroupKeys {
-  readonly epoch: number
-  readonly leaf: number
-}
+// The SDK's MLS engine: Huddle's rules for encrypted groups over ts-mls, behind an interface of ours.
 
 /** A member leaf, the device its credential names and its signature key (base64). */
 export type Leaf = RosterLeaf
@@ -112,8 +115,13 @@ export interface MlsEngine {
     cipher: Uint8Array,
   ): Promise<{ keys: GroupKeys; plaintext: Uint8Array; sender: Leaf }>
   leaves(keys: GroupKeys): Promise<Leaf[]>
+  /** The whole state, saved once per epoch (and when its ratchet steps grow large). */
   save(keys: GroupKeys): Promise<Uint8Array>
   load(bytes: Uint8Array): Promise<GroupKeys>
+  /** The ratchet steps `keys` took since `base` (what a message changes); undefined when more changed: save it whole. */
+  saveRatchet(base: GroupKeys, keys: GroupKeys): Promise<Uint8Array | undefined>
+  /** `base` moved on by ratchet steps `saveRatchet` made from it. */
+  loadRatchet(base: GroupKeys, steps: Uint8Array): Promise<GroupKeys>
 }
 
 const suiteName = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'
@@ -146,20 +154,6 @@ function cipherSuite(): Promise<CiphersuiteImpl> {
     throw error
   })
   return suite
-}
-
-const states = new WeakMap<GroupKeys, ClientState>()
-
-function wrap(state: ClientState): GroupKeys {
-  const keys = Object.freeze({ epoch: Number(state.groupContext.epoch), leaf: state.privatePath.leafIndex })
-  states.set(keys, state)
-  return keys
-}
-
-function stateOf(keys: GroupKeys): ClientState {
-  const state = states.get(keys)
-  if (state === undefined) throw new Error('not GroupKeys made by this engine')
-  return state
 }
 
 /** The MLS engine over ts-mls 1.6.4 (ciphersuite MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519). */
@@ -355,14 +349,19 @@ export function mlsEngine(): MlsEngine {
     },
 
     async save(keys) {
-      return encodeGroupState(stateOf(keys))
+      return saveWhole(keys)
     },
 
     async load(bytes) {
-      // A copy: the state decoded holds views into these bytes.
-      const decoded = decodeGroupState(bytes.slice(), 0)
-      if (decoded === undefined || decoded[1] !== bytes.length) throw new Error('not a saved group state')
-      return wrap({ ...decoded[0], clientConfig })
+      return loadWhole(bytes, clientConfig)
+    },
+
+    async saveRatchet(base, keys) {
+      return saveRatchetSteps(base, keys)
+    },
+
+    async loadRatchet(base, steps) {
+      return applyRatchetSteps(base, steps)
     },
   }
 }
