@@ -1,13 +1,15 @@
-import { limits } from '@huddle/client/protocol'
-import { defaultRateLimits } from '../lambdas/core/rate-limits.js'
+import {
+  authorizerSettings,
+  chatSettings,
+  readSettings,
+  type Settings,
+  settings,
+} from '../lambdas/settings.js'
 
-/** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
-export interface HuddleConfig {
-  jwksUrl: string
-  jwtIssuer: string
-  jwtAudience: string
-  /** The JWT claim whose value is the user's identity. */
-  identityClaim: string
+export { maxFanOutSliceSize } from '../lambdas/settings.js'
+
+/** What a deployment varies besides the functions' settings: the stage, its throttle, data and alarms. */
+export interface DeploymentConfig {
   /** The selected stage: names the API stage and the stack (`Huddle-<stageName>`). */
   stageName: string
   throttleRate: number
@@ -18,36 +20,15 @@ export interface HuddleConfig {
   /** Alarms notify this existing SNS topic. */
   alarmTopicArn?: string
   corsOrigins: string[]
-  /** Days a group's events (messages, joins, leaves, edits, deletes) are kept before DynamoDB's TTL removes them. */
-  messageRetentionDays: number
-  /** Members (invited or joined) a group may have. */
-  maxGroupSize: number
-  /** Groups one identity may create in an hour. */
-  groupsPerHour: number
-  /** Invites one identity may have pending. */
-  pendingInvitesPerIdentity: number
-  /** Bytes one attached file (as uploaded, encrypted) may have, and files one message may carry. */
-  attachmentBytes: number
-  attachmentsPerMessage: number
-  /** Each identity's messages (with edits and deletes) a second, and the burst it may send above that. */
-  messagesPerSecond: number
-  messageBurst: number
-  /** Each identity's other writes (invite, join, leave, receipt, avatar, block, unblock) a second, and their
-   * burst. */
-  writesPerSecond: number
-  writeBurst: number
-  /** Connections per fan-out slice: a function posts the first slice itself and hands the rest to the worker. */
-  fanOutSliceSize: number
   /** Set API Gateway's account-wide CloudWatch role, which WebSocket access logging needs. */
   apiGatewayLogsRole: boolean
 }
 
-/** The settings a stage may keep in cdk.json (`context.stages.<stage>`); `-c key=value` overrides any of them. */
-export const stageSettingKeys = [
-  'jwksUrl',
-  'jwtIssuer',
-  'jwtAudience',
-  'identityClaim',
+/** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
+export type HuddleConfig = DeploymentConfig & Settings
+
+/** The keys a stage may set besides the settings table's rows. */
+const deploymentKeys = [
   'allowPlaceholderAuth',
   'throttleRate',
   'throttleBurst',
@@ -56,33 +37,12 @@ export const stageSettingKeys = [
   'alarmTopicArn',
   'alarmsWithoutNotification',
   'corsOrigins',
-  'messageRetentionDays',
-  'maxGroupSize',
-  'groupsPerHour',
-  'pendingInvitesPerIdentity',
-  'attachmentBytes',
-  'attachmentsPerMessage',
-  'messagesPerSecond',
-  'messageBurst',
-  'writesPerSecond',
-  'writeBurst',
-  'fanOutSliceSize',
   'apiGatewayLogsRole',
 ] as const
-type StageSettingKey = (typeof stageSettingKeys)[number]
 
-/**
- * The most connections a fan-out slice may carry, so that the asynchronous invocation holding it stays
- * within Lambda's 1 MB payload for the Event invocation type (read strictly, as 1,000,000 bytes):
- * - the event's data: up to `limits.postBytes` (128,000), and escaped once more inside the slice's JSON,
- *   where each quote or backslash it holds doubles, so at most twice that: 256,000;
- * - the slice's id, event type and keys, with headroom: 4,000;
- * - each target, `{"iss":"…","connectionId":"…"},`: 29 bytes of JSON around an identity of at most 128
- *   ASCII characters and a connection id (API Gateway's are 16 characters; 64 allowed): 221, rounded up
- *   to 224.
- * (1,000,000 − 256,000 − 4,000) / 224 = 3,303.
- */
-export const maxFanOutSliceSize = Math.floor((1_000_000 - 2 * limits.postBytes - 4_000) / 224)
+/** The settings a stage may keep in cdk.json (`context.stages.<stage>`); `-c key=value` overrides any of them. */
+export const stageSettingKeys: readonly string[] = [...Object.keys(settings), ...deploymentKeys]
+type StageSettingKey = keyof Settings | (typeof deploymentKeys)[number]
 
 /** The stage deployed when no `-c stage=` is given. */
 export const defaultStage = 'prod'
@@ -111,10 +71,6 @@ export class ConfigError extends Error {
 type ContextReader = (key: string) => unknown
 
 const stageNamePattern = /^[A-Za-z0-9-]{1,64}$/
-/** Claim names as issuers write them, namespaced ones included (`https://example.com/huddle_id`). */
-const claimNamePattern = /^[A-Za-z0-9_.:/~-]{1,256}$/
-/** Registered claims that are the same for many users, or differ per token: none of them names a user. */
-const notIdentityClaims = ['iss', 'aud', 'exp', 'nbf', 'iat', 'jti']
 const snsTopicArnPattern = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/
 
 /**
@@ -174,21 +130,8 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     return value
   }
 
-  /** A slice rides in one asynchronous invocation, whose payload Lambda caps. */
-  const fanOutSliceSize = (): number => {
-    const value = positiveNumber('fanOutSliceSize', 1000, true)
-    if (value <= maxFanOutSliceSize) return value
-    problems.push(
-      `fanOutSliceSize must be at most ${maxFanOutSliceSize}, so that a slice fits Lambda's 1 MB ` +
-        `asynchronous invocation payload, got ${value}`,
-    )
-    return maxFanOutSliceSize
-  }
-
-  const jwt = { jwksUrl: text('jwksUrl'), jwtIssuer: text('jwtIssuer'), jwtAudience: text('jwtAudience') }
-  const missing = Object.entries(jwt)
-    .filter(([, value]) => value === undefined)
-    .map(([key]) => key)
+  const jwtKeys = ['jwksUrl', 'jwtIssuer', 'jwtAudience'] as const
+  const missing = jwtKeys.filter((key) => !isSet(setting(key)))
   const allowPlaceholderAuth = flag('allowPlaceholderAuth', false)
   if (missing.length === 3 && allowPlaceholderAuth) {
     warnings.push(
@@ -204,19 +147,20 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
           : ''),
     )
   }
-  const jwksUrl = jwt.jwksUrl ?? placeholderJwt.jwksUrl
-  if (!isHttpsUrl(jwksUrl)) problems.push(`jwksUrl must be an https:// URL, got ${JSON.stringify(jwksUrl)}`)
-
-  const identityClaim = text('identityClaim') ?? 'sub'
-  if (!claimNamePattern.test(identityClaim)) {
-    problems.push(
-      `identityClaim must be a claim name (letters, digits and _ . : / ~ -), got ${JSON.stringify(identityClaim)}`,
-    )
-  } else if (notIdentityClaims.includes(identityClaim)) {
-    problems.push(
-      `identityClaim cannot be ${identityClaim}: it does not name a user (use sub, oid or a custom claim)`,
-    )
+  // Each row's own check, in the table's order; missing token settings are reported above, as placeholders.
+  const fromStage = (key: string): unknown => {
+    const value = setting(key as StageSettingKey)
+    return isSet(value) || !Object.hasOwn(placeholderJwt, key)
+      ? value
+      : placeholderJwt[key as keyof typeof placeholderJwt]
   }
+  const unset = (key: string) => `${key} is not set ${where}`
+  const token = readSettings(authorizerSettings, fromStage, (key) => key, unset)
+  // Deployed, the authorizer fetches the issuer's keys over TLS only (the local stack serves its own over http).
+  if (!isHttpsUrl(token.values.jwksUrl)) {
+    problems.push(`jwksUrl must be an https:// URL, got ${JSON.stringify(token.values.jwksUrl)}`)
+  }
+  problems.push(...token.problems)
 
   const removalPolicy = text('removalPolicy') ?? 'retain'
   if (removalPolicy !== 'retain' && removalPolicy !== 'destroy') {
@@ -255,29 +199,20 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     }
   }
 
+  const throttleRate = positiveNumber('throttleRate', 500, false)
+  const throttleBurst = positiveNumber('throttleBurst', 1000, true)
+  const limits = readSettings(chatSettings, fromStage, (key) => key, unset)
+  problems.push(...limits.problems)
   const config: HuddleConfig = {
-    jwksUrl,
-    jwtIssuer: jwt.jwtIssuer ?? placeholderJwt.jwtIssuer,
-    jwtAudience: jwt.jwtAudience ?? placeholderJwt.jwtAudience,
-    identityClaim,
     stageName,
-    throttleRate: positiveNumber('throttleRate', 500, false),
-    throttleBurst: positiveNumber('throttleBurst', 1000, true),
+    throttleRate,
+    throttleBurst,
     removalPolicy: removalPolicy === 'destroy' ? 'destroy' : 'retain',
     ...(alarmEmail === undefined ? {} : { alarmEmail }),
     ...(alarmTopicArn === undefined ? {} : { alarmTopicArn }),
     corsOrigins,
-    messageRetentionDays: positiveNumber('messageRetentionDays', 365, true),
-    maxGroupSize: positiveNumber('maxGroupSize', 10_000, true),
-    groupsPerHour: positiveNumber('groupsPerHour', 20, true),
-    pendingInvitesPerIdentity: positiveNumber('pendingInvitesPerIdentity', 100, true),
-    attachmentBytes: positiveNumber('attachmentBytes', 25 * 1024 * 1024, true),
-    attachmentsPerMessage: positiveNumber('attachmentsPerMessage', 10, true),
-    messagesPerSecond: positiveNumber('messagesPerSecond', defaultRateLimits.messages.perSecond, false),
-    messageBurst: positiveNumber('messageBurst', defaultRateLimits.messages.burst, true),
-    writesPerSecond: positiveNumber('writesPerSecond', defaultRateLimits.writes.perSecond, false),
-    writeBurst: positiveNumber('writeBurst', defaultRateLimits.writes.burst, true),
-    fanOutSliceSize: fanOutSliceSize(),
+    ...token.values,
+    ...limits.values,
     apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
   }
   if (problems.length > 0) throw new ConfigError(problems)

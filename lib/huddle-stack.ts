@@ -12,8 +12,8 @@ import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cd
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js'
 import type { Construct } from 'constructs'
-import { envNames } from '../lambdas/adapters/env-names.js'
 import { tableSchema } from '../lambdas/adapters/dynamo/table-schema.js'
+import { envNames } from '../lambdas/adapters/env-names.js'
 import {
   authorizer,
   bucketPrefixes,
@@ -23,6 +23,7 @@ import {
   type WorkerDefinition,
   workers,
 } from '../lambdas/routes.js'
+import { settingsEnvironment } from '../lambdas/settings.js'
 import type { HuddleConfig } from './config.js'
 import { HandlerFunction } from './handler-function.js'
 import { HuddleMonitoring, type MonitoredFunction, type MonitoredWorker } from './monitoring.js'
@@ -158,12 +159,7 @@ export class HuddleStack extends Stack {
       handler: authorizer.handler,
       removalPolicy,
       timeout: Duration.seconds(authorizer.timeoutSeconds),
-      environment: {
-        [envNames.jwksUrl]: config.jwksUrl,
-        [envNames.jwtIssuer]: config.jwtIssuer,
-        [envNames.jwtAudience]: config.jwtAudience,
-        [envNames.identityClaim]: config.identityClaim,
-      },
+      environment: settingsEnvironment('authorizer', config),
     }).function
     monitored.push({ label: 'authorizer', function: authorizerFunction, alarmOnErrors: false })
     const connectAuthorizer = new WebSocketLambdaAuthorizer('ConnectAuthorizer', authorizerFunction, {
@@ -178,10 +174,7 @@ export class HuddleStack extends Stack {
     }
     /** What a function that invokes a worker needs to reach it, by the worker's handler. */
     const workerSettings: Record<string, (worker: IFunction) => Record<string, string>> = {
-      [fanOutWorker.handler]: (worker) => ({
-        [envNames.fanOutFunction]: worker.functionName,
-        [envNames.fanOutSliceSize]: String(config.fanOutSliceSize),
-      }),
+      [fanOutWorker.handler]: (worker) => ({ [envNames.fanOutFunction]: worker.functionName }),
     }
     const settingsToInvoke = (handler: string): Record<string, string> => {
       const settings = workerSettings[handler]
@@ -205,22 +198,7 @@ export class HuddleStack extends Stack {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
           ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),
           ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
-          // Functions that write to the table stamp each event they append with its expiry, keep
-          // groups within their size, and take their callers' rate tokens (a token is a write).
-          ...(access.table === 'readWrite'
-            ? {
-                [envNames.retentionDays]: String(config.messageRetentionDays),
-                [envNames.maxGroupSize]: String(config.maxGroupSize),
-                [envNames.messagesPerSecond]: String(config.messagesPerSecond),
-                [envNames.messageBurst]: String(config.messageBurst),
-                [envNames.writesPerSecond]: String(config.writesPerSecond),
-                [envNames.writeBurst]: String(config.writeBurst),
-                [envNames.groupsPerHour]: String(config.groupsPerHour),
-                [envNames.pendingInvitesPerIdentity]: String(config.pendingInvitesPerIdentity),
-                [envNames.attachmentBytes]: String(config.attachmentBytes),
-                [envNames.attachmentsPerMessage]: String(config.attachmentsPerMessage),
-              }
-            : {}),
+          ...settingsEnvironment(access, config),
           ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),
         },
       }).function

@@ -19,6 +19,7 @@ import {
   workers as sharedWorkers,
   type WorkerDefinition,
 } from '../lambdas/routes.js'
+import { authorizerSettings, receivesVariable, settingVariables } from '../lambdas/settings.js'
 import { startDynamoDbProxy, startS3Proxy } from './access-proxies.js'
 import { type DevTokens, explainRefusedToken } from './dev-tokens.js'
 import { buildFunctions, LocalFunction, sourceModule } from './functions.js'
@@ -545,9 +546,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const region = environment.AWS_REGION ?? localAccount.region
   managementApi = new SignatureVerifier('execute-api', region, (id) => grants?.secretOf(id))
   expectedTokens = {
-    ...(environment[envNames.jwtIssuer] && { issuer: environment[envNames.jwtIssuer] }),
-    ...(environment[envNames.jwtAudience] && { audience: environment[envNames.jwtAudience] }),
-    ...(environment[envNames.identityClaim] && { identityClaim: environment[envNames.identityClaim] }),
+    ...(environment[authorizerSettings.jwtIssuer.variable] && {
+      issuer: environment[authorizerSettings.jwtIssuer.variable],
+    }),
+    ...(environment[authorizerSettings.jwtAudience.variable] && {
+      audience: environment[authorizerSettings.jwtAudience.variable],
+    }),
+    ...(environment[authorizerSettings.identityClaim.variable] && {
+      identityClaim: environment[authorizerSettings.identityClaim.variable],
+    }),
     ...(options.tokens && { jwks: options.tokens.jwks }),
   }
 
@@ -660,31 +667,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 }
 
-/** Settings only the authorizer reads (the CDK stack gives them to it alone). */
-const authorizerSettings: string[] = [
-  envNames.jwksUrl,
-  envNames.jwtIssuer,
-  envNames.jwtAudience,
-  envNames.identityClaim,
-]
-
-/** A rate token is a write: only functions that write the table get the buckets' settings. */
-const rateSettings: string[] = [
-  envNames.messagesPerSecond,
-  envNames.messageBurst,
-  envNames.writesPerSecond,
-  envNames.writeBurst,
-]
-
 /** The setting that names each worker to the functions that invoke it, as the CDK stack sets it. */
 const workerSettings: Record<string, string> = { [fanOutWorker.handler]: envNames.fanOutFunction }
 
 /**
  * A function's whole environment, as the CDK stack sets it: the table's name and endpoint only with a
- * `table` grant (the retention and rate limits only when it may write), the bucket's only with `bucket`,
- * the callback URL only with `connections`, the token settings only for the authorizer, and the workers'
- * names (FANOUT_FUNCTION), the fan-out's slice size and the Lambda API's endpoint (the gateway's own) only
- * with `invoke`; the endpoints are the enforcing proxies, and the keys its own.
+ * `table` grant, the bucket's only with `bucket`, the callback URL only with `connections`, each setting
+ * only where the settings table sends it, and the workers' names (FANOUT_FUNCTION) and the Lambda API's
+ * endpoint (the gateway's own) only with `invoke`; the endpoints are the enforcing proxies, and the keys its
+ * own.
  */
 function functionEnvironment(
   name: string,
@@ -696,11 +687,9 @@ function functionEnvironment(
   const invoked = route.invoke ?? []
   const withheld = new Set<string>([
     ...(route.table ? [] : [envNames.tableName, envNames.dynamoEndpoint]),
-    ...(route.table === 'readWrite' ? [] : [envNames.retentionDays, ...rateSettings]),
     ...(route.bucket ? [] : [envNames.bucketName, envNames.s3Endpoint]),
     ...(route.connections ? [] : [envNames.callbackUrl]),
-    ...(access === 'authorizer' ? [] : authorizerSettings),
-    ...(invoked.length > 0 ? [] : [envNames.fanOutSliceSize]),
+    ...[...settingVariables].filter((variable) => !receivesVariable(access, variable)),
     // Set below from the grant, whatever the environment says.
     ...Object.values(workerSettings),
     envNames.lambdaEndpoint,

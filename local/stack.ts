@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { envNames } from '../lambdas/adapters/env-names.js'
 import type { RateLimit } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
+import { defaultChatSettings, type Settings, settings as settingRows } from '../lambdas/settings.js'
 import { dataDirFiles, lockDataDir } from './data-dir.js'
 import { createDevTokens, devTokenClaims } from './dev-tokens.js'
 import {
@@ -69,9 +70,28 @@ export async function startEmulators(
   return { dynamo, s3, stop: () => Promise.all([dynamo.stop(), s3.stop()]).then(() => {}) }
 }
 
+/** The settings the local stack runs with: as deployed by default, with its own token issuer. */
+export function localSettings(
+  gatewayUrl: string,
+  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'rateLimits'> = {},
+): Settings {
+  const { messages, writes } = settings.rateLimits ?? {}
+  return {
+    ...defaultChatSettings,
+    jwksUrl: `${gatewayUrl}/.well-known/jwks.json`,
+    jwtIssuer: devTokenClaims.issuer,
+    jwtAudience: devTokenClaims.audience,
+    identityClaim: 'sub',
+    ...(settings.fanOutSliceSize !== undefined && { fanOutSliceSize: settings.fanOutSliceSize }),
+    ...(messages && { messagesPerSecond: messages.perSecond, messageBurst: messages.burst }),
+    ...(writes && { writesPerSecond: writes.perSecond, writeBurst: writes.burst }),
+  }
+}
+
 /**
- * The environment handlers get locally: the same variables the CDK stack sets, pointing at the emulators
- * (the gateway gives each function only its share, and the workers' names and Lambda endpoint itself).
+ * The environment handlers get locally: the same variables the CDK stack sets, pointing at the emulators,
+ * with every setting (the gateway gives each function only its share, as the CDK stack does, and the
+ * workers' names and Lambda endpoint itself).
  */
 export function localHandlerEnvironment(
   gatewayUrl: string,
@@ -79,32 +99,24 @@ export function localHandlerEnvironment(
   s3Endpoint: string,
   settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'rateLimits'> = {},
 ): Record<string, string> {
+  const values = localSettings(gatewayUrl, settings)
   return {
     [envNames.tableName]: localNames.table,
     [envNames.bucketName]: localNames.bucket,
     [envNames.callbackUrl]: gatewayUrl,
-    [envNames.jwksUrl]: `${gatewayUrl}/.well-known/jwks.json`,
-    [envNames.jwtIssuer]: devTokenClaims.issuer,
-    [envNames.jwtAudience]: devTokenClaims.audience,
-    [envNames.identityClaim]: 'sub',
     [envNames.dynamoEndpoint]: dynamoEndpoint,
     [envNames.s3Endpoint]: s3Endpoint,
+    ...Object.fromEntries(
+      Object.entries(settingRows).map(([name, row]) => [
+        row.variable,
+        String(values[name as keyof Settings]),
+      ]),
+    ),
     AWS_ACCESS_KEY_ID: emulatorClientConfig.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: emulatorClientConfig.credentials.secretAccessKey,
     AWS_REGION: emulatorClientConfig.region,
     POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
-    ...(settings.fanOutSliceSize !== undefined && {
-      [envNames.fanOutSliceSize]: String(settings.fanOutSliceSize),
-    }),
-    ...(settings.rateLimits?.messages && {
-      [envNames.messagesPerSecond]: String(settings.rateLimits.messages.perSecond),
-      [envNames.messageBurst]: String(settings.rateLimits.messages.burst),
-    }),
-    ...(settings.rateLimits?.writes && {
-      [envNames.writesPerSecond]: String(settings.rateLimits.writes.perSecond),
-      [envNames.writeBurst]: String(settings.rateLimits.writes.burst),
-    }),
   }
 }
 

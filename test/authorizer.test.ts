@@ -2,9 +2,9 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { envNames } from '../lambdas/adapters/env-names.js'
 import { metricNames } from '../lambdas/adapters/metric-names.js'
 import type { AuthorizerEvent, AuthorizerResult } from '../lambdas/adapters/websocket-event.js'
+import { authorizerSettings } from '../lambdas/settings.js'
 
 // The authorizer is called directly, configured through its environment as the CDK stack configures it,
 // against a JWKS that a local HTTP server publishes; everything it writes (logs, EMF metrics) is captured.
@@ -104,10 +104,10 @@ function publishedMetrics(): Record<string, number> {
 /** A fresh authorizer (a cold start) with the environment the CDK stack gives it. */
 async function authorizerWith(settings: { jwksUrl?: string; identityClaim?: string } = {}) {
   Object.assign(process.env, {
-    [envNames.jwksUrl]: settings.jwksUrl ?? jwksUrl,
-    [envNames.jwtIssuer]: issuer,
-    [envNames.jwtAudience]: audience,
-    [envNames.identityClaim]: settings.identityClaim ?? 'sub',
+    [authorizerSettings.jwksUrl.variable]: settings.jwksUrl ?? jwksUrl,
+    [authorizerSettings.jwtIssuer.variable]: issuer,
+    [authorizerSettings.jwtAudience.variable]: audience,
+    [authorizerSettings.identityClaim.variable]: settings.identityClaim ?? 'sub',
     POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_LOG_LEVEL: 'INFO',
   })

@@ -12,6 +12,7 @@ import { envNames } from '../lambdas/adapters/env-names.js'
 import { metricNames } from '../lambdas/adapters/metric-names.js'
 import { rateBuckets } from '../lambdas/core/rate-limits.js'
 import { authorizer, bucketPrefixes, fanOutWorker, routes, workers } from '../lambdas/routes.js'
+import { settings } from '../lambdas/settings.js'
 import {
   ConfigError,
   maxFanOutSliceSize,
@@ -282,15 +283,15 @@ describe('functions', () => {
       expect(Object.hasOwn(variables, envNames.tableName), route.routeKey).toBe(!!route.access.table)
       expect(Object.hasOwn(variables, envNames.bucketName), route.routeKey).toBe(!!route.access.bucket)
       expect(Object.hasOwn(variables, envNames.callbackUrl), route.routeKey).toBe(!!route.access.connections)
-      for (const authorizerOnly of [envNames.jwksUrl, envNames.identityClaim]) {
+      for (const authorizerOnly of [settings.jwksUrl.variable, settings.identityClaim.variable]) {
         expect(Object.hasOwn(variables, authorizerOnly), route.routeKey).toBe(false)
       }
     }
     expect(environmentOf(resource(authorizerFunctionId))).toMatchObject({
-      [envNames.jwksUrl]: context.jwksUrl,
-      [envNames.jwtIssuer]: context.jwtIssuer,
-      [envNames.jwtAudience]: context.jwtAudience,
-      [envNames.identityClaim]: 'sub',
+      [settings.jwksUrl.variable]: context.jwksUrl,
+      [settings.jwtIssuer.variable]: context.jwtIssuer,
+      [settings.jwtAudience.variable]: context.jwtAudience,
+      [settings.identityClaim.variable]: 'sub',
     })
   })
 
@@ -299,7 +300,10 @@ describe('functions', () => {
     const configured = templateFor({ identityClaim: claim })
     configured.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
-        Variables: Match.objectLike({ [envNames.jwksUrl]: context.jwksUrl, [envNames.identityClaim]: claim }),
+        Variables: Match.objectLike({
+          [settings.jwksUrl.variable]: context.jwksUrl,
+          [settings.identityClaim.variable]: claim,
+        }),
       },
     })
   })
@@ -308,12 +312,12 @@ describe('functions', () => {
     expect(writingRoutes).toEqual(expect.arrayContaining(['message', 'join', 'leave', 'edit', 'delete']))
     for (const route of routes) {
       const variables = environmentOf(functionOf(route.routeKey))
-      expect(variables[envNames.retentionDays], route.routeKey).toBe(
+      expect(variables[settings.messageRetentionDays.variable], route.routeKey).toBe(
         route.access.table === 'readWrite' ? '365' : undefined,
       )
     }
     const withRetention = ofType('AWS::Lambda::Function').filter(([, fn]) =>
-      Object.hasOwn(environmentOf(fn), envNames.retentionDays),
+      Object.hasOwn(environmentOf(fn), settings.messageRetentionDays.variable),
     )
     // The worker writes the table too (its slice records), so the same rule gives it the same settings.
     const writingWorkers = workers.filter((worker) => worker.access.table === 'readWrite')
@@ -322,22 +326,22 @@ describe('functions', () => {
 
   it('get the configured message retention, group size, groups an hour, pending invites and attachment limits when given', () => {
     // Each setting, its environment variable and the value given.
-    const settings = [
-      ['messageRetentionDays', envNames.retentionDays, '30'],
-      ['maxGroupSize', envNames.maxGroupSize, '500'],
-      ['groupsPerHour', envNames.groupsPerHour, '5'],
-      ['pendingInvitesPerIdentity', envNames.pendingInvitesPerIdentity, '7'],
-      ['attachmentBytes', envNames.attachmentBytes, '1000'],
-      ['attachmentsPerMessage', envNames.attachmentsPerMessage, '3'],
+    const given = [
+      ['messageRetentionDays', settings.messageRetentionDays.variable, '30'],
+      ['maxGroupSize', settings.maxGroupSize.variable, '500'],
+      ['groupsPerHour', settings.groupsPerHour.variable, '5'],
+      ['pendingInvitesPerIdentity', settings.pendingInvitesPerIdentity.variable, '7'],
+      ['attachmentBytes', settings.attachmentBytes.variable, '1000'],
+      ['attachmentsPerMessage', settings.attachmentsPerMessage.variable, '3'],
     ] as const
     const configured = templateFor(
-      Object.fromEntries(settings.map(([setting, , value]) => [setting, value])),
+      Object.fromEntries(given.map(([setting, , value]) => [setting, value])),
     ).findResources('AWS::Lambda::Function')
     for (const route of routes) {
       const fn = configured[functionByRoute.get(route.routeKey) ?? route.routeKey] as Resource | undefined
       expect(fn, route.routeKey).toBeDefined()
       const writes = route.access.table === 'readWrite'
-      for (const [setting, variable, value] of settings) {
+      for (const [setting, variable, value] of given) {
         expect(environmentOf(fn as Resource)[variable], `${route.routeKey} ${setting}`).toBe(
           writes ? value : undefined,
         )
@@ -347,10 +351,10 @@ describe('functions', () => {
 
   it('that may write the table get the rate limits, the defaults or the configured ones', () => {
     const rates = [
-      envNames.messagesPerSecond,
-      envNames.messageBurst,
-      envNames.writesPerSecond,
-      envNames.writeBurst,
+      settings.messagesPerSecond.variable,
+      settings.messageBurst.variable,
+      settings.writesPerSecond.variable,
+      settings.writeBurst.variable,
     ]
     const configured = templateFor({
       messagesPerSecond: '2.5',
@@ -610,7 +614,7 @@ describe('fan-out worker', () => {
       expect(variables[envNames.fanOutFunction], route.routeKey).toEqual(
         invokes ? { Ref: fanOutFunctionId } : undefined,
       )
-      expect(variables[envNames.fanOutSliceSize], route.routeKey).toBe(invokes ? '1000' : undefined)
+      expect(variables[settings.fanOutSliceSize.variable], route.routeKey).toBe(invokes ? '1000' : undefined)
     }
     const own = environmentOf(resource(fanOutFunctionId))
     expect(Object.keys(own)).toEqual(expect.arrayContaining([envNames.tableName, envNames.callbackUrl]))
@@ -621,7 +625,7 @@ describe('fan-out worker', () => {
   it('hands the configured slice size to the functions that invoke it', () => {
     const configured = templateFor({ fanOutSliceSize: '250' }).findResources('AWS::Lambda::Function')
     const sizes = Object.values(configured).flatMap((fn) => {
-      const size = environmentOf(fn as Resource)[envNames.fanOutSliceSize]
+      const size = environmentOf(fn as Resource)[settings.fanOutSliceSize.variable]
       return size === undefined ? [] : [size]
     })
     expect(sizes).toEqual(invokers.map(() => '250'))

@@ -4,8 +4,8 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
 import { Chat, type ChatDeps } from '../core/chat.js'
-import type { ChatStore, EventSender, FanOutWorkers, ObjectStore, RateLimit } from '../core/ports.js'
-import { defaultRateLimits } from '../core/rate-limits.js'
+import type { ChatStore, EventSender, FanOutWorkers, ObjectStore } from '../core/ports.js'
+import { chatSettings, readSettings, type SettingRows, type SettingValues } from '../settings.js'
 import { DynamoChatStore } from './dynamo-store.js'
 import { envNames } from './env-names.js'
 import { LambdaFanOutWorkers } from './lambda-workers.js'
@@ -15,11 +15,12 @@ import { SignedHttp } from './signed-http.js'
 
 type EnvName = (typeof envNames)[keyof typeof envNames] | 'AWS_REGION'
 
-/** A setting this function was deployed with; a clear error names what is missing. */
+const deployHint = 'deploy with the CDK stack or run the local stack (npm start)'
+
+/** A resource this function was deployed with; a clear error names what is missing. */
 export function requiredEnv(name: EnvName): string {
   const value = process.env[name]
-  if (!value)
-    throw new Error(`${name} is not set: deploy with the CDK stack or run the local stack (npm start)`)
+  if (!value) throw new Error(`${name} is not set: ${deployHint}`)
   return value
 }
 
@@ -27,24 +28,16 @@ function optionalEnv(name: EnvName): string | undefined {
   return process.env[name] || undefined
 }
 
-function positiveInteger(name: EnvName, value: string): number {
-  const parsed = Number(value)
-  if (!Number.isInteger(parsed) || parsed <= 0)
-    throw new Error(`${name} must be a positive integer, got ${value}`)
-  return parsed
-}
-
-/** A token bucket's settings, each the deployed default unless set; a rate may be a fraction. */
-function rateLimit(perSecond: EnvName, burst: EnvName, fallback: RateLimit): RateLimit {
-  const rate = optionalEnv(perSecond)
-  const size = optionalEnv(burst)
-  const parsedRate = Number(rate)
-  if (rate !== undefined && !(Number.isFinite(parsedRate) && parsedRate > 0))
-    throw new Error(`${perSecond} must be a positive number, got ${rate}`)
-  return {
-    perSecond: rate === undefined ? fallback.perSecond : parsedRate,
-    burst: size === undefined ? fallback.burst : positiveInteger(burst, size),
-  }
+/** The settings of `rows` from this function's environment, each its default when unset; errors name the variable. */
+export function settingsFromEnvironment<R extends SettingRows>(rows: R): SettingValues<R> {
+  const { values, problems } = readSettings(
+    rows,
+    (_, row) => process.env[row.variable],
+    (_, row) => row.variable,
+    (_, row) => `${row.variable} is not set: ${deployHint}`,
+  )
+  if (problems.length > 0) throw new Error(problems.join('; '))
+  return values
 }
 
 /** A port whose adapter is built on first use, so a function only needs the settings it really uses. */
@@ -100,37 +93,10 @@ export function chatFromEnvironment(
   onDelivery?: ChatDeps['onDelivery'],
   onSecurity?: ChatDeps['onSecurity'],
 ): Chat {
-  const retentionDays = optionalEnv(envNames.retentionDays)
-  const maxGroupSize = optionalEnv(envNames.maxGroupSize)
-  const groupsPerHour = optionalEnv(envNames.groupsPerHour)
-  const pendingInvites = optionalEnv(envNames.pendingInvitesPerIdentity)
-  const attachmentBytes = optionalEnv(envNames.attachmentBytes)
-  const attachmentsPerMessage = optionalEnv(envNames.attachmentsPerMessage)
   const fanOutFunction = optionalEnv(envNames.fanOutFunction)
-  const sliceSize = optionalEnv(envNames.fanOutSliceSize)
   return new Chat({
-    ...(retentionDays !== undefined && {
-      retentionDays: positiveInteger(envNames.retentionDays, retentionDays),
-    }),
-    ...(maxGroupSize !== undefined && { maxGroupSize: positiveInteger(envNames.maxGroupSize, maxGroupSize) }),
-    ...(groupsPerHour !== undefined && {
-      groupsPerHour: positiveInteger(envNames.groupsPerHour, groupsPerHour),
-    }),
-    ...(pendingInvites !== undefined && {
-      pendingInvitesPerIdentity: positiveInteger(envNames.pendingInvitesPerIdentity, pendingInvites),
-    }),
-    ...(attachmentBytes !== undefined && {
-      attachmentBytes: positiveInteger(envNames.attachmentBytes, attachmentBytes),
-    }),
-    ...(attachmentsPerMessage !== undefined && {
-      attachmentsPerMessage: positiveInteger(envNames.attachmentsPerMessage, attachmentsPerMessage),
-    }),
+    settings: settingsFromEnvironment(chatSettings),
     ...(fanOutFunction !== undefined && { workers: lazily(() => fanOutWorkers(fanOutFunction)) }),
-    ...(sliceSize !== undefined && { sliceSize: positiveInteger(envNames.fanOutSliceSize, sliceSize) }),
-    rateLimits: {
-      messages: rateLimit(envNames.messagesPerSecond, envNames.messageBurst, defaultRateLimits.messages),
-      writes: rateLimit(envNames.writesPerSecond, envNames.writeBurst, defaultRateLimits.writes),
-    },
     store: lazily(chatStore),
     objects: lazily(objectStore),
     sender: lazily(eventSender),

@@ -22,7 +22,7 @@ export class Attachments {
 
   async requestUpload(caller: Caller, frame: Frames['attachment']): Promise<AckResults['attachment']> {
     await this.readAsMember(caller, frame.gid, 'attachment')
-    const { attachmentBytes } = this.context
+    const { attachmentBytes } = this.context.settings
     if (frame.size > attachmentBytes) {
       throw new ChatError('TOO_LARGE', `attachment is ${frame.size} bytes; the limit is ${attachmentBytes}`)
     }
@@ -83,7 +83,7 @@ export class Attachments {
 
   /** Fails unless a message may carry this many files. */
   requireCount(attachments: Attachment[] | SealedAttachment[] | undefined): void {
-    const { attachmentsPerMessage } = this.context
+    const { attachmentsPerMessage } = this.context.settings
     if ((attachments?.length ?? 0) > attachmentsPerMessage) {
       throw new ChatError('TOO_LARGE', `message: at most ${attachmentsPerMessage} attachments`)
     }
@@ -105,7 +105,7 @@ export class Attachments {
       attachments.map((attachment) => this.uploads.find(caller, attachment.key, 'message')),
     )
     for (const [i, object] of objects.entries()) {
-      if (object.size > this.context.attachmentBytes) {
+      if (object.size > this.context.settings.attachmentBytes) {
         throw new ChatError('TOO_LARGE', `message: attachment ${i} is over the limit`)
       }
       // The size a message shows is its object's, exactly.

@@ -38,7 +38,8 @@ export class Blocks {
    * with `pendingInvitesPerIdentity` invites pending already (so that nobody can be buried in invites).
    */
   async reachable(inviter: string, invitees: string[]): Promise<string[]> {
-    const { store, pendingInvitesPerIdentity: cap } = this.context
+    const { store } = this.context
+    const { pendingInvitesPerIdentity: cap } = this.context.settings
     const [blocks, pending] = await Promise.all([
       store.findBlocks(invitees.map((blocker) => ({ blocker, iss: inviter }))),
       Promise.all(invitees.map((iss) => store.pendingInvites(iss, cap))),

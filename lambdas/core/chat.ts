@@ -1,4 +1,5 @@
 import { limits } from '@huddle/client/protocol'
+import { type ChatSettings, defaultChatSettings } from '../settings.js'
 import { Administration } from './administration.js'
 import { Attachments } from './attachments.js'
 import { Avatars } from './avatars.js'
@@ -18,7 +19,7 @@ import type {
   ObjectStore,
   RateLimit,
 } from './ports.js'
-import { defaultRateLimits, type RateBucket, RateLimits } from './rate-limits.js'
+import { type RateBucket, RateLimits, rateLimitsOf } from './rate-limits.js'
 import { Uploads } from './uploads.js'
 
 export type { Caller } from './context.js'
@@ -33,21 +34,9 @@ export interface ChatDeps {
   fanOutConcurrency?: number
   /** Workers that post the slices of a large fan-out; without them, a function posts every connection. */
   workers?: FanOutWorkers
-  /** Connections per slice: a function posts the first slice of a fan-out and hands the others to workers;
-   * default 1,000. */
-  sliceSize?: number
-  /** Days a group's events are kept (DynamoDB TTL); default 365. */
-  retentionDays?: number
-  /** Members (invited or joined) a group may have; default 10,000. */
-  maxGroupSize?: number
-  /** Groups one identity may create in an hour; default 20. */
-  groupsPerHour?: number
-  /** Invites one identity may have pending; default 100. */
-  pendingInvitesPerIdentity?: number
-  /** Bytes one attached file (as uploaded) may have, default 25 MiB; files one message may carry, default 10. */
-  attachmentBytes?: number
-  attachmentsPerMessage?: number
-  /** Each identity's token buckets (per second, burst); default 5 and 20 for messages, 20 and 60 for writes. */
+  /** The limits to enforce, each the deployed default (lambdas/settings.ts) unless given. */
+  settings?: Partial<ChatSettings>
+  /** Each identity's token buckets, when not those the settings give. */
   rateLimits?: Record<RateBucket, RateLimit>
   /** Told of each security event (see ChatContext.security). */
   onSecurity?: (kind: string, details: Record<string, string | number>) => void
@@ -77,13 +66,14 @@ export class Chat {
   constructor(deps: ChatDeps) {
     const now = deps.now ?? (() => new Date())
     const newId = deps.newId ?? (() => crypto.randomUUID())
-    const retentionSeconds = (deps.retentionDays ?? 365) * daySeconds
+    const settings: ChatSettings = { ...defaultChatSettings, ...deps.settings }
+    const retentionSeconds = settings.messageRetentionDays * daySeconds
     this.delivery = new Delivery({
       store: deps.store,
       sender: deps.sender,
       concurrency: deps.fanOutConcurrency ?? 32,
       workers: deps.workers,
-      sliceSize: deps.sliceSize ?? 1000,
+      sliceSize: settings.fanOutSliceSize,
       newId,
       onDelivery: deps.onDelivery,
     })
@@ -94,11 +84,7 @@ export class Chat {
       now,
       newId,
       expiresAt: (at) => Math.ceil(at.getTime() / 1000) + retentionSeconds,
-      maxGroupSize: deps.maxGroupSize ?? 10_000,
-      groupsPerHour: deps.groupsPerHour ?? 20,
-      pendingInvitesPerIdentity: deps.pendingInvitesPerIdentity ?? 100,
-      attachmentBytes: deps.attachmentBytes ?? 25 * 1024 * 1024,
-      attachmentsPerMessage: deps.attachmentsPerMessage ?? 10,
+      settings,
       security: deps.onSecurity ?? (() => {}),
     }
     const uploads = new Uploads(this.context)
@@ -106,7 +92,7 @@ export class Chat {
     this.attachments = new Attachments(this.context, uploads)
     this.blocks = new Blocks(this.context)
     this.membership = new Membership(this.context, this.avatars, this.blocks)
-    this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? defaultRateLimits, now)
+    this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? rateLimitsOf(settings), now)
     this.conversation = new Conversation(this.context, this.rateLimits, this.avatars, this.attachments)
     this.administration = new Administration(this.context, this.membership, this.avatars, uploads)
     this.keyPackages = new KeyPackages(this.context)

@@ -1,3 +1,4 @@
+import type { ChatSettings } from '../settings.js'
 import type { Delivery } from './delivery.js'
 import type { ChatStore, ObjectStore } from './ports.js'
 
@@ -16,15 +17,8 @@ export interface ChatContext {
   newId(): string
   /** Epoch seconds after which an event stored at `at` expires (the retention setting). */
   expiresAt(at: Date): number
-  /** Members (invited or joined) a group may have. */
-  maxGroupSize: number
-  /** Groups one identity may create in an hour. */
-  groupsPerHour: number
-  /** Invites one identity may have pending; invites past it leave that identity out. */
-  pendingInvitesPerIdentity: number
-  /** Bytes one attached file (as uploaded) may have, and files one message may carry. */
-  attachmentBytes: number
-  attachmentsPerMessage: number
+  /** The limits this deployment enforces (lambdas/settings.ts). */
+  settings: ChatSettings
   /** Reports an attempt on an encrypted group's keys that was refused (or a refusal of a commit), for the
    * operators: which group and identities, never keys or content. */
   security(kind: string, details: Record<string, string | number>): void

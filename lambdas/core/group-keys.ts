@@ -280,8 +280,11 @@ export class GroupKeys {
   private async sentPart(caller: Caller, part: MlsBytes): Promise<SentPart> {
     if ('data' in part) return { bytes: fromBase64(part.data), data: part.data }
     const { id, size } = await this.uploads.find(caller, part.key, 'commit')
-    if (size > this.context.attachmentBytes) {
-      throw new ChatError('TOO_LARGE', `commit: ${part.key} is over ${this.context.attachmentBytes} bytes`)
+    if (size > this.context.settings.attachmentBytes) {
+      throw new ChatError(
+        'TOO_LARGE',
+        `commit: ${part.key} is over ${this.context.settings.attachmentBytes} bytes`,
+      )
     }
     const bytes = await this.context.objects.read(part.key)
     if (bytes === undefined)

@@ -81,7 +81,7 @@ export class Membership {
           joinSeq: 0,
         }
         const members = [creator, ...invitees.map((iss) => invited(iss, 0))]
-        requireRoom(members.length, this.context.maxGroupSize)
+        requireRoom(members.length, this.context.settings.maxGroupSize)
         if (!(await store.createGroup(group, members))) return moved
         return { group, members, newcomers: invitees }
       }
@@ -97,7 +97,7 @@ export class Membership {
         state.members.filter((m) => m.status !== 'left' || m.bannedBy !== undefined).map((m) => m.iss),
       )
       const newcomers = invitees.filter((iss) => !present.has(iss))
-      requireRoom(present.size + newcomers.length, this.context.maxGroupSize)
+      requireRoom(present.size + newcomers.length, this.context.settings.maxGroupSize)
       // Each newcomer may read what follows the head it was invited at; one that left keeps its last window.
       const invitedAt = (head: number) =>
         newcomers.map((iss) => {
@@ -346,7 +346,7 @@ export class Membership {
 
   /** A new group counts against its creator's groups this hour. */
   private async countNewGroup(caller: Caller): Promise<void> {
-    const { groupsPerHour } = this.context
+    const { groupsPerHour } = this.context.settings
     const refusal = await this.context.store.spend(
       caller.iss,
       'group',

@@ -1,4 +1,5 @@
 import type { Action } from '@huddle/client/protocol'
+import { type ChatSettings, defaultChatSettings } from '../settings.js'
 import type { Caller } from './context.js'
 import { ChatError } from './errors.js'
 import type { ChatStore, RateLimit } from './ports.js'
@@ -6,11 +7,16 @@ import type { ChatStore, RateLimit } from './ports.js'
 /** An identity's token buckets: one for what is said in groups, one for the other writes. */
 export type RateBucket = 'messages' | 'writes'
 
-/** The deployed defaults (lib/config.ts); the local stack runs with them too. */
-export const defaultRateLimits: Record<RateBucket, RateLimit> = {
-  messages: { perSecond: 5, burst: 20 },
-  writes: { perSecond: 20, burst: 60 },
+/** Each bucket's rate and size, as the settings give them. */
+export function rateLimitsOf(settings: ChatSettings): Record<RateBucket, RateLimit> {
+  return {
+    messages: { perSecond: settings.messagesPerSecond, burst: settings.messageBurst },
+    writes: { perSecond: settings.writesPerSecond, burst: settings.writeBurst },
+  }
 }
+
+/** The deployed defaults (lambdas/settings.ts); the local stack runs with them too. */
+export const defaultRateLimits: Record<RateBucket, RateLimit> = rateLimitsOf(defaultChatSettings)
 
 /**
  * The bucket each limited action draws from. Reads (history, receipts, sync, groups, members, blocks,

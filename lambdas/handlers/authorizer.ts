@@ -1,17 +1,13 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics'
-import { envNames } from '../adapters/env-names.js'
-import { requiredEnv } from '../adapters/environment.js'
+import { settingsFromEnvironment } from '../adapters/environment.js'
 import { logger, metrics } from '../adapters/handler.js'
 import { metricNames } from '../adapters/metric-names.js'
 import { TokenRefused, tokenVerifier } from '../adapters/tokens.js'
 import type { AuthorizerEvent, AuthorizerResult } from '../adapters/websocket-event.js'
+import { authorizerSettings } from '../settings.js'
 
-const verify = tokenVerifier({
-  jwksUrl: requiredEnv(envNames.jwksUrl),
-  issuer: requiredEnv(envNames.jwtIssuer),
-  audience: requiredEnv(envNames.jwtAudience),
-  identityClaim: requiredEnv(envNames.identityClaim),
-})
+const { jwksUrl, jwtIssuer, jwtAudience, identityClaim } = settingsFromEnvironment(authorizerSettings)
+const verify = tokenVerifier({ jwksUrl, issuer: jwtIssuer, audience: jwtAudience, identityClaim })
 
 /**
  * The $connect REQUEST authorizer: the token's identity claim names the connection's user. A bad token is
