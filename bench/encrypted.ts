@@ -2,18 +2,16 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { firstDeviceList, rosterDigest } from '@huddle/client/devices'
-import { type Committed, type GroupKeys, mlsEngine, type Signer } from '@huddle/client/mls'
+import { type GroupKeys, mlsEngine, type Signer } from '@huddle/client/mls'
 import type { DeviceName } from '@huddle/client/mls-wire'
-import {
-  type AckResults,
-  type CommitEvent,
-  limits,
-  type MessageEvent,
-  type MlsBytes,
-} from '@huddle/client/protocol'
+import { type CommitEvent, limits, type MessageEvent, type MlsBytes } from '@huddle/client/protocol'
 import type { RateLimit } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
-import { putUpload } from '../packages/client/src/upload.js'
+import type { Request } from '../packages/client/src/connection.js'
+import { memoryEncryptionStore } from '../packages/client/src/encryption-store.js'
+import { GroupKeysState, type KeysToSave, sealedOf } from '../packages/client/src/group-keys.js'
+import { KeyPersistence } from '../packages/client/src/key-persistence.js'
+import { type KeyServer, keyServer } from '../packages/client/src/key-server.js'
 import { startStackProcess } from './stack-process.js'
 import {
   addFigures,
@@ -42,8 +40,6 @@ const adds = quick ? 2 : 5
  * thread of its own) and DynamoDB Local (Java) are slow on their first calls. */
 const warmupGroup = { members: 10, messages: 50, adds: 3 }
 const body = 'x'.repeat(100)
-/** What encryption.ts sends inline in all, across a commit's parts (`inlineBudget` there). */
-const inlineBudget = limits.mlsInlineChars
 /** How long a pushed event may take to arrive before the run gives up. */
 const eventTimeoutMs = 30_000
 /** Many requests from few identities, far faster than the deployed limits allow. */
@@ -70,11 +66,15 @@ interface EncryptedGroupResult {
     /** The MLS PrivateMessage, and its base64 in the frame. */
     cipherBytes: number
     cipherChars: number
-    /** Engine alone. */
+    /** The state machine's seal and open (the engine's encrypt and decrypt). */
     encryptMs: P
     decryptMs: P
-    /** `engine.save` of the new state, which the SDK does after every encrypt and decrypt (`#adopt`). */
+    /** KeyPersistence.saveGroup after every seal and open: the ratchet steps the message took. */
     saveMs: P
+    /** What that save writes. */
+    savedBytes: number
+    /** The whole state saved (`engine.save`), as every message did before states were saved by what changed. */
+    wholeSaveMs: P
     stateBytes: number
     /** The `message` request frame as the SDK builds it. */
     frameBytes: { plain: number; encrypted: number; ratio: number }
@@ -120,6 +120,9 @@ interface Device {
   name: DeviceName
   signer: Signer
   secrets: Map<string, Uint8Array>
+  /** The SDK's server port over `client`. */
+  server: KeyServer
+  timing: { commitSentAt: number }
 }
 
 /** Pushed events a step waits for: it asks before the request that causes them. */
@@ -216,6 +219,54 @@ async function main(): Promise<void> {
   }
 }
 
+/** A member's keys of the group, as the SDK holds them: the state machine, saved through its persistence. */
+interface Holder {
+  gid: string
+  state: GroupKeysState
+  saved: KeyPersistence
+  /** Bytes the store was last asked to keep (what a save wrote). */
+  written: { bytes: number }
+}
+
+/** A member's keys, kept in a memory store whose writes are counted. */
+function holder(gid: string): Holder {
+  const store = memoryEncryptionStore()
+  const written = { bytes: 0 }
+  const counted = {
+    ...store,
+    async set(name: string, value: Uint8Array) {
+      written.bytes = value.byteLength
+      await store.set(name, value)
+    },
+  }
+  return {
+    gid,
+    state: new GroupKeysState(gid),
+    saved: new KeyPersistence(counted, async () => engine),
+    written,
+  }
+}
+
+/** Saves what a change of the keys left, as the SDK does before it sends anything the change encrypted. */
+async function keep(holds: Holder, save: KeysToSave | undefined): Promise<void> {
+  if (save === undefined) return
+  if (save.previous) await holds.saved.savePrevious(holds.gid, save.previous)
+  await holds.saved.saveGroup(holds.gid, save.keys)
+}
+
+/** The SDK's server port over a bench connection; `timing` notes when each commit frame leaves, after its uploads. */
+function portOf(client: BenchClient, timing: { commitSentAt: number }): KeyServer {
+  const request = async (action: string, fields: Record<string, unknown>) => {
+    if (action !== 'commit') return client.ok(action, fields)
+    const reply = await client.request(action, fields, () => {
+      timing.commitSentAt = performance.now()
+    })
+    if (reply.type !== 'ack') throw new Error(`${client.iss} commit failed: ${JSON.stringify(reply)}`)
+    return reply
+  }
+  return keyServer(request as unknown as Request)
+}
+
 interface BuiltGroup {
   gid: string
   members: number
@@ -224,17 +275,17 @@ interface BuiltGroup {
   existing: Device
   /** Joined members with a key package published, added to the keys one at a time. */
   joiners: Device[]
-  creatorKeys: GroupKeys
-  existingKeys: GroupKeys
+  creatorHolds: Holder
+  existingHolds: Holder
   build: EncryptedGroupResult['build']
 }
 
 /**
- * An encrypted group of `members` whose keys every member holds a leaf of, made over raw connections:
- * each member's device publishes a key package; the creator invites them all and they join; the
- * creator's device starts the keys (epoch 0, a commit with a path, as the SDK does) and then adds every
- * other member in one commit, sending the real `claim` and `commit` requests. The joiners to be added
- * later join the group too, and publish a key package each.
+ * An encrypted group of `members` whose keys every member holds a leaf of, made over raw connections and the
+ * SDK's server port: each member's device publishes a key package; the creator invites them all and they
+ * join; the creator's device starts the keys (epoch 0, a commit with a path, as the SDK does) and then adds
+ * every other member in one commit. The joiners to be added later join the group too, and publish a key
+ * package each.
  */
 async function buildGroup(
   url: string,
@@ -253,7 +304,9 @@ async function buildGroup(
     const signer = await engine.newSigner()
     const sign = (message: Uint8Array) => engine.sign(signer.signKey, message)
     await client.ok('vouch', { list: await firstDeviceList(iss, name.device, signer.publicKey, sign) })
-    return { client, inbox: new Inbox(client), name, signer, secrets: new Map() }
+    const timing = { commitSentAt: 0 }
+    const server = portOf(client, timing)
+    return { client, inbox: new Inbox(client), name, signer, secrets: new Map(), server, timing }
   })
   const [creator, existing] = devices
   if (creator === undefined || existing === undefined) throw new Error('a group needs two members')
@@ -264,7 +317,7 @@ async function buildGroup(
   await mapLimited(others, 4, async (device) => {
     const made = await engine.makeKeyPackage(device.name, device.signer)
     device.secrets.set(made.ref, made.secret)
-    await device.client.ok('keys', { device: device.name.device, packages: [b64(made.package)] })
+    await device.server.publish(device.name.device, [b64(made.package)])
   })
   for (let i = 0; i < others.length; i += limits.membersPerInvite) {
     await creator.client.ok('invite', {
@@ -277,21 +330,25 @@ async function buildGroup(
   await mapLimited(others, 8, (device) => device.client.ok('join', { gid }))
 
   // The creator starts the keys (epoch 0 → 1), then adds every other member (1 → 2).
-  const own = await engine.createGroup(gid, creator.name, creator.signer)
-  const started = await engine.commit(own, {})
-  await sendCommit(creator.client, gid, started)
-  const claimed = await mapLimited(holders, 8, async (device) => claim(creator.client, gid, device.name.iss))
+  const creatorHolds = holder(gid)
+  const started = await engine.commit(await engine.createGroup(gid, creator.name, creator.signer), {})
+  await creator.server.commit(gid, started)
+  await keep(creatorHolds, creatorHolds.state.adopt(started.keys, true))
+  const claimed = await mapLimited(holders, 8, async (device) => claim(creator, gid, device.name.iss))
   const addAllAt = performance.now()
   const everyone = await engine.commit(started.keys, { add: claimed.flat() })
   const addAllMs = performance.now() - addAllAt
   const arrived = existing.inbox.commit(gid, 2)
-  await sendCommit(creator.client, gid, everyone)
+  await creator.server.commit(gid, everyone)
+  await keep(creatorHolds, creatorHolds.state.adopt(everyone.keys, true))
   const { frame: event } = await arrived
-  const welcome = await fetchPart(existing.client, gid, requirePart(event.welcome))
+  const welcome = await existing.server.fetch(gid, requirePart(event.welcome))
   const joinAt = performance.now()
   const existingKeys = await joinFromWelcome(existing, welcome)
   const joinMs = performance.now() - joinAt
-  if (!(await rosterHolds(existing.client, gid, existingKeys))) {
+  const existingHolds = holder(gid)
+  await keep(existingHolds, existingHolds.state.adopt(existingKeys))
+  if (!(await rosterHolds(existing, gid, existingKeys))) {
     problems.push(`${gid}: the keys joined from the first Welcome differ from the server's roster`)
   }
   if (existingKeys.epoch !== 2 || everyone.keys.epoch !== 2)
@@ -302,8 +359,8 @@ async function buildGroup(
     creator,
     existing,
     joiners,
-    creatorKeys: everyone.keys,
-    existingKeys,
+    creatorHolds,
+    existingHolds,
     build: {
       addAllMs: round(addAllMs, 1),
       commitBytes: everyone.commit.byteLength,
@@ -314,57 +371,76 @@ async function buildGroup(
   }
 }
 
+/** A `chat.message` of `from` carrying `cipher`, as another member's state machine takes it in. */
+function messageOf(gid: string, from: Device, jti: string, cipher: Uint8Array): MessageEvent {
+  return {
+    type: 'chat.message',
+    gid,
+    iss: from.name.iss,
+    jti,
+    body: '',
+    cipher: b64(cipher),
+    seq: 0,
+    iat: '',
+  }
+}
+
 /**
- * Per message, on the engine alone: the creator's device encrypts the SDK's sealed payload and another
- * member's decrypts it, each followed by `save`, as the SDK's `#adopt` does. Then one message through the
- * stack, whose frame and event are measured in bytes against the same body sent in a plain group.
+ * Per message, through the SDK's state machine and persistence, no stack: the creator's device seals the
+ * SDK's payload and saves what changed, and another member's opens it and saves what changed. Beside it,
+ * the whole state saved (what every message wrote before states were saved by what changed). Then one
+ * message through the stack, whose frame and event are measured in bytes against the same body sent in a
+ * plain group.
  */
 async function measureMessages(
   group: BuiltGroup,
   count: number,
   problems: string[],
 ): Promise<EncryptedGroupResult['perMessage']> {
-  const { gid, creator, existing } = group
+  const { gid, creator, existing, creatorHolds: sender, existingHolds: receiver } = group
   const encryptMs: number[] = []
   const decryptMs: number[] = []
   const saveMs: number[] = []
-  let sender = group.creatorKeys
-  let receiver = group.existingKeys
+  const wholeSaveMs: number[] = []
   let stateBytes = 0
+  let savedBytes = 0
   let sealedBytes = 0
   let cipherBytes = 0
   for (let i = 0; i < messages.warmup + count; i++) {
     const measured = i >= messages.warmup
     const jti = randomUUID()
-    const sealed = utf8.encode(JSON.stringify({ jti, body }))
+    const sealed = sealedOf(jti, body, undefined)
     const encryptAt = performance.now()
-    const made = await engine.encrypt(sender, sealed)
+    const made = await sender.state.seal(engine, sealed)
     const encrypted = performance.now()
-    const state = await engine.save(made.keys)
+    const whole = made.save && (await engine.save(made.save.keys))
+    const savedWhole = performance.now()
+    await keep(sender, made.save)
     const saved = performance.now()
-    sender = made.keys
-    const opened = await engine.decrypt(receiver, made.cipher)
+    const written = sender.written.bytes
+    const opened = await receiver.state.open(engine, messageOf(gid, creator, jti, made.cipher))
     const decrypted = performance.now()
-    await engine.save(opened.keys)
+    await keep(receiver, opened?.save)
     const savedToo = performance.now()
-    receiver = opened.keys
-    if (opened.sender.iss !== creator.name.iss || Buffer.compare(opened.plaintext, sealed) !== 0) {
+    if (opened?.sealed?.body !== body || opened.sealed.jti !== jti) {
       problems.push(`${gid}: message ${i} decrypted to something else`)
     }
     if (!measured) continue
     encryptMs.push(encrypted - encryptAt)
     decryptMs.push(decrypted - saved)
-    saveMs.push(saved - encrypted, savedToo - decrypted)
-    stateBytes = state.byteLength
-    sealedBytes = sealed.byteLength
+    saveMs.push(saved - savedWhole, savedToo - decrypted)
+    wholeSaveMs.push(savedWhole - encrypted)
+    stateBytes = whole?.byteLength ?? 0
+    savedBytes = written
+    sealedBytes = utf8.encode(JSON.stringify(sealed)).byteLength
     cipherBytes = made.cipher.byteLength
   }
 
   // The same 100-byte body as the SDK writes it: a plain group's frame, and an encrypted group's (#sendNow).
   const jti = randomUUID()
   const plainFrame = JSON.stringify({ gid, body, jti, action: 'message', id: randomUUID() })
-  const sealed = await engine.encrypt(sender, utf8.encode(JSON.stringify({ jti, body })))
-  sender = sealed.keys
+  const sealed = await sender.state.seal(engine, sealedOf(jti, body, undefined))
+  await keep(sender, sealed.save)
   const fields = { gid, jti, body: '', cipher: b64(sealed.cipher) }
   const encryptedFrame = JSON.stringify({ ...fields, action: 'message', id: randomUUID() })
   const arrived = existing.inbox.next<MessageEvent>(
@@ -378,13 +454,11 @@ async function measureMessages(
   // A plain group's event is the same one with the body in it and no cipher (conversation.ts).
   const { cipher, ...rest } = event
   const plainEvent = JSON.stringify({ ...rest, body })
-  const opened = await engine.decrypt(receiver, Buffer.from(cipher ?? '', 'base64'))
-  receiver = opened.keys
-  if (JSON.parse(new TextDecoder().decode(opened.plaintext)).jti !== jti) {
+  const opened = await receiver.state.open(engine, event)
+  await keep(receiver, opened?.save)
+  if (opened?.sealed?.jti !== jti) {
     problems.push(`${gid}: the message sent through the stack decrypted to another`)
   }
-  group.creatorKeys = sender
-  group.existingKeys = receiver
 
   const ms = (values: number[], digits = 2): P => ({
     p50: round(quantile(values, 0.5), digits),
@@ -402,7 +476,9 @@ async function measureMessages(
     cipherChars: fields.cipher.length,
     encryptMs: ms(encryptMs),
     decryptMs: ms(decryptMs),
-    saveMs: ms(saveMs),
+    saveMs: ms(saveMs, 3),
+    savedBytes,
+    wholeSaveMs: ms(wholeSaveMs),
     stateBytes,
     frameBytes: pair(plainFrame, encryptedFrame),
     eventBytes: pair(plainEvent, encryptedEvent),
@@ -410,18 +486,18 @@ async function measureMessages(
 }
 
 /**
- * Adds the joiners one at a time, as the SDK's reconcile does: the creator claims the joiner's key package,
- * makes the commit, uploads the parts over the inline budget and sends `commit` until the ack. Then the
- * joiner fetches the Welcome from its `chat.commit`, joins from it and checks the keys against `roster`;
- * last, the existing member processes the commit. Each side's work starts after the one before ends, so
- * that they never share this process's CPU; on devices of their own, the joiner starts as soon as its
- * `chat.commit` arrives (the server posts it before it answers the commit).
+ * Adds the joiners one at a time, as the SDK's reconcile does: the creator claims the joiner's key package
+ * and makes the commit, which the server port sends (parts over the inline budget uploaded first) until the
+ * ack. Then the joiner fetches the Welcome from its `chat.commit`, joins from it and checks the keys against
+ * `roster`; last, the existing member's state machine takes the commit in. Each side's work starts after the
+ * one before ends, so that they never share this process's CPU; on devices of their own, the joiner starts as
+ * soon as its `chat.commit` arrives (the server posts it before it answers the commit).
  */
 async function measureAdds(
   group: BuiltGroup,
   problems: string[],
 ): Promise<EncryptedGroupResult['addMember']> {
-  const { gid, creator, existing } = group
+  const { gid, creator, existing, creatorHolds, existingHolds } = group
   const steps = {
     claim: [] as number[],
     commit: [] as number[],
@@ -436,50 +512,53 @@ async function measureAdds(
     process: [] as number[],
   }
   let bytes: Record<Part, number> | undefined
-  let uploaded: Part[] = []
-  const leavesBefore = (await engine.leaves(group.creatorKeys)).length
+  let uploaded: Part[] | undefined
+  const keysOf = (holds: Holder): GroupKeys => {
+    if (holds.state.keys === undefined) throw new Error(`${gid}: a member holds no keys`)
+    return holds.state.keys
+  }
+  const leavesBefore = (await engine.leaves(keysOf(creatorHolds))).length
   for (const joiner of group.joiners) {
-    const epoch = group.creatorKeys.epoch + 1
+    const epoch = keysOf(creatorHolds).epoch + 1
     const started = performance.now()
-    const add = await claim(creator.client, gid, joiner.name.iss)
+    const add = await claim(creator, gid, joiner.name.iss)
     const claimed = performance.now()
-    const made = await engine.commit(group.creatorKeys, { add, remove: [] })
+    const made = await engine.commit(keysOf(creatorHolds), { add, remove: [] })
     const committed = performance.now()
     const joinerGets = joiner.inbox.commit(gid, epoch)
     const existingGets = existing.inbox.commit(gid, epoch)
-    const sent = await sendCommit(creator.client, gid, made)
+    await creator.server.commit(gid, made)
     const acked = performance.now()
-    group.creatorKeys = made.keys
+    const sentAt = creator.timing.commitSentAt
+    await keep(creatorHolds, creatorHolds.state.adopt(made.keys, true))
 
     const { frame: event, at: arrivedAt } = await joinerGets
     const fetchAt = performance.now()
-    const welcome = await fetchPart(joiner.client, gid, requirePart(event.welcome))
+    const welcome = await joiner.server.fetch(gid, requirePart(event.welcome))
     const fetched = performance.now()
     const keys = await joinFromWelcome(joiner, welcome)
     const joined = performance.now()
-    const holds = await rosterHolds(joiner.client, gid, keys)
+    const holds = await rosterHolds(joiner, gid, keys)
     const checked = performance.now()
     if (!holds) problems.push(`${gid}: ${joiner.name.iss}'s keys differ from the server's roster`)
     if (keys.epoch !== epoch)
       problems.push(`${gid}: ${joiner.name.iss} joined at epoch ${keys.epoch}, not ${epoch}`)
 
     const { frame: seen } = await existingGets
-    const commit = await fetchPart(existing.client, gid, seen.commit)
+    const commit = await existing.server.fetch(gid, seen.commit)
     const processAt = performance.now()
-    const processed = await engine.process(group.existingKeys, commit)
+    // Processed, and checked against the server's account (added leaves, the roster's digest) as the SDK does.
+    const outcome = await existingHolds.state.processCommit(engine, seen, commit)
     steps.process.push(performance.now() - processAt)
-    group.existingKeys = processed.keys
-    const tree = await rosterDigest(await engine.leaves(processed.keys))
-    if ((await rosterDigest(processed.added)) !== (await rosterDigest(seen.added)) || tree !== seen.tree) {
-      problems.push(`${gid}: the commit adding ${joiner.name.iss} added other leaves than the server placed`)
-    }
+    if (outcome.kind === 'verify') await keep(existingHolds, existingHolds.state.adopt(outcome.next, true))
+    else problems.push(`${gid}: the commit adding ${joiner.name.iss} was taken as ${JSON.stringify(outcome)}`)
 
     steps.claim.push(claimed - started)
     steps.commit.push(committed - claimed)
-    steps.upload.push(sent.uploadMs)
-    steps.commitAck.push(acked - sent.sentAt)
+    steps.upload.push(sentAt - committed)
+    steps.commitAck.push(acked - sentAt)
     steps.adder.push(acked - started)
-    steps.delivered.push(arrivedAt - sent.sentAt)
+    steps.delivered.push(arrivedAt - sentAt)
     steps.welcomeFetch.push(fetched - fetchAt)
     steps.join.push(joined - fetched)
     steps.rosterCheck.push(checked - joined)
@@ -489,14 +568,17 @@ async function measureAdds(
       welcome: made.welcome?.byteLength ?? 0,
       info: made.info.byteLength,
     }
-    if (uploaded.length === 0)
-      uploaded = (['commit', 'welcome', 'info'] as const).filter((p) => 'key' in (sent.parts[p] ?? {}))
+    // The event carries each part as the port placed it: inline data, or the key of an upload.
+    uploaded ??= (['commit', 'welcome', 'info'] as const).filter((p) => {
+      const part: MlsBytes | undefined = seen[p]
+      return part !== undefined && 'key' in part
+    })
   }
   const median = (values: number[]) => round(quantile(values, 0.5), 1)
   return {
     adds: group.joiners.length,
     leavesBefore,
-    leavesAfter: (await engine.leaves(group.creatorKeys)).length,
+    leavesAfter: (await engine.leaves(keysOf(creatorHolds))).length,
     stackMs: {
       claim: median(steps.claim),
       upload: median(steps.upload),
@@ -509,55 +591,14 @@ async function measureAdds(
     },
     engineMs: { commit: median(steps.commit), join: median(steps.join), process: median(steps.process) },
     bytes: bytes ?? { commit: 0, welcome: 0, info: 0 },
-    uploaded,
+    uploaded: uploaded ?? [],
   }
 }
 
-/** One key package of each device of `iss`, as the SDK's `#claim` takes them. */
-async function claim(client: BenchClient, gid: string, iss: string): Promise<Uint8Array[]> {
-  const { packages } = (await client.ok('claim', { gid, iss })) as unknown as AckResults['claim']
-  return packages.map(({ package: text }) => new Uint8Array(Buffer.from(text, 'base64')))
-}
-
-/**
- * The commit's parts placed as encryption.ts `#parts` places them (inline while the budget lasts, in the
- * order commit, Welcome, info; the rest uploaded through `attachment` and a PUT), then `commit` sent.
- */
-async function sendCommit(client: BenchClient, gid: string, made: Committed) {
-  const placing = performance.now()
-  let budget = inlineBudget
-  const place = async (bytes: Uint8Array): Promise<MlsBytes> => {
-    const data = b64(bytes)
-    if (data.length <= budget) {
-      budget -= data.length
-      return { data }
-    }
-    const upload = (await client.ok('attachment', {
-      gid,
-      size: bytes.byteLength,
-    })) as unknown as AckResults['attachment']
-    await putUpload(upload, new Uint8Array(bytes), 'key change')
-    return { key: upload.key }
-  }
-  const commit = await place(made.commit)
-  const welcome = made.welcome && (await place(made.welcome))
-  const info = await place(made.info)
-  const parts = { commit, ...(welcome && { welcome }), info }
-  let sentAt = 0
-  const reply = await client.request('commit', { gid, ...parts }, () => {
-    sentAt = performance.now()
-  })
-  if (reply.type !== 'ack') throw new Error(`${client.iss} commit failed: ${JSON.stringify(reply)}`)
-  return { parts: parts as Partial<Record<Part, MlsBytes>>, uploadMs: sentAt - placing, sentAt }
-}
-
-/** A part of a commit event: inline, or downloaded as the SDK's `#fetch` does. */
-async function fetchPart(client: BenchClient, gid: string, part: MlsBytes): Promise<Uint8Array> {
-  if ('data' in part) return new Uint8Array(Buffer.from(part.data, 'base64'))
-  const link = (await client.ok('download', { gid, key: part.key })) as unknown as AckResults['download']
-  const response = await fetch(link.url)
-  if (!response.ok) throw new Error(`${gid}: a key change was answered ${response.status}`)
-  return new Uint8Array(await response.arrayBuffer())
+/** One key package of each device of `iss`, claimed through the server port as the SDK's reconcile does. */
+async function claim(device: Device, gid: string, iss: string): Promise<Uint8Array[]> {
+  const packages = await device.server.claim(gid, iss, [])
+  return packages.map((text) => new Uint8Array(Buffer.from(text, 'base64')))
 }
 
 function requirePart(part: MlsBytes | undefined): MlsBytes {
@@ -577,8 +618,8 @@ async function joinFromWelcome(device: Device, welcome: Uint8Array): Promise<Gro
 }
 
 /** The keys' leaves are the roster the server vouches for, leaf by leaf (the SDK's check at a join). */
-async function rosterHolds(client: BenchClient, gid: string, keys: GroupKeys): Promise<boolean> {
-  const roster = (await client.ok('roster', { gid })) as unknown as AckResults['roster']
+async function rosterHolds(device: Device, gid: string, keys: GroupKeys): Promise<boolean> {
+  const roster = await device.server.roster(gid)
   const leaves = await engine.leaves(keys)
   return roster.epoch === keys.epoch && (await rosterDigest(leaves)) === (await rosterDigest(roster.leaves))
 }
@@ -591,10 +632,12 @@ function report({ groups }: EncryptedResults): void {
   const pair = ({ p50, p99 }: P) => `${p50} / ${p99}`
 
   console.log(
-    `\nper message, on the engine alone (ts-mls in this process, no stack): the SDK's sealed payload ` +
+    `\nper message, in this process (no stack): the SDK's sealed payload ` +
       `(JSON {jti, body}, a ${body.length}-byte body: ${first.perMessage.sealedBytes} bytes) encrypted by the ` +
       `creator's device and decrypted by another member's, ${first.perMessage.messages} messages after ` +
-      `${messages.warmup} unmeasured; "save" is engine.save of the new state, which the SDK does after each\n`,
+      `${messages.warmup} unmeasured, through the SDK's state machine (seal, open) and persistence (memory ` +
+      'store); "save" is what each message saves now, its ratchet steps (KeyPersistence.saveGroup); ' +
+      '"whole state" is what every message saved before (engine.save of the whole state)\n',
   )
   printTable(
     [
@@ -603,7 +646,9 @@ function report({ groups }: EncryptedResults): void {
       'encrypt p50 / p99 ms',
       'decrypt p50 / p99 ms',
       'save p50 / p99 ms',
-      'saved state KiB',
+      'saved per message B',
+      'whole state save p50 / p99 ms',
+      'whole state KiB',
     ],
     groups.map((g) => [
       g.members,
@@ -611,6 +656,8 @@ function report({ groups }: EncryptedResults): void {
       pair(pm(g).encryptMs),
       pair(pm(g).decryptMs),
       pair(pm(g).saveMs),
+      pm(g).savedBytes,
+      pair(pm(g).wholeSaveMs),
       round(pm(g).stateBytes / 1024, 1),
     ]),
   )
