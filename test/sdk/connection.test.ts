@@ -14,8 +14,8 @@ import type {
   Requests,
 } from '../../packages/client/src/protocol.js'
 
-// The SDK's features depend on the Connection seam alone: here they run over one held in memory, no ChatClient,
-// no socket, no server.
+// The SDK's features depend on the Connection seam alone: here they run over one held in memory, with no
+// ChatClient, no socket and no server.
 
 type Answer<A extends Action> = (fields: Requests[A]) => AckResults[A]
 type Answers = { [A in Action]?: Answer<A> }
@@ -26,7 +26,7 @@ interface Sent {
   options: RequestOptions | undefined
 }
 
-/** A Connection the test drives: `answers` reply to requests (any other is NOT_FOUND), the test pushes events. */
+/** A Connection the test drives: `answers` reply to requests (others: NOT_FOUND); the test pushes events. */
 class MemoryConnection implements Connection {
   status: ConnectionStatus = 'open'
   readonly sent: Sent[] = []

@@ -48,7 +48,8 @@ export interface ChatOptions {
    * still works in plain groups; in encrypted ones it cannot read or send.
    */
   encryption?: EncryptionOptions
-  /** Delivered receipts, sent per group at most every `delayMs` (default 2000) while messages arrive; false: none. */
+  /** Delivered receipts, sent per group at most every `delayMs` (default 2000) while messages arrive; false:
+   * none. */
   deliveredReceipts?: false | { delayMs?: number }
   /** How long a hole in a group's order may wait for a late event before the log is read (default 250). */
   gapGraceMs?: number

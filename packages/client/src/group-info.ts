@@ -17,7 +17,7 @@ export interface GroupInfo {
   encrypted?: boolean
 }
 
-/** The part of a group's object that views and events change, so the directory keeps it without knowing the object. */
+/** The part of a group's object that views and events change: what the directory keeps current. */
 export interface GroupState {
   name: string
   members: string[]

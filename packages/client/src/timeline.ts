@@ -32,7 +32,7 @@ interface OwnWrite {
   apply?: () => void
 }
 
-/** Where one group's order stands on this client: its cursor, what waits ahead of a hole, a read of the log. */
+/** Where one group's order stands here: its cursor, what waits ahead of a hole, a read of the log. */
 interface GroupOrder {
   gid: string
   /** The seq of the last event handed over (or passed by); undefined while the group's start is unknown. */
