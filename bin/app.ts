@@ -3,7 +3,7 @@ import { AwsSolutionsChecks } from 'cdk-nag'
 import { ConfigError, type ConfigResult, readHuddleConfig } from '../lib/config.js'
 import { HuddleStack } from '../lib/huddle-stack.js'
 
-// CDK's CloudFormation schema check doubles synth time; test/infra.test.ts runs it instead.
+// CDK's CloudFormation schema check doubles synth time; test/infra/stack.test.ts runs it instead.
 const app = new App({ builtinCloudFormationValidation: false })
 
 let result: ConfigResult

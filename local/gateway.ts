@@ -677,7 +677,7 @@ const workerSettings: Record<string, string> = { [fanOutWorker.handler]: envName
  * endpoint (the gateway's own) only with `invoke`; the endpoints are the enforcing proxies, and the keys its
  * own.
  */
-function functionEnvironment(
+export function functionEnvironment(
   name: string,
   access: RouteAccess | 'authorizer',
   environment: Record<string, string>,
