@@ -498,7 +498,7 @@ function encryptedSection(r: Results): string[] {
         'group info B',
         'uploaded',
         'adding everyone: ms to make',
-        'its commit B',
+        'first commit B',
         'its Welcome B',
       ],
       groups.map((g) => [
