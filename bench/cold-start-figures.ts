@@ -149,9 +149,3 @@ export function ratio(before: number | undefined, after: number | undefined): st
   if (before === undefined || after === undefined || before === 0) return ''
   return `${(after / before).toFixed(2)}×`
 }
-
-/** Puts `value` under `key` in the parsed results file, keeping every other bench's keys. */
-export function withKey(file: unknown, key: string, value: unknown): Record<string, unknown> {
-  const kept = typeof file === 'object' && file !== null && !Array.isArray(file) ? file : {}
-  return { ...kept, [key]: value }
-}

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
@@ -18,14 +18,13 @@ import {
   pairHandlers,
   ratio,
   summarise,
-  withKey,
 } from './cold-start-figures.js'
+import { readResults, saveResults } from './results-file.js'
 import { addFigures, announceMachine, type Machine, printMoved, printTable, round } from './stats.js'
 
 const run = promisify(execFile)
 const projectRoot = fileURLToPath(new URL('..', import.meta.url))
 const outDir = `${projectRoot}node_modules/.cache/huddle-bench`
-const resultsFile = fileURLToPath(new URL('results.json', import.meta.url))
 
 /** One handler's deployment bundle and how long its module takes to initialise in a fresh process. */
 export interface ColdStart {
@@ -401,22 +400,6 @@ function figuresByPath(handlers: readonly HandlerComparison[]): Map<string, numb
   return figures
 }
 
-/** Puts the results under `coldStart` in results.json, keeping what the other benches keep there. */
-async function store(file: unknown, results: ColdStartResults): Promise<void> {
-  const merged = withKey(file, 'coldStart', results)
-  await writeFile(`${resultsFile}.tmp`, `${JSON.stringify(merged, null, 2)}\n`)
-  await rename(`${resultsFile}.tmp`, resultsFile)
-  console.log(`\nwrote ${resultsFile} (key "coldStart")`)
-}
-
-async function readResultsFile(): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(resultsFile, 'utf8')) as unknown
-  } catch {
-    return undefined
-  }
-}
-
 async function git(...args: string[]): Promise<string> {
   return (await run('git', args, { cwd: projectRoot })).stdout.trim()
 }
@@ -463,11 +446,11 @@ async function main(): Promise<void> {
     } satisfies ColdStartResults
   })
   report(results)
-  const file = await readResultsFile()
+  const file = await readResults()
   const previous = previousFigures(file)
   if (previous) printMoved(previous.figures, figuresByPath(results.handlers), previous.ranAt)
   // A quick run is not a baseline to compare later runs with.
-  if (!quick) await store(file, results)
+  if (!quick) await saveResults('coldStart', results)
   console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
 }
 

@@ -1,6 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFile, rename, writeFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import { firstDeviceList, rosterDigest } from '@huddle/client/devices'
 import { type Committed, type GroupKeys, mlsEngine, type Signer } from '@huddle/client/mls'
 import type { DeviceName } from '@huddle/client/mls-wire'
@@ -12,6 +10,7 @@ import { memoryEncryptionStore } from '../packages/client/src/encryption-store.j
 import { GroupKeysState, type KeysToSave, sealedOf } from '../packages/client/src/group-keys.js'
 import { KeyPersistence } from '../packages/client/src/key-persistence.js'
 import { type KeyServer, keyServer } from '../packages/client/src/key-server.js'
+import { readResults, saveResults } from './results-file.js'
 import { startStackProcess } from './stack-process.js'
 import {
   addFigures,
@@ -52,7 +51,6 @@ const unlimited: Record<RateBucket, RateLimit> = {
   messages: { perSecond: 1_000_000, burst: 1_000_000 },
   writes: { perSecond: 1_000_000, burst: 1_000_000 },
 }
-const resultsFile = fileURLToPath(new URL('results.json', import.meta.url))
 const engine = mlsEngine()
 const utf8 = new TextEncoder()
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
@@ -216,7 +214,7 @@ async function main(): Promise<void> {
   const previous = await readPrevious()
   if (previous) printMoved(figures(previous), figures(results), previous.ranAt)
   // A quick run or one with problems is not a baseline to compare later runs with.
-  if (!quick && problems.length === 0) await store(results)
+  if (!quick && problems.length === 0) await saveResults('encrypted', results)
   console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
   if (problems.length > 0) {
     console.error(`\n${problems.length} problem(s):\n${problems.slice(0, 20).join('\n')}`)
@@ -775,13 +773,9 @@ function report({ groups }: EncryptedResults): void {
   )
 }
 
-/** The previous figures: results.json's `encrypted` (the fan-out bench keeps them when it rewrites the file). */
+/** The previous figures: results.json's `encrypted`. */
 async function readPrevious(): Promise<EncryptedResults | undefined> {
-  try {
-    return (JSON.parse(await readFile(resultsFile, 'utf8')) as { encrypted?: EncryptedResults }).encrypted
-  } catch {
-    return undefined
-  }
+  return (await readResults()).encrypted as EncryptedResults | undefined
 }
 
 /** Every numeric figure by a readable path. */
@@ -797,25 +791,6 @@ function figures(results: EncryptedResults): Map<string, number> {
     })
   }
   return flat
-}
-
-/** Puts the figures under `encrypted`, keeping everything else the file holds (the fan-out bench's). */
-async function store(results: EncryptedResults): Promise<void> {
-  let file: Record<string, unknown>
-  try {
-    file = JSON.parse(await readFile(resultsFile, 'utf8')) as Record<string, unknown>
-  } catch {
-    file = {}
-  }
-  // fanout.ts compares with the file's fan-out figures and expects them there: without them, nothing is written.
-  if (!Array.isArray(file.fanOut)) {
-    console.log(`\n${resultsFile} holds no fan-out figures (run bench/fanout.ts first): not written`)
-    return
-  }
-  file.encrypted = results
-  await writeFile(`${resultsFile}.tmp`, `${JSON.stringify(file, null, 2)}\n`)
-  await rename(`${resultsFile}.tmp`, resultsFile)
-  console.log(`\nwrote ${resultsFile} (key "encrypted")`)
 }
 
 await main()

@@ -6,6 +6,7 @@ import {
   type VerifiedGroupInfo,
   verifyCommit,
 } from '../packages/client/src/mls-verify.js'
+import { saveResults } from './results-file.js'
 import { announceMachine, printTable, quantile, round } from './stats.js'
 
 // What the checks of a commit cost, at 10 and 100 members. The server's public checks
@@ -55,9 +56,17 @@ async function measure(made: { commit: Uint8Array; info: Uint8Array }, before: V
   return { info: read - start, commit: end - read, total: end - start }
 }
 
-await announceMachine()
-const rows: (string | number)[][] = []
-const memberRows: (string | number)[][] = []
+const machine = await announceMachine()
+const ranAt = new Date().toISOString()
+const commits: {
+  members: number
+  commit: string
+  bytes: number
+  groupInfoMs: number
+  commitMs: number
+  totalMs: number
+}[] = []
+const memberChecks: { members: number; ms: number }[] = []
 for (const members of groupSizes) {
   const { alice, bob, info, ed25519 } = await groupOf(members)
   const cases: Case[] = [
@@ -84,7 +93,14 @@ for (const members of groupSizes) {
     }
     const p50 = (pick: (t: { info: number; commit: number; total: number }) => number) =>
       round(quantile(times.map(pick), 0.5), 1)
-    rows.push([members, name, bytes, p50((t) => t.info), p50((t) => t.commit), p50((t) => t.total)])
+    commits.push({
+      members,
+      commit: name,
+      bytes,
+      groupInfoMs: p50((t) => t.info),
+      commitMs: p50((t) => t.commit),
+      totalMs: p50((t) => t.total),
+    })
   }
   // A member's checks: the tree after a commit, hashed and compared, and each leaf looked up on its list.
   const leaves = await engine.leaves(alice)
@@ -102,9 +118,17 @@ for (const members of groupSizes) {
     if (!same || !leaves.every((leaf) => vouches(lists.get(leaf.iss), leaf))) throw new Error('checks fail')
     if (run > 0) times.push(performance.now() - start)
   }
-  memberRows.push([members, round(quantile(times, 0.5), 2)])
+  memberChecks.push({ members, ms: round(quantile(times, 0.5), 2) })
 }
 console.log(`\nthe server verifying a commit and the GroupInfo after it (p50 of ${runs} runs, ms)`)
-printTable(['members', 'commit', 'bytes (commit+info)', 'GroupInfo', 'commit', 'total'], rows)
+printTable(
+  ['members', 'commit', 'bytes (commit+info)', 'GroupInfo', 'commit', 'total'],
+  commits.map((c) => [c.members, c.commit, c.bytes, c.groupInfoMs, c.commitMs, c.totalMs]),
+)
 console.log(`\na member checking the tree a commit made against the roster and device lists (p50, ms)`)
-printTable(['members', 'tree checks'], memberRows)
+printTable(
+  ['members', 'tree checks'],
+  memberChecks.map((c) => [c.members, c.ms]),
+)
+// A quick run is not a baseline to compare later runs with.
+if (!quick) await saveResults('mlsVerify', { ranAt, machine, commits, memberChecks })

@@ -6,8 +6,8 @@ import {
   pairHandlers,
   ratio,
   summarise,
-  withKey,
 } from '../../bench/cold-start-figures.js'
+import { withKey } from '../../bench/results-file.js'
 
 const KiB = 1024
 const figures = (kib: number, initMs?: number): BundleFigures => ({
