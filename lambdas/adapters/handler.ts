@@ -1,30 +1,10 @@
-import { Logger } from '@aws-lambda-powertools/logger'
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
-import type { AckResults, Action, ErrorReply } from '@huddle/client/protocol'
-import type { Caller, Chat } from '../core/chat.js'
+import { MetricUnit } from '@aws-lambda-powertools/metrics'
+import type { ErrorReply } from '@huddle/client/protocol'
 import { ChatError } from '../core/errors.js'
-import { type Frames, parseFrameText, requestId, validateFrame } from '../core/frames.js'
-import { chatFromEnvironment } from './environment.js'
-import { metricNames, metricNamespace } from './metric-names.js'
+import type { Caller } from '../core/model.js'
+import { metricNames } from './metric-names.js'
+import { logger, metrics } from './observability.js'
 import type { WebSocketEvent, WebSocketResult } from './websocket-event.js'
-
-/** Shared by every handler of a function instance; built once per cold start. */
-export const logger = new Logger({ serviceName: 'huddle' })
-export const metrics = new Metrics({ namespace: metricNamespace, serviceName: 'huddle' })
-export const chat: Chat = chatFromEnvironment(
-  (report) => {
-    metrics.addMetric(metricNames.eventsDelivered, MetricUnit.Count, report.sent)
-    metrics.addMetric(metricNames.staleConnectionsPruned, MetricUnit.Count, report.pruned)
-    metrics.addMetric(metricNames.deliveryFailures, MetricUnit.Count, report.failed)
-    metrics.addMetric(metricNames.fanOutLatency, MetricUnit.Milliseconds, report.millis)
-    const level = report.failed > 0 ? 'warn' : 'debug'
-    logger[level]('fan-out', { ...report })
-  },
-  (kind, details) => {
-    metrics.addMetric(metricNames.securityEvents, MetricUnit.Count, 1)
-    logger.warn('security event', { kind, ...details })
-  },
-)
 
 /** The verified identity: only the $connect authorizer's context, never anything in a frame. */
 export function callerOf(event: WebSocketEvent): Caller {
@@ -51,31 +31,6 @@ export function lambda(run: (event: WebSocketEvent) => Promise<WebSocketResult>)
 }
 
 /**
- * A two-way route's handler: validates the frame with its action's schema, admits it through the caller's
- * rate limit, runs one use case and returns exactly one reply, an ack or an error, whatever goes wrong.
- */
-export function actionHandler<A extends Action>(
-  action: A,
-  useCase: (caller: Caller, frame: Frames[A]) => Promise<AckResults[A]>,
-) {
-  return lambda(async (event) => {
-    metrics.addMetric(metricNames.messagesIn, MetricUnit.Count, 1)
-    let id: string | undefined
-    try {
-      const frame = parseFrameText(event.body)
-      id = requestId(frame)
-      const caller = callerOf(event)
-      const valid = validateFrame(action, frame)
-      await chat.rateLimits.admit(caller, action)
-      const result = await useCase(caller, valid)
-      return reply({ type: 'ack', ...(id !== undefined && { id }), ...result })
-    } catch (error) {
-      return reply(errorReply(error, id))
-    }
-  })
-}
-
-/**
  * The one mapping from failures to error replies; unexpected ones are logged, counted (the reply is still a
  * 200, so Lambda's Errors metric never sees them) and answered INTERNAL.
  */
@@ -95,6 +50,7 @@ export function errorReply(error: unknown, id?: string): ErrorReply {
   }
 }
 
+/** A reply frame as the gateway sends it back. */
 export function reply(frame: object): WebSocketResult {
   return { statusCode: 200, body: JSON.stringify(frame) }
 }

@@ -1,12 +1,13 @@
 import type { AckResults, BanEvent, GroupDeletedEvent, RoleEvent, UnbanEvent } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import type { Avatars } from './avatars.js'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithDelivery } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
 import { memberOf, moved, requireJoined, untilLanded } from './group-log.js'
 import type { Membership } from './membership.js'
-import type { AdminEvent, GroupChange, GroupState, Member } from './ports.js'
+import type { AdminEvent, GroupChange, GroupState, Member } from './model.js'
+import type { GroupStore } from './ports.js'
 import type { Uploads } from './uploads.js'
 
 /**
@@ -16,7 +17,7 @@ import type { Uploads } from './uploads.js'
  */
 export class Administration {
   constructor(
-    private readonly context: ChatContext,
+    private readonly context: ChatContext<GroupStore> & WithDelivery,
     private readonly membership: Membership,
     private readonly avatars: Avatars,
     private readonly uploads: Uploads,

@@ -1,11 +1,12 @@
 import type { AckResults, Attachment, SealedAttachment } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithObjects } from './context.js'
 import { ChatError } from './errors.js'
 import { fileKey, parseFileKey, parseMlsPartKey } from './file-keys.js'
 import type { Frames } from './frames.js'
 import { memberOf, readableWindows, requireJoined } from './group-log.js'
-import type { GroupState } from './ports.js'
+import type { GroupState } from './model.js'
+import type { GroupStore } from './ports.js'
 import type { Uploads } from './uploads.js'
 
 /**
@@ -16,7 +17,8 @@ import type { Uploads } from './uploads.js'
  */
 export class Attachments {
   constructor(
-    private readonly context: ChatContext,
+    private readonly context: ChatContext<Pick<GroupStore, 'readMembers' | 'getEvents' | 'findMessage'>> &
+      WithObjects,
     private readonly uploads: Uploads,
   ) {}
 

@@ -1,10 +1,10 @@
 import type { AckResults, GroupEvent, ImageLink } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import { bucketPrefixes } from '../routes.js'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithObjects } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import type { AdminEvent, StoredAvatar } from './ports.js'
+import type { AdminEvent, StoredAvatar } from './model.js'
 import type { Uploads } from './uploads.js'
 
 /**
@@ -14,7 +14,7 @@ import type { Uploads } from './uploads.js'
  */
 export class Avatars {
   constructor(
-    private readonly context: ChatContext,
+    private readonly context: ChatContext<unknown> & WithObjects,
     private readonly uploads: Uploads,
   ) {}
 

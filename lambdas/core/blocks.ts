@@ -3,6 +3,7 @@ import { limits } from '@huddle/client/protocol'
 import type { Caller, ChatContext } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
+import type { BlockStore, MembershipIndex } from './ports.js'
 
 /**
  * Who an identity blocks: invites from a blocked identity never reach it (they are not made), and pending
@@ -10,7 +11,7 @@ import type { Frames } from './frames.js'
  * It also keeps any identity from being buried in invites.
  */
 export class Blocks {
-  constructor(private readonly context: ChatContext) {}
+  constructor(private readonly context: ChatContext<BlockStore & Pick<MembershipIndex, 'pendingInvites'>>) {}
 
   async block(caller: Caller, frame: Frames['block']): Promise<AckResults['block']> {
     if (frame.iss === caller.iss) throw new ChatError('BAD_REQUEST', 'block: you cannot block yourself')

@@ -1,31 +1,26 @@
-import { limits } from '@huddle/client/protocol'
 import { type ChatSettings, defaultChatSettings } from '../settings.js'
 import { Administration } from './administration.js'
 import { Attachments } from './attachments.js'
 import { Avatars } from './avatars.js'
 import { Blocks } from './blocks.js'
-import type { Caller, ChatContext } from './context.js'
+import { contextOf } from './context.js'
 import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
 import { DeviceLists } from './device-lists.js'
 import { GroupKeys } from './group-keys.js'
 import { KeyPackages } from './key-packages.js'
 import { Membership } from './membership.js'
-import type {
-  ChatStore,
-  DeliveryReport,
-  EventSender,
-  FanOutWorkers,
-  ObjectStore,
-  RateLimit,
-} from './ports.js'
+import type { Caller } from './model.js'
+import type { DeliveryReport, EventSender, FanOutWorkers, ObjectStore, RateLimit, Stores } from './ports.js'
+import { Presence } from './presence.js'
 import { type RateBucket, RateLimits, rateLimitsOf } from './rate-limits.js'
 import { Uploads } from './uploads.js'
 
-export type { Caller } from './context.js'
+export type { Caller } from './model.js'
 
+/** What the whole chat is built from: every store port, the bucket, the sender and the options. */
 export interface ChatDeps {
-  store: ChatStore
+  store: Stores
   objects: ObjectStore
   sender: EventSender
   now?: () => Date
@@ -43,9 +38,8 @@ export interface ChatDeps {
   onDelivery?: (report: DeliveryReport) => void
 }
 
-const daySeconds = 24 * 60 * 60
-
-/** Group chat with no AWS in sight: avatars, membership, conversation and the connections they reach. */
+/** Group chat with no AWS in sight, every capability at once (tests, benchmarks, tools); each function wires only
+ * the capabilities its route uses (lambdas/adapters/wiring/). */
 export class Chat {
   readonly avatars: Avatars
   readonly attachments: Attachments
@@ -61,55 +55,42 @@ export class Chat {
   readonly delivery: Delivery
   /** Per-identity rate limits: the handler adapter admits each write through them. */
   readonly rateLimits: RateLimits
-  private readonly context: ChatContext
+  private readonly presence: Presence
 
   constructor(deps: ChatDeps) {
-    const now = deps.now ?? (() => new Date())
-    const newId = deps.newId ?? (() => crypto.randomUUID())
     const settings: ChatSettings = { ...defaultChatSettings, ...deps.settings }
-    const retentionSeconds = settings.messageRetentionDays * daySeconds
+    const basics = contextOf(deps.store, settings, deps)
     this.delivery = new Delivery({
       store: deps.store,
       sender: deps.sender,
       concurrency: deps.fanOutConcurrency ?? 32,
       workers: deps.workers,
       sliceSize: settings.fanOutSliceSize,
-      newId,
+      newId: basics.newId,
       onDelivery: deps.onDelivery,
     })
-    this.context = {
-      store: deps.store,
-      objects: deps.objects,
-      delivery: this.delivery,
-      now,
-      newId,
-      expiresAt: (at) => Math.ceil(at.getTime() / 1000) + retentionSeconds,
-      settings,
-      security: deps.onSecurity ?? (() => {}),
-    }
-    const uploads = new Uploads(this.context)
-    this.avatars = new Avatars(this.context, uploads)
-    this.attachments = new Attachments(this.context, uploads)
-    this.blocks = new Blocks(this.context)
-    this.membership = new Membership(this.context, this.avatars, this.blocks)
-    this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? rateLimitsOf(settings), now)
-    this.conversation = new Conversation(this.context, this.rateLimits, this.avatars, this.attachments)
-    this.administration = new Administration(this.context, this.membership, this.avatars, uploads)
-    this.keyPackages = new KeyPackages(this.context)
-    this.groupKeys = new GroupKeys(this.context, uploads)
-    this.deviceLists = new DeviceLists(this.context)
+    const context = { ...basics, objects: deps.objects, delivery: this.delivery }
+    const uploads = new Uploads(context)
+    this.avatars = new Avatars(context, uploads)
+    this.attachments = new Attachments(context, uploads)
+    this.blocks = new Blocks(context)
+    this.membership = new Membership(context, this.avatars, this.blocks)
+    this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? rateLimitsOf(settings), basics.now)
+    this.conversation = new Conversation(context, this.rateLimits, this.avatars, this.attachments)
+    this.administration = new Administration(context, this.membership, this.avatars, uploads)
+    this.keyPackages = new KeyPackages(context)
+    this.groupKeys = new GroupKeys(context, uploads)
+    this.deviceLists = new DeviceLists(context)
+    this.presence = new Presence(deps.store, basics.now)
   }
 
-  async connect(caller: Caller): Promise<void> {
-    const connectedAt = this.context.now()
-    await this.context.store.saveConnection({
-      ...caller,
-      connectedAt: connectedAt.toISOString(),
-      expiresAt: Math.ceil(connectedAt.getTime() / 1000) + limits.lifetimeSeconds,
-    })
+  /** Records a connection (see Presence). */
+  connect(caller: Caller): Promise<void> {
+    return this.presence.connect(caller)
   }
 
-  async disconnect(connectionId: string): Promise<void> {
-    await this.context.store.deleteConnection(connectionId)
+  /** Forgets a connection (see Presence). */
+  disconnect(connectionId: string): Promise<void> {
+    return this.presence.disconnect(connectionId)
   }
 }

@@ -11,10 +11,10 @@ import type {
 import { limits } from '@huddle/client/protocol'
 import type { Attachments } from './attachments.js'
 import type { Avatars } from './avatars.js'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithDelivery } from './context.js'
+import { requireFitsKeys } from './encrypted-groups.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import { requireFitsKeys } from './group-keys.js'
 import {
   appendAt,
   isJoined,
@@ -25,7 +25,8 @@ import {
   requireJoined,
   untilLanded,
 } from './group-log.js'
-import type { AdminEvent, GroupState, MessageRef, StoredEvent } from './ports.js'
+import type { AdminEvent, GroupState, MessageRef, StoredEvent } from './model.js'
+import type { GroupStore } from './ports.js'
 import type { RateLimits } from './rate-limits.js'
 
 const encoder = new TextEncoder()
@@ -37,7 +38,7 @@ const eventFieldsBytes = 1024
 /** What is said in a group: messages, their edits and deletes, history, and receipts. */
 export class Conversation {
   constructor(
-    private readonly context: ChatContext,
+    private readonly context: ChatContext<GroupStore> & WithDelivery,
     private readonly rateLimits: RateLimits,
     private readonly avatars: Avatars,
     private readonly attachments: Attachments,

@@ -1,14 +1,14 @@
 import type { ChatEvent } from '@huddle/client/protocol'
 import { forEachLimited } from './concurrency.js'
-import type { Caller } from './context.js'
+import type { Caller, Member } from './model.js'
 import type {
-  ChatStore,
+  ConnectionStore,
   DeliveryReport,
   DeliveryTarget,
   EventSender,
   FanOutSlice,
+  FanOutSlices,
   FanOutWorkers,
-  Member,
 } from './ports.js'
 
 /** Whom one event goes to: every open connection of the recipients, read before the post. */
@@ -19,7 +19,7 @@ export interface DeliveryPlan {
 }
 
 export interface DeliveryOptions {
-  store: ChatStore
+  store: Pick<ConnectionStore, 'connectionsOf' | 'deleteConnection'> & FanOutSlices
   sender: EventSender
   /** Posts in flight at once in one function. */
   concurrency: number

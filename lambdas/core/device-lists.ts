@@ -1,9 +1,10 @@
 import { refuseDeviceList, vouches } from '@huddle/client/devices'
 import { verifyEd25519 } from '@huddle/client/mls-wire'
 import type { AckResults } from '@huddle/client/protocol'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithDelivery } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
+import type { DeviceListStore, KeyPackageStore } from './ports.js'
 
 /**
  * Which devices each identity vouches for: a chain of signed lists, each version signed by a device of the
@@ -11,7 +12,10 @@ import type { Frames } from './frames.js'
  * list is caught by them.
  */
 export class DeviceLists {
-  constructor(private readonly context: ChatContext) {}
+  constructor(
+    private readonly context: ChatContext<DeviceListStore & Pick<KeyPackageStore, 'keyPackageRefs'>> &
+      WithDelivery,
+  ) {}
 
   /** Every version of `iss`'s list; for the caller's own identity, also the devices awaiting approval. */
   async read(caller: Caller, frame: Frames['devices']): Promise<AckResults['devices']> {

@@ -5,24 +5,23 @@ import {
   type VerifiedGroupInfo,
   verifyCommit,
 } from '@huddle/client/mls-verify'
-import { type CommitFacts, readApplication, readCommit, readWelcome } from '@huddle/client/mls-wire'
+import { type CommitFacts, readCommit, readWelcome } from '@huddle/client/mls-wire'
 import {
   type AckResults,
-  type Attachment,
   type CommitEvent,
   type DeviceList,
   limits,
   type MlsBytes,
   type RevertEvent,
-  type SealedAttachment,
 } from '@huddle/client/protocol'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithDelivery, WithObjects } from './context.js'
+import { fromBase64, refuseLifetime, requireEncrypted, rosterFits } from './encrypted-groups.js'
 import { ChatError } from './errors.js'
 import { type MlsPart, mlsPartKey } from './file-keys.js'
 import type { Frames } from './frames.js'
 import { appendAt, isJoined, joinedMembers, moved, requireJoined, untilLanded } from './group-log.js'
-import { refuseLifetime } from './key-packages.js'
-import type { ChatStore, Group, GroupState, Roster } from './ports.js'
+import type { GroupState, Roster } from './model.js'
+import type { DeviceListStore, GroupStore, Quotas } from './ports.js'
 import { describe, placeCommit, rosterOf } from './roster.js'
 import type { Uploads } from './uploads.js'
 
@@ -37,7 +36,9 @@ type SentPart = { bytes: Uint8Array } & ({ data: string } | { upload: { key: str
  */
 export class GroupKeys {
   constructor(
-    private readonly context: ChatContext,
+    private readonly context: ChatContext<GroupStore & Quotas & Pick<DeviceListStore, 'deviceLists'>> &
+      WithObjects &
+      WithDelivery,
     private readonly uploads: Uploads,
   ) {}
 
@@ -314,82 +315,4 @@ export class GroupKeys {
     if (commit === undefined || info === undefined) throw new Error('a commit has a commit and an info')
     return { commit, ...(welcome && { welcome }), info }
   }
-}
-
-export function requireEncrypted(group: Group, action: string): void {
-  if (!group.encrypted) {
-    throw new ChatError('BAD_REQUEST', `${action}: ${group.gid} is not an encrypted group`)
-  }
-}
-
-/**
- * The leaves `iss` holds in the group's keys, which its departure makes stale (none in a plain group);
- * `moved` when the roster read is of another epoch than the group's (a commit landed between the reads).
- */
-export async function leavesHeldBy(
-  store: ChatStore,
-  group: Group,
-  iss: string,
-): Promise<number[] | typeof moved> {
-  if (!group.encrypted || !group.epoch) return []
-  const roster = await store.readRoster(group.gid)
-  if (!rosterFits(group, roster)) return moved
-  return (roster?.leaves ?? []).filter((leaf) => leaf.iss === iss).map((leaf) => leaf.leaf)
-}
-
-/**
- * Fails unless a message or an edit fits its group: in an encrypted group, an empty body, a `cipher` of the
- * group at its current epoch, sealed attachments and no stale leaf; in a plain group, no `cipher` and whole
- * attachments.
- */
-export function requireFitsKeys(
-  group: Group,
-  frame: { body: string; cipher?: string; attachments?: Attachment[] | SealedAttachment[] },
-  action: string,
-): void {
-  const { gid } = group
-  const whole = frame.attachments?.some((attachment) => 'secret' in attachment)
-  const sealed = frame.attachments?.some((attachment) => !('secret' in attachment))
-  if (!group.encrypted) {
-    if (frame.cipher !== undefined || sealed) {
-      throw new ChatError(
-        'BAD_REQUEST',
-        `${action}: ${gid} is not encrypted: send a body and whole attachments, no cipher`,
-      )
-    }
-    return
-  }
-  if (frame.body !== '' || frame.cipher === undefined || whole) {
-    throw new ChatError(
-      'BAD_REQUEST',
-      `${action}: ${gid} is encrypted: send an empty body, a cipher, and attachments of key, size and digest only`,
-    )
-  }
-  const application = readApplication(fromBase64(frame.cipher))
-  if (application === undefined || application.groupId !== gid) {
-    throw new ChatError('BAD_REQUEST', `${action}: cipher is not an MLS application message of ${gid}`)
-  }
-  if ((group.stale?.length ?? 0) > 0) {
-    throw new ChatError(
-      'CONFLICT',
-      `${action}: the group's keys still include a member who left: commit their removal first`,
-    )
-  }
-  const epoch = group.epoch ?? 0
-  if (application.epoch !== epoch) {
-    throw new ChatError(
-      'CONFLICT',
-      `${action}: ${gid}'s keys are at epoch ${epoch}, not ${application.epoch}`,
-    )
-  }
-}
-
-/** Whether a roster read beside the group is the one of the group's epoch (none before the first commit). */
-function rosterFits(group: Group, roster: Roster | undefined): boolean {
-  return (roster?.epoch ?? 0) === (group.epoch ?? 0)
-}
-
-/** Bytes of base64 the frame schema has checked already. */
-export function fromBase64(text: string): Uint8Array {
-  return Buffer.from(text, 'base64')
 }

@@ -1,5 +1,5 @@
 import { ChatError } from './errors.js'
-import type { Appended, Group, Member, Window } from './ports.js'
+import type { Appended, Group, Member, Window } from './model.js'
 
 /** What an attempt returns when another event took the seq it meant to take: read again, decide again. */
 export const moved = Symbol('moved')

@@ -1,13 +1,14 @@
 import { vouches } from '@huddle/client/devices'
-import { type Lifetime, readKeyPackage } from '@huddle/client/mls-wire'
+import { readKeyPackage } from '@huddle/client/mls-wire'
 import type { AckResults } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithDelivery } from './context.js'
+import { fromBase64, refuseLifetime, requireEncrypted } from './encrypted-groups.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import { fromBase64, requireEncrypted } from './group-keys.js'
 import { isJoined, requireJoined } from './group-log.js'
-import type { KeyPackageRef } from './ports.js'
+import type { KeyPackageRef } from './model.js'
+import type { DeviceListStore, GroupStore, KeyPackageStore, Quotas } from './ports.js'
 
 /** How long a claim lets its claimant add the package it was handed. */
 const claimSeconds = 24 * 60 * 60
@@ -20,7 +21,15 @@ const replyBudget = limits.postBytes - 4 * 1024
  * handed out once.
  */
 export class KeyPackages {
-  constructor(private readonly context: ChatContext) {}
+  constructor(
+    private readonly context: ChatContext<
+      KeyPackageStore &
+        Pick<DeviceListStore, 'deviceLists'> &
+        Quotas &
+        Pick<GroupStore, 'readMembers' | 'recordClaims'>
+    > &
+      WithDelivery,
+  ) {}
 
   /** Stores key packages of one of the caller's devices (all or none) and answers how many it has. */
   async publish(caller: Caller, frame: Frames['keys']): Promise<AckResults['keys']> {
@@ -141,15 +150,4 @@ export class KeyPackages {
     await store.recordClaims(frame.gid, caller.iss, claimed, Math.ceil(at.getTime() / 1000) + claimSeconds)
     return { iss: frame.iss, packages }
   }
-}
-
-/** Why a key package's lifetime is not acceptable now (undefined when it is): valid at `at`, for at most
- * `limits.keyPackageLifetimeSeconds`. */
-export function refuseLifetime({ notBefore, notAfter }: Lifetime, at: Date): string | undefined {
-  const now = at.getTime() / 1000
-  if (notAfter - notBefore > limits.keyPackageLifetimeSeconds) {
-    return `is valid for longer than ${limits.keyPackageLifetimeSeconds} seconds`
-  }
-  if (notBefore > now || notAfter <= now) return 'is not valid now'
-  return undefined
 }

@@ -13,12 +13,13 @@ import { limits } from '@huddle/client/protocol'
 import type { Avatars } from './avatars.js'
 import type { Blocks } from './blocks.js'
 import { forEachLimited } from './concurrency.js'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithDelivery } from './context.js'
+import { leavesHeldBy } from './encrypted-groups.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
-import { leavesHeldBy } from './group-keys.js'
 import { appendAt, memberOf, moved, readableWindows, requireJoined, untilLanded } from './group-log.js'
-import type { Group, GroupState, Member } from './ports.js'
+import type { Group, GroupState, Member } from './model.js'
+import type { GroupStore, MembershipIndex, Quotas } from './ports.js'
 
 /**
  * Who belongs to a group: invites (the group's creation among them), joins, leaves, departures admins
@@ -26,7 +27,7 @@ import type { Group, GroupState, Member } from './ports.js'
  */
 export class Membership {
   constructor(
-    private readonly context: ChatContext,
+    private readonly context: ChatContext<GroupStore & MembershipIndex & Quotas> & WithDelivery,
     private readonly avatars: Avatars,
     private readonly blocks: Blocks,
   ) {}

@@ -284,8 +284,3 @@ export interface DeliveryReport {
   handedOver: number
   millis: number
 }
-
-/** Transitional: the domain types moved to model.ts. */
-export type * from './model.js'
-/** Transitional: the store that implemented every port. */
-export type ChatStore = Stores

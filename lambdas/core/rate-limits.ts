@@ -1,8 +1,8 @@
 import type { Action } from '@huddle/client/protocol'
 import { type ChatSettings, defaultChatSettings } from '../settings.js'
-import type { Caller } from './context.js'
 import { ChatError } from './errors.js'
-import type { ChatStore, RateLimit } from './ports.js'
+import type { Caller } from './model.js'
+import type { RateBuckets, RateLimit } from './ports.js'
 
 /** An identity's token buckets: one for what is said in groups, one for the other writes. */
 export type RateBucket = 'messages' | 'writes'
@@ -54,7 +54,7 @@ export const rateBuckets: Partial<Record<Action, RateBucket>> = {
  */
 export class RateLimits {
   constructor(
-    private readonly store: ChatStore,
+    private readonly store: RateBuckets,
     private readonly limits: Record<RateBucket, RateLimit>,
     private readonly now: () => Date,
   ) {}

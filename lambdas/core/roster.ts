@@ -4,7 +4,7 @@ import { type CommitFacts, deviceOfCredential, type SignedDevice } from '@huddle
 import type { DeviceList, RosterLeaf } from '@huddle/client/protocol'
 import { ChatError } from './errors.js'
 import { isJoined } from './group-log.js'
-import type { Group, Member } from './ports.js'
+import type { Group, Member } from './model.js'
 
 // An encrypted group's roster: which device of which identity holds each leaf of its keys, as the server
 // places a commit's changes (the same way MLS does), and as a GroupInfo's tree shows it.

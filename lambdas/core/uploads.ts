@@ -1,7 +1,8 @@
 import { forEachLimited } from './concurrency.js'
-import type { Caller, ChatContext } from './context.js'
+import type { Caller, ChatContext, WithObjects } from './context.js'
 import { ChatError } from './errors.js'
 import { parseUploadKey, uploadKey } from './file-keys.js'
+import type { Quotas } from './ports.js'
 
 /**
  * Presigned uploads, shared by avatars and attachments: an identity uploads under its own prefix (a few an
@@ -9,7 +10,7 @@ import { parseUploadKey, uploadKey } from './file-keys.js'
  * keeps it. Uploads nothing uses expire (the bucket's lifecycle rule).
  */
 export class Uploads {
-  constructor(private readonly context: ChatContext) {}
+  constructor(private readonly context: ChatContext<Quotas> & WithObjects) {}
 
   /** A presigned PUT of `size` bytes of type `mime` under a fresh key of the caller's, counted against
    * `perHour` uploads of this `kind` an hour. */

@@ -1,7 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics'
 import { settingsFromEnvironment } from '../adapters/environment.js'
-import { logger, metrics } from '../adapters/handler.js'
 import { metricNames } from '../adapters/metric-names.js'
+import { logger, metrics } from '../adapters/observability.js'
 import { TokenRefused, tokenVerifier } from '../adapters/tokens.js'
 import type { AuthorizerEvent, AuthorizerResult } from '../adapters/websocket-event.js'
 import { authorizerSettings } from '../settings.js'

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { avatars } from '../adapters/wiring/files.js'
 
 /** The `avatar` route: a presigned upload for a group avatar. */
-export const handler = actionHandler('avatar', (caller, frame) => chat.avatars.requestUpload(caller, frame))
+export const handler = actionHandler('avatar', (caller, frame) => avatars.requestUpload(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { administration } from '../adapters/wiring/administration.js'
 
 /** The `ban` route: an admin bans an identity from a group. */
-export const handler = actionHandler('ban', (caller, frame) => chat.administration.ban(caller, frame))
+export const handler = actionHandler('ban', (caller, frame) => administration.ban(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { blocks } from '../adapters/wiring/blocks.js'
 
 /** The `block` route: invites from an identity stop reaching the caller. */
-export const handler = actionHandler('block', (caller, frame) => chat.blocks.block(caller, frame))
+export const handler = actionHandler('block', (caller, frame) => blocks.block(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { blocks } from '../adapters/wiring/blocks.js'
 
 /** The `blocks` route: a page of the identities the caller blocks. */
-export const handler = actionHandler('blocks', (caller, frame) => chat.blocks.list(caller, frame))
+export const handler = actionHandler('blocks', (caller, frame) => blocks.list(caller, frame))

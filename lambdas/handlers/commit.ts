@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { groupKeys } from '../adapters/wiring/encryption.js'
 
 /** The `commit` route: appends a change of an encrypted group's keys and posts it to the joined members. */
-export const handler = actionHandler('commit', (caller, frame) => chat.groupKeys.commit(caller, frame))
+export const handler = actionHandler('commit', (caller, frame) => groupKeys.commit(caller, frame))

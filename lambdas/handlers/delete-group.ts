@@ -1,6 +1,7 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { administration } from '../adapters/wiring/administration.js'
 
 /** The `deleteGroup` route: an admin deletes a group, its log, memberships and avatars. */
 export const handler = actionHandler('deleteGroup', (caller, frame) =>
-  chat.administration.deleteGroup(caller, frame),
+  administration.deleteGroup(caller, frame),
 )

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { deviceLists } from '../adapters/wiring/encryption.js'
 
 /** The `devices` route: an identity's signed device lists (and, for one's own, devices awaiting approval). */
-export const handler = actionHandler('devices', (caller, frame) => chat.deviceLists.read(caller, frame))
+export const handler = actionHandler('devices', (caller, frame) => deviceLists.read(caller, frame))

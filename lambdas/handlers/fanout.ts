@@ -1,4 +1,5 @@
-import { chat, logger, metrics } from '../adapters/handler.js'
+import { logger, metrics } from '../adapters/observability.js'
+import { delivery } from '../adapters/wiring/delivery.js'
 import type { FanOutSlice } from '../core/ports.js'
 
 /** What the worker reads of Lambda's context object. */
@@ -14,7 +15,7 @@ interface InvocationContext {
 export async function handler(slice: FanOutSlice, context: InvocationContext): Promise<void> {
   logger.appendKeys({ slice: slice.id, event: slice.event })
   try {
-    const report = await chat.delivery.postSlice(slice, () => context.getRemainingTimeInMillis())
+    const report = await delivery.postSlice(slice, () => context.getRemainingTimeInMillis())
     if (report === undefined) logger.info('fan-out slice skipped: another invocation posts or posted it')
   } catch (error) {
     logger.error('fan-out slice failed', { error })

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { membership } from '../adapters/wiring/membership.js'
 
 /** The `invite` route: creates a group or invites more members into one. */
-export const handler = actionHandler('invite', (caller, frame) => chat.membership.invite(caller, frame))
+export const handler = actionHandler('invite', (caller, frame) => membership.invite(caller, frame))

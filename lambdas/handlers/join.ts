@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { membership } from '../adapters/wiring/membership.js'
 
 /** The `join` route: accepts an invite. */
-export const handler = actionHandler('join', (caller, frame) => chat.membership.join(caller, frame))
+export const handler = actionHandler('join', (caller, frame) => membership.join(caller, frame))

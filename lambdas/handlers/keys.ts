@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { keyPackages } from '../adapters/wiring/encryption.js'
 
 /** The `keys` route: publishes key packages of one of the caller's devices, and counts what it has left. */
-export const handler = actionHandler('keys', (caller, frame) => chat.keyPackages.publish(caller, frame))
+export const handler = actionHandler('keys', (caller, frame) => keyPackages.publish(caller, frame))

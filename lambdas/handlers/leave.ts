@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { membership } from '../adapters/wiring/membership.js'
 
 /** The `leave` route: leaves a group or declines its invite. */
-export const handler = actionHandler('leave', (caller, frame) => chat.membership.leave(caller, frame))
+export const handler = actionHandler('leave', (caller, frame) => membership.leave(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { membership } from '../adapters/wiring/membership.js'
 
 /** The `members` route: a page of a group's members. */
-export const handler = actionHandler('members', (caller, frame) => chat.membership.members(caller, frame))
+export const handler = actionHandler('members', (caller, frame) => membership.members(caller, frame))

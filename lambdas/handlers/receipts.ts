@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { conversation } from '../adapters/wiring/conversation.js'
 
 /** The `receipts` route: the other members' delivered and read positions. */
-export const handler = actionHandler('receipts', (caller, frame) => chat.conversation.receipts(caller, frame))
+export const handler = actionHandler('receipts', (caller, frame) => conversation.receipts(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { groupKeys } from '../adapters/wiring/encryption.js'
 
 /** The `refuse` route: a member that cannot take in an encrypted group's latest commit undoes it. */
-export const handler = actionHandler('refuse', (caller, frame) => chat.groupKeys.refuse(caller, frame))
+export const handler = actionHandler('refuse', (caller, frame) => groupKeys.refuse(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { administration } from '../adapters/wiring/administration.js'
 
 /** The `role` route: an admin makes a member an admin, or takes that back. */
-export const handler = actionHandler('role', (caller, frame) => chat.administration.role(caller, frame))
+export const handler = actionHandler('role', (caller, frame) => administration.role(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { groupKeys } from '../adapters/wiring/encryption.js'
 
 /** The `roster` route: which devices hold an encrypted group's keys, as the server knows it. */
-export const handler = actionHandler('roster', (caller, frame) => chat.groupKeys.roster(caller, frame))
+export const handler = actionHandler('roster', (caller, frame) => groupKeys.roster(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { membership } from '../adapters/wiring/membership.js'
 
 /** The `sync` route: where the caller stands in each group, and its pending invites again. */
-export const handler = actionHandler('sync', (caller, frame) => chat.membership.sync(caller, frame))
+export const handler = actionHandler('sync', (caller, frame) => membership.sync(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { administration } from '../adapters/wiring/administration.js'
 
 /** The `unban` route: an admin lifts a ban. */
-export const handler = actionHandler('unban', (caller, frame) => chat.administration.unban(caller, frame))
+export const handler = actionHandler('unban', (caller, frame) => administration.unban(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { blocks } from '../adapters/wiring/blocks.js'
 
 /** The `unblock` route: lets an identity's invites reach the caller again. */
-export const handler = actionHandler('unblock', (caller, frame) => chat.blocks.unblock(caller, frame))
+export const handler = actionHandler('unblock', (caller, frame) => blocks.unblock(caller, frame))

@@ -1,4 +1,5 @@
-import { actionHandler, chat } from '../adapters/handler.js'
+import { actionHandler } from '../adapters/action-handler.js'
+import { deviceLists } from '../adapters/wiring/encryption.js'
 
 /** The `vouch` route: publishes the next signed version of the caller's device list. */
-export const handler = actionHandler('vouch', (caller, frame) => chat.deviceLists.vouch(caller, frame))
+export const handler = actionHandler('vouch', (caller, frame) => deviceLists.vouch(caller, frame))

@@ -1,0 +1,45 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics'
+import { Delivery } from '../../core/delivery.js'
+import type { FanOutWorkers } from '../../core/ports.js'
+import { DynamoFanOutSlices } from '../dynamo/fan-out-slices.js'
+import { envNames } from '../env-names.js'
+import { lazily, optionalEnv, requiredEnv } from '../environment.js'
+import { LambdaFanOutWorkers } from '../lambda-workers.js'
+import { SignedPostSender } from '../management-api.js'
+import { metricNames } from '../metric-names.js'
+import { logger, metrics } from '../observability.js'
+import { SignedHttp } from '../signed-http.js'
+import { credentials, region } from './aws.js'
+import { merged } from './merged.js'
+import { connections, settings, table } from './table.js'
+
+function fanOutWorkers(functionName: string): FanOutWorkers {
+  const endpoint =
+    optionalEnv(envNames.lambdaEndpoint) ?? `https://lambda.${requiredEnv('AWS_REGION')}.amazonaws.com`
+  return new LambdaFanOutWorkers(
+    new SignedHttp({ endpoint, service: 'lambda', region, credentials }),
+    functionName,
+  )
+}
+
+const fanOutFunction = optionalEnv(envNames.fanOutFunction)
+
+/** Posts events to connections through the management API, handing large fan-outs to the worker function. */
+export const delivery = new Delivery({
+  store: merged(connections, new DynamoFanOutSlices(table)),
+  sender: lazily(
+    () => new SignedPostSender({ endpoint: requiredEnv(envNames.callbackUrl), region, credentials }),
+  ),
+  concurrency: 32,
+  ...(fanOutFunction !== undefined && { workers: lazily(() => fanOutWorkers(fanOutFunction)) }),
+  sliceSize: settings.fanOutSliceSize,
+  newId: () => crypto.randomUUID(),
+  onDelivery: (report) => {
+    metrics.addMetric(metricNames.eventsDelivered, MetricUnit.Count, report.sent)
+    metrics.addMetric(metricNames.staleConnectionsPruned, MetricUnit.Count, report.pruned)
+    metrics.addMetric(metricNames.deliveryFailures, MetricUnit.Count, report.failed)
+    metrics.addMetric(metricNames.fanOutLatency, MetricUnit.Milliseconds, report.millis)
+    const level = report.failed > 0 ? 'warn' : 'debug'
+    logger[level]('fan-out', { ...report })
+  },
+})

@@ -1,0 +1,37 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics'
+import { type ChatContext, contextOf } from '../../core/context.js'
+import { chatSettings } from '../../settings.js'
+import { DynamoConnections } from '../dynamo/connections.js'
+import { DynamoGroupStore } from '../dynamo/group-store.js'
+import { DynamoMembershipIndex } from '../dynamo/membership-index.js'
+import { DynamoTable, documentClient } from '../dynamo/table.js'
+import { envNames } from '../env-names.js'
+import { lazily, optionalEnv, requiredEnv, settingsFromEnvironment } from '../environment.js'
+import { metricNames } from '../metric-names.js'
+import { logger, metrics } from '../observability.js'
+
+/** The table, its client built on first use from this function's environment. */
+export const table: DynamoTable = lazily(
+  () =>
+    new DynamoTable(documentClient(optionalEnv(envNames.dynamoEndpoint)), requiredEnv(envNames.tableName)),
+)
+
+/** An identity's groups, through the index of memberships. */
+export const membershipIndex = new DynamoMembershipIndex(table)
+/** Who is connected where. */
+export const connections = new DynamoConnections(table, membershipIndex)
+/** The group aggregate. */
+export const groups = new DynamoGroupStore(table, connections)
+
+/** The chat's settings from this function's environment, read once per cold start. */
+export const settings = settingsFromEnvironment(chatSettings)
+
+/** A capability's context over `store`, reporting security events as a metric and a warning. */
+export function contextFor<S>(store: S): ChatContext<S> {
+  return contextOf(store, settings, {
+    onSecurity: (kind, details) => {
+      metrics.addMetric(metricNames.securityEvents, MetricUnit.Count, 1)
+      logger.warn('security event', { kind, ...details })
+    },
+  })
+}
