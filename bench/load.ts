@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { startLocalStack } from '../local/stack.js'
 import { runLoad } from './load-run.js'
+import { saveResults } from './results-file.js'
 import { describeMachine } from './stats.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     },
   })
   const machine = await describeMachine()
+  const ranAt = new Date().toISOString()
   console.log(
     `${machine.cpu}, ${machine.cores} cores, node ${machine.node}; ` +
       `${Math.round(machine.cpuBusyAtStart * 100)} % busy before the run`,
@@ -44,6 +46,8 @@ async function main(): Promise<void> {
     if (problems.length > 0) console.log(problems.join('\n'))
     console.log(report.ok ? 'OK: every app was handed what it was owed, exactly once, in order' : 'FAILED')
     if (!report.ok) process.exitCode = 1
+    // Only a run of its own stack, which kept every promise, goes into the report (docs/benchmark-results.md).
+    else if (!values.url) await saveResults('load', { ranAt, machine, ...figures })
   } finally {
     await stack?.stop()
   }

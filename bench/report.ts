@@ -104,12 +104,12 @@ interface Load {
   machine?: Machine
   connections?: number
   groups?: number
-  messages?: number
+  sent?: number
   seconds?: number
   deliveriesPerSecond?: number
   cuts?: number
-  owed?: number
-  handed?: number
+  expected?: number
+  arrived?: number
   lost?: number
   duplicated?: number
   outOfOrder?: number
@@ -391,12 +391,12 @@ function loadSection(r: Results): string[] {
         [
           l.connections,
           l.groups,
-          l.messages,
+          l.sent,
           l.seconds,
           l.deliveriesPerSecond,
           l.cuts,
-          l.owed,
-          l.handed,
+          l.expected,
+          l.arrived,
           l.lost,
           l.duplicated,
           l.outOfOrder,
