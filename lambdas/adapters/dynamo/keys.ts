@@ -67,3 +67,52 @@ export const keys = {
 function eventSortKey(seq: number): string {
   return `E#${String(seq).padStart(seqDigits, '0')}`
 }
+
+/** A kind of item the table holds: its key's pattern (`<…>` a part that varies), what it is, and one key the
+ * builders make, which the pattern must match. */
+export interface ItemKind {
+  pk: string
+  sk: string
+  item: string
+  sample: Record<string, string>
+}
+
+/** Every kind of item the table holds: the data model docs/architecture.md lists (test/core/data-model.test.ts). */
+export const itemKinds: ItemKind[] = [
+  { pk: 'GROUP#<gid>', sk: 'META', item: 'group', sample: keys.group('g') },
+  { pk: 'GROUP#<gid>', sk: 'ROSTER', item: "an encrypted group's roster", sample: keys.roster('g') },
+  { pk: 'GROUP#<gid>', sk: 'MEMBER#<iss>', item: 'membership', sample: keys.member('g', 'a') },
+  { pk: 'GROUP#<gid>', sk: 'E#<seq, 12 digits>', item: 'an event of the log', sample: keys.event('g', 1) },
+  { pk: 'GROUP#<gid>', sk: 'JTI#<jti>', item: 'message id marker', sample: keys.messageMarker('g', 'j') },
+  { pk: 'CONN#<connectionId>', sk: 'META', item: 'connection', sample: keys.connection('c') },
+  { pk: 'USER#<iss>', sk: 'CONNS', item: "a user's open connections", sample: keys.userConnections('a') },
+  { pk: 'USER#<iss>', sk: 'GROUPS', item: "a user's joined groups", sample: keys.userGroups('a') },
+  {
+    pk: 'USER#<iss>',
+    sk: 'KEYPKG#<device>#<ref>',
+    item: 'a key package',
+    sample: keys.keyPackage('a', 'd', 'r'),
+  },
+  {
+    pk: 'USER#<iss>',
+    sk: 'DEVLIST#<version, 6 digits>',
+    item: 'a device list version',
+    sample: keys.deviceList('a', 1),
+  },
+  { pk: 'USER#<iss>', sk: 'BLOCK#<iss>', item: 'a block', sample: keys.block('a', 'b') },
+  { pk: 'USER#<iss>', sk: 'GONE#<gid>', item: 'a deleted group notice', sample: keys.deletedGroup('a', 'g') },
+  { pk: 'CLAIM#<gid>', sk: '<ref>', item: 'a claimed key package', sample: keys.claim('g', 'r') },
+  { pk: 'SLICE#<id>', sk: 'META', item: 'a fan-out slice', sample: keys.fanOutSlice('s') },
+  {
+    pk: 'RATE#<iss>',
+    sk: 'BUCKET#<bucket>',
+    item: 'a token bucket',
+    sample: keys.rateBucket('a', 'messages'),
+  },
+  {
+    pk: 'RATE#<iss>',
+    sk: '<action>#<window start>',
+    item: 'a fixed-window count',
+    sample: keys.rateWindow('a', 'create', 3600),
+  },
+]
