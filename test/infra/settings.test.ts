@@ -10,7 +10,7 @@ import {
   settings,
   settingVariables,
 } from '../../lambdas/settings.js'
-import { functionEnvironment } from '../../local/gateway.js'
+import { functionEnvironment } from '../../local/gateway/environment.js'
 import { localHandlerEnvironment } from '../../local/stack.js'
 import { context, environmentsByFunction, templateFor } from '../support/cdk-context.js'
 

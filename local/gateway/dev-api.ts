@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { identityPattern } from '@huddle/client/protocol'
+import { type DevTokens, explainRefusedToken } from '../dev-tokens.js'
+import { readJson, sendJson } from '../http.js'
+import { WebApp } from '../web-app.js'
+import type { Endpoints } from './environment.js'
+import type { GatewayState } from './state.js'
+
+/** The largest body a /dev/ endpoint reads. */
+const devBodyBytes = 4096
+
+/**
+ * Dev mode's HTTP side: the web chat, the JWKS the authorizer verifies against, tokens and their check, and
+ * the helpers tests and benchmarks use (connections, memory) and the faults they inject (posts that fail,
+ * worker invocations that fail or repeat).
+ */
+export class DevApi {
+  private readonly webApp = new WebApp()
+
+  constructor(
+    private readonly state: GatewayState,
+    private readonly tokens: DevTokens,
+    private readonly endpoints: Endpoints,
+  ) {}
+
+  /** Answers a dev-mode request; false when none of its endpoints is asked for. */
+  async serve(request: IncomingMessage, response: ServerResponse, url: URL): Promise<boolean> {
+    const { method } = request
+    const path = url.pathname
+    // The web chat signs in with dev tokens, so it comes with dev mode.
+    if ((method === 'GET' || method === 'HEAD') && this.webApp.has(path)) {
+      if (!this.state.functions) sendJson(response, 503, { message: 'starting' })
+      else await this.webApp.serve(path, method, response, this.endpoints.s3)
+      return true
+    }
+    const devConnection = path.match(/^\/dev\/connections\/([^/]+)$/)
+    if (method === 'GET' && path === '/.well-known/jwks.json') sendJson(response, 200, this.tokens.jwks)
+    else if (method === 'POST' && path === '/dev/token') await this.issueToken(request, response)
+    else if (method === 'POST' && path === '/dev/check-token') await this.checkToken(request, response)
+    else if (method === 'GET' && path === '/dev/connections') {
+      sendJson(response, 200, { connectionIds: this.state.connections.idsOf(url.searchParams.get('sub')) })
+    } else if (method === 'DELETE' && devConnection?.[1]) {
+      this.closeConnection(response, decodeURIComponent(devConnection[1]))
+    } else if (method === 'POST' && path === '/dev/fail-posts') await this.failPosts(request, response)
+    else if (method === 'GET' && path === '/dev/memory') await this.reportMemory(response)
+    else if (method === 'POST' && path === '/dev/fail-invocations') {
+      await this.invocationFault(request, response, 'fail')
+    } else if (method === 'POST' && path === '/dev/duplicate-invocations') {
+      await this.invocationFault(request, response, 'duplicate')
+    } else return false
+    return true
+  }
+
+  /** A token for `sub`, after saying exactly what is wrong with a request for one. */
+  private async issueToken(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const usage = 'send {"sub": "<identity>", "expiresIn"?: <seconds>}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { sub, expiresIn } = input.value
+    if (typeof sub !== 'string' || sub.length === 0) {
+      return sendJson(response, 400, { message: `sub is missing or not a string; ${usage}` })
+    }
+    if (!identityPattern.test(sub)) {
+      return sendJson(response, 400, {
+        message: 'sub is not a valid identity: 1–128 characters of A-Z a-z 0-9 _ . : @ -',
+      })
+    }
+    if (expiresIn !== undefined && (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn))) {
+      return sendJson(response, 400, { message: `expiresIn must be a number of seconds; ${usage}` })
+    }
+    sendJson(response, 200, { token: await this.tokens.issue(sub, expiresIn) })
+  }
+
+  /**
+   * Whether the authorizer accepts a token, and why not. A browser's WebSocket never sees the handshake's
+   * 401, so a web app asks here to tell its user what to do.
+   */
+  private async checkToken(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const usage = 'send {"token": "<JWT>"}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { token } = input.value
+    if (typeof token !== 'string') return sendJson(response, 400, { message: `token is missing; ${usage}` })
+    const { functions } = this.state
+    if (!functions) return sendJson(response, 503, { message: 'starting' })
+    const verdict = await functions.authorize({ token }, {}, randomBytes(9).toString('base64'))
+    if (verdict.ok && verdict.result.policyDocument.Statement.every((s) => s.Effect === 'Allow')) {
+      return sendJson(response, 200, { accepted: true, sub: verdict.result.principalId })
+    }
+    const reason = await explainRefusedToken(token, functions.expectedTokens)
+    sendJson(response, 200, { accepted: false, reason })
+  }
+
+  /**
+   * The most memory each function's instance held since the last read, in bytes (its heap and buffers; see
+   * LocalFunction.peakMemory), for benchmarks that size the functions.
+   */
+  private async reportMemory(response: ServerResponse): Promise<void> {
+    const every = this.state.functions?.every ?? []
+    const peaks = await Promise.all(every.map(async (fn) => [fn.definition.name, await fn.peakMemory()]))
+    sendJson(response, 200, Object.fromEntries(peaks))
+  }
+
+  /**
+   * Every post to `connectionId` whose data contains `containing` fails with `status` (500 by default),
+   * retries included, as a throttled or failing post would in AWS; the connection stays open.
+   */
+  private async failPosts(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const usage = 'send {"connectionId", "containing", "status"?}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { connectionId, containing, status = 500 } = input.value
+    if (typeof connectionId !== 'string' || typeof containing !== 'string' || typeof status !== 'number') {
+      return sendJson(response, 400, { message: usage })
+    }
+    this.state.connections.failPosts({ connectionId, containing, status })
+    response.writeHead(204).end()
+  }
+
+  /**
+   * For a function invoked through the Lambda API (a worker): `fail` makes its next `count` runs fail before
+   * its handler starts, as a crashed instance would, so that Lambda's retries are seen; `duplicate` delivers
+   * each of its next `count` asynchronous events twice, as Lambda's at-least-once delivery may.
+   */
+  private async invocationFault(
+    request: IncomingMessage,
+    response: ServerResponse,
+    fault: 'fail' | 'duplicate',
+  ): Promise<void> {
+    const usage = 'send {"function": "<name>", "count"?: <invocations, 1 by default>}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { function: name, count = 1 } = input.value
+    if (typeof name !== 'string' || typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
+      return sendJson(response, 400, { message: usage })
+    }
+    const lambdaApi = this.state.functions?.lambdaApi
+    if (!lambdaApi?.has(name)) return sendJson(response, 404, { message: `no function named ${name}` })
+    if (fault === 'fail') lambdaApi.failNext(name, count)
+    else lambdaApi.duplicateNext(name, count)
+    response.writeHead(204).end()
+  }
+
+  /** Closes a connection as DELETE @connections does, without signing (tests, benchmarks). */
+  private closeConnection(response: ServerResponse, id: string): void {
+    const target = this.state.connections.get(id)
+    if (!target) {
+      sendJson(response, 410, { message: `connection ${id} is gone` })
+      return
+    }
+    target.socket.close(1000, 'closed by the management API')
+    response.writeHead(204).end()
+  }
+}

@@ -1,0 +1,79 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { limits } from '@huddle/client/protocol'
+import { denialMessage, localAccount } from '../grants.js'
+import { readBody, sendAwsError, sendJson } from '../http.js'
+import { apiId, type GatewayState, stage } from './state.js'
+
+/**
+ * The @connections management API the handlers' real SDK client calls. As execute-api does, it answers
+ * 403 to a request that is not SigV4-signed by a key granted ManageConnections (a function whose route
+ * has `connections`, or the developer's own), before it looks at the connection.
+ */
+export async function manageConnection(
+  state: GatewayState,
+  request: IncomingMessage,
+  response: ServerResponse,
+  id: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const method = request.method ?? 'GET'
+  const data =
+    method === 'POST' ? await readBody(request, limits.postBytes).catch(() => undefined) : Buffer.alloc(0)
+  if (data === undefined) {
+    return sendAwsError(response, 413, 'PayloadTooLargeException', `data is over ${limits.postBytes} bytes`)
+  }
+  const refusal = await refuseManagementCall(state, request, data, id)
+  if (refusal) {
+    log(`management API: refused ${method} @connections/${id}: ${refusal.message}`)
+    return sendAwsError(response, 403, refusal.type, refusal.message)
+  }
+  const target = state.connections.get(id)
+  if (!target) return sendAwsError(response, 410, 'GoneException', `connection ${id} is gone`)
+  switch (method) {
+    case 'POST': {
+      const text = data.toString('utf8')
+      const failure = state.connections.postFault(id, text)
+      if (failure !== undefined) {
+        return sendJson(response, failure, { message: 'failed on purpose (/dev/fail-posts)' })
+      }
+      target.socket.send(text)
+      response.writeHead(200).end()
+      return
+    }
+    case 'GET':
+      return sendJson(response, 200, {
+        ConnectedAt: new Date(target.connectedAt).toISOString(),
+        LastActiveAt: new Date(target.lastActiveAt).toISOString(),
+        Identity: { SourceIp: target.sourceIp, UserAgent: target.userAgent },
+      })
+    case 'DELETE':
+      target.socket.close(1000, 'closed by the management API')
+      response.writeHead(204).end()
+      return
+    default:
+      sendJson(response, 405, { message: 'use POST, GET or DELETE' })
+  }
+}
+
+/** Why execute-api would refuse this call: its signature, its key, or the key's grants. */
+async function refuseManagementCall(
+  state: GatewayState,
+  request: IncomingMessage,
+  body: Buffer,
+  id: string,
+): Promise<{ type: string; message: string } | undefined> {
+  const { functions } = state
+  if (!functions) return { type: 'ServiceUnavailableException', message: 'starting' }
+  const signed = await functions.managementApi.check({
+    method: request.method ?? 'GET',
+    url: request.url ?? '/',
+    headers: request.headers,
+    body,
+  })
+  if (!signed.ok) return { type: `${signed.refusal}Exception`, message: signed.message }
+  const principal = functions.grants.principalOf(signed.accessKeyId)
+  if (!principal) return { type: 'UnrecognizedClientException', message: 'unknown access key' }
+  const resource = `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/${request.method}/@connections/${id}`
+  const denial = functions.grants.manageConnections(principal, resource)
+  return denial && { type: 'AccessDeniedException', message: denialMessage(principal, denial) }
+}

@@ -1,0 +1,224 @@
+import { envNames } from '../../lambdas/adapters/env-names.js'
+import type {
+  AuthorizerEvent,
+  AuthorizerResult,
+  WebSocketEvent,
+  WebSocketResult,
+} from '../../lambdas/adapters/websocket-event.js'
+import {
+  authorizer,
+  type RouteAccess,
+  type RouteDefinition,
+  type WorkerDefinition,
+} from '../../lambdas/routes.js'
+import { authorizerSettings } from '../../lambdas/settings.js'
+import { startDynamoDbProxy, startS3Proxy } from '../access-proxies.js'
+import type { DevTokens, explainRefusedToken } from '../dev-tokens.js'
+import { buildFunctions, LocalFunction, sourceModule } from '../functions.js'
+import { Grants, localAccount } from '../grants.js'
+import { LocalLambdaApi } from '../lambda-api.js'
+import { SignatureVerifier } from '../sigv4.js'
+import type { Endpoints } from './environment.js'
+import { functionEnvironment } from './environment.js'
+import { apiId, stage } from './state.js'
+
+/** What the gateway expects of a token, to explain a refusal. */
+export type ExpectedTokens = Parameters<typeof explainRefusedToken>[1]
+
+/** API Gateway gives up on an integration after 29 s, whatever the function's own timeout. */
+const integrationTimeoutSeconds = 29
+
+/** What the token settings in the functions' environment say a token must carry. */
+function expectedTokensIn(environment: Record<string, string>, tokens?: DevTokens): ExpectedTokens {
+  const { jwtIssuer, jwtAudience, identityClaim } = authorizerSettings
+  return {
+    ...(tokens && { jwks: tokens.jwks }),
+    ...(environment[jwtIssuer.variable] && { issuer: environment[jwtIssuer.variable] }),
+    ...(environment[jwtAudience.variable] && { audience: environment[jwtAudience.variable] }),
+    ...(environment[identityClaim.variable] && { identityClaim: environment[identityClaim.variable] }),
+  }
+}
+
+/** The functions the gateway runs, warm, with their grants, the management API's verifier and the Lambda API. */
+export class LocalFunctions {
+  private readonly inFlight = new Set<Promise<unknown>>()
+
+  constructor(
+    private readonly authorizerFunction: LocalFunction<AuthorizerEvent, AuthorizerResult>,
+    private readonly routeFunctions: Map<string, LocalFunction<WebSocketEvent, WebSocketResult>>,
+    readonly every: LocalFunction<never, unknown>[],
+    readonly grants: Grants,
+    readonly managementApi: SignatureVerifier,
+    readonly lambdaApi: LocalLambdaApi,
+    readonly expectedTokens: ExpectedTokens,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** The authorizer's answer to a $connect with this query and these headers. */
+  authorize(
+    query: Record<string, string>,
+    headers: Record<string, string | undefined>,
+    connectionId: string,
+  ) {
+    return this.track(
+      this.authorizerFunction.invoke({
+        type: 'REQUEST',
+        methodArn: `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/$connect`,
+        queryStringParameters: query,
+        headers,
+        requestContext: { routeKey: '$connect', eventType: 'CONNECT', connectionId, apiId, stage },
+      }),
+    )
+  }
+
+  /**
+   * Runs a route's function; undefined when it threw, timed out or crashed (API Gateway's "Internal server
+   * error").
+   */
+  async invoke(routeKey: string, event: WebSocketEvent): Promise<WebSocketResult | undefined> {
+    const fn = this.routeFunctions.get(routeKey)
+    if (!fn) return undefined
+    const outcome = await this.track(fn.invoke(event))
+    if (outcome.ok) return outcome.result
+    if (outcome.reason === 'error') this.log(`${routeKey} handler threw: ${outcome.stack ?? outcome.message}`)
+    return undefined
+  }
+
+  /** Resolves once the invocations running now (a closing connection's $disconnect, say) have ended. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight])
+  }
+
+  private async track<T>(running: Promise<T>): Promise<T> {
+    this.inFlight.add(running)
+    try {
+      return await running
+    } finally {
+      this.inFlight.delete(running)
+    }
+  }
+}
+
+/** How to start the functions: the gateway's URL and the route table it serves. */
+export interface WiringOptions {
+  url: string
+  environment: Record<string, string>
+  routes: readonly RouteDefinition[]
+  workers: readonly WorkerDefinition[]
+  /** Dev mode's tokens, whose keys a refused token is explained against. */
+  tokens?: DevTokens
+  eventRetryDelaysMs?: readonly number[]
+  handlerModule?: (handler: string) => string
+  log: (line: string) => void
+}
+
+/**
+ * Builds and warms every function with the grants the CDK stack gives it, behind the access proxies, and
+ * the Lambda API the routes invoke workers through; `stop` undoes it all. Every function is loaded before
+ * this resolves (as with provisioned concurrency): no request waits for a cold start, and a module that
+ * cannot load fails the start with its error.
+ */
+export async function startFunctions(
+  options: WiringOptions,
+  endpoints: Endpoints,
+): Promise<{ functions: LocalFunctions; stop: () => Promise<void> }> {
+  const { url, environment, routes, workers, log } = options
+  const grants = new Grants(
+    [
+      { name: authorizer.handler, access: {} },
+      ...routes.map((r) => ({ name: r.handler, access: r.access })),
+      ...workers.map((w) => ({ name: w.handler, access: w.access })),
+    ],
+    {
+      ...(environment[envNames.tableName] && { table: environment[envNames.tableName] }),
+      ...(environment[envNames.bucketName] && { bucket: environment[envNames.bucketName] }),
+    },
+  )
+  const region = environment.AWS_REGION ?? localAccount.region
+  // What starts from here on is stopped, last first.
+  const stops: (() => Promise<unknown>)[] = []
+  const stop = async () => {
+    for (const next of stops.splice(0).reverse()) await next()
+  }
+  try {
+    const dynamo = environment[envNames.dynamoEndpoint]
+    if (dynamo) {
+      const proxy = await startDynamoDbProxy(dynamo, grants, log)
+      stops.push(proxy.close)
+      endpoints.dynamo = proxy.endpoint
+    }
+    const s3 = environment[envNames.s3Endpoint]
+    if (s3) {
+      const proxy = await startS3Proxy(s3, grants, log)
+      stops.push(proxy.close)
+      endpoints.s3 = proxy.endpoint
+    }
+
+    const moduleOf = options.handlerModule ?? sourceModule
+    const modules = new Map(
+      [authorizer.handler, ...routes.map((route) => route.handler), ...workers.map((w) => w.handler)].map(
+        (name) => [name, moduleOf(name)],
+      ),
+    )
+    const built = await buildFunctions(new Map([...modules].filter(([, module]) => module.endsWith('.ts'))))
+    stops.push(built.remove)
+    const definition = (name: string, access: RouteAccess | 'authorizer', timeoutSeconds: number) => ({
+      name,
+      module: built.modules.get(name) ?? (modules.get(name) as string),
+      environment: functionEnvironment(name, access, environment, { ...endpoints, lambda: url }),
+      timeoutSeconds,
+    })
+    const integrated = (seconds: number) => Math.min(seconds, integrationTimeoutSeconds)
+    const authorizerFunction = new LocalFunction<AuthorizerEvent, AuthorizerResult>(
+      definition(authorizer.handler, 'authorizer', integrated(authorizer.timeoutSeconds)),
+      log,
+    )
+    const routeFunctions = new Map(
+      routes.map((route) => [
+        route.routeKey,
+        new LocalFunction<WebSocketEvent, WebSocketResult>(
+          definition(route.handler, route.access, integrated(route.timeoutSeconds)),
+          log,
+        ),
+      ]),
+    )
+    const workerFunctions = workers.map(
+      (worker) =>
+        new LocalFunction<unknown, unknown>(
+          definition(worker.handler, worker.access, worker.timeoutSeconds),
+          log,
+        ),
+    )
+    const every: LocalFunction<never, unknown>[] = [
+      authorizerFunction,
+      ...routeFunctions.values(),
+      ...workerFunctions,
+    ]
+    stops.push(() => Promise.all(every.map((fn) => fn.close())))
+    const lambdaApi = new LocalLambdaApi({
+      functions: new Map(every.map((fn) => [fn.definition.name, fn as LocalFunction<unknown, unknown>])),
+      grants,
+      verifier: new SignatureVerifier('lambda', region, (id) => grants.secretOf(id)),
+      ...(options.eventRetryDelaysMs && { eventRetryDelaysMs: options.eventRetryDelaysMs }),
+      log,
+    })
+    stops.push(() => lambdaApi.close())
+
+    const failures = (await Promise.all(every.map((fn) => fn.warm()))).filter(Boolean)
+    if (failures.length > 0) throw new Error(failures.join('\n'))
+    const functions = new LocalFunctions(
+      authorizerFunction,
+      routeFunctions,
+      every,
+      grants,
+      new SignatureVerifier('execute-api', region, (id) => grants.secretOf(id)),
+      lambdaApi,
+      expectedTokensIn(environment, options.tokens),
+      log,
+    )
+    return { functions, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
