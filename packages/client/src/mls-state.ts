@@ -9,15 +9,10 @@ import {
   type SecretTreeNode,
   secretTreeNodeEncoder,
 } from 'ts-mls/secretTree.js'
+import type { GroupKeys } from './mls-handle.js'
 
 // A group's MLS state as the engine holds it, and as it is saved: whole once per epoch, then only the ratchet
 // steps taken since (the secret trees' nodes that sending and receiving moved on).
-
-/** A group's MLS state for one device: opaque outside the engine (immutable; a rejected commit's new state is dropped). */
-export interface GroupKeys {
-  readonly epoch: number
-  readonly leaf: number
-}
 
 const states = new WeakMap<GroupKeys, ClientState>()
 

@@ -37,15 +37,8 @@ import { ratchetTreeFromExtension } from 'ts-mls/groupInfo.js'
 import { makeKeyPackageRef } from 'ts-mls/keyPackage.js'
 import { decryptSenderData } from 'ts-mls/privateMessage.js'
 import { toBase64 } from './bytes.js'
-import {
-  applyRatchetSteps,
-  type GroupKeys,
-  loadWhole,
-  saveRatchetSteps,
-  saveWhole,
-  stateOf,
-  wrap,
-} from './mls-state.js'
+import type { GroupKeys } from './mls-handle.js'
+import { applyRatchetSteps, loadWhole, saveRatchetSteps, saveWhole, stateOf, wrap } from './mls-state.js'
 import {
   type AddedPackage,
   type CommitFacts,
@@ -59,7 +52,7 @@ import {
 } from './mls-wire.js'
 import type { RosterLeaf } from './protocol.js'
 
-export type { GroupKeys } from './mls-state.js'
+export type { GroupKeys } from './mls-handle.js'
 
 // The SDK's MLS engine: Huddle's rules for encrypted groups over ts-mls, behind an interface of ours.
 
