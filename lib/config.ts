@@ -27,22 +27,61 @@ export interface DeploymentConfig {
 /** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
 export type HuddleConfig = DeploymentConfig & Settings
 
-/** The keys a stage may set besides the settings table's rows. */
-const deploymentKeys = [
-  'allowPlaceholderAuth',
-  'throttleRate',
-  'throttleBurst',
-  'removalPolicy',
-  'alarmEmail',
-  'alarmTopicArn',
-  'alarmsWithoutNotification',
-  'corsOrigins',
-  'apiGatewayLogsRole',
-] as const
+/** A context key that shapes the deployment rather than the functions: its default as shown, and its meaning. */
+interface DeploymentKey {
+  fallback: string
+  doc: string
+}
+
+/** How `-c stage=` picks a stage's settings (neither may be set inside a stage). */
+export const stageSelectionKeys = {
+  stage: {
+    fallback: '`prod`',
+    doc: 'Which entry of `stages` to deploy; also names the API stage and the stack `Huddle-<stage>` (letters, digits, `-`). Replaces `stageName`, which is refused.',
+  },
+  stages: {
+    fallback: '(cdk.json only)',
+    doc: 'Maps stage names to their settings: any key of these tables except `stage` and `stages`.',
+  },
+} as const satisfies Record<string, DeploymentKey>
+
+/** The keys a stage may set besides the settings table's rows, with their defaults and meaning. */
+export const deploymentKeys = {
+  allowPlaceholderAuth: {
+    fallback: '`false`',
+    doc: '`true` lets a throwaway stack synthesize without the JWT settings, with placeholders that refuse every token (prints a warning).',
+  },
+  throttleRate: { fallback: '`500`', doc: 'Steady-state client frames per second across the stage.' },
+  throttleBurst: { fallback: '`1000`', doc: 'Burst of client frames above that rate.' },
+  removalPolicy: {
+    fallback: '`retain`',
+    doc: '`retain` keeps the table (with deletion protection), bucket and logs when the stack is deleted; `destroy` deletes them, including the avatars (for dev stacks).',
+  },
+  alarmEmail: {
+    fallback: '(none)',
+    doc: 'Alarms notify this address through an SNS topic the stack creates. **Confirm the subscription e-mail AWS sends.**',
+  },
+  alarmTopicArn: {
+    fallback: '(none)',
+    doc: 'Alarms notify this existing SNS topic (`arn:aws:sns:<region>:<account>:<name>`); may be combined with `alarmEmail`.',
+  },
+  alarmsWithoutNotification: {
+    fallback: '`false`',
+    doc: '`true` accepts alarms that notify no one (they still show on the dashboard). Without it, a stage with `removalPolicy=retain` must set `alarmEmail` or `alarmTopicArn`.',
+  },
+  corsOrigins: {
+    fallback: '`*`',
+    doc: 'Comma-separated origins allowed to upload avatars from a browser, e.g. `https://app.example.com`.',
+  },
+  apiGatewayLogsRole: {
+    fallback: '`true`',
+    doc: "Sets API Gateway's account-wide CloudWatch Logs role, which WebSocket access logging requires. Set `false` if your account already has one managed elsewhere.",
+  },
+} as const satisfies Record<string, DeploymentKey>
 
 /** The settings a stage may keep in cdk.json (`context.stages.<stage>`); `-c key=value` overrides any of them. */
-export const stageSettingKeys: readonly string[] = [...Object.keys(settings), ...deploymentKeys]
-type StageSettingKey = keyof Settings | (typeof deploymentKeys)[number]
+export const stageSettingKeys: readonly string[] = [...Object.keys(settings), ...Object.keys(deploymentKeys)]
+type StageSettingKey = keyof Settings | keyof typeof deploymentKeys
 
 /** The stage deployed when no `-c stage=` is given. */
 export const defaultStage = 'prod'
