@@ -115,7 +115,7 @@ export class ChatService {
     this.#deliveredDelayMs = delivered === false ? undefined : (delivered?.delayMs ?? deliveredDelayMs)
     this.#encryption = new GroupEncryption(
       {
-        request: (action, fields) => connection.request(action, fields),
+        request: (action, fields, options) => connection.request(action, fields, options),
         catchUp: () => this.catchUp(),
         wrote: (gid, seq) => this.#timeline.wrote(gid, seq),
         report,
