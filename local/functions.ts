@@ -17,6 +17,15 @@ export interface FunctionDefinition {
   timeoutSeconds: number
 }
 
+/**
+ * Where a function's stdout and stderr go, a line at a time, as Lambda sends them to CloudWatch Logs: the
+ * gateway's own streams by default (`npm start`), a file when the tests keep expected errors off the screen.
+ */
+export type FunctionOutput = (functionName: string, line: string, stream: 'stdout' | 'stderr') => void
+
+/** The gateway's own stdout and stderr. */
+export const toTerminal: FunctionOutput = (_, line, stream) => process[stream].write(`${line}\n`)
+
 /** How an invocation ended: the handler's result, or why there is none. */
 export type Invocation<R> =
   | { ok: true; result: R }
@@ -168,6 +177,7 @@ export class LocalFunction<E, R> {
   constructor(
     readonly definition: FunctionDefinition,
     private readonly log: (line: string) => void = () => {},
+    private readonly output: FunctionOutput = toTerminal,
   ) {}
 
   /** Runs one invocation; `requestId` is the context's awsRequestId (an async event keeps its own across retries). */
@@ -236,7 +246,7 @@ export class LocalFunction<E, R> {
       },
     })
     worker.unref()
-    forwardOutput(worker)
+    forwardOutput(worker, (line, stream) => this.output(name, line, stream))
     let markLoaded: (failure?: string) => void = () => {}
     const loaded = new Promise<string | undefined>((resolve) => {
       markLoaded = resolve
@@ -328,12 +338,22 @@ export class LocalFunction<E, R> {
 }
 
 /**
- * Writes what a function logs to the gateway's own stdout and stderr, as Lambda sends it to CloudWatch.
- * Node would pipe each worker's streams into process.stdout and process.stderr itself, but every pipe adds
- * its listeners there: a gateway's twenty-odd functions passed the default limit of ten and warned of a
- * leak. One 'data' listener on the worker's own stream adds nothing to the process's.
+ * Hands on what a function writes, line by line. Node would pipe each worker's streams into process.stdout
+ * and process.stderr itself, but every pipe adds its listeners there: a gateway's twenty-odd functions passed
+ * the default limit of ten and warned of a leak. One 'data' listener on the worker's own stream adds nothing
+ * to the process's.
  */
-function forwardOutput(worker: Worker): void {
-  worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk))
-  worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk))
+function forwardOutput(worker: Worker, write: (line: string, stream: 'stdout' | 'stderr') => void): void {
+  for (const stream of ['stdout', 'stderr'] as const) {
+    let partial = ''
+    worker[stream].setEncoding('utf8')
+    worker[stream].on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) write(line, stream)
+    })
+    worker[stream].on('end', () => {
+      if (partial) write(partial, stream)
+    })
+  }
 }

@@ -7,6 +7,7 @@ import {
   type WorkerDefinition,
 } from '../lambdas/routes.js'
 import type { DevTokens } from './dev-tokens.js'
+import type { FunctionOutput } from './functions.js'
 import { Connections } from './gateway/connections.js'
 import { DevApi } from './gateway/dev-api.js'
 import type { Endpoints } from './gateway/environment.js'
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   /** Where a handler's code is: its TypeScript source by default, or a built bundle (cdk.out) to try what ships. */
   handlerModule?: (handler: string) => string
   log?: (line: string) => void
+  /** Where the functions' own output (their logs) goes: the terminal by default. */
+  functionOutput?: FunctionOutput
 }
 
 export interface Gateway {
@@ -126,6 +129,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ...(options.tokens && { tokens: options.tokens }),
         ...(options.eventRetryDelaysMs && { eventRetryDelaysMs: options.eventRetryDelaysMs }),
         ...(options.handlerModule && { handlerModule: options.handlerModule }),
+        ...(options.functionOutput && { output: options.functionOutput }),
         log,
       },
       endpoints,

@@ -13,6 +13,7 @@ import {
   startDynamoDbLocal,
   startS3Emulator,
 } from './emulators.js'
+import type { FunctionOutput } from './functions.js'
 import { startGateway } from './gateway.js'
 import { ensureTable } from './table.js'
 
@@ -39,6 +40,8 @@ export interface LocalStackOptions {
    * fast as it can raises them. */
   rateLimits?: Partial<Record<RateBucket, RateLimit>>
   log?: (line: string) => void
+  /** Where the functions' own output (their logs) goes: the terminal by default. */
+  functionOutput?: FunctionOutput
 }
 
 export interface LocalStack {
@@ -141,6 +144,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(options.maxLifetimeMs && { maxLifetimeMs: options.maxLifetimeMs }),
       handlerEnvironment: (url) =>
         localHandlerEnvironment(url, emulators.dynamo.endpoint, emulators.s3.endpoint, options),
+      ...(options.functionOutput && { functionOutput: options.functionOutput }),
       log,
     })
     return {

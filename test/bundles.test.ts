@@ -8,6 +8,7 @@ import { type Gateway, startGateway } from '../local/gateway.js'
 import { localHandlerEnvironment } from '../local/stack.js'
 import { connector } from './support/clients.js'
 import { png, unique } from './support/huddle.js'
+import { quietGateway } from './support/logs.js'
 
 // `npm test` synthesizes the CDK app (esbuild bundles every function into cdk.out) in vitest's global setup.
 const cdkOut = fileURLToPath(new URL('../cdk.out/', import.meta.url))
@@ -81,6 +82,7 @@ describe.skipIf(!synthesized && !underNpmTest)('the bundles that ship', () => {
       },
       handlerEnvironment: (url) =>
         localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
+      ...quietGateway,
     })
   })
   afterAll(() => gateway?.close())

@@ -26,6 +26,7 @@ import { connector } from './support/clients.js'
 import { engine, groupOf, keyPackageOf, signerOf, vouchFor } from './support/devices.js'
 import { approved, device, encryptedGroup, keysSettled, received, savedKeys } from './support/encrypted.js'
 import { groupItems, httpUrl, type TestClient, unique } from './support/huddle.js'
+import { loggedEntries } from './support/logs.js'
 import { connectionIds, waitFor } from './support/sdk.js'
 
 // Encrypted groups tried as an attacker would, with real MLS bytes: a hostile creator or member, a stolen
@@ -318,6 +319,12 @@ describe('a commit members cannot take in', { timeout: 120_000 }, () => {
       )
     }
     expect((await alice.client.request('roster', { gid })).epoch).toBe(sent.epoch - 1)
+    // Operators see the refusal: a security event naming the group and both sides, never keys.
+    await waitFor(() =>
+      expect(loggedEntries({ message: 'security event', kind: 'commit-refused', gid })).toContainEqual(
+        expect.objectContaining({ level: 'WARN', iss: mallory.iss, by: reverted.by, epoch: sent.epoch }),
+      ),
+    )
     // The group goes on without the committer's help.
     await bobs.message('still talking')
     expect((await received(alice, 'still talking')).unreadable).toBe(false)

@@ -16,6 +16,7 @@ import { localHandlerEnvironment, localNames } from '../local/stack.js'
 import { ensureTable } from '../local/table.js'
 import { connector } from './support/clients.js'
 import { png, tableClient, unique } from './support/huddle.js'
+import { quietGateway } from './support/logs.js'
 
 // This file runs its own stack, so that it can stop and restart the emulators under the handlers.
 let dataDir: string
@@ -39,6 +40,7 @@ beforeAll(async () => {
     port: 0,
     tokens: await createDevTokens(),
     handlerEnvironment: (url) => localHandlerEnvironment(url, dynamo.endpoint, s3.endpoint),
+    ...quietGateway,
   })
 })
 

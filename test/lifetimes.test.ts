@@ -3,6 +3,7 @@ import { createDevTokens } from '../local/dev-tokens.js'
 import { type Gateway, startGateway } from '../local/gateway.js'
 import { localHandlerEnvironment } from '../local/stack.js'
 import { TestClient, tableClient, unique } from './support/huddle.js'
+import { quietGateway } from './support/logs.js'
 
 // A gateway of its own with API Gateway's 10 min idle and 2 h lifetimes scaled down, on the shared emulators.
 let gateway: Gateway
@@ -13,6 +14,7 @@ beforeAll(async () => {
     idleTimeoutMs: 1500,
     maxLifetimeMs: 3000,
     handlerEnvironment: (url) => localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
+    ...quietGateway,
   })
 })
 afterAll(() => gateway?.close())

@@ -10,6 +10,7 @@ import { invokePayloadBytes } from '../local/lambda-api.js'
 import { localHandlerEnvironment } from '../local/stack.js'
 import { connector } from './support/clients.js'
 import { type TestClient, unique } from './support/huddle.js'
+import { functionOutput } from './support/logs.js'
 
 // A gateway of its own on the shared emulators whose functions hand fan-outs over in slices of two
 // connections, so that a group of seven sends every event through the fan-out worker and Lambda's Invoke
@@ -28,6 +29,7 @@ beforeAll(async () => {
       localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint'), { fanOutSliceSize: 2 }),
     eventRetryDelaysMs: [20, 40],
     log: (line) => logs.push(line),
+    functionOutput,
   })
 })
 afterAll(() => gateway?.close())

@@ -39,6 +39,8 @@ const { uploads, avatars } = bucketPrefixes
 // and `receipts` answer with their environment.
 let gateway: Gateway
 const logs: string[] = []
+/** What the functions logged, by function: the refusals below are expected, and asserted here. */
+const output: { fn: string; line: string }[] = []
 const connect = connector(() => gateway.url)
 const connectShared = connector()
 beforeAll(async () => {
@@ -65,6 +67,7 @@ beforeAll(async () => {
           : sourceModule(handler),
     handlerEnvironment: (url) => localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
     log: (line) => logs.push(line),
+    functionOutput: (fn, line) => output.push({ fn, line }),
   })
 })
 afterAll(() => gateway?.close())
@@ -123,6 +126,15 @@ describe('functions run with their own grants', () => {
     })
     expect(logs.join('\n')).toMatch(
       /AccessDenied: User: arn:aws:sts::000000000000:assumed-role\/huddle-message\/message is not authorized to perform: dynamodb:\w+Item on resource: arn:aws:dynamodb:us-east-1:000000000000:table\/huddle/,
+    )
+    // The function logs the failure it answered INTERNAL, with what AWS said.
+    const failures = output.filter(({ fn, line }) => fn === 'message' && line.startsWith('{'))
+    expect(failures.map(({ line }) => JSON.parse(line))).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        iss: alice.iss,
+        error: expect.objectContaining({ name: 'AccessDeniedException' }),
+      }),
     )
     expect(await groupItems(gid)).toEqual(before)
     await bob.settle()

@@ -14,7 +14,7 @@ import {
 import { authorizerSettings } from '../../lambdas/settings.js'
 import { startDynamoDbProxy, startS3Proxy } from '../access-proxies.js'
 import type { DevTokens, explainRefusedToken } from '../dev-tokens.js'
-import { buildFunctions, LocalFunction, sourceModule } from '../functions.js'
+import { buildFunctions, type FunctionOutput, LocalFunction, sourceModule } from '../functions.js'
 import { Grants, localAccount } from '../grants.js'
 import { LocalLambdaApi } from '../lambda-api.js'
 import { SignatureVerifier } from '../sigv4.js'
@@ -110,6 +110,8 @@ export interface WiringOptions {
   eventRetryDelaysMs?: readonly number[]
   handlerModule?: (handler: string) => string
   log: (line: string) => void
+  /** Where the functions' own output goes (the terminal by default). */
+  output?: FunctionOutput
 }
 
 /**
@@ -172,6 +174,7 @@ export async function startFunctions(
     const authorizerFunction = new LocalFunction<AuthorizerEvent, AuthorizerResult>(
       definition(authorizer.handler, 'authorizer', integrated(authorizer.timeoutSeconds)),
       log,
+      options.output,
     )
     const routeFunctions = new Map(
       routes.map((route) => [
@@ -179,6 +182,7 @@ export async function startFunctions(
         new LocalFunction<WebSocketEvent, WebSocketResult>(
           definition(route.handler, route.access, integrated(route.timeoutSeconds)),
           log,
+          options.output,
         ),
       ]),
     )
@@ -187,6 +191,7 @@ export async function startFunctions(
         new LocalFunction<unknown, unknown>(
           definition(worker.handler, worker.access, worker.timeoutSeconds),
           log,
+          options.output,
         ),
     )
     const every: LocalFunction<never, unknown>[] = [
