@@ -5,6 +5,7 @@ import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda'
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs'
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
 import { Construct } from 'constructs'
+import { bundleAliases } from '../lambdas/bundle-aliases.js'
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url))
 
@@ -26,6 +27,7 @@ export const handlerBundling = {
   minify: true,
   sourceMap: true,
   sourcesContent: false,
+  esbuildArgs: Object.fromEntries(Object.entries(bundleAliases).map(([from, to]) => [`--alias:${from}`, to])),
 } satisfies BundlingOptions
 
 /** What differs between Huddle's functions; everything else is house policy. */

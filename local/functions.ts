@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { build } from 'esbuild'
+import { bundleAliases } from '../lambdas/bundle-aliases.js'
 import { functionArn } from './grants.js'
 
 /** One Lambda function as the local gateway runs it. */
@@ -67,6 +68,7 @@ export async function buildFunctions(sources: ReadonlyMap<string, string>): Prom
       banner: {
         js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
+      alias: bundleAliases,
       sourcemap: 'inline',
       sourcesContent: false,
       logLevel: 'silent',
