@@ -18,7 +18,7 @@ declare module 'vitest' {
 }
 
 /**
- * `npm run synth` with its output kept: the CLI synth (cdk-nag included) that test/bundles.test.ts reads
+ * `npm run synth` with its output kept: the CLI synth (cdk-nag included) that test/infra/bundles.test.ts reads
  * from cdk.out. A green synth says nothing; a failed one throws with everything the CDK printed.
  */
 function synthesize(): Promise<void> {

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createDevTokens } from '../../local/dev-tokens.js'
+import { type Gateway, startGateway } from '../../local/gateway.js'
+import { localHandlerEnvironment } from '../../local/stack.js'
+import { TestClient, tableClient, unique } from '../support/huddle.js'
+import { quietGateway } from '../support/logs.js'
+
+// A gateway of its own with API Gateway's 10 min idle and 2 h lifetimes scaled down, on the shared emulators.
+let gateway: Gateway
+beforeAll(async () => {
+  gateway = await startGateway({
+    port: 0,
+    tokens: await createDevTokens(),
+    idleTimeoutMs: 1500,
+    maxLifetimeMs: 3000,
+    handlerEnvironment: (url) => localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
+    ...quietGateway,
+  })
+})
+afterAll(() => gateway?.close())
+
+describe('connection lifetimes', () => {
+  it('closes an idle connection with 1001 and forgets it', async () => {
+    const client = await TestClient.connect(unique('idle'), gateway.url)
+    const { code, reason } = await client.closed()
+    expect(code).toBe(1001)
+    expect(reason).toBe('idle timeout')
+    const { store } = tableClient()
+    await expect.poll(async () => (await store.connectionsOf([client.iss])).get(client.iss)).toBeUndefined()
+  })
+
+  it('closes a busy connection when it reaches the maximum lifetime', async () => {
+    const client = await TestClient.connect(unique('busy'), gateway.url)
+    const closed = client.closed()
+    const keepBusy = setInterval(() => client.socket.send('{"action":"groups"}'), 100)
+    const { code, reason } = await closed
+    clearInterval(keepBusy)
+    expect(code).toBe(1001)
+    expect(reason).toBe('maximum connection lifetime')
+  })
+})
