@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { limits } from '@huddle/client/protocol'
 import { denialMessage, localAccount } from '../grants.js'
 import { readBody, sendAwsError, sendJson } from '../http.js'
-import { apiId, type GatewayState, stage } from './state.js'
+import { apiId, stage } from './api.js'
+import type { GatewayState } from './state.js'
 
 /**
  * The @connections management API the handlers' real SDK client calls. As execute-api does, it answers

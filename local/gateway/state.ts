@@ -1,10 +1,6 @@
 import type { Connections } from './connections.js'
 import type { LocalFunctions } from './wiring.js'
 
-/** The API id and stage the local API answers as, in ARNs and request contexts. */
-export const apiId = 'local'
-export const stage = 'local'
-
 /**
  * What the gateway's rooms share: the open connections, and the functions once every one is warm. The
  * composition (local/gateway.ts) owns it and alone sets `functions`; until then the rooms answer "starting".

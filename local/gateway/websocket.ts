@@ -6,7 +6,8 @@ import { WebSocket, WebSocketServer } from 'ws'
 import type { WebSocketEvent } from '../../lambdas/adapters/websocket-event.js'
 import type { RouteDefinition } from '../../lambdas/routes.js'
 import { explainRefusedToken } from '../dev-tokens.js'
-import { apiId, type GatewayState, stage } from './state.js'
+import { apiId, stage } from './api.js'
+import type { GatewayState } from './state.js'
 
 /** What the WebSocket side needs: the shared state, the routes, API Gateway's timeouts and the gateway's host. */
 export interface WebSocketOptions {

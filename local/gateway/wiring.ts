@@ -18,9 +18,9 @@ import { buildFunctions, type FunctionOutput, LocalFunction, sourceModule } from
 import { Grants, localAccount } from '../grants.js'
 import { LocalLambdaApi } from '../lambda-api.js'
 import { SignatureVerifier } from '../sigv4.js'
+import { apiId, stage } from './api.js'
 import type { Endpoints } from './environment.js'
 import { functionEnvironment } from './environment.js'
-import { apiId, stage } from './state.js'
 
 /** What the gateway expects of a token, to explain a refusal. */
 export type ExpectedTokens = Parameters<typeof explainRefusedToken>[1]
