@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { Sha256 } from '@smithy/core/checksum'
 import { SignatureV4 } from '@smithy/signature-v4'
@@ -7,8 +7,10 @@ import type { AwsCredentialIdentityProvider, Provider } from '@smithy/types'
 export interface SignedHttpOptions {
   /** The service's endpoint, with a base path if it has one (the management API's stage). */
   endpoint: string
-  /** The signing name: execute-api, lambda. */
+  /** The signing name: execute-api, lambda, s3. */
   service: string
+  /** Whether the signer encodes the path again (false for S3, whose paths are signed as sent). */
+  uriEscapePath?: boolean
   region: string | Provider<string>
   /** Credentials as the SDK's default chain gives them (it keeps them until they near expiry). */
   credentials: AwsCredentialIdentityProvider
@@ -23,7 +25,7 @@ export interface SignedHttpOptions {
 /** A request an AWS API refused, or that could not be sent, after its retries. */
 export class AwsRequestError extends Error {
   constructor(
-    /** AWS's error type (`x-amzn-errortype`, e.g. ForbiddenException), or the network error's code. */
+    /** AWS's error type (`x-amzn-errortype`, e.g. ForbiddenException, or S3's `<Code>`), or the network error's code. */
     readonly errorType: string,
     /** The HTTP status; undefined when no answer came (a network error). */
     readonly status: number | undefined,
@@ -37,20 +39,34 @@ export class AwsRequestError extends Error {
   }
 }
 
-/** What one attempt got back: a status and, on an error, AWS's error type, message and request id. */
-interface Answer {
+/** One request to the endpoint; `path` is under the endpoint's base path, URI-encoded as it is sent. */
+export interface SignedRequest {
+  method: string
+  path: string
+  query?: Record<string, string>
+  headers?: Record<string, string>
+  body?: Buffer
+}
+
+/** What a request got back: its status, headers and whole body. */
+export interface SignedAnswer {
   status: number
-  errorType?: string
-  message?: string
-  requestId?: string
+  headers: IncomingHttpHeaders
+  body: Buffer
+}
+
+/** How a URL is presigned: for how many seconds, and which headers to sign that SigV4 would leave out. */
+export interface PresignOptions {
+  expiresIn: number
+  signableHeaders?: Set<string>
 }
 
 /**
- * Signed POSTs to one AWS endpoint without the SDK client's per-call cost (a middleware stack rebuilt
+ * Signed requests to one AWS endpoint without the SDK client's per-call cost (a middleware stack rebuilt
  * for every call, a new signer, endpoint resolution, a clock-skew check, about fifteen promise hops):
  * the SDK's own signer (SignatureV4, one instance, its signing keys cached per day) over a keep-alive
  * agent. What the SDK client does is kept: its credentials and region, and its standard retries (3
- * attempts, jittered backoff, a retry quota).
+ * attempts, jittered backoff, a retry quota). It presigns URLs with the same signer.
  */
 export class SignedHttp {
   private readonly signer: SignatureV4
@@ -78,6 +94,7 @@ export class SignedHttp {
     this.request = secure ? httpsRequest : httpRequest
     this.signer = new SignatureV4({
       service: options.service,
+      ...(options.uriEscapePath !== undefined && { uriEscapePath: options.uriEscapePath }),
       region: options.region,
       credentials: options.credentials,
       sha256: Sha256,
@@ -98,25 +115,29 @@ export class SignedHttp {
     headers: Record<string, string>,
     expected: readonly number[] = [],
   ): Promise<number> {
-    const fullPath = this.basePath + path
+    return (await this.send(operation, { method: 'POST', path, headers, body }, expected)).status
+  }
+
+  /**
+   * Sends a signed request and answers what came back when its status is a 2xx or one of `expected`;
+   * anything else throws an AwsRequestError, after the retries the SDK would make.
+   */
+  async send(
+    operation: string,
+    request: SignedRequest,
+    expected: readonly number[] = [],
+  ): Promise<SignedAnswer> {
     let retryCost: number | undefined
     for (let attempt = 1; ; attempt++) {
       let failure: AwsRequestError
       try {
-        const answer = await this.attempt(fullPath, body, headers)
+        const answer = await this.attempt(request)
         if (answer.status >= 200 && answer.status < 300) {
           this.quota.succeeded(retryCost)
-          return answer.status
+          return answer
         }
-        if (expected.includes(answer.status)) return answer.status
-        const errorType = answer.errorType ?? `Http${answer.status}Error`
-        failure = new AwsRequestError(
-          errorType,
-          answer.status,
-          attempt,
-          `${operation}: ${answer.status} ${errorType}: ${answer.message ?? 'no message'}` +
-            ` (attempt ${attempt}${answer.requestId ? `, request ${answer.requestId}` : ''})`,
-        )
+        if (expected.includes(answer.status)) return answer
+        failure = errorOf(operation, answer, attempt)
       } catch (error) {
         // A network error's code (ECONNRESET…), or what else stopped the request (credentials, say).
         const code = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.name : 'Error')
@@ -136,41 +157,75 @@ export class SignedHttp {
     }
   }
 
-  /** One signed POST; resolves with the answer's status (and error details), rejects on a network error. */
-  private async attempt(path: string, body: Buffer, headers: Record<string, string>): Promise<Answer> {
+  /**
+   * A URL that lets its holder make `request` until it expires: the signature and the `x-amz-` headers go
+   * into the query (SigV4 query signing); the other headers are signed, so the holder must send them as given.
+   */
+  async presign(request: Omit<SignedRequest, 'body'>, options: PresignOptions): Promise<string> {
+    const path = this.basePath + request.path
+    const signed = await this.signer.presign(
+      {
+        method: request.method,
+        protocol: this.protocol,
+        hostname: this.hostname,
+        ...(this.port !== undefined && { port: this.port }),
+        path,
+        query: { ...request.query },
+        headers: { ...request.headers, host: this.host },
+      },
+      {
+        expiresIn: options.expiresIn,
+        ...(options.signableHeaders && { signableHeaders: options.signableHeaders }),
+      },
+    )
+    return `${this.protocol}//${this.host}${path}${queryString(signed.query as Record<string, string>)}`
+  }
+
+  /** One signed request; resolves with what came back, rejects on a network error. */
+  private async attempt(request: SignedRequest): Promise<SignedAnswer> {
+    const path = this.basePath + request.path
+    const body = request.body ?? Buffer.alloc(0)
+    const bodiless = request.method === 'GET' || request.method === 'HEAD'
     const signed = await this.signer.sign({
-      method: 'POST',
+      method: request.method,
       protocol: this.protocol,
       hostname: this.hostname,
       ...(this.port !== undefined && { port: this.port }),
       path,
-      query: {},
-      headers: { ...headers, host: this.host, 'content-length': String(body.length) },
+      query: { ...request.query },
+      headers: {
+        ...request.headers,
+        host: this.host,
+        ...(!bodiless && { 'content-length': String(body.length) }),
+      },
       body,
     })
-    return new Promise<Answer>((resolve, reject) => {
+    return new Promise<SignedAnswer>((resolve, reject) => {
       const outgoing = this.request(
         {
           agent: this.agent,
           hostname: this.hostname,
           port: this.port,
-          method: 'POST',
-          path,
+          method: request.method,
+          path: path + queryString(request.query ?? {}),
           headers: signed.headers,
         },
         (response) => {
-          const status = response.statusCode ?? 0
-          if (status >= 200 && status < 300) {
-            // Done once the status is in; the body is drained so that the socket is reused.
-            response.on('error', ignore).resume()
-            resolve({ status })
-          } else {
-            readError(response, status).then(resolve, reject)
-          }
+          // The body is read whole, also so that the socket is reused.
+          const chunks: Buffer[] = []
+          response.on('data', (chunk: Buffer) => chunks.push(chunk))
+          response.on('error', reject)
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              headers: response.headers,
+              body: Buffer.concat(chunks),
+            }),
+          )
         },
       )
       outgoing.on('error', reject)
-      outgoing.end(body)
+      outgoing.end(bodiless ? undefined : body)
     })
   }
 
@@ -180,40 +235,72 @@ export class SignedHttp {
   }
 }
 
-function ignore(): void {}
+/** RFC 3986's strict encoding, as SigV4 and the SDK encode a query (and S3 a key's segments). */
+export function escapeUri(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+}
 
-/** AWS's error type (`x-amzn-errortype`, without its ":namespace" suffix), message and request id. */
-async function readError(response: IncomingMessage, status: number): Promise<Answer> {
-  const header = response.headers['x-amzn-errortype']
-  const errorType = (Array.isArray(header) ? header[0] : header)?.split(':')[0] || undefined
-  const requestId = response.headers['x-amzn-requestid']
-  let text = ''
-  for await (const chunk of response) {
-    if (text.length < 4096) text += String(chunk)
+/** "?k=v&…" with the keys sorted, as the SDK formats a URL; empty for no query. */
+function queryString(query: Record<string, string>): string {
+  const keys = Object.keys(query).sort()
+  if (keys.length === 0) return ''
+  return `?${keys.map((key) => `${escapeUri(key)}=${escapeUri(query[key] ?? '')}`).join('&')}`
+}
+
+/**
+ * AWS's error type and message from an error document: JSON (`message`), or S3's XML
+ * (`<Error><Code>NoSuchKey</Code><Message>…`); undefined where the document does not say.
+ */
+export function errorDocument(text: string): { code?: string; message?: string } {
+  if (text.trimStart().startsWith('<')) {
+    const code = text.match(/<Code>([^<]*)<\/Code>/)?.[1]
+    const message = text.match(/<Message>([^<]*)<\/Message>/)?.[1]
+    return { ...(code && { code }), ...(message !== undefined && { message: unescapeXml(message) }) }
   }
-  let message: string | undefined
   try {
     const parsed = JSON.parse(text) as { message?: unknown; Message?: unknown }
     const found = parsed.message ?? parsed.Message
-    message = typeof found === 'string' ? found : undefined
+    return typeof found === 'string' ? { message: found } : {}
   } catch {
-    message = text.slice(0, 200) || undefined
-  }
-  return {
-    status,
-    ...(errorType !== undefined && { errorType }),
-    ...(message !== undefined && { message }),
-    ...(typeof requestId === 'string' && { requestId }),
+    return text ? { message: text.slice(0, 200) } : {}
   }
 }
 
-// The SDK's standard retry mode (@smithy/core/retry), for what PostToConnection and Invoke can meet.
+function unescapeXml(text: string): string {
+  return text
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&quot;', '"')
+    .replaceAll('&apos;', "'")
+    .replaceAll('&amp;', '&')
+}
+
+/** The error an answer says: its type from `x-amzn-errortype` (without its ":namespace" suffix) or the document. */
+function errorOf(operation: string, answer: SignedAnswer, attempt: number): AwsRequestError {
+  const header = answer.headers['x-amzn-errortype']
+  const document = errorDocument(answer.body.subarray(0, 4096).toString('utf8'))
+  const errorType =
+    (Array.isArray(header) ? header[0] : header)?.split(':')[0] ||
+    document.code ||
+    `Http${answer.status}Error`
+  const requestId = answer.headers['x-amzn-requestid'] ?? answer.headers['x-amz-request-id']
+  return new AwsRequestError(
+    errorType,
+    answer.status,
+    attempt,
+    `${operation}: ${answer.status} ${errorType}: ${document.message ?? 'no message'}` +
+      ` (attempt ${attempt}${typeof requestId === 'string' ? `, request ${requestId}` : ''})`,
+  )
+}
+
+// The SDK's standard retry mode (@smithy/core/retry), for what PostToConnection, Invoke and S3 can meet.
 const throttlingTypes = new Set([
   'LimitExceededException',
   'ThrottlingException',
   'Throttling',
   'TooManyRequestsException',
   'RequestLimitExceeded',
+  'SlowDown',
 ])
 const transientTypes = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException'])
 const transientStatuses = new Set([500, 502, 503, 504])
