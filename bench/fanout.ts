@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { S3Client } from '@aws-sdk/client-s3'
 import { limits } from '@huddle/client/protocol'
 import { dynamoStores } from '../lambdas/adapters/dynamo/stores.js'
 import { DynamoTable } from '../lambdas/adapters/dynamo/table.js'
@@ -12,6 +11,7 @@ import { forEachLimited } from '../lambdas/core/concurrency.js'
 import type { Member } from '../lambdas/core/model.js'
 import type { EventSender, RateLimit, Stores } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
+import { defaultChatSettings } from '../lambdas/settings.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { localNames } from '../local/stack.js'
 import { type ColdStart, measureColdStarts } from './cold-start.js'
@@ -57,8 +57,8 @@ const reads = { runs: quick ? 20 : 50, warmup: 5 }
 const page = limits.historyPage
 // Three pages' worth, so a newest-first page ends mid-log and a catch-up starts mid-log.
 const logEvents = 3 * page
-// The Chat default, so the floor posts exactly as the handler does.
-const fanOutConcurrency = 32
+// As deployed by default, so the floor posts exactly as the handler does.
+const { fanOutConcurrency } = defaultChatSettings
 const body = 'x'.repeat(100)
 /** One identity sends every measured message, far faster than the deployed limits allow: the limiter still
  * takes a token for each (its cost is measured), but never refuses one. */
@@ -234,22 +234,26 @@ async function main(): Promise<void> {
       maxSockets: fanOutConcurrency,
     })
     const sender = new CountingSender(management)
-    const s3 = new S3Client({
-      ...emulatorClientConfig,
+    const objects = new S3Objects({
+      bucket: localNames.bucket,
+      region: emulatorClientConfig.region,
+      credentials: async () => emulatorClientConfig.credentials,
       endpoint: stack.s3Endpoint,
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
     })
-    const objects = new S3Objects(s3, localNames.bucket)
-    const chat = new Chat({ store, objects, sender, fanOutConcurrency, rateLimits: unlimited })
+    const chat = new Chat({ store, objects, sender, settings: { fanOutConcurrency }, rateLimits: unlimited })
     const tokenFree = withoutRateBuckets(store)
-    const chatWithoutLimiter = new Chat({ store: tokenFree, objects, sender, fanOutConcurrency })
+    const chatWithoutLimiter = new Chat({
+      store: tokenFree,
+      objects,
+      sender,
+      settings: { fanOutConcurrency },
+    })
     // Fills the logs the reads are measured on (seedLog); its posts go nowhere.
     const seeder = new Chat({
       store: tokenFree,
       objects,
       sender: { send: async () => 'sent' },
-      fanOutConcurrency,
+      settings: { fanOutConcurrency },
     })
 
     const fanOut: FanOutResult[] = []

@@ -25,6 +25,10 @@ export const receivers = {
     describe: 'functions that invoke the fan-out worker',
     includes: (fn) => fn !== 'authorizer' && (fn.invoke ?? []).includes(fanOutWorker.handler),
   },
+  connectionPosters: {
+    describe: 'functions that post to connections',
+    includes: (fn) => fn !== 'authorizer' && fn.connections === true,
+  },
 } as const satisfies Record<string, Receivers>
 
 /** One setting: where functions read it, its value when unset, who receives it, and its meaning. */
@@ -191,6 +195,15 @@ export const chatSettings = {
       "recipients' connections itself and hands each further slice to the fan-out worker as an asynchronous " +
       `invocation, all in parallel. At most ${maxFanOutSliceSize.toLocaleString('en-US')}, so that a slice (the event data, escaped ` +
       "again: up to 256,000 bytes, plus up to 224 bytes per connection) fits Lambda's 1 MB asynchronous payload.",
+  },
+  fanOutConcurrency: {
+    variable: 'FANOUT_CONCURRENCY',
+    fallback: 32,
+    receivers: 'connectionPosters',
+    parse: positiveInteger,
+    doc:
+      'Posts to connections one function keeps in flight at once, over as many kept-open sockets: its own ' +
+      "slice of a fan-out, or a worker's. More finishes a large group's slice sooner, at more memory and sockets.",
   },
 } as const satisfies Record<string, SettingRow<number>>
 

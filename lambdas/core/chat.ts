@@ -25,8 +25,6 @@ export interface ChatDeps {
   sender: EventSender
   now?: () => Date
   newId?: () => string
-  /** Posts in flight at once during one fan-out. */
-  fanOutConcurrency?: number
   /** Workers that post the slices of a large fan-out; without them, a function posts every connection. */
   workers?: FanOutWorkers
   /** The limits to enforce, each the deployed default (lambdas/settings.ts) unless given. */
@@ -63,7 +61,7 @@ export class Chat {
     this.delivery = new Delivery({
       store: deps.store,
       sender: deps.sender,
-      concurrency: deps.fanOutConcurrency ?? 32,
+      concurrency: settings.fanOutConcurrency,
       workers: deps.workers,
       sliceSize: settings.fanOutSliceSize,
       newId: basics.newId,

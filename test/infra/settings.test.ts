@@ -40,6 +40,7 @@ describe('the settings table', () => {
       writesPerSecond: 20,
       writeBurst: 60,
       fanOutSliceSize: 1000,
+      fanOutConcurrency: 32,
     })
     expect(new Set(Object.values(settings).map((row) => row.variable)).size).toBe(
       Object.keys(settings).length,
@@ -113,6 +114,7 @@ describe('the settings table', () => {
       writesPerSecond: '40',
       writeBurst: '100',
       fanOutSliceSize: '250',
+      fanOutConcurrency: '16',
     } satisfies Record<keyof typeof chatSettings, string>
     const configured = environmentsByFunction(templateFor(given))
     for (const [name, access] of functions) {

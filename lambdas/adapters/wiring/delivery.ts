@@ -28,9 +28,15 @@ const fanOutFunction = optionalEnv(envNames.fanOutFunction)
 export const delivery = new Delivery({
   store: merged(connections, new DynamoFanOutSlices(table)),
   sender: lazily(
-    () => new SignedPostSender({ endpoint: requiredEnv(envNames.callbackUrl), region, credentials }),
+    () =>
+      new SignedPostSender({
+        endpoint: requiredEnv(envNames.callbackUrl),
+        region,
+        credentials,
+        maxSockets: settings.fanOutConcurrency,
+      }),
   ),
-  concurrency: 32,
+  concurrency: settings.fanOutConcurrency,
   ...(fanOutFunction !== undefined && { workers: lazily(() => fanOutWorkers(fanOutFunction)) }),
   sliceSize: settings.fanOutSliceSize,
   newId: () => crypto.randomUUID(),
