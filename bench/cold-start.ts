@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
-import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
@@ -25,14 +25,6 @@ import { addFigures, announceMachine, type Machine, printMoved, printTable, roun
 const run = promisify(execFile)
 const projectRoot = fileURLToPath(new URL('..', import.meta.url))
 const outDir = `${projectRoot}node_modules/.cache/huddle-bench`
-
-/** One handler's deployment bundle and how long its module takes to initialise in a fresh process. */
-export interface ColdStart {
-  handler: string
-  bytes: number
-  gzipBytes: number
-  initMs: number
-}
 
 /** What results.json keeps under `coldStart`: both builds' figures from one run, and the verdict. */
 export interface ColdStartResults {
@@ -95,9 +87,17 @@ async function bundlingOptions(tree: string): Promise<BuildOptions> {
     banner: { js: handlerBundling.banner },
     external: handlerBundling.externalModules,
     minify: handlerBundling.minify,
+    alias: await aliasesOf(tree),
     logLevel: 'silent',
     plugins: [await clientSourcePlugin(tree)],
   }
+}
+
+/** The modules `tree`'s bundles take in place of others (lambdas/bundle-aliases.ts), none before it had them. */
+async function aliasesOf(tree: string): Promise<Record<string, string>> {
+  const file = `${tree}lambdas/bundle-aliases.ts`
+  if (!existsSync(file)) return {}
+  return ((await import(pathToFileURL(file).href)) as { bundleAliases: Record<string, string> }).bundleAliases
 }
 
 /** The handlers `tree`'s route table deploys (its routes, workers and authorizer), each once, in table order. */
@@ -292,18 +292,6 @@ function figuresOf(b: Build, times: Map<string, number[]> | undefined): Map<stri
   return figures
 }
 
-/** Bundle size and median module initialisation time of every handler of this checkout, over `runs` fresh processes. */
-export async function measureColdStarts(runs: number): Promise<ColdStart[]> {
-  const current = await bundleTree('after', projectRoot)
-  await setEnvironments([current])
-  const times = await timeInterleaved([current], runs, () => {})
-  return [...figuresOf(current, times.get(current))].map(([handler, f]) => {
-    if (f.initMs === undefined || f.bytes === undefined || f.gzipBytes === undefined)
-      throw new Error(`${handler}: ${f.error ?? 'not measured'}`)
-    return { handler, bytes: f.bytes, gzipBytes: f.gzipBytes, initMs: f.initMs }
-  })
-}
-
 /** Prints progress on one line on a terminal, and once per round otherwise. */
 function progressPrinter(runs: number): (done: number, total: number, round: number) => void {
   let lastRound = -1
@@ -454,5 +442,4 @@ async function main(): Promise<void> {
   console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
 }
 
-// bench/fanout.ts imports measureColdStarts; only `tsx bench/cold-start.ts` runs the comparison.
-if (resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url)) await main()
+await main()

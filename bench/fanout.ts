@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { readFile, rename, writeFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import { limits } from '@huddle/client/protocol'
 import { dynamoStores } from '../lambdas/adapters/dynamo/stores.js'
 import { DynamoTable } from '../lambdas/adapters/dynamo/table.js'
@@ -14,9 +12,9 @@ import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { defaultChatSettings } from '../lambdas/settings.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { localNames } from '../local/stack.js'
-import { type ColdStart, measureColdStarts } from './cold-start.js'
 import { countingDocumentClient, type DynamoTally, sequentialRoundTrips } from './dynamo-counter.js'
 import { measurePostCpu } from './post-cost.js'
+import { mergeResults, readResults } from './results-file.js'
 import { startStackProcess } from './stack-process.js'
 import {
   addFigures,
@@ -50,7 +48,6 @@ const plan = quick
     ]
 // DynamoDB Local (Java) and V8 get faster as they warm up: the first group gets a longer warm-up.
 const warmup = { first: 50, each: 5 }
-const coldStartRuns = quick ? 2 : 5
 /** History pages and catch-ups timed per group, after a few unmeasured ones. */
 const reads = { runs: quick ? 20 : 50, warmup: 5 }
 /** The largest history page, the one a catching-up client asks for. */
@@ -66,7 +63,6 @@ const unlimited: Record<RateBucket, RateLimit> = {
   messages: { perSecond: 1_000_000, burst: 1_000_000 },
   writes: { perSecond: 1_000_000, burst: 1_000_000 },
 }
-const resultsFile = fileURLToPath(new URL('results.json', import.meta.url))
 
 /** The figures of one group size. */
 interface FanOutResult {
@@ -177,7 +173,6 @@ interface Results {
   postCpuMs: number
   /** The same with the plain SDK client, measured in the same run. */
   postCpuMsSdk: number
-  coldStart: ColdStart[]
 }
 
 /** Counts the posts of each connection, so one fan-out can be checked for exactly one per recipient. */
@@ -322,8 +317,6 @@ async function main(): Promise<void> {
 
     console.log('timing the CPU cost of one post…')
     const postCpu = await measurePostCpu(2000, fanOutConcurrency)
-    console.log('bundling the handlers and timing their module initialisation…')
-    const coldStart = await measureColdStarts(coldStartRuns)
     const results: Results = {
       ranAt: new Date().toISOString(),
       machine,
@@ -334,19 +327,12 @@ async function main(): Promise<void> {
       catchUp,
       postCpuMs: postCpu.leanMs,
       postCpuMsSdk: postCpu.sdkMs,
-      coldStart,
     }
     report(results)
     const previous = await readPrevious()
     if (previous) printMoved(figures(previous), figures(results), previous.ranAt)
     // A quick run or one with problems is not a baseline to compare later runs with.
-    if (!quick && problems.length === 0) {
-      // The encrypted groups' bench keeps its figures in the same file.
-      const kept = previous && 'encrypted' in previous ? { encrypted: previous.encrypted } : {}
-      await writeFile(`${resultsFile}.tmp`, `${JSON.stringify({ ...results, ...kept }, null, 2)}\n`)
-      await rename(`${resultsFile}.tmp`, resultsFile)
-      console.log(`\nwrote ${resultsFile}`)
-    }
+    if (!quick && problems.length === 0) await mergeResults({ ...results })
     console.log(`whole run: ${round((Date.now() - started) / 1000, 1)} s`)
   } finally {
     // The gateway ends the clients' connections as it stops.
@@ -908,18 +894,6 @@ function report(results: Results): void {
   console.log(
     'Real DynamoDB bills each item a transaction writes at 2 WCU per KB: at least 2 × items written.',
   )
-  console.log(
-    '\ncold start: esbuild bundles as the CDK stack builds them, imported in a fresh node process\n',
-  )
-  printTable(
-    ['handler', 'bundle KiB', 'gzip KiB', 'init ms (median)'],
-    results.coldStart.map((c) => [
-      c.handler,
-      round(c.bytes / 1024, 1),
-      round(c.gzipBytes / 1024, 1),
-      c.initMs,
-    ]),
-  )
   const { largestGroup: l } = results
   console.log(
     `\nlargest group: ${l.members} members, ${l.messages} messages through the gateway, ${l.slices} slices ` +
@@ -1032,11 +1006,8 @@ type Later = 'history' | 'catchUp' | 'postCpuMsSdk' | 'largestGroup' | 'memory'
 type StoredResults = Omit<Results, Later> & Partial<Pick<Results, Later>>
 
 async function readPrevious(): Promise<StoredResults | undefined> {
-  try {
-    return JSON.parse(await readFile(resultsFile, 'utf8')) as StoredResults
-  } catch {
-    return undefined
-  }
+  const file = await readResults()
+  return Array.isArray(file.fanOut) ? (file as unknown as StoredResults) : undefined
 }
 
 /** Every numeric figure by a readable path, so two runs compare figure by figure. */
@@ -1052,7 +1023,6 @@ function figures(results: StoredResults): Map<string, number> {
   for (const r of results.catchUp ?? []) walk(`catchUp.${r.members} members`, read(r))
   flat.set('postCpuMs', results.postCpuMs)
   if (results.postCpuMsSdk !== undefined) flat.set('postCpuMsSdk', results.postCpuMsSdk)
-  for (const c of results.coldStart) walk(c.handler, { ...c, handler: undefined })
   return flat
 }
 

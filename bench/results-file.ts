@@ -21,8 +21,13 @@ export function withKey(file: unknown, key?: string, value?: unknown): Record<st
 
 /** Writes `value` under `key`, keeping the other keys; the file is replaced whole, never left half-written. */
 export async function saveResults(key: string, value: unknown): Promise<void> {
-  const file = withKey(await readResults(), key, value)
+  await mergeResults({ [key]: value })
+}
+
+/** Writes each of `fields` at the top of the file (the fan-out bench's own), keeping every other key. */
+export async function mergeResults(fields: Record<string, unknown>): Promise<void> {
+  const file = { ...(await readResults()), ...fields }
   await writeFile(`${resultsFile}.tmp`, `${JSON.stringify(file, null, 2)}\n`)
   await rename(`${resultsFile}.tmp`, resultsFile)
-  console.log(`\nwrote ${resultsFile} (key "${key}")`)
+  console.log(`\nwrote ${resultsFile} (${Object.keys(fields).join(', ')})`)
 }
