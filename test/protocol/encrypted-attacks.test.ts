@@ -337,14 +337,15 @@ describe('a commit members cannot take in', { timeout: 120_000 }, () => {
     const bob = await device(unique('bob'))
     const { gid } = await encryptedGroup(alice, bob)
     const [carol] = await connect(unique('carol'))
-    await published(carol, 'c1')
     await alice.chat.invite(gid, 'Sealed', [carol.iss])
     await carol.ok('join', { gid })
     const roster = await alice.client.request('roster', { gid })
     const aliceKeys = (await savedKeys(alice.store, gid)) as GroupKeys
     // The server's side, through the management API: a commit of alice's adding carol, with `added` naming
-    // another device of carol's than the one MLS adds (and a roster to match the lie).
+    // another device of carol's than the one MLS adds (and a roster to match the lie). Carol's key package
+    // is published only now, once the members' devices found none at her join: none of them adds her first.
     await alice.client.close()
+    await published(carol, 'c1')
     const adding = await engine.commit(aliceKeys, { add: [await claimed(carol, gid, carol.iss)] })
     const lie: RosterLeaf = { leaf: 2, iss: carol.iss, device: 'c2', key: roster.leaves[0]?.key ?? '' }
     const head = Number((await bob.client.request('history', { gid, limit: 1 })).head)
