@@ -171,7 +171,9 @@ describe('end-to-end encrypted groups', { timeout: 120_000 }, () => {
   })
 
   it('a sender renews its own keys by itself once they are older than rotateAfterMs', async () => {
-    const alice = await device(unique('alice'), memoryEncryptionStore(), memoryCursorStore(), 200)
+    const alice = await device(unique('alice'), memoryEncryptionStore(), memoryCursorStore(), {
+      rotateAfterMs: 200,
+    })
     const bob = await device(unique('bob'))
     const { gid, group } = await encryptedGroup(alice, bob)
     await new Promise((resolve) => setTimeout(resolve, 300))

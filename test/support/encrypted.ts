@@ -7,6 +7,7 @@ import {
 } from '@huddle/client'
 import type { CommitEvent, GroupEvent } from '@huddle/client/protocol'
 import { expect, vi } from 'vitest'
+import type { EncryptionOptions } from '../../packages/client/src/encryption.js'
 import { KeyPersistence } from '../../packages/client/src/key-persistence.js'
 import { type GroupKeys, mlsEngine } from '../../packages/client/src/mls.js'
 import { unique } from './huddle.js'
@@ -22,9 +23,9 @@ export async function device(
   sub: string,
   store: EncryptionStore = memoryEncryptionStore(),
   cursors = memoryCursorStore(),
-  rotateAfterMs?: number,
+  options: Pick<EncryptionOptions, 'rotateAfterMs' | 'welcomeWaitMs'> = {},
 ) {
-  const encryption = { store, welcomeWaitMs: 1500, ...(rotateAfterMs !== undefined && { rotateAfterMs }) }
+  const encryption = { store, welcomeWaitMs: 1500, ...options }
   const seen = await participant(sub, { encryption, cursors })
   // Its first catch-up publishes its key packages, so members can add it.
   await seen.chat.catchUp()
