@@ -75,11 +75,15 @@ export class TestClient {
     return new TestClient(iss, socket)
   }
 
-  /** Sends one request and waits for the reply that carries its id. */
+  /**
+   * Sends one request and waits for the reply that carries its id, among the frames that came after it: a
+   * raw frame sent earlier may have carried the same id (the fuzz test's do), and its reply is not this one.
+   */
   async request(action: string, fields: Record<string, unknown> = {}): Promise<Reply> {
     const id = `r${++this.nextId}`
+    const seen = this.frames.length
     this.socket.send(JSON.stringify({ action, id, ...fields }))
-    return (await this.waitFor((frame) => isReply(frame) && frame.id === id)) as Reply
+    return (await this.waitFor((frame, index) => index >= seen && isReply(frame) && frame.id === id)) as Reply
   }
 
   /** Sends raw text and waits for the next reply frame. */
