@@ -162,44 +162,37 @@ export class SignedHttp {
    * into the query (SigV4 query signing); the other headers are signed, so the holder must send them as given.
    */
   async presign(request: Omit<SignedRequest, 'body'>, options: PresignOptions): Promise<string> {
-    const path = this.basePath + request.path
-    const signed = await this.signer.presign(
-      {
-        method: request.method,
-        protocol: this.protocol,
-        hostname: this.hostname,
-        ...(this.port !== undefined && { port: this.port }),
-        path,
-        query: { ...request.query },
-        headers: { ...request.headers, host: this.host },
-      },
-      {
-        expiresIn: options.expiresIn,
-        ...(options.signableHeaders && { signableHeaders: options.signableHeaders }),
-      },
-    )
-    return `${this.protocol}//${this.host}${path}${queryString(signed.query as Record<string, string>)}`
+    const toSign = this.toSign(request, request.headers ?? {})
+    const signed = await this.signer.presign(toSign, {
+      expiresIn: options.expiresIn,
+      ...(options.signableHeaders && { signableHeaders: options.signableHeaders }),
+    })
+    return `${this.protocol}//${this.host}${toSign.path}${queryString(signed.query as Record<string, string>)}`
   }
 
-  /** One signed request; resolves with what came back, rejects on a network error. */
-  private async attempt(request: SignedRequest): Promise<SignedAnswer> {
-    const path = this.basePath + request.path
-    const body = request.body ?? Buffer.alloc(0)
-    const bodiless = request.method === 'GET' || request.method === 'HEAD'
-    const signed = await this.signer.sign({
+  /** `request` at this endpoint, as the signer takes it: under the base path, with its host header. */
+  private toSign(request: Omit<SignedRequest, 'body'>, headers: Record<string, string>) {
+    return {
       method: request.method,
       protocol: this.protocol,
       hostname: this.hostname,
       ...(this.port !== undefined && { port: this.port }),
-      path,
+      path: this.basePath + request.path,
       query: { ...request.query },
-      headers: {
-        ...request.headers,
-        host: this.host,
-        ...(!bodiless && { 'content-length': String(body.length) }),
-      },
-      body,
+      headers: { ...headers, host: this.host },
+    }
+  }
+
+  /** One signed request; resolves with what came back, rejects on a network error. */
+  private async attempt(request: SignedRequest): Promise<SignedAnswer> {
+    const body = request.body ?? Buffer.alloc(0)
+    const bodiless = request.method === 'GET' || request.method === 'HEAD'
+    const toSign = this.toSign(request, {
+      ...request.headers,
+      ...(!bodiless && { 'content-length': String(body.length) }),
     })
+    const signed = await this.signer.sign({ ...toSign, body })
+    const { path } = toSign
     return new Promise<SignedAnswer>((resolve, reject) => {
       const outgoing = this.request(
         {
