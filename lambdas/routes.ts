@@ -27,7 +27,7 @@ export interface RouteDefinition {
   /** The handler's return value is sent back to the calling connection (a two-way route). */
   replies: boolean
   access: RouteAccess
-  /** The function's timeout; a fan-out may take API Gateway's whole 29 s. */
+  /** The function's timeout, under API Gateway's 29 s integration limit (a reply after it is dropped). */
   timeoutSeconds: number
 }
 
@@ -50,6 +50,12 @@ export const fanOutWorker: WorkerDefinition = {
 
 /** Every worker; the CDK stack and the local gateway create one function each. */
 export const workers: readonly WorkerDefinition[] = [fanOutWorker]
+
+/**
+ * The timeout of a route that posts events to connections (a fan-out, or sync's catch-up): API Gateway cuts
+ * an integration at 29 s and drops a later reply, so the function stops first, with room for its cold start.
+ */
+const postingRouteSeconds = 25
 
 /** Routes that append to a group's log and post the event to its members, handing large fan-outs over. */
 const fanOut: RouteAccess = { table: 'readWrite', connections: true, invoke: [fanOutWorker.handler] }
@@ -84,34 +90,40 @@ export const routes: readonly RouteDefinition[] = [
     handler: 'invite',
     replies: true,
     access: { ...fanOut, bucket: { read: [uploads, avatars], write: [avatars] } },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
   {
     routeKey: 'join',
     handler: 'join',
     replies: true,
     access: { ...fanOut, bucket: { read: [avatars] } },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
-  { routeKey: 'leave', handler: 'leave', replies: true, access: fanOut, timeoutSeconds: 29 },
-  { routeKey: 'remove', handler: 'remove', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'leave', handler: 'leave', replies: true, access: fanOut, timeoutSeconds: postingRouteSeconds },
+  {
+    routeKey: 'remove',
+    handler: 'remove',
+    replies: true,
+    access: fanOut,
+    timeoutSeconds: postingRouteSeconds,
+  },
   {
     routeKey: 'update',
     handler: 'update',
     replies: true,
     access: { ...fanOut, bucket: { read: [uploads, avatars], write: [avatars] } },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
-  { routeKey: 'role', handler: 'role', replies: true, access: fanOut, timeoutSeconds: 29 },
-  { routeKey: 'ban', handler: 'ban', replies: true, access: fanOut, timeoutSeconds: 29 },
-  { routeKey: 'unban', handler: 'unban', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'role', handler: 'role', replies: true, access: fanOut, timeoutSeconds: postingRouteSeconds },
+  { routeKey: 'ban', handler: 'ban', replies: true, access: fanOut, timeoutSeconds: postingRouteSeconds },
+  { routeKey: 'unban', handler: 'unban', replies: true, access: fanOut, timeoutSeconds: postingRouteSeconds },
   { routeKey: 'bans', handler: 'bans', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
   {
     routeKey: 'deleteGroup',
     handler: 'delete-group',
     replies: true,
     access: { ...fanOut, bucket: { delete: [avatars, files, mls] } },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
   {
     routeKey: 'attachment',
@@ -133,17 +145,23 @@ export const routes: readonly RouteDefinition[] = [
     replies: true,
     // A message's attachments are copied from the sender's uploads to the group's files.
     access: { ...fanOut, bucket: { read: [uploads], write: [files] } },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
-  { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut, timeoutSeconds: 29 },
+  { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut, timeoutSeconds: postingRouteSeconds },
   {
     routeKey: 'delete',
     handler: 'delete',
     replies: true,
     access: { ...fanOut, bucket: { delete: [files] } },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
-  { routeKey: 'receipt', handler: 'receipt', replies: true, access: fanOut, timeoutSeconds: 29 },
+  {
+    routeKey: 'receipt',
+    handler: 'receipt',
+    replies: true,
+    access: fanOut,
+    timeoutSeconds: postingRouteSeconds,
+  },
   {
     routeKey: 'history',
     handler: 'history',
@@ -158,7 +176,7 @@ export const routes: readonly RouteDefinition[] = [
     handler: 'sync',
     replies: true,
     access: { table: 'read', bucket: { read: [avatars] }, connections: true },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
   { routeKey: 'members', handler: 'members', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
   {
@@ -193,10 +211,16 @@ export const routes: readonly RouteDefinition[] = [
     // A part too large to send inline is read from the sender's upload and copied to the group's MLS parts.
     // The previous epoch's GroupInfo, when it was uploaded, is read back to verify the commit against it.
     access: { ...fanOut, bucket: { read: [uploads, mls], write: [mls] } },
-    timeoutSeconds: 29,
+    timeoutSeconds: postingRouteSeconds,
   },
   { routeKey: 'roster', handler: 'roster', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
-  { routeKey: 'refuse', handler: 'refuse', replies: true, access: fanOut, timeoutSeconds: 29 },
+  {
+    routeKey: 'refuse',
+    handler: 'refuse',
+    replies: true,
+    access: fanOut,
+    timeoutSeconds: postingRouteSeconds,
+  },
   { routeKey: 'devices', handler: 'devices', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
   {
     routeKey: 'vouch',

@@ -120,6 +120,20 @@ describe('functions', () => {
     expect(resource(authorizerFunctionId).Properties.Timeout).toBe(authorizer.timeoutSeconds)
   })
 
+  it('behind a route or the authorizer time out before API Gateway gives up on the integration (29 s at most)', () => {
+    const integrationMillis = (value: unknown) => (value as number | undefined) ?? 29_000
+    for (const [, route] of ofType('AWS::ApiGatewayV2::Route')) {
+      const integration = resource(logicalIdIn(route.Properties.Target))
+      const fn = resource(logicalIdIn(integration.Properties.IntegrationUri))
+      const limit = integrationMillis(integration.Properties.TimeoutInMillis)
+      expect(limit, String(route.Properties.RouteKey)).toBeLessThanOrEqual(29_000)
+      expect((fn.Properties.Timeout as number) * 1000, String(route.Properties.RouteKey)).toBeLessThan(limit)
+    }
+    expect((resource(authorizerFunctionId).Properties.Timeout as number) * 1000).toBeLessThan(29_000)
+    // The worker is invoked asynchronously, behind no integration, so it may take longer.
+    expect(fanOutWorker.timeoutSeconds).toBeGreaterThan(29)
+  })
+
   it('get exactly the environment their access needs', () => {
     for (const route of routes) {
       const variables = environmentOf(functionOf(route.routeKey))
