@@ -1,6 +1,5 @@
-import { extendedEncodeURIComponent } from '@smithy/core/protocols'
 import type { EventSender } from '../core/ports.js'
-import { SignedHttp, type SignedHttpOptions } from './signed-http.js'
+import { escapeUri, SignedHttp, type SignedHttpOptions } from './signed-http.js'
 
 /**
  * Posts events to connections through the API Gateway management API (POST @connections/{id}), signed
@@ -16,10 +15,10 @@ export class SignedPostSender implements EventSender {
   }
 
   async send(connectionId: string, data: string): Promise<'sent' | 'gone'> {
-    // The SDK's own label encoding: connection ids hold '=' (and could hold '/').
+    // Encoded as the SDK encodes a path label: connection ids hold '=' (and could hold '/').
     const status = await this.http.post(
       `PostToConnection ${connectionId}`,
-      `/@connections/${extendedEncodeURIComponent(connectionId)}`,
+      `/@connections/${escapeUri(connectionId)}`,
       Buffer.from(data, 'utf8'),
       { 'content-type': 'application/octet-stream' },
       [410],

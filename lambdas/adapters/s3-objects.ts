@@ -1,4 +1,3 @@
-import type { AwsCredentialIdentityProvider } from '@smithy/types'
 import type { ObjectStore } from '../core/ports.js'
 import {
   AwsRequestError,
@@ -7,6 +6,7 @@ import {
   SignedHttp,
   type SignedHttpOptions,
 } from './signed-http.js'
+import type { CredentialsProvider } from './sigv4.js'
 
 const uploadSeconds = 5 * 60
 const downloadSeconds = 60 * 60
@@ -17,7 +17,7 @@ export interface S3ObjectsOptions {
   bucket: string
   /** The bucket's region: it names the bucket's host on AWS and signs every request. */
   region: string
-  credentials: AwsCredentialIdentityProvider
+  credentials: CredentialsProvider
   /** A custom endpoint (the local emulator): objects are addressed under it by path, `<endpoint>/<bucket>/<key>`. */
   endpoint?: string
   /** As SignedHttp takes them (tests). */

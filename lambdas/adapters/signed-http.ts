@@ -1,8 +1,8 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { Sha256 } from '@smithy/core/checksum'
-import { SignatureV4 } from '@smithy/signature-v4'
-import type { AwsCredentialIdentityProvider, Provider } from '@smithy/types'
+import { type CredentialsProvider, escapeUri, type PresignOptions, SigV4Signer } from './sigv4.js'
+
+export { escapeUri, type PresignOptions }
 
 export interface SignedHttpOptions {
   /** The service's endpoint, with a base path if it has one (the management API's stage). */
@@ -11,9 +11,9 @@ export interface SignedHttpOptions {
   service: string
   /** Whether the signer encodes the path again (false for S3, whose paths are signed as sent). */
   uriEscapePath?: boolean
-  region: string | Provider<string>
-  /** Credentials as the SDK's default chain gives them (it keeps them until they near expiry). */
-  credentials: AwsCredentialIdentityProvider
+  region: string
+  /** The credentials each request is signed with (this function's, from its environment). */
+  credentials: CredentialsProvider
   /** Connections kept open to the endpoint: about the fan-out's concurrency (Chat's default, 32). */
   maxSockets?: number
   /** Attempts per request, the first included: the SDK's default, 3. */
@@ -55,21 +55,15 @@ export interface SignedAnswer {
   body: Buffer
 }
 
-/** How a URL is presigned: for how many seconds, and which headers to sign that SigV4 would leave out. */
-export interface PresignOptions {
-  expiresIn: number
-  signableHeaders?: Set<string>
-}
-
 /**
  * Signed requests to one AWS endpoint without the SDK client's per-call cost (a middleware stack rebuilt
- * for every call, a new signer, endpoint resolution, a clock-skew check, about fifteen promise hops):
- * the SDK's own signer (SignatureV4, one instance, its signing keys cached per day) over a keep-alive
+ * for every call, a new signer, endpoint resolution, a clock-skew check, about fifteen promise hops) or
+ * its weight in a bundle: one SigV4 signer (sigv4.ts, its signing key kept for the day) over a keep-alive
  * agent. What the SDK client does is kept: its credentials and region, and its standard retries (3
  * attempts, jittered backoff, a retry quota). It presigns URLs with the same signer.
  */
 export class SignedHttp {
-  private readonly signer: SignatureV4
+  private readonly signer: SigV4Signer
   private readonly agent: HttpAgent
   private readonly request: typeof httpRequest
   private readonly protocol: string
@@ -92,12 +86,11 @@ export class SignedHttp {
     const sockets = { keepAlive: true, maxSockets: options.maxSockets ?? 32 }
     this.agent = secure ? new HttpsAgent(sockets) : new HttpAgent(sockets)
     this.request = secure ? httpsRequest : httpRequest
-    this.signer = new SignatureV4({
+    this.signer = new SigV4Signer({
       service: options.service,
       ...(options.uriEscapePath !== undefined && { uriEscapePath: options.uriEscapePath }),
       region: options.region,
       credentials: options.credentials,
-      sha256: Sha256,
     })
     this.maxAttempts = options.maxAttempts ?? 3
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
@@ -163,20 +156,14 @@ export class SignedHttp {
    */
   async presign(request: Omit<SignedRequest, 'body'>, options: PresignOptions): Promise<string> {
     const toSign = this.toSign(request, request.headers ?? {})
-    const signed = await this.signer.presign(toSign, {
-      expiresIn: options.expiresIn,
-      ...(options.signableHeaders && { signableHeaders: options.signableHeaders }),
-    })
-    return `${this.protocol}//${this.host}${toSign.path}${queryString(signed.query as Record<string, string>)}`
+    const query = await this.signer.presign(toSign, options)
+    return `${this.protocol}//${this.host}${toSign.path}${queryString(query)}`
   }
 
   /** `request` at this endpoint, as the signer takes it: under the base path, with its host header. */
   private toSign(request: Omit<SignedRequest, 'body'>, headers: Record<string, string>) {
     return {
       method: request.method,
-      protocol: this.protocol,
-      hostname: this.hostname,
-      ...(this.port !== undefined && { port: this.port }),
       path: this.basePath + request.path,
       query: { ...request.query },
       headers: { ...headers, host: this.host },
@@ -191,7 +178,7 @@ export class SignedHttp {
       ...request.headers,
       ...(!bodiless && { 'content-length': String(body.length) }),
     })
-    const signed = await this.signer.sign({ ...toSign, body })
+    const headers = await this.signer.sign({ ...toSign, body })
     const { path } = toSign
     return new Promise<SignedAnswer>((resolve, reject) => {
       const outgoing = this.request(
@@ -201,7 +188,7 @@ export class SignedHttp {
           port: this.port,
           method: request.method,
           path: path + queryString(request.query ?? {}),
-          headers: signed.headers,
+          headers,
         },
         (response) => {
           // The body is read whole, also so that the socket is reused.
@@ -226,11 +213,6 @@ export class SignedHttp {
   close(): void {
     this.agent.destroy()
   }
-}
-
-/** RFC 3986's strict encoding, as SigV4 and the SDK encode a query (and S3 a key's segments). */
-export function escapeUri(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
 }
 
 /** "?k=v&…" with the keys sorted, as the SDK formats a URL; empty for no query. */

@@ -1,7 +1,23 @@
-import { defaultProvider } from '@aws-sdk/credential-provider-node'
-import { loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config'
+import { requiredEnv } from '../environment.js'
+import type { Credentials } from '../sigv4.js'
 
-/** Where the SDK looks for the region: AWS_REGION (set by Lambda), then the shared config files. */
-export const region = loadConfig(NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS)
-/** The SDK's default credential chain; it keeps what it found until near its expiry. */
-export const credentials = defaultProvider()
+/** This function's region, which Lambda sets in its environment (as the local stack does). */
+export function awsRegion(): string {
+  return requiredEnv('AWS_REGION')
+}
+
+/**
+ * This function's credentials, from its environment: on Lambda its role's, which Lambda puts there for the
+ * life of the instance (the local stack gives each function its own key pair the same way).
+ */
+export async function credentials(): Promise<Credentials> {
+  const accessKeyId = process.env.AWS_ACCESS_KEY_ID
+  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY
+  if (!accessKeyId || !secretAccessKey) {
+    throw new Error(
+      'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: deploy with the CDK stack or run the local stack (npm start)',
+    )
+  }
+  const sessionToken = process.env.AWS_SESSION_TOKEN
+  return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) }
+}

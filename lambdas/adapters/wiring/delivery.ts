@@ -9,13 +9,13 @@ import { SignedPostSender } from '../management-api.js'
 import { metricNames } from '../metric-names.js'
 import { logger, metrics } from '../observability.js'
 import { SignedHttp } from '../signed-http.js'
-import { credentials, region } from './aws.js'
+import { awsRegion, credentials } from './aws.js'
 import { merged } from './merged.js'
 import { connections, settings, table } from './table.js'
 
 function fanOutWorkers(functionName: string): FanOutWorkers {
-  const endpoint =
-    optionalEnv(envNames.lambdaEndpoint) ?? `https://lambda.${requiredEnv('AWS_REGION')}.amazonaws.com`
+  const region = awsRegion()
+  const endpoint = optionalEnv(envNames.lambdaEndpoint) ?? `https://lambda.${region}.amazonaws.com`
   return new LambdaFanOutWorkers(
     new SignedHttp({ endpoint, service: 'lambda', region, credentials }),
     functionName,
@@ -31,7 +31,7 @@ export const delivery = new Delivery({
     () =>
       new SignedPostSender({
         endpoint: requiredEnv(envNames.callbackUrl),
-        region,
+        region: awsRegion(),
         credentials,
         maxSockets: settings.fanOutConcurrency,
       }),

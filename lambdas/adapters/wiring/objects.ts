@@ -4,7 +4,7 @@ import { DynamoQuotas } from '../dynamo/quotas.js'
 import { envNames } from '../env-names.js'
 import { lazily, optionalEnv, requiredEnv } from '../environment.js'
 import { S3Objects } from '../s3-objects.js'
-import { credentials } from './aws.js'
+import { awsRegion, credentials } from './aws.js'
 import { contextFor, table } from './table.js'
 
 /** The bucket, reached with this function's credentials, built on first use from its environment. */
@@ -12,7 +12,7 @@ export const objects: ObjectStore = lazily(() => {
   const endpoint = optionalEnv(envNames.s3Endpoint)
   return new S3Objects({
     bucket: requiredEnv(envNames.bucketName),
-    region: requiredEnv('AWS_REGION'),
+    region: awsRegion(),
     credentials,
     ...(endpoint && { endpoint }),
   })
