@@ -63,7 +63,7 @@ export const deploymentKeys = {
   },
   alarmTopicArn: {
     fallback: '(none)',
-    doc: 'Alarms notify this existing SNS topic (`arn:aws:sns:<region>:<account>:<name>`); may be combined with `alarmEmail`.',
+    doc: "Alarms notify this existing SNS topic (`arn:aws:sns:<region>:<account>:<name>`); may be combined with `alarmEmail`. Its policy must let `cloudwatch.amazonaws.com` publish: SNS's default policy does, a policy written for the topic may not (the topic `alarmEmail` creates has its own).",
   },
   alarmsWithoutNotification: {
     fallback: '`false`',

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib'
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib'
 import {
   Alarm,
   AlarmStatusWidget,
@@ -13,6 +13,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch'
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions'
 import { Operation, type TableV2 } from 'aws-cdk-lib/aws-dynamodb'
+import * as iam from 'aws-cdk-lib/aws-iam'
 import type { IFunction } from 'aws-cdk-lib/aws-lambda'
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
@@ -255,6 +256,7 @@ export class HuddleMonitoring extends Construct {
     const topics: ITopic[] = []
     if (props.alarmEmail !== undefined) {
       const topic = new Topic(this, 'AlarmTopic', { displayName: 'Huddle alarms', enforceSSL: true })
+      topic.addToResourcePolicy(cloudWatchMayPublish(this, topic))
       topic.addSubscription(new EmailSubscription(props.alarmEmail))
       topics.push(topic)
     }
@@ -407,6 +409,30 @@ export class HuddleMonitoring extends Construct {
       ],
     })
   }
+}
+
+/**
+ * A topic with a policy (enforceSSL's Deny) has no default one, so CloudWatch needs its own Allow: for this
+ * account's alarms in this region only.
+ */
+function cloudWatchMayPublish(scope: Construct, topic: ITopic): iam.PolicyStatement {
+  const stack = Stack.of(scope)
+  return new iam.PolicyStatement({
+    principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+    actions: ['sns:Publish'],
+    resources: [topic.topicArn],
+    conditions: {
+      StringEquals: { 'aws:SourceAccount': stack.account },
+      ArnLike: {
+        'aws:SourceArn': stack.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: '*',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
+    },
+  })
 }
 
 function labelled(functions: MonitoredFunction[], metric: (fn: IFunction) => Metric): IMetric[] {

@@ -37,7 +37,9 @@ import {
   ofType,
   rendered,
   resource,
+  type Statement,
   sortedGrants,
+  statementsIn,
   tableArn,
   tableReadWrite,
   template,
@@ -622,6 +624,30 @@ describe('monitoring', () => {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
     })
+  })
+
+  it('lets CloudWatch publish to the alarm topic, for this account’s alarms only, and nothing else without TLS', () => {
+    const topicId = ofType('AWS::SNS::Topic')[0]?.[0] ?? 'no topic'
+    const policies = ofType('AWS::SNS::TopicPolicy')
+    expect(policies.map(([, policy]) => policy.Properties.Topics)).toEqual([[{ Ref: topicId }]])
+    const statements = statementsIn(policies) as (Statement & { Principal?: unknown })[]
+    const allowed = statements.filter((statement) => statement.Effect === 'Allow')
+    // enforceSSL's policy replaces SNS's default one: without this Allow, no alarm reaches the topic.
+    expect(allowed).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: { Ref: topicId },
+      }),
+    ])
+    const condition = allowed[0]?.Condition as Record<string, Record<string, unknown>>
+    expect(condition.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } })
+    expect(rendered(condition.ArnLike?.['aws:SourceArn'])).toBe(
+      'arn:AWS::Partition:cloudwatch:AWS::Region:AWS::AccountId:alarm:*',
+    )
+    expect(statements.filter((statement) => statement.Effect === 'Deny')).toEqual([
+      expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    ])
   })
 
   it('notifies an existing SNS topic when alarmTopicArn is given, and no one when opted out', () => {
