@@ -20,7 +20,9 @@ export interface DeploymentConfig {
   /** Alarms notify this existing SNS topic. */
   alarmTopicArn?: string
   corsOrigins: string[]
-  /** Set API Gateway's account-wide CloudWatch role, which WebSocket access logging needs. */
+  /** Write the stage's access logs: API Gateway refuses them until the account and region have its CloudWatch role. */
+  accessLogs: boolean
+  /** This stack sets API Gateway's CloudWatch role for the whole account and region. */
   apiGatewayLogsRole: boolean
 }
 
@@ -73,9 +75,13 @@ export const deploymentKeys = {
     fallback: '`*`',
     doc: 'Comma-separated origins allowed to upload avatars from a browser, e.g. `https://app.example.com`.',
   },
+  accessLogs: {
+    fallback: '`false` (`true` with `apiGatewayLogsRole`)',
+    doc: "`true` writes the stage's access logs, a JSON line per connect, message and disconnect, to a log group kept a month. API Gateway refuses the stage unless the account has its CloudWatch Logs role in this region: [set it once](deployment.md#access-logs-and-api-gateways-logging-role) first.",
+  },
   apiGatewayLogsRole: {
-    fallback: '`true`',
-    doc: "Sets API Gateway's account-wide CloudWatch Logs role, which WebSocket access logging requires. Set `false` if your account already has one managed elsewhere.",
+    fallback: '`false`',
+    doc: "`true` makes this stack set API Gateway's CloudWatch Logs role for the whole account and region (`AWS::ApiGateway::Account`), which access logs need. Let one stack per account and region do it, or set the role by CLI instead; deleting the stack leaves the role and the setting in place.",
   },
 } as const satisfies Record<string, DeploymentKey>
 
@@ -240,6 +246,8 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
 
   const throttleRate = positiveNumber('throttleRate', 500, false)
   const throttleBurst = positiveNumber('throttleBurst', 1000, true)
+  // A WebSocket stage's logs need the account's role, so a stack that sets it logs by default.
+  const apiGatewayLogsRole = flag('apiGatewayLogsRole', false)
   const limits = readSettings(chatSettings, fromStage, (key) => key, unset)
   problems.push(...limits.problems)
   const config: HuddleConfig = {
@@ -252,7 +260,8 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     corsOrigins,
     ...token.values,
     ...limits.values,
-    apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
+    accessLogs: flag('accessLogs', apiGatewayLogsRole),
+    apiGatewayLogsRole,
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return { config, warnings }

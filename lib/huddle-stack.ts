@@ -1,6 +1,11 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib'
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway'
-import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2'
+import {
+  LogGroupLogDestination,
+  WebSocketApi,
+  WebSocketStage,
+  type WebSocketStageProps,
+} from 'aws-cdk-lib/aws-apigatewayv2'
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers'
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations'
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb'
@@ -127,31 +132,21 @@ export class HuddleStack extends Stack {
       routeSelectionExpression: '$request.body.action',
     })
 
-    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy })
     const stage = new WebSocketStage(this, 'Stage', {
       webSocketApi: api,
       stageName: config.stageName,
       autoDeploy: true,
       throttle: { rateLimit: config.throttleRate, burstLimit: config.throttleBurst },
-      accessLogSettings: {
-        destination: new LogGroupLogDestination(accessLogs),
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            time: '$context.requestTimeEpoch',
-            connectionId: '$context.connectionId',
-            eventType: '$context.eventType',
-            routeKey: '$context.routeKey',
-            status: '$context.status',
-            sourceIp: '$context.identity.sourceIp',
-            principal: '$context.authorizer.principalId',
-            integrationLatency: '$context.integrationLatency',
-            error: '$context.error.message',
-            authorizerError: '$context.authorizer.error',
-          }),
-        ),
-      },
+      ...(config.accessLogs && { accessLogSettings: this.accessLogSettings(removalPolicy) }),
     })
+    if (!config.accessLogs) {
+      Validations.of(stage).acknowledge({
+        id: 'AwsSolutions-APIG1',
+        reason:
+          "A WebSocket stage's access logs need API Gateway's CloudWatch role, one per account and region, which " +
+          'a stage stack does not set unless asked; accessLogs=true turns them on once it is set.',
+      })
+    }
     if (config.apiGatewayLogsRole) stage.node.addDependency(this.apiGatewayLogsRole())
 
     const monitored: MonitoredFunction[] = []
@@ -361,7 +356,33 @@ export class HuddleStack extends Stack {
     }
   }
 
-  /** API Gateway writes WebSocket access logs only once the account has a CloudWatch role (one per region). */
+  /** A JSON line per connect, message and disconnect, in a log group kept a month. */
+  private accessLogSettings(removalPolicy: RemovalPolicy): WebSocketStageProps['accessLogSettings'] {
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy })
+    return {
+      destination: new LogGroupLogDestination(accessLogs),
+      format: AccessLogFormat.custom(
+        JSON.stringify({
+          requestId: '$context.requestId',
+          time: '$context.requestTimeEpoch',
+          connectionId: '$context.connectionId',
+          eventType: '$context.eventType',
+          routeKey: '$context.routeKey',
+          status: '$context.status',
+          sourceIp: '$context.identity.sourceIp',
+          principal: '$context.authorizer.principalId',
+          integrationLatency: '$context.integrationLatency',
+          error: '$context.error.message',
+          authorizerError: '$context.authorizer.error',
+        }),
+      ),
+    }
+  }
+
+  /**
+   * API Gateway writes a WebSocket stage's logs only once the account has a CloudWatch role in the region:
+   * one setting for every API there, which this stack then owns (apiGatewayLogsRole).
+   */
   private apiGatewayLogsRole(): CfnAccount {
     const pushToLogs = iam.ManagedPolicy.fromAwsManagedPolicyName(
       'service-role/AmazonAPIGatewayPushToCloudWatchLogs',

@@ -237,6 +237,7 @@ describe('configuration', () => {
       corsOrigins: 'https://a.example.com, https://b.example.com',
       messageRetentionDays: '30',
       apiGatewayLogsRole: 'false',
+      accessLogs: 'true',
     }
     expect(configFor(values).config).toMatchObject({
       messageRetentionDays: 30,
@@ -245,7 +246,24 @@ describe('configuration', () => {
       removalPolicy: 'destroy',
       corsOrigins: ['https://a.example.com', 'https://b.example.com'],
       apiGatewayLogsRole: false,
+      accessLogs: true,
     })
+  })
+
+  it('leaves API Gateway’s account-wide logging role to the account unless asked, and access logs with it', () => {
+    expect(configFor(context).config).toMatchObject({ apiGatewayLogsRole: false, accessLogs: false })
+    // A stack that sets the role logs by default; one that does not logs once told the role is there.
+    expect(configFor({ ...context, apiGatewayLogsRole: true }).config).toMatchObject({
+      apiGatewayLogsRole: true,
+      accessLogs: true,
+    })
+    expect(configFor({ ...context, apiGatewayLogsRole: 'true', accessLogs: 'false' }).config).toMatchObject({
+      apiGatewayLogsRole: true,
+      accessLogs: false,
+    })
+    expect(problemsFor({ ...context, accessLogs: 'yes' })).toEqual([
+      'accessLogs must be true or false, got "yes"',
+    ])
   })
 
   it('rejects bad values, listing every problem at once', () => {

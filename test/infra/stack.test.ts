@@ -83,16 +83,48 @@ describe('WebSocket API', () => {
     }
   })
 
-  it('auto-deploys a throttled stage with JSON access logs', () => {
+  it('auto-deploys a throttled stage, without the logs that need the account’s API Gateway role by default', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: 'prod',
       AutoDeploy: true,
       DefaultRouteSettings: {
         ThrottlingRateLimit: config.throttleRate,
         ThrottlingBurstLimit: config.throttleBurst,
+        LoggingLevel: Match.absent(),
       },
-      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      AccessLogSettings: Match.absent(),
     })
+  })
+
+  it('leaves the account’s API Gateway logging role alone unless asked, and writes JSON access logs when told it is set', () => {
+    template.resourceCountIs('AWS::ApiGateway::Account', 0)
+    expect(JSON.stringify(template.findResources('AWS::IAM::Role'))).not.toContain('apigateway.amazonaws.com')
+
+    const accessLogSettings = {
+      DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AccessLogs'), 'Arn'] },
+      Format: Match.stringLikeRegexp('requestId'),
+    }
+    const logging = templateFor({ accessLogs: 'true' })
+    logging.resourceCountIs('AWS::ApiGateway::Account', 0)
+    logging.hasResourceProperties('AWS::ApiGatewayV2::Stage', { AccessLogSettings: accessLogSettings })
+
+    // Asked, the stack sets the role for the account and region, keeps it when deleted, and logs.
+    const owning = templateFor({ apiGatewayLogsRole: 'true' })
+    const [[accountId, account] = []] = Object.entries(owning.findResources('AWS::ApiGateway::Account'))
+    expect(account).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: { CloudWatchRoleArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } },
+    })
+    const roleId = logicalIdIn(account?.Properties.CloudWatchRoleArn)
+    expect(owning.toJSON().Resources[roleId]).toMatchObject({
+      Type: 'AWS::IAM::Role',
+      DeletionPolicy: 'Retain',
+    })
+    owning.hasResource('AWS::ApiGatewayV2::Stage', {
+      DependsOn: Match.arrayWith([accountId]),
+      Properties: Match.objectLike({ AccessLogSettings: accessLogSettings }),
+    })
+    owning.resourceCountIs('AWS::ApiGateway::Account', 1)
   })
 })
 
@@ -748,8 +780,9 @@ describe('validation', () => {
     const rules = new Set(acknowledged.map(([id]) => id.replace(/^[A-Za-z]+::/, '').replace(/\[.*$/, '')))
     // No AwsSolutions-L1: the functions run the newest runtime.
     expect([...rules].sort()).toEqual([
+      // Access logs, off until the account's API Gateway role is set.
+      'AwsSolutions-APIG1',
       'AwsSolutions-APIG4',
-      'AwsSolutions-IAM4',
       'AwsSolutions-IAM5',
       'AwsSolutions-S1',
       // The worker's failure queue is where failed slices end; it needs no dead-letter queue of its own.
