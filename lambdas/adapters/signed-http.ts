@@ -18,24 +18,30 @@ export interface SignedHttpOptions {
   maxSockets?: number
   /** Attempts per request, the first included: the SDK's default, 3. */
   maxAttempts?: number
+  /** The backoff's base before retrying a transient failure: the SDK's 50 ms (its DynamoDB client's, 25). */
+  retryBaseMs?: number
   /** Waits `ms` before a retry (tests make it instant). */
   sleep?: (ms: number) => Promise<void>
 }
 
 /** A request an AWS API refused, or that could not be sent, after its retries. */
 export class AwsRequestError extends Error {
+  /** The JSON error document the API answered, whole (DynamoDB's may hold an item, or why a transaction failed). */
+  readonly document: Record<string, unknown> | undefined
+
   constructor(
-    /** AWS's error type (`x-amzn-errortype`, e.g. ForbiddenException, or S3's `<Code>`), or the network error's code. */
+    /** AWS's error type (`x-amzn-errortype`, a JSON `__type`, e.g. ForbiddenException, or S3's `<Code>`), or the network error's code. */
     readonly errorType: string,
     /** The HTTP status; undefined when no answer came (a network error). */
     readonly status: number | undefined,
     readonly attempts: number,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { document?: Record<string, unknown> },
   ) {
     super(message, options)
     // As the SDK names its errors, so that a log or a check by name reads the same.
     this.name = errorType
+    this.document = options?.document
   }
 }
 
@@ -48,11 +54,12 @@ export interface SignedRequest {
   body?: Buffer
 }
 
-/** What a request got back: its status, headers and whole body. */
+/** What a request got back: its status, headers and whole body, and how many attempts it took. */
 export interface SignedAnswer {
   status: number
   headers: IncomingHttpHeaders
   body: Buffer
+  attempts: number
 }
 
 /**
@@ -72,6 +79,7 @@ export class SignedHttp {
   private readonly host: string
   private readonly basePath: string
   private readonly maxAttempts: number
+  private readonly retryBaseMs: number | undefined
   private readonly sleep: (ms: number) => Promise<void>
   private readonly quota = new RetryQuota()
 
@@ -93,6 +101,7 @@ export class SignedHttp {
       credentials: options.credentials,
     })
     this.maxAttempts = options.maxAttempts ?? 3
+    this.retryBaseMs = options.retryBaseMs
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
   }
 
@@ -124,13 +133,13 @@ export class SignedHttp {
     for (let attempt = 1; ; attempt++) {
       let failure: AwsRequestError
       try {
-        const answer = await this.attempt(request)
+        const answer = { ...(await this.attempt(request)), attempts: attempt }
         if (answer.status >= 200 && answer.status < 300) {
           this.quota.succeeded(retryCost)
           return answer
         }
         if (expected.includes(answer.status)) return answer
-        failure = errorOf(operation, answer, attempt)
+        failure = errorOf(operation, answer)
       } catch (error) {
         // A network error's code (ECONNRESET…), or what else stopped the request (credentials, say).
         const code = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.name : 'Error')
@@ -146,7 +155,7 @@ export class SignedHttp {
       if (kind === undefined || attempt >= this.maxAttempts) throw failure
       retryCost = this.quota.take(kind)
       if (retryCost === undefined) throw failure
-      await this.sleep(backoffMs(kind, attempt))
+      await this.sleep(backoffMs(kind, attempt, Math.random, this.retryBaseMs))
     }
   }
 
@@ -171,7 +180,7 @@ export class SignedHttp {
   }
 
   /** One signed request; resolves with what came back, rejects on a network error. */
-  private async attempt(request: SignedRequest): Promise<SignedAnswer> {
+  private async attempt(request: SignedRequest): Promise<Omit<SignedAnswer, 'attempts'>> {
     const body = request.body ?? Buffer.alloc(0)
     const bodiless = request.method === 'GET' || request.method === 'HEAD'
     const toSign = this.toSign(request, {
@@ -180,7 +189,7 @@ export class SignedHttp {
     })
     const headers = await this.signer.sign({ ...toSign, body })
     const { path } = toSign
-    return new Promise<SignedAnswer>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const outgoing = this.request(
         {
           agent: this.agent,
@@ -223,22 +232,45 @@ function queryString(query: Record<string, string>): string {
 }
 
 /**
- * AWS's error type and message from an error document: JSON (`message`), or S3's XML
- * (`<Error><Code>NoSuchKey</Code><Message>…`); undefined where the document does not say.
+ * AWS's error type and message from an error document: JSON (`__type` or `code`, `message`), or S3's XML
+ * (`<Error><Code>NoSuchKey</Code><Message>…`); undefined where the document does not say. A JSON
+ * document comes back whole, as `json`.
  */
-export function errorDocument(text: string): { code?: string; message?: string } {
+export function errorDocument(text: string): {
+  code?: string
+  message?: string
+  json?: Record<string, unknown>
+} {
   if (text.trimStart().startsWith('<')) {
     const code = text.match(/<Code>([^<]*)<\/Code>/)?.[1]
     const message = text.match(/<Message>([^<]*)<\/Message>/)?.[1]
     return { ...(code && { code }), ...(message !== undefined && { message: unescapeXml(message) }) }
   }
+  let json: unknown
   try {
-    const parsed = JSON.parse(text) as { message?: unknown; Message?: unknown }
-    const found = parsed.message ?? parsed.Message
-    return typeof found === 'string' ? { message: found } : {}
+    json = JSON.parse(text)
   } catch {
     return text ? { message: text.slice(0, 200) } : {}
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return {}
+  const { __type: type, code, message, Message } = json as Record<string, unknown>
+  const typed = typeof type === 'string' ? type : typeof code === 'string' ? code : undefined
+  const found = message ?? Message
+  return {
+    ...(typed && { code: errorTypeOf(typed) }),
+    ...(typeof found === 'string' && { message: found }),
+    json: json as Record<string, unknown>,
+  }
+}
+
+/**
+ * An error type as the SDK reads it from a header or a document: without a namespace before `#`
+ * ("com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException") or a suffix after `:`.
+ */
+function errorTypeOf(raw: string): string {
+  const [first = ''] = raw.split(',')
+  const [named = ''] = first.split(':')
+  return named.includes('#') ? (named.split('#')[1] ?? '') : named
 }
 
 function unescapeXml(text: string): string {
@@ -250,34 +282,48 @@ function unescapeXml(text: string): string {
     .replaceAll('&amp;', '&')
 }
 
-/** The error an answer says: its type from `x-amzn-errortype` (without its ":namespace" suffix) or the document. */
-function errorOf(operation: string, answer: SignedAnswer, attempt: number): AwsRequestError {
+/** The error an answer says: its type from `x-amzn-errortype` or the document (see errorTypeOf). */
+function errorOf(operation: string, answer: SignedAnswer): AwsRequestError {
   const header = answer.headers['x-amzn-errortype']
-  const document = errorDocument(answer.body.subarray(0, 4096).toString('utf8'))
-  const errorType =
-    (Array.isArray(header) ? header[0] : header)?.split(':')[0] ||
-    document.code ||
-    `Http${answer.status}Error`
+  const headerType = Array.isArray(header) ? header[0] : header
+  const document = errorDocument(answer.body.toString('utf8'))
+  const errorType = (headerType && errorTypeOf(headerType)) || document.code || `Http${answer.status}Error`
   const requestId = answer.headers['x-amzn-requestid'] ?? answer.headers['x-amz-request-id']
+  const { attempts } = answer
   return new AwsRequestError(
     errorType,
     answer.status,
-    attempt,
+    attempts,
     `${operation}: ${answer.status} ${errorType}: ${document.message ?? 'no message'}` +
-      ` (attempt ${attempt}${typeof requestId === 'string' ? `, request ${requestId}` : ''})`,
+      ` (attempt ${attempts}${typeof requestId === 'string' ? `, request ${requestId}` : ''})`,
+    { ...(document.json && { document: document.json }) },
   )
 }
 
-// The SDK's standard retry mode (@smithy/core/retry), for what PostToConnection, Invoke and S3 can meet.
+// The SDK's standard retry mode (@smithy/core/retry's service error classification).
 const throttlingTypes = new Set([
+  'BandwidthLimitExceeded',
+  'EC2ThrottledException',
   'LimitExceededException',
-  'ThrottlingException',
-  'Throttling',
-  'TooManyRequestsException',
+  'PriorRequestNotComplete',
+  'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
   'SlowDown',
+  'ThrottledException',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'TransactionInProgressException',
 ])
-const transientTypes = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException'])
+const transientTypes = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  // DynamoDB's model marks it retryable.
+  'ReplicatedWriteConflictException',
+])
 const transientStatuses = new Set([500, 502, 503, 504])
 const transientCodes = new Set([
   'ECONNRESET',
@@ -300,9 +346,17 @@ export function retryKind(failure: AwsRequestError): RetryKind | undefined {
   return undefined
 }
 
-/** The SDK's jittered exponential backoff: random × base × 2^(retries so far), capped at 20 s. */
-export function backoffMs(kind: RetryKind, attempt: number, random = Math.random): number {
-  const base = kind === 'throttling' ? 1000 : 50
+/**
+ * The SDK's jittered exponential backoff: random × base × 2^(retries so far), capped at 20 s; the base is
+ * 1 s after throttling, else `transientBaseMs`.
+ */
+export function backoffMs(
+  kind: RetryKind,
+  attempt: number,
+  random = Math.random,
+  transientBaseMs = 50,
+): number {
+  const base = kind === 'throttling' ? 1000 : transientBaseMs
   return Math.floor(random() * Math.min(base * 2 ** (attempt - 1), 20_000))
 }
 
