@@ -1,6 +1,5 @@
-import { type ConsumedCapacity, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
-import { emulatorClientConfig } from '../local/emulators.js'
+import type { DynamoClient } from '../lambdas/adapters/dynamo/client.js'
+import { emulatorDynamoClient } from '../local/emulators.js'
 
 /** What a stretch of DynamoDB traffic cost: calls by operation, HTTP attempts and capacity units. */
 export interface DynamoTally {
@@ -53,6 +52,13 @@ const capacityOperations = new Set([
 ])
 const readOperations = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems'])
 
+/** What DynamoDB answers as ConsumedCapacity (DynamoDB Local gives one CapacityUnits figure). */
+interface ConsumedCapacity {
+  CapacityUnits?: number
+  ReadCapacityUnits?: number
+  WriteCapacityUnits?: number
+}
+
 function emptyTally(): DynamoTally {
   return {
     calls: {},
@@ -67,53 +73,46 @@ function emptyTally(): DynamoTally {
 }
 
 /**
- * A document client whose every call asks for ConsumedCapacity and adds what it cost to `tally`,
- * so a benchmark can read the cost of one use case without touching the store adapter.
+ * The functions' DynamoDB client whose every call asks for ConsumedCapacity and adds what it cost to
+ * `tally`, so a benchmark can read the cost of one use case without touching the store adapter.
  */
-export function countingDocumentClient(endpoint: string): {
-  db: DynamoDBDocumentClient
+export function countingDynamoClient(endpoint: string): {
+  db: DynamoClient
   tally: DynamoTally
   reset(): DynamoTally
 } {
-  const client = new DynamoDBClient({ ...emulatorClientConfig, endpoint })
   let tally = emptyTally()
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const operation = (context.commandName ?? 'unknown').replace(/Command$/, '')
-      const input = args.input as Record<string, unknown>
-      if (capacityOperations.has(operation)) input.ReturnConsumedCapacity = 'TOTAL'
-      if (operation === 'TransactWriteItems') {
-        const entries = (input.TransactItems ?? []) as Record<string, unknown>[]
-        tally.itemsWritten += entries.filter((entry) => entry.ConditionCheck === undefined).length
+  const db = emulatorDynamoClient(endpoint, async ({ operation, request }, next) => {
+    if (capacityOperations.has(operation)) request.ReturnConsumedCapacity = 'TOTAL'
+    if (operation === 'TransactWriteItems') {
+      const entries = (request.TransactItems ?? []) as Record<string, unknown>[]
+      tally.itemsWritten += entries.filter((entry) => entry.ConditionCheck === undefined).length
+    }
+    const startedAt = performance.now()
+    const result = await next()
+    const endedAt = performance.now()
+    tally.spans.push({ start: startedAt, end: endedAt })
+    tally.millis[operation] = (tally.millis[operation] ?? 0) + endedAt - startedAt
+    const output = result.output as { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] }
+    tally.calls[operation] = (tally.calls[operation] ?? 0) + 1
+    tally.attempts += result.attempts
+    const consumed = output.ConsumedCapacity
+    const entries = consumed === undefined ? [] : Array.isArray(consumed) ? consumed : [consumed]
+    if (entries.length > 0) tally.withCapacity++
+    for (const entry of entries) {
+      const read = entry.ReadCapacityUnits
+      const write = entry.WriteCapacityUnits
+      if (read !== undefined || write !== undefined) {
+        tally.readUnits += read ?? 0
+        tally.writeUnits += write ?? 0
+      } else if (readOperations.has(operation)) {
+        tally.readUnits += entry.CapacityUnits ?? 0
+      } else {
+        tally.writeUnits += entry.CapacityUnits ?? 0
       }
-      const startedAt = performance.now()
-      const result = await next(args)
-      const endedAt = performance.now()
-      tally.spans.push({ start: startedAt, end: endedAt })
-      tally.millis[operation] = (tally.millis[operation] ?? 0) + endedAt - startedAt
-      const output = result.output as { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] }
-      tally.calls[operation] = (tally.calls[operation] ?? 0) + 1
-      tally.attempts += result.output.$metadata.attempts ?? 1
-      const consumed = output.ConsumedCapacity
-      const entries = consumed === undefined ? [] : Array.isArray(consumed) ? consumed : [consumed]
-      if (entries.length > 0) tally.withCapacity++
-      for (const entry of entries) {
-        const read = entry.ReadCapacityUnits
-        const write = entry.WriteCapacityUnits
-        if (read !== undefined || write !== undefined) {
-          tally.readUnits += read ?? 0
-          tally.writeUnits += write ?? 0
-        } else if (readOperations.has(operation)) {
-          tally.readUnits += entry.CapacityUnits ?? 0
-        } else {
-          tally.writeUnits += entry.CapacityUnits ?? 0
-        }
-      }
-      return result
-    },
-    { step: 'initialize', name: 'benchCountCapacity' },
-  )
-  const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } })
+    }
+    return result
+  })
   return {
     db,
     get tally() {

@@ -12,7 +12,7 @@ import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { defaultChatSettings } from '../lambdas/settings.js'
 import { emulatorClientConfig } from '../local/emulators.js'
 import { localNames } from '../local/stack.js'
-import { countingDocumentClient, type DynamoTally, sequentialRoundTrips } from './dynamo-counter.js'
+import { countingDynamoClient, type DynamoTally, sequentialRoundTrips } from './dynamo-counter.js'
 import { measurePostCpu } from './post-cost.js'
 import { mergeResults, readResults } from './results-file.js'
 import { startStackProcess } from './stack-process.js'
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     )
     clients = await connectAll(stack.url, identities)
 
-    const counter = countingDocumentClient(stack.dynamoEndpoint)
+    const counter = countingDynamoClient(stack.dynamoEndpoint)
     const store = dynamoStores(new DynamoTable(counter.db, localNames.table))
     // The sender the functions use (environment.ts), so that the handler and the floor post alike.
     const management = new SignedPostSender({
@@ -392,7 +392,7 @@ interface GroupRun {
   chatWithoutLimiter: Chat
   sender: CountingSender
   management: SignedPostSender
-  counter: ReturnType<typeof countingDocumentClient>
+  counter: ReturnType<typeof countingDynamoClient>
   messages: number
   warmup: number
   problems: string[]
@@ -578,7 +578,7 @@ async function seedLog(seeder: Chat, store: Stores, caller: Caller, gid: string)
 
 interface ReadRun {
   chat: Chat
-  counter: ReturnType<typeof countingDocumentClient>
+  counter: ReturnType<typeof countingDynamoClient>
   reader: Caller
   gid: string
   members: number

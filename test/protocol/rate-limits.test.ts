@@ -1,5 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb'
+import { GetCommand } from '@aws-sdk/lib-dynamodb'
 import type { WebSocketConstructor } from '@huddle/client'
 import type { ChatEvent } from '@huddle/client/protocol'
 import { describe, expect, inject, it } from 'vitest'
@@ -8,7 +7,7 @@ import { keys } from '../../lambdas/adapters/dynamo/keys.js'
 import { DynamoRateBuckets } from '../../lambdas/adapters/dynamo/rate-buckets.js'
 import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
 import { defaultRateLimits } from '../../lambdas/core/rate-limits.js'
-import { emulatorClientConfig } from '../../local/emulators.js'
+import { emulatorDynamoClient } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
 import { connector } from '../support/clients.js'
 import { type TestClient, tableClient, unique } from '../support/huddle.js'
@@ -206,17 +205,11 @@ describe('the token bucket in DynamoDB', () => {
 
   it('takes a token inside a burst in one write, and refuses without a write when it knows the bucket is empty', async () => {
     let updates = 0
-    const client = new DynamoDBClient({ ...emulatorClientConfig, endpoint: inject('dynamoEndpoint') })
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        updates++
-        return next(args)
-      },
-      { step: 'initialize' },
-    )
-    const store = new DynamoRateBuckets(
-      new DynamoTable(DynamoDBDocumentClient.from(client), localNames.table),
-    )
+    const client = emulatorDynamoClient(inject('dynamoEndpoint'), (_call, next) => {
+      updates++
+      return next()
+    })
+    const store = new DynamoRateBuckets(new DynamoTable(client, localNames.table))
     const iss = unique('steady')
     const at = new Date()
     for (let n = 0; n < limit.burst; n++) {
@@ -229,7 +222,7 @@ describe('the token bucket in DynamoDB', () => {
     await tableClient().store.takeToken(iss, 'messages', limit, new Date(at.getTime() + 200))
     expect(await store.takeToken(iss, 'messages', limit, new Date(at.getTime() + 300))).toBe(0.1)
     expect(updates).toBe(limit.burst + 1)
-    client.destroy()
+    client.close()
   })
 
   it('keeps fractional rates exact and lets the item expire once the bucket is full again', async () => {

@@ -8,7 +8,7 @@ import { dynamoStores } from '../../lambdas/adapters/dynamo/stores.js'
 import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
 import type { Stores } from '../../lambdas/core/ports.js'
 import { fetchDevToken } from '../../local/dev-tokens.js'
-import { emulatorClientConfig } from '../../local/emulators.js'
+import { emulatorClientConfig, emulatorDynamoClient } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
 
 export const httpUrl = (): string => inject('httpUrl')
@@ -215,14 +215,18 @@ function isReply(frame: unknown): frame is Reply {
   return isObject(frame) && (frame.type === 'ack' || frame.type === 'error')
 }
 
-/** Direct access to the table, for checking what is stored. */
+/**
+ * Direct access to the table: the stores over the functions' own client, and the SDK's document client for
+ * checking what is stored.
+ */
 export function tableClient(endpoint = inject('dynamoEndpoint')): {
   db: DynamoDBDocumentClient
   store: Stores
   tableName: string
 } {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...emulatorClientConfig, endpoint }))
-  return { db, store: dynamoStores(new DynamoTable(db, localNames.table)), tableName: localNames.table }
+  const table = new DynamoTable(emulatorDynamoClient(endpoint), localNames.table)
+  return { db, store: dynamoStores(table), tableName: localNames.table }
 }
 
 /** Every stored item of a group, to show that a refused request changed nothing. */

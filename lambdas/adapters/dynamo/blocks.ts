@@ -1,4 +1,3 @@
-import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import type { Block } from '../../core/model.js'
 import type { BlockStore } from '../../core/ports.js'
 import { keys } from './keys.js'
@@ -10,9 +9,8 @@ export class DynamoBlocks implements BlockStore {
 
   async setBlock({ blocker, iss }: Block, blocked: boolean): Promise<void> {
     const Key = keys.block(blocker, iss)
-    if (blocked)
-      await this.table.db.send(new PutCommand({ TableName: this.table.name, Item: { ...Key, iss } }))
-    else await this.table.db.send(new DeleteCommand({ TableName: this.table.name, Key }))
+    if (blocked) await this.table.db.putItem({ TableName: this.table.name, Item: { ...Key, iss } })
+    else await this.table.db.deleteItem({ TableName: this.table.name, Key })
   }
 
   async findBlocks(pairs: Block[]): Promise<Block[]> {
@@ -27,20 +25,18 @@ export class DynamoBlocks implements BlockStore {
 
   async blocksOf(blocker: string, page: { after?: string; limit: number }): Promise<string[]> {
     const { [PK]: pk } = keys.block(blocker, '')
-    const { Items = [] } = await this.table.db.send(
-      new QueryCommand({
-        TableName: this.table.name,
-        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :after AND :last',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-        ExpressionAttributeValues: {
-          ':pk': pk,
-          // Past `after` itself: its key with one more character; BLOCK#\uffff sorts after every block.
-          ':after': `${keys.blockPrefix}${page.after === undefined ? '' : `${page.after}\u0000`}`,
-          ':last': `${keys.blockPrefix}\uffff`,
-        },
-        Limit: page.limit,
-      }),
-    )
+    const { Items = [] } = await this.table.db.query({
+      TableName: this.table.name,
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :after AND :last',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: {
+        ':pk': pk,
+        // Past `after` itself: its key with one more character; BLOCK#\uffff sorts after every block.
+        ':after': `${keys.blockPrefix}${page.after === undefined ? '' : `${page.after}\u0000`}`,
+        ':last': `${keys.blockPrefix}\uffff`,
+      },
+      Limit: page.limit,
+    })
     return Items.map((item) => String(item.iss))
   }
 }

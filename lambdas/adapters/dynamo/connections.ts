@@ -1,4 +1,3 @@
-import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { forEachLimited } from '../../core/concurrency.js'
 import type { Connection } from '../../core/model.js'
 import type { ConnectionStore, MembershipIndex } from '../../core/ports.js'
@@ -37,34 +36,30 @@ export class DynamoConnections implements ConnectionStore {
 
   /** Records a connection, also in the identity's joined memberships. */
   async saveConnection(connection: Connection): Promise<void> {
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: this.tableName,
-              Item: {
-                ...keys.connection(connection.connectionId),
-                iss: connection.iss,
-                connectedAt: connection.connectedAt,
-                [TTL]: connection.expiresAt,
-              },
+    await this.db.transactWriteItems({
+      TransactItems: [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...keys.connection(connection.connectionId),
+              iss: connection.iss,
+              connectedAt: connection.connectedAt,
+              [TTL]: connection.expiresAt,
             },
           },
-          this.moveConnections(connection.iss, 'ADD', connection.connectionId),
-        ],
-      }),
-    )
+        },
+        this.moveConnections(connection.iss, 'ADD', connection.connectionId),
+      ],
+    })
     await this.copyToMemberships(connection.iss, 'ADD', connection.connectionId)
     // Closed while it was being copied: the close may have taken it out before the copies were made.
-    const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: keys.connection(connection.connectionId),
-        ConsistentRead: true,
-        ProjectionExpression: PK,
-      }),
-    )
+    const { Item } = await this.db.getItem({
+      TableName: this.tableName,
+      Key: keys.connection(connection.connectionId),
+      ConsistentRead: true,
+      ProjectionExpression: PK,
+    })
     if (Item === undefined) await this.copyToMemberships(connection.iss, 'DELETE', connection.connectionId)
   }
 
@@ -72,14 +67,12 @@ export class DynamoConnections implements ConnectionStore {
   async deleteConnection(connectionId: string, iss?: string): Promise<void> {
     const owner = iss ?? (await this.ownerOf(connectionId))
     if (owner === undefined) return
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: this.tableName, Key: keys.connection(connectionId) } },
-          this.moveConnections(owner, 'DELETE', connectionId),
-        ],
-      }),
-    )
+    await this.db.transactWriteItems({
+      TransactItems: [
+        { Delete: { TableName: this.tableName, Key: keys.connection(connectionId) } },
+        this.moveConnections(owner, 'DELETE', connectionId),
+      ],
+    })
     await this.copyToMemberships(owner, 'DELETE', connectionId)
   }
 
@@ -98,9 +91,11 @@ export class DynamoConnections implements ConnectionStore {
 
   /** The identity's connections and their version, read consistently, for a join to copy. */
   async current(iss: string): Promise<CurrentConnections> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.userConnections(iss), ConsistentRead: true }),
-    )
+    const { Item } = await this.db.getItem({
+      TableName: this.tableName,
+      Key: keys.userConnections(iss),
+      ConsistentRead: true,
+    })
     const ids = Item?.connectionIds instanceof Set ? [...Item.connectionIds].map(String) : []
     return { ids, version: typeof Item?.version === 'number' ? Item.version : undefined }
   }
@@ -164,20 +159,18 @@ export class DynamoConnections implements ConnectionStore {
   private async copyToMemberships(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): Promise<void> {
     await forEachLimited(await this.joinedGroups(iss), 8, async (gid) => {
       try {
-        await this.db.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: keys.member(gid, iss),
-            UpdateExpression: `${verb} conns :id`,
-            // A membership left meanwhile keeps no copy; one gone entirely is not made up again.
-            ConditionExpression: verb === 'ADD' ? '#status = :joined' : `attribute_exists(${PK})`,
-            ...(verb === 'ADD' && { ExpressionAttributeNames: { '#status': 'status' } }),
-            ExpressionAttributeValues: {
-              ':id': new Set([connectionId]),
-              ...(verb === 'ADD' && { ':joined': 'joined' }),
-            },
-          }),
-        )
+        await this.db.updateItem({
+          TableName: this.tableName,
+          Key: keys.member(gid, iss),
+          UpdateExpression: `${verb} conns :id`,
+          // A membership left meanwhile keeps no copy; one gone entirely is not made up again.
+          ConditionExpression: verb === 'ADD' ? '#status = :joined' : `attribute_exists(${PK})`,
+          ...(verb === 'ADD' && { ExpressionAttributeNames: { '#status': 'status' } }),
+          ExpressionAttributeValues: {
+            ':id': new Set([connectionId]),
+            ...(verb === 'ADD' && { ':joined': 'joined' }),
+          },
+        })
       } catch (error) {
         if (!isConditionFailure(error)) throw error
       }
@@ -185,9 +178,11 @@ export class DynamoConnections implements ConnectionStore {
   }
 
   private async joinedGroups(iss: string): Promise<string[]> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.userGroups(iss), ConsistentRead: true }),
-    )
+    const { Item } = await this.db.getItem({
+      TableName: this.tableName,
+      Key: keys.userGroups(iss),
+      ConsistentRead: true,
+    })
     if (Item === undefined) {
       const memberships = await this.memberships.membershipsOf(iss)
       return memberships.filter((m) => m.status === 'joined').map((m) => m.gid)
@@ -196,9 +191,11 @@ export class DynamoConnections implements ConnectionStore {
   }
 
   private async ownerOf(connectionId: string): Promise<string | undefined> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.connection(connectionId), ConsistentRead: true }),
-    )
+    const { Item } = await this.db.getItem({
+      TableName: this.tableName,
+      Key: keys.connection(connectionId),
+      ConsistentRead: true,
+    })
     return typeof Item?.iss === 'string' ? Item.iss : undefined
   }
 }

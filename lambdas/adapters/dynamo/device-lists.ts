@@ -1,4 +1,3 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb'
 import type { DeviceList } from '@huddle/client/protocol'
 import type { DeviceListStore } from '../../core/ports.js'
 import { keys } from './keys.js'
@@ -20,13 +19,11 @@ export class DynamoDeviceLists implements DeviceListStore {
 
   async addDeviceList(list: DeviceList): Promise<boolean> {
     try {
-      await this.table.db.send(
-        new PutCommand({
-          TableName: this.table.name,
-          Item: { ...keys.deviceList(list.iss, list.version), list },
-          ConditionExpression: notExists,
-        }),
-      )
+      await this.table.db.putItem({
+        TableName: this.table.name,
+        Item: { ...keys.deviceList(list.iss, list.version), list },
+        ConditionExpression: notExists,
+      })
       return true
     } catch (error) {
       if (isConditionFailure(error)) return false

@@ -1,4 +1,3 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import type { FanOutSlices } from '../../core/ports.js'
 import { keys } from './keys.js'
 import { type DynamoTable, isConditionFailure, TTL } from './table.js'
@@ -15,31 +14,29 @@ export class DynamoFanOutSlices implements FanOutSlices {
     expiresAt: number,
   ): Promise<number | undefined> {
     try {
-      const { Attributes } = await this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: keys.fanOutSlice(id),
-          UpdateExpression:
-            'SET #owner = :owner, #lease = :lease, #posted = if_not_exists(#posted, :none), #ttl = :ttl',
-          ConditionExpression:
-            'attribute_not_exists(#done) AND (attribute_not_exists(#lease) OR #lease < :now)',
-          ExpressionAttributeNames: {
-            '#owner': 'owner',
-            '#lease': 'leaseUntil',
-            '#posted': 'posted',
-            '#done': 'done',
-            '#ttl': TTL,
-          },
-          ExpressionAttributeValues: {
-            ':owner': owner,
-            ':lease': leaseUntil,
-            ':none': 0,
-            ':now': now,
-            ':ttl': expiresAt,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      )
+      const { Attributes } = await this.table.db.updateItem({
+        TableName: this.table.name,
+        Key: keys.fanOutSlice(id),
+        UpdateExpression:
+          'SET #owner = :owner, #lease = :lease, #posted = if_not_exists(#posted, :none), #ttl = :ttl',
+        ConditionExpression:
+          'attribute_not_exists(#done) AND (attribute_not_exists(#lease) OR #lease < :now)',
+        ExpressionAttributeNames: {
+          '#owner': 'owner',
+          '#lease': 'leaseUntil',
+          '#posted': 'posted',
+          '#done': 'done',
+          '#ttl': TTL,
+        },
+        ExpressionAttributeValues: {
+          ':owner': owner,
+          ':lease': leaseUntil,
+          ':none': 0,
+          ':now': now,
+          ':ttl': expiresAt,
+        },
+        ReturnValues: 'ALL_NEW',
+      })
       return Attributes?.posted as number
     } catch (error) {
       if (isConditionFailure(error)) return undefined
@@ -48,25 +45,23 @@ export class DynamoFanOutSlices implements FanOutSlices {
   }
 
   async recordSlice(id: string, owner: string, posted: number, done: boolean): Promise<void> {
-    await this.table.db.send(
-      new UpdateCommand({
-        TableName: this.table.name,
-        Key: keys.fanOutSlice(id),
-        UpdateExpression: `SET #posted = :posted, #lease = :ended${done ? ', #done = :done' : ''}`,
-        ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: {
-          '#posted': 'posted',
-          '#lease': 'leaseUntil',
-          '#owner': 'owner',
-          ...(done && { '#done': 'done' }),
-        },
-        ExpressionAttributeValues: {
-          ':posted': posted,
-          ':ended': 0,
-          ':owner': owner,
-          ...(done && { ':done': true }),
-        },
-      }),
-    )
+    await this.table.db.updateItem({
+      TableName: this.table.name,
+      Key: keys.fanOutSlice(id),
+      UpdateExpression: `SET #posted = :posted, #lease = :ended${done ? ', #done = :done' : ''}`,
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeNames: {
+        '#posted': 'posted',
+        '#lease': 'leaseUntil',
+        '#owner': 'owner',
+        ...(done && { '#done': 'done' }),
+      },
+      ExpressionAttributeValues: {
+        ':posted': posted,
+        ':ended': 0,
+        ':owner': owner,
+        ...(done && { ':done': true }),
+      },
+    })
   }
 }

@@ -1,14 +1,4 @@
 import { createHash } from 'node:crypto'
-import type { AttributeValue } from '@aws-sdk/client-dynamodb'
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  paginateQuery,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb'
-import { unmarshall } from '@aws-sdk/util-dynamodb'
 import type {
   BanEvent,
   CommitEvent,
@@ -147,7 +137,7 @@ export class DynamoGroupStore implements GroupStore {
     if (outcome === undefined) return 'appended'
     const [group, ...others] = outcome
     if (others.some((reason) => reason.Code === 'ConditionalCheckFailed')) return { rejected: undefined }
-    return { moved: group?.Item && toGroup(unmarshall(group.Item as Record<string, AttributeValue>)) }
+    return { moved: group?.Item && toGroup(group.Item) }
   }
 
   async appendMessage(message: MessageEvent, expiresAt: number): Promise<Appended<MessageRef>> {
@@ -216,9 +206,11 @@ export class DynamoGroupStore implements GroupStore {
   }
 
   async readRoster(gid: string): Promise<Roster | undefined> {
-    const { Item } = await this.table.db.send(
-      new GetCommand({ TableName: this.table.name, Key: keys.roster(gid), ConsistentRead: true }),
-    )
+    const { Item } = await this.table.db.getItem({
+      TableName: this.table.name,
+      Key: keys.roster(gid),
+      ConsistentRead: true,
+    })
     if (Item === undefined) return undefined
     const { [PK]: _pk, [SK]: _sk, ...roster } = Item
     return { ...roster, epoch: Number(Item.epoch), leaves: (Item.leaves ?? []) as Roster['leaves'] } as Roster
@@ -276,12 +268,10 @@ export class DynamoGroupStore implements GroupStore {
   async recordClaims(gid: string, claimant: string, refs: string[], expiresAt: number): Promise<void> {
     await Promise.all(
       refs.map((ref) =>
-        this.table.db.send(
-          new PutCommand({
-            TableName: this.table.name,
-            Item: { ...keys.claim(gid, ref), by: claimant, [TTL]: expiresAt },
-          }),
-        ),
+        this.table.db.putItem({
+          TableName: this.table.name,
+          Item: { ...keys.claim(gid, ref), by: claimant, [TTL]: expiresAt },
+        }),
       ),
     )
   }
@@ -344,14 +334,12 @@ export class DynamoGroupStore implements GroupStore {
   async markDeleted(gid: string, head: number, deleted: { by: string; at: string }): Promise<boolean> {
     try {
       // Taking the next seq fails every write that read the group before.
-      await this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: keys.group(gid),
-          UpdateExpression: 'SET #seq = :next, deleted = :yes, deletedBy = :by, deletedAt = :at',
-          ...headIs(head, { ':next': head + 1, ':yes': true, ':by': deleted.by, ':at': deleted.at }),
-        }),
-      )
+      await this.table.db.updateItem({
+        TableName: this.table.name,
+        Key: keys.group(gid),
+        UpdateExpression: 'SET #seq = :next, deleted = :yes, deletedBy = :by, deletedAt = :at',
+        ...headIs(head, { ':next': head + 1, ':yes': true, ':by': deleted.by, ':at': deleted.at }),
+      })
       return true
     } catch (error) {
       if (isConditionFailure(error)) return false
@@ -361,9 +349,11 @@ export class DynamoGroupStore implements GroupStore {
 
   async purgeGroup(gid: string): Promise<{ deletedBy: string; objects: string[] } | undefined> {
     const meta = keys.group(gid)
-    const { Item } = await this.table.db.send(
-      new GetCommand({ TableName: this.table.name, Key: meta, ConsistentRead: true }),
-    )
+    const { Item } = await this.table.db.getItem({
+      TableName: this.table.name,
+      Key: meta,
+      ConsistentRead: true,
+    })
     if (Item === undefined || !isDeleted(Item)) return undefined
     const deletedBy = String(Item.deletedBy)
     if (Item.purged === true) return { deletedBy, objects: [] }
@@ -391,7 +381,7 @@ export class DynamoGroupStore implements GroupStore {
     })
     const joined = items.filter((item) => item.status === 'joined').map((item) => String(item.iss))
     await forEachLimited(joined, 8, async (iss) => {
-      await this.table.db.send(new UpdateCommand(this.connections.leftUpdate(gid, iss)))
+      await this.table.db.updateItem(this.connections.leftUpdate(gid, iss))
     })
     // Members away when it was deleted learn of it from their next sync.
     const present = items.filter((item) => item.status === 'joined' || item.status === 'invited')
@@ -399,30 +389,30 @@ export class DynamoGroupStore implements GroupStore {
     const notice = { gid, iss: deletedBy, iat: String(Item.deletedAt), [TTL]: expires }
     await forEachLimited(present, 16, async (item) => {
       const record = { ...keys.deletedGroup(String(item.iss), gid), ...notice }
-      await this.table.db.send(new PutCommand({ TableName: this.table.name, Item: record }))
+      await this.table.db.putItem({ TableName: this.table.name, Item: record })
     })
     // One DeleteItem each, many at once: the same write units as a batch, and no grant beyond readWrite.
     const rest = items.filter((item) => item[SK] !== meta[SK])
     await forEachLimited(rest, 16, async (item) => {
       const Key = { [PK]: item[PK], [SK]: item[SK] }
-      await this.table.db.send(new DeleteCommand({ TableName: this.table.name, Key }))
+      await this.table.db.deleteItem({ TableName: this.table.name, Key })
     })
-    await this.table.db.send(
-      new UpdateCommand({
-        TableName: this.table.name,
-        Key: meta,
-        UpdateExpression: 'SET purged = :yes, #ttl = :ttl',
-        ExpressionAttributeNames: { '#ttl': TTL },
-        ExpressionAttributeValues: { ':yes': true, ':ttl': Math.ceil(Date.now() / 1000) + markSeconds },
-      }),
-    )
+    await this.table.db.updateItem({
+      TableName: this.table.name,
+      Key: meta,
+      UpdateExpression: 'SET purged = :yes, #ttl = :ttl',
+      ExpressionAttributeNames: { '#ttl': TTL },
+      ExpressionAttributeValues: { ':yes': true, ':ttl': Math.ceil(Date.now() / 1000) + markSeconds },
+    })
     return { deletedBy, objects: [...new Set(objects)] }
   }
 
   async findMessage(gid: string, jti: string): Promise<MessageRef | undefined> {
-    const { Item } = await this.table.db.send(
-      new GetCommand({ TableName: this.table.name, Key: keys.messageMarker(gid, jti), ConsistentRead: true }),
-    )
+    const { Item } = await this.table.db.getItem({
+      TableName: this.table.name,
+      Key: keys.messageMarker(gid, jti),
+      ConsistentRead: true,
+    })
     return Item && toMessageRef(Item)
   }
 
@@ -431,15 +421,13 @@ export class DynamoGroupStore implements GroupStore {
     range: { after: number; through: number; limit: number; newestFirst: boolean },
   ): Promise<StoredEvent[]> {
     if (range.through <= range.after) return []
-    const { Items = [] } = await this.table.db.send(
-      new QueryCommand({
-        TableName: this.table.name,
-        ...this.eventRange(gid, range),
-        ScanIndexForward: !range.newestFirst,
-        Limit: range.limit,
-        ConsistentRead: true,
-      }),
-    )
+    const { Items = [] } = await this.table.db.query({
+      TableName: this.table.name,
+      ...this.eventRange(gid, range),
+      ScanIndexForward: !range.newestFirst,
+      Limit: range.limit,
+      ConsistentRead: true,
+    })
     return Items.map(toEvent)
   }
 
@@ -457,22 +445,19 @@ export class DynamoGroupStore implements GroupStore {
     if (range.through <= range.after) return []
     const senders: string[] = []
     const input = this.eventRange(gid, range)
-    const pages = paginateQuery(
-      { client: this.table.db },
-      {
-        ...input,
-        TableName: this.table.name,
-        ScanIndexForward: false,
-        FilterExpression: '#type = :message AND iss <> :except AND attribute_not_exists(deleted)',
-        ProjectionExpression: 'iss',
-        ExpressionAttributeNames: { ...input.ExpressionAttributeNames, '#type': 'type' },
-        ExpressionAttributeValues: {
-          ...input.ExpressionAttributeValues,
-          ':message': 'chat.message',
-          ':except': except,
-        },
+    const pages = this.table.db.queryPages({
+      ...input,
+      TableName: this.table.name,
+      ScanIndexForward: false,
+      FilterExpression: '#type = :message AND iss <> :except AND attribute_not_exists(deleted)',
+      ProjectionExpression: 'iss',
+      ExpressionAttributeNames: { ...input.ExpressionAttributeNames, '#type': 'type' },
+      ExpressionAttributeValues: {
+        ...input.ExpressionAttributeValues,
+        ':message': 'chat.message',
+        ':except': except,
       },
-    )
+    })
     for await (const page of pages) {
       for (const item of page.Items ?? []) senders.push(String(item.iss))
       if (senders.length >= limit) break
@@ -498,16 +483,14 @@ export class DynamoGroupStore implements GroupStore {
       return `#${name} = :was_${name}`
     })
     try {
-      await this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: keys.member(previous.gid, previous.iss),
-          UpdateExpression: 'SET #delivered = :delivered, #read = :read, movedAt = :movedAt',
-          ConditionExpression: ['#status = :joined', ...unchanged].join(' AND '),
-          ExpressionAttributeNames: { '#status': 'status', '#delivered': 'delivered', '#read': 'read' },
-          ExpressionAttributeValues: values,
-        }),
-      )
+      await this.table.db.updateItem({
+        TableName: this.table.name,
+        Key: keys.member(previous.gid, previous.iss),
+        UpdateExpression: 'SET #delivered = :delivered, #read = :read, movedAt = :movedAt',
+        ConditionExpression: ['#status = :joined', ...unchanged].join(' AND '),
+        ExpressionAttributeNames: { '#status': 'status', '#delivered': 'delivered', '#read': 'read' },
+        ExpressionAttributeValues: values,
+      })
       return true
     } catch (error) {
       if (isConditionFailure(error)) return false
@@ -584,7 +567,7 @@ export class DynamoGroupStore implements GroupStore {
     if (outcome === undefined) return 'appended'
     const [group, , ...changed] = outcome.map((reason) => ({
       failed: reason.Code === 'ConditionalCheckFailed',
-      item: reason.Item && unmarshall(reason.Item as Record<string, AttributeValue>),
+      item: reason.Item,
     }))
     // The change's own condition, or (when they are part of the decision) the conditions beside it.
     const rejected = (alongsideRejects ? changed : changed.slice(0, 1)).find((reason) => reason.failed)

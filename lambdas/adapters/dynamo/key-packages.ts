@@ -1,4 +1,3 @@
-import { DeleteCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb'
 import type { KeyPackageRef } from '../../core/model.js'
 import type { KeyPackageStore } from '../../core/ports.js'
 import { keys } from './keys.js'
@@ -31,30 +30,26 @@ export class DynamoKeyPackages implements KeyPackageStore {
     key: string,
     packages: { ref: string; keyPackage: string; expiresAt: number }[],
   ): Promise<void> {
-    await this.table.db.send(
-      new TransactWriteCommand({
-        TransactItems: packages.map(({ ref, keyPackage, expiresAt }) => ({
-          Put: {
-            TableName: this.table.name,
-            Item: { ...keys.keyPackage(iss, device, ref), keyPackage, key, [TTL]: expiresAt },
-          },
-        })),
-      }),
-    )
+    await this.table.db.transactWriteItems({
+      TransactItems: packages.map(({ ref, keyPackage, expiresAt }) => ({
+        Put: {
+          TableName: this.table.name,
+          Item: { ...keys.keyPackage(iss, device, ref), keyPackage, key, [TTL]: expiresAt },
+        },
+      })),
+    })
   }
 
   async takeKeyPackage(iss: string, { device, ref }: KeyPackageRef, at: Date): Promise<string | undefined> {
     try {
-      const { Attributes } = await this.table.db.send(
-        new DeleteCommand({
-          TableName: this.table.name,
-          Key: keys.keyPackage(iss, device, ref),
-          ConditionExpression: 'attribute_exists(#pk) AND #ttl > :now',
-          ExpressionAttributeNames: { '#pk': PK, '#ttl': TTL },
-          ExpressionAttributeValues: { ':now': Math.floor(at.getTime() / 1000) },
-          ReturnValues: 'ALL_OLD',
-        }),
-      )
+      const { Attributes } = await this.table.db.deleteItem({
+        TableName: this.table.name,
+        Key: keys.keyPackage(iss, device, ref),
+        ConditionExpression: 'attribute_exists(#pk) AND #ttl > :now',
+        ExpressionAttributeNames: { '#pk': PK, '#ttl': TTL },
+        ExpressionAttributeValues: { ':now': Math.floor(at.getTime() / 1000) },
+        ReturnValues: 'ALL_OLD',
+      })
       return typeof Attributes?.keyPackage === 'string' ? Attributes.keyPackage : undefined
     } catch (error) {
       if (isConditionFailure(error)) return undefined

@@ -1,7 +1,7 @@
-import { paginateQuery, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { GroupDeletedEvent } from '@huddle/client/protocol'
 import type { Member } from '../../core/model.js'
 import type { MembershipIndex } from '../../core/ports.js'
+import type { QueryInput } from './client.js'
 import { keys } from './keys.js'
 import { toMember } from './mappers.js'
 import { type DynamoTable, PK, SK } from './table.js'
@@ -13,7 +13,7 @@ export class DynamoMembershipIndex implements MembershipIndex {
 
   async membershipsOf(iss: string, page?: { after?: string; limit: number }): Promise<Member[]> {
     const { indexName, partitionKey, sortKey } = tableSchema.userIndex
-    const input: Omit<QueryCommandInput, 'TableName'> = {
+    const input: Omit<QueryInput, 'TableName'> = {
       IndexName: indexName,
       KeyConditionExpression: page?.after === undefined ? '#pk = :pk' : '#pk = :pk AND #sk > :after',
       ExpressionAttributeNames: { '#pk': partitionKey, ...(page?.after !== undefined && { '#sk': sortKey }) },
@@ -23,26 +23,25 @@ export class DynamoMembershipIndex implements MembershipIndex {
       },
     }
     if (page === undefined) return (await this.table.query(input)).map(toMember)
-    const { Items = [] } = await this.table.db.send(
-      new QueryCommand({ TableName: this.table.name, ...input, Limit: page.limit }),
-    )
+    const { Items = [] } = await this.table.db.query({
+      TableName: this.table.name,
+      ...input,
+      Limit: page.limit,
+    })
     return Items.map(toMember)
   }
 
   async pendingInvites(iss: string, atMost: number): Promise<number> {
     const { indexName, partitionKey } = tableSchema.userIndex
-    const pages = paginateQuery(
-      { client: this.table.db },
-      {
-        TableName: this.table.name,
-        IndexName: indexName,
-        KeyConditionExpression: '#pk = :pk',
-        FilterExpression: '#status = :invited',
-        ExpressionAttributeNames: { '#pk': partitionKey, '#status': 'status' },
-        ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':invited': 'invited' },
-        Select: 'COUNT',
-      },
-    )
+    const pages = this.table.db.queryPages({
+      TableName: this.table.name,
+      IndexName: indexName,
+      KeyConditionExpression: '#pk = :pk',
+      FilterExpression: '#status = :invited',
+      ExpressionAttributeNames: { '#pk': partitionKey, '#status': 'status' },
+      ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':invited': 'invited' },
+      Select: 'COUNT',
+    })
     let count = 0
     for await (const page of pages) {
       count += page.Count ?? 0
@@ -52,15 +51,13 @@ export class DynamoMembershipIndex implements MembershipIndex {
   }
 
   async deletedGroupsOf(iss: string, limit: number): Promise<GroupDeletedEvent[]> {
-    const { Items = [] } = await this.table.db.send(
-      new QueryCommand({
-        TableName: this.table.name,
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :gone)',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-        ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':gone': keys.deletedGroupPrefix },
-        Limit: limit,
-      }),
-    )
+    const { Items = [] } = await this.table.db.query({
+      TableName: this.table.name,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :gone)',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':gone': keys.deletedGroupPrefix },
+      Limit: limit,
+    })
     return Items.map((item) => ({
       type: 'chat.deleted',
       gid: String(item.gid),

@@ -1,4 +1,3 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import type { Quotas } from '../../core/ports.js'
 import { keys } from './keys.js'
 import { type DynamoTable, isConditionFailure, TTL } from './table.js'
@@ -18,16 +17,14 @@ export class DynamoQuotas implements Quotas {
     const windowStart = now - (now % windowSeconds)
     const windowEnd = windowStart + windowSeconds
     try {
-      await this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: keys.rateWindow(iss, action, windowStart),
-          UpdateExpression: 'ADD #count :one SET #ttl = :ttl',
-          ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
-          ExpressionAttributeNames: { '#count': 'count', '#ttl': TTL },
-          ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': windowEnd },
-        }),
-      )
+      await this.table.db.updateItem({
+        TableName: this.table.name,
+        Key: keys.rateWindow(iss, action, windowStart),
+        UpdateExpression: 'ADD #count :one SET #ttl = :ttl',
+        ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
+        ExpressionAttributeNames: { '#count': 'count', '#ttl': TTL },
+        ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': windowEnd },
+      })
       return undefined
     } catch (error) {
       if (isConditionFailure(error)) return windowEnd - now

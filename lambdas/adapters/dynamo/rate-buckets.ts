@@ -1,6 +1,5 @@
-import type { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb'
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import type { RateBuckets, RateLimit } from '../../core/ports.js'
+import { DynamoError } from './client.js'
 import { keys } from './keys.js'
 import { type DynamoTable, isConditionFailure, TTL } from './table.js'
 
@@ -34,30 +33,28 @@ export class DynamoRateBuckets implements RateBuckets {
       if (tat !== undefined && tat > latest) return secondsUntil(tat - latest)
       const idle = tat === undefined || tat <= now
       try {
-        const { Attributes } = await this.table.db.send(
-          new UpdateCommand({
-            TableName: this.table.name,
-            Key: keys.rateBucket(iss, bucket),
-            UpdateExpression: idle
-              ? 'SET #tat = :next, #ttl = :ttl'
-              : 'SET #tat = #tat + :interval, #ttl = :ttl',
-            ConditionExpression: idle
-              ? 'attribute_not_exists(#tat) OR #tat <= :now'
-              : '#tat > :now AND #tat <= :latest',
-            ExpressionAttributeNames: { '#tat': 'tat', '#ttl': TTL },
-            ExpressionAttributeValues: idle
-              ? { ':next': now + interval, ':now': now, ':ttl': ttl }
-              : { ':interval': interval, ':now': now, ':latest': latest, ':ttl': ttl },
-            ReturnValues: 'UPDATED_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        )
+        const { Attributes } = await this.table.db.updateItem({
+          TableName: this.table.name,
+          Key: keys.rateBucket(iss, bucket),
+          UpdateExpression: idle
+            ? 'SET #tat = :next, #ttl = :ttl'
+            : 'SET #tat = #tat + :interval, #ttl = :ttl',
+          ConditionExpression: idle
+            ? 'attribute_not_exists(#tat) OR #tat <= :now'
+            : '#tat > :now AND #tat <= :latest',
+          ExpressionAttributeNames: { '#tat': 'tat', '#ttl': TTL },
+          ExpressionAttributeValues: idle
+            ? { ':next': now + interval, ':now': now, ':ttl': ttl }
+            : { ':interval': interval, ':now': now, ':latest': latest, ':ttl': ttl },
+          ReturnValues: 'UPDATED_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        })
         this.remember(hint, Number(Attributes?.tat))
         return undefined
       } catch (error) {
         if (!isConditionFailure(error)) throw error
-        const seen = (error as ConditionalCheckFailedException).Item?.tat?.N
-        tat = seen === undefined ? undefined : Number(seen)
+        const seen = error instanceof DynamoError ? error.Item?.tat : undefined
+        tat = typeof seen === 'number' ? seen : undefined
         if (tat !== undefined) this.remember(hint, tat)
       }
     }

@@ -1,21 +1,14 @@
-import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb'
 import {
-  BatchGetCommand,
-  DynamoDBDocumentClient,
-  paginateQuery,
-  type QueryCommandInput,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb'
+  type CancellationReason,
+  type DynamoClient,
+  DynamoError,
+  type Item,
+  type QueryInput,
+  type TransactItem,
+} from './client.js'
 import { tableSchema } from './table-schema.js'
 
-/** One item of the table, as the document client reads and writes it. */
-export type Item = Record<string, unknown>
-/** One entry of a TransactWriteItems call. */
-export type TransactItem = NonNullable<
-  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
->[number]
-/** Why DynamoDB cancelled one item of a transaction. */
-export type CancellationReason = NonNullable<TransactionCanceledException['CancellationReasons']>[number]
+export type { CancellationReason, Item, TransactItem }
 
 /** The table's attribute names, short as the key builders and expressions use them. */
 export const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = tableSchema
@@ -24,26 +17,17 @@ export const notExists = `attribute_not_exists(${PK})`
 
 const batchGetLimit = 100
 
-/** A document client for the table, at a custom endpoint (an emulator) when given. */
-export function documentClient(endpoint?: string): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient({ ...(endpoint && { endpoint }) }), {
-    marshallOptions: { removeUndefinedValues: true },
-  })
-}
-
 /** The one table every DynamoDB adapter shares: its client, its name, and the reads and writes they repeat. */
 export class DynamoTable {
   constructor(
-    readonly db: DynamoDBDocumentClient,
+    readonly db: DynamoClient,
     readonly name: string,
   ) {}
 
   /** Every page of a query. */
-  async query(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+  async query(input: Omit<QueryInput, 'TableName'>): Promise<Item[]> {
     const items: Item[] = []
-    for await (const page of paginateQuery({ client: this.db }, { ...input, TableName: this.name })) {
-      items.push(...(page.Items ?? []))
-    }
+    for await (const page of this.db.queryPages({ ...input, TableName: this.name })) items.push(...page.Items)
     return items
   }
 
@@ -58,19 +42,17 @@ export class DynamoTable {
         for (let attempt = 0; pending.length > 0; attempt++) {
           if (attempt > 0)
             await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)))
-          const { Responses, UnprocessedKeys } = await this.db.send(
-            new BatchGetCommand({
-              RequestItems: {
-                [this.name]: {
-                  Keys: pending,
-                  ...(projection && { ProjectionExpression: projection }),
-                  ...(consistent && { ConsistentRead: true }),
-                },
+          const { Responses, UnprocessedKeys } = await this.db.batchGetItem({
+            RequestItems: {
+              [this.name]: {
+                Keys: pending,
+                ...(projection && { ProjectionExpression: projection }),
+                ...(consistent && { ConsistentRead: true }),
               },
-            }),
-          )
-          items.push(...(Responses?.[this.name] ?? []))
-          pending = UnprocessedKeys?.[this.name]?.Keys ?? []
+            },
+          })
+          items.push(...(Responses[this.name] ?? []))
+          pending = UnprocessedKeys[this.name]?.Keys ?? []
           if (attempt > 8 && pending.length > 0)
             throw new Error('DynamoDB left keys unprocessed after retries')
         }
@@ -83,10 +65,10 @@ export class DynamoTable {
   /** Runs a transaction; undefined when it committed, else why each item was cancelled. */
   async transact(items: TransactItem[]): Promise<CancellationReason[] | undefined> {
     try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: items }))
+      await this.db.transactWriteItems({ TransactItems: items })
       return undefined
     } catch (error) {
-      const reasons = error instanceof TransactionCanceledException ? error.CancellationReasons : undefined
+      const reasons = error instanceof DynamoError ? error.CancellationReasons : undefined
       if (!reasons?.some((reason) => reason.Code === 'ConditionalCheckFailed')) throw error
       return reasons
     }

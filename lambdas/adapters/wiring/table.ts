@@ -1,20 +1,23 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics'
 import { type ChatContext, contextOf } from '../../core/context.js'
 import { chatSettings } from '../../settings.js'
+import { DynamoClient } from '../dynamo/client.js'
 import { DynamoConnections } from '../dynamo/connections.js'
 import { DynamoGroupStore } from '../dynamo/group-store.js'
 import { DynamoMembershipIndex } from '../dynamo/membership-index.js'
-import { DynamoTable, documentClient } from '../dynamo/table.js'
+import { DynamoTable } from '../dynamo/table.js'
 import { envNames } from '../env-names.js'
 import { lazily, optionalEnv, requiredEnv, settingsFromEnvironment } from '../environment.js'
 import { metricNames } from '../metric-names.js'
 import { logger, metrics } from '../observability.js'
+import { awsRegion, credentials } from './aws.js'
 
 /** The table, its client built on first use from this function's environment. */
-export const table: DynamoTable = lazily(
-  () =>
-    new DynamoTable(documentClient(optionalEnv(envNames.dynamoEndpoint)), requiredEnv(envNames.tableName)),
-)
+export const table: DynamoTable = lazily(() => {
+  const endpoint = optionalEnv(envNames.dynamoEndpoint)
+  const db = new DynamoClient({ region: awsRegion(), credentials, ...(endpoint && { endpoint }) })
+  return new DynamoTable(db, requiredEnv(envNames.tableName))
+})
 
 /** An identity's groups, through the index of memberships. */
 export const membershipIndex = new DynamoMembershipIndex(table)

@@ -1,5 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { inject } from 'vitest'
 import { DynamoBlocks } from '../../../lambdas/adapters/dynamo/blocks.js'
 import { DynamoConnections } from '../../../lambdas/adapters/dynamo/connections.js'
@@ -11,7 +9,7 @@ import { DynamoMembershipIndex } from '../../../lambdas/adapters/dynamo/membersh
 import { DynamoQuotas } from '../../../lambdas/adapters/dynamo/quotas.js'
 import { DynamoRateBuckets } from '../../../lambdas/adapters/dynamo/rate-buckets.js'
 import { DynamoTable } from '../../../lambdas/adapters/dynamo/table.js'
-import { emulatorClientConfig } from '../../../local/emulators.js'
+import { emulatorDynamoClient } from '../../../local/emulators.js'
 import { localNames } from '../../../local/stack.js'
 import { groupStoreContract } from './group-store.js'
 import {
@@ -26,15 +24,7 @@ import {
 } from './small-ports.js'
 
 // Each port's contract, run against its DynamoDB adapter on DynamoDB Local (the table the local stack made).
-const table = new DynamoTable(
-  DynamoDBDocumentClient.from(
-    new DynamoDBClient({ ...emulatorClientConfig, endpoint: inject('dynamoEndpoint') }),
-    {
-      marshallOptions: { removeUndefinedValues: true },
-    },
-  ),
-  localNames.table,
-)
+const table = new DynamoTable(emulatorDynamoClient(inject('dynamoEndpoint')), localNames.table)
 const index = new DynamoMembershipIndex(table)
 const connections = new DynamoConnections(table, index)
 const groups = new DynamoGroupStore(table, connections)
