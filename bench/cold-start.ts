@@ -93,7 +93,7 @@ async function bundlingOptions(tree: string): Promise<BuildOptions> {
   }
 }
 
-/** The modules `tree`'s bundles take in place of others (lambdas/bundle-aliases.ts), none before it had them. */
+/** The modules `tree`'s bundles take in place of others (lambdas/bundle-aliases.ts), in the trees that have it. */
 async function aliasesOf(tree: string): Promise<Record<string, string>> {
   const file = `${tree}lambdas/bundle-aliases.ts`
   if (!existsSync(file)) return {}

@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { build } from 'esbuild'
-import { bundleAliases } from '../lambdas/bundle-aliases.js'
 import { functionArn } from './grants.js'
 
 /** One Lambda function as the local gateway runs it. */
@@ -44,8 +43,8 @@ export interface BuiltFunctions {
 }
 
 /**
- * Bundles the functions given as TypeScript source, as the CDK stack does (esbuild, ESM, the SDK bundled
- * in), into a temporary folder: one entry each (their shared code split into chunks on disk, but every
+ * Bundles the functions given as TypeScript source, as the CDK stack does (esbuild, ESM, every dependency
+ * bundled in), into a temporary folder: one entry each (their shared code split into chunks on disk, but every
  * worker still gets its own instances), with source maps so that stack traces name lambdas/*.ts. A
  * worker loads its bundle in about a fifth of the time the sources take through a TypeScript loader.
  */
@@ -68,7 +67,6 @@ export async function buildFunctions(sources: ReadonlyMap<string, string>): Prom
       banner: {
         js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
-      alias: bundleAliases,
       sourcemap: 'inline',
       sourcesContent: false,
       logLevel: 'silent',
