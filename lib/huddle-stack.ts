@@ -177,6 +177,9 @@ export class HuddleStack extends Stack {
       return settings(workerFunction(handler))
     }
 
+    // Lambda's API in this region and partition: the host's suffix is not amazonaws.com everywhere (China).
+    const lambdaEndpoint = `https://lambda.${this.region}.${this.urlSuffix}`
+
     /** One function per route or worker (a route has a worker's fields), with what its access entry calls for. */
     const handlerFunction = ({ handler, access, timeoutSeconds }: WorkerDefinition): IFunction => {
       const fn = new HandlerFunction(this, `${pascalCase(handler)}Handler`, {
@@ -195,6 +198,7 @@ export class HuddleStack extends Stack {
           ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
           ...settingsEnvironment(access, config),
           ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),
+          ...((access.invoke ?? []).length > 0 && { [envNames.lambdaEndpoint]: lambdaEndpoint }),
         },
       }).function
       this.grantAccess(fn, access, {

@@ -433,6 +433,18 @@ describe('fan-out worker', () => {
     expect(own[envNames.bucketName]).toBeUndefined()
   })
 
+  it('is invoked through Lambda’s API at the stack’s region and partition, whose domain is not always amazonaws.com', () => {
+    for (const route of routes) {
+      const endpoint = environmentOf(functionOf(route.routeKey))[envNames.lambdaEndpoint]
+      expect(endpoint === undefined ? undefined : rendered(endpoint), route.routeKey).toBe(
+        invokers.includes(route) ? 'https://lambda.AWS::Region.AWS::URLSuffix' : undefined,
+      )
+    }
+    for (const [id, fn] of ofType('AWS::Lambda::Function')) {
+      expect(JSON.stringify(environmentOf(fn)), id).not.toContain('amazonaws.com')
+    }
+  })
+
   it('is retried twice for up to 15 minutes, then recorded in an encrypted, TLS-only queue kept 14 days', () => {
     template.resourceCountIs('AWS::Lambda::EventInvokeConfig', workers.length)
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
