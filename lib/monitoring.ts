@@ -67,7 +67,7 @@ export const alarmThresholds = {
   deliveryFailurePercent: 5,
   /**
    * Lambda throttles, authorizer faults, API Gateway integration and execution errors, table throttles; a
-   * worker's errors, dropped invocations and on-failure records.
+   * worker's errors, dropped invocations, on-failure records and records Lambda could not send.
    */
   count: 1,
 } as const
@@ -203,6 +203,13 @@ export class HuddleMonitoring extends Construct {
         `${name}Dropped`,
         `${label} worker: invocations Lambda gave up on (retries spent or too old), so some recipients missed events live`,
         fn.metric('AsyncEventsDropped', { statistic: Stats.SUM, period: alarmPeriod }),
+        alarmThresholds.count,
+      )
+      // Without this one, a slice whose record Lambda could not send would fail without a trace.
+      alarm(
+        `${name}DestinationFailures`,
+        `${label} worker: on-failure records Lambda could not send to its failure queue, so those slices left no record`,
+        fn.metric('DestinationDeliveryFailures', { statistic: Stats.SUM, period: alarmPeriod }),
         alarmThresholds.count,
       )
       // The lasting signal: a record stays in the queue until an operator deletes it, even for one drop.
@@ -373,6 +380,11 @@ export class HuddleMonitoring extends Construct {
                 period: graphPeriod,
                 statistic: Stats.SUM,
                 label: 'Dropped',
+              }),
+              fn.metric('DestinationDeliveryFailures', {
+                period: graphPeriod,
+                statistic: Stats.SUM,
+                label: 'Records not sent to the queue',
               }),
               failures.metricApproximateNumberOfMessagesVisible({
                 period: graphPeriod,

@@ -658,9 +658,9 @@ describe('monitoring', () => {
     expect(alarmsReading('IntegrationError')).toHaveLength(1)
     expect(alarmsReading('ExecutionError')).toHaveLength(1)
     expect(alarmsReading('ReadThrottleEvents')).toHaveLength(1)
-    // Per route: error share; per function: throttles; per worker: errors, throttles, dropped, failure
-    // records; then INTERNAL, delivery, authorizer, security events, API ×2, table.
-    expect(alarms).toHaveLength(routes.length + (routes.length + 1) + 4 * workers.length + 7)
+    // Per route: error share; per function: throttles; per worker: errors, throttles, dropped, records not
+    // sent, failure records; then INTERNAL, delivery, authorizer, security events, API ×2, table.
+    expect(alarms).toHaveLength(routes.length + (routes.length + 1) + 5 * workers.length + 7)
     const topic = ofType('AWS::SNS::Topic').map(([id]) => id)
     expect(topic).toHaveLength(1)
     for (const alarm of alarms) expect(alarm.AlarmActions, alarm.id).toEqual([{ Ref: topic[0] }])
@@ -722,9 +722,9 @@ describe('monitoring', () => {
     }
   })
 
-  it('alarms on the worker’s errors, throttles and dropped invocations, and on records in its failure queue', () => {
+  it('alarms on the worker’s errors, throttles, dropped invocations and records Lambda could not send, and on records in its failure queue', () => {
     const worker = `"${fanOutFunctionId}"`
-    for (const metric of ['Errors', 'Throttles', 'AsyncEventsDropped']) {
+    for (const metric of ['Errors', 'Throttles', 'AsyncEventsDropped', 'DestinationDeliveryFailures']) {
       const found = alarmsReading(metric, worker)
       expect(found, metric).toHaveLength(1)
       // A count, not a share: any lasting failure of a slice is worth a look.
@@ -737,7 +737,12 @@ describe('monitoring', () => {
   })
 
   it('graphs the worker below the route functions: invocations, duration, event age, dropped', () => {
-    for (const metric of ['AsyncEventAge', 'AsyncEventsDropped', 'ApproximateNumberOfMessagesVisible']) {
+    for (const metric of [
+      'AsyncEventAge',
+      'AsyncEventsDropped',
+      'DestinationDeliveryFailures',
+      'ApproximateNumberOfMessagesVisible',
+    ]) {
       expect(dashboardBody, metric).toContain(metric)
     }
     const titles = [...dashboardBody.matchAll(/\\"title\\":\\"([^\\]+)\\"/g)].map((match) => match[1])
