@@ -73,7 +73,11 @@ export const deploymentKeys = {
   },
   corsOrigins: {
     fallback: '`*`',
-    doc: 'Comma-separated origins allowed to upload avatars from a browser, e.g. `https://app.example.com`.',
+    doc: 'Comma-separated origins allowed to upload avatars from a browser, e.g. `https://app.example.com`. A stage with `removalPolicy=retain` must name them, unless it sets `allowAnyOrigin=true`.',
+  },
+  allowAnyOrigin: {
+    fallback: '`false`',
+    doc: '`true` lets a stage with `removalPolicy=retain` keep `corsOrigins=*`, so that web pages on any origin may upload and download through the links it hands out.',
   },
   accessLogs: {
     fallback: '`false` (`true` with `apiGatewayLogsRole`)',
@@ -242,6 +246,14 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     if (origin !== '*' && !/^https?:\/\/[^\s/]+$/.test(origin)) {
       problems.push(`corsOrigins entries must be * or an origin like https://app.example.com, got ${origin}`)
     }
+  }
+  const allowAnyOrigin = flag('allowAnyOrigin', false)
+  if (removalPolicy === 'retain' && corsOrigins.includes('*') && !allowAnyOrigin) {
+    problems.push(
+      `stage ${stageName} keeps its data (removalPolicy retain) but lets web pages on any origin use its bucket ` +
+        `(corsOrigins *, the default): set corsOrigins to your web app's origins, e.g. https://app.example.com, ` +
+        `${where}, or pass -c allowAnyOrigin=true to keep *`,
+    )
   }
 
   const throttleRate = positiveNumber('throttleRate', 500, false)

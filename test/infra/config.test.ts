@@ -27,15 +27,17 @@ describe('configuration', () => {
   }
   const configFor = (values: Record<string, unknown>) => readHuddleConfig((key) => values[key])
 
-  it('refuses to synthesize without the JWT settings or an alarm destination, saying what to set', () => {
+  it('refuses to synthesize without the JWT settings, an alarm destination or named origins, saying what to set', () => {
     const problems = problemsFor({})
     expect(problems).toEqual([
       expect.stringContaining('jwksUrl, jwtIssuer, jwtAudience are not set for stage prod'),
       expect.stringContaining('alarms would notify no one'),
+      expect.stringContaining('lets web pages on any origin use its bucket'),
     ])
     expect(problems[0]).toContain('stages.prod in cdk.json')
     expect(problems[0]).toContain('allowPlaceholderAuth=true')
     expect(problems[1]).toMatch(/alarmEmail .*alarmTopicArn .*alarmsWithoutNotification=true/)
+    expect(problems[2]).toMatch(/set corsOrigins .*stages\.prod in cdk\.json.* -c allowAnyOrigin=true/)
   })
 
   it('lists which JWT settings are missing when only some are given, even with the placeholder opt-in', () => {
@@ -60,13 +62,18 @@ describe('configuration', () => {
     expect(throwaway.identityClaim).toBe('sub')
     expect(warnings).toEqual([expect.stringContaining('every token is refused')])
     // The opt-in is about tokens only: a stage that keeps its data still needs an alarm destination.
-    expect(problemsFor({ allowPlaceholderAuth: true })).toEqual([
+    expect(problemsFor({ allowPlaceholderAuth: true, corsOrigins: context.corsOrigins })).toEqual([
       expect.stringContaining('alarms would notify no one'),
     ])
   })
 
   it('needs an alarm destination only for a stage that keeps its data', () => {
-    const jwt = { jwksUrl: context.jwksUrl, jwtIssuer: context.jwtIssuer, jwtAudience: context.jwtAudience }
+    const jwt = {
+      jwksUrl: context.jwksUrl,
+      jwtIssuer: context.jwtIssuer,
+      jwtAudience: context.jwtAudience,
+      corsOrigins: context.corsOrigins,
+    }
     expect(problemsFor({ ...jwt, removalPolicy: 'retain' })).toEqual([
       expect.stringContaining('stage prod keeps its data (removalPolicy retain)'),
     ])
@@ -78,6 +85,19 @@ describe('configuration', () => {
     expect(problemsFor({ ...jwt, alarmEmail: 'ops@example.com', alarmsWithoutNotification: true })).toEqual([
       expect.stringContaining('alarmsWithoutNotification=true contradicts'),
     ])
+  })
+
+  it('lets web pages on any origin use the bucket only in a throwaway stage, or one that asks for it', () => {
+    const anyOrigin = { ...context, corsOrigins: undefined }
+    expect(problemsFor(anyOrigin)).toEqual([
+      'stage prod keeps its data (removalPolicy retain) but lets web pages on any origin use its bucket ' +
+        "(corsOrigins *, the default): set corsOrigins to your web app's origins, e.g. https://app.example.com, " +
+        'under stages.prod in cdk.json or with -c, or pass -c allowAnyOrigin=true to keep *',
+    ])
+    expect(problemsFor({ ...context, corsOrigins: 'https://app.example.com,*' })).toHaveLength(1)
+    expect(configFor({ ...anyOrigin, allowAnyOrigin: 'true' }).config.corsOrigins).toEqual(['*'])
+    expect(configFor({ ...anyOrigin, removalPolicy: 'destroy' }).config.corsOrigins).toEqual(['*'])
+    expect(configFor(context).config.corsOrigins).toEqual(['https://app.example.com'])
   })
 
   it.each([
