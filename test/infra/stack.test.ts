@@ -759,6 +759,23 @@ describe('monitoring', () => {
     )
   })
 
+  it('has as many alarms, reading as many metrics, as docs/operations.md and docs/deployment.md say', () => {
+    const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8')
+    const figure = (text: string, pattern: RegExp) => Number(text.match(pattern)?.[1])
+    const operations = doc('operations.md')
+    expect(figure(operations, /There are (\d+) alarms\./)).toBe(alarms.length)
+    expect(figure(operations, /share of its invocations: ≥ 1 % \((\d+) alarms\)/)).toBe(routes.length)
+    expect(figure(operations, /the authorizer included: ≥ 1 \((\d+)\)/)).toBe(routes.length + 1)
+    // CloudWatch bills a standard alarm $0.10 a month per metric it reads.
+    const metrics = alarms.reduce((sum, alarm) => sum + metricsOf(alarm).length, 0)
+    const costs = doc('deployment.md').match(/- (\d+) alarms reading (\d+) metrics .*: about \$(\d+\.\d\d)/)
+    expect(costs?.slice(1).map(Number)).toEqual([alarms.length, metrics, Number((metrics * 0.1).toFixed(2))])
+    // And $0.30 a month per custom metric the handlers publish (each under the one `service` dimension).
+    const custom = Object.keys(metricNames).length
+    const customCosts = doc('deployment.md').match(/- (\d+) custom metrics: about \$(\d+\.\d\d)/)
+    expect(customCosts?.slice(1).map(Number)).toEqual([custom, Number((custom * 0.3).toFixed(2))])
+  })
+
   it('outputs the URLs and names an operator needs', () => {
     for (const output of ['WebSocketUrl', 'CallbackUrl', 'DashboardUrl', 'TableName', 'BucketName']) {
       template.hasOutput(output, {})
