@@ -2,7 +2,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { DynamoClient, DynamoError, type Item } from '../../lambdas/adapters/dynamo/client.js'
+import {
+  DynamoClient,
+  DynamoError,
+  type Item,
+  regionalEndpoint,
+} from '../../lambdas/adapters/dynamo/client.js'
 import { marshallItem } from '../../lambdas/adapters/dynamo/marshall.js'
 import { DynamoTable, isConditionFailure } from '../../lambdas/adapters/dynamo/table.js'
 import { emulatorClientConfig, emulatorDynamoClient } from '../../local/emulators.js'
@@ -81,6 +86,11 @@ describe('the DynamoDB client, against DynamoDB Local', () => {
       ReturnValues: 'ALL_NEW',
     })
     expect(Attributes).toEqual({ PK, SK: 'ITEM', list: [1, 2], map: { kept: 1 }, note: { text: 'hi' } })
+  })
+
+  it('is DynamoDB’s own in the region unless an endpoint is given', () => {
+    expect(regionalEndpoint('eu-west-1')).toBe('https://dynamodb.eu-west-1.amazonaws.com')
+    expect(regionalEndpoint('cn-north-1')).toBe('https://dynamodb.cn-north-1.amazonaws.com.cn')
   })
 
   it('refuses what DynamoDB cannot hold exactly, before sending it', () => {

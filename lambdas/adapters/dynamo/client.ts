@@ -155,7 +155,7 @@ export class DynamoClient {
 
   constructor(options: DynamoClientOptions) {
     this.http = new SignedHttp({
-      endpoint: options.endpoint ?? `https://dynamodb.${options.region}.amazonaws.com`,
+      endpoint: options.endpoint ?? regionalEndpoint(options.region),
       service: 'dynamodb',
       region: options.region,
       credentials: options.credentials,
@@ -263,6 +263,11 @@ export class DynamoClient {
     }
     return (this.intercept ? await this.intercept({ operation, request }, send) : await send()).output
   }
+}
+
+/** DynamoDB's own endpoint in `region` (China's regions are under amazonaws.com.cn). */
+export function regionalEndpoint(region: string): string {
+  return `https://dynamodb.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
 }
 
 /** The fields of an input that hold items or values, in DynamoDB's JSON. */
