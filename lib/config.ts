@@ -258,8 +258,9 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
 
   const throttleRate = positiveNumber('throttleRate', 500, false)
   const throttleBurst = positiveNumber('throttleBurst', 1000, true)
-  // A WebSocket stage's logs need the account's role, so a stack that sets it logs by default.
   const apiGatewayLogsRole = flag('apiGatewayLogsRole', false)
+  // A WebSocket stage's logs need the account's role, so a stack that sets it logs by default.
+  const accessLogs = flag('accessLogs', apiGatewayLogsRole)
   const limits = readSettings(chatSettings, fromStage, (key) => key, unset)
   problems.push(...limits.problems)
   const config: HuddleConfig = {
@@ -272,7 +273,7 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     corsOrigins,
     ...token.values,
     ...limits.values,
-    accessLogs: flag('accessLogs', apiGatewayLogsRole),
+    accessLogs,
     apiGatewayLogsRole,
   }
   if (problems.length > 0) throw new ConfigError(problems)

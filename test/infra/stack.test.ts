@@ -110,6 +110,7 @@ describe('WebSocket API', () => {
 
     // Asked, the stack sets the role for the account and region, keeps it when deleted, and logs.
     const owning = templateFor({ apiGatewayLogsRole: 'true' })
+    owning.resourceCountIs('AWS::ApiGateway::Account', 1)
     const [[accountId, account] = []] = Object.entries(owning.findResources('AWS::ApiGateway::Account'))
     expect(account).toMatchObject({
       DeletionPolicy: 'Retain',
@@ -124,7 +125,6 @@ describe('WebSocket API', () => {
       DependsOn: Match.arrayWith([accountId]),
       Properties: Match.objectLike({ AccessLogSettings: accessLogSettings }),
     })
-    owning.resourceCountIs('AWS::ApiGateway::Account', 1)
   })
 })
 
