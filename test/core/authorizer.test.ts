@@ -1,8 +1,9 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { metricNames } from '../../lambdas/adapters/metric-names.js'
+import { JwksUnavailable, TokenRefused, tokenVerifier } from '../../lambdas/adapters/tokens.js'
 import type { AuthorizerEvent, AuthorizerResult } from '../../lambdas/adapters/websocket-event.js'
 import { authorizerSettings } from '../../lambdas/settings.js'
 
@@ -240,5 +241,162 @@ describe('the authorizer', () => {
     expect(publishedMetrics()).toEqual({ [metricNames.authorizerFaults]: 1 })
     jwksStatus = 200
     expect(await authorize(token)).toMatchObject({ principalId: 'alice' })
+  })
+})
+
+/** A signing key of the issuer's: its JWK as the JWKS publishes it, and tokens signed with it. */
+interface IssuerKey {
+  jwk: JWK
+  sign: Signer
+}
+async function issuerKey(kid: string): Promise<IssuerKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  return { jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' }, sign: signerFor(privateKey, kid) }
+}
+const keySet = (...keys: IssuerKey[]) => JSON.stringify({ keys: keys.map((key) => key.jwk) })
+
+describe('the JWKS source', () => {
+  // The endpoint answers as `answer` says, and counts what it is asked.
+  let answer: (response: ServerResponse) => void
+  let requests = 0
+  let endpoint: Server
+  let url: string
+  let keyA: IssuerKey
+  let keyB: IssuerKey
+
+  beforeAll(async () => {
+    keyA = await issuerKey('key-a')
+    keyB = await issuerKey('key-b')
+    endpoint = await listen((_, response) => {
+      requests++
+      answer(response)
+    })
+    url = urlOf(endpoint)
+  })
+  afterAll(() => new Promise((resolve) => endpoint.close(resolve)))
+
+  const serve = (body: string, status = 200) => {
+    answer = (response) => {
+      response.writeHead(status, { 'content-type': 'application/json' })
+      response.end(body)
+    }
+  }
+  const verifier = (jwksUrl = url) => tokenVerifier({ jwksUrl, issuer, audience, identityClaim: 'sub' })
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => expect.unreachable('the token was accepted'),
+      (error: unknown) => error as Error,
+    )
+
+  beforeEach(() => {
+    requests = 0
+    serve(keySet(keyA))
+    // Date alone is faked: the cache's clock moves only when a test moves it, and the I/O stays real.
+    vi.useFakeTimers({ toFake: ['Date'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+  const wait = (ms: number) => vi.setSystemTime(Date.now() + ms)
+
+  it('fetches the keys once for concurrent first tokens, and keeps them ten minutes', async () => {
+    const verify = verifier()
+    const token = await keyA.sign({ sub: 'alice' }, { expiresIn: 3600 })
+    const identities = await Promise.all(Array.from({ length: 10 }, () => verify(token)))
+    expect(identities).toEqual(Array(10).fill('alice'))
+    expect(requests).toBe(1)
+    wait(10 * 60_000 - 1)
+    expect(await verify(token)).toBe('alice')
+    expect(requests).toBe(1)
+    wait(1)
+    expect(await verify(token)).toBe('alice')
+    expect(requests).toBe(2)
+  })
+
+  it("accepts a new key's tokens once the JWKS is fetched again, and refuses the retired key's", async () => {
+    const verify = verifier()
+    expect(await verify(await keyA.sign({ sub: 'alice' }))).toBe('alice')
+    serve(keySet(keyB))
+    const rotated = await keyB.sign({ sub: 'bob' })
+    // Within 30 s of the last fetch an unknown key is refused without asking again.
+    await expect(verify(rotated)).rejects.toThrow(TokenRefused)
+    expect(requests).toBe(1)
+    wait(30_000)
+    expect(await verify(rotated)).toBe('bob')
+    expect(requests).toBe(2)
+    await expect(verify(await keyA.sign({ sub: 'alice' }))).rejects.toThrow(TokenRefused)
+    expect(requests).toBe(2)
+  })
+
+  it('fetches at most once for a burst of tokens whose key it lacks, and again only after 30 s', async () => {
+    const verify = verifier()
+    expect(await verify(await keyA.sign({ sub: 'alice' }))).toBe('alice')
+    const unknown = await keyB.sign({ sub: 'mallory' })
+    wait(30_000)
+    const refusals = await Promise.all(Array.from({ length: 20 }, () => failure(verify(unknown))))
+    for (const error of refusals) expect(error).toBeInstanceOf(TokenRefused)
+    expect(requests).toBe(2)
+    for (let i = 0; i < 5; i++) await expect(verify(unknown)).rejects.toThrow(TokenRefused)
+    wait(29_999)
+    await expect(verify(unknown)).rejects.toThrow(TokenRefused)
+    expect(requests).toBe(2)
+    wait(1)
+    await expect(verify(unknown)).rejects.toThrow(TokenRefused)
+    expect(requests).toBe(3)
+  })
+
+  it.each([
+    ['answers 500', () => serve('{"message":"unavailable"}', 500), 'answered HTTP 500, not 200'],
+    ['redirects', () => serve('', 302), 'answered HTTP 302, not 200'],
+    [
+      'answers HTML',
+      () => serve('<html>maintenance</html>'),
+      'answered HTTP 200 with a body that is not JSON',
+    ],
+    ['answers JSON that is no key set', () => serve('{"keys":"none"}'), 'is not a JSON Web Key Set'],
+  ])('fails with its own error, not a refusal, when the JWKS %s', async (_, setUp, why) => {
+    setUp()
+    const error = await failure(verifier()(await keyA.sign({ sub: 'alice' })))
+    expect(error).toBeInstanceOf(JwksUnavailable)
+    expect(error.message).toBe(`the JWKS at ${url} ${why}`)
+  })
+
+  it('fails with its own error when nothing answers at the URL', async () => {
+    const error = await failure(verifier(unreachableUrl)(await keyA.sign({ sub: 'alice' })))
+    expect(error).toBeInstanceOf(JwksUnavailable)
+    expect(error.message).toBe(`the JWKS at ${unreachableUrl} could not be fetched (ECONNREFUSED)`)
+  })
+
+  it('keeps failing, not refusing, while the JWKS is down after the keys expire, and recovers', async () => {
+    const verify = verifier()
+    const token = await keyA.sign({ sub: 'alice' }, { expiresIn: 3600 })
+    expect(await verify(token)).toBe('alice')
+    wait(10 * 60_000)
+    serve('', 503)
+    await expect(verify(token)).rejects.toThrow(JwksUnavailable)
+    await expect(verify(token)).rejects.toThrow(JwksUnavailable)
+    serve(keySet(keyA))
+    expect(await verify(token)).toBe('alice')
+    expect(requests).toBe(4)
+  })
+
+  it('gives up on a JWKS that does not answer within 5 s', async () => {
+    const token = await keyA.sign({ sub: 'alice' })
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] })
+    const asked = new Promise<void>((resolve) => {
+      answer = () => resolve()
+    })
+    let settled = false
+    const verifying = failure(verifier()(token)).finally(() => {
+      settled = true
+    })
+    await asked
+    vi.advanceTimersByTime(4_999)
+    await new Promise(setImmediate)
+    expect(settled).toBe(false)
+    vi.advanceTimersByTime(1)
+    const error = await verifying
+    expect(error).toBeInstanceOf(JwksUnavailable)
+    expect(error.message).toBe(`the JWKS at ${url} did not answer within 5 s`)
   })
 })
