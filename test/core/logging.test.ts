@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import type { WebSocketEvent } from '../../lambdas/adapters/websocket-event.js'
 import { localHandlerEnvironment } from '../../local/stack.js'
 import { tableClient, unique } from '../support/huddle.js'
@@ -10,16 +10,19 @@ const streams = [process.stdout, process.stderr]
 const writes = streams.map((stream) => stream.write.bind(stream))
 
 beforeAll(() => {
-  Object.assign(
-    process.env,
-    localHandlerEnvironment('http://127.0.0.1:9', inject('dynamoEndpoint'), inject('s3Endpoint')),
+  const environment = localHandlerEnvironment(
+    'http://127.0.0.1:9',
+    inject('dynamoEndpoint'),
+    inject('s3Endpoint'),
   )
-  process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG'
+  for (const [name, value] of Object.entries(environment)) if (value !== undefined) vi.stubEnv(name, value)
+  vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'DEBUG')
   for (const stream of streams) {
     stream.write = ((chunk: string | Uint8Array) => lines.push(String(chunk)) > 0) as typeof stream.write
   }
 })
 afterAll(() => {
+  vi.unstubAllEnvs()
   streams.forEach((stream, i) => {
     stream.write = writes[i] as typeof stream.write
   })

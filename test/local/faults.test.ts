@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { defaultRateLimits } from '../../lambdas/core/rate-limits.js'
 import { createDevTokens } from '../../local/dev-tokens.js'
 import {
@@ -28,7 +28,7 @@ const connect = connector(() => gateway.url)
 
 beforeAll(async () => {
   // The faults below are provoked on purpose; their error logs would only be noise here.
-  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT'
+  vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT')
   dataDir = await mkdtemp(join(tmpdir(), 'huddle-faults-'))
   dynamo = await startDynamoDbLocal(join(dataDir, 'dynamodb'))
   dynamoPort = Number(new URL(dynamo.endpoint).port)
@@ -45,6 +45,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  vi.unstubAllEnvs()
   await gateway?.close()
   await Promise.allSettled([dynamo?.stop(), s3?.stop()])
   await rm(dataDir, { recursive: true, force: true })

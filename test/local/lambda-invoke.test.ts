@@ -1,6 +1,6 @@
 import { Sha256 } from '@smithy/core/checksum'
 import { SignatureV4 } from '@smithy/signature-v4'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import { fanOutWorker } from '../../lambdas/routes.js'
 import { createDevTokens } from '../../local/dev-tokens.js'
 import { emulatorClientConfig } from '../../local/emulators.js'
@@ -21,7 +21,7 @@ const logs: string[] = []
 const connect = connector(() => gateway.url)
 beforeAll(async () => {
   // Some invocations below fail on purpose; the worker's error logs would only be noise.
-  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT'
+  vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT')
   gateway = await startGateway({
     port: 0,
     tokens: await createDevTokens(),
@@ -32,7 +32,10 @@ beforeAll(async () => {
     functionOutput,
   })
 })
-afterAll(() => gateway?.close())
+afterAll(async () => {
+  vi.unstubAllEnvs()
+  await gateway?.close()
+})
 
 /** An owner and six members, all joined with one connection each: a message goes to six connections. */
 async function groupOfSeven(): Promise<{ gid: string; owner: TestClient; members: TestClient[] }> {
