@@ -56,113 +56,140 @@ const device = z
   .string()
   .check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ -'))
 
-/** One schema per action; unknown fields (an `iss` or `from`, say) are dropped, never trusted. */
-export const frameSchemas = {
-  avatar: z.object({ mime: z.enum(imageMimeTypes), size: z.int().check(z.positive()) }),
-  invite: z.object({
-    gid: identity,
-    name: groupName,
-    members: z.array(identity).check(z.minLength(1)),
-    avatar: z.optional(avatarKey),
-    encrypted: z.optional(z.literal(true)),
-  }),
-  join: z.object({ gid: identity }),
-  leave: z.object({ gid: identity }),
-  remove: z.object({ gid: identity, iss: identity }),
-  update: z
-    .object({
+/**
+ * How each action's schema is built; unknown fields (an `iss` or `from`, say) are dropped, never trusted. A
+ * function handles one action, so it builds only that schema, on first use (`frameSchema`): building all of
+ * them cost every cold start several milliseconds.
+ */
+const frameSchemaBuilders = {
+  avatar: () => z.object({ mime: z.enum(imageMimeTypes), size: z.int().check(z.positive()) }),
+  invite: () =>
+    z.object({
       gid: identity,
-      name: z.optional(groupName),
+      name: groupName,
+      members: z.array(identity).check(z.minLength(1)),
       avatar: z.optional(avatarKey),
-      invites: z.optional(z.enum(['members', 'admins'])),
-    })
-    .check(
-      z.refine(
-        (f) => f.name !== undefined || f.avatar !== undefined || f.invites !== undefined,
-        'must give name, avatar or invites',
-      ),
-    ),
-  role: z.object({ gid: identity, iss: identity, role: z.enum(['admin', 'member']) }),
-  ban: z.object({ gid: identity, iss: identity }),
-  unban: z.object({ gid: identity, iss: identity }),
-  bans: z.object({ gid: identity, cursor: z.optional(identity) }),
-  deleteGroup: z.object({ gid: identity }),
-  attachment: z.object({ gid: identity, size: z.int().check(z.positive()) }),
-  download: z.object({ gid: identity, key: objectKey }),
-  message: z
-    .object({
-      gid: identity,
-      body: z.string(),
-      jti: z.optional(messageId),
-      rid: z.optional(messageId),
-      attachments: z.optional(
-        z.union([
-          z.array(attachment).check(z.maxLength(100)),
-          z.array(sealedAttachment).check(z.maxLength(100)),
-        ]),
-      ),
-      cipher: z.optional(cipher),
-    })
-    .check(
-      z.refine(
-        (f) => f.body.length > 0 || (f.attachments?.length ?? 0) > 0 || f.cipher !== undefined,
-        'body must not be empty unless the message carries attachments',
-      ),
-    ),
-  edit: z
-    .object({ gid: identity, jti: messageId, body: z.string(), cipher: z.optional(cipher) })
-    .check(z.refine((f) => f.body.length > 0 || f.cipher !== undefined, 'body must not be empty')),
-  delete: z.object({ gid: identity, jti: messageId }),
-  history: z
-    .object({
-      gid: identity,
-      before: z.optional(seq.check(z.positive())),
-      after: z.optional(seq),
-      limit: z.optional(z.int().check(z.positive(), z.lte(limits.historyPage))),
-    })
-    .check(
-      z.refine((f) => f.before === undefined || f.after === undefined, 'must not give both before and after'),
-    ),
-  receipt: z
-    .object({ gid: identity, delivered: z.optional(seq), read: z.optional(seq) })
-    .check(z.refine((f) => f.delivered !== undefined || f.read !== undefined, 'must give delivered or read')),
-  receipts: z.object({ gid: identity, since: z.optional(seq), cursor: z.optional(identity) }),
-  sync: z.object({ cursor: z.optional(identity) }),
-  groups: z.object({ cursor: z.optional(identity) }),
-  members: z.object({ gid: identity, cursor: z.optional(identity) }),
-  block: z.object({ iss: identity }),
-  unblock: z.object({ iss: identity }),
-  blocks: z.object({ cursor: z.optional(identity) }),
-  keys: z.object({
-    device,
-    packages: z.array(base64(limits.mlsInlineChars)).check(z.maxLength(limits.keyPackagesPerRequest)),
-  }),
-  claim: z.object({
-    gid: identity,
-    iss: identity,
-    have: z.optional(z.array(device).check(z.maxLength(limits.keyPackagesPerDevice))),
-  }),
-  commit: z.object({ gid: identity, commit: mlsBytes, welcome: z.optional(mlsBytes), info: mlsBytes }),
-  roster: z.object({ gid: identity }),
-  devices: z.object({ iss: identity }),
-  vouch: z.object({
-    list: z.object({
-      iss: identity,
-      version: z.int().check(z.positive()),
-      devices: z
-        .array(z.object({ device, key: base64(64) }))
-        .check(z.minLength(1), z.maxLength(limits.devicesPerIdentity)),
-      prev: z.optional(base64(64)),
-      signer: device,
-      signature: base64(128),
+      encrypted: z.optional(z.literal(true)),
     }),
-  }),
-  refuse: z.object({ gid: identity, epoch: z.int().check(z.positive()), reason: text(200) }),
-} satisfies Record<Action, z.ZodMiniType>
+  join: () => z.object({ gid: identity }),
+  leave: () => z.object({ gid: identity }),
+  remove: () => z.object({ gid: identity, iss: identity }),
+  update: () =>
+    z
+      .object({
+        gid: identity,
+        name: z.optional(groupName),
+        avatar: z.optional(avatarKey),
+        invites: z.optional(z.enum(['members', 'admins'])),
+      })
+      .check(
+        z.refine(
+          (f) => f.name !== undefined || f.avatar !== undefined || f.invites !== undefined,
+          'must give name, avatar or invites',
+        ),
+      ),
+  role: () => z.object({ gid: identity, iss: identity, role: z.enum(['admin', 'member']) }),
+  ban: () => z.object({ gid: identity, iss: identity }),
+  unban: () => z.object({ gid: identity, iss: identity }),
+  bans: () => z.object({ gid: identity, cursor: z.optional(identity) }),
+  deleteGroup: () => z.object({ gid: identity }),
+  attachment: () => z.object({ gid: identity, size: z.int().check(z.positive()) }),
+  download: () => z.object({ gid: identity, key: objectKey }),
+  message: () =>
+    z
+      .object({
+        gid: identity,
+        body: z.string(),
+        jti: z.optional(messageId),
+        rid: z.optional(messageId),
+        attachments: z.optional(
+          z.union([
+            z.array(attachment).check(z.maxLength(100)),
+            z.array(sealedAttachment).check(z.maxLength(100)),
+          ]),
+        ),
+        cipher: z.optional(cipher),
+      })
+      .check(
+        z.refine(
+          (f) => f.body.length > 0 || (f.attachments?.length ?? 0) > 0 || f.cipher !== undefined,
+          'body must not be empty unless the message carries attachments',
+        ),
+      ),
+  edit: () =>
+    z
+      .object({ gid: identity, jti: messageId, body: z.string(), cipher: z.optional(cipher) })
+      .check(z.refine((f) => f.body.length > 0 || f.cipher !== undefined, 'body must not be empty')),
+  delete: () => z.object({ gid: identity, jti: messageId }),
+  history: () =>
+    z
+      .object({
+        gid: identity,
+        before: z.optional(seq.check(z.positive())),
+        after: z.optional(seq),
+        limit: z.optional(z.int().check(z.positive(), z.lte(limits.historyPage))),
+      })
+      .check(
+        z.refine(
+          (f) => f.before === undefined || f.after === undefined,
+          'must not give both before and after',
+        ),
+      ),
+  receipt: () =>
+    z
+      .object({ gid: identity, delivered: z.optional(seq), read: z.optional(seq) })
+      .check(
+        z.refine((f) => f.delivered !== undefined || f.read !== undefined, 'must give delivered or read'),
+      ),
+  receipts: () => z.object({ gid: identity, since: z.optional(seq), cursor: z.optional(identity) }),
+  sync: () => z.object({ cursor: z.optional(identity) }),
+  groups: () => z.object({ cursor: z.optional(identity) }),
+  members: () => z.object({ gid: identity, cursor: z.optional(identity) }),
+  block: () => z.object({ iss: identity }),
+  unblock: () => z.object({ iss: identity }),
+  blocks: () => z.object({ cursor: z.optional(identity) }),
+  keys: () =>
+    z.object({
+      device,
+      packages: z.array(base64(limits.mlsInlineChars)).check(z.maxLength(limits.keyPackagesPerRequest)),
+    }),
+  claim: () =>
+    z.object({
+      gid: identity,
+      iss: identity,
+      have: z.optional(z.array(device).check(z.maxLength(limits.keyPackagesPerDevice))),
+    }),
+  commit: () => z.object({ gid: identity, commit: mlsBytes, welcome: z.optional(mlsBytes), info: mlsBytes }),
+  roster: () => z.object({ gid: identity }),
+  devices: () => z.object({ iss: identity }),
+  vouch: () =>
+    z.object({
+      list: z.object({
+        iss: identity,
+        version: z.int().check(z.positive()),
+        devices: z
+          .array(z.object({ device, key: base64(64) }))
+          .check(z.minLength(1), z.maxLength(limits.devicesPerIdentity)),
+        prev: z.optional(base64(64)),
+        signer: device,
+        signature: base64(128),
+      }),
+    }),
+  refuse: () => z.object({ gid: identity, epoch: z.int().check(z.positive()), reason: text(200) }),
+} satisfies Record<Action, () => z.ZodMiniType>
+
+type FrameSchemas = { [A in Action]: ReturnType<(typeof frameSchemaBuilders)[A]> }
+const builtSchemas: Partial<FrameSchemas> = {}
+
+/** The schema of an action's frames, built the first time it is asked for. */
+function frameSchema<A extends Action>(action: A): FrameSchemas[A] {
+  builtSchemas[action] ??= frameSchemaBuilders[action]() as FrameSchemas[A]
+  return builtSchemas[action] as FrameSchemas[A]
+}
 
 /** A schema's output must be a request of the protocol, so the two cannot drift apart. */
 type Conforms<T extends { [A in Action]: Requests[A] }> = T
-export type Frames = Conforms<{ [A in Action]: z.infer<(typeof frameSchemas)[A]> }>
+export type Frames = Conforms<{ [A in Action]: z.infer<FrameSchemas[A]> }>
 
 /** The reply id a frame asked for, when it is a usable one. */
 export function requestId(frame: unknown): string | undefined {
@@ -190,7 +217,7 @@ export function validateFrame<A extends Action>(action: A, frame: Record<string,
   if ('id' in frame && requestId(frame) === undefined) {
     throw new ChatError('BAD_REQUEST', 'id must be a string of at most 64 characters')
   }
-  const parsed = frameSchemas[action].safeParse(frame)
+  const parsed = frameSchema(action).safeParse(frame)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue?.path.join('.') || 'frame'
