@@ -7,39 +7,40 @@ import { messageIdPattern } from './file-keys.js'
 // zod/mini keeps every handler bundle small (cold starts); English messages are opted into.
 z.config(en())
 
-const identity = z
-  .string()
-  .check(z.regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -, not . or ..'))
-const messageId = z
-  .string()
-  .check(z.regex(messageIdPattern, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -, not . or ..'))
+// The pieces below are functions, not schemas, so that a function builds only what its action's schema uses.
+
+const identity = () =>
+  z.string().check(z.regex(identityPattern, 'must be 1–128 characters of A-Z a-z 0-9 _ . : @ -, not . or ..'))
+const messageId = () =>
+  z.string().check(z.regex(messageIdPattern, 'must be 1–64 characters of A-Z a-z 0-9 _ . : -, not . or ..'))
 
 /** A place in a group's order. */
-const seq = z.int().check(z.nonnegative())
-const groupName = z.string().check(z.trim(), z.minLength(1), z.maxLength(128))
+const seq = () => z.int().check(z.nonnegative())
+const groupName = () => z.string().check(z.trim(), z.minLength(1), z.maxLength(128))
 /** An object key as the server writes them: no `%`, backslash or other character a path could be bent with
  * (which keys are accepted is the core's to check, exactly). */
-const objectKey = z
-  .string()
-  .check(z.regex(/^[A-Za-z0-9_.:@/-]{1,512}$/, 'must be 1–512 characters of A-Z a-z 0-9 _ . : @ / -'))
-const avatarKey = z.object({ key: objectKey })
+const objectKey = () =>
+  z
+    .string()
+    .check(z.regex(/^[A-Za-z0-9_.:@/-]{1,512}$/, 'must be 1–512 characters of A-Z a-z 0-9 _ . : @ / -'))
+const avatarKey = () => z.object({ key: objectKey() })
 /** Bounded text: names and types are the sender's to choose, within a size that fits a frame. */
 const text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max))
-const attachment = z.object({
-  key: objectKey,
-  name: text(255),
-  mime: text(127),
-  size: z.int().check(z.nonnegative()),
-  digest: z.string().check(z.regex(/^sha256:[A-Za-z0-9+/]{43}=$/, 'must be sha256: and 32 bytes of base64')),
-  secret: text(1024),
-})
+const fileSize = () => z.int().check(z.nonnegative())
+const digest = () =>
+  z.string().check(z.regex(/^sha256:[A-Za-z0-9+/]{43}=$/, 'must be sha256: and 32 bytes of base64'))
+const attachment = () =>
+  z.object({
+    key: objectKey(),
+    name: text(255),
+    mime: text(127),
+    size: fileSize(),
+    digest: digest(),
+    secret: text(1024),
+  })
 /** An encrypted group's attachment: name, type and secret travel inside the message's cipher, and sending
  * them is refused rather than dropped. */
-const sealedAttachment = z.strictObject({
-  key: objectKey,
-  size: attachment.shape.size,
-  digest: attachment.shape.digest,
-})
+const sealedAttachment = () => z.strictObject({ key: objectKey(), size: fileSize(), digest: digest() })
 /** Standard base64 of MLS bytes, at most `max` characters. */
 const base64 = (max: number) =>
   z
@@ -49,12 +50,11 @@ const base64 = (max: number) =>
       z.maxLength(max),
       z.regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'must be standard base64'),
     )
-const cipher = base64(limits.mlsInlineChars)
+const cipher = () => base64(limits.mlsInlineChars)
 /** MLS bytes inline, or an upload of the caller's. */
-const mlsBytes = z.union([z.strictObject({ data: cipher }), z.strictObject({ key: objectKey })])
-const device = z
-  .string()
-  .check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ -'))
+const mlsBytes = () => z.union([z.strictObject({ data: cipher() }), z.strictObject({ key: objectKey() })])
+const device = () =>
+  z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ -'))
 
 /**
  * How each action's schema is built; unknown fields (an `iss` or `from`, say) are dropped, never trusted. A
@@ -65,21 +65,21 @@ const frameSchemaBuilders = {
   avatar: () => z.object({ mime: z.enum(imageMimeTypes), size: z.int().check(z.positive()) }),
   invite: () =>
     z.object({
-      gid: identity,
-      name: groupName,
-      members: z.array(identity).check(z.minLength(1)),
-      avatar: z.optional(avatarKey),
+      gid: identity(),
+      name: groupName(),
+      members: z.array(identity()).check(z.minLength(1)),
+      avatar: z.optional(avatarKey()),
       encrypted: z.optional(z.literal(true)),
     }),
-  join: () => z.object({ gid: identity }),
-  leave: () => z.object({ gid: identity }),
-  remove: () => z.object({ gid: identity, iss: identity }),
+  join: () => z.object({ gid: identity() }),
+  leave: () => z.object({ gid: identity() }),
+  remove: () => z.object({ gid: identity(), iss: identity() }),
   update: () =>
     z
       .object({
-        gid: identity,
-        name: z.optional(groupName),
-        avatar: z.optional(avatarKey),
+        gid: identity(),
+        name: z.optional(groupName()),
+        avatar: z.optional(avatarKey()),
         invites: z.optional(z.enum(['members', 'admins'])),
       })
       .check(
@@ -88,27 +88,27 @@ const frameSchemaBuilders = {
           'must give name, avatar or invites',
         ),
       ),
-  role: () => z.object({ gid: identity, iss: identity, role: z.enum(['admin', 'member']) }),
-  ban: () => z.object({ gid: identity, iss: identity }),
-  unban: () => z.object({ gid: identity, iss: identity }),
-  bans: () => z.object({ gid: identity, cursor: z.optional(identity) }),
-  deleteGroup: () => z.object({ gid: identity }),
-  attachment: () => z.object({ gid: identity, size: z.int().check(z.positive()) }),
-  download: () => z.object({ gid: identity, key: objectKey }),
+  role: () => z.object({ gid: identity(), iss: identity(), role: z.enum(['admin', 'member']) }),
+  ban: () => z.object({ gid: identity(), iss: identity() }),
+  unban: () => z.object({ gid: identity(), iss: identity() }),
+  bans: () => z.object({ gid: identity(), cursor: z.optional(identity()) }),
+  deleteGroup: () => z.object({ gid: identity() }),
+  attachment: () => z.object({ gid: identity(), size: z.int().check(z.positive()) }),
+  download: () => z.object({ gid: identity(), key: objectKey() }),
   message: () =>
     z
       .object({
-        gid: identity,
+        gid: identity(),
         body: z.string(),
-        jti: z.optional(messageId),
-        rid: z.optional(messageId),
+        jti: z.optional(messageId()),
+        rid: z.optional(messageId()),
         attachments: z.optional(
           z.union([
-            z.array(attachment).check(z.maxLength(100)),
-            z.array(sealedAttachment).check(z.maxLength(100)),
+            z.array(attachment()).check(z.maxLength(100)),
+            z.array(sealedAttachment()).check(z.maxLength(100)),
           ]),
         ),
-        cipher: z.optional(cipher),
+        cipher: z.optional(cipher()),
       })
       .check(
         z.refine(
@@ -118,15 +118,15 @@ const frameSchemaBuilders = {
       ),
   edit: () =>
     z
-      .object({ gid: identity, jti: messageId, body: z.string(), cipher: z.optional(cipher) })
+      .object({ gid: identity(), jti: messageId(), body: z.string(), cipher: z.optional(cipher()) })
       .check(z.refine((f) => f.body.length > 0 || f.cipher !== undefined, 'body must not be empty')),
-  delete: () => z.object({ gid: identity, jti: messageId }),
+  delete: () => z.object({ gid: identity(), jti: messageId() }),
   history: () =>
     z
       .object({
-        gid: identity,
-        before: z.optional(seq.check(z.positive())),
-        after: z.optional(seq),
+        gid: identity(),
+        before: z.optional(seq().check(z.positive())),
+        after: z.optional(seq()),
         limit: z.optional(z.int().check(z.positive(), z.lte(limits.historyPage))),
       })
       .check(
@@ -137,45 +137,46 @@ const frameSchemaBuilders = {
       ),
   receipt: () =>
     z
-      .object({ gid: identity, delivered: z.optional(seq), read: z.optional(seq) })
+      .object({ gid: identity(), delivered: z.optional(seq()), read: z.optional(seq()) })
       .check(
         z.refine((f) => f.delivered !== undefined || f.read !== undefined, 'must give delivered or read'),
       ),
-  receipts: () => z.object({ gid: identity, since: z.optional(seq), cursor: z.optional(identity) }),
-  sync: () => z.object({ cursor: z.optional(identity) }),
-  groups: () => z.object({ cursor: z.optional(identity) }),
-  members: () => z.object({ gid: identity, cursor: z.optional(identity) }),
-  block: () => z.object({ iss: identity }),
-  unblock: () => z.object({ iss: identity }),
-  blocks: () => z.object({ cursor: z.optional(identity) }),
+  receipts: () => z.object({ gid: identity(), since: z.optional(seq()), cursor: z.optional(identity()) }),
+  sync: () => z.object({ cursor: z.optional(identity()) }),
+  groups: () => z.object({ cursor: z.optional(identity()) }),
+  members: () => z.object({ gid: identity(), cursor: z.optional(identity()) }),
+  block: () => z.object({ iss: identity() }),
+  unblock: () => z.object({ iss: identity() }),
+  blocks: () => z.object({ cursor: z.optional(identity()) }),
   keys: () =>
     z.object({
-      device,
+      device: device(),
       packages: z.array(base64(limits.mlsInlineChars)).check(z.maxLength(limits.keyPackagesPerRequest)),
     }),
   claim: () =>
     z.object({
-      gid: identity,
-      iss: identity,
-      have: z.optional(z.array(device).check(z.maxLength(limits.keyPackagesPerDevice))),
+      gid: identity(),
+      iss: identity(),
+      have: z.optional(z.array(device()).check(z.maxLength(limits.keyPackagesPerDevice))),
     }),
-  commit: () => z.object({ gid: identity, commit: mlsBytes, welcome: z.optional(mlsBytes), info: mlsBytes }),
-  roster: () => z.object({ gid: identity }),
-  devices: () => z.object({ iss: identity }),
+  commit: () =>
+    z.object({ gid: identity(), commit: mlsBytes(), welcome: z.optional(mlsBytes()), info: mlsBytes() }),
+  roster: () => z.object({ gid: identity() }),
+  devices: () => z.object({ iss: identity() }),
   vouch: () =>
     z.object({
       list: z.object({
-        iss: identity,
+        iss: identity(),
         version: z.int().check(z.positive()),
         devices: z
-          .array(z.object({ device, key: base64(64) }))
+          .array(z.object({ device: device(), key: base64(64) }))
           .check(z.minLength(1), z.maxLength(limits.devicesPerIdentity)),
         prev: z.optional(base64(64)),
-        signer: device,
+        signer: device(),
         signature: base64(128),
       }),
     }),
-  refuse: () => z.object({ gid: identity, epoch: z.int().check(z.positive()), reason: text(200) }),
+  refuse: () => z.object({ gid: identity(), epoch: z.int().check(z.positive()), reason: text(200) }),
 } satisfies Record<Action, () => z.ZodMiniType>
 
 type FrameSchemas = { [A in Action]: ReturnType<(typeof frameSchemaBuilders)[A]> }
