@@ -72,6 +72,7 @@ beforeAll(() => {
   }
 })
 afterAll(() => {
+  vi.unstubAllEnvs()
   streams.forEach((stream, i) => {
     stream.write = writes[i] as typeof stream.write
   })
@@ -104,14 +105,16 @@ function publishedMetrics(): Record<string, number> {
 
 /** A fresh authorizer (a cold start) with the environment the CDK stack gives it. */
 async function authorizerWith(settings: { jwksUrl?: string; identityClaim?: string } = {}) {
-  Object.assign(process.env, {
+  const environment = {
     [authorizerSettings.jwksUrl.variable]: settings.jwksUrl ?? jwksUrl,
     [authorizerSettings.jwtIssuer.variable]: issuer,
     [authorizerSettings.jwtAudience.variable]: audience,
     [authorizerSettings.identityClaim.variable]: settings.identityClaim ?? 'sub',
     POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_LOG_LEVEL: 'INFO',
-  })
+  }
+  // Stubbed, and restored after the file: other files share this worker's process.
+  for (const [name, value] of Object.entries(environment)) vi.stubEnv(name, value)
   vi.resetModules()
   const { handler } = await import('../../lambdas/handlers/authorizer.js')
   return (token: string | undefined): Promise<AuthorizerResult> => handler(connectEvent(token))
