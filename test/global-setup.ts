@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { startLocalStack } from '../local/stack.js'
+import type { SynthStatus } from './support/cdk-out.js'
 import { keepIn } from './support/logs.js'
 
 declare module 'vitest' {
@@ -14,17 +15,19 @@ declare module 'vitest' {
     s3Endpoint: string
     /** The run's log file: the functions' output and the gateways' diagnostics (test/support/logs.ts). */
     logFile: string
+    /** Under `npm test`, the file the synth's outcome is written to when it ends (test/support/cdk-out.ts). */
+    synthStatus: string
   }
 }
 
 /**
- * `npm run synth` with its output kept: the CLI synth (cdk-nag included) that test/infra/bundles.test.ts reads
- * from cdk.out. A green synth says nothing; a failed one throws with everything the CDK printed.
+ * `npm run synth` with its output kept: the CLI synth (cdk-nag included) that test/infra/bundles.test.ts and
+ * cfn-lint.test.ts read from cdk.out. A green synth says nothing; a failed one throws what the CDK printed.
  */
 function synthesize(): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('npm', ['run', '--silent', 'synth'], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`npm run synth failed:\n${stdout}${stderr}`)) : resolve(),
+      error ? reject(new Error(`${stdout}${stderr}`)) : resolve(),
     )
   })
 }
@@ -40,22 +43,27 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const log = (line: string) =>
     started ? keep('gateway', line) : process.stderr.write(`[local stack] ${line}\n`)
   const underNpmTest = process.env.npm_lifecycle_event === 'test'
-  if (underNpmTest) log('synthesizing the CDK app into cdk.out…')
-  const [stack, synth] = await Promise.allSettled([
-    startLocalStack({ port: 0, log, functionOutput: keep }),
-    underNpmTest ? synthesize() : Promise.resolve(),
-  ])
-  if (stack.status === 'rejected') throw stack.reason
-  if (synth.status === 'rejected') {
-    await stack.value.stop()
-    throw synth.reason
-  }
+  // The synth runs beside the tests; only the ones that read cdk.out wait for it.
+  const synthStatus = join(dirname(logFile), 'synth-status.json')
+  const synth = underNpmTest
+    ? synthesize().then(
+        () => writeFile(synthStatus, JSON.stringify({ ok: true } satisfies SynthStatus)),
+        (error: Error) =>
+          writeFile(synthStatus, JSON.stringify({ ok: false, output: error.message } satisfies SynthStatus)),
+      )
+    : undefined
+  if (underNpmTest) log('synthesizing the CDK app into cdk.out beside the tests…')
+  const stack = await startLocalStack({ port: 0, log, functionOutput: keep })
   log(`ready; what the functions log goes to ${logFile}`)
   started = true
-  const { url, dynamoEndpoint, s3Endpoint } = stack.value
+  const { url, dynamoEndpoint, s3Endpoint } = stack
   project.provide('httpUrl', url)
   project.provide('dynamoEndpoint', dynamoEndpoint)
   project.provide('s3Endpoint', s3Endpoint)
   project.provide('logFile', logFile)
-  return () => stack.value.stop()
+  if (underNpmTest) project.provide('synthStatus', synthStatus)
+  return async () => {
+    await stack.stop()
+    await synth
+  }
 }

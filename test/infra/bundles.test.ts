@@ -1,19 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { authorizer, routes, workers } from '../../lambdas/routes.js'
 import { createDevTokens } from '../../local/dev-tokens.js'
 import { type Gateway, startGateway } from '../../local/gateway.js'
 import { localHandlerEnvironment } from '../../local/stack.js'
+import { cdkOut, cdkOutReady, underNpmTest } from '../support/cdk-out.js'
 import { connector } from '../support/clients.js'
 import { png, unique } from '../support/huddle.js'
 import { quietGateway } from '../support/logs.js'
 
-// `npm test` synthesizes the CDK app (esbuild bundles every function into cdk.out) in vitest's global setup.
-const cdkOut = fileURLToPath(new URL('../../cdk.out/', import.meta.url))
+// `npm test` synthesizes the CDK app (esbuild bundles every function into cdk.out) beside the tests.
 const synthesized = existsSync(join(cdkOut, 'manifest.json'))
-const underNpmTest = process.env.npm_lifecycle_event === 'test'
 if (!synthesized && !underNpmTest) {
   console.warn(
     'test/infra/bundles.test.ts is skipped: cdk.out is missing (run `npm run synth`, as `npm test` does)',
@@ -69,7 +67,7 @@ describe.skipIf(!synthesized && !underNpmTest)('the bundles that ship', () => {
   const connect = connector(() => gateway.url)
 
   beforeAll(async () => {
-    if (!synthesized)
+    if (!(await cdkOutReady()))
       throw new Error('cdk.out is missing: `npm test` runs `npm run synth` in its global setup')
     bundles = synthesizedBundles()
     gateway = await startGateway({

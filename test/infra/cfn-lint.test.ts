@@ -1,11 +1,11 @@
 /** cfn-lint, where it is installed, on the templates `npm test` synthesizes into cdk.out and on a production stage. */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { templateFor } from '../support/cdk-context.js'
+import { cdkOut, cdkOutReady, underNpmTest } from '../support/cdk-out.js'
 
 const installed = spawnSync('cfn-lint', ['--version']).status === 0
 if (!installed) {
@@ -14,23 +14,19 @@ if (!installed) {
   )
 }
 
-// `npm test` synthesizes the CDK app into cdk.out in vitest's global setup; other runs lint what is there.
-const cdkOut = fileURLToPath(new URL('../../cdk.out/', import.meta.url))
-const underNpmTest = process.env.npm_lifecycle_event === 'test'
-
 interface Manifest {
   artifacts: Record<string, { type: string; properties?: { templateFile?: string } }>
 }
 
 /** The stack templates in cdk.out, as its manifest lists them. */
-function synthesizedTemplates(): string[] {
-  const manifestFile = join(cdkOut, 'manifest.json')
-  if (!existsSync(manifestFile)) {
+async function synthesizedTemplates(): Promise<string[]> {
+  // `npm test` synthesizes the CDK app into cdk.out beside the tests; other runs lint what is there.
+  if (!(await cdkOutReady())) {
     if (underNpmTest)
       throw new Error('cdk.out is missing: `npm test` runs `npm run synth` in its global setup')
     return []
   }
-  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest
+  const manifest = JSON.parse(readFileSync(join(cdkOut, 'manifest.json'), 'utf8')) as Manifest
   return Object.values(manifest.artifacts).flatMap((artifact) => {
     const templateFile = artifact.properties?.templateFile
     return artifact.type === 'aws:cloudformation:stack' && templateFile ? [join(cdkOut, templateFile)] : []
@@ -57,8 +53,8 @@ interface Finding {
 }
 
 describe.skipIf(!installed)('cfn-lint', () => {
-  it('finds no error in the synthesized templates (warnings are its advice, not failures)', () => {
-    const templates = [...synthesizedTemplates(), productionTemplate()]
+  it('finds no error in the synthesized templates (warnings are its advice, not failures)', async () => {
+    const templates = [...(await synthesizedTemplates()), productionTemplate()]
     const run = spawnSync('cfn-lint', ['--format', 'json', '--', ...templates], {
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
