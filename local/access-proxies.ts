@@ -7,7 +7,14 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http'
-import { denialMessage, type Grants, localAccount, type Principal } from './grants.js'
+import {
+  type AwsBehaviourCounters,
+  type AwsBehaviours,
+  awsLikeBehaviours,
+  InFlightTransactions,
+  newCounters,
+} from './aws-behaviours.js'
+import { type Denial, denialMessage, type Grants, localAccount, type Principal } from './grants.js'
 import { SignatureVerifier } from './sigv4.js'
 
 /** A local stand-in for IAM in front of an emulator: it lets through only what the signer was granted. */
@@ -16,21 +23,37 @@ export interface AccessProxy {
   close(): Promise<void>
 }
 
+/** The AWS behaviours a proxy reproduces, and the counters of what it injected (shared by both proxies). */
+export interface ProxyBehaviours {
+  behaviours: AwsBehaviours
+  counters: AwsBehaviourCounters
+}
+
+const defaultBehaviours = (): ProxyBehaviours => ({ behaviours: awsLikeBehaviours, counters: newCounters() })
+
 /** DynamoDB's largest request (a 16 MB BatchWriteItem) with room to spare. */
 const dynamoBodyLimit = 17 * 1024 * 1024
 
 /**
  * In front of DynamoDB Local (which accepts any request): verifies each request's SigV4 signature and
  * answers what DynamoDB answers when the signer's grants do not cover the call (400
- * AccessDeniedException), so that a function missing a grant fails locally as it would in AWS.
+ * AccessDeniedException), so that a function missing a grant fails locally as it would in AWS. It also
+ * reproduces DynamoDB's transaction conflicts (local/aws-behaviours.ts), which DynamoDB Local never raises.
  */
 export async function startDynamoDbProxy(
   upstream: string,
   grants: Grants,
   log: (line: string) => void,
+  aws: ProxyBehaviours = defaultBehaviours(),
 ): Promise<AccessProxy> {
   const target = new URL(upstream)
   const agent = new Agent({ keepAlive: true })
+  const transactions = new InFlightTransactions(aws.behaviours, aws.counters)
+  const answerAsDynamo = (response: ServerResponse, body: Record<string, unknown>) => {
+    response
+      .writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() })
+      .end(JSON.stringify(body))
+  }
   const verifier = new SignatureVerifier('dynamodb', localAccount.region, (id) => grants.secretOf(id))
 
   const refuse = (response: ServerResponse, type: string, message: string) => {
@@ -73,6 +96,15 @@ export async function startDynamoDbProxy(
         `Credential=${signed.accessKeyId}/`,
         `Credential=${localAccount.admin.accessKeyId}/`,
       )
+      if (operation === 'TransactWriteItems') {
+        const transaction = transactions.begin(input)
+        if ('refusal' in transaction) return answerAsDynamo(response, transaction.refusal.body)
+        response.once('close', transaction.release)
+        if (aws.behaviours.transactionHoldMs > 0) await sleep(aws.behaviours.transactionHoldMs)
+      } else if (operation === 'PutItem' || operation === 'UpdateItem' || operation === 'DeleteItem') {
+        const refusal = transactions.write(input)
+        if (refusal) return answerAsDynamo(response, refusal.body)
+      }
       pass(request, response, body, target, agent, { authorization })
     })().catch((error: unknown) => {
       log(`DynamoDB proxy: ${error instanceof Error ? error.message : error}`)
@@ -85,12 +117,14 @@ export async function startDynamoDbProxy(
 /**
  * In front of the S3 emulator: S3rver checks signatures (every function's key pair is registered there),
  * this checks what it cannot, the object key prefixes each function may read and write, and answers 403
- * AccessDenied as S3 does. Bodies are streamed, never held.
+ * AccessDenied as S3 does. Bodies are streamed, never held. With `s3MissingKeyDenied` it turns the
+ * emulator's 404 NoSuchKey for a function that may not list the bucket into S3's 403 AccessDenied.
  */
 export async function startS3Proxy(
   upstream: string,
   grants: Grants,
   log: (line: string) => void,
+  aws: ProxyBehaviours = defaultBehaviours(),
 ): Promise<AccessProxy> {
   const target = new URL(upstream)
   const agent = new Agent({ keepAlive: true })
@@ -113,6 +147,18 @@ export async function startS3Proxy(
         response.writeHead(403, { 'content-type': 'application/xml', 'x-amz-request-id': randomUUID() })
         return response.end(method === 'HEAD' ? undefined : s3ErrorXml('AccessDenied', message))
       }
+      const listing = principal && missingKeyListing(grants, principal, method, url)
+      if (aws.behaviours.s3MissingKeyDenied && principal && listing) {
+        const message = denialMessage(principal, listing)
+        return pass(request, response, request, target, agent, {}, (answer) => {
+          if (answer.statusCode !== 404) return false
+          aws.counters.missingKeyDenials++
+          answer.resume()
+          response.writeHead(403, { 'content-type': 'application/xml', 'x-amz-request-id': randomUUID() })
+          response.end(method === 'HEAD' ? undefined : s3ErrorXml('AccessDenied', message))
+          return true
+        })
+      }
     }
     pass(request, response, request, target, agent)
   })
@@ -133,6 +179,23 @@ export function escapeXml(text: string): string {
     .replaceAll('<', '&lt;')
     .replaceAll('>', '&gt;')
     .replaceAll('"', '&quot;')
+}
+
+/**
+ * For an object GET or HEAD by a function: the s3:ListBucket denial that makes S3 answer 403 rather than 404
+ * when the key is missing, or undefined when the function may list the bucket. The request carries no
+ * s3:prefix, so a ListBucket grant conditioned on a prefix (all the CDK stack gives) does not count.
+ */
+function missingKeyListing(
+  grants: Grants,
+  principal: Principal,
+  method: string,
+  url: URL,
+): Denial | undefined {
+  if (principal.kind !== 'function' || (method !== 'GET' && method !== 'HEAD')) return undefined
+  const bucket = url.pathname.slice(1).split('/')[0] ?? ''
+  if (bucket === '' || url.pathname.slice(1 + bucket.length).replace(/^\//, '') === '') return undefined
+  return grants.s3(principal, 'GET', new URL(`/${bucket}`, 'http://s3'), {})
 }
 
 /** The key id a request was signed with: from the Authorization header, or a presigned URL's query. */
@@ -157,6 +220,8 @@ function pass(
   target: URL,
   agent: Agent,
   replacedHeaders: Record<string, string> = {},
+  /** Sees the emulator's answer first; true when it answered the caller itself. */
+  intercept?: (answer: IncomingMessage) => boolean,
 ): void {
   const outgoing = forward(
     {
@@ -168,6 +233,7 @@ function pass(
       agent,
     },
     (answer) => {
+      if (intercept?.(answer)) return
       response.writeHead(answer.statusCode ?? 502, answer.headers)
       answer.pipe(response)
     },
@@ -211,3 +277,5 @@ async function listen(server: Server, agent: Agent): Promise<AccessProxy> {
     },
   }
 }
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))

@@ -6,6 +6,12 @@ import {
   workers as sharedWorkers,
   type WorkerDefinition,
 } from '../lambdas/routes.js'
+import {
+  type AwsBehaviourCounters,
+  type AwsBehaviours,
+  newCounters,
+  resolveBehaviours,
+} from './aws-behaviours.js'
 import type { DevTokens } from './dev-tokens.js'
 import type { FunctionOutput } from './functions.js'
 import { Connections } from './gateway/connections.js'
@@ -42,6 +48,8 @@ export interface GatewayOptions {
   log?: (line: string) => void
   /** Where the functions' own output (their logs) goes: the terminal by default. */
   functionOutput?: FunctionOutput
+  /** The AWS behaviours the access proxies reproduce (local/aws-behaviours.ts): awsLikeBehaviours unless overridden. */
+  aws?: Partial<AwsBehaviours>
 }
 
 export interface Gateway {
@@ -55,6 +63,8 @@ export interface Gateway {
     /** Resolves once none is running or waiting for a retry. */
     settled(): Promise<void>
   }
+  /** The AWS behaviours in force, and what the proxies injected so far (also GET /dev/aws-behaviours). */
+  aws: { behaviours: AwsBehaviours; counters: AwsBehaviourCounters }
   close(): Promise<void>
 }
 
@@ -73,6 +83,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const state: GatewayState = { connections: new Connections(), functions: undefined }
   const endpoints: Endpoints = {}
   const devApi = options.tokens && new DevApi(state, options.tokens, endpoints)
+  const aws = { behaviours: resolveBehaviours(options.aws), counters: newCounters() }
 
   async function serveHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://gateway')
@@ -90,6 +101,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const ready = state.functions !== undefined
       return sendJson(response, ready ? 200 : 503, { status: ready ? 'ok' : 'starting' })
     }
+    if (request.method === 'GET' && url.pathname === '/dev/aws-behaviours')
+      return sendJson(response, 200, aws)
     if (await devApi?.serve(request, response, url)) return
     sendJson(response, 404, { message: `no route for ${request.method} ${url.pathname}` })
   }
@@ -130,6 +143,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ...(options.eventRetryDelaysMs && { eventRetryDelaysMs: options.eventRetryDelaysMs }),
         ...(options.handlerModule && { handlerModule: options.handlerModule }),
         ...(options.functionOutput && { output: options.functionOutput }),
+        aws,
         log,
       },
       endpoints,
@@ -145,6 +159,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url,
     port,
     endpoints,
+    aws,
     events: {
       counts: (name) =>
         state.functions?.lambdaApi.eventCounts(name) ?? { queued: 0, attempts: 0, failed: 0, exhausted: 0 },

@@ -4,6 +4,7 @@ import { envNames } from '../lambdas/adapters/env-names.js'
 import type { RateLimit } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { defaultChatSettings, type Settings, settings as settingRows } from '../lambdas/settings.js'
+import type { AwsBehaviours } from './aws-behaviours.js'
 import { dataDirFiles, lockDataDir } from './data-dir.js'
 import { createDevTokens, devTokenClaims } from './dev-tokens.js'
 import {
@@ -14,7 +15,7 @@ import {
   startS3Emulator,
 } from './emulators.js'
 import type { FunctionOutput } from './functions.js'
-import { startGateway } from './gateway.js'
+import { type Gateway, startGateway } from './gateway.js'
 import { ensureTable } from './table.js'
 
 export const localNames = { table: 'huddle', bucket: 'huddle-avatars' } as const
@@ -42,12 +43,16 @@ export interface LocalStackOptions {
   log?: (line: string) => void
   /** Where the functions' own output (their logs) goes: the terminal by default. */
   functionOutput?: FunctionOutput
+  /** The AWS behaviours the gateway's access proxies reproduce: awsLikeBehaviours unless overridden. */
+  aws?: Partial<AwsBehaviours>
 }
 
 export interface LocalStack {
   url: string
   dynamoEndpoint: string
   s3Endpoint: string
+  /** The AWS behaviours in force and what they injected (GET /dev/aws-behaviours serves the same). */
+  aws: Gateway['aws']
   stop(): Promise<void>
 }
 
@@ -145,10 +150,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       handlerEnvironment: (url) =>
         localHandlerEnvironment(url, emulators.dynamo.endpoint, emulators.s3.endpoint, options),
       ...(options.functionOutput && { functionOutput: options.functionOutput }),
+      ...(options.aws && { aws: options.aws }),
       log,
     })
     return {
       url: gateway.url,
+      aws: gateway.aws,
       dynamoEndpoint: emulators.dynamo.endpoint,
       s3Endpoint: emulators.s3.endpoint,
       stop: async () => {

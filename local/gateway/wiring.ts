@@ -12,7 +12,7 @@ import {
   type WorkerDefinition,
 } from '../../lambdas/routes.js'
 import { authorizerSettings } from '../../lambdas/settings.js'
-import { startDynamoDbProxy, startS3Proxy } from '../access-proxies.js'
+import { type ProxyBehaviours, startDynamoDbProxy, startS3Proxy } from '../access-proxies.js'
 import type { DevTokens, explainRefusedToken } from '../dev-tokens.js'
 import { buildFunctions, type FunctionOutput, LocalFunction, sourceModule } from '../functions.js'
 import { Grants, localAccount } from '../grants.js'
@@ -112,6 +112,8 @@ export interface WiringOptions {
   log: (line: string) => void
   /** Where the functions' own output goes (the terminal by default). */
   output?: FunctionOutput
+  /** The AWS behaviours the access proxies reproduce, and where they count what they injected. */
+  aws?: ProxyBehaviours
 }
 
 /**
@@ -145,13 +147,13 @@ export async function startFunctions(
   try {
     const dynamo = environment[envNames.dynamoEndpoint]
     if (dynamo) {
-      const proxy = await startDynamoDbProxy(dynamo, grants, log)
+      const proxy = await startDynamoDbProxy(dynamo, grants, log, options.aws)
       stops.push(proxy.close)
       endpoints.dynamo = proxy.endpoint
     }
     const s3 = environment[envNames.s3Endpoint]
     if (s3) {
-      const proxy = await startS3Proxy(s3, grants, log)
+      const proxy = await startS3Proxy(s3, grants, log, options.aws)
       stops.push(proxy.close)
       endpoints.s3 = proxy.endpoint
     }
