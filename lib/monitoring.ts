@@ -291,6 +291,7 @@ export class HuddleMonitoring extends Construct {
             huddle(metricNames.messagesIn),
             huddle(metricNames.eventsDelivered),
             huddle(metricNames.staleConnectionsPruned),
+            huddle(metricNames.transactionConflicts),
           ]),
           graph('Fan-out latency (ms)', [
             huddle(metricNames.fanOutLatency, Stats.p(50), 'p50'),

@@ -10,6 +10,9 @@ export const metricNames = {
   messagesIn: 'MessagesIn',
   /** Requests answered INTERNAL: a DynamoDB or S3 failure or a bug that the handler caught and replied to. */
   internalErrors: 'InternalErrors',
+  /** DynamoDB writes sent again because they overlapped a transaction on an item (a busy group): a rising
+   * count means contention; a write that runs out of retries is logged at WARN and answers INTERNAL. */
+  transactionConflicts: 'TransactionConflicts',
   eventsDelivered: 'EventsDelivered',
   deliveryFailures: 'DeliveryFailures',
   staleConnectionsPruned: 'StaleConnectionsPruned',

@@ -137,11 +137,51 @@ export interface DynamoAnswer {
 /** Sees every call on its way (`next` sends it): what benchmarks and tests count and measure. */
 export type DynamoInterceptor = (call: DynamoCall, next: () => Promise<DynamoAnswer>) => Promise<DynamoAnswer>
 
+/** Told of each write retried after a transaction conflict, and of one that gave up (wiring counts and logs them). */
+export interface ConflictObserver {
+  retried?(operation: string, attempt: number): void
+  exhausted?(operation: string, attempts: number, error: DynamoError): void
+}
+
+/** How writes that met a transaction conflict are retried: jittered exponential backoff, capped. */
+export interface ConflictRetry {
+  /** Attempts in all, the first included (8). */
+  maxAttempts: number
+  /** The backoff's base (10 ms) and cap (500 ms). */
+  baseMs: number
+  capMs: number
+}
+
+export const defaultConflictRetry: ConflictRetry = { maxAttempts: 8, baseMs: 10, capMs: 500 }
+
 export interface DynamoClientOptions
   extends Pick<SignedHttpOptions, 'region' | 'credentials' | 'maxSockets' | 'maxAttempts' | 'sleep'> {
   /** An emulator's endpoint; DynamoDB's own in the region when absent. */
   endpoint?: string
   intercept?: DynamoInterceptor
+  conflictRetry?: Partial<ConflictRetry>
+  onConflict?: ConflictObserver
+}
+
+/** Writes DynamoDB may refuse because of a transaction in flight on their item. */
+const conflictingWrites = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems'])
+
+/**
+ * Whether a write failed only because it overlapped a transaction, so that it applied nothing and may be
+ * sent again: a plain write into a running transaction (TransactionConflictException), or a transaction
+ * cancelled with TransactionConflict and no failed condition (a failed condition is an answer, not a race).
+ * The SDK retries neither.
+ */
+export function isTransactionConflict(error: unknown): error is DynamoError {
+  if (!(error instanceof DynamoError)) return false
+  if (error.errorType === 'TransactionConflictException') return true
+  const reasons = error.CancellationReasons
+  return (
+    error.errorType === 'TransactionCanceledException' &&
+    reasons !== undefined &&
+    reasons.some((reason) => reason.Code === 'TransactionConflict') &&
+    !reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')
+  )
 }
 
 /**
@@ -152,6 +192,9 @@ export interface DynamoClientOptions
 export class DynamoClient {
   private readonly http: SignedHttp
   private readonly intercept: DynamoInterceptor | undefined
+  private readonly conflictRetry: ConflictRetry
+  private readonly onConflict: ConflictObserver
+  private readonly sleep: (ms: number) => Promise<void>
 
   constructor(options: DynamoClientOptions) {
     this.http = new SignedHttp({
@@ -166,6 +209,9 @@ export class DynamoClient {
       ...(options.sleep && { sleep: options.sleep }),
     })
     this.intercept = options.intercept
+    this.conflictRetry = { ...defaultConflictRetry, ...options.conflictRetry }
+    this.onConflict = options.onConflict ?? {}
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
   }
 
   async getItem(input: GetItemInput): Promise<{ Item?: Item }> {
@@ -241,7 +287,30 @@ export class DynamoClient {
     this.http.close()
   }
 
+  /** Sends a call; a write that met a transaction conflict applied nothing, so it is sent again after a backoff. */
   private async call(operation: string, request: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!conflictingWrites.has(operation)) return this.callOnce(operation, request)
+    const { maxAttempts, baseMs, capMs } = this.conflictRetry
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.callOnce(operation, request)
+      } catch (error) {
+        if (!isTransactionConflict(error)) throw error
+        if (attempt >= maxAttempts) {
+          this.onConflict.exhausted?.(operation, attempt, error)
+          throw error
+        }
+        this.onConflict.retried?.(operation, attempt)
+        // Full jitter, so that the transactions that collided do not collide again.
+        await this.sleep(Math.floor(Math.random() * Math.min(capMs, baseMs * 2 ** (attempt - 1))))
+      }
+    }
+  }
+
+  private async callOnce(
+    operation: string,
+    request: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const send = async (): Promise<DynamoAnswer> => {
       try {
         const answer = await this.http.send(operation, {

@@ -62,7 +62,11 @@ export class DynamoTable {
     return results.flat()
   }
 
-  /** Runs a transaction; undefined when it committed, else why each item was cancelled. */
+  /**
+   * Runs a transaction; undefined when it committed, else why each item was cancelled when a condition
+   * failed. One that only met another transaction is sent again by the client (client.ts); one that still
+   * conflicts after its retries, or failed otherwise, throws.
+   */
   async transact(items: TransactItem[]): Promise<CancellationReason[] | undefined> {
     try {
       await this.db.transactWriteItems({ TransactItems: items })

@@ -15,7 +15,20 @@ import { awsRegion, credentials } from './aws.js'
 /** The table, its client built on first use from this function's environment. */
 export const table: DynamoTable = lazily(() => {
   const endpoint = optionalEnv(envNames.dynamoEndpoint)
-  const db = new DynamoClient({ region: awsRegion(), credentials, ...(endpoint && { endpoint }) })
+  const db = new DynamoClient({
+    region: awsRegion(),
+    credentials,
+    ...(endpoint && { endpoint }),
+    onConflict: {
+      retried: () => metrics.addMetric(metricNames.transactionConflicts, MetricUnit.Count, 1),
+      exhausted: (operation, attempts, error) =>
+        logger.warn('DynamoDB write still conflicting after retries', {
+          operation,
+          attempts,
+          error: error.message,
+        }),
+    },
+  })
   return new DynamoTable(db, requiredEnv(envNames.tableName))
 })
 
