@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { describeBehaviours, describeCounters } from '../local/aws-behaviours.js'
 import { startLocalStack } from '../local/stack.js'
 import { runLoad } from './load-run.js'
 import { saveResults } from './results-file.js'
@@ -44,6 +45,9 @@ async function main(): Promise<void> {
     const { problems, ...figures } = report
     console.table(figures)
     if (problems.length > 0) console.log(problems.join('\n'))
+    const aws = await fetch(`${httpUrl}/dev/aws-behaviours`).then((r) => (r.ok ? r.json() : undefined))
+    if (aws)
+      console.log(`AWS behaviours: ${describeBehaviours(aws.behaviours)}; ${describeCounters(aws.counters)}`)
     console.log(report.ok ? 'OK: every app was handed what it was owed, exactly once, in order' : 'FAILED')
     if (!report.ok) process.exitCode = 1
     // Only a run of its own stack, which kept every promise, goes into the report (docs/benchmark-results.md).

@@ -155,3 +155,63 @@ function itemKey(table: unknown, attributes: unknown): string | undefined {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
+
+/** The environment variables `npm start` reads, each turning one behaviour up, down or off. */
+export const awsBehaviourVariables = {
+  conflicts: 'HUDDLE_AWS_CONFLICTS',
+  transactionHoldMs: 'HUDDLE_AWS_TRANSACTION_HOLD_MS',
+  conflictRate: 'HUDDLE_AWS_CONFLICT_RATE',
+  s3MissingKeyDenied: 'HUDDLE_AWS_S3_MISSING_KEY_DENIED',
+} as const satisfies Record<keyof AwsBehaviours, string>
+
+/**
+ * The behaviours set by the environment: HUDDLE_AWS=off turns them all off, each variable above sets one
+ * (on/off for the switches, a number for the others); a value that is neither throws, naming the variable.
+ */
+export function behavioursFromEnvironment(env: Record<string, string | undefined>): Partial<AwsBehaviours> {
+  const base: Partial<AwsBehaviours> = switchOf('HUDDLE_AWS', env.HUDDLE_AWS) === false ? noBehaviours : {}
+  const result: Partial<AwsBehaviours> = { ...base }
+  const flag = (key: 'conflicts' | 's3MissingKeyDenied') => {
+    const value = switchOf(awsBehaviourVariables[key], env[awsBehaviourVariables[key]])
+    if (value !== undefined) result[key] = value
+  }
+  const number = (key: 'transactionHoldMs' | 'conflictRate', max: number) => {
+    const name = awsBehaviourVariables[key]
+    const text = env[name]
+    if (text === undefined || text === '') return
+    const value = text === 'off' ? 0 : Number(text)
+    if (!Number.isFinite(value) || value < 0 || value > max) {
+      throw new Error(`${name} must be a number from 0 to ${max} (or off), not "${text}"`)
+    }
+    result[key] = value
+  }
+  flag('conflicts')
+  flag('s3MissingKeyDenied')
+  number('transactionHoldMs', 60_000)
+  number('conflictRate', 1)
+  return result
+}
+
+function switchOf(name: string, text: string | undefined): boolean | undefined {
+  if (text === undefined || text === '') return undefined
+  if (['on', 'true', '1'].includes(text)) return true
+  if (['off', 'false', '0'].includes(text)) return false
+  throw new Error(`${name} must be on or off, not "${text}"`)
+}
+
+/** One line saying which behaviours are on, for `npm start` and `npm run load`. */
+export function describeBehaviours(b: AwsBehaviours): string {
+  return [
+    `transaction conflicts ${b.conflicts ? `on (hold ${b.transactionHoldMs} ms)` : 'off'}`,
+    `injected conflicts ${b.conflictRate > 0 ? `${b.conflictRate * 100}%` : 'off'}`,
+    `S3 missing key → 403 ${b.s3MissingKeyDenied ? 'on' : 'off'}`,
+  ].join(', ')
+}
+
+/** One line of what was injected. */
+export function describeCounters(c: AwsBehaviourCounters): string {
+  return (
+    `${c.overlapConflicts} transactions cancelled on an overlap, ${c.writeConflicts} writes refused inside a ` +
+    `transaction, ${c.injectedConflicts} transactions cancelled at random, ${c.missingKeyDenials} missing keys answered 403`
+  )
+}

@@ -1,4 +1,10 @@
 import { readFileSync } from 'node:fs'
+import {
+  awsBehaviourVariables,
+  behavioursFromEnvironment,
+  describeBehaviours,
+  resolveBehaviours,
+} from './aws-behaviours.js'
 import { isAlive } from './data-dir.js'
 import { type LocalStack, startLocalStack } from './stack.js'
 
@@ -38,8 +44,12 @@ async function main(): Promise<void> {
   })
   watchLaunchers(() => stop(0))
 
+  // AWS's failures (transaction conflicts, S3's 403s) are reproduced unless the environment turns them off.
+  const aws = behavioursFromEnvironment(process.env)
+
   starting = startLocalStack({
     port,
+    aws,
     ...(dataDir && { dataDir }),
     ...(corsOrigins && { s3: { corsOrigins } }),
     log: (line) => console.log(line),
@@ -59,6 +69,12 @@ Huddle is running locally${dataDir ? ` (data in ${dataDir}/)` : ' (in memory)'}.
   Lambda      ${stack.url}/2015-03-31/functions/<name>/invocations   (Invoke, signed for service lambda; same credentials)
   DynamoDB    ${stack.dynamoEndpoint}   (credentials S3RVER/S3RVER, region us-east-1)
   S3          ${stack.s3Endpoint}   (same credentials)
+
+  AWS-like    ${describeBehaviours(resolveBehaviours(aws))}
+              counters at ${stack.url}/dev/aws-behaviours; HUDDLE_AWS=off turns all off, or set
+              ${awsBehaviourVariables.conflicts}=on|off, ${awsBehaviourVariables.transactionHoldMs}=<ms>,
+              ${awsBehaviourVariables.conflictRate}=<0..1>, ${awsBehaviourVariables.s3MissingKeyDenied}=on|off
+              (docs/testing.md, "AWS behaviours in the local stack")
 
 Ctrl-C stops it.`)
 }
