@@ -20,6 +20,11 @@ export interface S3ObjectsOptions {
   credentials: CredentialsProvider
   /** A custom endpoint (the local emulator): objects are addressed under it by path, `<endpoint>/<bucket>/<key>`. */
   endpoint?: string
+  /**
+   * The key prefixes this function may read (GetObject): reading a key under them that S3 answers 403
+   * AccessDenied is reading a missing key (see `missing`). Without them only NoSuchKey is missing.
+   */
+  readable?: readonly string[]
   /** As SignedHttp takes them (tests). */
   maxAttempts?: SignedHttpOptions['maxAttempts']
   sleep?: SignedHttpOptions['sleep']
@@ -34,9 +39,11 @@ export interface S3ObjectsOptions {
 export class S3Objects implements ObjectStore {
   private readonly http: SignedHttp
   private readonly bucket: string
+  private readonly readable: readonly string[]
 
   constructor(options: S3ObjectsOptions) {
     this.bucket = options.bucket
+    this.readable = options.readable ?? []
     const endpoint = options.endpoint
       ? `${options.endpoint.replace(/\/+$/, '')}/${options.bucket}`
       : `https://${options.bucket}.s3.${options.region}.amazonaws.com`
@@ -80,7 +87,7 @@ export class S3Objects implements ObjectStore {
       return { size, mime: object.headers['content-type'] ?? '', head }
     } catch (error) {
       if (!(error instanceof AwsRequestError)) throw error
-      if (missing(error)) return undefined
+      if (this.missing(key, error)) return undefined
       // An empty object has no byte 0 to start a range at.
       if (error.errorType === 'InvalidRange') return { size: 0, mime: '', head: new Uint8Array() }
       throw error
@@ -96,7 +103,7 @@ export class S3Objects implements ObjectStore {
       })
       return new Uint8Array(object.body)
     } catch (error) {
-      if (error instanceof AwsRequestError && missing(error)) return undefined
+      if (error instanceof AwsRequestError && this.missing(key, error)) return undefined
       throw error
     }
   }
@@ -143,6 +150,19 @@ export class S3Objects implements ObjectStore {
   close(): void {
     this.http.close()
   }
+
+  /**
+   * Whether a read of `key` failed because nothing is there. S3 answers 404 NoSuchKey only to a caller
+   * allowed s3:ListBucket; to one allowed only s3:GetObject it answers 403 AccessDenied for a missing key
+   * (the functions may list only under a prefix condition), so a never-uploaded or expired upload is a 403.
+   * A 403 on a key this function is granted to read can only mean that; outside its grant it stays an error.
+   */
+  private missing(key: string, error: AwsRequestError): boolean {
+    if (error.errorType === 'NoSuchKey' || error.errorType === 'NotFound') return true
+    const denied =
+      error.errorType === 'AccessDenied' || (error.status === 403 && error.errorType === 'Http403Error')
+    return denied && this.readable.some((prefix) => key.startsWith(prefix))
+  }
 }
 
 /** What the SDK's presigner declares of a presigned request's body: none is hashed, whatever is uploaded. */
@@ -151,10 +171,6 @@ const unsignedPayload = { 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' }
 /** A key as the SDK sends it: each segment encoded strictly, the slashes kept. */
 function keyPath(key: string): string {
   return `/${key.split('/').map(escapeUri).join('/')}`
-}
-
-function missing(error: AwsRequestError): boolean {
-  return error.errorType === 'NoSuchKey' || error.errorType === 'NotFound'
 }
 
 function inSeconds(seconds: number): string {

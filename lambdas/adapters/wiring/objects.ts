@@ -1,5 +1,6 @@
 import type { ObjectStore } from '../../core/ports.js'
 import { Uploads } from '../../core/uploads.js'
+import { routes, workers } from '../../routes.js'
 import { DynamoQuotas } from '../dynamo/quotas.js'
 import { envNames } from '../env-names.js'
 import { lazily, optionalEnv, requiredEnv } from '../environment.js'
@@ -15,8 +16,18 @@ export const objects: ObjectStore = lazily(() => {
     region: awsRegion(),
     credentials,
     ...(endpoint && { endpoint }),
+    readable: readablePrefixes,
   })
 })
+
+/**
+ * The prefixes the route table lets some function read: a 403 on a key under them is a missing key. Every
+ * function shares this wiring, so it is the table's union; a function reading outside its own grant fails
+ * anyway (NOT_FOUND instead of INTERNAL), and the local stack's grants catch it in tests.
+ */
+const readablePrefixes = [
+  ...new Set([...routes, ...workers].flatMap((route) => route.access.bucket?.read ?? [])),
+]
 
 /** Quotas on what an identity may count in a window. */
 export const quotas = new DynamoQuotas(table)
