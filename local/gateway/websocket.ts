@@ -34,14 +34,23 @@ export class WebSocketSide {
 
   /** Takes an HTTP upgrade; a handshake that fails answers 500. */
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.handshake(request, socket, head).catch((error) => {
+    // A client that resets its socket while the authorizer runs would otherwise crash the whole gateway.
+    const goneDuringHandshake = (error: Error) =>
+      this.options.log(`a client went away during its handshake: ${error.message}`)
+    socket.on('error', goneDuringHandshake)
+    this.handshake(request, socket, head, () => socket.off('error', goneDuringHandshake)).catch((error) => {
       this.options.log(`handshake failed: ${error}`)
       refuse(socket, 500, 'Internal Server Error')
     })
   }
 
   /** The upgrade waits for the authorizer and $connect, as API Gateway's does. */
-  private async handshake(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  private async handshake(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    opened: () => void,
+  ): Promise<void> {
     const { state, log } = this.options
     const { functions } = state
     if (!functions) return refuse(socket, 503, 'Service Unavailable')
@@ -88,6 +97,7 @@ export class WebSocketSide {
       return refused(connected.statusCode, 'Refused', `$connect answered ${connected.statusCode}`)
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => {
+      opened()
       const now = Date.now()
       state.connections.add(connectionId, {
         socket: ws,
