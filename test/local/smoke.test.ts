@@ -1,0 +1,75 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { describe, expect, it } from 'vitest'
+import { httpUrl } from '../support/huddle.js'
+
+/** `npm run smoke` as its own process, as a user runs it after `cdk deploy`, with everything it prints. */
+async function smoke(args: string[], env: Record<string, string> = {}) {
+  const { SMOKE_TOKEN_A: _a, SMOKE_TOKEN_B: _b, ...inherited } = process.env
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/smoke.ts', ...args], {
+    env: { ...inherited, ...env },
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk
+  })
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk
+  })
+  const [code] = await once(child, 'exit')
+  return { code: code as number | null, lines: stdout.trim().split('\n'), stderr }
+}
+
+describe('npm run smoke', () => {
+  it('passes against the local stack, one ✓ line per step, and says the alarm step was skipped', async () => {
+    const run = await smoke(['--url', httpUrl()])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const checks = run.lines
+      .filter((line) => line.startsWith('✓ '))
+      .map((line) => line.replace(/\S+-[0-9a-f]{8}/g, '…'))
+    expect(checks).toEqual([
+      `✓ connected both users to ${httpUrl().replace(/^http/, 'ws')} (the authorizer accepted their tokens)`,
+      '✓ … invited … to … with an avatar (uploaded to the bucket through a presigned link)',
+      '✓ downloaded the avatar from its presigned link: the same bytes',
+      '✓ … was handed the invite and joined; … saw the join',
+      '✓ a message each way: … → … and … → …',
+      '✓ history holds both messages, newest first',
+      '✓ an attachment: uploaded by …, downloaded and decrypted by …, the same bytes',
+      '✓ an encrypted group: … created …, … joined, both devices are in its roster',
+      '✓ an encrypted message each way, each decrypted by the other',
+      '✓ … left both groups; … saw the leave',
+    ])
+    expect(
+      run.lines.some((line) => line.startsWith('- alarm step skipped: @aws-sdk/client-cloudwatch')),
+    ).toBe(true)
+    expect(run.lines.at(-1)).toBe('smoke check passed: 10 steps')
+  })
+
+  it('fails at the connect step with advice when nothing answers at the URL', async () => {
+    const run = await smoke(['--url', 'http://127.0.0.1:9'])
+    expect(run.code).toBe(1)
+    expect(run.lines).toContain(
+      '  → nothing answers at http://127.0.0.1:9: start the local stack with `npm start` (it prints its address), or check --url',
+    )
+    expect(run.lines.find((line) => line.startsWith('✗ '))).toMatch(
+      /^✗ connected both users to ws:\/\/127\.0\.0\.1:9 .*FAILED/,
+    )
+    expect(run.lines.at(-1)).toBe('smoke check FAILED after 0 steps')
+  })
+
+  it('fails at the connect step, pointing at the authorizer, when a token is refused', async () => {
+    // A well-formed JWT no key of the stack signed.
+    const forged = (sub: string) =>
+      `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify({ sub })).toString('base64url')}.c2ln`
+    const run = await smoke(['--url', httpUrl()], { SMOKE_TOKEN_A: forged('a'), SMOKE_TOKEN_B: forged('b') })
+    expect(run.code).toBe(1)
+    expect(run.lines.find((line) => line.startsWith('✗ '))).toMatch(
+      /^✗ connected both users .*FAILED \(.*401/,
+    )
+    expect(run.lines.find((line) => line.startsWith('  → '))).toMatch(
+      /the authorizer refused the token: check it is unexpired and that the stage's jwksUrl, jwtIssuer and jwtAudience/,
+    )
+  })
+})
