@@ -1,0 +1,218 @@
+import {
+  DynamoDBClient,
+  PutItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  type TransactWriteItemsCommandInput,
+} from '@aws-sdk/client-dynamodb'
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { afterAll, describe, expect, inject, it } from 'vitest'
+import { bucketPrefixes, routes } from '../../lambdas/routes.js'
+import { type AccessProxy, startDynamoDbProxy, startS3Proxy } from '../../local/access-proxies.js'
+import {
+  type AwsBehaviours,
+  awsLikeBehaviours,
+  InFlightTransactions,
+  newCounters,
+  noBehaviours,
+} from '../../local/aws-behaviours.js'
+import { type Credentials, functionCredentials, Grants, localAccount } from '../../local/grants.js'
+import { localNames } from '../../local/stack.js'
+import { unique } from '../support/huddle.js'
+
+// The access proxies alone, in front of the run's emulators, each with the behaviours a test sets: no
+// gateway, no functions; requests signed with a function's own keys, as its SDK clients sign them.
+const grants = new Grants(
+  routes.map((route) => ({ name: route.handler, access: route.access })),
+  localNames,
+)
+const proxies: AccessProxy[] = []
+afterAll(() => Promise.all(proxies.map((proxy) => proxy.close())))
+
+async function dynamoProxy(behaviours: Partial<AwsBehaviours>) {
+  const counters = newCounters()
+  const proxy = await startDynamoDbProxy(inject('dynamoEndpoint'), grants, () => {}, {
+    behaviours: { ...noBehaviours, ...behaviours },
+    counters,
+  })
+  proxies.push(proxy)
+  const client = new DynamoDBClient({
+    region: localAccount.region,
+    endpoint: proxy.endpoint,
+    credentials: functionCredentials('message'),
+    maxAttempts: 1,
+  })
+  return { client, counters }
+}
+
+const key = (pk: string) => ({ PK: { S: pk }, SK: { S: 'META' } })
+const put = (pk: string): TransactWriteItemsCommandInput['TransactItems'] & object => [
+  { Put: { TableName: localNames.table, Item: { ...key(pk), n: { N: '1' } } } },
+]
+const update = (pk: string) => ({
+  Update: {
+    TableName: localNames.table,
+    Key: key(pk),
+    UpdateExpression: 'ADD n :one',
+    ExpressionAttributeValues: { ':one': { N: '1' } },
+  },
+})
+
+/** What a call ended with: 'ok', or the error's name, HTTP status and cancellation reasons. */
+async function outcome(call: Promise<unknown>) {
+  return call.then(
+    () => 'ok' as const,
+    (error: { name: string; $metadata?: { httpStatusCode?: number }; CancellationReasons?: unknown }) => ({
+      name: error.name,
+      status: error.$metadata?.httpStatusCode,
+      ...(error instanceof TransactionCanceledException && { reasons: error.CancellationReasons }),
+    }),
+  )
+}
+
+describe('DynamoDB transaction conflicts', () => {
+  it('cancels a transaction overlapping an in-flight one on an item, with TransactionConflict on that item', async () => {
+    const { client, counters } = await dynamoProxy({ conflicts: true, transactionHoldMs: 300 })
+    const [a, b] = [unique('conflict-a'), unique('conflict-b')]
+    const first = outcome(client.send(new TransactWriteItemsCommand({ TransactItems: [update(a)] })))
+    await new Promise((done) => setTimeout(done, 50))
+    const second = await outcome(
+      client.send(new TransactWriteItemsCommand({ TransactItems: [update(b), update(a)] })),
+    )
+    expect(second).toEqual({
+      name: 'TransactionCanceledException',
+      status: 400,
+      reasons: [
+        { Code: 'None' },
+        { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' },
+      ],
+    })
+    expect(await first).toBe('ok')
+    expect(counters).toMatchObject({ overlapConflicts: 1, injectedConflicts: 0 })
+    // Once the first has been answered, its items are free again.
+    expect(await outcome(client.send(new TransactWriteItemsCommand({ TransactItems: [update(a)] })))).toBe(
+      'ok',
+    )
+  })
+
+  it('answers a plain write to an item inside an in-flight transaction TransactionConflictException', async () => {
+    const { client, counters } = await dynamoProxy({ conflicts: true, transactionHoldMs: 300 })
+    const pk = unique('conflict-write')
+    const transaction = outcome(client.send(new TransactWriteItemsCommand({ TransactItems: put(pk) })))
+    await new Promise((done) => setTimeout(done, 50))
+    const write = new PutItemCommand({ TableName: localNames.table, Item: key(pk) })
+    expect(await outcome(client.send(write))).toEqual({ name: 'TransactionConflictException', status: 400 })
+    expect(await transaction).toBe('ok')
+    expect(await outcome(client.send(write))).toBe('ok')
+    expect(counters.writeConflicts).toBe(1)
+  })
+
+  it('cancels every transaction at conflictRate 1, and none with the behaviours off', async () => {
+    const always = await dynamoProxy({ conflictRate: 1 })
+    const off = await dynamoProxy({})
+    const pk = unique('conflict-rate')
+    for (let i = 0; i < 3; i++) {
+      const cancelled = await outcome(
+        always.client.send(new TransactWriteItemsCommand({ TransactItems: put(pk) })),
+      )
+      expect(cancelled).toMatchObject({ name: 'TransactionCanceledException', status: 400 })
+    }
+    expect(always.counters.injectedConflicts).toBe(3)
+    const overlapping = await Promise.all(
+      [0, 1, 2].map(() =>
+        outcome(off.client.send(new TransactWriteItemsCommand({ TransactItems: [update(pk)] }))),
+      ),
+    )
+    expect(overlapping).toEqual(['ok', 'ok', 'ok'])
+    expect(off.counters).toEqual(newCounters())
+  })
+
+  it('answers in DynamoDB’s exact JSON error shapes', () => {
+    const counters = newCounters()
+    const transactions = new InFlightTransactions({ ...noBehaviours, conflicts: true }, counters)
+    const held = transactions.begin({ TransactItems: put('x') })
+    expect('release' in held).toBe(true)
+    expect(transactions.begin({ TransactItems: [...put('y'), update('x')] })).toEqual({
+      refusal: {
+        body: {
+          __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+          Message:
+            'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
+          CancellationReasons: [
+            { Code: 'None' },
+            { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' },
+          ],
+        },
+      },
+    })
+    expect(transactions.write({ TableName: localNames.table, Key: key('x') })).toEqual({
+      body: {
+        __type: 'com.amazonaws.dynamodb.v20120810#TransactionConflictException',
+        message: 'Transaction is ongoing for the item',
+      },
+    })
+    if ('release' in held) held.release()
+    expect(transactions.write({ TableName: localNames.table, Key: key('x') })).toBeUndefined()
+  })
+})
+
+describe('S3 missing keys', () => {
+  async function s3Proxy(behaviours: Partial<AwsBehaviours>, credentials: Credentials) {
+    const counters = newCounters()
+    const proxy = await startS3Proxy(inject('s3Endpoint'), grants, () => {}, {
+      behaviours: { ...noBehaviours, ...behaviours },
+      counters,
+    })
+    proxies.push(proxy)
+    const client = new S3Client({
+      region: localAccount.region,
+      endpoint: proxy.endpoint,
+      credentials,
+      forcePathStyle: true,
+      maxAttempts: 1,
+    })
+    return { client, counters }
+  }
+  const missing = { Bucket: localNames.bucket, Key: `${bucketPrefixes.avatars}${unique('never-uploaded')}` }
+
+  it('answers 403 AccessDenied to a function that may not list the bucket, and 404 to one that may', async () => {
+    // `join` may read avatars/ and list them only with an s3:prefix, which an object request does not carry.
+    const asFunction = await s3Proxy({ s3MissingKeyDenied: true }, functionCredentials('join'))
+    expect(await outcome(asFunction.client.send(new GetObjectCommand(missing)))).toEqual({
+      name: 'AccessDenied',
+      status: 403,
+    })
+    expect(await outcome(asFunction.client.send(new HeadObjectCommand(missing)))).toMatchObject({
+      status: 403,
+    })
+    expect(asFunction.counters.missingKeyDenials).toBe(2)
+
+    const asAdmin = await s3Proxy({ s3MissingKeyDenied: true }, localAccount.admin)
+    expect(await outcome(asAdmin.client.send(new GetObjectCommand(missing)))).toEqual({
+      name: 'NoSuchKey',
+      status: 404,
+    })
+    const off = await s3Proxy({}, functionCredentials('join'))
+    expect(await outcome(off.client.send(new GetObjectCommand(missing)))).toEqual({
+      name: 'NoSuchKey',
+      status: 404,
+    })
+    expect(off.counters.missingKeyDenials).toBe(0)
+  })
+})
+
+describe('the local stack', () => {
+  it('runs with the AWS-like behaviours on, and serves what they injected at GET /dev/aws-behaviours', async () => {
+    const answer = await fetch(`${inject('httpUrl')}/dev/aws-behaviours`)
+    expect(answer.status).toBe(200)
+    expect(await answer.json()).toEqual({
+      behaviours: awsLikeBehaviours,
+      counters: {
+        overlapConflicts: expect.any(Number),
+        writeConflicts: expect.any(Number),
+        injectedConflicts: expect.any(Number),
+        missingKeyDenials: expect.any(Number),
+      },
+    })
+  })
+})
