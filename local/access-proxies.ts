@@ -100,7 +100,7 @@ export async function startDynamoDbProxy(
         const transaction = transactions.begin(input)
         if ('refusal' in transaction) return answerAsDynamo(response, transaction.refusal.body)
         response.once('close', transaction.release)
-        if (aws.behaviours.transactionHoldMs > 0) await sleep(aws.behaviours.transactionHoldMs)
+        if (aws.behaviours.conflicts && aws.behaviours.transactionHoldMs > 0) await sleep(aws.behaviours.transactionHoldMs)
       } else if (operation === 'PutItem' || operation === 'UpdateItem' || operation === 'DeleteItem') {
         const refusal = transactions.write(input)
         if (refusal) return answerAsDynamo(response, refusal.body)
