@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { describe, expect, it } from 'vitest'
+import { describe, it } from 'vitest'
+import { createDevTokens } from '../../local/dev-tokens.js'
 import { httpUrl } from '../support/huddle.js'
 
 /** `npm run smoke` as its own process, as a user runs it after `cdk deploy`, with everything it prints. */
@@ -21,8 +22,11 @@ async function smoke(args: string[], env: Record<string, string> = {}) {
   return { code: code as number | null, lines: stdout.trim().split('\n'), stderr }
 }
 
-describe('npm run smoke', () => {
-  it('passes against the local stack, one ✓ line per step, and says the alarm step was skipped', async () => {
+// Each run is its own process, so the three run at once.
+describe('npm run smoke', { concurrent: true }, () => {
+  it('passes against the local stack, one ✓ line per step, and says the alarm step was skipped', async ({
+    expect,
+  }) => {
     const run = await smoke(['--url', httpUrl()])
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)
@@ -47,7 +51,7 @@ describe('npm run smoke', () => {
     expect(run.lines.at(-1)).toBe('smoke check passed: 10 steps')
   })
 
-  it('fails at the connect step with advice when nothing answers at the URL', async () => {
+  it('fails at the connect step with advice when nothing answers at the URL', async ({ expect }) => {
     const run = await smoke(['--url', 'http://127.0.0.1:9'])
     expect(run.code).toBe(1)
     expect(run.lines).toContain(
@@ -59,11 +63,11 @@ describe('npm run smoke', () => {
     expect(run.lines.at(-1)).toBe('smoke check FAILED after 0 steps')
   })
 
-  it('fails at the connect step, pointing at the authorizer, when a token is refused', async () => {
-    // A well-formed JWT no key of the stack signed.
-    const forged = (sub: string) =>
-      `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify({ sub })).toString('base64url')}.c2ln`
-    const run = await smoke(['--url', httpUrl()], { SMOKE_TOKEN_A: forged('a'), SMOKE_TOKEN_B: forged('b') })
+  it('fails at the connect step, pointing at the authorizer, when a token is refused', async ({ expect }) => {
+    // Tokens signed by a key the stack does not publish, as from another issuer.
+    const elsewhere = await createDevTokens()
+    const [tokenA, tokenB] = await Promise.all([elsewhere.issue('smoke-a'), elsewhere.issue('smoke-b')])
+    const run = await smoke(['--url', httpUrl()], { SMOKE_TOKEN_A: tokenA, SMOKE_TOKEN_B: tokenB })
     expect(run.code).toBe(1)
     expect(run.lines.find((line) => line.startsWith('✗ '))).toMatch(
       /^✗ connected both users .*FAILED \(.*401/,
