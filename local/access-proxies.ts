@@ -100,7 +100,8 @@ export async function startDynamoDbProxy(
         const transaction = transactions.begin(input)
         if ('refusal' in transaction) return answerAsDynamo(response, transaction.refusal.body)
         response.once('close', transaction.release)
-        if (aws.behaviours.conflicts && aws.behaviours.transactionHoldMs > 0) await sleep(aws.behaviours.transactionHoldMs)
+        const { conflicts, transactionHoldMs } = aws.behaviours
+        if (conflicts && transactionHoldMs > 0) await sleep(transactionHoldMs)
       } else if (operation === 'PutItem' || operation === 'UpdateItem' || operation === 'DeleteItem') {
         const refusal = transactions.write(input)
         if (refusal) return answerAsDynamo(response, refusal.body)
