@@ -30,6 +30,8 @@ import {
   type DynamoTable,
   type Item,
   isConditionFailure,
+  isLive,
+  liveFilter,
   notExists,
   PK,
   SK,
@@ -232,9 +234,10 @@ export class DynamoGroupStore implements GroupStore {
         Delete: {
           TableName: this.table.name,
           Key: keys.claim(event.gid, ref),
-          ConditionExpression: 'attribute_exists(#pk) AND #by = :by',
-          ExpressionAttributeNames: { '#pk': PK, '#by': 'by' },
-          ExpressionAttributeValues: { ':by': event.iss },
+          // In the condition: a claim past its ttl is spent, though TTL has not deleted it yet.
+          ConditionExpression: 'attribute_exists(#pk) AND #by = :by AND #ttl > :now',
+          ExpressionAttributeNames: { '#pk': PK, '#by': 'by', '#ttl': TTL },
+          ExpressionAttributeValues: { ':by': event.iss, ':now': Math.floor(Date.now() / 1000) },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       }),
@@ -413,7 +416,8 @@ export class DynamoGroupStore implements GroupStore {
       Key: keys.messageMarker(gid, jti),
       ConsistentRead: true,
     })
-    return Item && toMessageRef(Item)
+    // Filtered in code (one item): a marker lives as long as its message, and past it resolves nothing.
+    return Item && isLive(Item) ? toMessageRef(Item) : undefined
   }
 
   async readEvents(
@@ -421,19 +425,33 @@ export class DynamoGroupStore implements GroupStore {
     range: { after: number; through: number; limit: number; newestFirst: boolean },
   ): Promise<StoredEvent[]> {
     if (range.through <= range.after) return []
-    const { Items = [] } = await this.table.db.query({
+    // Events past retention are filtered by DynamoDB (TTL deletes them days late). Limit counts the items
+    // read before the filter, so pages are read on until `limit` live events are found or the range ends:
+    // a short answer still means the range holds no more.
+    const input = this.eventRange(gid, range)
+    const live = liveFilter()
+    const items: Item[] = []
+    const pages = this.table.db.queryPages({
       TableName: this.table.name,
-      ...this.eventRange(gid, range),
+      ...input,
+      FilterExpression: live.FilterExpression,
+      ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...live.ExpressionAttributeNames },
+      ExpressionAttributeValues: { ...input.ExpressionAttributeValues, ...live.ExpressionAttributeValues },
       ScanIndexForward: !range.newestFirst,
       Limit: range.limit,
       ConsistentRead: true,
     })
-    return Items.map(toEvent)
+    for await (const page of pages) {
+      items.push(...page.Items)
+      if (items.length >= range.limit) break
+    }
+    return items.slice(0, range.limit).map(toEvent)
   }
 
   async getEvents(gid: string, seqs: number[]): Promise<StoredEvent[]> {
     const keyList = seqs.map((seq) => keys.event(gid, seq))
-    return (await this.table.batchGet(keyList, undefined, true)).map(toEvent)
+    // Filtered in code: BatchGet takes no filter. An event past retention is gone, as if TTL had run.
+    return (await this.table.batchGet(keyList, undefined, true)).filter((item) => isLive(item)).map(toEvent)
   }
 
   async messageSenders(

@@ -4,7 +4,7 @@ import type { MembershipIndex } from '../../core/ports.js'
 import type { QueryInput } from './client.js'
 import { keys } from './keys.js'
 import { toMember } from './mappers.js'
-import { type DynamoTable, PK, SK } from './table.js'
+import { type DynamoTable, type Item, liveFilter, PK, SK } from './table.js'
 import { tableSchema } from './table-schema.js'
 
 /** An identity's groups through the inverted index of memberships, and the notices of groups deleted under it. */
@@ -51,14 +51,27 @@ export class DynamoMembershipIndex implements MembershipIndex {
   }
 
   async deletedGroupsOf(iss: string, limit: number): Promise<GroupDeletedEvent[]> {
-    const { Items = [] } = await this.table.db.query({
+    // Notices older than 30 days are filtered by DynamoDB (TTL deletes them days late); Limit counts before
+    // the filter, so pages are read on until `limit` live notices are found.
+    const live = liveFilter()
+    const Items: Item[] = []
+    const pages = this.table.db.queryPages({
       TableName: this.table.name,
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :gone)',
-      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-      ExpressionAttributeValues: { ':pk': keys.userMemberships(iss), ':gone': keys.deletedGroupPrefix },
+      FilterExpression: live.FilterExpression,
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, ...live.ExpressionAttributeNames },
+      ExpressionAttributeValues: {
+        ':pk': keys.userMemberships(iss),
+        ':gone': keys.deletedGroupPrefix,
+        ...live.ExpressionAttributeValues,
+      },
       Limit: limit,
     })
-    return Items.map((item) => ({
+    for await (const page of pages) {
+      Items.push(...page.Items)
+      if (Items.length >= limit) break
+    }
+    return Items.slice(0, limit).map((item) => ({
       type: 'chat.deleted',
       gid: String(item.gid),
       iss: String(item.iss),

@@ -17,6 +17,24 @@ export const notExists = `attribute_not_exists(${PK})`
 
 const batchGetLimit = 100
 
+/**
+ * DynamoDB deletes an item past its TTL lazily (typically within days), so a read of an item kind that
+ * expires must not serve it once its `ttl` (epoch seconds) has passed; an item without one never expires.
+ */
+export function isLive(item: Item, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+  const ttl = item[TTL]
+  return ttl === undefined || ttl === null || Number(ttl) > nowSeconds
+}
+
+/** The same test as a FilterExpression, with its names and values (`#ttl`, `:now`) to merge into a query. */
+export function liveFilter(nowSeconds = Math.floor(Date.now() / 1000)) {
+  return {
+    FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now',
+    ExpressionAttributeNames: { '#ttl': TTL },
+    ExpressionAttributeValues: { ':now': nowSeconds },
+  }
+}
+
 /** The one table every DynamoDB adapter shares: its client, its name, and the reads and writes they repeat. */
 export class DynamoTable {
   constructor(
