@@ -77,22 +77,22 @@ describe('writes that meet a transaction conflict, against a stub DynamoDB', () 
     expect(requests).toBe(3)
     expect(seen).toEqual({ retried: 2, exhausted: [] })
     expect(slept).toHaveLength(2)
-    expect(slept.every((ms, i) => ms >= 0 && ms < 10 * 2 ** i)).toBe(true)
+    expect(slept.every((ms, i) => ms >= 0 && ms < 20 * 2 ** i)).toBe(true)
     db.close()
   })
 
-  it('gives up after eight attempts, throwing the cancellation and saying so once', async () => {
+  it('gives up after ten attempts, throwing the cancellation and saying so once', async () => {
     const { table, db, slept, seen } = setup()
-    answers = Array.from({ length: 8 }, () => cancelled('TransactionConflict', 'None'))
+    answers = Array.from({ length: 10 }, () => cancelled('TransactionConflict', 'None'))
     await expect(table.transact([put, update])).rejects.toMatchObject({
       name: 'TransactionCanceledException',
       CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }],
     })
-    expect(requests).toBe(8)
-    expect(seen).toEqual({ retried: 7, exhausted: [8] })
-    // Capped at 500 ms however many attempts it took.
-    expect(slept).toHaveLength(7)
-    expect(slept.every((ms) => ms < 500)).toBe(true)
+    expect(requests).toBe(10)
+    expect(seen).toEqual({ retried: 9, exhausted: [10] })
+    // Capped at 1 s however many attempts it took.
+    expect(slept).toHaveLength(9)
+    expect(slept.every((ms) => ms < 1000)).toBe(true)
     db.close()
   })
 
