@@ -2,13 +2,26 @@ import { tableSchema } from '../lambdas/adapters/dynamo/table-schema.js'
 
 /** The ways AWS fails that the emulators do not, reproduced by the access proxies (DESIGN.md §9, docs/testing.md). */
 export interface AwsBehaviours {
-  /** Transactions that overlap on an item (as DynamoDB decides: a TransactWriteItems touching an item another in-flight transaction touches) cancel with TransactionConflict, and a PutItem/UpdateItem/DeleteItem on an item inside an in-flight transaction answers TransactionConflictException. */
+  /**
+   * Transactions that overlap on an item (as DynamoDB decides: a TransactWriteItems touching an item another
+   * in-flight transaction touches) cancel with TransactionConflict, and a PutItem/UpdateItem/DeleteItem on an
+   * item inside an in-flight transaction answers TransactionConflictException.
+   */
   conflicts: boolean
-  /** Milliseconds the DynamoDB proxy holds each TransactWriteItems before forwarding it, widening the window in which concurrent ones overlap (0 = none). */
+  /**
+   * Milliseconds the DynamoDB proxy holds each TransactWriteItems before forwarding it, widening the window in
+   * which concurrent ones overlap (0 = none).
+   */
   transactionHoldMs: number
-  /** A fraction (0–1) of TransactWriteItems cancelled with TransactionConflict even without an overlap, so that retries are exercised at test rates. */
+  /**
+   * A fraction (0–1) of TransactWriteItems cancelled with TransactionConflict even without an overlap, so that
+   * retries are exercised at test rates.
+   */
   conflictRate: number
-  /** S3 answers 403 AccessDenied, not 404 NoSuchKey, for a missing key to a caller the grants do not allow s3:ListBucket. */
+  /**
+   * S3 answers 403 AccessDenied, not 404 NoSuchKey, for a missing key to a caller the grants do not allow
+   * s3:ListBucket.
+   */
   s3MissingKeyDenied: boolean
 }
 
