@@ -11,13 +11,13 @@ import { bucketPrefixes, routes } from '../../lambdas/routes.js'
 import { type AccessProxy, startDynamoDbProxy, startS3Proxy } from '../../local/access-proxies.js'
 import {
   type AwsBehaviours,
-  awsLikeBehaviours,
   InFlightTransactions,
   newCounters,
   noBehaviours,
 } from '../../local/aws-behaviours.js'
 import { type Credentials, functionCredentials, Grants, localAccount } from '../../local/grants.js'
 import { localNames } from '../../local/stack.js'
+import { sharedStackBehaviours } from '../support/aws.js'
 import { unique } from '../support/huddle.js'
 
 // The access proxies alone, in front of the run's emulators, each with the behaviours a test sets: no
@@ -202,11 +202,11 @@ describe('S3 missing keys', () => {
 })
 
 describe('the local stack', () => {
-  it('runs with the AWS-like behaviours on, and serves what they injected at GET /dev/aws-behaviours', async () => {
+  it('runs with the behaviours it was given, and serves what they injected at GET /dev/aws-behaviours', async () => {
     const answer = await fetch(`${inject('httpUrl')}/dev/aws-behaviours`)
     expect(answer.status).toBe(200)
     expect(await answer.json()).toEqual({
-      behaviours: awsLikeBehaviours,
+      behaviours: sharedStackBehaviours,
       counters: {
         overlapConflicts: expect.any(Number),
         writeConflicts: expect.any(Number),
