@@ -347,6 +347,9 @@ describe('a commit members cannot take in', { timeout: 120_000 }, () => {
     // another device of carol's than the one MLS adds (and a roster to match the lie). Carol's key package
     // is published only now, once the members' devices found none at her join: none of them adds her first.
     await alice.client.close()
+    // Bob's device looks for carol's key packages within 300 ms of her join (group-keys-sync.ts); on a busy
+    // host it may look only after they are published, claim the one below and add her itself. Let it look first.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
     await published(carol, 'c1')
     const adding = await engine.commit(aliceKeys, { add: [await claimed(carol, gid, carol.iss)] })
     const lie: RosterLeaf = { leaf: 2, iss: carol.iss, device: 'c2', key: roster.leaves[0]?.key ?? '' }
