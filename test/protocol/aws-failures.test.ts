@@ -6,7 +6,7 @@ import { localHandlerEnvironment } from '../../local/stack.js'
 import { connector } from '../support/clients.js'
 import { unique } from '../support/huddle.js'
 
-// A gateway of its own on the shared emulators, failing the way AWS fails and more often: a tenth of the
+// A gateway of its own on the shared emulators, failing the way AWS fails and more often: one in twenty of the
 // transactions cancelled with TransactionConflict at random, on top of the overlaps DynamoDB would cancel,
 // and S3's 403 for a missing key to a function that may not list the bucket.
 let gateway: Gateway
@@ -16,7 +16,7 @@ beforeAll(async () => {
     port: 0,
     tokens: await createDevTokens(),
     handlerEnvironment: (url) => localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
-    aws: { conflicts: true, conflictRate: 0.1, transactionHoldMs: 2, s3MissingKeyDenied: true },
+    aws: { conflicts: true, conflictRate: 0.05, transactionHoldMs: 2, s3MissingKeyDenied: true },
     log: () => {},
     functionOutput: () => {},
   })
