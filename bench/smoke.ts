@@ -1,15 +1,20 @@
 /**
  * `npm run smoke`: the check to run after `cdk deploy`. Two test users drive the deployed API through the SDK
  * as an app would (connect, invite with an avatar, join, messages both ways, history, an attachment, an
- * encrypted group, leave); each step prints one line, and a failed step says what to check, then exits 1.
+ * encrypted group, leave); then one of the stack's alarms is set to ALARM and its action's history read.
+ * Each step prints one line, and a failed step says what to check, then exits 1.
  *
+ *   npm run smoke -- --stage <stage> [--region <region>] --token-a <JWT> --token-b <JWT>
  *   npm run smoke -- --url wss://<api-id>.execute-api.<region>.amazonaws.com/<stage> --token-a <JWT> --token-b <JWT>
  *   npm run smoke -- --url http://localhost:3001          (a local stack: dev tokens are fetched for you)
  *
  * Tokens may come from SMOKE_TOKEN_A and SMOKE_TOKEN_B instead. Each user's identity is read from its token's
  * `sub`; a stack with another `identityClaim` names them with --user-a and --user-b.
  */
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import type { AlarmHistoryItem, CloudWatch, MetricAlarm } from '@aws-sdk/client-cloudwatch'
 import {
   type ChatClient,
   type ChatGroup,
@@ -21,21 +26,33 @@ import { decodeJwt } from 'jose'
 import { solidPng } from '../examples/support.js'
 import { fetchDevToken } from '../local/dev-tokens.js'
 
-const usage = `usage: npm run smoke -- --url <WebSocketUrl> [--token-a <JWT> --token-b <JWT>] [--user-a <id> --user-b <id>]
-  --url      the stack's WebSocketUrl output (wss://…), or a local stack's address (http://localhost:3001)
+const usage = `usage: npm run smoke -- (--stage <name> [--region <region>] | --url <WebSocketUrl>) [--token-a <JWT> --token-b <JWT>]
+  --stage    the deployed stage: its WebSocketUrl is read from the outputs of stack Huddle-<name>, and one of
+             its alarms is set to ALARM to check that its action runs (needs AWS credentials)
+  --region   the stack's region (default: AWS_REGION or the profile's)
+  --url      the stack's WebSocketUrl output (wss://…), or a local stack's address (http://localhost:3001);
+             given with --stage, it is used instead of the output
+  --alarm    with --url, the name of the alarm to check (needs AWS credentials)
   --token-a, --token-b   JWTs of two test users from the stack's issuer (or SMOKE_TOKEN_A, SMOKE_TOKEN_B);
              against a local address, dev tokens are fetched when none are given
   --user-a, --user-b     their identities, when the stack's identityClaim is not \`sub\`
-  --timeout  seconds to wait for each event (default 15)
---stage is not supported here: @aws-sdk/client-cloudformation is not installed, so copy the WebSocketUrl
-output (\`aws cloudformation describe-stacks --stack-name Huddle-<stage>\`) into --url. The alarm step needs
-@aws-sdk/client-cloudwatch, which is not installed either: it is skipped, and says how to check it by hand.`
+  --timeout  seconds to wait for each event and for the alarm's action (default 15)`
 
 /** A step that failed, already printed with what it checked, why, and what to do next. */
 class StepFailure extends Error {}
 
 /** Options the smoke check cannot run with: the message says which and what to give instead. */
-class UsageError extends Error {}
+export class UsageError extends Error {}
+
+/** An error that knows what to do about it, which its step prints instead of the step's own advice. */
+class Advised extends Error {
+  constructor(
+    message: string,
+    readonly advice: string,
+  ) {
+    super(message)
+  }
+}
 
 let stepsPassed = 0
 
@@ -52,7 +69,7 @@ async function step<T>(
     return result
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error)
-    const next = typeof advice === 'string' ? advice : advice(error)
+    const next = error instanceof Advised ? error.advice : typeof advice === 'string' ? advice : advice(error)
     console.log(`✗ ${checked}: FAILED (${why})`)
     console.log(`  → ${next}`)
     throw new StepFailure(checked)
@@ -136,44 +153,151 @@ const connectAdvice = (urls: Urls, hasTokens: boolean) => (error: unknown) => {
   return `nothing accepted a WebSocket at ${urls.ws}: check --url against the stack's WebSocketUrl output (wss://…/<stage>), or that \`npm start\` runs there`
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      url: { type: 'string' },
-      stage: { type: 'string' },
-      'token-a': { type: 'string' },
-      'token-b': { type: 'string' },
-      'user-a': { type: 'string' },
-      'user-b': { type: 'string' },
-      timeout: { type: 'string', default: '15' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
-  if (values.help) {
+/** What the command line asks for. */
+export interface SmokeOptions {
+  help: boolean
+  url?: string
+  stage?: string
+  region?: string
+  alarm?: string
+  tokenA?: string
+  tokenB?: string
+  userA?: string
+  userB?: string
+  seconds: number
+}
+
+/** Reads the command line (and SMOKE_TOKEN_A, SMOKE_TOKEN_B from `env`); a mistake is a UsageError. */
+export function optionsOf(args: string[], env: NodeJS.ProcessEnv): SmokeOptions {
+  const { values } = (() => {
+    try {
+      return parseArgs({
+        args,
+        options: {
+          url: { type: 'string' },
+          stage: { type: 'string' },
+          region: { type: 'string' },
+          alarm: { type: 'string' },
+          'token-a': { type: 'string' },
+          'token-b': { type: 'string' },
+          'user-a': { type: 'string' },
+          'user-b': { type: 'string' },
+          timeout: { type: 'string', default: '15' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      })
+    } catch (error) {
+      throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${usage}`)
+    }
+  })()
+  const tokenA = values['token-a'] ?? env.SMOKE_TOKEN_A
+  const tokenB = values['token-b'] ?? env.SMOKE_TOKEN_B
+  const userA = values['user-a']
+  const userB = values['user-b']
+  const options: SmokeOptions = {
+    help: values.help === true,
+    seconds: Number(values.timeout),
+    ...(values.url !== undefined && { url: values.url }),
+    ...(values.stage !== undefined && { stage: values.stage }),
+    ...(values.region !== undefined && { region: values.region }),
+    ...(values.alarm !== undefined && { alarm: values.alarm }),
+    ...(tokenA && { tokenA }),
+    ...(tokenB && { tokenB }),
+    ...(userA && { userA }),
+    ...(userB && { userB }),
+  }
+  if (options.help) return options
+  if (options.url === undefined && options.stage === undefined) {
+    throw new UsageError(`give --stage or --url\n${usage}`)
+  }
+  if (options.stage !== undefined && !/^[A-Za-z0-9-]+$/.test(options.stage)) {
+    throw new UsageError(
+      `--stage ${options.stage}: give the stage's name (letters, digits, -), as in Huddle-<stage>`,
+    )
+  }
+  if (options.url === undefined && !(options.tokenA && options.tokenB)) {
+    throw new UsageError(
+      'a deployed stage needs two test users: give --token-a and --token-b (or SMOKE_TOKEN_A, SMOKE_TOKEN_B), JWTs from its issuer',
+    )
+  }
+  if (!(options.seconds > 0)) throw new UsageError(`--timeout ${values.timeout}: give seconds, such as 15`)
+  return options
+}
+
+/** The stack a stage deploys to (bin/app.ts). */
+function stackName(stage: string): string {
+  return `Huddle-${stage}`
+}
+
+/** What to do about an AWS call that failed: sign in, name the region, or deploy. */
+const awsAdvice =
+  (permissions: string, missing: string) =>
+  (error: unknown): string => {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    if (/Region is missing/i.test(text)) return "give the stack's region with --region (or set AWS_REGION)"
+    if (/CredentialsProviderError|Could not load credentials/i.test(text)) {
+      return `no AWS credentials were found: sign in (aws sso login --profile <p> with AWS_PROFILE=<p>, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) as someone who may call ${permissions}`
+    }
+    if (/ExpiredToken|security token included in the request is (expired|invalid)/i.test(text)) {
+      return 'the AWS credentials expired or are not valid: sign in again'
+    }
+    if (/AccessDenied|not authorized/i.test(text)) return `these AWS credentials may not call ${permissions}`
+    if (/does not exist/i.test(text)) return missing
+    return `check the AWS credentials and the region, and that they may call ${permissions}`
+  }
+
+/** The stack's WebSocketUrl output, from CloudFormation; its SDK is loaded only here. */
+async function webSocketUrlOf(stage: string, region: string | undefined): Promise<string> {
+  const { CloudFormation } = await import('@aws-sdk/client-cloudformation')
+  const cloudFormation = new CloudFormation(region === undefined ? {} : { region })
+  try {
+    const { Stacks = [] } = await cloudFormation.describeStacks({ StackName: stackName(stage) })
+    const stack = Stacks[0]
+    const url = stack?.Outputs?.find((output) => output.OutputKey === 'WebSocketUrl')?.OutputValue
+    if (url === undefined) {
+      throw new Advised(
+        `${stackName(stage)} (${stack?.StackStatus ?? 'no status'}) has no WebSocketUrl output`,
+        'its deploy has not finished or failed: read its events in the CloudFormation console, deploy again (npx cdk deploy -c stage=<stage>), or give --url',
+      )
+    }
+    return url
+  } finally {
+    cloudFormation.destroy()
+  }
+}
+
+/** The step that reads a stage's WebSocketUrl from its stack's outputs. */
+function stageUrlStep(stage: string | undefined, region: string | undefined): Promise<string> {
+  if (stage === undefined) throw new UsageError(`give --stage or --url\n${usage}`)
+  return step(
+    `read the WebSocketUrl output of stack ${stackName(stage)}`,
+    awsAdvice(
+      'cloudformation:DescribeStacks',
+      `no stack ${stackName(stage)} there: deploy it (npx cdk deploy -c stage=${stage}), or give the region it is in with --region`,
+    ),
+    () => webSocketUrlOf(stage, region),
+  )
+}
+
+async function main(args: string[]): Promise<void> {
+  const options = optionsOf(args, process.env)
+  if (options.help) {
     console.log(usage)
     return
   }
-  if (values.stage !== undefined) {
-    throw new UsageError(
-      `--stage needs @aws-sdk/client-cloudformation, which is not installed: give the stack's WebSocketUrl output with --url (aws cloudformation describe-stacks --stack-name Huddle-${values.stage} --query "Stacks[0].Outputs")`,
-    )
-  }
-  if (!values.url) throw new UsageError(`give --url\n${usage}`)
-  const seconds = Number(values.timeout)
-  if (!(seconds > 0)) throw new UsageError(`--timeout ${values.timeout}: give seconds, such as 15`)
-  const urls = urlsOf(values.url)
-  const tokenA = values['token-a'] ?? process.env.SMOKE_TOKEN_A
-  const tokenB = values['token-b'] ?? process.env.SMOKE_TOKEN_B
-  const a = userOf('a', tokenA, values['user-a'], urls)
-  const b = userOf('b', tokenB, values['user-b'], urls)
+  const url = options.url ?? (await stageUrlStep(options.stage, options.region))
+  const urls = urlsOf(url)
+  const a = userOf('a', options.tokenA, options.userA, urls)
+  const b = userOf('b', options.tokenB, options.userB, urls)
   console.log(`smoke check of ${urls.ws} as ${a.sub} and ${b.sub}`)
 
   const clients: ChatClient[] = []
   try {
-    await run(urls, a, b, seconds, Boolean(tokenA || tokenB), clients)
+    await run(urls, a, b, options.seconds, Boolean(options.tokenA || options.tokenB), clients)
   } finally {
     await Promise.allSettled(clients.map((client) => client.close()))
   }
+  await alarmCheck(options, urls)
 }
 
 async function run(urls: Urls, a: User, b: User, seconds: number, hasTokens: boolean, clients: ChatClient[]) {
@@ -320,26 +444,165 @@ async function run(urls: Urls, a: User, b: User, seconds: number, hasTokens: boo
   })
 }
 
-/** The alarm path needs CloudWatch's SDK and AWS credentials; this one says so, and how to check by hand. */
-function alarmStep(): void {
-  console.log(
-    '- alarm step skipped: @aws-sdk/client-cloudwatch is not installed and no --stage was given. By hand: ' +
-      "aws cloudwatch set-alarm-state --alarm-name <one of the stack's alarms> --state-value ALARM --state-reason smoke, " +
-      'then aws cloudwatch describe-alarm-history --alarm-name <it> --history-item-type Action: ' +
-      '"not authorized to perform: SNS:Publish" means the alarm topic\'s policy does not allow CloudWatch',
-  )
+/** The alarm named by --alarm, or those of a stack. */
+type AlarmFilter = { AlarmNames: string[] } | { AlarmNamePrefix: string }
+
+/**
+ * The alarm path, against a deployed stack only: one of the stack's alarms (CloudFormation names them
+ * `Huddle-<stage>-…`), or the one --alarm names, is set to ALARM and its actions' history read.
+ */
+async function alarmCheck(options: SmokeOptions, urls: Urls): Promise<void> {
+  const which: AlarmFilter | undefined =
+    options.alarm !== undefined
+      ? { AlarmNames: [options.alarm] }
+      : options.stage !== undefined
+        ? { AlarmNamePrefix: `${stackName(options.stage)}-` }
+        : undefined
+  if (which === undefined) {
+    console.log(
+      urls.local
+        ? '- alarm step skipped: a local stack has no CloudWatch. Against a deployed stack, --stage <name> (with AWS credentials) sets one of its alarms to ALARM and checks that its action ran'
+        : "- alarm step skipped: give --stage <name> (or --alarm <name>) with AWS credentials to set one of the stack's alarms to ALARM and check that its action ran",
+    )
+    return
+  }
+  const { CloudWatch } = await import('@aws-sdk/client-cloudwatch')
+  const cloudWatch = new CloudWatch(options.region === undefined ? {} : { region: options.region })
+  const permissions = 'cloudwatch:DescribeAlarms, SetAlarmState and DescribeAlarmHistory'
+  const named = 'AlarmNames' in which ? which.AlarmNames.join(', ') : `${which.AlarmNamePrefix}…`
+  try {
+    const alarm = await step(
+      `found an alarm ${named} with an action, not in ALARM`,
+      awsAdvice(permissions, 'check --stage, --alarm and --region'),
+      () => alarmToFire(cloudWatch, which, named),
+    )
+    await step(
+      `set ${alarm.AlarmName} to ALARM: its actions ran (${alarm.AlarmActions?.join(', ')}); set it back to OK`,
+      awsAdvice(permissions, 'check --stage, --alarm and --region'),
+      () => fireAlarm(cloudWatch, alarm.AlarmName ?? named, alarm.AlarmActions?.length ?? 1, options.seconds),
+    )
+  } finally {
+    cloudWatch.destroy()
+  }
 }
 
-main().then(
-  () => {
-    alarmStep()
-    console.log(`smoke check passed: ${stepsPassed} steps`)
-    process.exit(0)
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError) console.error(`smoke: ${error.message}`)
-    else if (!(error instanceof StepFailure)) console.error(error)
-    console.log(`smoke check FAILED after ${stepsPassed} steps`)
-    process.exit(1)
-  },
-)
+/** An alarm with an action, enabled and not in ALARM (setting an alarm to the state it is in runs nothing). */
+async function alarmToFire(cloudWatch: CloudWatch, which: AlarmFilter, named: string): Promise<MetricAlarm> {
+  const { MetricAlarms = [] } = await cloudWatch.describeAlarms({
+    ...which,
+    AlarmTypes: ['MetricAlarm'],
+    MaxRecords: 100,
+  })
+  if (MetricAlarms.length === 0) {
+    throw new Advised(
+      `no alarm ${named}`,
+      "check --stage (or --alarm) and --region: a stack's alarms are named Huddle-<stage>-…",
+    )
+  }
+  const withActions = MetricAlarms.filter((a) => a.ActionsEnabled && (a.AlarmActions?.length ?? 0) > 0)
+  if (withActions.length === 0) {
+    throw new Advised(
+      `none of ${MetricAlarms.length} alarms has an action`,
+      'the stage notifies no one: set alarmEmail or alarmTopicArn and deploy again (docs/operations.md)',
+    )
+  }
+  const ready =
+    withActions.find((a) => a.StateValue === 'OK') ?? withActions.find((a) => a.StateValue !== 'ALARM')
+  if (ready === undefined) {
+    throw new Advised(
+      'every alarm with an action is in ALARM already',
+      'something is failing now: read the dashboard (DashboardUrl) and docs/operations.md, then run the check again',
+    )
+  }
+  return ready
+}
+
+/** Sets the alarm to ALARM, waits for its `actions` in the history, and sets it back to OK whatever they did. */
+async function fireAlarm(cloudWatch: CloudWatch, AlarmName: string, actions: number, seconds: number) {
+  await cloudWatch.setAlarmState({ AlarmName, StateValue: 'ALARM', StateReason: 'huddle smoke' })
+  try {
+    // CloudWatch's clock for the change, so that a skewed local clock neither misses nor mixes in history.
+    const { MetricAlarms = [] } = await cloudWatch.describeAlarms({ AlarmNames: [AlarmName] })
+    const since = MetricAlarms[0]?.StateUpdatedTimestamp ?? new Date(Date.now() - 60_000)
+    const end = Date.now() + seconds * 1000
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+      const { AlarmHistoryItems = [] } = await cloudWatch.describeAlarmHistory({
+        AlarmName,
+        HistoryItemType: 'Action',
+        StartDate: since,
+      })
+      const verdict = actionVerdict(AlarmHistoryItems, actions)
+      if (verdict !== undefined && 'failed' in verdict) throw new Advised(verdict.failed, verdict.advice)
+      if (verdict !== undefined) return
+      if (Date.now() >= end) {
+        throw new Advised(
+          `no action of ${AlarmName} reported within ${seconds} s`,
+          "read the alarm's history in the CloudWatch console, or wait longer with --timeout",
+        )
+      }
+    }
+  } finally {
+    await cloudWatch.setAlarmState({ AlarmName, StateValue: 'OK', StateReason: 'huddle smoke: back to OK' })
+  }
+}
+
+/**
+ * What an alarm's Action history says after it was set to ALARM: the first failed action and what to do, a
+ * pass once each of its `actions` succeeded, or undefined while some have not reported.
+ */
+export function actionVerdict(
+  items: readonly AlarmHistoryItem[],
+  actions: number,
+): { passed: string } | { failed: string; advice: string } | undefined {
+  const outcomes = items.map(outcomeOf)
+  const failed = outcomes.find((outcome) => !outcome.succeeded)
+  if (failed !== undefined) return { failed: failed.error, advice: actionAdvice(failed.error) }
+  if (outcomes.length >= actions) return { passed: outcomes.map((outcome) => outcome.summary).join('; ') }
+  return undefined
+}
+
+/** One action's outcome, from its history data (`actionState`, `error`), or its summary when that is not JSON. */
+function outcomeOf(item: AlarmHistoryItem): { succeeded: boolean; summary: string; error: string } {
+  const summary = item.HistorySummary ?? ''
+  const data = jsonObject(item.HistoryData)
+  const succeeded =
+    typeof data.actionState === 'string'
+      ? data.actionState === 'Succeeded'
+      : summary.startsWith('Successfully')
+  return { succeeded, summary, error: typeof data.error === 'string' ? data.error : summary }
+}
+
+function jsonObject(text: string | undefined): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text ?? '')
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
+}
+
+function actionAdvice(error: string): string {
+  if (/SNS:Publish/i.test(error)) {
+    return "the alarm topic's policy does not let CloudWatch publish: the topic alarmEmail creates allows it (deploy again); a topic given as alarmTopicArn needs an Allow of sns:Publish for cloudwatch.amazonaws.com (docs/operations.md)"
+  }
+  if (/KMS/i.test(error)) {
+    return "the topic's KMS key does not let CloudWatch use it: allow cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey* on the key"
+  }
+  return "read the alarm's history in the CloudWatch console and fix what the failed action names"
+}
+
+if (resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    () => {
+      console.log(`smoke check passed: ${stepsPassed} steps`)
+      process.exit(0)
+    },
+    (error: unknown) => {
+      if (error instanceof UsageError) console.error(`smoke: ${error.message}`)
+      else if (!(error instanceof StepFailure)) console.error(error)
+      console.log(`smoke check FAILED after ${stepsPassed} steps`)
+      process.exit(1)
+    },
+  )
+}
