@@ -1,4 +1,14 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib'
+import {
+  Aws,
+  CfnCondition,
+  CfnOutput,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib'
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway'
 import {
   LogGroupLogDestination,
@@ -194,7 +204,9 @@ export class HuddleStack extends Stack {
         ...(access.connections && { memorySize: 1024 }),
         environment: {
           ...(access.table ? { [envNames.tableName]: table.tableName } : {}),
-          ...(access.bucket ? { [envNames.bucketName]: bucket.bucketName } : {}),
+          ...(access.bucket
+            ? { [envNames.bucketName]: bucket.bucketName, [envNames.urlSuffix]: this.urlSuffix }
+            : {}),
           ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
           ...settingsEnvironment(access, config),
           ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),
@@ -275,7 +287,7 @@ export class HuddleStack extends Stack {
       description: 'Management API (@connections) the functions post through',
     })
     new CfnOutput(this, 'DashboardUrl', {
-      value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${monitoring.dashboard.dashboardName}`,
+      value: `https://${this.consoleDomain()}/cloudwatch/home?region=${this.region}#dashboards:name=${monitoring.dashboard.dashboardName}`,
       description: 'CloudWatch dashboard for operators',
     })
     new CfnOutput(this, 'TableName', { value: table.tableName, description: 'DynamoDB table' })
@@ -283,6 +295,24 @@ export class HuddleStack extends Stack {
       value: bucket.bucketName,
       description: 'S3 bucket for group avatars',
     })
+  }
+
+  /**
+   * The AWS console's domain in this stack's partition: China's and GovCloud's have their own, and any other
+   * partition gets the commercial one (conditions, unlike a mapping, cannot fail a deploy on an unknown key).
+   */
+  private consoleDomain(): string {
+    const inPartition = (id: string, partition: string) =>
+      new CfnCondition(this, id, { expression: Fn.conditionEquals(Aws.PARTITION, partition) }).logicalId
+    return Fn.conditionIf(
+      inPartition('InChina', 'aws-cn'),
+      'console.amazonaws.cn',
+      Fn.conditionIf(
+        inPartition('InGovCloud', 'aws-us-gov'),
+        'console.amazonaws-us-gov.com',
+        'console.aws.amazon.com',
+      ),
+    ).toString()
   }
 
   /** Grants one function exactly its `access` entry, with named actions and no `*` resources. */

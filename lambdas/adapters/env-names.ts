@@ -13,4 +13,6 @@ export const envNames = {
   dynamoEndpoint: 'DYNAMODB_ENDPOINT',
   s3Endpoint: 'S3_ENDPOINT',
   lambdaEndpoint: 'LAMBDA_ENDPOINT',
+  /** The partition's domain (amazonaws.com, amazonaws.com.cn in China) in the bucket's host on AWS. */
+  urlSuffix: 'URL_SUFFIX',
 } as const

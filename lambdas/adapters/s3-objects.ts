@@ -20,6 +20,8 @@ export interface S3ObjectsOptions {
   credentials: CredentialsProvider
   /** A custom endpoint (the local emulator): objects are addressed under it by path, `<endpoint>/<bucket>/<key>`. */
   endpoint?: string
+  /** The partition's domain in the bucket's host on AWS (amazonaws.com.cn in China); amazonaws.com by default. */
+  urlSuffix?: string
   /**
    * The key prefixes this function may read (GetObject): reading a key under them that S3 answers 403
    * AccessDenied is reading a missing key (see `missing`). Without them only NoSuchKey is missing.
@@ -46,7 +48,7 @@ export class S3Objects implements ObjectStore {
     this.readable = options.readable ?? []
     const endpoint = options.endpoint
       ? `${options.endpoint.replace(/\/+$/, '')}/${options.bucket}`
-      : `https://${options.bucket}.s3.${options.region}.amazonaws.com`
+      : `https://${options.bucket}.s3.${options.region}.${options.urlSuffix ?? 'amazonaws.com'}`
     this.http = new SignedHttp({
       endpoint,
       service: 's3',

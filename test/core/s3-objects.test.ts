@@ -69,6 +69,25 @@ describe('presigned URLs', () => {
       expect((await objects.presignDownload(keys[0] ?? '')).url.startsWith(`${host}${keys[0]}?`)).toBe(true)
     })
   }
+
+  it('name the bucket under the partition’s domain (URL_SUFFIX), as the SDK does in China', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(signingDate)
+    const region = 'cn-north-1'
+    const key = keys[0] ?? ''
+    const sdk = new S3Client({ region, credentials, requestChecksumCalculation: 'WHEN_REQUIRED' })
+    const objects = new S3Objects({
+      bucket,
+      region,
+      urlSuffix: 'amazonaws.com.cn',
+      credentials: async () => credentials,
+    })
+    const { url } = await objects.presignDownload(key)
+    expect(new URL(url).host).toBe(`${bucket}.s3.cn-north-1.amazonaws.com.cn`)
+    expect(url).toBe(
+      await getSignedUrl(sdk, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 3600 }),
+    )
+  })
 })
 
 describe('S3’s error documents', () => {

@@ -177,6 +177,10 @@ describe('functions', () => {
       })
       expect(Object.hasOwn(variables, envNames.tableName), route.routeKey).toBe(!!route.access.table)
       expect(Object.hasOwn(variables, envNames.bucketName), route.routeKey).toBe(!!route.access.bucket)
+      // The bucket's host is named under the partition's domain, which is not amazonaws.com in China.
+      expect(variables[envNames.urlSuffix], route.routeKey).toEqual(
+        route.access.bucket ? { Ref: 'AWS::URLSuffix' } : undefined,
+      )
       expect(Object.hasOwn(variables, envNames.callbackUrl), route.routeKey).toBe(!!route.access.connections)
       for (const authorizerOnly of [settings.jwksUrl.variable, settings.identityClaim.variable]) {
         expect(Object.hasOwn(variables, authorizerOnly), route.routeKey).toBe(false)
@@ -780,6 +784,37 @@ describe('monitoring', () => {
     for (const output of ['WebSocketUrl', 'CallbackUrl', 'DashboardUrl', 'TableName', 'BucketName']) {
       template.hasOutput(output, {})
     }
+  })
+
+  it('links the dashboard in the console of the stack’s partition', () => {
+    const { Outputs, Conditions } = template.toJSON() as {
+      Outputs: Record<string, { Value: unknown }>
+      Conditions: Record<string, unknown>
+    }
+    // The output's value as CloudFormation renders it in `partition`, in region R.
+    const evaluate = (value: unknown, partition: string): unknown => {
+      if (typeof value !== 'object' || value === null) return value
+      const [[name, args]] = Object.entries(value) as [[string, unknown]]
+      const list = args as unknown[]
+      const pseudo: Record<string, string> = { 'AWS::Partition': partition, 'AWS::Region': 'R' }
+      if (name === 'Ref') return pseudo[args as string] ?? args
+      if (name === 'Fn::Join')
+        return (list[1] as unknown[]).map((v) => evaluate(v, partition)).join(list[0] as string)
+      if (name === 'Fn::Equals') return evaluate(list[0], partition) === evaluate(list[1], partition)
+      if (name === 'Fn::If') {
+        const holds = evaluate(Conditions[list[0] as string], partition)
+        return evaluate(holds ? list[1] : list[2], partition)
+      }
+      return value
+    }
+    const hostIn = (partition: string) =>
+      new URL(String(evaluate(Outputs.DashboardUrl?.Value, partition))).host
+    expect(['aws', 'aws-cn', 'aws-us-gov', 'aws-iso'].map(hostIn)).toEqual([
+      'console.aws.amazon.com',
+      'console.amazonaws.cn',
+      'console.amazonaws-us-gov.com',
+      'console.aws.amazon.com',
+    ])
   })
 })
 

@@ -11,11 +11,13 @@ import { contextFor, table } from './table.js'
 /** The bucket, reached with this function's credentials, built on first use from its environment. */
 export const objects: ObjectStore = lazily(() => {
   const endpoint = optionalEnv(envNames.s3Endpoint)
+  const urlSuffix = optionalEnv(envNames.urlSuffix)
   return new S3Objects({
     bucket: requiredEnv(envNames.bucketName),
     region: awsRegion(),
     credentials,
     ...(endpoint && { endpoint }),
+    ...(urlSuffix && { urlSuffix }),
     readable: readablePrefixes,
   })
 })
