@@ -23,6 +23,34 @@ export interface AwsBehaviours {
    * s3:ListBucket.
    */
   s3MissingKeyDenied: boolean
+  /**
+   * API Gateway's request rate for the account, which covers the management API's @connections calls (POST,
+   * GET, DELETE): a token bucket refilled at this many calls a second (AWS: 10,000), past which a call is
+   * answered 429 LimitExceededException {"message":"Too Many Requests"} (0 = no limit).
+   * https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+   */
+  callbackRatePerSecond: number
+  /** That bucket's size: the calls that may come at once (AWS: a burst of 5,000). Same page. */
+  callbackBurst: number
+  /**
+   * New WebSocket connections a second for the account (AWS: 500): a handshake past it is refused 429 before
+   * the authorizer runs (0 = no limit). Same page.
+   */
+  connectionsPerSecond: number
+  /**
+   * Milliseconds the gateway waits for a route's function (AWS: 29,000) before it sends the client
+   * {"message": "Endpoint request timed out", …} and drops the function's later reply, as API Gateway does;
+   * the function runs on to its own timeout (0 = the gateway waits for it). Same page.
+   */
+  integrationTimeoutMs: number
+  /**
+   * Invocations of all the functions running at once (Lambda's default quota: 1,000 for the account): past it
+   * a synchronous invoke is throttled (429 TooManyRequestsException; through the gateway, the client gets its
+   * error frame and a $connect is refused 500) and an asynchronous event stays queued, retried until a slot
+   * frees, never lost (0 = no limit). https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html and
+   * https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+   */
+  concurrency: number
 }
 
 /** On: what tests, `npm run load` and `npm start` use unless told otherwise. */
@@ -31,6 +59,11 @@ export const awsLikeBehaviours: AwsBehaviours = {
   transactionHoldMs: 2,
   conflictRate: 0.05,
   s3MissingKeyDenied: true,
+  callbackRatePerSecond: 5000,
+  callbackBurst: 2500,
+  connectionsPerSecond: 500,
+  integrationTimeoutMs: 29_000,
+  concurrency: 500,
 }
 
 /** Off: the emulators as they are. */
@@ -39,6 +72,11 @@ export const noBehaviours: AwsBehaviours = {
   transactionHoldMs: 0,
   conflictRate: 0,
   s3MissingKeyDenied: false,
+  callbackRatePerSecond: 0,
+  callbackBurst: 0,
+  connectionsPerSecond: 0,
+  integrationTimeoutMs: 0,
+  concurrency: 0,
 }
 
 /** What the proxies injected, for tests and `npm run load` to read. */
@@ -51,10 +89,30 @@ export interface AwsBehaviourCounters {
   injectedConflicts: number
   /** 404 NoSuchKey answers turned into 403 AccessDenied for a caller without s3:ListBucket. */
   missingKeyDenials: number
+  /** Management API calls answered 429 past the account's request rate. */
+  callbackThrottles: number
+  /** Handshakes refused 429 past the new connections a second. */
+  connectThrottles: number
+  /** Requests whose function the gateway stopped waiting for (integrationTimeoutMs); its reply was dropped. */
+  integrationTimeouts: number
+  /** Synchronous invocations refused past the concurrency limit. */
+  throttledInvocations: number
+  /** Asynchronous events kept queued for a while because every slot of the concurrency limit was taken. */
+  delayedEvents: number
 }
 
 export function newCounters(): AwsBehaviourCounters {
-  return { overlapConflicts: 0, writeConflicts: 0, injectedConflicts: 0, missingKeyDenials: 0 }
+  return {
+    overlapConflicts: 0,
+    writeConflicts: 0,
+    injectedConflicts: 0,
+    missingKeyDenials: 0,
+    callbackThrottles: 0,
+    connectThrottles: 0,
+    integrationTimeouts: 0,
+    throttledInvocations: 0,
+    delayedEvents: 0,
+  }
 }
 
 /** The behaviours with the given overrides over awsLikeBehaviours. */
@@ -175,7 +233,17 @@ export const awsBehaviourVariables = {
   transactionHoldMs: 'HUDDLE_AWS_TRANSACTION_HOLD_MS',
   conflictRate: 'HUDDLE_AWS_CONFLICT_RATE',
   s3MissingKeyDenied: 'HUDDLE_AWS_S3_MISSING_KEY_DENIED',
+  callbackRatePerSecond: 'HUDDLE_AWS_CALLBACK_RATE',
+  callbackBurst: 'HUDDLE_AWS_CALLBACK_BURST',
+  connectionsPerSecond: 'HUDDLE_AWS_CONNECT_RATE',
+  integrationTimeoutMs: 'HUDDLE_AWS_INTEGRATION_TIMEOUT_MS',
+  concurrency: 'HUDDLE_AWS_CONCURRENCY',
 } as const satisfies Record<keyof AwsBehaviours, string>
+
+/** The behaviours set by a number. */
+type NumericBehaviour = {
+  [K in keyof AwsBehaviours]: AwsBehaviours[K] extends number ? K : never
+}[keyof AwsBehaviours]
 
 /**
  * The behaviours set by the environment: HUDDLE_AWS=off turns them all off, each variable above sets one
@@ -188,7 +256,7 @@ export function behavioursFromEnvironment(env: Record<string, string | undefined
     const value = switchOf(awsBehaviourVariables[key], env[awsBehaviourVariables[key]])
     if (value !== undefined) result[key] = value
   }
-  const number = (key: 'transactionHoldMs' | 'conflictRate', max: number) => {
+  const number = (key: NumericBehaviour, max: number) => {
     const name = awsBehaviourVariables[key]
     const text = env[name]
     if (text === undefined || text === '') return
@@ -202,6 +270,11 @@ export function behavioursFromEnvironment(env: Record<string, string | undefined
   flag('s3MissingKeyDenied')
   number('transactionHoldMs', 60_000)
   number('conflictRate', 1)
+  number('callbackRatePerSecond', 1_000_000)
+  number('callbackBurst', 1_000_000)
+  number('connectionsPerSecond', 100_000)
+  number('integrationTimeoutMs', 900_000)
+  number('concurrency', 100_000)
   return result
 }
 
@@ -218,6 +291,10 @@ export function describeBehaviours(b: AwsBehaviours): string {
     `transaction conflicts ${b.conflicts ? `on (hold ${b.transactionHoldMs} ms)` : 'off'}`,
     `injected conflicts ${b.conflictRate > 0 ? `${b.conflictRate * 100}%` : 'off'}`,
     `S3 missing key → 403 ${b.s3MissingKeyDenied ? 'on' : 'off'}`,
+    `callback rate ${b.callbackRatePerSecond > 0 ? `${b.callbackRatePerSecond}/s (burst ${b.callbackBurst})` : 'off'}`,
+    `new connections ${b.connectionsPerSecond > 0 ? `${b.connectionsPerSecond}/s` : 'off'}`,
+    `integration timeout ${b.integrationTimeoutMs > 0 ? `${b.integrationTimeoutMs} ms` : 'off'}`,
+    `Lambda concurrency ${b.concurrency > 0 ? b.concurrency : 'off'}`,
   ].join(', ')
 }
 
@@ -225,6 +302,9 @@ export function describeBehaviours(b: AwsBehaviours): string {
 export function describeCounters(c: AwsBehaviourCounters): string {
   return (
     `${c.overlapConflicts} transactions cancelled on an overlap, ${c.writeConflicts} writes refused inside a ` +
-    `transaction, ${c.injectedConflicts} transactions cancelled at random, ${c.missingKeyDenials} missing keys answered 403`
+    `transaction, ${c.injectedConflicts} transactions cancelled at random, ${c.missingKeyDenials} missing keys answered 403` +
+    `, ${c.callbackThrottles} callbacks answered 429, ${c.connectThrottles} connections refused 429, ` +
+    `${c.integrationTimeouts} integrations timed out, ${c.throttledInvocations} invocations throttled, ` +
+    `${c.delayedEvents} events held for concurrency`
   )
 }

@@ -127,6 +127,50 @@ parentPort.on('message', async ({ id, event, requestId, memory }) => {
 })
 `
 
+/**
+ * Lambda's concurrency quota, shared by every function of the account: at most `limit()` invocations run at
+ * once (0 = no limit), each holding its slot until the function ends, whoever stopped waiting for it.
+ * https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
+ */
+export class ConcurrencyLimit {
+  private running = 0
+  private readonly waiters = new Set<() => void>()
+
+  constructor(private readonly limit: () => number) {}
+
+  /** A slot for one invocation, released by calling it (once); undefined when every slot is taken. */
+  tryAcquire(): (() => void) | undefined {
+    const limit = this.limit()
+    if (limit > 0 && this.running >= limit) return undefined
+    this.running++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.running--
+      for (const wake of [...this.waiters]) wake()
+    }
+  }
+
+  /** Resolves at the next release, or after `ms` (the limit may have been raised meanwhile). */
+  freed(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.waiters.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.waiters.add(wake)
+    })
+  }
+
+  /** Invocations running now. */
+  get inUse(): number {
+    return this.running
+  }
+}
+
 type Settle = (outcome: Invocation<unknown>) => void
 interface Pending {
   settle: Settle
@@ -173,6 +217,8 @@ export class LocalFunction<E, R> {
   private readonly instances = new Set<Instance>()
   private nextId = 0
   private closed = false
+  /** Dev mode: the next invocations that start late, each by its delay (slowNext). */
+  private readonly delays: number[] = []
 
   constructor(
     readonly definition: FunctionDefinition,
@@ -182,6 +228,10 @@ export class LocalFunction<E, R> {
 
   /** Runs one invocation; `requestId` is the context's awsRequestId (an async event keeps its own across retries). */
   invoke(event: E, requestId: string = randomUUID()): Promise<Invocation<R>> {
+    const delay = this.delays.shift()
+    if (delay !== undefined) {
+      return new Promise((resolve) => setTimeout(resolve, delay)).then(() => this.invoke(event, requestId))
+    }
     if (this.closed) return Promise.resolve({ ok: false, reason: 'crash', message: 'the gateway is closing' })
     this.current ??= this.start()
     const instance = this.current
@@ -192,6 +242,14 @@ export class LocalFunction<E, R> {
       if (instance.ready) this.startClock(instance, id, pending)
       instance.worker.postMessage({ id, event, requestId })
     })
+  }
+
+  /**
+   * Dev mode: the next `count` invocations start `ms` late, as behind a slow cold start or a slow call, so
+   * that a test sees what a slow function meets (API Gateway's integration timeout).
+   */
+  slowNext(count: number, ms: number): void {
+    for (let i = 0; i < count; i++) this.delays.push(ms)
   }
 
   /**

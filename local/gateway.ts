@@ -17,6 +17,7 @@ import type { FunctionOutput } from './functions.js'
 import { Connections } from './gateway/connections.js'
 import { DevApi } from './gateway/dev-api.js'
 import type { Endpoints } from './gateway/environment.js'
+import { TokenBucket } from './gateway/limits.js'
 import { manageConnection } from './gateway/management-api.js'
 import type { GatewayState } from './gateway/state.js'
 import { WebSocketSide } from './gateway/websocket.js'
@@ -63,7 +64,11 @@ export interface Gateway {
     /** Resolves once none is running or waiting for a retry. */
     settled(): Promise<void>
   }
-  /** The AWS behaviours in force, and what the proxies injected so far (also GET /dev/aws-behaviours). */
+  /**
+   * The AWS behaviours in force, and what the proxies and the gateway injected so far (also GET
+   * /dev/aws-behaviours). The gateway's limits read `behaviours` at each request, so a test may change them
+   * while it runs.
+   */
   aws: { behaviours: AwsBehaviours; counters: AwsBehaviourCounters }
   close(): Promise<void>
 }
@@ -71,19 +76,36 @@ export interface Gateway {
 /**
  * A local stand-in for API Gateway WebSockets: the authorizer and $connect on the handshake, routing by
  * `action` through the route table, two-way replies, the SigV4-checked management API, and API Gateway's
- * limits. Each function runs as Lambda would run it (local/functions.ts), with the grants the CDK stack
- * gives it, enforced in front of the emulators (local/access-proxies.ts). It also serves Lambda's Invoke
- * API (local/lambda-api.ts), through which the routes' functions hand work to the workers. The rooms it is
- * made of live in local/gateway/; this composes them.
+ * and Lambda's limits (frame sizes, connection life, the account's request and connection rates, the
+ * integration timeout, Lambda's concurrency; local/aws-behaviours.ts). Each function runs as Lambda would
+ * run it (local/functions.ts), with the grants the CDK stack gives it, enforced in front of the emulators
+ * (local/access-proxies.ts). It also serves Lambda's Invoke API (local/lambda-api.ts), through which the
+ * routes' functions hand work to the workers. The rooms it is made of live in local/gateway/; this
+ * composes them.
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? (() => {})
   const routes = options.routes ?? sharedRoutes
   const workers = options.workers ?? sharedWorkers
-  const state: GatewayState = { connections: new Connections(), functions: undefined }
+  const aws = { behaviours: resolveBehaviours(options.aws), counters: newCounters() }
+  const { behaviours } = aws
+  const state: GatewayState = {
+    connections: new Connections(),
+    functions: undefined,
+    aws,
+    throttles: {
+      callbacks: new TokenBucket(() => ({
+        rate: behaviours.callbackRatePerSecond,
+        burst: behaviours.callbackBurst,
+      })),
+      connections: new TokenBucket(() => ({
+        rate: behaviours.connectionsPerSecond,
+        burst: behaviours.connectionsPerSecond,
+      })),
+    },
+  }
   const endpoints: Endpoints = {}
   const devApi = options.tokens && new DevApi(state, options.tokens, endpoints)
-  const aws = { behaviours: resolveBehaviours(options.aws), counters: newCounters() }
 
   async function serveHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://gateway')

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Invocation, LocalFunction } from './functions.js'
+import type { AwsBehaviourCounters } from './aws-behaviours.js'
+import type { ConcurrencyLimit, Invocation, LocalFunction } from './functions.js'
 import { denialMessage, functionArn, type Grants } from './grants.js'
-import { readBody, sendAwsError } from './http.js'
+import { readBody, sendAwsError, sendJson } from './http.js'
 import type { SignatureVerifier } from './sigv4.js'
 
 /** Lambda's Invoke payload quotas (2025): 6 MB for a call answered at once, 1 MB for an event it queues. */
@@ -37,14 +38,23 @@ export interface LambdaApiOptions {
   verifier: SignatureVerifier
   /** The waits before each retry of a failed event; its length is the number of retries. */
   eventRetryDelaysMs?: readonly number[]
+  /** Lambda's concurrency quota, shared with the gateway's own invocations: none when absent. */
+  concurrency?: ConcurrencyLimit
+  /** Where throttled calls and held events are counted. */
+  counters?: Pick<AwsBehaviourCounters, 'throttledInvocations' | 'delayedEvents'>
   log: (line: string) => void
 }
+
+/** The longest a throttled event waits before it tries for a slot again (Lambda backs off up to minutes). */
+const throttledEventMaxWaitMs = 1000
 
 /**
  * Lambda's Invoke API (POST /2015-03-31/functions/{FunctionName}/invocations) for the local functions,
  * as the fan-out worker is invoked in AWS: SigV4 (service `lambda`) and lambda:InvokeFunction checked
  * first; RequestResponse answers the handler's result (or its error, flagged Unhandled), DryRun only
  * checks, and Event answers 202 at once and runs the function in the background with Lambda's retries.
+ * Past the concurrency limit a RequestResponse call is answered 429 TooManyRequestsException, and an event
+ * stays queued until a slot frees (its retries are not spent on it), as Lambda does.
  * Events still running or waiting for a retry are tracked, so that close() leaves nothing behind.
  */
 export class LocalLambdaApi {
@@ -138,7 +148,18 @@ export class LocalLambdaApi {
       response.writeHead(202).end()
       return
     }
-    const outcome = await this.track(this.attempt(fn, event.value, requestId))
+    const release = this.slot()
+    if (!release) {
+      if (this.options.counters) this.options.counters.throttledInvocations++
+      log(`Lambda API: throttled Invoke ${name}: the concurrency limit is reached`)
+      response.setHeader('x-amzn-errortype', 'TooManyRequestsException')
+      return sendJson(response, 429, {
+        Reason: 'ConcurrentInvocationLimitExceeded',
+        Type: 'User',
+        message: 'Rate Exceeded.',
+      })
+    }
+    const outcome = await this.track(this.attempt(fn, event.value, requestId)).finally(release)
     const headers = { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' }
     if (outcome.ok) {
       response.writeHead(200, headers).end(JSON.stringify(outcome.result ?? null))
@@ -201,7 +222,12 @@ export class LocalLambdaApi {
     const { name } = fn.definition
     const counts = this.countsOf(name)
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.attempt(fn, event, requestId)
+      const release = await this.queuedSlot(name, requestId)
+      if (!release) {
+        this.options.log(`${name}: event ${requestId} dropped while queued: the gateway is closing`)
+        return
+      }
+      const outcome = await this.attempt(fn, event, requestId).finally(release)
       if (outcome.ok) return
       counts.failed++
       const why = `${outcome.reason}: ${outcome.message}`
@@ -218,6 +244,30 @@ export class LocalLambdaApi {
         this.options.log(`${name}: event ${requestId} dropped before its retry: the gateway is closing`)
         return
       }
+    }
+  }
+
+  /** A slot of the concurrency limit, or undefined when every one is taken. */
+  private slot(): (() => void) | undefined {
+    return this.options.concurrency ? this.options.concurrency.tryAcquire() : () => {}
+  }
+
+  /**
+   * A slot for a queued event: while every one is taken, the event waits (until one is released, or a
+   * jittered backoff) and tries again, counted once; undefined when the API closes meanwhile.
+   */
+  private async queuedSlot(name: string, requestId: string): Promise<(() => void) | undefined> {
+    const { concurrency, counters, log } = this.options
+    for (let tries = 0; ; tries++) {
+      const release = this.slot()
+      if (release) return release
+      if (tries === 0) {
+        if (counters) counters.delayedEvents++
+        log(`${name}: event ${requestId} throttled (the concurrency limit); it stays queued`)
+      }
+      const backoff = Math.min(throttledEventMaxWaitMs, 20 * 2 ** tries) * (0.5 + Math.random() / 2)
+      const waited = await Promise.race([this.wait(backoff), concurrency?.freed(backoff).then(() => true)])
+      if (!waited || this.closing) return undefined
     }
   }
 

@@ -13,6 +13,10 @@ export const metricNames = {
   /** DynamoDB writes sent again because they overlapped a transaction on an item (a busy group): a rising
    * count means contention; a write that runs out of retries is logged at WARN and answers INTERNAL. */
   transactionConflicts: 'TransactionConflicts',
+  /** Posts to connections sent again after the management API answered 429 (the account's request rate,
+   * shared by every callback): a rising count means fan-outs press on it; a post that runs out of retries is
+   * logged at WARN and counted in DeliveryFailures. */
+  callbackThrottles: 'CallbackThrottles',
   eventsDelivered: 'EventsDelivered',
   deliveryFailures: 'DeliveryFailures',
   staleConnectionsPruned: 'StaleConnectionsPruned',

@@ -13,7 +13,7 @@ const devBodyBytes = 4096
 /**
  * Dev mode's HTTP side: the web chat, the JWKS the authorizer verifies against, tokens and their check, and
  * the helpers tests and benchmarks use (connections, memory) and the faults they inject (posts that fail,
- * worker invocations that fail or repeat).
+ * worker invocations that fail or repeat, invocations that start late).
  */
 export class DevApi {
   private readonly webApp = new WebApp()
@@ -48,7 +48,9 @@ export class DevApi {
       await this.invocationFault(request, response, 'fail')
     } else if (method === 'POST' && path === '/dev/duplicate-invocations') {
       await this.invocationFault(request, response, 'duplicate')
-    } else return false
+    } else if (method === 'POST' && path === '/dev/slow-invocations')
+      await this.slowInvocations(request, response)
+    else return false
     return true
   }
 
@@ -139,6 +141,24 @@ export class DevApi {
     if (!lambdaApi?.has(name)) return sendJson(response, 404, { message: `no function named ${name}` })
     if (fault === 'fail') lambdaApi.failNext(name, count)
     else lambdaApi.duplicateNext(name, count)
+    response.writeHead(204).end()
+  }
+
+  /**
+   * Makes the next `count` invocations of any function (a route's included) start `ms` late, as a slow cold
+   * start or a slow call would, so that a test sees API Gateway's integration timeout without a slow handler.
+   */
+  private async slowInvocations(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const usage = 'send {"function": "<name>", "ms": <delay>, "count"?: <invocations, 1 by default>}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { function: name, ms, count = 1 } = input.value
+    const valid = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 1
+    if (typeof name !== 'string' || !valid(ms) || !valid(count))
+      return sendJson(response, 400, { message: usage })
+    const fn = this.state.functions?.every.find((f) => f.definition.name === name)
+    if (!fn) return sendJson(response, 404, { message: `no function named ${name}` })
+    fn.slowNext(count as number, ms as number)
     response.writeHead(204).end()
   }
 

@@ -8,7 +8,9 @@ import type { GatewayState } from './state.js'
 /**
  * The @connections management API the handlers' real SDK client calls. As execute-api does, it answers
  * 403 to a request that is not SigV4-signed by a key granted ManageConnections (a function whose route
- * has `connections`, or the developer's own), before it looks at the connection.
+ * has `connections`, or the developer's own), before it looks at the connection; past the account's request
+ * rate (AwsBehaviours.callbackRatePerSecond) it answers 429 LimitExceededException, `{"message":"Too Many
+ * Requests"}`.
  */
 export async function manageConnection(
   state: GatewayState,
@@ -22,6 +24,11 @@ export async function manageConnection(
     method === 'POST' ? await readBody(request, limits.postBytes).catch(() => undefined) : Buffer.alloc(0)
   if (data === undefined) {
     return sendAwsError(response, 413, 'PayloadTooLargeException', `data is over ${limits.postBytes} bytes`)
+  }
+  // The account's request rate is spent before the call is looked at, as API Gateway throttles first.
+  if (!state.throttles.callbacks.take()) {
+    state.aws.counters.callbackThrottles++
+    return sendAwsError(response, 429, 'LimitExceededException', 'Too Many Requests')
   }
   const refusal = await refuseManagementCall(state, request, data, id)
   if (refusal) {

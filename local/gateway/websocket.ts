@@ -23,8 +23,9 @@ export interface WebSocketOptions {
 type AuthorizerContext = WebSocketEvent['requestContext']['authorizer']
 
 /**
- * API Gateway's WebSocket side: the handshake (the authorizer, then $connect), frames routed by `action`,
- * two-way replies, the idle and lifetime limits, and $disconnect when a connection closes.
+ * API Gateway's WebSocket side: the handshake (the authorizer, then $connect; 429 past the new connections a
+ * second), frames routed by `action`, two-way replies (or API Gateway's error frame), the idle and lifetime
+ * limits, and $disconnect when a connection closes.
  */
 export class WebSocketSide {
   // A larger frame closes the connection with 1009, as API Gateway's 32 KB frame limit does.
@@ -62,6 +63,11 @@ export class WebSocketSide {
       log(`refused a connection from ${sourceIp}: ${status} ${text} (${why})`)
       refuse(socket, status, text)
     }
+    // New connections a second are counted before anything runs, as API Gateway throttles first.
+    if (!state.throttles.connections.take()) {
+      state.aws.counters.connectThrottles++
+      return refused(429, 'Too Many Requests', 'past the new connections a second')
+    }
     const headers = Object.fromEntries(
       Object.entries(request.headers).map(([name, value]) => [
         name,
@@ -92,10 +98,9 @@ export class WebSocketSide {
       },
       isBase64Encoded: false,
     })
-    if (!connected) return refused(500, 'Internal Server Error', '$connect failed')
-    if (connected.statusCode >= 300) {
-      return refused(connected.statusCode, 'Refused', `$connect answered ${connected.statusCode}`)
-    }
+    if (!connected.ok) return refused(500, 'Internal Server Error', `$connect ${connected.why}`)
+    const { statusCode } = connected.result
+    if (statusCode >= 300) return refused(statusCode, 'Refused', `$connect answered ${statusCode}`)
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       opened()
       const now = Date.now()
@@ -166,19 +171,15 @@ export class WebSocketSide {
       isBase64Encoded: isBinary,
     }
     const route = routes.find((r) => r.routeKey === routeKey) as RouteDefinition
-    const result = await state.functions?.invoke(routeKey, event)
+    const outcome = await state.functions?.invoke(routeKey, event)
     const socket = state.connections.get(connectionId)?.socket
     if (socket?.readyState !== WebSocket.OPEN) return
-    if (result === undefined) {
-      socket.send(
-        JSON.stringify({
-          message: 'Internal server error',
-          connectionId,
-          requestId: event.requestContext.requestId,
-        }),
-      )
-    } else if (route.replies && result.body !== undefined) {
-      socket.send(result.body)
+    if (!outcome?.ok) {
+      // API Gateway's own frames: a function that failed or was throttled, or one it stopped waiting for.
+      const message = outcome?.why === 'timed out' ? 'Endpoint request timed out' : 'Internal server error'
+      socket.send(JSON.stringify({ message, connectionId, requestId: event.requestContext.requestId }))
+    } else if (route.replies && outcome.result.body !== undefined) {
+      socket.send(outcome.result.body)
     }
   }
 

@@ -13,8 +13,16 @@ import {
 } from '../../lambdas/routes.js'
 import { authorizerSettings } from '../../lambdas/settings.js'
 import { type ProxyBehaviours, startDynamoDbProxy, startS3Proxy } from '../access-proxies.js'
+import { awsLikeBehaviours, newCounters } from '../aws-behaviours.js'
 import type { DevTokens, explainRefusedToken } from '../dev-tokens.js'
-import { buildFunctions, type FunctionOutput, LocalFunction, sourceModule } from '../functions.js'
+import {
+  buildFunctions,
+  ConcurrencyLimit,
+  type FunctionOutput,
+  type Invocation,
+  LocalFunction,
+  sourceModule,
+} from '../functions.js'
 import { Grants, localAccount } from '../grants.js'
 import { LocalLambdaApi } from '../lambda-api.js'
 import { SignatureVerifier } from '../sigv4.js'
@@ -24,9 +32,6 @@ import { functionEnvironment } from './environment.js'
 
 /** What the gateway expects of a token, to explain a refusal. */
 export type ExpectedTokens = Parameters<typeof explainRefusedToken>[1]
-
-/** API Gateway gives up on an integration after 29 s, whatever the function's own timeout. */
-const integrationTimeoutSeconds = 29
 
 /** What the token settings in the functions' environment say a token must carry. */
 function expectedTokensIn(environment: Record<string, string>, tokens?: DevTokens): ExpectedTokens {
@@ -38,6 +43,15 @@ function expectedTokensIn(environment: Record<string, string>, tokens?: DevToken
     ...(environment[identityClaim.variable] && { identityClaim: environment[identityClaim.variable] }),
   }
 }
+
+/**
+ * What API Gateway got from a route's function: its result, or why there is none: it threw, crashed or
+ * timed out itself (`failed`), the gateway stopped waiting for it (`timed out`, the integration timeout), or
+ * Lambda throttled it (`throttled`, the concurrency limit).
+ */
+export type RouteOutcome =
+  | { ok: true; result: WebSocketResult }
+  | { ok: false; why: 'failed' | 'timed out' | 'throttled' }
 
 /** The functions the gateway runs, warm, with their grants, the management API's verifier and the Lambda API. */
 export class LocalFunctions {
@@ -52,15 +66,21 @@ export class LocalFunctions {
     readonly lambdaApi: LocalLambdaApi,
     readonly expectedTokens: ExpectedTokens,
     private readonly log: (line: string) => void,
+    private readonly aws: ProxyBehaviours,
+    private readonly concurrency: ConcurrencyLimit,
   ) {}
 
-  /** The authorizer's answer to a $connect with this query and these headers. */
+  /** The authorizer's answer to a $connect with this query and these headers (throttled past the concurrency). */
   authorize(
     query: Record<string, string>,
     headers: Record<string, string | undefined>,
     connectionId: string,
-  ) {
-    return this.track(
+  ): Promise<Invocation<AuthorizerResult>> {
+    const release = this.slot('authorizer')
+    if (!release) {
+      return Promise.resolve({ ok: false, reason: 'crash', message: 'Rate Exceeded. (concurrency limit)' })
+    }
+    const running = this.track(
       this.authorizerFunction.invoke({
         type: 'REQUEST',
         methodArn: `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/$connect`,
@@ -69,18 +89,52 @@ export class LocalFunctions {
         requestContext: { routeKey: '$connect', eventType: 'CONNECT', connectionId, apiId, stage },
       }),
     )
+    void running.finally(release)
+    return running
   }
 
   /**
-   * Runs a route's function; undefined when it threw, timed out or crashed (API Gateway's "Internal server
-   * error").
+   * Runs a route's function as API Gateway integrates it: throttled when every slot of the concurrency
+   * limit is taken, and given up after the integration timeout (the function runs on, its reply dropped).
    */
-  async invoke(routeKey: string, event: WebSocketEvent): Promise<WebSocketResult | undefined> {
+  async invoke(routeKey: string, event: WebSocketEvent): Promise<RouteOutcome> {
     const fn = this.routeFunctions.get(routeKey)
-    if (!fn) return undefined
-    const outcome = await this.track(fn.invoke(event))
-    if (outcome.ok) return outcome.result
-    if (outcome.reason === 'error') this.log(`${routeKey} handler threw: ${outcome.stack ?? outcome.message}`)
+    if (!fn) return { ok: false, why: 'failed' }
+    const release = this.slot(routeKey)
+    if (!release) return { ok: false, why: 'throttled' }
+    const running = this.track(fn.invoke(event)).then((outcome): RouteOutcome => {
+      if (outcome.ok) return { ok: true, result: outcome.result }
+      if (outcome.reason === 'error')
+        this.log(`${routeKey} handler threw: ${outcome.stack ?? outcome.message}`)
+      return { ok: false, why: 'failed' }
+    })
+    void running.finally(release)
+    // Nobody waits for $disconnect's answer.
+    const cutMs = routeKey === '$disconnect' ? 0 : this.aws.behaviours.integrationTimeoutMs
+    if (cutMs <= 0) return running
+    let timer: NodeJS.Timeout | undefined
+    const cut = new Promise<RouteOutcome>((resolve) => {
+      timer = setTimeout(() => {
+        this.aws.counters.integrationTimeouts++
+        this.log(
+          `${routeKey}: no answer within ${cutMs} ms (the integration timeout); its reply will be dropped`,
+        )
+        resolve({ ok: false, why: 'timed out' })
+      }, cutMs)
+    })
+    try {
+      return await Promise.race([running, cut])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** A slot of the concurrency limit for one invocation, or undefined (counted, logged) when it is throttled. */
+  private slot(name: string): (() => void) | undefined {
+    const release = this.concurrency.tryAcquire()
+    if (release) return release
+    this.aws.counters.throttledInvocations++
+    this.log(`${name}: throttled, ${this.concurrency.inUse} invocations running (the concurrency limit)`)
     return undefined
   }
 
@@ -139,6 +193,7 @@ export async function startFunctions(
     },
   )
   const region = environment.AWS_REGION ?? localAccount.region
+  const aws = options.aws ?? { behaviours: awsLikeBehaviours, counters: newCounters() }
   // What starts from here on is stopped, last first.
   const stops: (() => Promise<unknown>)[] = []
   const stop = async () => {
@@ -147,13 +202,13 @@ export async function startFunctions(
   try {
     const dynamo = environment[envNames.dynamoEndpoint]
     if (dynamo) {
-      const proxy = await startDynamoDbProxy(dynamo, grants, log, options.aws)
+      const proxy = await startDynamoDbProxy(dynamo, grants, log, aws)
       stops.push(proxy.close)
       endpoints.dynamo = proxy.endpoint
     }
     const s3 = environment[envNames.s3Endpoint]
     if (s3) {
-      const proxy = await startS3Proxy(s3, grants, log, options.aws)
+      const proxy = await startS3Proxy(s3, grants, log, aws)
       stops.push(proxy.close)
       endpoints.s3 = proxy.endpoint
     }
@@ -172,9 +227,8 @@ export async function startFunctions(
       environment: functionEnvironment(name, access, environment, { ...endpoints, lambda: url }),
       timeoutSeconds,
     })
-    const integrated = (seconds: number) => Math.min(seconds, integrationTimeoutSeconds)
     const authorizerFunction = new LocalFunction<AuthorizerEvent, AuthorizerResult>(
-      definition(authorizer.handler, 'authorizer', integrated(authorizer.timeoutSeconds)),
+      definition(authorizer.handler, 'authorizer', authorizer.timeoutSeconds),
       log,
       options.output,
     )
@@ -182,7 +236,7 @@ export async function startFunctions(
       routes.map((route) => [
         route.routeKey,
         new LocalFunction<WebSocketEvent, WebSocketResult>(
-          definition(route.handler, route.access, integrated(route.timeoutSeconds)),
+          definition(route.handler, route.access, route.timeoutSeconds),
           log,
           options.output,
         ),
@@ -202,9 +256,12 @@ export async function startFunctions(
       ...workerFunctions,
     ]
     stops.push(() => Promise.all(every.map((fn) => fn.close())))
+    const concurrency = new ConcurrencyLimit(() => aws.behaviours.concurrency)
     const lambdaApi = new LocalLambdaApi({
       functions: new Map(every.map((fn) => [fn.definition.name, fn as LocalFunction<unknown, unknown>])),
       grants,
+      concurrency,
+      counters: aws.counters,
       verifier: new SignatureVerifier('lambda', region, (id) => grants.secretOf(id)),
       ...(options.eventRetryDelaysMs && { eventRetryDelaysMs: options.eventRetryDelaysMs }),
       log,
@@ -222,6 +279,8 @@ export async function startFunctions(
       lambdaApi,
       expectedTokensIn(environment, options.tokens),
       log,
+      aws,
+      concurrency,
     )
     return { functions, stop }
   } catch (error) {

@@ -34,6 +34,13 @@ export const delivery = new Delivery({
         region: awsRegion(),
         credentials,
         maxSockets: settings.fanOutConcurrency,
+        // The account's request rate covers callback posts: a large fan-out's 429s are waited out, counted.
+        throttleRetry: {},
+        onThrottled: {
+          retried: () => metrics.addMetric(metricNames.callbackThrottles, MetricUnit.Count, 1),
+          exhausted: (connectionId, attempts) =>
+            logger.warn('post still throttled after retries', { connectionId, attempts }),
+        },
       }),
   ),
   concurrency: settings.fanOutConcurrency,

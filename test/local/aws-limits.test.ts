@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto'
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi'
+import { ChatClient } from '@huddle/client'
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { throttleBackoffMs } from '../../lambdas/adapters/management-api.js'
+import { type AwsBehaviours, awsLikeBehaviours } from '../../local/aws-behaviours.js'
+import { closeDevConnection, createDevTokens } from '../../local/dev-tokens.js'
+import { ConcurrencyLimit } from '../../local/functions.js'
+import { TokenBucket } from '../../local/gateway/limits.js'
+import { type Gateway, startGateway } from '../../local/gateway.js'
+import { functionCredentials, localAccount } from '../../local/grants.js'
+import { localHandlerEnvironment } from '../../local/stack.js'
+import { connector } from '../support/clients.js'
+import { handshakeStatus, type TestClient, tokenFor, unique } from '../support/huddle.js'
+import { waitFor } from '../support/sdk.js'
+
+// A gateway of its own on the shared emulators, AWS-like, each case turning one of API Gateway's or
+// Lambda's limits down (the gateway reads them at each request) and back up after it. Every fan-out goes
+// through the fan-out worker (slices of one connection), so that Lambda's asynchronous path meets them too.
+let gateway: Gateway
+const connect = connector(() => gateway.url)
+beforeAll(async () => {
+  gateway = await startGateway({
+    port: 0,
+    tokens: await createDevTokens(),
+    handlerEnvironment: (url) =>
+      localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint'), { fanOutSliceSize: 1 }),
+    log: () => {},
+    functionOutput: () => {},
+  })
+})
+afterEach(() => {
+  Object.assign(gateway.aws.behaviours, awsLikeBehaviours)
+})
+const sdkClients: ChatClient[] = []
+afterAll(async () => {
+  await Promise.all(sdkClients.splice(0).map((client) => client.close()))
+  await gateway?.close()
+})
+
+const limit = (overrides: Partial<AwsBehaviours>) => Object.assign(gateway.aws.behaviours, overrides)
+const counters = () => ({ ...gateway.aws.counters })
+const wsUrl = () => gateway.url.replace(/^http/, 'ws')
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
+
+async function sdk(sub: string): Promise<ChatClient> {
+  const client = await ChatClient.connect(wsUrl(), {
+    token: () => tokenFor(sub, undefined, gateway.url),
+    reconnect: { minDelayMs: 20, maxDelayMs: 500 },
+    onError: () => {},
+  })
+  sdkClients.push(client)
+  return client
+}
+
+async function connectionIdOf(sub: string): Promise<string> {
+  const response = await fetch(`${gateway.url}/dev/connections?sub=${encodeURIComponent(sub)}`)
+  const { connectionIds } = (await response.json()) as { connectionIds: string[] }
+  expect(connectionIds).toHaveLength(1)
+  return connectionIds[0] as string
+}
+
+/** The next `count` invocations of `fn` start `ms` late. */
+async function slow(fn: string, ms: number, count = 1): Promise<void> {
+  const response = await fetch(`${gateway.url}/dev/slow-invocations`, {
+    method: 'POST',
+    body: JSON.stringify({ function: fn, ms, count }),
+  })
+  expect(response.status).toBe(204)
+}
+
+/** A group `owner` made with `members`, every one joined. */
+async function group(owner: TestClient | ChatClient, members: TestClient[]): Promise<string> {
+  const gid = unique('limits')
+  const invite = { gid, name: 'Limits', members: members.map((m) => m.iss) }
+  if ('ok' in owner) await owner.ok('invite', invite)
+  else await owner.request('invite', invite)
+  for (const member of members) await member.ok('join', { gid })
+  return gid
+}
+
+const bodiesOf = (client: TestClient, gid: string) =>
+  client.events('chat.message', gid).map((event) => (event as { body?: string }).body)
+
+describe('the limits’ pure parts', () => {
+  it('a token bucket lets its burst through, then its rate, and everything at rate 0', () => {
+    let now = 0
+    const limits = { rate: 10, burst: 5 }
+    const bucket = new TokenBucket(
+      () => limits,
+      () => now,
+    )
+    const take = (n: number) => Array.from({ length: n }, () => bucket.take()).filter(Boolean).length
+    expect(take(8)).toBe(5)
+    now += 100
+    expect(take(3)).toBe(1)
+    now += 60_000
+    expect(take(20)).toBe(5)
+    limits.burst = 2
+    now += 60_000
+    expect(take(20)).toBe(2)
+    limits.rate = 0
+    expect(take(1000)).toBe(1000)
+  })
+
+  it('a concurrency limit hands out at most its slots, each released once, and none at 0', () => {
+    let slots = 2
+    const concurrency = new ConcurrencyLimit(() => slots)
+    const first = concurrency.tryAcquire()
+    const second = concurrency.tryAcquire()
+    expect(concurrency.tryAcquire()).toBeUndefined()
+    first?.()
+    first?.()
+    expect(concurrency.inUse).toBe(1)
+    expect(concurrency.tryAcquire()).toBeDefined()
+    second?.()
+    slots = 0
+    expect(Array.from({ length: 50 }, () => concurrency.tryAcquire()).every(Boolean)).toBe(true)
+  })
+
+  it('backs a throttled post off with full jitter, capped', () => {
+    const retry = { maxAttempts: 8, baseMs: 100, capMs: 2000 }
+    expect([1, 2, 3, 4, 5, 6].map((attempt) => throttleBackoffMs(retry, attempt, () => 0.999))).toEqual([
+      99, 199, 399, 799, 1598, 1998,
+    ])
+    expect(throttleBackoffMs(retry, 3, () => 0)).toBe(0)
+  })
+})
+
+describe('API Gateway’s and Lambda’s limits', () => {
+  it('answers a management API call past the account’s request rate 429 LimitExceededException', async () => {
+    const [erin] = await connect(unique('erin'))
+    const id = await connectionIdOf(erin.iss)
+    limit({ callbackRatePerSecond: 1, callbackBurst: 1 })
+    const before = counters()
+    const management = new ApiGatewayManagementApiClient({
+      region: localAccount.region,
+      endpoint: gateway.url,
+      credentials: functionCredentials('message'),
+      maxAttempts: 1,
+    })
+    const post = () =>
+      management.send(
+        new PostToConnectionCommand({ ConnectionId: id, Data: new TextEncoder().encode('{"type":"x"}') }),
+      )
+    const outcomes = await Promise.all(
+      [post(), post()].map((call) =>
+        call.then(
+          () => 'ok',
+          (e) => e,
+        ),
+      ),
+    )
+    expect(outcomes).toContain('ok')
+    expect(outcomes.find((outcome) => outcome !== 'ok')).toMatchObject({
+      name: 'LimitExceededException',
+      $metadata: { httpStatusCode: 429 },
+    })
+    // API Gateway's own answer, before it looks at the signature.
+    const raw = await fetch(`${gateway.url}/@connections/${encodeURIComponent(id)}`, { method: 'POST' })
+    expect(raw.status).toBe(429)
+    expect(raw.headers.get('x-amzn-errortype')).toBe('LimitExceededException')
+    expect(await raw.json()).toEqual({ message: 'Too Many Requests' })
+    expect(gateway.aws.counters.callbackThrottles - before.callbackThrottles).toBe(2)
+    management.destroy()
+  })
+
+  it('delivers every message of a flood to every member, once, while posts are throttled', async () => {
+    const [alice, bob, carol, dave] = await connect(
+      unique('alice'),
+      unique('bob'),
+      unique('carol'),
+      unique('dave'),
+    )
+    const gid = await group(alice, [bob, carol, dave])
+    limit({ callbackRatePerSecond: 20, callbackBurst: 2 })
+    const before = counters()
+    const sent = Array.from({ length: 8 }, (_, i) => `flood ${i}`)
+    const replies = await Promise.all(sent.map((body) => alice.request('message', { gid, body })))
+    expect(replies.map((reply) => reply.type)).toEqual(sent.map(() => 'ack'))
+    for (const member of [bob, carol, dave]) {
+      await waitFor(() => expect(bodiesOf(member, gid).sort()).toEqual([...sent].sort()))
+    }
+    expect(gateway.aws.counters.callbackThrottles).toBeGreaterThan(before.callbackThrottles)
+    await gateway.events.settled()
+    expect(gateway.events.counts('fanout').exhausted).toBe(0)
+  })
+
+  it('refuses handshakes past the new connections a second with 429, and the SDK reconnects through them', async () => {
+    const frank = unique('frank')
+    const client = await sdk(frank)
+    const id = await connectionIdOf(frank)
+    limit({ connectionsPerSecond: 1 })
+    const before = counters()
+    const url = `${wsUrl()}/?token=${await tokenFor(unique('gina'), undefined, gateway.url)}`
+    const statuses = await Promise.all([1, 2, 3, 4].map(() => handshakeStatus(url)))
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(3)
+    // Cut while the second's one connection is spent: the SDK meets 429s, backs off, and gets back in.
+    expect(await closeDevConnection(gateway.url, id)).toBe(204)
+    const reply = await client.request('groups', {})
+    expect(reply).toMatchObject({ type: 'ack' })
+    expect(gateway.aws.counters.connectThrottles - before.connectThrottles).toBeGreaterThanOrEqual(4)
+  })
+
+  it('sends API Gateway’s timed-out frame past the integration timeout, drops the late reply, and the SDK still gets its answer', async () => {
+    const owner = unique('hana')
+    const client = await sdk(owner)
+    const [ivan] = await connect(unique('ivan'))
+    const gid = await group(client, [ivan])
+    const [raw] = await connect(owner)
+    limit({ integrationTimeoutMs: 300 })
+    const before = counters()
+
+    await slow('message', 900)
+    raw.socket.send(JSON.stringify({ action: 'message', id: 'slow', gid, body: 'slow' }))
+    const frame = await raw.frame((f) => f.message !== undefined)
+    expect(frame).toEqual({
+      message: 'Endpoint request timed out',
+      connectionId: expect.any(String),
+      requestId: expect.any(String),
+    })
+    // The function runs on and its message is stored and delivered; its reply goes nowhere.
+    await ivan.nextEvent('chat.message', (event) => (event as { body?: string }).body === 'slow')
+    await sleep(300)
+    await raw.settle()
+    expect(raw.frames.filter((f) => (f as { id?: string }).id === 'slow')).toEqual([])
+
+    // The SDK reads the frame as INTERNAL and sends the request again: one ack, one message.
+    await slow('message', 900)
+    const jti = randomUUID()
+    const ack = await client.request('message', { gid, body: 'slow sdk', jti })
+    expect(ack).toMatchObject({ type: 'ack', jti })
+    await sleep(900)
+    await ivan.settle()
+    // The late first attempt finds the message stored and posts it again, as a retry does: the same seq,
+    // which clients drop.
+    const bySeq = new Map(ivan.events('chat.message', gid).map((event) => [event.seq, event.body]))
+    expect([...bySeq.values()]).toEqual(['slow', 'slow sdk'])
+    expect(gateway.aws.counters.integrationTimeouts - before.integrationTimeouts).toBe(2)
+  })
+
+  it('throttles synchronous invocations past the concurrency limit: the error frame, and $connect refused 500', async () => {
+    const [jack, kate] = await connect(unique('jack'), unique('kate'))
+    limit({ concurrency: 1 })
+    const before = counters()
+    // Jack's request holds the only slot for a while.
+    await slow('default', 800)
+    const held = jack.request('barrier')
+    await sleep(150)
+    kate.socket.send(JSON.stringify({ action: 'barrier', id: 'throttled' }))
+    expect(await kate.frame((f) => f.message !== undefined)).toEqual({
+      message: 'Internal server error',
+      connectionId: expect.any(String),
+      requestId: expect.any(String),
+    })
+    expect(
+      await handshakeStatus(`${wsUrl()}/?token=${await tokenFor(unique('liam'), undefined, gateway.url)}`),
+    ).toBe(500)
+    expect(await held).toMatchObject({ id: expect.any(String) })
+    expect(kate.frames.filter((f) => (f as { id?: string }).id === 'throttled')).toEqual([])
+    expect(gateway.aws.counters.throttledInvocations - before.throttledInvocations).toBe(2)
+  })
+
+  it('keeps the fan-out worker’s events queued past the concurrency limit, and runs every one', async () => {
+    const client = await sdk(unique('mona'))
+    const members = await connect(unique('ned'), unique('olga'), unique('pia'))
+    const gid = await group(client, members)
+    limit({ concurrency: 2 })
+    const before = counters()
+    const sent = Array.from({ length: 6 }, (_, i) => `queued ${i}`)
+    for (const body of sent) {
+      expect(await client.request('message', { gid, body, jti: randomUUID() })).toMatchObject({ type: 'ack' })
+    }
+    for (const member of members) {
+      await waitFor(() => expect(bodiesOf(member, gid)).toEqual(sent))
+    }
+    await gateway.events.settled()
+    expect(gateway.aws.counters.delayedEvents).toBeGreaterThan(before.delayedEvents)
+    expect(gateway.events.counts('fanout').exhausted).toBe(0)
+  })
+})
