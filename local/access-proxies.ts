@@ -16,6 +16,7 @@ import {
 } from './aws-behaviours.js'
 import { type Denial, denialMessage, type Grants, localAccount, type Principal } from './grants.js'
 import { SignatureVerifier } from './sigv4.js'
+import { isEventualRead, itemKey, LaggingReplica, staleAnswer, writtenItems } from './stale-reads.js'
 
 /** A local stand-in for IAM in front of an emulator: it lets through only what the signer was granted. */
 export interface AccessProxy {
@@ -49,6 +50,8 @@ export async function startDynamoDbProxy(
   const target = new URL(upstream)
   const agent = new Agent({ keepAlive: true })
   const transactions = new InFlightTransactions(aws.behaviours, aws.counters)
+  const { staleReadLagMs, staleReadRate } = aws.behaviours
+  const replica = staleReadLagMs > 0 && staleReadRate > 0 ? new LaggingReplica(staleReadLagMs) : undefined
   const answerAsDynamo = (response: ServerResponse, body: Record<string, unknown>) => {
     response
       .writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() })
@@ -97,22 +100,137 @@ export async function startDynamoDbProxy(
         `Credential=${localAccount.admin.accessKeyId}/`,
       )
       if (operation === 'TransactWriteItems') {
-        const transaction = transactions.begin(input)
-        if ('refusal' in transaction) return answerAsDynamo(response, transaction.refusal.body)
-        response.once('close', transaction.release)
-        const { conflicts, transactionHoldMs } = aws.behaviours
-        if (conflicts && transactionHoldMs > 0) await sleep(transactionHoldMs)
+        const refusal = transactions.begin(input)
+        if (refusal) return answerAsDynamo(response, refusal.body)
       } else if (operation === 'PutItem' || operation === 'UpdateItem' || operation === 'DeleteItem') {
         const refusal = transactions.write(input)
         if (refusal) return answerAsDynamo(response, refusal.body)
       }
-      pass(request, response, body, target, agent, { authorization })
+      const headers = { authorization }
+      if (replica) {
+        const written = writtenItems(operation, input)
+        if (written.size > 0) {
+          // What each item was before the write, for the replica to serve until it catches up.
+          const before = await currentItems(target, agent, authorization, written)
+          return pass(request, response, body, target, agent, headers, (answer) => {
+            if (answer.statusCode === 200) replica.record(before)
+            return false
+          })
+        }
+        const { staleReadRate } = aws.behaviours
+        if (replica.lagging && isEventualRead(operation, input) && Math.random() < staleReadRate) {
+          return pass(request, response, body, target, agent, headers, (answer) =>
+            serveStale(
+              answer,
+              response,
+              (current) => staleAnswer(replica, operation, input, current),
+              () => aws.counters.staleReads++,
+            ),
+          )
+        }
+      }
+      pass(request, response, body, target, agent, headers)
     })().catch((error: unknown) => {
       log(`DynamoDB proxy: ${error instanceof Error ? error.message : error}`)
       response.destroy()
     })
   })
   return listen(server, agent)
+}
+
+/**
+ * The items a write is about to change, as one consistent BatchGetItem to DynamoDB Local reads them (absent
+ * ones as undefined), sent with the caller's Authorization header, which DynamoDB Local does not check.
+ */
+async function currentItems(
+  target: URL,
+  agent: Agent,
+  authorization: string,
+  written: ReturnType<typeof writtenItems>,
+): Promise<Map<string, Record<string, unknown> | undefined>> {
+  const entries = [...written]
+  const before = new Map<string, Record<string, unknown> | undefined>()
+  for (let i = 0; i < entries.length; i += 100) {
+    const chunk = entries.slice(i, i + 100)
+    const RequestItems: Record<string, { Keys: unknown[]; ConsistentRead: true }> = {}
+    for (const [, { table, key }] of chunk) {
+      RequestItems[table] ??= { Keys: [], ConsistentRead: true }
+      RequestItems[table].Keys.push(key)
+    }
+    const answer = (await callDynamo(target, agent, authorization, 'BatchGetItem', { RequestItems })) as {
+      Responses?: Record<string, Record<string, unknown>[]>
+      UnprocessedKeys?: Record<string, unknown>
+    }
+    if (Object.keys(answer.UnprocessedKeys ?? {}).length > 0) continue
+    const found = new Map(
+      Object.entries(answer.Responses ?? {}).flatMap(([table, items]) =>
+        items.map((item) => [itemKey(table, item), item] as const),
+      ),
+    )
+    for (const [key] of chunk) before.set(key, found.get(key))
+  }
+  return before
+}
+
+/** One call to DynamoDB Local's JSON API; its parsed answer, or an error naming its status. */
+function callDynamo(
+  target: URL,
+  agent: Agent,
+  authorization: string,
+  operation: string,
+  input: unknown,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(input)
+    const outgoing = forward(
+      {
+        hostname: target.hostname,
+        port: target.port,
+        method: 'POST',
+        path: '/',
+        headers: {
+          authorization,
+          'content-type': 'application/x-amz-json-1.0',
+          'content-length': Buffer.byteLength(body),
+          'x-amz-target': `DynamoDB_20120810.${operation}`,
+        },
+        agent,
+      },
+      (answer) => {
+        readAll(answer, dynamoBodyLimit).then((text) => {
+          if (answer.statusCode === 200) resolve(JSON.parse(text.toString('utf8')))
+          else reject(new Error(`${operation} answered ${answer.statusCode}: ${text}`))
+        }, reject)
+      },
+    )
+    outgoing.on('error', reject)
+    outgoing.end(body)
+  })
+}
+
+/**
+ * Answers a read with what `rewrite` makes of DynamoDB's answer (the lagging replica's view), or with the
+ * answer itself when the replica has nothing older to give; `served` counts a stale answer.
+ */
+function serveStale(
+  answer: IncomingMessage,
+  response: ServerResponse,
+  rewrite: (current: Record<string, unknown>) => Record<string, unknown> | undefined,
+  served: () => void,
+): boolean {
+  if (answer.statusCode !== 200) return false
+  readAll(answer, dynamoBodyLimit).then(
+    (text) => {
+      const stale = rewrite(JSON.parse(text.toString('utf8')))
+      if (stale) served()
+      const body = stale ? JSON.stringify(stale) : text
+      // The checksum DynamoDB sends covers the body it sent, not this one.
+      const { 'x-amz-crc32': _, 'content-length': __, ...headers } = answer.headers
+      response.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(body) }).end(body)
+    },
+    () => response.destroy(),
+  )
+  return true
 }
 
 /**
@@ -278,5 +396,3 @@ async function listen(server: Server, agent: Agent): Promise<AccessProxy> {
     },
   }
 }
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))

@@ -1,4 +1,4 @@
-import { tableSchema } from '../lambdas/adapters/dynamo/table-schema.js'
+import { itemKey } from './stale-reads.js'
 
 /** The ways AWS fails that the emulators do not, reproduced by the access proxies (DESIGN.md §9, docs/testing.md). */
 export interface AwsBehaviours {
@@ -9,10 +9,11 @@ export interface AwsBehaviours {
    */
   conflicts: boolean
   /**
-   * Milliseconds the DynamoDB proxy holds each TransactWriteItems before forwarding it, widening the window in
-   * which concurrent ones overlap (0 = none).
+   * Milliseconds a TransactWriteItems keeps its items from others once it begins, about what one takes on
+   * DynamoDB, whatever DynamoDB Local's own time on a loaded machine.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling
    */
-  transactionHoldMs: number
+  transactionWindowMs: number
   /**
    * A fraction (0–1) of TransactWriteItems cancelled with TransactionConflict even without an overlap, so that
    * retries are exercised at test rates.
@@ -23,6 +24,15 @@ export interface AwsBehaviours {
    * s3:ListBucket.
    */
   s3MissingKeyDenied: boolean
+  /**
+   * How many milliseconds of writes an eventually consistent read (GetItem, Query or BatchGetItem without
+   * ConsistentRead, and every read of an index) may miss: it may be served by a replica that has not applied
+   * them yet, and sees the items as they were (local/stale-reads.ts; 0 = reads are always current).
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html
+   */
+  staleReadLagMs: number
+  /** The fraction (0–1) of eventually consistent reads served by that lagging replica. */
+  staleReadRate: number
   /**
    * API Gateway's request rate for the account, which covers the management API's @connections calls (POST,
    * GET, DELETE): a token bucket refilled at this many calls a second (AWS: 10,000), past which a call is
@@ -56,9 +66,11 @@ export interface AwsBehaviours {
 /** On: what tests, `npm run load` and `npm start` use unless told otherwise. */
 export const awsLikeBehaviours: AwsBehaviours = {
   conflicts: true,
-  transactionHoldMs: 2,
+  transactionWindowMs: 15,
   conflictRate: 0.05,
   s3MissingKeyDenied: true,
+  staleReadLagMs: 100,
+  staleReadRate: 0.5,
   callbackRatePerSecond: 5000,
   callbackBurst: 2500,
   connectionsPerSecond: 500,
@@ -69,9 +81,11 @@ export const awsLikeBehaviours: AwsBehaviours = {
 /** Off: the emulators as they are. */
 export const noBehaviours: AwsBehaviours = {
   conflicts: false,
-  transactionHoldMs: 0,
+  transactionWindowMs: 0,
   conflictRate: 0,
   s3MissingKeyDenied: false,
+  staleReadLagMs: 0,
+  staleReadRate: 0,
   callbackRatePerSecond: 0,
   callbackBurst: 0,
   connectionsPerSecond: 0,
@@ -89,6 +103,8 @@ export interface AwsBehaviourCounters {
   injectedConflicts: number
   /** 404 NoSuchKey answers turned into 403 AccessDenied for a caller without s3:ListBucket. */
   missingKeyDenials: number
+  /** Eventually consistent reads answered with an item as it was before a recent write. */
+  staleReads: number
   /** Management API calls answered 429 past the account's request rate. */
   callbackThrottles: number
   /** Handshakes refused 429 past the new connections a second. */
@@ -107,6 +123,7 @@ export function newCounters(): AwsBehaviourCounters {
     writeConflicts: 0,
     injectedConflicts: 0,
     missingKeyDenials: 0,
+    staleReads: 0,
     callbackThrottles: 0,
     connectThrottles: 0,
     integrationTimeouts: 0,
@@ -142,36 +159,33 @@ export class InFlightTransactions {
   ) {}
 
   /**
-   * A TransactWriteItems about to be forwarded: either its cancellation (TransactionCanceledException with a
-   * TransactionConflict reason on each overlapping item, or on one item at random at `conflictRate`), or the
-   * release to call once DynamoDB has answered it, its items held until then.
+   * A TransactWriteItems about to be forwarded: its cancellation (TransactionCanceledException with a
+   * TransactionConflict reason on each overlapping item, or on one item at random at `conflictRate`), or
+   * undefined, its items then held for `transactionWindowMs`.
    */
-  begin(input: unknown): { refusal: DynamoRefusal } | { release: () => void } {
+  begin(input: unknown): DynamoRefusal | undefined {
     const keys = transactionItemKeys(input)
     const overlapping = this.behaviours.conflicts ? keys.map((key) => this.items.has(key)) : []
     if (overlapping.some(Boolean)) {
       this.counters.overlapConflicts++
-      return { refusal: cancellation(keys.map((_, i) => overlapping[i] === true)) }
+      return cancellation(keys.map((_, i) => overlapping[i] === true))
     }
     if (keys.length > 0 && this.random() < this.behaviours.conflictRate) {
       this.counters.injectedConflicts++
       const conflicting = Math.floor(this.random() * keys.length)
-      return { refusal: cancellation(keys.map((_, i) => i === conflicting)) }
+      return cancellation(keys.map((_, i) => i === conflicting))
     }
-    if (!this.behaviours.conflicts) return { release: () => {} }
+    const { conflicts, transactionWindowMs } = this.behaviours
+    if (!conflicts || transactionWindowMs <= 0) return undefined
     for (const key of keys) this.items.set(key, (this.items.get(key) ?? 0) + 1)
-    let released = false
-    return {
-      release: () => {
-        if (released) return
-        released = true
-        for (const key of keys) {
-          const count = (this.items.get(key) ?? 1) - 1
-          if (count > 0) this.items.set(key, count)
-          else this.items.delete(key)
-        }
-      },
-    }
+    setTimeout(() => {
+      for (const key of keys) {
+        const count = (this.items.get(key) ?? 1) - 1
+        if (count > 0) this.items.set(key, count)
+        else this.items.delete(key)
+      }
+    }, transactionWindowMs).unref()
+    return undefined
   }
 
   /** A PutItem, UpdateItem or DeleteItem: TransactionConflictException when its item is inside a transaction. */
@@ -216,13 +230,6 @@ function plainWriteKey(input: unknown): string | undefined {
   return itemKey(input.TableName, input.Item ?? input.Key)
 }
 
-function itemKey(table: unknown, attributes: unknown): string | undefined {
-  if (typeof table !== 'string' || !isRecord(attributes)) return undefined
-  const name = table.startsWith('arn:') ? (table.split(':table/')[1] ?? table) : table
-  const { partitionKey, sortKey } = tableSchema
-  return JSON.stringify([name, attributes[partitionKey] ?? null, attributes[sortKey] ?? null])
-}
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -230,9 +237,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** The environment variables `npm start` reads, each turning one behaviour up, down or off. */
 export const awsBehaviourVariables = {
   conflicts: 'HUDDLE_AWS_CONFLICTS',
-  transactionHoldMs: 'HUDDLE_AWS_TRANSACTION_HOLD_MS',
+  transactionWindowMs: 'HUDDLE_AWS_TRANSACTION_WINDOW_MS',
   conflictRate: 'HUDDLE_AWS_CONFLICT_RATE',
   s3MissingKeyDenied: 'HUDDLE_AWS_S3_MISSING_KEY_DENIED',
+  staleReadLagMs: 'HUDDLE_AWS_STALE_READ_LAG_MS',
+  staleReadRate: 'HUDDLE_AWS_STALE_READ_RATE',
   callbackRatePerSecond: 'HUDDLE_AWS_CALLBACK_RATE',
   callbackBurst: 'HUDDLE_AWS_CALLBACK_BURST',
   connectionsPerSecond: 'HUDDLE_AWS_CONNECT_RATE',
@@ -268,8 +277,10 @@ export function behavioursFromEnvironment(env: Record<string, string | undefined
   }
   flag('conflicts')
   flag('s3MissingKeyDenied')
-  number('transactionHoldMs', 60_000)
+  number('transactionWindowMs', 60_000)
   number('conflictRate', 1)
+  number('staleReadLagMs', 60_000)
+  number('staleReadRate', 1)
   number('callbackRatePerSecond', 1_000_000)
   number('callbackBurst', 1_000_000)
   number('connectionsPerSecond', 100_000)
@@ -288,9 +299,10 @@ function switchOf(name: string, text: string | undefined): boolean | undefined {
 /** One line saying which behaviours are on, for `npm start` and `npm run load`. */
 export function describeBehaviours(b: AwsBehaviours): string {
   return [
-    `transaction conflicts ${b.conflicts ? `on (hold ${b.transactionHoldMs} ms)` : 'off'}`,
+    `transaction conflicts ${b.conflicts ? `on (${b.transactionWindowMs} ms a transaction)` : 'off'}`,
     `injected conflicts ${b.conflictRate > 0 ? `${b.conflictRate * 100}%` : 'off'}`,
     `S3 missing key → 403 ${b.s3MissingKeyDenied ? 'on' : 'off'}`,
+    `stale reads ${b.staleReadLagMs > 0 && b.staleReadRate > 0 ? `${b.staleReadRate * 100}% up to ${b.staleReadLagMs} ms behind` : 'off'}`,
     `callback rate ${b.callbackRatePerSecond > 0 ? `${b.callbackRatePerSecond}/s (burst ${b.callbackBurst})` : 'off'}`,
     `new connections ${b.connectionsPerSecond > 0 ? `${b.connectionsPerSecond}/s` : 'off'}`,
     `integration timeout ${b.integrationTimeoutMs > 0 ? `${b.integrationTimeoutMs} ms` : 'off'}`,
@@ -302,7 +314,7 @@ export function describeBehaviours(b: AwsBehaviours): string {
 export function describeCounters(c: AwsBehaviourCounters): string {
   return (
     `${c.overlapConflicts} transactions cancelled on an overlap, ${c.writeConflicts} writes refused inside a ` +
-    `transaction, ${c.injectedConflicts} transactions cancelled at random, ${c.missingKeyDenials} missing keys answered 403` +
+    `transaction, ${c.injectedConflicts} transactions cancelled at random, ${c.missingKeyDenials} missing keys answered 403, ${c.staleReads} reads served stale` +
     `, ${c.callbackThrottles} callbacks answered 429, ${c.connectThrottles} connections refused 429, ` +
     `${c.integrationTimeouts} integrations timed out, ${c.throttledInvocations} invocations throttled, ` +
     `${c.delayedEvents} events held for concurrency`

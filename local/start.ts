@@ -71,9 +71,8 @@ Huddle is running locally${dataDir ? ` (data in ${dataDir}/)` : ' (in memory)'}.
   S3          ${stack.s3Endpoint}   (same credentials)
 
   AWS-like    ${describeBehaviours(resolveBehaviours(aws))}
-              counters at ${stack.url}/dev/aws-behaviours; HUDDLE_AWS=off turns all off, or set
-              ${awsBehaviourVariables.conflicts}=on|off, ${awsBehaviourVariables.transactionHoldMs}=<ms>,
-              ${awsBehaviourVariables.conflictRate}=<0..1>, ${awsBehaviourVariables.s3MissingKeyDenied}=on|off
+              counters at ${stack.url}/dev/aws-behaviours; HUDDLE_AWS=off turns all off, or set one of
+              ${Object.values(awsBehaviourVariables).join(', ')}
               (docs/testing.md, "AWS behaviours in the local stack")
 
 Ctrl-C stops it.`)

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { startLocalStack } from '../local/stack.js'
-import { sharedStackBehaviours } from './support/aws.js'
 import type { SynthStatus } from './support/cdk-out.js'
 import { keepIn } from './support/logs.js'
 
@@ -54,7 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       )
     : undefined
   if (underNpmTest) log('synthesizing the CDK app into cdk.out beside the tests…')
-  const stack = await startLocalStack({ port: 0, log, functionOutput: keep, aws: sharedStackBehaviours })
+  const stack = await startLocalStack({ port: 0, log, functionOutput: keep })
   log(`ready; what the functions log goes to ${logFile}`)
   started = true
   const { url, dynamoEndpoint, s3Endpoint } = stack

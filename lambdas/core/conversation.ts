@@ -54,11 +54,10 @@ export class Conversation {
       // The rate token is taken beside the first read, so it adds no round trip; nothing is written
       // unless both succeed.
       const [state, replied] = await Promise.all([
-        this.readGroup(frame.gid, 'message', tries > 0),
+        this.readGroup(frame.gid, 'message'),
         frame.rid === undefined ? undefined : store.findMessage(frame.gid, frame.rid),
         tries === 0 && this.rateLimits.take(caller, 'message'),
       ])
-      if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
       const keeping = (frame.attachments?.length ?? 0) > 0 && attachments === undefined
       if (frame.jti !== undefined && (keeping || !isJoined(state.members, caller.iss))) {
         // Sent again once stored, it is answered as stored: its sender may have left or been removed
@@ -268,11 +267,10 @@ export class Conversation {
     const { store, delivery } = this.context
     return untilLanded(async (tries) => {
       const [state, target] = await Promise.all([
-        this.readGroup(frame.gid, action, tries > 0),
+        this.readGroup(frame.gid, action),
         store.findMessage(frame.gid, frame.jti),
         tries === 0 && this.rateLimits.take(caller, action),
       ])
-      if (tries === 0 && !isJoined(state.members, caller.iss)) return moved
       requireJoined(state.members, caller.iss, action)
       if (action === 'edit') requireFitsKeys(state.group, { ...frame, body: frame.body ?? '' }, action)
       requireOwnMessage(target, caller, frame, action)
@@ -340,13 +338,12 @@ export class Conversation {
   }
 
   /**
-   * A first attempt may read eventually consistently: its append is conditional on the head it read, so a
-   * stale read fails it and the retry reads consistently. Nothing is refused on a stale read: a group or a
-   * join that it may not show yet is read again consistently.
+   * Read consistently: an eventually consistent read can miss a member's connection opened a moment ago, and
+   * the fan-out would then pass that connection by (an append conditional on the head cannot tell: a
+   * connection does not move it).
    */
-  private async readGroup(gid: string, action: string, consistent = true): Promise<GroupState> {
-    const state = await this.context.store.readGroup(gid, consistent)
-    return found(state ?? (consistent ? undefined : await this.context.store.readGroup(gid)), gid, action)
+  private async readGroup(gid: string, action: string): Promise<GroupState> {
+    return found(await this.context.store.readGroup(gid), gid, action)
   }
 
   private async readMembers(gid: string, isses: string[], action: string): Promise<GroupState> {

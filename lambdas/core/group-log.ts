@@ -23,9 +23,9 @@ export async function untilLanded<T>(attempt: (tries: number) => Promise<T | typ
 
 /**
  * Appends an event decided on the group as `read` saw it. When other events took the seq first but nobody
- * has left since and the group's keys are at the same epoch, the decision still holds (its sender and its
- * recipients are still members, a cipher or commit still fits the keys), so the event takes the next free
- * seq at once; after a leave or a commit, the caller reads and decides again. A `strict` decision (an
+ * has joined or left since and the group's keys are at the same epoch, the decision still holds (its sender
+ * and its recipients are the members, a cipher or commit still fits the keys), so the event takes the next
+ * free seq at once; after a join, a leave or a commit, the caller reads and decides again. A `strict` decision (an
  * admin's, which rests on roles too) is made again after any event.
  */
 export async function appendAt<T>(
@@ -39,12 +39,19 @@ export async function appendAt<T>(
     if (outcome === 'appended') return { seq }
     if ('rejected' in outcome) return outcome
     const now = outcome.moved
-    if (strict || now === undefined || now.departedSeq !== read.departedSeq || now.epoch !== read.epoch) {
-      return moved
-    }
+    if (strict || now === undefined || !sameMembersAndKeys(read, now)) return moved
     seq = now.head + 1
   }
   return moved
+}
+
+/** Whether nobody has joined or left between two reads of a group, and its keys are at the same epoch. */
+function sameMembersAndKeys(before: Group, after: Group): boolean {
+  return (
+    after.departedSeq === before.departedSeq &&
+    after.arrivedSeq === before.arrivedSeq &&
+    after.epoch === before.epoch
+  )
 }
 
 export function memberOf(members: Member[], iss: string): Member | undefined {

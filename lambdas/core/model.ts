@@ -37,6 +37,8 @@ export interface Member {
   leaveSeq?: number
   /** How many times this identity left the group (or declined an invite), kept when it is invited again. */
   leaves?: number
+  /** How many times this identity joined the group, kept when it is invited again. */
+  joins?: number
   /** Receipt positions: every event up to these seqs was delivered to, or read by, the member. */
   delivered?: number
   read?: number
@@ -80,6 +82,10 @@ export interface Group {
   /** Leaves (and declined invites) so far, each counted on its membership too (`leaves`), so that a read
    * can tell it saw every one of them; undefined for a group that has had none since the count began. */
   departures?: number
+  /** The seq of the latest join: members read before it miss one who now receives the group's events. */
+  arrivedSeq?: number
+  /** Joins so far, each counted on its membership too (`joins`), as `departures` counts leaves. */
+  arrivals?: number
   /** An end-to-end encrypted group (MLS): its keys are at `epoch` (0 before its first commit), and `stale`
    * are the leaves of identities that departed holding them, until a commit removes them. */
   encrypted?: true

@@ -32,9 +32,9 @@ import type {
 /** A group aggregate: the group item, its memberships, its event log, its roster and the key packages claimed
  * for it, each change appended to the log in one transaction with what it changes. */
 export interface GroupStore {
-  /** The group and all its memberships (with the joined ones' connections) in one read, consistent unless
-   * asked otherwise; undefined when there is no such group. */
-  readGroup(gid: string, consistent?: boolean): Promise<GroupState | undefined>
+  /** The group and all its memberships (with the joined ones' connections) in one consistent read;
+   * undefined when there is no such group. */
+  readGroup(gid: string): Promise<GroupState | undefined>
   getGroups(gids: string[]): Promise<Group[]>
   /** The group and some identities' memberships (those that have one), read consistently in one batch;
    * undefined when there is no such group. */

@@ -1,6 +1,10 @@
 import {
+  BatchGetItemCommand,
+  DeleteItemCommand,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   type TransactWriteItemsCommandInput,
@@ -11,13 +15,13 @@ import { bucketPrefixes, routes } from '../../lambdas/routes.js'
 import { type AccessProxy, startDynamoDbProxy, startS3Proxy } from '../../local/access-proxies.js'
 import {
   type AwsBehaviours,
+  awsLikeBehaviours,
   InFlightTransactions,
   newCounters,
   noBehaviours,
 } from '../../local/aws-behaviours.js'
 import { type Credentials, functionCredentials, Grants, localAccount } from '../../local/grants.js'
 import { localNames } from '../../local/stack.js'
-import { sharedStackBehaviours } from '../support/aws.js'
 import { unique } from '../support/huddle.js'
 
 // The access proxies alone, in front of the run's emulators, each with the behaviours a test sets: no
@@ -72,7 +76,7 @@ async function outcome(call: Promise<unknown>) {
 
 describe('DynamoDB transaction conflicts', () => {
   it('cancels a transaction overlapping an in-flight one on an item, with TransactionConflict on that item', async () => {
-    const { client, counters } = await dynamoProxy({ conflicts: true, transactionHoldMs: 300 })
+    const { client, counters } = await dynamoProxy({ conflicts: true, transactionWindowMs: 300 })
     const [a, b] = [unique('conflict-a'), unique('conflict-b')]
     const first = outcome(client.send(new TransactWriteItemsCommand({ TransactItems: [update(a)] })))
     await new Promise((done) => setTimeout(done, 50))
@@ -89,20 +93,22 @@ describe('DynamoDB transaction conflicts', () => {
     })
     expect(await first).toBe('ok')
     expect(counters).toMatchObject({ overlapConflicts: 1, injectedConflicts: 0 })
-    // Once the first has been answered, its items are free again.
+    // Once its window is over, its items are free again.
+    await new Promise((done) => setTimeout(done, 300))
     expect(await outcome(client.send(new TransactWriteItemsCommand({ TransactItems: [update(a)] })))).toBe(
       'ok',
     )
   })
 
   it('answers a plain write to an item inside an in-flight transaction TransactionConflictException', async () => {
-    const { client, counters } = await dynamoProxy({ conflicts: true, transactionHoldMs: 300 })
+    const { client, counters } = await dynamoProxy({ conflicts: true, transactionWindowMs: 300 })
     const pk = unique('conflict-write')
     const transaction = outcome(client.send(new TransactWriteItemsCommand({ TransactItems: put(pk) })))
     await new Promise((done) => setTimeout(done, 50))
     const write = new PutItemCommand({ TableName: localNames.table, Item: key(pk) })
     expect(await outcome(client.send(write))).toEqual({ name: 'TransactionConflictException', status: 400 })
     expect(await transaction).toBe('ok')
+    await new Promise((done) => setTimeout(done, 300))
     expect(await outcome(client.send(write))).toBe('ok')
     expect(counters.writeConflicts).toBe(1)
   })
@@ -127,22 +133,22 @@ describe('DynamoDB transaction conflicts', () => {
     expect(off.counters).toEqual(newCounters())
   })
 
-  it('answers in DynamoDB’s exact JSON error shapes', () => {
+  it('answers in DynamoDB’s exact JSON error shapes', async () => {
     const counters = newCounters()
-    const transactions = new InFlightTransactions({ ...noBehaviours, conflicts: true }, counters)
-    const held = transactions.begin({ TransactItems: put('x') })
-    expect('release' in held).toBe(true)
+    const transactions = new InFlightTransactions(
+      { ...noBehaviours, conflicts: true, transactionWindowMs: 50 },
+      counters,
+    )
+    expect(transactions.begin({ TransactItems: put('x') })).toBeUndefined()
     expect(transactions.begin({ TransactItems: [...put('y'), update('x')] })).toEqual({
-      refusal: {
-        body: {
-          __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
-          Message:
-            'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
-          CancellationReasons: [
-            { Code: 'None' },
-            { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' },
-          ],
-        },
+      body: {
+        __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+        Message:
+          'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
+        CancellationReasons: [
+          { Code: 'None' },
+          { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' },
+        ],
       },
     })
     expect(transactions.write({ TableName: localNames.table, Key: key('x') })).toEqual({
@@ -151,8 +157,57 @@ describe('DynamoDB transaction conflicts', () => {
         message: 'Transaction is ongoing for the item',
       },
     })
-    if ('release' in held) held.release()
+    await new Promise((done) => setTimeout(done, 60))
     expect(transactions.write({ TableName: localNames.table, Key: key('x') })).toBeUndefined()
+  })
+})
+
+describe('DynamoDB stale reads', () => {
+  it('serves an eventually consistent read the items as they were before the last writes, until the lag is over', async () => {
+    const { client, counters } = await dynamoProxy({ staleReadLagMs: 1500, staleReadRate: 1 })
+    const [changed, created, deleted] = [
+      unique('stale-changed'),
+      unique('stale-created'),
+      unique('stale-deleted'),
+    ]
+    const table = localNames.table
+    const n = async (pk: string, consistent = false) => {
+      const { Item } = await client.send(
+        new GetItemCommand({ TableName: table, Key: key(pk), ConsistentRead: consistent }),
+      )
+      return Item?.n?.N
+    }
+    await client.send(new PutItemCommand({ TableName: table, Item: { ...key(changed), n: { N: '1' } } }))
+    await client.send(new PutItemCommand({ TableName: table, Item: { ...key(deleted), n: { N: '1' } } }))
+    await new Promise((done) => setTimeout(done, 1600))
+    await client.send(new TransactWriteItemsCommand({ TransactItems: [update(changed), ...put(created)] }))
+    await client.send(new DeleteItemCommand({ TableName: table, Key: key(deleted) }))
+
+    expect([await n(changed), await n(created), await n(deleted)]).toEqual(['1', undefined, '1'])
+    expect([await n(changed, true), await n(created, true), await n(deleted, true)]).toEqual([
+      '2',
+      '1',
+      undefined,
+    ])
+    const { Items } = await client.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': { S: changed } },
+      }),
+    )
+    expect(Items).toEqual([{ ...key(changed), n: { N: '1' } }])
+    const { Responses } = await client.send(
+      new BatchGetItemCommand({
+        RequestItems: { [table]: { Keys: [key(changed), key(created), key(deleted)] } },
+      }),
+    )
+    expect(Responses?.[table]?.map((item) => item.n?.N).sort()).toEqual(['1', '1'])
+    expect(counters.staleReads).toBe(5)
+
+    await new Promise((done) => setTimeout(done, 1600))
+    expect([await n(changed), await n(created), await n(deleted)]).toEqual(['2', '1', undefined])
+    expect(counters.staleReads).toBe(5)
   })
 })
 
@@ -206,13 +261,8 @@ describe('the local stack', () => {
     const answer = await fetch(`${inject('httpUrl')}/dev/aws-behaviours`)
     expect(answer.status).toBe(200)
     expect(await answer.json()).toEqual({
-      behaviours: sharedStackBehaviours,
-      counters: {
-        overlapConflicts: expect.any(Number),
-        writeConflicts: expect.any(Number),
-        injectedConflicts: expect.any(Number),
-        missingKeyDenials: expect.any(Number),
-      },
+      behaviours: awsLikeBehaviours,
+      counters: Object.fromEntries(Object.keys(newCounters()).map((name) => [name, expect.any(Number)])),
     })
   })
 })

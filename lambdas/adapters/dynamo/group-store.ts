@@ -55,18 +55,19 @@ export class DynamoGroupStore implements GroupStore {
   /**
    * The group item and every membership. A Query reads each item as committed when it reaches it, not the
    * group at one instant (and a large group's memberships take several pages): it can read a membership,
-   * then the group item a leave has just moved past it, and so take the leaver for a member still. A read
-   * whose memberships do not account for every departure the group item counts is made again, strongly
-   * consistent.
+   * then the group item a leave has just moved past it, and so take the leaver for a member still (or a
+   * joiner for one still invited). A read whose memberships do not account for every departure and every
+   * join the group item counts is made again.
    */
-  async readGroup(gid: string, consistent = true): Promise<GroupState | undefined> {
+  async readGroup(gid: string): Promise<GroupState | undefined> {
     for (let attempt = 1; ; attempt++) {
-      const state = await this.queryGroup(gid, consistent || attempt > 1)
-      if (state === undefined || showsEveryDeparture(state) || attempt === tornReadAttempts) return state
+      const state = await this.queryGroup(gid)
+      const whole = state === undefined || (showsEveryDeparture(state) && showsEveryArrival(state))
+      if (whole || attempt === tornReadAttempts) return state
     }
   }
 
-  private async queryGroup(gid: string, consistent: boolean): Promise<GroupState | undefined> {
+  private async queryGroup(gid: string): Promise<GroupState | undefined> {
     // The memberships sort just before the group item (MEMBER#… < META), so one query reads both.
     const items = await this.table.query({
       KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
@@ -76,7 +77,7 @@ export class DynamoGroupStore implements GroupStore {
         ':first': keys.memberPrefix,
         ':last': keys.group(gid)[SK],
       },
-      ConsistentRead: consistent,
+      ConsistentRead: true,
     })
     const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
     if (meta === undefined || isDeleted(meta)) return undefined
@@ -167,9 +168,9 @@ export class DynamoGroupStore implements GroupStore {
     const names: Record<string, string> = {
       '#status': 'status',
       '#conns': 'conns',
-      ...(!joining && { '#leaves': 'leaves' }),
+      '#count': joining ? 'joins' : 'leaves',
     }
-    const values: Record<string, unknown> = joining ? {} : { ':one': 1 }
+    const values: Record<string, unknown> = { ':one': 1 }
     const sets = Object.entries(change).map(([name, value], i) => {
       names[`#c${i}`] = name
       values[`:c${i}`] = value
@@ -192,8 +193,8 @@ export class DynamoGroupStore implements GroupStore {
           Key: keys.member(event.gid, event.iss),
           UpdateExpression:
             `SET ${sets.join(', ')}${current?.ids.length ? '' : ' REMOVE #conns'}` +
-            // A leave is counted here as on the group item (see readGroup).
-            (joining ? '' : ' ADD #leaves :one'),
+            // A join or leave is counted here as on the group item (see readGroup).
+            ' ADD #count :one',
           ConditionExpression: `#status IN (${allowed.join(', ')})`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -202,7 +203,7 @@ export class DynamoGroupStore implements GroupStore {
       current
         ? this.connections.joined(event.gid, event.iss, current)
         : this.connections.left(event.gid, event.iss),
-      { departs: !joining, stale },
+      { departs: !joining, arrives: joining, stale },
     )
     return mapRejected(outcome, () => undefined as never)
   }
@@ -527,12 +528,14 @@ export class DynamoGroupStore implements GroupStore {
     alongside: TransactItem[] = [],
     {
       departs = false,
+      arrives = false,
       fields = {},
       stale = [],
       cleared = [],
       alongsideRejects = false,
     }: {
       departs?: boolean
+      arrives?: boolean
       fields?: Item
       stale?: number[]
       cleared?: number[]
@@ -540,7 +543,7 @@ export class DynamoGroupStore implements GroupStore {
     } = {},
   ): Promise<Appended<Item>> {
     const names: Record<string, string> = {}
-    const values: Record<string, unknown> = { ':next': event.seq, ...(departs && { ':one': 1 }) }
+    const values: Record<string, unknown> = { ':next': event.seq, ...((departs || arrives) && { ':one': 1 }) }
     const sets = Object.entries(fields).map(([name, value], i) => {
       names[`#f${i}`] = name
       values[`:f${i}`] = value
@@ -550,6 +553,10 @@ export class DynamoGroupStore implements GroupStore {
     if (departs) {
       sets.push('departedSeq = :next')
       adds.push('departures :one')
+    }
+    if (arrives) {
+      sets.push('arrivedSeq = :next')
+      adds.push('arrivals :one')
     }
     // An encrypted group's stale leaves: a set, which an empty one cannot be.
     if (stale.length > 0) {
@@ -681,7 +688,7 @@ function memberChange(gid: string, change: Exclude<GroupChange, { group: unknown
   }
 }
 
-/** Reads of a group made before its latest departure is seen whole (see readGroup). */
+/** Reads of a group made before its latest join or departure is seen whole (see readGroup). */
 const tornReadAttempts = 5
 
 /**
@@ -695,4 +702,11 @@ export function showsEveryDeparture({ group, members }: GroupState): boolean {
   }
   const seq = group.departedSeq
   return seq === 0 || members.some((m) => m.leaveSeq === seq || m.previous?.through === seq)
+}
+
+/** Whether the memberships read account for every join the group item counts (all, before the count began). */
+export function showsEveryArrival({ group, members }: GroupState): boolean {
+  return (
+    group.arrivals === undefined || members.reduce((sum, m) => sum + (m.joins ?? 0), 0) === group.arrivals
+  )
 }

@@ -29,6 +29,8 @@ export function toGroup(item: Item): Group {
     departedSeq: typeof item.departedSeq === 'number' ? item.departedSeq : 0,
   }
   if (typeof item.departures === 'number') group.departures = item.departures
+  if (typeof item.arrivedSeq === 'number') group.arrivedSeq = item.arrivedSeq
+  if (typeof item.arrivals === 'number') group.arrivals = item.arrivals
   if (item.invites === 'admins' || item.invites === 'members') group.invites = item.invites
   if (typeof item.updatedSeq === 'number') group.updatedSeq = item.updatedSeq
   if (typeof item.avatarKey === 'string')
@@ -47,6 +49,7 @@ const memberNumbers = [
   'joinSeq',
   'leaveSeq',
   'leaves',
+  'joins',
   'delivered',
   'read',
   'movedAt',
