@@ -2,6 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics'
 import type { ErrorReply } from '@huddle/client/protocol'
 import { ChatError } from '../core/errors.js'
 import type { Caller } from '../core/model.js'
+import { isTransactionConflict } from './dynamo/client.js'
 import { metricNames } from './metric-names.js'
 import { logger, metrics } from './observability.js'
 import type { WebSocketEvent, WebSocketResult } from './websocket-event.js'
@@ -31,14 +32,23 @@ export function lambda(run: (event: WebSocketEvent) => Promise<WebSocketResult>)
 }
 
 /**
- * The one mapping from failures to error replies; unexpected ones are logged, counted (the reply is still a
- * 200, so Lambda's Errors metric never sees them) and answered INTERNAL.
+ * The one mapping from failures to error replies; a write that met other transactions through all its
+ * retries answers CONFLICT (nothing was written: the client sends it again); unexpected ones are logged,
+ * counted (the reply is still a 200, so Lambda's Errors metric never sees them) and answered INTERNAL.
  */
 export function errorReply(error: unknown, id?: string): ErrorReply {
   const withId = id !== undefined ? { id } : {}
   if (error instanceof ChatError) {
     const retry = error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }
     return { type: 'error', ...withId, code: error.code, message: error.message, ...retry }
+  }
+  if (isTransactionConflict(error)) {
+    return {
+      type: 'error',
+      ...withId,
+      code: 'CONFLICT',
+      message: 'the group was too busy to write to; retry',
+    }
   }
   logger.error('request failed', { error })
   metrics.addMetric(metricNames.internalErrors, MetricUnit.Count, 1)

@@ -11,7 +11,7 @@ export const metricNames = {
   /** Requests answered INTERNAL: a DynamoDB or S3 failure or a bug that the handler caught and replied to. */
   internalErrors: 'InternalErrors',
   /** DynamoDB writes sent again because they overlapped a transaction on an item (a busy group): a rising
-   * count means contention; a write that runs out of retries is logged at WARN and answers INTERNAL. */
+   * count means contention; a write that runs out of retries is logged at WARN and answers CONFLICT. */
   transactionConflicts: 'TransactionConflicts',
   /** Posts to connections sent again after the management API answered 429 (the account's request rate,
    * shared by every callback): a rising count means fan-outs press on it; a post that runs out of retries is
