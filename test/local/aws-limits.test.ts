@@ -6,7 +6,11 @@ import {
 import { ChatClient } from '@huddle/client'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 import { throttleBackoffMs } from '../../lambdas/adapters/management-api.js'
-import { type AwsBehaviours, awsLikeBehaviours } from '../../local/aws-behaviours.js'
+import {
+  type AwsBehaviours,
+  awsLikeBehaviours,
+  behavioursFromEnvironment,
+} from '../../local/aws-behaviours.js'
 import { closeDevConnection, createDevTokens } from '../../local/dev-tokens.js'
 import { ConcurrencyLimit } from '../../local/functions.js'
 import { TokenBucket } from '../../local/gateway/limits.js'
@@ -121,6 +125,33 @@ describe('the limits’ pure parts', () => {
     expect(Array.from({ length: 50 }, () => concurrency.tryAcquire()).every(Boolean)).toBe(true)
   })
 
+  it('reads each limit from its HUDDLE_AWS_* variable, off as 0, and refuses a value that is not a number', () => {
+    expect(
+      behavioursFromEnvironment({
+        HUDDLE_AWS_CALLBACK_RATE: '10000',
+        HUDDLE_AWS_CALLBACK_BURST: '5000',
+        HUDDLE_AWS_CONNECT_RATE: 'off',
+        HUDDLE_AWS_INTEGRATION_TIMEOUT_MS: '5000',
+        HUDDLE_AWS_CONCURRENCY: '1000',
+      }),
+    ).toEqual({
+      callbackRatePerSecond: 10_000,
+      callbackBurst: 5000,
+      connectionsPerSecond: 0,
+      integrationTimeoutMs: 5000,
+      concurrency: 1000,
+    })
+    expect(behavioursFromEnvironment({ HUDDLE_AWS: 'off' })).toMatchObject({
+      callbackRatePerSecond: 0,
+      connectionsPerSecond: 0,
+      integrationTimeoutMs: 0,
+      concurrency: 0,
+    })
+    expect(() => behavioursFromEnvironment({ HUDDLE_AWS_CONCURRENCY: 'many' })).toThrow(
+      'HUDDLE_AWS_CONCURRENCY must be a number',
+    )
+  })
+
   it('backs a throttled post off with full jitter, capped', () => {
     const retry = { maxAttempts: 8, baseMs: 100, capMs: 2000 }
     expect([1, 2, 3, 4, 5, 6].map((attempt) => throttleBackoffMs(retry, attempt, () => 0.999))).toEqual([
@@ -211,12 +242,15 @@ describe('API Gateway’s and Lambda’s limits', () => {
     const [ivan] = await connect(unique('ivan'))
     const gid = await group(client, [ivan])
     const [raw] = await connect(owner)
-    limit({ integrationTimeoutMs: 300 })
+    // Cut well above what an unslowed invocation takes on a loaded host, well below the slowed ones.
+    limit({ integrationTimeoutMs: 800 })
     const before = counters()
+    const bodiesBySeq = () =>
+      new Map(ivan.events('chat.message', gid).map((event) => [event.seq, event.body]))
 
-    await slow('message', 900)
+    await slow('message', 2000)
     raw.socket.send(JSON.stringify({ action: 'message', id: 'slow', gid, body: 'slow' }))
-    const frame = await raw.frame((f) => f.message !== undefined)
+    const frame = await raw.frame((f) => f.type === undefined && f.message !== undefined)
     expect(frame).toEqual({
       message: 'Endpoint request timed out',
       connectionId: expect.any(String),
@@ -228,37 +262,36 @@ describe('API Gateway’s and Lambda’s limits', () => {
     await raw.settle()
     expect(raw.frames.filter((f) => (f as { id?: string }).id === 'slow')).toEqual([])
 
-    // The SDK reads the frame as INTERNAL and sends the request again: one ack, one message.
-    await slow('message', 900)
+    // The SDK reads the frame as INTERNAL and sends the request again: one ack. The late first attempt then
+    // finds the message stored and posts it again, as a retry does: the same seq, which clients drop.
+    await slow('message', 2000)
     const jti = randomUUID()
     const ack = await client.request('message', { gid, body: 'slow sdk', jti })
     expect(ack).toMatchObject({ type: 'ack', jti })
-    await sleep(900)
-    await ivan.settle()
-    // The late first attempt finds the message stored and posts it again, as a retry does: the same seq,
-    // which clients drop.
-    const bySeq = new Map(ivan.events('chat.message', gid).map((event) => [event.seq, event.body]))
-    expect([...bySeq.values()]).toEqual(['slow', 'slow sdk'])
-    expect(gateway.aws.counters.integrationTimeouts - before.integrationTimeouts).toBe(2)
+    await waitFor(() =>
+      expect(ivan.events('chat.message', gid).filter((event) => event.body === 'slow sdk')).toHaveLength(2),
+    )
+    expect([...bodiesBySeq().values()]).toEqual(['slow', 'slow sdk'])
+    expect(gateway.aws.counters.integrationTimeouts - before.integrationTimeouts).toBeGreaterThanOrEqual(2)
   })
 
   it('throttles synchronous invocations past the concurrency limit: the error frame, and $connect refused 500', async () => {
     const [jack, kate] = await connect(unique('jack'), unique('kate'))
+    const token = await tokenFor(unique('liam'), undefined, gateway.url)
+    await Promise.all([jack.settle(), kate.settle()])
     limit({ concurrency: 1 })
     const before = counters()
     // Jack's request holds the only slot for a while.
-    await slow('default', 800)
+    await slow('default', 1500)
     const held = jack.request('barrier')
-    await sleep(150)
+    await sleep(200)
     kate.socket.send(JSON.stringify({ action: 'barrier', id: 'throttled' }))
-    expect(await kate.frame((f) => f.message !== undefined)).toEqual({
+    expect(await kate.frame((f) => f.type === undefined && f.message !== undefined)).toEqual({
       message: 'Internal server error',
       connectionId: expect.any(String),
       requestId: expect.any(String),
     })
-    expect(
-      await handshakeStatus(`${wsUrl()}/?token=${await tokenFor(unique('liam'), undefined, gateway.url)}`),
-    ).toBe(500)
+    expect(await handshakeStatus(`${wsUrl()}/?token=${token}`)).toBe(500)
     expect(await held).toMatchObject({ id: expect.any(String) })
     expect(kate.frames.filter((f) => (f as { id?: string }).id === 'throttled')).toEqual([])
     expect(gateway.aws.counters.throttledInvocations - before.throttledInvocations).toBe(2)
