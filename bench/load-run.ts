@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ChatClient, ChatError, type ChatGroup, type ChatService, type GroupEvent } from '@huddle/client'
 import { limits } from '@huddle/client/protocol'
+import WebSocket from 'ws'
 import { closeDevConnection, fetchDevToken } from '../local/dev-tokens.js'
 import { mapLimited } from './ws-client.js'
 
@@ -61,6 +62,12 @@ export interface LoadReport {
   refusedAfterRemoval: number
   /** Requests that finally failed, and errors the SDK reported (say, a refused catch-up read). */
   errors: number
+  /** Requests the SDK gave up waiting for an answer to (TIMEOUT), among the errors. */
+  unanswered: number
+  /** Answers INTERNAL (a fault on the server), even those the SDK then sent again with success. */
+  internal: number
+  /** API Gateway's own error frames (a function that failed, timed out or was throttled), likewise. */
+  gatewayErrors: number
   /** Messages acked `duplicate: true`: re-sent by the SDK after a cut, and already stored. */
   retries: number
   cuts: number
@@ -128,9 +135,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const identities = Array.from({ length: connections }, (_, i) => `load-${run}-u${i}`)
   const gids = Array.from({ length: groupCount }, (_, g) => `load-${run}-g${g}`)
   const recorded: Recorded = { acked: new Map(), handed: new Map(), logs: new Map() }
-  const problems: string[] = []
-  const tell = (line: string) => {
-    if (problems.length < 20) problems.push(line)
+  // The first 20 of each kind, so that a flood of failed requests cannot hide what the apps were handed.
+  const failures: string[] = []
+  const findings: string[] = []
+  const firstOf = (lines: string[]) => (line: string) => {
+    if (lines.length < 20) lines.push(line)
   }
   const counts = {
     sent: 0,
@@ -142,14 +151,30 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     bans: 0,
     refusedAfterRemoval: 0,
     errors: 0,
+    unanswered: 0,
+    internal: 0,
+    gatewayErrors: 0,
     retries: 0,
     reconnects: 0,
   }
   const failed = (what: string, error: unknown) => {
     counts.errors++
-    tell(`${what}: ${error instanceof Error ? error.message : String(error)}`)
+    if (error instanceof ChatError && error.code === 'TIMEOUT') counts.unanswered++
+    firstOf(failures)(`${what}: ${error instanceof Error ? error.message : String(error)}`)
   }
   const handedTo = (iss: string, gid: string) => listAt(recorded.handed, memberKey(iss, gid))
+
+  /** A socket that counts the error answers the SDK sees, including those it retries on its own. */
+  class CountingSocket extends WebSocket {
+    constructor(url: string) {
+      super(url)
+      this.on('message', (data) => {
+        const text = String(data)
+        if (text.includes('"code":"INTERNAL"')) counts.internal++
+        else if (text.startsWith('{"message"')) counts.gatewayErrors++
+      })
+    }
+  }
 
   log(`connecting ${connections} SDK clients…`)
   const wsUrl = options.httpUrl.replace(/^http/, 'ws')
@@ -159,6 +184,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       reconnect: { minDelayMs: 20, maxDelayMs: 500 },
       // Hundreds of clients on one machine queue behind each other: a slow answer is not a lost one.
       timeoutMs: 120_000,
+      WebSocket: CountingSocket,
       onError: (error) => failed(`${iss} (reported by the SDK)`, error),
     })
     const chat = client.chat()
@@ -363,7 +389,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   })
   await mapLimited(members, 32, (m) => m.client.close())
 
-  const verdict = judge(identities, new Map(gids.map((gid) => [gid, owner(gid).iss])), recorded, tell)
+  const verdict = judge(identities, new Map(gids.map((gid) => [gid, owner(gid).iss])), recorded, firstOf(findings))
   const { sent, ...tallies } = counts
   const report: LoadReport = {
     ok: false,
@@ -377,14 +403,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     seconds: Math.round(seconds * 10) / 10,
     messagesPerSecond: Math.round(sent / seconds),
     deliveriesPerSecond: Math.round(verdict.arrived / seconds),
-    problems,
+    problems: [...findings, ...failures],
   }
   report.ok =
     report.lost === 0 &&
     report.duplicated === 0 &&
     report.outOfOrder === 0 &&
     report.misdelivered === 0 &&
-    report.errors === 0
+    report.errors === 0 &&
+    report.internal === 0
   return report
 }
 

@@ -3,7 +3,10 @@ import type { BlockStore } from '../../core/ports.js'
 import { keys } from './keys.js'
 import { type DynamoTable, PK, SK } from './table.js'
 
-/** One item per block under the blocker's identity, so that one query pages them and one batch finds pairs. */
+/**
+ * One item per block under the blocker's identity, so that one query pages them and one batch finds pairs;
+ * read consistently, so that a block holds from the moment it is answered.
+ */
 export class DynamoBlocks implements BlockStore {
   constructor(private readonly table: DynamoTable) {}
 
@@ -15,7 +18,11 @@ export class DynamoBlocks implements BlockStore {
 
   async findBlocks(pairs: Block[]): Promise<Block[]> {
     if (pairs.length === 0) return []
-    const found = await this.table.batchGet(pairs.map(({ blocker, iss }) => keys.block(blocker, iss)))
+    const found = await this.table.batchGet(
+      pairs.map(({ blocker, iss }) => keys.block(blocker, iss)),
+      undefined,
+      true,
+    )
     const existing = new Set(found.map((item) => `${item[PK]}\n${item[SK]}`))
     return pairs.filter(({ blocker, iss }) => {
       const key = keys.block(blocker, iss)
@@ -36,6 +43,7 @@ export class DynamoBlocks implements BlockStore {
         ':last': `${keys.blockPrefix}\uffff`,
       },
       Limit: page.limit,
+      ConsistentRead: true,
     })
     return Items.map((item) => String(item.iss))
   }

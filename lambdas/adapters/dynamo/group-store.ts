@@ -84,8 +84,11 @@ export class DynamoGroupStore implements GroupStore {
     return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
   }
 
+  /** Read consistently: a sync takes each group's head as where its log ends. */
   async getGroups(gids: string[]): Promise<Group[]> {
-    return (await this.table.batchGet(gids.map(keys.group))).filter((item) => !isDeleted(item)).map(toGroup)
+    return (await this.table.batchGet(gids.map(keys.group), undefined, true))
+      .filter((item) => !isDeleted(item))
+      .map(toGroup)
   }
 
   async readMembers(gid: string, isses: string[]): Promise<GroupState | undefined> {
