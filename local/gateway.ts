@@ -64,6 +64,8 @@ export interface Gateway {
     /** Resolves once none is running or waiting for a retry. */
     settled(): Promise<void>
   }
+  /** Resolves once the invocations running now have ended: the gateway's own and the Lambda API's. */
+  settled(): Promise<void>
   /**
    * The AWS behaviours in force, and what the proxies and the gateway injected so far (also GET
    * /dev/aws-behaviours). The gateway's limits read `behaviours` at each request, so a test may change them
@@ -186,6 +188,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       counts: (name) =>
         state.functions?.lambdaApi.eventCounts(name) ?? { queued: 0, attempts: 0, failed: 0, exhausted: 0 },
       settled: () => state.functions?.lambdaApi.settled() ?? Promise.resolve(),
+    },
+    settled: async () => {
+      await state.functions?.settled()
+      await state.functions?.lambdaApi.settled()
     },
     close: async () => {
       await state.connections.terminateAll()

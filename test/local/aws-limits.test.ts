@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi'
 import { ChatClient } from '@huddle/client'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
-import { throttleBackoffMs } from '../../lambdas/adapters/management-api.js'
+import { SignedPostSender, throttleBackoffMs } from '../../lambdas/adapters/management-api.js'
 import {
   type AwsBehaviours,
   awsLikeBehaviours,
@@ -199,6 +199,55 @@ describe('API Gateway’s and Lambda’s limits', () => {
     management.destroy()
   })
 
+  it('has the functions’ post sender wait out 429s with jittered backoff, bounded, never taking one for gone', async () => {
+    const [quinn] = await connect(unique('quinn'))
+    const id = await connectionIdOf(quinn.iss)
+    const fault = { connectionId: id, containing: 'always throttled', status: 429 }
+    const armed = await fetch(`${gateway.url}/dev/fail-posts`, {
+      method: 'POST',
+      body: JSON.stringify(fault),
+    })
+    expect(armed.status).toBe(204)
+    const slept: number[] = []
+    const retried: number[] = []
+    let exhausted = 0
+    const sender = (sleep?: (ms: number) => Promise<void>) =>
+      new SignedPostSender({
+        endpoint: gateway.url,
+        region: localAccount.region,
+        credentials: async () => functionCredentials('message'),
+        ...(sleep && { sleep }),
+        throttleRetry: {},
+        onThrottled: { retried: (_, attempt) => retried.push(attempt), exhausted: () => exhausted++ },
+      })
+    const recorded = sender(async (ms) => {
+      slept.push(ms)
+    })
+    await expect(recorded.send(id, '{"type":"test","why":"always throttled"}')).rejects.toMatchObject({
+      name: 'LimitExceededException',
+      status: 429,
+      attempts: 8,
+    })
+    expect(retried).toEqual([1, 2, 3, 4, 5, 6, 7])
+    expect(exhausted).toBe(1)
+    slept.forEach((ms, i) => {
+      expect(ms).toBeLessThan(Math.min(2000, 100 * 2 ** i))
+    })
+    recorded.close()
+
+    // Past the account's rate for real: the post waits, then goes through.
+    limit({ callbackRatePerSecond: 5, callbackBurst: 1 })
+    const real = sender()
+    retried.length = 0
+    const sent = await Promise.all([1, 2, 3].map((n) => real.send(id, `{"type":"test.rate","n":${n}}`)))
+    expect(sent).toEqual(['sent', 'sent', 'sent'])
+    expect(retried.length).toBeGreaterThan(0)
+    await waitFor(() =>
+      expect(quinn.frames.filter((f) => (f as { type?: string }).type === 'test.rate')).toHaveLength(3),
+    )
+    real.close()
+  })
+
   it('delivers every message of a flood to every member, once, while posts are throttled', async () => {
     const [alice, bob, carol, dave] = await connect(
       unique('alice'),
@@ -278,7 +327,8 @@ describe('API Gateway’s and Lambda’s limits', () => {
   it('throttles synchronous invocations past the concurrency limit: the error frame, and $connect refused 500', async () => {
     const [jack, kate] = await connect(unique('jack'), unique('kate'))
     const token = await tokenFor(unique('liam'), undefined, gateway.url)
-    await Promise.all([jack.settle(), kate.settle()])
+    // The previous case's connections are still closing: their $disconnect would hold the only slot.
+    await gateway.settled()
     limit({ concurrency: 1 })
     const before = counters()
     // Jack's request holds the only slot for a while.
