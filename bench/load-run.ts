@@ -389,7 +389,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   })
   await mapLimited(members, 32, (m) => m.client.close())
 
-  const verdict = judge(identities, new Map(gids.map((gid) => [gid, owner(gid).iss])), recorded, firstOf(findings))
+  const verdict = judge(
+    identities,
+    new Map(gids.map((gid) => [gid, owner(gid).iss])),
+    recorded,
+    firstOf(findings),
+  )
   const { sent, ...tallies } = counts
   const report: LoadReport = {
     ok: false,

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     console.log(report.ok ? 'OK: every app was handed what it was owed, exactly once, in order' : 'FAILED')
     if (!report.ok) process.exitCode = 1
     // Only a run of its own stack, which kept every promise, goes into the report (docs/benchmark-results.md).
-    else if (!values.url) await saveResults('load', { ranAt, machine, ...figures })
+    else if (!values.url) await saveResults('load', { ranAt, machine, ...figures, aws })
   } finally {
     await stack?.stop()
   }

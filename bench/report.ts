@@ -1,6 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import {
+  type AwsBehaviourCounters,
+  type AwsBehaviours,
+  describeBehaviours,
+  describeCounters,
+} from '../local/aws-behaviours.js'
 
 // Run: npx tsx bench/report.ts (npm run bench runs it last)
 // Writes docs/benchmark-results.md from bench/results.json, so that no figure is copied by hand.
@@ -115,6 +121,10 @@ interface Load {
   outOfOrder?: number
   misdelivered?: number
   errors?: number
+  unanswered?: number
+  internal?: number
+  /** The AWS behaviours in force and what they injected (GET /dev/aws-behaviours). */
+  aws?: { behaviours: AwsBehaviours; counters: AwsBehaviourCounters }
 }
 /** bench/cold-start.ts: one build's bundles (a list), or a comparison of two builds per handler. */
 type Extreme = { handler?: string; value?: number }
@@ -386,6 +396,8 @@ function loadSection(r: Results): string[] {
         'out of order',
         'misdelivered',
         'errors',
+        'unanswered',
+        'INTERNAL',
       ],
       [
         [
@@ -402,10 +414,20 @@ function loadSection(r: Results): string[] {
           l.outOfOrder,
           l.misdelivered,
           l.errors,
+          l.unanswered,
+          l.internal,
         ].map((v) => n(v, 0)),
       ],
-      Array(13).fill(true),
+      Array(15).fill(true),
     ),
+    ...(l.aws
+      ? [
+          '',
+          `AWS behaviours: ${describeBehaviours(l.aws.behaviours)}.`,
+          '',
+          `What they injected: ${describeCounters(l.aws.counters)}.`,
+        ]
+      : []),
   ]
 }
 
