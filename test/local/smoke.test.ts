@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'vitest'
@@ -55,6 +55,14 @@ describe('npm run smoke', { concurrent: true }, () => {
       '- alarm step skipped: a local stack has no CloudWatch. Against a deployed stack, --stage <name> (with AWS credentials) sets one of its alarms to ALARM and checks that its action ran',
     )
     expect(run.lines.at(-1)).toBe('smoke check passed: 10 steps')
+    // README shows a passing run: the same lines, but for the identities and the address.
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+    const shown = readme.split('$ npm run smoke -- --url http://localhost:3001\n')[1]?.split('\n```')[0] ?? ''
+    const general = (lines: string[], url: string) =>
+      lines.map((line) => line.replace(/\S+-[0-9a-f]{8}/g, '…').replaceAll(url, '<url>'))
+    expect(general(shown.split('\n'), 'ws://localhost:3001')).toEqual(
+      general(run.lines, httpUrl().replace(/^http/, 'ws')),
+    )
   })
 
   it('fails at the connect step with advice when nothing answers at the URL', async ({ expect }) => {
