@@ -15,6 +15,7 @@ import {
   newCounters,
 } from './aws-behaviours.js'
 import { type Denial, denialMessage, type Grants, localAccount, type Principal } from './grants.js'
+import { type Admission, meterAnswer, PartitionLimits } from './partition-limits.js'
 import { SignatureVerifier } from './sigv4.js'
 import { isEventualRead, itemKey, LaggingReplica, staleAnswer, writtenItems } from './stale-reads.js'
 
@@ -39,7 +40,8 @@ const dynamoBodyLimit = 17 * 1024 * 1024
  * In front of DynamoDB Local (which accepts any request): verifies each request's SigV4 signature and
  * answers what DynamoDB answers when the signer's grants do not cover the call (400
  * AccessDeniedException), so that a function missing a grant fails locally as it would in AWS. It also
- * reproduces DynamoDB's transaction conflicts (local/aws-behaviours.ts), which DynamoDB Local never raises.
+ * reproduces DynamoDB's transaction conflicts (local/aws-behaviours.ts), which DynamoDB Local never raises,
+ * and its throughput limit per partition (local/partition-limits.ts).
  */
 export async function startDynamoDbProxy(
   upstream: string,
@@ -50,6 +52,7 @@ export async function startDynamoDbProxy(
   const target = new URL(upstream)
   const agent = new Agent({ keepAlive: true })
   const transactions = new InFlightTransactions(aws.behaviours, aws.counters)
+  const limits = new PartitionLimits(aws.behaviours, aws.counters)
   const { staleReadLagMs, staleReadRate } = aws.behaviours
   const replica = staleReadLagMs > 0 && staleReadRate > 0 ? new LaggingReplica(staleReadLagMs) : undefined
   const answerAsDynamo = (response: ServerResponse, body: Record<string, unknown>) => {
@@ -99,6 +102,16 @@ export async function startDynamoDbProxy(
         `Credential=${signed.accessKeyId}/`,
         `Credential=${localAccount.admin.accessKeyId}/`,
       )
+      const admission = limits.admit(operation, input)
+      if (admission?.refusal) return answerAsDynamo(response, admission.refusal.body)
+      if (admission?.cut) return passCut(request, response, target, agent, authorization, admission.cut)
+      // A read's units past the least it was charged, from the size of what DynamoDB answers.
+      const metered =
+        (intercept?: (answer: IncomingMessage) => boolean) =>
+        (answer: IncomingMessage): boolean => {
+          if (admission?.charge && answer.statusCode === 200) meterAnswer(answer, admission.charge)
+          return intercept?.(answer) ?? false
+        }
       if (operation === 'TransactWriteItems') {
         const refusal = transactions.begin(input)
         if (refusal) return answerAsDynamo(response, refusal.body)
@@ -119,23 +132,60 @@ export async function startDynamoDbProxy(
         }
         const { staleReadRate } = aws.behaviours
         if (replica.lagging && isEventualRead(operation, input) && Math.random() < staleReadRate) {
-          return pass(request, response, body, target, agent, headers, (answer) =>
-            serveStale(
-              answer,
-              response,
-              (current) => staleAnswer(replica, operation, input, current),
-              () => aws.counters.staleReads++,
+          return pass(
+            request,
+            response,
+            body,
+            target,
+            agent,
+            headers,
+            metered((answer) =>
+              serveStale(
+                answer,
+                response,
+                (current) => staleAnswer(replica, operation, input, current),
+                () => aws.counters.staleReads++,
+              ),
             ),
           )
         }
       }
-      pass(request, response, body, target, agent, headers)
+      pass(request, response, body, target, agent, headers, metered())
     })().catch((error: unknown) => {
       log(`DynamoDB proxy: ${error instanceof Error ? error.message : error}`)
       response.destroy()
     })
   })
   return listen(server, agent)
+}
+
+/**
+ * Forwards a batch cut short by the partition limits (its other items are the caller's to send again) and
+ * answers with what `cut.answer` makes of DynamoDB's answer. It is answered current, never by the lagging
+ * replica, which does not record its writes either: a rare batch, a little kinder than AWS.
+ */
+function passCut(
+  request: IncomingMessage,
+  response: ServerResponse,
+  target: URL,
+  agent: Agent,
+  authorization: string,
+  cut: NonNullable<Admission['cut']>,
+): void {
+  const body = Buffer.from(JSON.stringify(cut.input), 'utf8')
+  const headers = { authorization, 'content-length': String(body.length) }
+  pass(request, response, body, target, agent, headers, (answer) => {
+    if (answer.statusCode !== 200) return false
+    readAll(answer, dynamoBodyLimit).then(
+      (text) => {
+        const merged = JSON.stringify(cut.answer(JSON.parse(text.toString('utf8'))))
+        const { 'x-amz-crc32': _, 'content-length': __, ...rest } = answer.headers
+        response.writeHead(200, { ...rest, 'content-length': Buffer.byteLength(merged) }).end(merged)
+      },
+      () => response.destroy(),
+    )
+    return true
+  })
 }
 
 /**

@@ -61,6 +61,21 @@ export interface AwsBehaviours {
    * https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
    */
   concurrency: number
+  /**
+   * Read units a second each partition serves (AWS: 3,000), per PK value of the table and per GSI1PK value
+   * of the index: a token bucket holding a second's worth, past which a read answers 400
+   * ProvisionedThroughputExceededException and a BatchGetItem leaves the throttled keys in UnprocessedKeys
+   * (0 = no limit; units as local/partition-limits.ts approximates them).
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html and
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+   */
+  partitionReadUnits: number
+  /**
+   * Write units a second each partition serves (AWS: 1,000): past it a write answers
+   * ProvisionedThroughputExceededException, a TransactWriteItems is cancelled with ThrottlingError on the
+   * throttled items, and a BatchWriteItem leaves them in UnprocessedItems (0 = no limit). Same pages.
+   */
+  partitionWriteUnits: number
 }
 
 /** On: what tests, `npm run load` and `npm start` use unless told otherwise. */
@@ -76,6 +91,8 @@ export const awsLikeBehaviours: AwsBehaviours = {
   connectionsPerSecond: 500,
   integrationTimeoutMs: 29_000,
   concurrency: 500,
+  partitionReadUnits: 3000,
+  partitionWriteUnits: 1000,
 }
 
 /** Off: the emulators as they are. */
@@ -91,6 +108,8 @@ export const noBehaviours: AwsBehaviours = {
   connectionsPerSecond: 0,
   integrationTimeoutMs: 0,
   concurrency: 0,
+  partitionReadUnits: 0,
+  partitionWriteUnits: 0,
 }
 
 /** What the proxies injected, for tests and `npm run load` to read. */
@@ -115,6 +134,10 @@ export interface AwsBehaviourCounters {
   throttledInvocations: number
   /** Asynchronous events kept queued for a while because every slot of the concurrency limit was taken. */
   delayedEvents: number
+  /** Reads refused, or batches of reads cut short, past a partition's read units. */
+  throttledReads: number
+  /** Writes refused, transactions cancelled, or batches of writes cut short, past a partition's write units. */
+  throttledWrites: number
 }
 
 export function newCounters(): AwsBehaviourCounters {
@@ -129,6 +152,8 @@ export function newCounters(): AwsBehaviourCounters {
     integrationTimeouts: 0,
     throttledInvocations: 0,
     delayedEvents: 0,
+    throttledReads: 0,
+    throttledWrites: 0,
   }
 }
 
@@ -247,6 +272,8 @@ export const awsBehaviourVariables = {
   connectionsPerSecond: 'HUDDLE_AWS_CONNECT_RATE',
   integrationTimeoutMs: 'HUDDLE_AWS_INTEGRATION_TIMEOUT_MS',
   concurrency: 'HUDDLE_AWS_CONCURRENCY',
+  partitionReadUnits: 'HUDDLE_AWS_PARTITION_READ_UNITS',
+  partitionWriteUnits: 'HUDDLE_AWS_PARTITION_WRITE_UNITS',
 } as const satisfies Record<keyof AwsBehaviours, string>
 
 /** The behaviours set by a number. */
@@ -286,6 +313,8 @@ export function behavioursFromEnvironment(env: Record<string, string | undefined
   number('connectionsPerSecond', 100_000)
   number('integrationTimeoutMs', 900_000)
   number('concurrency', 100_000)
+  number('partitionReadUnits', 1_000_000)
+  number('partitionWriteUnits', 1_000_000)
   return result
 }
 
@@ -307,6 +336,8 @@ export function describeBehaviours(b: AwsBehaviours): string {
     `new connections ${b.connectionsPerSecond > 0 ? `${b.connectionsPerSecond}/s` : 'off'}`,
     `integration timeout ${b.integrationTimeoutMs > 0 ? `${b.integrationTimeoutMs} ms` : 'off'}`,
     `Lambda concurrency ${b.concurrency > 0 ? b.concurrency : 'off'}`,
+    `partition reads ${b.partitionReadUnits > 0 ? `${b.partitionReadUnits} units/s` : 'off'}`,
+    `partition writes ${b.partitionWriteUnits > 0 ? `${b.partitionWriteUnits} units/s` : 'off'}`,
   ].join(', ')
 }
 
@@ -317,6 +348,7 @@ export function describeCounters(c: AwsBehaviourCounters): string {
     `transaction, ${c.injectedConflicts} transactions cancelled at random, ${c.missingKeyDenials} missing keys answered 403, ${c.staleReads} reads served stale` +
     `, ${c.callbackThrottles} callbacks answered 429, ${c.connectThrottles} connections refused 429, ` +
     `${c.integrationTimeouts} integrations timed out, ${c.throttledInvocations} invocations throttled, ` +
-    `${c.delayedEvents} events held for concurrency`
+    `${c.delayedEvents} events held for concurrency, ${c.throttledReads} reads and ` +
+    `${c.throttledWrites} writes throttled on a partition`
   )
 }

@@ -5,8 +5,9 @@ import { DynamoClient } from '../../lambdas/adapters/dynamo/client.js'
 import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
 import { emulatorClientConfig } from '../../local/emulators.js'
 
-// DynamoDB cancels one of two transactions that overlap on an item (TransactionConflict), and refuses a plain
-// write into a running transaction (TransactionConflictException); the SDK retries neither. A stub answers
+// DynamoDB cancels one of two transactions that overlap on an item (TransactionConflict) or that meet a
+// throttled partition (ThrottlingError), and refuses a plain write into a running transaction
+// (TransactionConflictException); the SDK retries none of them. A stub answers
 // them here as DynamoDB does, so that the client's retries are seen attempt by attempt.
 
 describe('writes that meet a transaction conflict, against a stub DynamoDB', () => {
@@ -103,6 +104,26 @@ describe('writes that meet a transaction conflict, against a stub DynamoDB', () 
       { Code: 'ConditionalCheckFailed' },
       { Code: 'TransactionConflict' },
     ])
+    expect(requests).toBe(1)
+    expect(seen.retried).toBe(0)
+    db.close()
+  })
+
+  it('sends a transaction cancelled by throttling (ThrottlingError) again, counted as a conflict', async () => {
+    const { table, db, seen } = setup()
+    answers = [cancelled('None', 'ThrottlingError'), cancelled('ThrottlingError', 'TransactionConflict')]
+    expect(await table.transact([put, update])).toBeUndefined()
+    expect(requests).toBe(3)
+    expect(seen).toEqual({ retried: 2, exhausted: [] })
+    db.close()
+  })
+
+  it('does not send again a transaction cancelled for a reason that sending again cannot cure', async () => {
+    const { table, db, seen } = setup()
+    answers = [cancelled('ValidationError', 'ThrottlingError')]
+    await expect(table.transact([put, update])).rejects.toMatchObject({
+      name: 'TransactionCanceledException',
+    })
     expect(requests).toBe(1)
     expect(seen.retried).toBe(0)
     db.close()

@@ -137,7 +137,7 @@ export interface DynamoAnswer {
 /** Sees every call on its way (`next` sends it): what benchmarks and tests count and measure. */
 export type DynamoInterceptor = (call: DynamoCall, next: () => Promise<DynamoAnswer>) => Promise<DynamoAnswer>
 
-/** Told of each write retried after a transaction conflict, and of one that gave up (wiring counts and logs them). */
+/** Told of each write sent again after a conflict or throttling, and of one that gave up (wiring counts them). */
 export interface ConflictObserver {
   retried?(operation: string, attempt: number): void
   exhausted?(operation: string, attempts: number, error: DynamoError): void
@@ -166,11 +166,20 @@ export interface DynamoClientOptions
 /** Writes DynamoDB may refuse because of a transaction in flight on their item. */
 const conflictingWrites = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems'])
 
+/** The reasons a transaction may be cancelled for that sending it again can cure (None: the item was fine). */
+const retriableReasons = new Set([
+  'None',
+  'NONE',
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+])
+
 /**
- * Whether a write failed only because it overlapped a transaction, so that it applied nothing and may be
- * sent again: a plain write into a running transaction (TransactionConflictException), or a transaction
- * cancelled with TransactionConflict and no failed condition (a failed condition is an answer, not a race).
- * The SDK retries neither.
+ * Whether a write failed only because it overlapped a transaction or met a busy partition, so that it applied
+ * nothing and may be sent again: a plain write into a running transaction (TransactionConflictException), or
+ * a transaction cancelled only for conflicts or throttling (a failed condition is an answer, not a race). The
+ * SDK retries neither.
  */
 export function isTransactionConflict(error: unknown): error is DynamoError {
   if (!(error instanceof DynamoError)) return false
@@ -179,8 +188,8 @@ export function isTransactionConflict(error: unknown): error is DynamoError {
   return (
     error.errorType === 'TransactionCanceledException' &&
     reasons !== undefined &&
-    reasons.some((reason) => reason.Code === 'TransactionConflict') &&
-    !reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')
+    reasons.some((reason) => reason.Code !== 'None' && reason.Code !== 'NONE') &&
+    reasons.every((reason) => retriableReasons.has(reason.Code ?? ''))
   )
 }
 

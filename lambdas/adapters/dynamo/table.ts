@@ -49,7 +49,10 @@ export class DynamoTable {
     return items
   }
 
-  /** BatchGet in chunks of 100, retrying whatever DynamoDB leaves unprocessed. */
+  /**
+   * BatchGet in chunks of 100, retrying whatever DynamoDB leaves unprocessed (too much at once, or a throttled
+   * partition) after a jittered exponential backoff, so that readers of one hot partition spread out.
+   */
   async batchGet(keyList: Item[], projection?: string, consistent = false): Promise<Item[]> {
     const chunks: Item[][] = []
     for (let i = 0; i < keyList.length; i += batchGetLimit) chunks.push(keyList.slice(i, i + batchGetLimit))
@@ -58,8 +61,10 @@ export class DynamoTable {
         const items: Item[] = []
         let pending: Item[] = chunk
         for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt > 0)
-            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)))
+          if (attempt > 0) {
+            const backoff = Math.min(1000, 25 * 2 ** attempt)
+            await new Promise((resolve) => setTimeout(resolve, backoff / 2 + Math.random() * (backoff / 2)))
+          }
           const { Responses, UnprocessedKeys } = await this.db.batchGetItem({
             RequestItems: {
               [this.name]: {
