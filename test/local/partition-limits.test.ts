@@ -238,19 +238,22 @@ describe('partition limits through the DynamoDB proxy', () => {
       },
     })
     const [hot, hotter] = [unique('ride'), unique('ride-transactions')]
-    // A little more than a second's worth of write units at once on each of two partitions.
+    // About two seconds' worth of write units at once on each of two partitions: puts of three units each,
+    // transactions of four (two units of 1.1 KB, twice).
     await Promise.all([
-      ...Array.from({ length: 13 }, (_, i) =>
-        db.putItem({ TableName: table, Item: { PK: hot, SK: `P${i}`, n: 1 } }),
+      ...Array.from({ length: 6 }, (_, i) =>
+        db.putItem({ TableName: table, Item: { PK: hot, SK: `P${i}`, payload: 'x'.repeat(2500) } }),
       ),
-      ...Array.from({ length: 7 }, (_, i) =>
+      ...Array.from({ length: 5 }, (_, i) =>
         db.transactWriteItems({
-          TransactItems: [{ Put: { TableName: table, Item: { PK: hotter, SK: `T${i}` } } }],
+          TransactItems: [
+            { Put: { TableName: table, Item: { PK: hotter, SK: `T${i}`, payload: 'x'.repeat(1100) } } },
+          ],
         }),
       ),
     ])
-    expect(counters.throttledWrites).toBeGreaterThanOrEqual(5)
-    expect(retried).toBeGreaterThanOrEqual(2)
+    expect(counters.throttledWrites).toBeGreaterThanOrEqual(2)
+    expect(retried).toBeGreaterThanOrEqual(1)
     const found = await new DynamoTable(db, table).batchGet(
       Array.from({ length: 6 }, (_, i) => ({ PK: hot, SK: `P${i}` })),
       'PK, SK',
@@ -270,7 +273,7 @@ describe('partition limits through the DynamoDB proxy', () => {
           Select: 'COUNT',
         })
       ).Count
-    expect([await count(hot), await count(hotter)]).toEqual([13, 7])
+    expect([await count(hot), await count(hotter)]).toEqual([6, 5])
   })
 
   it('throttles a query on the partition its key condition names', async () => {
