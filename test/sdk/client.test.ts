@@ -344,34 +344,39 @@ describe('ChatService', () => {
     await expect(again).resolves.toMatchObject({ gid: 'g', seq: 3, duplicate: false })
   })
 
-  it('does not hand back its own message when, after a drop, its event comes before the ack', async () => {
-    const { first, net, chat } = await chatting({ deliveredReceipts: false })
-    const received: ChatMessage[] = []
-    chat.onMessage((m) => received.push(m))
-    first.push(message)
-    await vi.waitFor(() => expect(received).toHaveLength(1))
-    const sending = received[0]?.message('mine')
-    const frame = first.frame(1)
-    first.drop()
-    const second = await net.socket(1)
-    second.open()
-    expect(second.frame(0)).toEqual(frame)
-    // The first attempt was stored, and its post reaches the new connection before the re-send's ack.
-    const mine = {
-      type: 'chat.message',
-      gid: 'g',
-      iss: 'me',
-      jti: String(frame.jti),
-      body: 'mine',
-      iat: 'now',
-      seq: 2,
-    }
-    second.push(mine as ChatEvent)
-    second.ack(0, { gid: 'g', jti: frame.jti, iat: 'now', seq: 2, duplicate: true })
-    await expect(sending).resolves.toMatchObject({ seq: 2, duplicate: true })
-    second.push({ ...message, jti: 'j3', body: 'after', seq: 3 })
-    await vi.waitFor(() => expect(received.map((m) => m.body)).toEqual(['hi', 'after']))
-  })
+  // After the ack: the first attempt's function, still running, may post it to the new connection late.
+  it.each(['before', 'after'])(
+    'does not hand back its own message when, after a drop, its event comes %s the ack',
+    async (when) => {
+      const { first, net, chat } = await chatting({ deliveredReceipts: false })
+      const received: ChatMessage[] = []
+      chat.onMessage((m) => received.push(m))
+      first.push(message)
+      await vi.waitFor(() => expect(received).toHaveLength(1))
+      const sending = received[0]?.message('mine')
+      const frame = first.frame(1)
+      first.drop()
+      const second = await net.socket(1)
+      second.open()
+      expect(second.frame(0)).toEqual(frame)
+      // The first attempt was stored, and its post reaches the new connection.
+      const mine = {
+        type: 'chat.message',
+        gid: 'g',
+        iss: 'me',
+        jti: String(frame.jti),
+        body: 'mine',
+        iat: 'now',
+        seq: 2,
+      }
+      if (when === 'before') second.push(mine as ChatEvent)
+      second.ack(0, { gid: 'g', jti: frame.jti, iat: 'now', seq: 2, duplicate: true })
+      await expect(sending).resolves.toMatchObject({ seq: 2, duplicate: true })
+      if (when === 'after') second.push(mine as ChatEvent)
+      second.push({ ...message, jti: 'j3', body: 'after', seq: 3 })
+      await vi.waitFor(() => expect(received.map((m) => m.body)).toEqual(['hi', 'after']))
+    },
+  )
 
   it('sends one delivered receipt per group once messages pause, and none for its own', async () => {
     const { first, chat } = await chatting({ deliveredReceipts: { delayMs: 10 } })

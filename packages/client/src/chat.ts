@@ -57,6 +57,8 @@ export interface ChatOptions {
 
 const deliveredDelayMs = 2000
 const gapGraceMs = 250
+/** Longer than a route's function may run (its timeout is under API Gateway's 29 s). */
+const echoMs = 60_000
 
 /**
  * The chat API of one connection (a ChatClient, or any Connection), shaped like the Self SDK's ChatService.
@@ -86,8 +88,13 @@ export class ChatService {
   readonly #keyPackages: boolean
   /** Groups whose pending invite the app has been handed, so a re-sent one is not handed again. */
   readonly #announced = new Set<string>()
-  /** Writes of this client that are not acknowledged yet: their events may arrive first (after a reconnect). */
-  readonly #unacknowledged = new Set<string>()
+  /**
+   * This client's writes, in flight or acknowledged within `echoMs`, with when they stop counting: their
+   * events are not handed back to it. One may arrive before the ack (after a reconnect), or after it: the
+   * first attempt of a write sent again on a new connection can fan out to that connection after the retry
+   * was answered, for as long as that attempt's function may run.
+   */
+  readonly #ownWrites = new Map<string, number>()
   readonly #deliveredDue = new Map<string, number>()
   readonly #deliveredDelayMs: number | undefined
   #deliveredTimer: ReturnType<typeof setTimeout> | undefined
@@ -454,9 +461,13 @@ export class ChatService {
 
   /** A group deleted by an admin of another connection; this client's own deletion is not handed back. */
   #deleted(event: GroupDeletedEvent): void {
-    const mine = event.iss === this.#timeline.me && this.#unacknowledged.has(writeKey(event))
+    const mine = event.iss === this.#timeline.me && this.#isOwn(event)
     const group = this.#end(event.gid)
     if (!mine) this.#groupDeletes.emit(event, group)
+  }
+
+  #isOwn(write: WriteKey): boolean {
+    return (this.#ownWrites.get(writeKey(write)) ?? 0) > Date.now()
   }
 
   /** Drops all this client keeps of a deleted group: its position, its object, its pending receipt. */
@@ -468,19 +479,21 @@ export class ChatService {
   }
 
   /**
-   * A write of this client's, whose event is not handed back to it even when it comes before the ack.
-   * One that timed out may still have been stored (a retry with its jti tells), so it stays known.
+   * A write of this client's, whose event is not handed back to it, before or after the ack. One that
+   * failed is forgotten, unless it timed out: it may still have been stored (a retry with its jti tells).
    */
   async #own<T>(write: WriteKey, send: () => Promise<T>): Promise<T> {
     const key = writeKey(write)
-    this.#unacknowledged.add(key)
+    const now = Date.now()
+    for (const [known, until] of this.#ownWrites) if (until <= now) this.#ownWrites.delete(known)
+    this.#ownWrites.set(key, Number.POSITIVE_INFINITY)
     try {
       const result = await send()
-      this.#unacknowledged.delete(key)
+      this.#ownWrites.set(key, Date.now() + echoMs)
       return result
     } catch (error) {
       if (!(error instanceof ChatError && (error.code === 'TIMEOUT' || error.code === 'CLOSED'))) {
-        this.#unacknowledged.delete(key)
+        this.#ownWrites.delete(key)
       }
       throw error
     }
@@ -505,7 +518,7 @@ export class ChatService {
     const membership = event.type === 'chat.join' || event.type === 'chat.leave' || event.type === 'chat.ban'
     if (membership && event.iss === me) this.#announced.delete(event.gid)
     const mine = actorOf(event) === me
-    if (mine && this.#unacknowledged.has(writeKey(event))) return
+    if (mine && this.#isOwn(event)) return
     switch (event.type) {
       case 'chat.message':
         if (!mine) this.#deliveredSoon(event.gid, event.seq)
