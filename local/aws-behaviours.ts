@@ -76,6 +76,13 @@ export interface AwsBehaviours {
    * throttled items, and a BatchWriteItem leaves them in UnprocessedItems (0 = no limit). Same pages.
    */
   partitionWriteUnits: number
+  /**
+   * Seconds past its `ttl` an item stays in the table (and is read like any other) before the local stack's
+   * sweeper deletes it: DynamoDB deletes expired items lazily, typically within a few days (0 = never, as
+   * DynamoDB Local on its own). local/ttl-sweeper.ts;
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
+   */
+  ttlSweepAfterSeconds: number
 }
 
 /** On: what tests, `npm run load` and `npm start` use unless told otherwise. */
@@ -90,9 +97,10 @@ export const awsLikeBehaviours: AwsBehaviours = {
   callbackBurst: 2500,
   connectionsPerSecond: 500,
   integrationTimeoutMs: 29_000,
-  concurrency: 500,
+  concurrency: 1000,
   partitionReadUnits: 3000,
   partitionWriteUnits: 1000,
+  ttlSweepAfterSeconds: 600,
 }
 
 /** Off: the emulators as they are. */
@@ -110,6 +118,7 @@ export const noBehaviours: AwsBehaviours = {
   concurrency: 0,
   partitionReadUnits: 0,
   partitionWriteUnits: 0,
+  ttlSweepAfterSeconds: 0,
 }
 
 /** What the proxies injected, for tests and `npm run load` to read. */
@@ -138,6 +147,8 @@ export interface AwsBehaviourCounters {
   throttledReads: number
   /** Writes refused, transactions cancelled, or batches of writes cut short, past a partition's write units. */
   throttledWrites: number
+  /** Expired items the TTL sweeper deleted. */
+  sweptItems: number
 }
 
 export function newCounters(): AwsBehaviourCounters {
@@ -154,6 +165,7 @@ export function newCounters(): AwsBehaviourCounters {
     delayedEvents: 0,
     throttledReads: 0,
     throttledWrites: 0,
+    sweptItems: 0,
   }
 }
 
@@ -274,6 +286,7 @@ export const awsBehaviourVariables = {
   concurrency: 'HUDDLE_AWS_CONCURRENCY',
   partitionReadUnits: 'HUDDLE_AWS_PARTITION_READ_UNITS',
   partitionWriteUnits: 'HUDDLE_AWS_PARTITION_WRITE_UNITS',
+  ttlSweepAfterSeconds: 'HUDDLE_AWS_TTL_SWEEP_AFTER_SECONDS',
 } as const satisfies Record<keyof AwsBehaviours, string>
 
 /** The behaviours set by a number. */
@@ -315,6 +328,7 @@ export function behavioursFromEnvironment(env: Record<string, string | undefined
   number('concurrency', 100_000)
   number('partitionReadUnits', 1_000_000)
   number('partitionWriteUnits', 1_000_000)
+  number('ttlSweepAfterSeconds', 30 * 86_400)
   return result
 }
 
@@ -338,6 +352,7 @@ export function describeBehaviours(b: AwsBehaviours): string {
     `Lambda concurrency ${b.concurrency > 0 ? b.concurrency : 'off'}`,
     `partition reads ${b.partitionReadUnits > 0 ? `${b.partitionReadUnits} units/s` : 'off'}`,
     `partition writes ${b.partitionWriteUnits > 0 ? `${b.partitionWriteUnits} units/s` : 'off'}`,
+    `expired items swept ${b.ttlSweepAfterSeconds > 0 ? `${b.ttlSweepAfterSeconds} s after their ttl` : 'never'}`,
   ].join(', ')
 }
 
@@ -349,6 +364,6 @@ export function describeCounters(c: AwsBehaviourCounters): string {
     `, ${c.callbackThrottles} callbacks answered 429, ${c.connectThrottles} connections refused 429, ` +
     `${c.integrationTimeouts} integrations timed out, ${c.throttledInvocations} invocations throttled, ` +
     `${c.delayedEvents} events held for concurrency, ${c.throttledReads} reads and ` +
-    `${c.throttledWrites} writes throttled on a partition`
+    `${c.throttledWrites} writes throttled on a partition, ${c.sweptItems} expired items swept`
   )
 }

@@ -17,6 +17,7 @@ import {
 import type { FunctionOutput } from './functions.js'
 import { type Gateway, startGateway } from './gateway.js'
 import { ensureTable } from './table.js'
+import { startTtlSweeper } from './ttl-sweeper.js'
 
 export const localNames = { table: 'huddle', bucket: 'huddle-avatars' } as const
 
@@ -153,12 +154,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(options.aws && { aws: options.aws }),
       log,
     })
+    const sweeper = startTtlSweeper({
+      endpoint: emulators.dynamo.endpoint,
+      table: localNames.table,
+      aws: gateway.aws,
+      log,
+    })
     return {
       url: gateway.url,
       aws: gateway.aws,
       dynamoEndpoint: emulators.dynamo.endpoint,
       s3Endpoint: emulators.s3.endpoint,
       stop: async () => {
+        sweeper.stop()
         await gateway.close()
         await emulators.stop()
         await unlock()

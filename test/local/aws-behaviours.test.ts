@@ -22,6 +22,7 @@ import {
 } from '../../local/aws-behaviours.js'
 import { type Credentials, functionCredentials, Grants, localAccount } from '../../local/grants.js'
 import { localNames } from '../../local/stack.js'
+import { startTtlSweeper } from '../../local/ttl-sweeper.js'
 import { unique } from '../support/huddle.js'
 
 // The access proxies alone, in front of the run's emulators, each with the behaviours a test sets: no
@@ -208,6 +209,43 @@ describe('DynamoDB stale reads', () => {
     await new Promise((done) => setTimeout(done, 1600))
     expect([await n(changed), await n(created), await n(deleted)]).toEqual(['2', '1', undefined])
     expect(counters.staleReads).toBe(5)
+  })
+})
+
+describe('DynamoDB TTL', () => {
+  it('keeps an expired item in the table until a sweep finds it long enough past its ttl', async () => {
+    const counters = newCounters()
+    const sweeper = startTtlSweeper({
+      endpoint: inject('dynamoEndpoint'),
+      table: localNames.table,
+      aws: { behaviours: { ...noBehaviours, ttlSweepAfterSeconds: 30 }, counters },
+      log: () => {},
+    })
+    const { client } = await dynamoProxy({})
+    const now = Math.floor(Date.now() / 1000)
+    const [long, lately, live] = [unique('ttl-long'), unique('ttl-lately'), unique('ttl-live')]
+    for (const [pk, ttl] of [
+      [long, now - 60],
+      [lately, now - 5],
+      [live, now + 3600],
+    ] as const) {
+      await client.send(
+        new PutItemCommand({ TableName: localNames.table, Item: { ...key(pk), ttl: { N: String(ttl) } } }),
+      )
+    }
+    const present = async (pk: string) =>
+      (
+        await client.send(
+          new GetItemCommand({ TableName: localNames.table, Key: key(pk), ConsistentRead: true }),
+        )
+      ).Item !== undefined
+    try {
+      expect(await sweeper.sweep()).toBeGreaterThanOrEqual(1)
+      expect([await present(long), await present(lately), await present(live)]).toEqual([false, true, true])
+      expect(counters.sweptItems).toBeGreaterThanOrEqual(1)
+    } finally {
+      sweeper.stop()
+    }
   })
 })
 
