@@ -202,7 +202,7 @@ describe('the DynamoDB client, against DynamoDB Local', () => {
     const missing = Array.from({ length: 20 }, (_, i) => ({ PK, SK: `MISSING#${i}` }))
     const keyList = [...present, ...missing].map(({ PK, SK }) => ({ PK, SK }))
     calls.length = 0
-    const found = await table.batchGet(keyList, 'PK, SK, i', true)
+    const found = await table.batchGet(keyList, 'PK, SK, i')
     expect(found).toHaveLength(230)
     expect(new Set(found.map((item) => item.i))).toEqual(new Set(present.map((item) => item.i)))
     expect(calls.filter((operation) => operation === 'BatchGetItem').length).toBeGreaterThanOrEqual(3)

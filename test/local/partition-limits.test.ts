@@ -257,7 +257,6 @@ describe('partition limits through the DynamoDB proxy', () => {
     const found = await new DynamoTable(db, table).batchGet(
       Array.from({ length: 6 }, (_, i) => ({ PK: hot, SK: `P${i}` })),
       'PK, SK',
-      true,
     )
     expect(found.map((found) => found.SK).sort()).toEqual(Array.from({ length: 6 }, (_, i) => `P${i}`))
     expect(counters.throttledReads).toBeGreaterThanOrEqual(1)

@@ -18,11 +18,7 @@ export class DynamoBlocks implements BlockStore {
 
   async findBlocks(pairs: Block[]): Promise<Block[]> {
     if (pairs.length === 0) return []
-    const found = await this.table.batchGet(
-      pairs.map(({ blocker, iss }) => keys.block(blocker, iss)),
-      undefined,
-      true,
-    )
+    const found = await this.table.batchGet(pairs.map(({ blocker, iss }) => keys.block(blocker, iss)))
     const existing = new Set(found.map((item) => `${item[PK]}\n${item[SK]}`))
     return pairs.filter(({ blocker, iss }) => {
       const key = keys.block(blocker, iss)

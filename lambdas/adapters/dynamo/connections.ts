@@ -79,7 +79,7 @@ export class DynamoConnections implements ConnectionStore {
   /** The open connection ids of each identity, read consistently (so as not to miss one opened a moment
    * ago) in batches. */
   async connectionsOf(isses: string[]): Promise<Map<string, string[]>> {
-    const items = await this.table.batchGet(isses.map(keys.userConnections), `${PK}, connectionIds`, true)
+    const items = await this.table.batchGet(isses.map(keys.userConnections), `${PK}, connectionIds`)
     const connections = new Map<string, string[]>()
     for (const item of items) {
       const ids = item.connectionIds

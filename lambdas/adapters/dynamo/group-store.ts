@@ -86,14 +86,12 @@ export class DynamoGroupStore implements GroupStore {
 
   /** Read consistently: a sync takes each group's head as where its log ends. */
   async getGroups(gids: string[]): Promise<Group[]> {
-    return (await this.table.batchGet(gids.map(keys.group), undefined, true))
-      .filter((item) => !isDeleted(item))
-      .map(toGroup)
+    return (await this.table.batchGet(gids.map(keys.group))).filter((item) => !isDeleted(item)).map(toGroup)
   }
 
   async readMembers(gid: string, isses: string[]): Promise<GroupState | undefined> {
     const keyList = [keys.group(gid), ...isses.map((iss) => keys.member(gid, iss))]
-    const items = await this.table.batchGet(keyList, undefined, true)
+    const items = await this.table.batchGet(keyList)
     const meta = items.find((item) => item[SK] === keys.group(gid)[SK])
     if (meta === undefined || isDeleted(meta)) return undefined
     return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
@@ -455,7 +453,7 @@ export class DynamoGroupStore implements GroupStore {
   async getEvents(gid: string, seqs: number[]): Promise<StoredEvent[]> {
     const keyList = seqs.map((seq) => keys.event(gid, seq))
     // Filtered in code: BatchGet takes no filter. An event past retention is gone, as if TTL had run.
-    return (await this.table.batchGet(keyList, undefined, true)).filter((item) => isLive(item)).map(toEvent)
+    return (await this.table.batchGet(keyList)).filter((item) => isLive(item)).map(toEvent)
   }
 
   async messageSenders(
