@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { describeBehaviours, describeCounters } from '../local/aws-behaviours.js'
+import { behavioursFromEnvironment, describeBehaviours, describeCounters } from '../local/aws-behaviours.js'
 import { startLocalStack } from '../local/stack.js'
 import { runLoad } from './load-run.js'
 import { saveResults } from './results-file.js'
@@ -28,7 +28,9 @@ async function main(): Promise<void> {
       `${Math.round(machine.cpuBusyAtStart * 100)} % busy before the run`,
   )
   // --url runs against a stack that is already up (npm start); otherwise one is started in memory.
-  const stack = values.url ? undefined : await startLocalStack({ port: 0 })
+  const stack = values.url
+    ? undefined
+    : await startLocalStack({ port: 0, aws: behavioursFromEnvironment(process.env) })
   const httpUrl = values.url ?? stack?.url ?? ''
   try {
     const report = await runLoad({

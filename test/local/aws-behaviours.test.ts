@@ -1,7 +1,6 @@
 import {
   BatchGetItemCommand,
   DeleteItemCommand,
-  DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -9,46 +8,24 @@ import {
   TransactWriteItemsCommand,
   type TransactWriteItemsCommandInput,
 } from '@aws-sdk/client-dynamodb'
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { afterAll, describe, expect, inject, it } from 'vitest'
-import { bucketPrefixes, routes } from '../../lambdas/routes.js'
-import { type AccessProxy, startDynamoDbProxy, startS3Proxy } from '../../local/access-proxies.js'
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
+import { describe, expect, inject, it } from 'vitest'
+import { bucketPrefixes } from '../../lambdas/routes.js'
 import {
-  type AwsBehaviours,
   awsLikeBehaviours,
   InFlightTransactions,
   newCounters,
   noBehaviours,
 } from '../../local/aws-behaviours.js'
-import { type Credentials, functionCredentials, Grants, localAccount } from '../../local/grants.js'
+import { functionCredentials, localAccount } from '../../local/grants.js'
 import { localNames } from '../../local/stack.js'
 import { startTtlSweeper } from '../../local/ttl-sweeper.js'
 import { unique } from '../support/huddle.js'
+import { proxyStarter } from '../support/proxies.js'
 
-// The access proxies alone, in front of the run's emulators, each with the behaviours a test sets: no
-// gateway, no functions; requests signed with a function's own keys, as its SDK clients sign them.
-const grants = new Grants(
-  routes.map((route) => ({ name: route.handler, access: route.access })),
-  localNames,
-)
-const proxies: AccessProxy[] = []
-afterAll(() => Promise.all(proxies.map((proxy) => proxy.close())))
-
-async function dynamoProxy(behaviours: Partial<AwsBehaviours>) {
-  const counters = newCounters()
-  const proxy = await startDynamoDbProxy(inject('dynamoEndpoint'), grants, () => {}, {
-    behaviours: { ...noBehaviours, ...behaviours },
-    counters,
-  })
-  proxies.push(proxy)
-  const client = new DynamoDBClient({
-    region: localAccount.region,
-    endpoint: proxy.endpoint,
-    credentials: functionCredentials('message'),
-    maxAttempts: 1,
-  })
-  return { client, counters }
-}
+// The access proxies alone, each with the behaviours a test sets.
+const proxies = proxyStarter()
+const dynamoProxy = proxies.dynamo
 
 const key = (pk: string) => ({ PK: { S: pk }, SK: { S: 'META' } })
 const put = (pk: string): TransactWriteItemsCommandInput['TransactItems'] & object => [
@@ -250,22 +227,7 @@ describe('DynamoDB TTL', () => {
 })
 
 describe('S3 missing keys', () => {
-  async function s3Proxy(behaviours: Partial<AwsBehaviours>, credentials: Credentials) {
-    const counters = newCounters()
-    const proxy = await startS3Proxy(inject('s3Endpoint'), grants, () => {}, {
-      behaviours: { ...noBehaviours, ...behaviours },
-      counters,
-    })
-    proxies.push(proxy)
-    const client = new S3Client({
-      region: localAccount.region,
-      endpoint: proxy.endpoint,
-      credentials,
-      forcePathStyle: true,
-      maxAttempts: 1,
-    })
-    return { client, counters }
-  }
+  const s3Proxy = proxies.s3
   const missing = { Bucket: localNames.bucket, Key: `${bucketPrefixes.avatars}${unique('never-uploaded')}` }
 
   it('answers 403 AccessDenied to a function that may not list the bucket, and 404 to one that may', async () => {

@@ -4,20 +4,20 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi'
 import { ChatClient } from '@huddle/client'
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SignedPostSender, throttleBackoffMs } from '../../lambdas/adapters/management-api.js'
 import {
   type AwsBehaviours,
   awsLikeBehaviours,
   behavioursFromEnvironment,
 } from '../../local/aws-behaviours.js'
-import { closeDevConnection, createDevTokens } from '../../local/dev-tokens.js'
+import { closeDevConnection } from '../../local/dev-tokens.js'
 import { ConcurrencyLimit } from '../../local/functions.js'
 import { TokenBucket } from '../../local/gateway/limits.js'
-import { type Gateway, startGateway } from '../../local/gateway.js'
+import type { Gateway } from '../../local/gateway.js'
 import { functionCredentials, localAccount } from '../../local/grants.js'
-import { localHandlerEnvironment } from '../../local/stack.js'
 import { connector } from '../support/clients.js'
+import { ownGateway } from '../support/gateways.js'
 import { handshakeStatus, type TestClient, tokenFor, unique } from '../support/huddle.js'
 import { waitFor } from '../support/sdk.js'
 
@@ -27,14 +27,7 @@ import { waitFor } from '../support/sdk.js'
 let gateway: Gateway
 const connect = connector(() => gateway.url)
 beforeAll(async () => {
-  gateway = await startGateway({
-    port: 0,
-    tokens: await createDevTokens(),
-    handlerEnvironment: (url) =>
-      localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint'), { fanOutSliceSize: 1 }),
-    log: () => {},
-    functionOutput: () => {},
-  })
+  gateway = await ownGateway({ settings: { fanOutSliceSize: 1 } })
 })
 afterEach(() => {
   Object.assign(gateway.aws.behaviours, awsLikeBehaviours)

@@ -1,21 +1,12 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createDevTokens } from '../../local/dev-tokens.js'
-import { type Gateway, startGateway } from '../../local/gateway.js'
-import { localHandlerEnvironment } from '../../local/stack.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Gateway } from '../../local/gateway.js'
+import { ownGateway } from '../support/gateways.js'
 import { TestClient, tableClient, unique } from '../support/huddle.js'
-import { quietGateway } from '../support/logs.js'
 
 // A gateway of its own with API Gateway's 10 min idle and 2 h lifetimes scaled down, on the shared emulators.
 let gateway: Gateway
 beforeAll(async () => {
-  gateway = await startGateway({
-    port: 0,
-    tokens: await createDevTokens(),
-    idleTimeoutMs: 1500,
-    maxLifetimeMs: 3000,
-    handlerEnvironment: (url) => localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
-    ...quietGateway,
-  })
+  gateway = await ownGateway({ idleTimeoutMs: 1500, maxLifetimeMs: 3000 })
 })
 afterAll(() => gateway?.close())
 

@@ -1,7 +1,6 @@
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
-  DynamoDBClient,
   PutItemCommand,
   QueryCommand,
   TransactionCanceledException,
@@ -10,55 +9,28 @@ import {
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { DynamoClient } from '../../lambdas/adapters/dynamo/client.js'
 import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
-import { routes } from '../../lambdas/routes.js'
-import { type AccessProxy, startDynamoDbProxy } from '../../local/access-proxies.js'
 import {
-  type AwsBehaviours,
   awsLikeBehaviours,
   behavioursFromEnvironment,
   newCounters,
   noBehaviours,
 } from '../../local/aws-behaviours.js'
 import { emulatorDynamoClient } from '../../local/emulators.js'
-import { type Credentials, functionCredentials, Grants, localAccount } from '../../local/grants.js'
+import { type Credentials, functionCredentials, localAccount } from '../../local/grants.js'
 import { capacityUnits, PartitionLimits, TokenBuckets } from '../../local/partition-limits.js'
 import { localNames } from '../../local/stack.js'
 import { unique } from '../support/huddle.js'
+import { proxyStarter } from '../support/proxies.js'
 
 // DynamoDB's throughput limit per partition key value, through the DynamoDB proxy alone with a limit low
 // enough to reach; requests signed with a function's own keys (the admin's where no function may call).
 
 const table = localNames.table
-const grants = new Grants(
-  routes.map((route) => ({ name: route.handler, access: route.access })),
-  localNames,
-)
-const proxies: AccessProxy[] = []
+const proxies = proxyStarter()
+const dynamoProxy = proxies.dynamo
 /** Straight to DynamoDB Local, past the proxy and its limits. */
 const direct = emulatorDynamoClient(inject('dynamoEndpoint'))
-const clients: { destroy(): void }[] = []
-afterAll(async () => {
-  for (const client of clients) client.destroy()
-  await Promise.all(proxies.map((proxy) => proxy.close()))
-  direct.close()
-})
-
-async function dynamoProxy(behaviours: Partial<AwsBehaviours>, credentials = functionCredentials('message')) {
-  const counters = newCounters()
-  const proxy = await startDynamoDbProxy(inject('dynamoEndpoint'), grants, () => {}, {
-    behaviours: { ...noBehaviours, ...behaviours },
-    counters,
-  })
-  proxies.push(proxy)
-  const client = new DynamoDBClient({
-    region: localAccount.region,
-    endpoint: proxy.endpoint,
-    credentials,
-    maxAttempts: 1,
-  })
-  clients.push(client)
-  return { client, counters, endpoint: proxy.endpoint }
-}
+afterAll(() => direct.close())
 
 const key = (pk: string, sk = 'META') => ({ PK: { S: pk }, SK: { S: sk } })
 const putItem = (pk: string, sk = 'META') =>

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createDevTokens } from '../../local/dev-tokens.js'
-import { type Gateway, startGateway } from '../../local/gateway.js'
-import { localHandlerEnvironment } from '../../local/stack.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Gateway } from '../../local/gateway.js'
 import { connector } from '../support/clients.js'
+import { ownGateway } from '../support/gateways.js'
 import { unique } from '../support/huddle.js'
 
 // A gateway of its own on the shared emulators, failing the way AWS fails and more often: one in twenty of the
@@ -13,13 +12,8 @@ import { unique } from '../support/huddle.js'
 let gateway: Gateway
 const connect = connector(() => gateway.url)
 beforeAll(async () => {
-  gateway = await startGateway({
-    port: 0,
-    tokens: await createDevTokens(),
-    handlerEnvironment: (url) => localHandlerEnvironment(url, inject('dynamoEndpoint'), inject('s3Endpoint')),
+  gateway = await ownGateway({
     aws: { conflictRate: 0.05, transactionWindowMs: 15, staleReadLagMs: 1000, staleReadRate: 1 },
-    log: () => {},
-    functionOutput: () => {},
   })
 })
 afterAll(() => gateway?.close())
