@@ -181,7 +181,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const members = await mapLimited(identities, 16, async (iss): Promise<Member> => {
     const client = await ChatClient.connect(wsUrl, {
       token: () => fetchDevToken(options.httpUrl, iss),
-      reconnect: { minDelayMs: 20, maxDelayMs: 500 },
       // Hundreds of clients on one machine queue behind each other: a slow answer is not a lost one.
       timeoutMs: 120_000,
       WebSocket: CountingSocket,

@@ -391,6 +391,25 @@ describe('ChatService', () => {
     expect(first.sent).toHaveLength(2)
   })
 
+  it('sends no second delivered receipt for a group while its last is unanswered; the next covers all', async () => {
+    const { first, chat } = await chatting({ deliveredReceipts: { delayMs: 10 } })
+    chat.onMessage(() => {})
+    first.push(message)
+    await vi.waitFor(() => expect(first.frame(1)).toMatchObject({ action: 'receipt', delivered: 1 }))
+    // Handed over several delays while the first receipt waits for its answer.
+    for (const seq of [2, 3]) {
+      first.push({ ...message, jti: `j${seq}`, seq })
+      await new Promise((resolve) => setTimeout(resolve, 40))
+    }
+    first.ack(1, { gid: 'g', delivered: 1, read: 0 })
+    await vi.waitFor(() =>
+      expect(first.frame(2)).toMatchObject({ action: 'receipt', gid: 'g', delivered: 3 }),
+    )
+    first.ack(2, { gid: 'g', delivered: 3, read: 0 })
+    await new Promise((resolve) => setTimeout(resolve, 40))
+    expect(first.sent).toHaveLength(3)
+  })
+
   it('keeps delivering to other callbacks when one throws, and reports the error', async () => {
     const errors: unknown[] = []
     const { first, chat } = await chatting({ onError: (e) => errors.push(e) })

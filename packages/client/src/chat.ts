@@ -96,6 +96,8 @@ export class ChatService {
    */
   readonly #ownWrites = new Map<string, number>()
   readonly #deliveredDue = new Map<string, number>()
+  /** Groups whose delivered receipt is still waiting for its answer: the next one waits behind it. */
+  readonly #deliveredSending = new Set<string>()
   readonly #deliveredDelayMs: number | undefined
   #deliveredTimer: ReturnType<typeof setTimeout> | undefined
   #catchingUp: Promise<void> = Promise.resolve()
@@ -544,17 +546,29 @@ export class ChatService {
     }
   }
 
-  /** Delivered receipts go out batched: at most one per group every `delayMs`, covering all it was handed. */
+  /**
+   * Delivered receipts go out batched: at most one per group every `delayMs`, covering all it was handed,
+   * and never a second one for a group while its last is unanswered (requests go one at a time: on a slow
+   * connection, receipts piling up would hold the app's own requests behind them).
+   */
   #deliveredSoon(gid: string, seq: number): void {
     if (this.#deliveredDelayMs === undefined) return
     this.#deliveredDue.set(gid, Math.max(seq, this.#deliveredDue.get(gid) ?? 0))
     this.#deliveredTimer ??= setTimeout(() => {
       this.#deliveredTimer = undefined
       for (const [gid, delivered] of this.#deliveredDue) {
+        if (this.#deliveredSending.has(gid)) continue
+        this.#deliveredDue.delete(gid)
+        this.#deliveredSending.add(gid)
         // Best effort: a receipt that does not get through is covered by the next one.
-        this.#connection.request('receipt', { gid, delivered }).catch(() => {})
+        this.#connection
+          .request('receipt', { gid, delivered })
+          .catch(() => {})
+          .finally(() => {
+            this.#deliveredSending.delete(gid)
+            if (this.#deliveredDue.has(gid)) this.#deliveredSoon(gid, 0)
+          })
       }
-      this.#deliveredDue.clear()
     }, this.#deliveredDelayMs)
   }
 
