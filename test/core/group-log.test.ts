@@ -12,7 +12,14 @@ import { keys } from '../../lambdas/adapters/dynamo/keys.js'
 import { Chat } from '../../lambdas/core/chat.js'
 import type { ObjectStore } from '../../lambdas/core/ports.js'
 import { connector } from '../support/clients.js'
-import { groupItems, httpUrl, type TestClient, tableClient, unique } from '../support/huddle.js'
+import {
+  groupItems,
+  httpUrl,
+  indexCaughtUp,
+  type TestClient,
+  tableClient,
+  unique,
+} from '../support/huddle.js'
 
 const connect = connector()
 
@@ -469,6 +476,7 @@ describe('receipts', () => {
     await alice.ok('message', { gid, body: 'two' }) // 4
     await carol.ok('message', { gid, body: 'three' }) // 5
     const listing = async (client: TestClient) => {
+      await indexCaughtUp()
       const { groups } = (await client.ok('groups')) as unknown as AckResults['groups']
       return groups
         .filter((g) => g.gid === gid)
@@ -611,6 +619,7 @@ describe('events too large to post', () => {
     expect(
       (await fetch(`${httpUrl()}/dev/fail-posts`, { method: 'POST', body: JSON.stringify(fault) })).status,
     ).toBe(204)
+    await indexCaughtUp()
     expect(await late.ok('sync')).toMatchObject({ invites: 1 })
     expect(late.events('chat.invite').map((e) => e.gid)).toEqual([small])
   })
@@ -652,6 +661,7 @@ describe('member lists and group lists that grow', () => {
     const [alice] = await connect(unique('alice'))
     const gids = Array.from({ length: limits.groupsPage + 3 }, () => unique('listed'))
     for (const gid of gids) await alice.ok('invite', { gid, name: 'Listed', members: [unique('friend')] })
+    await indexCaughtUp()
     const first = (await alice.ok('groups')) as unknown as AckResults['groups']
     expect(first.groups).toHaveLength(limits.groupsPage)
     const second = (await alice.ok('groups', { cursor: first.next })) as unknown as AckResults['groups']

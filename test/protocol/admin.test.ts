@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { connector } from '../support/clients.js'
-import { groupItems, png, unique } from '../support/huddle.js'
+import { groupItems, indexCaughtUp, png, unique } from '../support/huddle.js'
 import { participant, waitFor } from '../support/sdk.js'
 
 const connect = connector()
@@ -90,6 +90,7 @@ describe('an admin running a group', () => {
     )
     expect(updates.map((e) => e.seq)).toEqual([renamed.seq, pictured.seq])
     expect((await fetch(String(updates[1]?.image?.url))).status).toBe(200)
+    await indexCaughtUp()
     expect((await carol.ok('groups')).groups).toContainEqual(
       expect.objectContaining({ gid, name: 'Book club', invites: 'admins', image: expect.any(Object) }),
     )
@@ -201,6 +202,7 @@ describe('an admin banning an identity', () => {
     expect(await alice.ok('invite', { gid, name: 'Club', members: [erin.iss] })).toMatchObject({
       invited: [],
     })
+    await indexCaughtUp()
     expect((await erin.ok('sync')).groups).toEqual([])
     for (const action of ['join', 'leave', 'history'] as const) {
       expect(await erin.request(action, { gid }), action).toMatchObject({ code: 'FORBIDDEN' })
@@ -254,6 +256,7 @@ describe('an admin deleting a group', () => {
     }
     expect(await alice.ok('deleteGroup', { gid })).toMatchObject({ gid })
     const deletion = { type: 'chat.deleted', gid, iss: alice.iss, iat: expect.any(String) }
+    await indexCaughtUp()
     expect(await bob.ok('sync')).toMatchObject({ groups: [], deleted: [deletion] })
     expect((await bob.ok('groups')).groups).toEqual([])
     // An invitee away at the time learns of it when it syncs.

@@ -4,7 +4,7 @@ import type { Committed, GroupKeys } from '../../packages/client/src/mls.js'
 import { readKeyPackage } from '../../packages/client/src/mls-wire.js'
 import { connector } from '../support/clients.js'
 import { engine, groupOf, keyPackageOf, signerOf, vouchFor } from '../support/devices.js'
-import { groupItems, type TestClient, unique } from '../support/huddle.js'
+import { groupItems, indexCaughtUp, type TestClient, unique } from '../support/huddle.js'
 
 // The server's side of encrypted groups, with real MLS bytes from the SDK's engine.
 
@@ -82,6 +82,7 @@ describe('encrypted groups', () => {
     const { bob, gid, created, alice } = await encryptedGroup()
     expect(created.group).toMatchObject({ encrypted: true })
     expect(await bob.nextEvent('chat.invite', (e) => e.gid === gid)).toMatchObject({ encrypted: true })
+    await indexCaughtUp()
     const sync = await bob.ok('sync')
     expect(sync.groups).toContainEqual(expect.objectContaining({ gid, encrypted: true }))
 

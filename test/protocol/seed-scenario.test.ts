@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { connector } from '../support/clients.js'
-import { png, unique } from '../support/huddle.js'
+import { indexCaughtUp, png, unique } from '../support/huddle.js'
 
 const connect = connector()
 
@@ -68,6 +68,7 @@ describe('the seed scenario, end to end', () => {
     await alice.ok('invite', { gid, name: 'While you were away', members: [erin] })
 
     const [late] = await connect(erin)
+    await indexCaughtUp()
     const synced = await late.ok('sync')
     expect(synced.invites).toBe(1)
     const invite = late.events('chat.invite', gid)
@@ -96,6 +97,7 @@ describe('the seed scenario, end to end', () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
     const gid = unique('listed')
     await alice.ok('invite', { gid, name: 'Listed', members: [bob.iss] })
+    await indexCaughtUp()
     const { groups } = (await bob.ok('groups')) as unknown as { groups: { gid: string; status: string }[] }
     expect(groups.find((g) => g.gid === gid)?.status).toBe('invited')
   })

@@ -7,6 +7,7 @@ import WebSocket from 'ws'
 import { dynamoStores } from '../../lambdas/adapters/dynamo/stores.js'
 import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
 import type { Stores } from '../../lambdas/core/ports.js'
+import { awsLikeBehaviours } from '../../local/aws-behaviours.js'
 import { fetchDevToken } from '../../local/dev-tokens.js'
 import { emulatorClientConfig, emulatorDynamoClient } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
@@ -17,6 +18,14 @@ export const wsUrl = (): string => httpUrl().replace(/^http/, 'ws')
 /** A name no other test uses, since every test file shares one database. */
 export function unique(name: string): string {
   return `${name}-${randomBytes(4).toString('hex')}`
+}
+
+/**
+ * Waits out the shared stack's replica lag: the membership index behind `groups` and `sync` is eventually
+ * consistent (on AWS too), so a test that lists what it has just written reads it once the index has it.
+ */
+export function indexCaughtUp(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, awsLikeBehaviours.staleReadLagMs + 50))
 }
 
 export function tokenFor(sub: string, expiresIn?: number, base = httpUrl()): Promise<string> {

@@ -375,6 +375,8 @@ export class DynamoGroupStore implements GroupStore {
       ExpressionAttributeValues: { ':pk': meta[PK] },
       ProjectionExpression:
         '#pk, #sk, iss, #status, avatarKey, avatar, attachments, #commit, #welcome, #info',
+      // An eventually consistent read could miss an item written a moment before, and leave it behind.
+      ConsistentRead: true,
     })
     // The group's avatar, every earlier one its updates name, its messages' files and its commits' parts
     // (the roster's info is its last commit's).
