@@ -24,14 +24,13 @@ import type {
 } from '../../core/model.js'
 import type { GroupStore } from '../../core/ports.js'
 import type { DynamoConnections } from './connections.js'
+import { DynamoEventLog } from './event-log.js'
 import { keys } from './keys.js'
 import { fromGroup, fromMember, isDeleted, toEvent, toGroup, toMember, toMessageRef } from './mappers.js'
 import {
   type DynamoTable,
   type Item,
   isConditionFailure,
-  isLive,
-  liveFilter,
   notExists,
   PK,
   SK,
@@ -45,12 +44,14 @@ const noticeSeconds = 30 * 24 * 60 * 60
 
 /** The group aggregate over the table: the group item, its memberships, its log, its roster and its claims, each
  * change one transaction that takes the log's next seq. No Scan anywhere, batches where a fan-out reads many items. */
-export class DynamoGroupStore implements GroupStore {
+export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
   constructor(
-    private readonly table: DynamoTable,
+    table: DynamoTable,
     /** Joins and leaves keep each identity's connections and joined groups right in the same transaction. */
     private readonly connections: DynamoConnections,
-  ) {}
+  ) {
+    super(table)
+  }
 
   /**
    * The group item and every membership. A Query reads each item as committed when it reaches it, not the
@@ -414,79 +415,6 @@ export class DynamoGroupStore implements GroupStore {
     return { deletedBy, objects: [...new Set(objects)] }
   }
 
-  async findMessage(gid: string, jti: string): Promise<MessageRef | undefined> {
-    const { Item } = await this.table.db.getItem({
-      TableName: this.table.name,
-      Key: keys.messageMarker(gid, jti),
-      ConsistentRead: true,
-    })
-    // Filtered in code (one item): a marker lives as long as its message, and past it resolves nothing.
-    return Item && isLive(Item) ? toMessageRef(Item) : undefined
-  }
-
-  async readEvents(
-    gid: string,
-    range: { after: number; through: number; limit: number; newestFirst: boolean },
-  ): Promise<StoredEvent[]> {
-    if (range.through <= range.after) return []
-    // Events past retention are filtered by DynamoDB (TTL deletes them days late). Limit counts the items
-    // read before the filter, so pages are read on until `limit` live events are found or the range ends:
-    // a short answer still means the range holds no more.
-    const input = this.eventRange(gid, range)
-    const live = liveFilter()
-    const items: Item[] = []
-    const pages = this.table.db.queryPages({
-      TableName: this.table.name,
-      ...input,
-      FilterExpression: live.FilterExpression,
-      ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...live.ExpressionAttributeNames },
-      ExpressionAttributeValues: { ...input.ExpressionAttributeValues, ...live.ExpressionAttributeValues },
-      ScanIndexForward: !range.newestFirst,
-      Limit: range.limit,
-      ConsistentRead: true,
-    })
-    for await (const page of pages) {
-      items.push(...page.Items)
-      if (items.length >= range.limit) break
-    }
-    return items.slice(0, range.limit).map(toEvent)
-  }
-
-  async getEvents(gid: string, seqs: number[]): Promise<StoredEvent[]> {
-    const keyList = seqs.map((seq) => keys.event(gid, seq))
-    // Filtered in code: BatchGet takes no filter. An event past retention is gone, as if TTL had run.
-    return (await this.table.batchGet(keyList)).filter((item) => isLive(item)).map(toEvent)
-  }
-
-  async messageSenders(
-    gid: string,
-    range: { after: number; through: number },
-    except: string,
-    limit: number,
-  ): Promise<string[]> {
-    if (range.through <= range.after) return []
-    const senders: string[] = []
-    const input = this.eventRange(gid, range)
-    const pages = this.table.db.queryPages({
-      ...input,
-      TableName: this.table.name,
-      ScanIndexForward: false,
-      FilterExpression: '#type = :message AND iss <> :except AND attribute_not_exists(deleted)',
-      ProjectionExpression: 'iss',
-      ExpressionAttributeNames: { ...input.ExpressionAttributeNames, '#type': 'type' },
-      ExpressionAttributeValues: {
-        ...input.ExpressionAttributeValues,
-        ':message': 'chat.message',
-        ':except': except,
-      },
-    })
-    for await (const page of pages) {
-      for (const item of page.Items ?? []) senders.push(String(item.iss))
-      if (senders.length >= limit) break
-    }
-    return senders.slice(0, limit)
-  }
-
   async saveReceipt(
     previous: Member,
     next: Pick<Member, 'delivered' | 'read' | 'movedAt'>,
@@ -616,18 +544,6 @@ export class DynamoGroupStore implements GroupStore {
         ConditionExpression: condition,
         ...(names && { ExpressionAttributeNames: names }),
         ...(values && { ExpressionAttributeValues: values }),
-      },
-    }
-  }
-
-  private eventRange(gid: string, range: { after: number; through: number }) {
-    return {
-      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
-      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-      ExpressionAttributeValues: {
-        ':pk': keys.group(gid)[PK],
-        ':first': keys.eventSortKey(range.after + 1),
-        ':last': keys.eventSortKey(range.through),
       },
     }
   }
