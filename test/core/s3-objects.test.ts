@@ -90,15 +90,19 @@ describe('presigned URLs', () => {
   })
 })
 
-describe('S3’s error documents', () => {
-  // S3rver never answers a ranged read of an empty object; S3 answers 416 InvalidRange, as this does.
+/**
+ * S3Objects against a stub that answers every request with S3's error document `answer` gives for it;
+ * closed after the describe block.
+ */
+function againstStub(
+  answer: (url: string) => [code: string, status: number],
+  options: Partial<ConstructorParameters<typeof S3Objects>[0]> = {},
+): () => S3Objects {
   let server: Server
   let objects: S3Objects
   beforeAll(async () => {
     server = createServer((request, response) => {
-      const [code, status] = request.url?.startsWith('/bucket/empty')
-        ? ['InvalidRange', 416]
-        : ['NoSuchKey', 404]
+      const [code, status] = answer(request.url ?? '')
       response
         .writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': 'r1' })
         .end(s3ErrorXml(code, 'as S3 says it'))
@@ -110,14 +114,24 @@ describe('S3’s error documents', () => {
       region: 'us-east-1',
       credentials: async () => emulatorClientConfig.credentials,
       endpoint: `http://127.0.0.1:${port}`,
+      ...options,
     })
   })
   afterAll(() => {
     objects?.close()
     server?.close()
   })
+  return () => objects
+}
+
+describe('S3’s error documents', () => {
+  // S3rver never answers a ranged read of an empty object; S3 answers 416 InvalidRange, as this does.
+  const objectsOf = againstStub((url) =>
+    url.startsWith('/bucket/empty') ? ['InvalidRange', 416] : ['NoSuchKey', 404],
+  )
 
   it('tell a missing key and an empty object by their <Code>', async () => {
+    const objects = objectsOf()
     expect(await objects.inspect('empty')).toEqual({ size: 0, mime: '', head: new Uint8Array() })
     expect(await objects.inspect('missing')).toBeUndefined()
     expect(await objects.read('missing')).toBeUndefined()
@@ -126,6 +140,27 @@ describe('S3’s error documents', () => {
       status: 404,
       message: expect.stringContaining('as S3 says it (attempt 1, request r1)'),
     })
+  })
+})
+
+describe('a missing key that S3 answers 403', () => {
+  // S3 answers a missing key 404 NoSuchKey only to a caller allowed s3:ListBucket; a function allowed only
+  // s3:GetObject gets 403 AccessDenied, as this stub answers every read.
+  const objectsOf = againstStub(() => ['AccessDenied', 403], {
+    readable: ['uploads/', 'files/'],
+    maxAttempts: 1,
+  })
+
+  it('is missing when the key is one the function may read', async () => {
+    expect(await objectsOf().inspect('uploads/alice/never-uploaded')).toBeUndefined()
+    expect(await objectsOf().read('files/g/j/0')).toBeUndefined()
+  })
+
+  it('stays AccessDenied outside what it may read, and on writes', async () => {
+    const objects = objectsOf()
+    await expect(objects.read('avatars/g/a.png')).rejects.toMatchObject({ name: 'AccessDenied', status: 403 })
+    await expect(objects.inspect('uploadsX/a')).rejects.toMatchObject({ name: 'AccessDenied' })
+    await expect(objects.delete('uploads/alice/x')).rejects.toMatchObject({ name: 'AccessDenied' })
   })
 })
 
