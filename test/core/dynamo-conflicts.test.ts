@@ -82,18 +82,18 @@ describe('writes that meet a transaction conflict, against a stub DynamoDB', () 
     db.close()
   })
 
-  it('gives up after ten attempts, throwing the cancellation and saying so once', async () => {
+  it('gives up after sixteen attempts, throwing the cancellation and saying so once', async () => {
     const { table, db, slept, seen } = setup()
-    answers = Array.from({ length: 10 }, () => cancelled('TransactionConflict', 'None'))
+    answers = Array.from({ length: 16 }, () => cancelled('TransactionConflict', 'None'))
     await expect(table.transact([put, update])).rejects.toMatchObject({
       name: 'TransactionCanceledException',
       CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }],
     })
-    expect(requests).toBe(10)
-    expect(seen).toEqual({ retried: 9, exhausted: [10] })
-    // Capped at 1 s however many attempts it took.
-    expect(slept).toHaveLength(9)
-    expect(slept.every((ms) => ms < 1000)).toBe(true)
+    expect(requests).toBe(16)
+    expect(seen).toEqual({ retried: 15, exhausted: [16] })
+    // Capped at half a second however many attempts it took.
+    expect(slept).toHaveLength(15)
+    expect(slept.every((ms) => ms < 500)).toBe(true)
     db.close()
   })
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { connector } from '../support/clients.js'
-import { unique } from '../support/huddle.js'
+import { indexCaughtUp, unique } from '../support/huddle.js'
 import { participant, waitFor } from '../support/sdk.js'
 
 const connect = connector()
@@ -81,12 +81,14 @@ describe('blocking an identity', () => {
 
     const again = unique('again')
     await alice.chat.invite(again, 'Again', [bob.sub])
+    await indexCaughtUp()
     const listed = await bob.chat.groups()
     expect(listed.map((g) => g.gid)).not.toContain(again)
     // The invite made while blocked was never made: after unblocking, only a new one arrives.
     await bob.chat.unblock(alice.sub)
     expect((await bob.chat.groups()).map((g) => g.gid)).not.toContain(again)
     await alice.chat.invite(again, 'Again', [bob.sub])
+    await indexCaughtUp()
     const pending = (await bob.chat.groups()).find((g) => g.gid === again)
     expect(pending).toMatchObject({ status: 'invited', invitedBy: alice.sub })
   })

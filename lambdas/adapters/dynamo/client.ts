@@ -152,7 +152,9 @@ export interface ConflictRetry {
   capMs: number
 }
 
-export const defaultConflictRetry: ConflictRetry = { maxAttempts: 10, baseMs: 20, capMs: 1000 }
+// Many short waits rather than a few long ones: a busy group's transactions each hold its item for tens of
+// milliseconds, so a flood of writes into one group clears in well under a second when retried often.
+export const defaultConflictRetry: ConflictRetry = { maxAttempts: 16, baseMs: 20, capMs: 500 }
 
 export interface DynamoClientOptions
   extends Pick<SignedHttpOptions, 'region' | 'credentials' | 'maxSockets' | 'maxAttempts' | 'sleep'> {

@@ -66,6 +66,8 @@ export class DynamoMembershipIndex implements MembershipIndex {
         ...live.ExpressionAttributeValues,
       },
       Limit: limit,
+      // A member back after its group's deletion must find the notice written a moment before.
+      ConsistentRead: true,
     })
     for await (const page of pages) {
       Items.push(...page.Items)
