@@ -210,6 +210,17 @@ export const chatSettings = {
       'Posts to connections one function keeps in flight at once, over as many kept-open sockets: its own ' +
       "slice of a fan-out, or a worker's. More finishes a large group's slice sooner, at more memory and sockets.",
   },
+  fanOutPostsPerSecond: {
+    variable: 'FANOUT_POSTS_PER_SECOND',
+    fallback: 5000,
+    receivers: 'connectionPosters',
+    parse: positiveInteger,
+    doc:
+      'Posts a second the fan-out workers make, all instances together: a budget in the table that each worker ' +
+      "reserves slots from, 20 ms' worth at a time. Half the account's API Gateway rate (10,000 a second, which " +
+      "clients' frames and every other API share), so that the functions' own first slices, small groups' " +
+      'events among them, are never paced behind a broadcast. A throttled post on a worker is waited out.',
+  },
 } as const satisfies Record<string, SettingRow<number>>
 
 /** How the authorizer checks tokens: the issuer's keys, its name, the audience and the claim naming users. */

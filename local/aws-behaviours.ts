@@ -85,6 +85,9 @@ export interface AwsBehaviours {
   ttlSweepAfterSeconds: number
 }
 
+/** AWS's request rate for an account and region, shared by every API Gateway call, callbacks included. */
+export const awsAccountRequestRate = 10_000
+
 /** On: what tests, `npm run load` and `npm start` use unless told otherwise. */
 export const awsLikeBehaviours: AwsBehaviours = {
   conflicts: true,

@@ -4,7 +4,7 @@ import { envNames } from '../lambdas/adapters/env-names.js'
 import type { RateLimit } from '../lambdas/core/ports.js'
 import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { defaultChatSettings, type Settings, settings as settingRows } from '../lambdas/settings.js'
-import type { AwsBehaviours } from './aws-behaviours.js'
+import { type AwsBehaviours, awsAccountRequestRate, awsLikeBehaviours } from './aws-behaviours.js'
 import { dataDirFiles, lockDataDir } from './data-dir.js'
 import { createDevTokens, devTokenClaims } from './dev-tokens.js'
 import {
@@ -38,6 +38,11 @@ export interface LocalStackOptions {
    * group's fan-out through the worker, for tests and benchmarks.
    */
   fanOutSliceSize?: number
+  /**
+   * The fan-out workers' posts a second, all together (FANOUT_POSTS_PER_SECOND): `localFanOutPostsPerSecond`
+   * unless given, the deployed share of the local account's rate.
+   */
+  fanOutPostsPerSecond?: number
   /** Each identity's token buckets (as deployed by default); a benchmark that sends from one identity as
    * fast as it can raises them. */
   rateLimits?: Partial<Record<RateBucket, RateLimit>>
@@ -79,10 +84,20 @@ export async function startEmulators(
   return { dynamo, s3, stop: () => Promise.all([dynamo.stop(), s3.stop()]).then(() => {}) }
 }
 
+/**
+ * The workers' budget locally: the deployed default's share (half) of the local account's request rate
+ * (awsLikeBehaviours.callbackRatePerSecond, itself AWS's 10,000 halved), so that pacing is what keeps the
+ * workers within it here too.
+ */
+export const localFanOutPostsPerSecond = Math.round(
+  (defaultChatSettings.fanOutPostsPerSecond * awsLikeBehaviours.callbackRatePerSecond) /
+    awsAccountRequestRate,
+)
+
 /** The settings the local stack runs with: as deployed by default, with its own token issuer. */
 export function localSettings(
   gatewayUrl: string,
-  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'rateLimits'> = {},
+  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'fanOutPostsPerSecond' | 'rateLimits'> = {},
 ): Settings {
   const { messages, writes } = settings.rateLimits ?? {}
   return {
@@ -92,6 +107,7 @@ export function localSettings(
     jwtAudience: devTokenClaims.audience,
     identityClaim: 'sub',
     ...(settings.fanOutSliceSize !== undefined && { fanOutSliceSize: settings.fanOutSliceSize }),
+    fanOutPostsPerSecond: settings.fanOutPostsPerSecond ?? localFanOutPostsPerSecond,
     ...(messages && { messagesPerSecond: messages.perSecond, messageBurst: messages.burst }),
     ...(writes && { writesPerSecond: writes.perSecond, writeBurst: writes.burst }),
   }
@@ -106,7 +122,7 @@ export function localHandlerEnvironment(
   gatewayUrl: string,
   dynamoEndpoint: string,
   s3Endpoint: string,
-  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'rateLimits'> = {},
+  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'fanOutPostsPerSecond' | 'rateLimits'> = {},
 ): Record<string, string> {
   const values = localSettings(gatewayUrl, settings)
   return {

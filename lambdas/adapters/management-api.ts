@@ -1,4 +1,5 @@
 import type { EventSender } from '../core/ports.js'
+import { backoffMs } from '../core/post-pacing.js'
 import { AwsRequestError, escapeUri, SignedHttp, type SignedHttpOptions } from './signed-http.js'
 
 /**
@@ -82,14 +83,23 @@ export class SignedPostSender implements EventSender {
 
 /** Full jitter: random × min(cap, base × 2^(attempt − 1)). */
 export function throttleBackoffMs(retry: ThrottleRetry, attempt: number, random = Math.random): number {
-  return Math.floor(random() * Math.min(retry.capMs, retry.baseMs * 2 ** (attempt - 1)))
+  return backoffMs(retry, attempt, random)
+}
+
+/** A post still throttled after its attempts: `throttled`, so that a fan-out worker waits it out (isThrottled). */
+export class ThrottledPostError extends AwsRequestError {
+  readonly throttled = true
+
+  constructor(connectionId: string, attempts: number) {
+    super(
+      'LimitExceededException',
+      429,
+      attempts,
+      `PostToConnection ${connectionId}: 429 LimitExceededException: still throttled after ${attempts} attempts`,
+    )
+  }
 }
 
 function throttled(connectionId: string, attempts: number): AwsRequestError {
-  return new AwsRequestError(
-    'LimitExceededException',
-    429,
-    attempts,
-    `PostToConnection ${connectionId}: 429 LimitExceededException: still throttled after ${attempts} attempts`,
-  )
+  return new ThrottledPostError(connectionId, attempts)
 }

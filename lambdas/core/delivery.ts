@@ -10,6 +10,7 @@ import type {
   FanOutSlices,
   FanOutWorkers,
 } from './ports.js'
+import { backoffMs, defaultThrottleBackoff, isThrottled, PostPacer, type PostPacing } from './post-pacing.js'
 
 /** Whom one event goes to: every open connection of the recipients, read before the post. */
 export interface DeliveryPlan {
@@ -29,10 +30,22 @@ export interface DeliveryOptions {
   sliceSize: number
   newId(): string
   onDelivery?: (report: DeliveryReport) => void
+  /**
+   * Paces a worker's posts (postSlice) within the budget all workers share. The function's own slice is a
+   * lane of its own, never paced: a small group's event is not queued behind a broadcast.
+   */
+  pacing?: PostPacing
+  /** The sender a worker's slice posts through (`sender` when absent): one that leaves a 429 to the worker
+   * at once, which waits it out within its deadline. */
+  sliceSender?: EventSender
+  /** Waits out a throttled post (a timer by default). */
+  sleep?: (ms: number) => Promise<void>
 }
 
 /** A worker starts no post this close to its deadline: what is left is recorded, for its retry. */
 const deadlineMarginMs = 10_000
+/** A throttled post on a worker is sent again only while this much time would be left after its wait. */
+const throttledFloorMs = 2_000
 /** Gone connections an instance remembers. */
 const goneRemembered = 10_000
 /** How long a slice's record is kept: long enough to recognise any repeated invocation of it. */
@@ -132,13 +145,31 @@ export class Delivery {
 
     const recipients = new Set(slice.targets.map((t) => t.iss)).size
     const report = newReport(slice.event, recipients, slice.targets.length)
+    const pacer = this.options.pacing && new PostPacer(this.options.pacing, slice.targets.length - from)
+    const mayWait = (waitMs: number) => remainingMs() - waitMs >= deadlineMarginMs
     // Posts start in order and none starts after the first refusal, so the ones made are a prefix.
     let posted = from
-    await this.postEach(slice.data, slice.targets.slice(from), report, () => {
-      if (remainingMs() < deadlineMarginMs) return false
-      posted++
-      return true
-    })
+    const left = await this.postEach(
+      slice.data,
+      slice.targets.slice(from),
+      report,
+      async () => {
+        if (!(pacer ? await pacer.next(mayWait) : mayWait(0))) return false
+        posted++
+        return true
+      },
+      true,
+      async (attempt) => {
+        // The account is past its rate: this worker starts nothing new until the wait is over.
+        const wait = backoffMs(defaultThrottleBackoff, attempt)
+        if (remainingMs() - wait < throttledFloorMs) return false
+        pacer?.holdFor(wait)
+        await this.sleep(wait)
+        return true
+      },
+    )
+    // A post still throttled at the deadline is left with those after it, for the retry.
+    if (left !== undefined) posted = Math.min(posted, from + left)
     const done = posted === slice.targets.length
     if (!done) {
       await store.recordSlice(slice.id, owner, posted, false)
@@ -154,24 +185,31 @@ export class Delivery {
   /**
    * Posts to each target, `concurrency` at a time, while `mayStart` allows. A gone connection is the
    * recipient's stale one: it is forgotten (unless `forgetGone` is false) and the others still get the
-   * event.
+   * event. A throttled post is sent again while `throttled(attempt)` allows (it waits), else left: the
+   * index of the first target left is returned; without `throttled` it counts as failed.
    */
   private async postEach(
     data: string,
     targets: DeliveryTarget[],
     report: DeliveryReport,
-    mayStart: () => boolean = () => true,
+    mayStart: () => boolean | Promise<boolean> = () => true,
     forgetGone = true,
-  ): Promise<void> {
-    const { sender, concurrency } = this.options
+    throttled?: (attempt: number) => Promise<boolean>,
+  ): Promise<number | undefined> {
+    const { concurrency } = this.options
     let stopped = false
-    await forEachLimited(targets, concurrency, async ({ iss, connectionId }) => {
-      if (stopped || !mayStart()) {
+    let left: number | undefined
+    const indexed = targets.map((target, index) => ({ ...target, index }))
+    await forEachLimited(indexed, concurrency, async ({ iss, connectionId, index }) => {
+      if (stopped || !(await mayStart())) {
         stopped = true
         return
       }
       try {
-        if (!this.gone.has(connectionId) && (await sender.send(connectionId, data)) === 'sent') {
+        const outcome = this.gone.has(connectionId) ? 'gone' : await this.send(connectionId, data, throttled)
+        if (outcome === 'left') {
+          left = Math.min(left ?? index, index)
+        } else if (outcome === 'sent') {
           report.sent++
         } else {
           report.pruned++
@@ -182,6 +220,29 @@ export class Delivery {
         report.failed++
       }
     })
+    return left
+  }
+
+  /** One post, sent again after each throttle while `throttled` allows; 'left' when it no longer does. */
+  private async send(
+    connectionId: string,
+    data: string,
+    throttled?: (attempt: number) => Promise<boolean>,
+  ): Promise<'sent' | 'gone' | 'left'> {
+    const { sender, sliceSender } = this.options
+    const through = throttled === undefined ? sender : (sliceSender ?? sender)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await through.send(connectionId, data)
+      } catch (error) {
+        if (throttled === undefined || !isThrottled(error)) throw error
+        if (!(await throttled(attempt))) return 'left'
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return this.options.sleep ? this.options.sleep(ms) : new Promise((resolve) => setTimeout(resolve, ms))
   }
 
   /** Forgets a gone connection once for every fan-out of this instance that meets it. */

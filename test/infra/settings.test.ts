@@ -11,7 +11,7 @@ import {
   settingVariables,
 } from '../../lambdas/settings.js'
 import { functionEnvironment } from '../../local/gateway/environment.js'
-import { localHandlerEnvironment } from '../../local/stack.js'
+import { localFanOutPostsPerSecond, localHandlerEnvironment } from '../../local/stack.js'
 import { context, environmentsByFunction, templateFor } from '../support/cdk-context.js'
 
 /** Every function the stack creates, by what names it in the route table, with its access. */
@@ -41,6 +41,7 @@ describe('the settings table', () => {
       writeBurst: 60,
       fanOutSliceSize: 1000,
       fanOutConcurrency: 32,
+      fanOutPostsPerSecond: 5000,
     })
     expect(new Set(Object.values(settings).map((row) => row.variable)).size).toBe(
       Object.keys(settings).length,
@@ -115,6 +116,7 @@ describe('the settings table', () => {
       writeBurst: '100',
       fanOutSliceSize: '250',
       fanOutConcurrency: '16',
+      fanOutPostsPerSecond: '2000',
     } satisfies Record<keyof typeof chatSettings, string>
     const configured = environmentsByFunction(templateFor(given))
     for (const [name, access] of functions) {
@@ -141,9 +143,14 @@ describe('the settings table', () => {
       const locally = settingsIn(functionEnvironment(handler, access, local, endpoints))
       const inStack = settingsIn(environmentOf(name))
       expect(Object.keys(locally).sort(), name).toEqual(Object.keys(inStack).sort())
-      // The limits are the same values too; the token settings name each side's own issuer.
+      // The limits are the same values too; the token settings name each side's own issuer. The workers'
+      // budget is the same share of each side's account rate, which the local stack halves.
       for (const row of Object.values(chatSettings)) {
-        expect(locally[row.variable], `${name} ${row.variable}`).toBe(inStack[row.variable])
+        const expected =
+          row === chatSettings.fanOutPostsPerSecond && inStack[row.variable] !== undefined
+            ? String(localFanOutPostsPerSecond)
+            : inStack[row.variable]
+        expect(locally[row.variable], `${name} ${row.variable}`).toBe(expected)
       }
     }
   })

@@ -2,6 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics'
 import { Delivery } from '../../core/delivery.js'
 import type { FanOutWorkers } from '../../core/ports.js'
 import { DynamoFanOutSlices } from '../dynamo/fan-out-slices.js'
+import { DynamoPostBudget } from '../dynamo/post-budget.js'
 import { envNames } from '../env-names.js'
 import { lazily, optionalEnv, requiredEnv } from '../environment.js'
 import { LambdaFanOutWorkers } from '../lambda-workers.js'
@@ -24,6 +25,9 @@ function fanOutWorkers(functionName: string): FanOutWorkers {
 
 const fanOutFunction = optionalEnv(envNames.fanOutFunction)
 
+/** Each post the account's rate refused (429), counted. */
+const countThrottle = () => metrics.addMetric(metricNames.callbackThrottles, MetricUnit.Count, 1)
+
 /** Posts events to connections through the management API, handing large fan-outs to the worker function. */
 export const delivery = new Delivery({
   store: merged(connections, new DynamoFanOutSlices(table)),
@@ -37,10 +41,27 @@ export const delivery = new Delivery({
         // The account's request rate covers callback posts: a large fan-out's 429s are waited out, counted.
         throttleRetry: {},
         onThrottled: {
-          retried: () => metrics.addMetric(metricNames.callbackThrottles, MetricUnit.Count, 1),
+          retried: countThrottle,
           exhausted: (connectionId, attempts) =>
             logger.warn('post still throttled after retries', { connectionId, attempts }),
         },
+      }),
+  ),
+  // A worker's posts: paced within the workers' budget, and a 429 left to the worker, which waits it out
+  // within its deadline (Delivery.postSlice).
+  pacing: {
+    budget: lazily(() => new DynamoPostBudget(table)),
+    perSecond: settings.fanOutPostsPerSecond,
+  },
+  sliceSender: lazily(
+    () =>
+      new SignedPostSender({
+        endpoint: requiredEnv(envNames.callbackUrl),
+        region: awsRegion(),
+        credentials,
+        maxSockets: settings.fanOutConcurrency,
+        throttleRetry: { maxAttempts: 1 },
+        onThrottled: { exhausted: countThrottle },
       }),
   ),
   concurrency: settings.fanOutConcurrency,
