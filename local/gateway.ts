@@ -17,7 +17,7 @@ import type { FunctionOutput } from './functions.js'
 import { Connections } from './gateway/connections.js'
 import { DevApi } from './gateway/dev-api.js'
 import type { Endpoints } from './gateway/environment.js'
-import { TokenBucket } from './gateway/limits.js'
+import { PostMeter, TokenBucket } from './gateway/limits.js'
 import { manageConnection } from './gateway/management-api.js'
 import type { GatewayState } from './gateway/state.js'
 import { WebSocketSide } from './gateway/websocket.js'
@@ -105,6 +105,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         burst: behaviours.connectionsPerSecond,
       })),
     },
+    posts: new PostMeter(),
   }
   const endpoints: Endpoints = {}
   const devApi = options.tokens && new DevApi(state, options.tokens, endpoints)

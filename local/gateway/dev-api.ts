@@ -44,6 +44,7 @@ export class DevApi {
       this.closeConnection(response, decodeURIComponent(devConnection[1]))
     } else if (method === 'POST' && path === '/dev/fail-posts') await this.failPosts(request, response)
     else if (method === 'GET' && path === '/dev/memory') await this.reportMemory(response)
+    else if (method === 'GET' && path === '/dev/posts') this.reportPosts(response, url)
     else if (method === 'POST' && path === '/dev/fail-invocations') {
       await this.invocationFault(request, response, 'fail')
     } else if (method === 'POST' && path === '/dev/duplicate-invocations') {
@@ -52,6 +53,21 @@ export class DevApi {
       await this.slowInvocations(request, response)
     else return false
     return true
+  }
+
+  /**
+   * The management API's posts that got past the account's rate: by the function `caller` names (all when
+   * absent), since `since` (epoch ms), with the most in any `windowMs` (1,000 by default).
+   */
+  private reportPosts(response: ServerResponse, url: URL): void {
+    const caller = url.searchParams.get('caller') ?? undefined
+    const since = Number(url.searchParams.get('since') ?? 0)
+    const windowMs = Number(url.searchParams.get('windowMs') ?? 1000)
+    if (!Number.isFinite(since) || !Number.isFinite(windowMs) || windowMs <= 0) {
+      sendJson(response, 400, { message: 'since and windowMs are numbers (epoch ms, and ms above 0)' })
+      return
+    }
+    sendJson(response, 200, this.state.posts.rate(caller, since, windowMs))
   }
 
   /** A token for `sub`, after saying exactly what is wrong with a request for one. */

@@ -28,3 +28,62 @@ export class TokenBucket {
     return true
   }
 }
+
+/** The figures a PostMeter gives for one caller, or for all. */
+export interface PostRate {
+  /** Calls counted since `since`. */
+  posts: number
+  /** The most counted in any window of `windowMs` (sliding, in steps of the meter's bucket). */
+  peak: number
+  windowMs: number
+}
+
+/**
+ * Counts the management API's posts by who made them (the function whose key signed them), in buckets of
+ * `bucketMs`, so that a benchmark or a test reads the rate the gateway really saw: the most in any second.
+ * Buckets older than `keepMs` are dropped.
+ */
+export class PostMeter {
+  private readonly buckets = new Map<string, Map<number, number>>()
+
+  constructor(
+    private readonly bucketMs = 50,
+    private readonly keepMs = 15 * 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  record(caller: string): void {
+    const bucket = Math.floor(this.now() / this.bucketMs)
+    let counts = this.buckets.get(caller)
+    if (counts === undefined) {
+      counts = new Map()
+      this.buckets.set(caller, counts)
+    }
+    counts.set(bucket, (counts.get(bucket) ?? 0) + 1)
+    const oldest = bucket - this.keepMs / this.bucketMs
+    if (counts.size > this.keepMs / this.bucketMs) {
+      for (const key of counts.keys()) if (key < oldest) counts.delete(key)
+    }
+  }
+
+  /** Posts by `caller` (every caller when absent) since `since` (epoch ms), and their peak in `windowMs`. */
+  rate(caller?: string, since = 0, windowMs = 1000): PostRate {
+    const merged = new Map<number, number>()
+    const first = Math.floor(since / this.bucketMs)
+    for (const [name, counts] of this.buckets) {
+      if (caller !== undefined && name !== caller) continue
+      for (const [bucket, count] of counts)
+        if (bucket >= first) merged.set(bucket, (merged.get(bucket) ?? 0) + count)
+    }
+    const span = Math.max(1, Math.round(windowMs / this.bucketMs))
+    let posts = 0
+    let peak = 0
+    for (const [bucket, count] of merged) {
+      posts += count
+      let inWindow = 0
+      for (let b = bucket; b < bucket + span; b++) inWindow += merged.get(b) ?? 0
+      peak = Math.max(peak, inWindow)
+    }
+    return { posts, peak, windowMs: span * this.bucketMs }
+  }
+}

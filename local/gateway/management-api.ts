@@ -30,7 +30,8 @@ export async function manageConnection(
     state.aws.counters.callbackThrottles++
     return sendAwsError(response, 429, 'LimitExceededException', 'Too Many Requests')
   }
-  const refusal = await refuseManagementCall(state, request, data, id)
+  const checked = await refuseManagementCall(state, request, data, id)
+  const refusal = 'type' in checked ? checked : undefined
   if (refusal) {
     log(`management API: refused ${method} @connections/${id}: ${refusal.message}`)
     return sendAwsError(response, 403, refusal.type, refusal.message)
@@ -39,6 +40,7 @@ export async function manageConnection(
   if (!target) return sendAwsError(response, 410, 'GoneException', `connection ${id} is gone`)
   switch (method) {
     case 'POST': {
+      if ('caller' in checked) state.posts.record(checked.caller)
       const text = data.toString('utf8')
       const failure = state.connections.postFault(id, text)
       if (failure !== undefined) {
@@ -63,13 +65,13 @@ export async function manageConnection(
   }
 }
 
-/** Why execute-api would refuse this call: its signature, its key, or the key's grants. */
+/** Why execute-api would refuse this call (its signature, its key, or the key's grants), or who made it. */
 async function refuseManagementCall(
   state: GatewayState,
   request: IncomingMessage,
   body: Buffer,
   id: string,
-): Promise<{ type: string; message: string } | undefined> {
+): Promise<{ type: string; message: string } | { caller: string }> {
   const { functions } = state
   if (!functions) return { type: 'ServiceUnavailableException', message: 'starting' }
   const signed = await functions.managementApi.check({
@@ -83,5 +85,6 @@ async function refuseManagementCall(
   if (!principal) return { type: 'UnrecognizedClientException', message: 'unknown access key' }
   const resource = `arn:aws:execute-api:${localAccount.region}:${localAccount.id}:${apiId}/${stage}/${request.method}/@connections/${id}`
   const denial = functions.grants.manageConnections(principal, resource)
-  return denial && { type: 'AccessDeniedException', message: denialMessage(principal, denial) }
+  if (denial) return { type: 'AccessDeniedException', message: denialMessage(principal, denial) }
+  return { caller: principal.kind === 'function' ? principal.name : 'developer' }
 }

@@ -1,6 +1,6 @@
 import type { ProxyBehaviours } from '../access-proxies.js'
 import type { Connections } from './connections.js'
-import type { TokenBucket } from './limits.js'
+import type { PostMeter, TokenBucket } from './limits.js'
 import type { LocalFunctions } from './wiring.js'
 
 /**
@@ -14,4 +14,6 @@ export interface GatewayState {
   readonly aws: ProxyBehaviours
   /** API Gateway's account-wide throttles: management API calls, and new connections. */
   readonly throttles: { readonly callbacks: TokenBucket; readonly connections: TokenBucket }
+  /** The management API's posts that got past the account's rate, by the function that made them. */
+  readonly posts: PostMeter
 }
