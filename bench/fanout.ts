@@ -345,17 +345,12 @@ async function main(): Promise<void> {
 }
 
 /**
- * Writes a group whose members have all joined straight to the store (no O(n²) join events), each
- * membership with its identity's open connections, as a join copies them.
+ * Writes a group whose members have all joined straight to the store (no O(n²) join events); the store
+ * puts each in a recipient shard with its identity's open connections, as a join does.
  */
 async function createJoinedGroup(store: Stores, gid: string, identities: string[]): Promise<void> {
   const at = new Date().toISOString()
   const [owner = '', ...others] = identities
-  const connections = new Map<string, string[]>()
-  for (let i = 0; i < identities.length; i += 1000) {
-    for (const [iss, ids] of await store.connectionsOf(identities.slice(i, i + 1000)))
-      connections.set(iss, ids)
-  }
   const member = (iss: string, role: Member['role']): Member => ({
     gid,
     iss,
@@ -366,7 +361,6 @@ async function createJoinedGroup(store: Stores, gid: string, identities: string[
     since: 0,
     joinedAt: at,
     joinSeq: 0,
-    conns: connections.get(iss) ?? [],
   })
   const batch = 50
   await store.createGroup(

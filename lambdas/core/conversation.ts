@@ -17,15 +17,15 @@ import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
 import {
   appendAt,
-  isJoined,
   joinedMembers,
   memberOf,
   moved,
   readableWindows,
   requireJoined,
+  requireRecipient,
   untilLanded,
 } from './group-log.js'
-import type { AdminEvent, GroupState, MessageRef, StoredEvent } from './model.js'
+import type { AdminEvent, GroupState, MessageRef, Recipients, StoredEvent } from './model.js'
 import type { GroupStore } from './ports.js'
 import type { RateLimits } from './rate-limits.js'
 
@@ -53,20 +53,21 @@ export class Conversation {
     return untilLanded(async (tries) => {
       // The rate token is taken beside the first read, so it adds no round trip; nothing is written
       // unless both succeed.
-      const [state, replied] = await Promise.all([
-        this.readGroup(frame.gid, 'message'),
+      const [recipients, replied] = await Promise.all([
+        this.readRecipients(frame.gid, 'message'),
         frame.rid === undefined ? undefined : store.findMessage(frame.gid, frame.rid),
         tries === 0 && this.rateLimits.take(caller, 'message'),
       ])
+      const { group } = recipients
       const keeping = (frame.attachments?.length ?? 0) > 0 && attachments === undefined
-      if (frame.jti !== undefined && (keeping || !isJoined(state.members, caller.iss))) {
+      if (frame.jti !== undefined && (keeping || !recipients.connections.has(caller.iss))) {
         // Sent again once stored, it is answered as stored: its sender may have left or been removed
         // since, and its uploads may be gone.
         const stored = await store.findMessage(frame.gid, jti)
-        if (stored?.iss === caller.iss) return this.resent(state, stored, caller, jti)
+        if (stored?.iss === caller.iss) return this.resent(group.gid, stored, caller, jti)
       }
-      requireJoined(state.members, caller.iss, 'message')
-      requireFitsKeys(state.group, frame, 'message')
+      requireRecipient(recipients, caller.iss, 'message')
+      requireFitsKeys(group, frame, 'message')
       if (frame.rid !== undefined && replied === undefined) {
         throw new ChatError('BAD_REQUEST', `message: rid ${frame.rid} names no message of ${frame.gid}`)
       }
@@ -86,15 +87,15 @@ export class Conversation {
         iat: at.toISOString(),
         seq,
       })
-      const appended = await appendAt(state.group, (seq) =>
+      const appended = await appendAt(group, (seq) =>
         store.appendMessage(message(seq), this.context.expiresAt(at)),
       )
       if (appended === moved) return moved
-      // The members, with their connections, were read before the write; a fault from here on answers
+      // The recipients, with their connections, were read before the write; a fault from here on answers
       // INTERNAL, and the client's retry (same jti) finds the message stored and posts it again.
       if ('seq' in appended) {
         const event = message(appended.seq)
-        await delivery.toMembers(event, state.members, caller)
+        await delivery.toRecipients(event, recipients, caller)
         return { gid: frame.gid, jti, iat: event.iat, seq: event.seq, duplicate: false }
       }
       const stored = appended.rejected
@@ -102,7 +103,7 @@ export class Conversation {
       if (stored.iss !== caller.iss) {
         throw new ChatError('CONFLICT', `message: jti ${jti} is taken in ${frame.gid}; send a fresh one`)
       }
-      return this.resent(state, stored, caller, jti)
+      return this.resent(group.gid, stored, caller, jti)
     })
   }
 
@@ -112,16 +113,14 @@ export class Conversation {
    * nor those who left before it). Clients drop a seq they already have.
    */
   private async resent(
-    state: GroupState,
+    gid: string,
     stored: MessageRef,
     caller: Caller,
     jti: string,
   ): Promise<AckResults['message']> {
-    const { gid } = state.group
-    // Members read before the message was stored may have left since: they are read again.
     const [original, now] = await Promise.all([
       this.context.store.getEvents(gid, [stored.seq]).then(([event]) => event),
-      stored.seq > state.group.head ? this.readGroup(gid, 'message') : state,
+      this.readGroup(gid, 'message'),
     ])
     if (original?.type === 'chat.message' && original.deleted === undefined) {
       const then = now.members.filter((m) => (m.joinSeq ?? 0) < stored.seq)
@@ -266,23 +265,23 @@ export class Conversation {
   ): Promise<AckResults[A]> {
     const { store, delivery } = this.context
     return untilLanded(async (tries) => {
-      const [state, target] = await Promise.all([
-        this.readGroup(frame.gid, action),
+      const [recipients, target] = await Promise.all([
+        this.readRecipients(frame.gid, action),
         store.findMessage(frame.gid, frame.jti),
         tries === 0 && this.rateLimits.take(caller, action),
       ])
-      requireJoined(state.members, caller.iss, action)
-      if (action === 'edit') requireFitsKeys(state.group, { ...frame, body: frame.body ?? '' }, action)
+      requireRecipient(recipients, caller.iss, action)
+      if (action === 'edit') requireFitsKeys(recipients.group, { ...frame, body: frame.body ?? '' }, action)
       requireOwnMessage(target, caller, frame, action)
       const at = this.context.now()
       const revision = (seq: number) => eventAt(at.toISOString(), seq)
-      const appended = await appendAt(state.group, (seq) =>
+      const appended = await appendAt(recipients.group, (seq) =>
         store.appendRevision(revision(seq), target.seq, this.context.expiresAt(at)),
       )
       if (appended === moved) return moved
       const result = { gid: frame.gid, jti: frame.jti }
       if ('seq' in appended) {
-        await delivery.toMembers(revision(appended.seq), state.members, caller)
+        await delivery.toRecipients(revision(appended.seq), recipients, caller)
         if (action === 'delete') {
           const [deleted] = await store.getEvents(frame.gid, [target.seq])
           if (deleted?.type === 'chat.message') await this.attachments.forget(deleted.attachments)
@@ -346,12 +345,16 @@ export class Conversation {
     return found(await this.context.store.readGroup(gid), gid, action)
   }
 
+  private async readRecipients(gid: string, action: string): Promise<Recipients> {
+    return found(await this.context.store.readRecipients(gid), gid, action)
+  }
+
   private async readMembers(gid: string, isses: string[], action: string): Promise<GroupState> {
     return found(await this.context.store.readMembers(gid, isses), gid, action)
   }
 }
 
-function found(state: GroupState | undefined, gid: string, action: string): GroupState {
+function found<T>(state: T | undefined, gid: string, action: string): T {
   if (state === undefined) throw new ChatError('NOT_FOUND', `${action}: no group ${gid}`)
   return state
 }

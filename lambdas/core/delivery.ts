@@ -1,6 +1,6 @@
 import type { ChatEvent } from '@huddle/client/protocol'
 import { forEachLimited } from './concurrency.js'
-import type { Caller, Member } from './model.js'
+import type { Caller, Member, Recipients } from './model.js'
 import type {
   ConnectionStore,
   DeliveryReport,
@@ -9,6 +9,7 @@ import type {
   FanOutSlice,
   FanOutSlices,
   FanOutWorkers,
+  GroupStore,
 } from './ports.js'
 import { backoffMs, defaultThrottleBackoff, isThrottled, PostPacer, type PostPacing } from './post-pacing.js'
 
@@ -20,7 +21,9 @@ export interface DeliveryPlan {
 }
 
 export interface DeliveryOptions {
-  store: Pick<ConnectionStore, 'connectionsOf' | 'deleteConnection'> & FanOutSlices
+  store: Pick<ConnectionStore, 'connectionsOf' | 'deleteConnection'> &
+    Pick<GroupStore, 'readRecipients'> &
+    FanOutSlices
   sender: EventSender
   /** Posts in flight at once in one function. */
   concurrency: number
@@ -69,27 +72,32 @@ export class Delivery {
   }
 
   /**
-   * Posts one event to the joined members' connections, as their memberships hold them (no extra read),
-   * and to the connections of `others` (read), each connection once.
+   * Posts one event to the connections of `members` joined at its seq that are still joined (their
+   * connections read now), and to the connections of `others` (read), each connection once.
    */
   async toMembers(
-    event: ChatEvent,
+    event: ChatEvent & { gid: string },
     members: Member[],
     origin?: Caller,
     others: string[] = [],
   ): Promise<DeliveryReport> {
     const started = Date.now()
-    const joined = members.filter((m) => m.status === 'joined')
-    const targets = joined.flatMap(({ iss, conns = [] }) =>
-      conns.filter((id) => id !== origin?.connectionId).map((connectionId) => ({ iss, connectionId })),
-    )
+    const now = await this.options.store.readRecipients(event.gid)
+    const joined = new Set(members.filter((m) => m.status === 'joined').map((m) => m.iss))
+    const connections = new Map([...(now?.connections ?? [])].filter(([iss]) => joined.has(iss)))
+    const plan = this.targets(connections, origin, started)
     if (others.length > 0) {
-      const known = new Set(targets.map((t) => t.connectionId))
+      const known = new Set(plan.targets.map((t) => t.connectionId))
       const more = await this.plan(others, origin)
-      targets.push(...more.targets.filter((t) => !known.has(t.connectionId)))
+      plan.targets.push(...more.targets.filter((t) => !known.has(t.connectionId)))
     }
-    const recipients = new Set([...joined.map((m) => m.iss), ...others]).size
-    return this.post(event, { recipients, targets, started })
+    plan.recipients = new Set([...joined, ...others]).size
+    return this.post(event, plan)
+  }
+
+  /** Posts one event to every connection of a group's recipients, read as the event was decided on. */
+  toRecipients(event: ChatEvent, recipients: Recipients, origin?: Caller): Promise<DeliveryReport> {
+    return this.post(event, this.targets(recipients.connections, origin, Date.now()))
   }
 
   /**
@@ -104,13 +112,23 @@ export class Delivery {
   /** Reads the recipients' connections in batches; the originating connection is left out. */
   async plan(recipients: string[], origin?: Caller): Promise<DeliveryPlan> {
     const started = Date.now()
-    const connections = await this.options.store.connectionsOf(recipients)
+    const plan = this.targets(await this.options.store.connectionsOf(recipients), origin, started)
+    plan.recipients = recipients.length
+    return plan
+  }
+
+  /** Every connection of each identity, but the originating one. */
+  private targets(
+    connections: Map<string, string[]>,
+    origin: Caller | undefined,
+    started: number,
+  ): DeliveryPlan {
     const targets: DeliveryTarget[] = []
     for (const [iss, ids] of connections) {
       for (const connectionId of ids)
         if (connectionId !== origin?.connectionId) targets.push({ iss, connectionId })
     }
-    return { recipients: recipients.length, targets, started }
+    return { recipients: connections.size, targets, started }
   }
 
   /**

@@ -1,5 +1,5 @@
 import { ChatError } from './errors.js'
-import type { Appended, Group, Member, Window } from './model.js'
+import type { Appended, Group, Member, Recipients, Window } from './model.js'
 
 /** What an attempt returns when another event took the seq it meant to take: read again, decide again. */
 export const moved = Symbol('moved')
@@ -69,10 +69,17 @@ export function isJoined(members: Member[], iss: string): boolean {
 
 export function requireJoined(members: Member[], iss: string, action: string): Member {
   const me = memberOf(members, iss)
-  if (me?.status !== 'joined') {
-    throw new ChatError('FORBIDDEN', `${action}: only joined members may ${action} in this group`)
-  }
+  if (me?.status !== 'joined') throw notJoined(action)
   return me
+}
+
+/** Requires `iss` to be one of the recipients, the group's joined members. */
+export function requireRecipient(recipients: Recipients, iss: string, action: string): void {
+  if (!recipients.connections.has(iss)) throw notJoined(action)
+}
+
+function notJoined(action: string): ChatError {
+  return new ChatError('FORBIDDEN', `${action}: only joined members may ${action} in this group`)
 }
 
 /**

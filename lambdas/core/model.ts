@@ -47,8 +47,6 @@ export interface Member {
   /** The window of its last membership, kept when it is invited again, so its devices can still read up
    * to that leave. */
   previous?: Window
-  /** While joined: its identity's open connections, so that a fan-out reads them with the members. */
-  conns?: string[]
   /** The admin who banned the identity: it stays `left` and may not be invited until unbanned. An identity
    * banned without ever being a member has such a record too (with no window, and not in its index). */
   bannedBy?: string
@@ -56,6 +54,13 @@ export interface Member {
   roleSeq?: number
   bannedSeq?: number
   unbannedSeq?: number
+}
+
+/** A group and where its joined members are connected: every joined member, with its open connection ids
+ * (maybe none), as of the group's head. */
+export interface Recipients {
+  group: Group
+  connections: Map<string, string[]>
 }
 
 /** A stretch of a group's log: the seqs after `after`, up to and including `through`. */

@@ -25,6 +25,7 @@ import type {
   Member,
   MemberStatus,
   MessageRef,
+  Recipients,
   Roster,
   StoredEvent,
 } from './model.js'
@@ -32,9 +33,11 @@ import type {
 /** A group aggregate: the group item, its memberships, its event log, its roster and the key packages claimed
  * for it, each change appended to the log in one transaction with what it changes. */
 export interface GroupStore {
-  /** The group and all its memberships (with the joined ones' connections) in one consistent read;
-   * undefined when there is no such group. */
+  /** The group and all its memberships in one consistent read; undefined when there is no such group. */
   readGroup(gid: string): Promise<GroupState | undefined>
+  /** The group and its joined members' open connections as of its head, read compactly (a message's read at any
+   * size); undefined when there is no such group. */
+  readRecipients(gid: string): Promise<Recipients | undefined>
   getGroups(gids: string[]): Promise<Group[]>
   /** The group and some identities' memberships (those that have one), read consistently in one batch;
    * undefined when there is no such group. */

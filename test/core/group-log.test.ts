@@ -572,10 +572,10 @@ describe('retention', () => {
     const markers = items.filter((item) => String(item.SK).startsWith('JTI#'))
     const message = events.find((e) => e.type === 'chat.message')
     expect(markers.map((m) => [m.SK, m.ttl])).toEqual([['JTI#m', message?.ttl]])
-    // The group and its memberships outlive any one event.
+    // The group, its memberships and its recipients outlive any one event.
     const rest = items.filter((item) => !events.includes(item) && !markers.includes(item))
     expect(rest.map((item) => item.SK).sort()).toEqual(
-      [`MEMBER#${alice.iss}`, `MEMBER#${bob.iss}`, 'META'].sort(),
+      [`MEMBER#${alice.iss}`, `MEMBER#${bob.iss}`, 'META', 'RCPT', 'RCPT#00000'].sort(),
     )
     for (const item of rest) expect(item).not.toHaveProperty('ttl')
   })

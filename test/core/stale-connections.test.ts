@@ -2,7 +2,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
 import { keys } from '../../lambdas/adapters/dynamo/keys.js'
 import { connector } from '../support/clients.js'
-import { groupItems, tableClient, unique } from '../support/huddle.js'
+import { tableClient, unique } from '../support/huddle.js'
 
 const connect = connector()
 const { store } = tableClient()
@@ -48,18 +48,17 @@ describe('stale connections', () => {
 })
 
 describe('the connection directory', () => {
-  /** The connection ids a membership keeps, and the groups an identity is recorded as joined to. */
+  /** The connection ids a group's recipient shards keep of a member, and the groups an identity is recorded as
+   * joined to. */
   const conns = async (gid: string, iss: string) =>
-    ((await groupItems(gid)) as { SK: string; conns?: Set<string> }[]).find(
-      (item) => item.SK === `MEMBER#${iss}`,
-    )?.conns?.size ?? 0
+    (await store.readRecipients(gid))?.connections.get(iss)?.length ?? 0
   const joinedGroups = async (iss: string) => {
     const { db, tableName } = tableClient()
     const { Item } = await db.send(new GetCommand({ TableName: tableName, Key: keys.userGroups(iss) }))
     return [...((Item?.gids as Set<string> | undefined) ?? [])].sort()
   }
 
-  it('keeps each joined membership’s copy of its identity’s connections as they open and close', async () => {
+  it('keeps each joined group’s copy of its members’ connections as they open and close', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
     const [gid, other] = [unique('directory'), unique('other')]
     await alice.ok('invite', { gid, name: 'Directory', members: [bob.iss] })

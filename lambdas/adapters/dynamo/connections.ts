@@ -2,7 +2,8 @@ import { forEachLimited } from '../../core/concurrency.js'
 import type { Connection } from '../../core/model.js'
 import type { ConnectionStore, MembershipIndex } from '../../core/ports.js'
 import { keys } from './keys.js'
-import { type DynamoTable, isConditionFailure, PK, type TransactItem, TTL } from './table.js'
+import { DynamoRecipients } from './recipients.js'
+import { type DynamoTable, PK, type TransactItem, TTL } from './table.js'
 
 /** An identity's open connections as one consistent read saw them, and the version that moves with them. */
 export interface CurrentConnections {
@@ -12,17 +13,20 @@ export interface CurrentConnections {
 
 /**
  * Who is connected where. Each connection has an item; each identity has the set of its connection ids
- * (with a version that moves on every change) and the set of groups it has joined; and each joined
- * membership keeps a copy of its identity's connection ids, so that a fan-out reads the recipients'
- * connections with the members, in one query, instead of one item per recipient.
+ * (with a version that moves on every change) and the set of groups it has joined; and each joined group's
+ * recipient shards keep a copy of its members' connection ids (DynamoRecipients), so that a fan-out reads
+ * them in a few items instead of one per recipient.
  *
  * The copies stay right because every change meets every join: a connection opening or closing updates
- * the memberships of the groups it reads in the (consistent) set of joined groups, and a join copies the
+ * the shards of the groups it reads in the (consistent) set of joined groups, and a join copies the
  * connections on the condition that their version has not moved since it read them.
  */
 export class DynamoConnections implements ConnectionStore {
   private readonly db: DynamoTable['db']
   private readonly tableName: string
+  /** The groups' recipient shards, which hold the copies (and which the group store writes on joins and
+   * departures). */
+  readonly recipients: DynamoRecipients
 
   constructor(
     private readonly table: DynamoTable,
@@ -32,6 +36,7 @@ export class DynamoConnections implements ConnectionStore {
   ) {
     this.db = table.db
     this.tableName = table.name
+    this.recipients = new DynamoRecipients(table)
   }
 
   /** Records a connection, also in the identity's joined memberships. */
@@ -52,7 +57,7 @@ export class DynamoConnections implements ConnectionStore {
         this.moveConnections(connection.iss, 'ADD', connection.connectionId),
       ],
     })
-    await this.copyToMemberships(connection.iss, 'ADD', connection.connectionId)
+    await this.copyToShards(connection.iss, 'ADD', connection.connectionId)
     // Closed while it was being copied: the close may have taken it out before the copies were made.
     const { Item } = await this.db.getItem({
       TableName: this.tableName,
@@ -60,7 +65,7 @@ export class DynamoConnections implements ConnectionStore {
       ConsistentRead: true,
       ProjectionExpression: PK,
     })
-    if (Item === undefined) await this.copyToMemberships(connection.iss, 'DELETE', connection.connectionId)
+    if (Item === undefined) await this.copyToShards(connection.iss, 'DELETE', connection.connectionId)
   }
 
   /** Forgets a connection, in the identity's set and in its memberships; the identity is looked up when not given. */
@@ -73,7 +78,7 @@ export class DynamoConnections implements ConnectionStore {
         this.moveConnections(owner, 'DELETE', connectionId),
       ],
     })
-    await this.copyToMemberships(owner, 'DELETE', connectionId)
+    await this.copyToShards(owner, 'DELETE', connectionId)
   }
 
   /** The open connection ids of each identity, read consistently (so as not to miss one opened a moment
@@ -156,25 +161,17 @@ export class DynamoConnections implements ConnectionStore {
     }
   }
 
-  /** Adds or removes a connection in the copies of the identity's joined memberships. */
-  private async copyToMemberships(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): Promise<void> {
-    await forEachLimited(await this.joinedGroups(iss), 8, async (gid) => {
-      try {
-        await this.db.updateItem({
-          TableName: this.tableName,
-          Key: keys.member(gid, iss),
-          UpdateExpression: `${verb} conns :id`,
-          // A membership left meanwhile keeps no copy; one gone entirely is not made up again.
-          ConditionExpression: verb === 'ADD' ? '#status = :joined' : `attribute_exists(${PK})`,
-          ...(verb === 'ADD' && { ExpressionAttributeNames: { '#status': 'status' } }),
-          ExpressionAttributeValues: {
-            ':id': new Set([connectionId]),
-            ...(verb === 'ADD' && { ':joined': 'joined' }),
-          },
-        })
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error
-      }
+  /** Adds or removes a connection in the recipient shards of the identity's joined groups. */
+  private async copyToShards(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): Promise<void> {
+    const gids = await this.joinedGroups(iss)
+    // Each joined membership names its shard; one left meanwhile names none, and keeps no copy.
+    const memberships = await this.table.batchGet(
+      gids.map((gid) => keys.member(gid, iss)),
+      'gid, inShard',
+    )
+    const placed = memberships.filter((item) => typeof item.inShard === 'number')
+    await forEachLimited(placed, 8, async (item) => {
+      await this.recipients.copyConnection(String(item.gid), iss, Number(item.inShard), verb, connectionId)
     })
   }
 

@@ -19,14 +19,16 @@ import type {
   Member,
   MemberStatus,
   MessageRef,
+  Recipients,
   Roster,
   StoredEvent,
 } from '../../core/model.js'
 import type { GroupStore } from '../../core/ports.js'
-import type { DynamoConnections } from './connections.js'
+import type { CurrentConnections, DynamoConnections } from './connections.js'
 import { DynamoEventLog } from './event-log.js'
 import { keys } from './keys.js'
 import { fromGroup, fromMember, isDeleted, toEvent, toGroup, toMember, toMessageRef } from './mappers.js'
+import type { RecipientIndex } from './recipients.js'
 import {
   type DynamoTable,
   type Item,
@@ -38,6 +40,8 @@ import {
   TTL,
 } from './table.js'
 
+/** A new group's recipient index: no shards, no membership change yet. */
+const noRecipients: RecipientIndex = { at: 0, versions: new Map(), sizes: new Map() }
 /** How long a deleted group's mark stays after its purge, and its members' notices of the deletion. */
 const markSeconds = 24 * 60 * 60
 const noticeSeconds = 30 * 24 * 60 * 60
@@ -98,9 +102,15 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     return { group: toGroup(meta), members: items.filter((item) => item !== meta).map(toMember) }
   }
 
+  /** The group and its joined members' connections, from the compact recipient shards (see DynamoRecipients). */
+  readRecipients(gid: string): Promise<Recipients | undefined> {
+    return this.connections.recipients.read(gid)
+  }
+
   async createGroup(group: Group, members: Member[]): Promise<boolean> {
     const creator = members.find((m) => m.status === 'joined')
     const current = creator && (await this.connections.current(creator.iss))
+    const placed = await this.placeJoined(group.gid, noRecipients, 0, members, creator, current)
     const outcome = await this.table.transact([
       // A deleted group's mark, once purged, gives its gid to a new group.
       {
@@ -111,15 +121,18 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
           ExpressionAttributeValues: { ':yes': true },
         },
       },
-      ...members.map((m) =>
-        this.putMember(m === creator ? { ...m, conns: current?.ids ?? [] } : m, notExists),
-      ),
+      ...members.map((m) => this.putMember(m, placed.shardOf.get(m.iss), notExists)),
+      ...placed.items,
       ...(creator && current ? this.connections.joined(group.gid, creator.iss, current) : []),
     ])
     return outcome === undefined
   }
 
   async addMembers(gid: string, head: number, members: Member[]): Promise<Appended<never>> {
+    // Members added joined (a benchmark's seeded group) go to the recipient shards as they are connected now.
+    const seeded = members.some((m) => m.status === 'joined')
+    const index = seeded ? await this.connections.recipients.index(gid) : noRecipients
+    const placed = await this.placeJoined(gid, index, index.at, members)
     const outcome = await this.table.transact([
       {
         ConditionCheck: {
@@ -133,11 +146,13 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
       ...members.map((m) =>
         this.putMember(
           m,
+          placed.shardOf.get(m.iss),
           `${notExists} OR (#status = :left AND attribute_not_exists(bannedBy))`,
           { '#status': 'status' },
           { ':left': 'left' },
         ),
       ),
+      ...placed.items,
     ])
     if (outcome === undefined) return 'appended'
     const [group, ...others] = outcome
@@ -165,22 +180,26 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     stale: number[] = [],
   ): Promise<Appended<never>> {
     const joining = event.type === 'chat.join'
-    // A joined membership keeps a copy of its identity's connections (see ConnectionDirectory).
-    const current = joining ? await this.connections.current(event.iss) : undefined
-    const names: Record<string, string> = {
-      '#status': 'status',
-      '#conns': 'conns',
-      '#count': joining ? 'joins' : 'leaves',
-    }
+    const { gid, iss, seq } = event
+    const recipients = this.connections.recipients
+    // A joiner goes to a recipient shard with the connections it has (on the condition that they have not
+    // moved since); a joined member that departs leaves its shard.
+    const [current, index, was] = await Promise.all([
+      joining ? this.connections.current(iss) : undefined,
+      joining ? recipients.index(gid) : undefined,
+      joining ? undefined : this.shardOf(gid, iss),
+    ])
+    const placed = current && index && recipients.place(gid, index, seq, [{ iss, connections: current.ids }])
+    const names: Record<string, string> = { '#status': 'status', '#count': joining ? 'joins' : 'leaves' }
     const values: Record<string, unknown> = { ':one': 1 }
     const sets = Object.entries(change).map(([name, value], i) => {
       names[`#c${i}`] = name
       values[`:c${i}`] = value
       return `#c${i} = :c${i}`
     })
-    if (current?.ids.length) {
-      values[':conns'] = new Set(current.ids)
-      sets.push('#conns = :conns')
+    if (placed) {
+      values[':shard'] = placed.shardOf.get(iss)
+      sets.push('inShard = :shard')
     }
     const allowed = from.map((status, i) => {
       values[`:from${i}`] = status
@@ -192,9 +211,9 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
       {
         Update: {
           TableName: this.table.name,
-          Key: keys.member(event.gid, event.iss),
+          Key: keys.member(gid, iss),
           UpdateExpression:
-            `SET ${sets.join(', ')}${current?.ids.length ? '' : ' REMOVE #conns'}` +
+            `SET ${sets.join(', ')}${placed ? '' : ' REMOVE inShard'}` +
             // A join or leave is counted here as on the group item (see readGroup).
             ' ADD #count :one',
           ConditionExpression: `#status IN (${allowed.join(', ')})`,
@@ -202,9 +221,12 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
           ExpressionAttributeValues: values,
         },
       },
-      current
-        ? this.connections.joined(event.gid, event.iss, current)
-        : this.connections.left(event.gid, event.iss),
+      current && placed
+        ? [...this.connections.joined(gid, iss, current), ...placed.items]
+        : [
+            ...this.connections.left(gid, iss),
+            ...(was === undefined ? [recipients.unchanged(gid, seq)] : recipients.remove(gid, seq, iss, was)),
+          ],
       { departs: !joining, arrives: joining, stale },
     )
     return mapRejected(outcome, () => undefined as never)
@@ -531,8 +553,44 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     return { moved: group?.item && toGroup(group.item) }
   }
 
+  /** The recipient shard a joined member is in; undefined when it is not joined. */
+  private async shardOf(gid: string, iss: string): Promise<number | undefined> {
+    const { Item } = await this.table.db.getItem({
+      TableName: this.table.name,
+      Key: keys.member(gid, iss),
+      ConsistentRead: true,
+      ProjectionExpression: 'inShard, #status',
+      ExpressionAttributeNames: { '#status': 'status' },
+    })
+    return Item?.status === 'joined' && typeof Item.inShard === 'number' ? Item.inShard : undefined
+  }
+
+  /**
+   * What places the joined ones of `members` in recipient shards: the creator with the connections it has
+   * (`current`, which the transaction checks), any other with the connections read now.
+   */
+  private async placeJoined(
+    gid: string,
+    index: RecipientIndex,
+    at: number,
+    members: Member[],
+    creator?: Member,
+    current?: CurrentConnections,
+  ) {
+    const joined = members.filter((m) => m.status === 'joined' && m !== creator).map((m) => m.iss)
+    const theirs =
+      joined.length > 0 ? await this.connections.connectionsOf(joined) : new Map<string, string[]>()
+    const joiners = [
+      ...(creator ? [{ iss: creator.iss, connections: current?.ids ?? [] }] : []),
+      ...joined.map((iss) => ({ iss, connections: theirs.get(iss) ?? [] })),
+    ]
+    if (joiners.length === 0) return { items: [], shardOf: new Map<string, number>() }
+    return this.connections.recipients.place(gid, index, at, joiners)
+  }
+
   private putMember(
     member: Member,
+    shard: number | undefined,
     condition: string,
     names?: Record<string, string>,
     values?: Record<string, unknown>,
@@ -540,7 +598,7 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     return {
       Put: {
         TableName: this.table.name,
-        Item: fromMember(member),
+        Item: { ...fromMember(member), ...(shard !== undefined && { inShard: shard }) },
         ConditionExpression: condition,
         ...(names && { ExpressionAttributeNames: names }),
         ...(values && { ExpressionAttributeValues: values }),

@@ -44,6 +44,13 @@ export const keys = {
   deletedGroupPrefix: 'GONE#',
   /** One item per user holding the set of groups it has joined, read consistently when it connects. */
   userGroups: (iss: string) => ({ [PK]: `USER#${iss}`, [SK]: 'GROUPS' }),
+  /** Where a group's joined members are connected: the versions of its recipient shards, beside its group item. */
+  recipients: (gid: string) => ({ [PK]: `GROUP#${gid}`, [SK]: 'RCPT' }),
+  /** One shard of a group's recipients: up to a hundred joined members and their connection ids. */
+  recipientShard: (gid: string, shard: number) => ({
+    [PK]: `GROUP#${gid}`,
+    [SK]: `RCPT#${String(shard).padStart(5, '0')}`,
+  }),
   /** An encrypted group's roster: beside its group item, but out of the range readGroup queries. */
   roster: (gid: string) => ({ [PK]: `GROUP#${gid}`, [SK]: 'ROSTER' }),
   /** One item per published key package of an identity's device (devices hold no `#`). */
@@ -82,6 +89,13 @@ export const itemKinds: ItemKind[] = [
   { pk: 'GROUP#<gid>', sk: 'META', item: 'group', sample: keys.group('g') },
   { pk: 'GROUP#<gid>', sk: 'ROSTER', item: "an encrypted group's roster", sample: keys.roster('g') },
   { pk: 'GROUP#<gid>', sk: 'MEMBER#<iss>', item: 'membership', sample: keys.member('g', 'a') },
+  { pk: 'GROUP#<gid>', sk: 'RCPT', item: "a group's recipient versions", sample: keys.recipients('g') },
+  {
+    pk: 'GROUP#<gid>',
+    sk: 'RCPT#<shard, 5 digits>',
+    item: 'a recipient shard',
+    sample: keys.recipientShard('g', 1),
+  },
   { pk: 'GROUP#<gid>', sk: 'E#<seq, 12 digits>', item: 'an event of the log', sample: keys.event('g', 1) },
   { pk: 'GROUP#<gid>', sk: 'JTI#<jti>', item: 'message id marker', sample: keys.messageMarker('g', 'j') },
   { pk: 'CONN#<connectionId>', sk: 'META', item: 'connection', sample: keys.connection('c') },

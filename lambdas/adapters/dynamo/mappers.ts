@@ -58,7 +58,7 @@ const memberNumbers = [
   'unbannedSeq',
 ] as const
 
-/** A membership item as the domain reads it; its connections are a set in the table. */
+/** A membership item as the domain reads it. */
 export function toMember(item: Item): Member {
   const member: Member = {
     gid: String(item.gid),
@@ -72,7 +72,6 @@ export function toMember(item: Item): Member {
   if (typeof item.joinedAt === 'string') member.joinedAt = item.joinedAt
   if (typeof item.bannedBy === 'string') member.bannedBy = item.bannedBy
   for (const name of memberNumbers) if (typeof item[name] === 'number') member[name] = item[name]
-  if (item.conns instanceof Set) member.conns = [...item.conns].map(String)
   const previous = item.previous as Partial<Window> | undefined
   if (typeof previous?.after === 'number' && typeof previous.through === 'number') {
     member.previous = { after: previous.after, through: previous.through }
@@ -93,12 +92,5 @@ export function toEvent(item: Item): StoredEvent {
 
 /** A membership as its item stores it, with its entry in the index of the identity's groups. */
 export function fromMember(member: Member): Item {
-  const { conns, ...rest } = member
-  return {
-    ...keys.member(member.gid, member.iss),
-    ...keys.memberOfUser(member.gid, member.iss),
-    ...rest,
-    // A set in the table; an empty one cannot be stored.
-    ...(conns?.length && { conns: new Set(conns) }),
-  }
+  return { ...keys.member(member.gid, member.iss), ...keys.memberOfUser(member.gid, member.iss), ...member }
 }

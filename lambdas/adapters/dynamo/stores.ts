@@ -23,6 +23,7 @@ export function dynamoStores(table: DynamoTable): Stores {
   const slices = new DynamoFanOutSlices(table)
   return {
     readGroup: groups.readGroup.bind(groups),
+    readRecipients: groups.readRecipients.bind(groups),
     getGroups: groups.getGroups.bind(groups),
     readMembers: groups.readMembers.bind(groups),
     createGroup: groups.createGroup.bind(groups),

@@ -50,11 +50,11 @@ export class DynamoTable {
   }
 
   /**
-   * BatchGet in chunks of 100, read consistently (docs/architecture.md, "Consistency"), retrying whatever
+   * BatchGet in chunks of 100, read consistently unless asked (docs/architecture.md, "Consistency"), retrying whatever
    * DynamoDB leaves unprocessed (too much at once, or a throttled
    * partition) after a jittered exponential backoff, so that readers of one hot partition spread out.
    */
-  async batchGet(keyList: Item[], projection?: string): Promise<Item[]> {
+  async batchGet(keyList: Item[], projection?: string, consistent = true): Promise<Item[]> {
     const chunks: Item[][] = []
     for (let i = 0; i < keyList.length; i += batchGetLimit) chunks.push(keyList.slice(i, i + batchGetLimit))
     const results = await Promise.all(
@@ -71,7 +71,7 @@ export class DynamoTable {
               [this.name]: {
                 Keys: pending,
                 ...(projection && { ProjectionExpression: projection }),
-                ConsistentRead: true,
+                ConsistentRead: consistent,
               },
             },
           })

@@ -12,7 +12,7 @@ import { logger, metrics } from '../observability.js'
 import { SignedHttp } from '../signed-http.js'
 import { awsRegion, credentials } from './aws.js'
 import { merged } from './merged.js'
-import { connections, settings, table } from './table.js'
+import { connections, groups, settings, table } from './table.js'
 
 function fanOutWorkers(functionName: string): FanOutWorkers {
   const region = awsRegion()
@@ -30,7 +30,7 @@ const countThrottle = () => metrics.addMetric(metricNames.callbackThrottles, Met
 
 /** Posts events to connections through the management API, handing large fan-outs to the worker function. */
 export const delivery = new Delivery({
-  store: merged(connections, new DynamoFanOutSlices(table)),
+  store: merged(connections, new DynamoFanOutSlices(table), groups),
   sender: lazily(
     () =>
       new SignedPostSender({
