@@ -48,8 +48,26 @@ export const fanOutWorker: WorkerDefinition = {
   timeoutSeconds: 60,
 }
 
+/**
+ * The purge worker: removes a deleted group a page at a time, each page's objects before its items, and hands
+ * the rest to a fresh invocation of itself near its deadline (lambdas/core/group-purge.ts).
+ */
+export const purgeWorker: WorkerDefinition = {
+  handler: 'purge',
+  access: {
+    table: 'readWrite',
+    // Listing a group's prefixes (a read grant) finds the objects no item names, which go too.
+    bucket: {
+      read: [bucketPrefixes.avatars, bucketPrefixes.files, bucketPrefixes.mls],
+      delete: [bucketPrefixes.avatars, bucketPrefixes.files, bucketPrefixes.mls],
+    },
+    invoke: ['purge'],
+  },
+  timeoutSeconds: 300,
+}
+
 /** Every worker; the CDK stack and the local gateway create one function each. */
-export const workers: readonly WorkerDefinition[] = [fanOutWorker]
+export const workers: readonly WorkerDefinition[] = [fanOutWorker, purgeWorker]
 
 /**
  * The timeout of a route that posts events to connections (a fan-out, or sync's catch-up): API Gateway cuts
@@ -122,7 +140,8 @@ export const routes: readonly RouteDefinition[] = [
     routeKey: 'deleteGroup',
     handler: 'delete-group',
     replies: true,
-    access: { ...fanOut, bucket: { delete: [avatars, files, mls] } },
+    // The purge worker deletes the group's items and objects.
+    access: { ...fanOut, invoke: [fanOutWorker.handler, purgeWorker.handler] },
     timeoutSeconds: postingRouteSeconds,
   },
   {

@@ -33,6 +33,7 @@ import {
   authorizer,
   bucketPrefixes,
   fanOutWorker,
+  purgeWorker,
   type RouteAccess,
   routes,
   type WorkerDefinition,
@@ -180,6 +181,7 @@ export class HuddleStack extends Stack {
     /** What a function that invokes a worker needs to reach it, by the worker's handler. */
     const workerSettings: Record<string, (worker: IFunction) => Record<string, string>> = {
       [fanOutWorker.handler]: (worker) => ({ [envNames.fanOutFunction]: worker.functionName }),
+      [purgeWorker.handler]: (worker) => ({ [envNames.purgeFunction]: worker.functionName }),
     }
     const settingsToInvoke = (handler: string): Record<string, string> => {
       const settings = workerSettings[handler]
@@ -209,11 +211,12 @@ export class HuddleStack extends Stack {
             : {}),
           ...(access.connections ? { [envNames.callbackUrl]: stage.callbackUrl } : {}),
           ...settingsEnvironment(access, config),
-          ...Object.assign({}, ...(access.invoke ?? []).map(settingsToInvoke)),
+          // A worker that invokes itself finds its own name in Lambda's context.
+          ...Object.assign({}, ...(access.invoke ?? []).filter((w) => w !== handler).map(settingsToInvoke)),
           ...((access.invoke ?? []).length > 0 && { [envNames.lambdaEndpoint]: lambdaEndpoint }),
         },
       }).function
-      this.grantAccess(fn, access, {
+      this.grantAccess(fn, handler, access, {
         tableArn: table.tableArn,
         bucketArn: bucket.bucketArn,
         stage,
@@ -247,7 +250,7 @@ export class HuddleStack extends Stack {
       monitoredWorkers.push({ label: worker.handler, function: fn, failures })
       new CfnOutput(this, `${pascalCase(worker.handler)}FailuresQueueUrl`, {
         value: failures.queueUrl,
-        description: `Slices the ${worker.handler} worker never posted (Lambda's on-failure records)`,
+        description: `Events the ${worker.handler} worker never finished (Lambda's on-failure records)`,
       })
     }
 
@@ -318,6 +321,7 @@ export class HuddleStack extends Stack {
   /** Grants one function exactly its `access` entry, with named actions and no `*` resources. */
   private grantAccess(
     fn: IFunction,
+    handler: string,
     access: RouteAccess,
     targets: {
       tableArn: string
@@ -372,7 +376,18 @@ export class HuddleStack extends Stack {
     }
     // The unqualified function only: grantInvoke would add every version and alias (`<arn>:*`).
     for (const worker of access.invoke ?? []) {
-      allow(['lambda:InvokeFunction'], [targets.workerFunction(worker).functionArn])
+      if (worker !== handler) {
+        allow(['lambda:InvokeFunction'], [targets.workerFunction(worker).functionArn])
+        continue
+      }
+      // A worker handing work to itself: a policy of its own, as the role's default policy, which the function
+      // waits for, cannot name the function (a circular dependency).
+      new iam.Policy(this, `${pascalCase(handler)}InvokesItself`, {
+        roles: [role],
+        statements: [
+          new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
+        ],
+      })
     }
   }
 

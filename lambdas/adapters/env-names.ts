@@ -9,6 +9,8 @@ export const envNames = {
   callbackUrl: 'WS_CALLBACK_URL',
   /** The fan-out worker's function name, for functions that hand slices of a large fan-out to it. */
   fanOutFunction: 'FANOUT_FUNCTION',
+  /** The purge worker's function name, for the function that deletes groups. */
+  purgeFunction: 'PURGE_FUNCTION',
   /** Optional endpoint overrides (emulators, the local gateway's Lambda API); unset in AWS. */
   dynamoEndpoint: 'DYNAMODB_ENDPOINT',
   s3Endpoint: 'S3_ENDPOINT',

@@ -21,6 +21,9 @@ export const metricNames = {
   deliveryFailures: 'DeliveryFailures',
   staleConnectionsPruned: 'StaleConnectionsPruned',
   fanOutLatency: 'FanOutLatency',
+  /** Deleted groups whose purge ended: every item and object of theirs is gone (each purge logs its pages,
+   * items and objects). */
+  groupsPurged: 'GroupsPurged',
   /** Refused attempts on encrypted groups' keys (a tree other than the roster, a package nobody claimed, an
    * unvouched device) and commits members refused: each one is worth a look. */
   securityEvents: 'SecurityEvents',

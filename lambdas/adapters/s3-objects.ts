@@ -42,10 +42,13 @@ export class S3Objects implements ObjectStore {
   private readonly http: SignedHttp
   private readonly bucket: string
   private readonly readable: readonly string[]
+  /** The bucket's own path: the root of its host on AWS, its name under a custom endpoint (no slash after). */
+  private readonly bucketPath: string
 
   constructor(options: S3ObjectsOptions) {
     this.bucket = options.bucket
     this.readable = options.readable ?? []
+    this.bucketPath = options.endpoint ? '' : '/'
     const endpoint = options.endpoint
       ? `${options.endpoint.replace(/\/+$/, '')}/${options.bucket}`
       : `https://${options.bucket}.s3.${options.region}.${options.urlSuffix ?? 'amazonaws.com'}`
@@ -134,6 +137,23 @@ export class S3Objects implements ObjectStore {
     })
   }
 
+  async list(prefix: string): Promise<string[]> {
+    const found: string[] = []
+    let token: string | undefined
+    do {
+      const answer = await this.http.send(`ListObjectsV2 ${prefix}`, {
+        method: 'GET',
+        path: this.bucketPath,
+        query: { 'list-type': '2', prefix, ...(token !== undefined && { 'continuation-token': token }) },
+      })
+      const text = answer.body.toString('utf8')
+      for (const [, key = ''] of text.matchAll(/<Key>([^<]*)<\/Key>/g)) found.push(unescapeXml(key))
+      const next = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(text)?.[1]
+      token = next === undefined ? undefined : unescapeXml(next)
+    } while (token !== undefined)
+    return found
+  }
+
   async presignDownload(key: string) {
     const url = await this.http.presign(
       {
@@ -173,6 +193,16 @@ const unsignedPayload = { 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' }
 /** A key as the SDK sends it: each segment encoded strictly, the slashes kept. */
 function keyPath(key: string): string {
   return `/${key.split('/').map(escapeUri).join('/')}`
+}
+
+/** Text from S3's XML, its five entities and numeric references decoded. */
+function unescapeXml(text: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (entity, name: string) => {
+    if (name.startsWith('#x')) return String.fromCodePoint(Number.parseInt(name.slice(2), 16))
+    if (name.startsWith('#')) return String.fromCodePoint(Number(name.slice(1)))
+    return named[name] ?? entity
+  })
 }
 
 function inSeconds(seconds: number): string {

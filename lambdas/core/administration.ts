@@ -5,10 +5,10 @@ import type { Caller, ChatContext, WithDelivery } from './context.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
 import { memberOf, moved, requireJoined, untilLanded } from './group-log.js'
+import type { GroupPurge } from './group-purge.js'
 import type { Membership } from './membership.js'
 import type { AdminEvent, GroupChange, GroupState, Member } from './model.js'
 import type { GroupStore } from './ports.js'
-import type { Uploads } from './uploads.js'
 
 /**
  * What a group's admins do: remove, ban and unban identities, rename the group, change its avatar and who
@@ -20,7 +20,7 @@ export class Administration {
     private readonly context: ChatContext<GroupStore> & WithDelivery,
     private readonly membership: Membership,
     private readonly avatars: Avatars,
-    private readonly uploads: Uploads,
+    private readonly purge: GroupPurge,
   ) {}
 
   /**
@@ -163,8 +163,9 @@ export class Administration {
 
   /**
    * Deletes the group: marked deleted first (every later action finds no group), its members and pending
-   * invitees are told, then its log, memberships, avatars and files are removed. Asked again, by the same admin,
-   * it answers the same, and finishes a removal a fault cut short.
+   * invitees are told and left a notice for their next sync, and the answer goes back at once; a purge worker
+   * then removes its log, memberships, avatars and files, a page at a time. Asked again, by the same admin, it
+   * answers the same, and starts again a purge that has not ended (one still running goes on alone).
    */
   async deleteGroup(caller: Caller, frame: Frames['deleteGroup']): Promise<AckResults['deleteGroup']> {
     const { store } = this.context
@@ -184,14 +185,18 @@ export class Administration {
         iat: deleted.at,
       }
       const present = state.members.filter((m) => m.status !== 'left').map((m) => m.iss)
-      await this.context.delivery.deliver(event, present, caller)
+      // Before the answer, so that a member back a moment later finds its notice.
+      await Promise.all([
+        this.context.delivery.deliver(event, present, caller),
+        this.purge.leaveNotices({ gid: frame.gid, ...deleted }, present),
+      ])
+      await this.purge.start(frame.gid)
+      return { gid: frame.gid }
     }
-    const purged = await store.purgeGroup(frame.gid)
     // Asked again by the admin who deleted it, the answer is the same (and a purge cut short goes on).
-    if (purged === undefined || (marked === undefined && purged.deletedBy !== caller.iss)) {
-      throw new ChatError('NOT_FOUND', `deleteGroup: no group ${frame.gid}`)
-    }
-    await this.uploads.forget(purged.objects)
+    const mark = await this.purge.mark(frame.gid)
+    if (mark?.by !== caller.iss) throw new ChatError('NOT_FOUND', `deleteGroup: no group ${frame.gid}`)
+    if (!mark.purged) await this.purge.start(frame.gid)
     return { gid: frame.gid }
   }
 

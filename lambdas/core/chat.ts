@@ -8,10 +8,19 @@ import { Conversation } from './conversation.js'
 import { Delivery } from './delivery.js'
 import { DeviceLists } from './device-lists.js'
 import { GroupKeys } from './group-keys.js'
+import { GroupPurge } from './group-purge.js'
 import { KeyPackages } from './key-packages.js'
 import { Membership } from './membership.js'
 import type { Caller } from './model.js'
-import type { DeliveryReport, EventSender, FanOutWorkers, ObjectStore, RateLimit, Stores } from './ports.js'
+import type {
+  DeliveryReport,
+  EventSender,
+  FanOutWorkers,
+  ObjectStore,
+  PurgeWorkers,
+  RateLimit,
+  Stores,
+} from './ports.js'
 import { Presence } from './presence.js'
 import { type RateBucket, RateLimits, rateLimitsOf } from './rate-limits.js'
 import { Uploads } from './uploads.js'
@@ -27,6 +36,8 @@ export interface ChatDeps {
   newId?: () => string
   /** Workers that post the slices of a large fan-out; without them, a function posts every connection. */
   workers?: FanOutWorkers
+  /** Workers that purge deleted groups; without them, a deletion purges the group before it answers. */
+  purgeWorkers?: PurgeWorkers
   /** The limits to enforce, each the deployed default (lambdas/settings.ts) unless given. */
   settings?: Partial<ChatSettings>
   /** Each identity's token buckets, when not those the settings give. */
@@ -51,6 +62,8 @@ export class Chat {
   readonly deviceLists: DeviceLists
   /** Fan-out, for the workers that post slices of it. */
   readonly delivery: Delivery
+  /** Deleted groups' purges, for the worker that runs them. */
+  readonly purge: GroupPurge
   /** Per-identity rate limits: the handler adapter admits each write through them. */
   readonly rateLimits: RateLimits
   private readonly presence: Presence
@@ -75,7 +88,13 @@ export class Chat {
     this.membership = new Membership(context, this.avatars, this.blocks)
     this.rateLimits = new RateLimits(deps.store, deps.rateLimits ?? rateLimitsOf(settings), basics.now)
     this.conversation = new Conversation(context, this.rateLimits, this.avatars, this.attachments)
-    this.administration = new Administration(context, this.membership, this.avatars, uploads)
+    this.purge = new GroupPurge({
+      store: deps.store,
+      objects: deps.objects,
+      ...(deps.purgeWorkers && { workers: deps.purgeWorkers }),
+      newId: basics.newId,
+    })
+    this.administration = new Administration(context, this.membership, this.avatars, this.purge)
     this.keyPackages = new KeyPackages(context)
     this.groupKeys = new GroupKeys(context, uploads)
     this.deviceLists = new DeviceLists(context)

@@ -92,16 +92,8 @@ export interface GroupStore {
    * is not as it was read. */
   appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>>
   /** Marks the group deleted while its head is still `head`: from then on it reads as absent, and every
-   * write on it fails; false when the head moved. `purgeGroup` then removes it. */
+   * write on it fails; false when the head moved. A purge (GroupPurges) then removes it. */
   markDeleted(gid: string, head: number, deleted: { by: string; at: string }): Promise<boolean>
-  /**
-   * Removes every item of a group marked deleted but the mark, which stays a day (so that a purge cut short
-   * runs again, and a repeated delete is answered) unless a new group takes the gid, and leaves each of its
-   * members and invitees a notice of the deletion for 30 days (`deletedGroupsOf`): who deleted it and the
-   * keys of the objects it had, avatars and files (none once purged), or undefined when no such group is
-   * marked.
-   */
-  purgeGroup(gid: string): Promise<{ deletedBy: string; objects: string[] } | undefined>
   findMessage(gid: string, jti: string): Promise<MessageRef | undefined>
   /** Events after seq `after` up to `through`, at most `limit`, ascending or newest first. */
   readEvents(
@@ -119,6 +111,66 @@ export interface GroupStore {
   ): Promise<string[]>
   /** Moves a joined member's receipt positions; false when they moved meanwhile or it is no longer joined. */
   saveReceipt(previous: Member, next: Pick<Member, 'delivered' | 'read' | 'movedAt'>): Promise<boolean>
+}
+
+/** A group marked deleted: who deleted it and when, the objects its mark names (its avatar), and whether its
+ * purge has ended. */
+export interface DeletionMark {
+  gid: string
+  by: string
+  at: string
+  objects: string[]
+  purged: boolean
+}
+
+/** One page of a deleted group's items (its mark aside), in key order, as a purge reads it. */
+export interface PurgePage {
+  gid: string
+  /** The items, by sort key. */
+  items: string[]
+  /** The keys of the objects they name: avatars, files, commit parts. */
+  objects: string[]
+  /** The identities of its joined memberships, and of its joined or invited ones (who get a notice). */
+  joined: string[]
+  present: string[]
+  /** Where the next page starts; undefined on the partition's last page. */
+  next?: string
+}
+
+/**
+ * A deleted group's removal, a page at a time, so that no call outlives a Lambda's time whatever the group's
+ * size. Each page's objects are deleted before the page's items, so an object never outlives the item that
+ * names it, and a purge cut anywhere is finished by running it again from the start.
+ */
+export interface GroupPurges {
+  /** The group's deletion mark, read consistently; undefined when no group `gid` is marked deleted. */
+  deletionMark(gid: string): Promise<DeletionMark | undefined>
+  /** Leaves each of `isses` a notice of the deletion for 30 days (`deletedGroupsOf`). */
+  leaveNotices(mark: Pick<DeletionMark, 'gid' | 'by' | 'at'>, isses: string[]): Promise<void>
+  /** Takes the purge of `gid` for `run` until `leaseUntil` (epoch ms), unless it has ended or another run's
+   * lease has not lapsed by `now`: the mark, or undefined when it is not this run's to purge. */
+  claimPurge(gid: string, run: string, now: number, leaseUntil: number): Promise<DeletionMark | undefined>
+  /** Up to `limit` of the group's items (its mark aside), read consistently, after sort key `after`. */
+  readPurgePage(gid: string, limit: number, after?: string): Promise<PurgePage>
+  /** Removes a page's items: its joined members' sets of joined groups lose the group, its members and
+   * invitees get their notices, then its items are deleted. */
+  removePurgePage(mark: DeletionMark, page: PurgePage): Promise<void>
+  /** Ends `run`'s purge: the mark stays a day, marked purged, and its gid may be taken again; false when
+   * `run` no longer holds it. */
+  endPurge(gid: string, run: string): Promise<boolean>
+}
+
+/** One purge of a deleted group as a worker runs it: its run's id (its lease), and where it goes on from. */
+export interface PurgeRun {
+  gid: string
+  run: string
+  /** The sort key after which the next page starts; from the partition's start when absent. */
+  after?: string
+}
+
+/** Hands purges to a worker (an asynchronous invocation in AWS). */
+export interface PurgeWorkers {
+  dispatch(run: PurgeRun): Promise<void>
 }
 
 /** An identity's side of its groups: its memberships, its pending invites and the groups deleted under it. */
@@ -216,6 +268,7 @@ export interface FanOutSlices {
 
 /** Every store port: what wires the whole chat at once (tests, benchmarks, tools). */
 export type Stores = GroupStore &
+  GroupPurges &
   MembershipIndex &
   KeyPackageStore &
   DeviceListStore &
@@ -246,6 +299,8 @@ export interface ObjectStore {
   /** Copies an object (an upload expires; its copy stays). */
   copy(from: string, to: string): Promise<void>
   delete(key: string): Promise<void>
+  /** The keys under `prefix` (whatever names them), in key order. */
+  list(prefix: string): Promise<string[]>
   presignDownload(key: string): Promise<{ url: string; expires: string }>
 }
 

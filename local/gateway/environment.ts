@@ -1,5 +1,5 @@
 import { envNames } from '../../lambdas/adapters/env-names.js'
-import { fanOutWorker, type RouteAccess } from '../../lambdas/routes.js'
+import { fanOutWorker, purgeWorker, type RouteAccess } from '../../lambdas/routes.js'
 import { receivesVariable, settingVariables } from '../../lambdas/settings.js'
 import { functionCredentials } from '../grants.js'
 
@@ -10,7 +10,10 @@ export interface Endpoints {
 }
 
 /** The setting that names each worker to the functions that invoke it, as the CDK stack sets it. */
-const workerSettings: Record<string, string> = { [fanOutWorker.handler]: envNames.fanOutFunction }
+const workerSettings: Record<string, string> = {
+  [fanOutWorker.handler]: envNames.fanOutFunction,
+  [purgeWorker.handler]: envNames.purgeFunction,
+}
 
 /**
  * A function's whole environment, as the CDK stack sets it: the table's name and endpoint only with a

@@ -7,7 +7,14 @@ import { Runtime } from 'aws-cdk-lib/aws-lambda'
 import { describe, expect, it } from 'vitest'
 import { envNames } from '../../lambdas/adapters/env-names.js'
 import { metricNames } from '../../lambdas/adapters/metric-names.js'
-import { authorizer, bucketPrefixes, fanOutWorker, routes, workers } from '../../lambdas/routes.js'
+import {
+  authorizer,
+  bucketPrefixes,
+  fanOutWorker,
+  purgeWorker,
+  routes,
+  workers,
+} from '../../lambdas/routes.js'
 import { settings } from '../../lambdas/settings.js'
 import { handlerBundling } from '../../lib/handler-function.js'
 import { alarmThresholds, alarmWindow } from '../../lib/monitoring.js'
@@ -46,6 +53,8 @@ import {
   templateFor,
   workerFunctionIds,
 } from '../support/stack-template.js'
+
+const purgeFunctionId = workerFunctionIds.find((id) => id.startsWith('PurgeHandler')) ?? 'no purge worker'
 
 describe('WebSocket API', () => {
   it('is a WEBSOCKET API that routes on $request.body.action', () => {
@@ -256,16 +265,7 @@ describe('functions', () => {
   it('reach the bucket only under the key prefixes their access entry names', () => {
     const withBucket = routes.filter((route) => route.access.bucket)
     expect(withBucket.map((route) => route.routeKey)).toEqual(
-      expect.arrayContaining([
-        'avatar',
-        'invite',
-        'update',
-        'join',
-        'history',
-        'sync',
-        'groups',
-        'deleteGroup',
-      ]),
+      expect.arrayContaining(['avatar', 'invite', 'update', 'join', 'history', 'sync', 'groups']),
     )
     for (const route of routes) {
       const { read = [], write = [], delete: deletes = [] } = route.access.bucket ?? {}
@@ -292,15 +292,16 @@ describe('functions', () => {
     ])
   })
 
-  it('delete objects only to delete a message or a group, never batch-write the table or grant an action no code calls', () => {
+  it('delete objects only to delete a message or (in the purge worker) a group, never batch-write the table or grant an action no code calls', () => {
     const actions = new Set(allStatements.flatMap((s) => asArray(s.Action)))
     const deleting = routes.filter((route) => route.access.bucket?.delete).map((route) => route.routeKey)
-    expect(deleting.sort()).toEqual(['delete', 'deleteGroup'])
+    expect(deleting.sort()).toEqual(['delete'])
     const deletes = (routeKey: string) =>
       grantsOf(routeKey, 's3').filter((g) => g.action === 's3:DeleteObject')
     expect(deletes('delete').map((g) => g.resource)).toEqual([`${bucketArn}/${bucketPrefixes.files}*`])
+    expect(deletes('deleteGroup')).toEqual([])
     expect(
-      deletes('deleteGroup')
+      deletes(purgeFunctionId)
         .map((g) => g.resource)
         .sort(),
     ).toEqual(
@@ -412,6 +413,10 @@ describe('fan-out worker', () => {
     for (const route of invokers) {
       expect(grantsOf(route.routeKey, 'lambda'), route.routeKey).toEqual([
         { action: 'lambda:InvokeFunction', resource: `${fanOutFunctionId}.Arn` },
+        // Deleting a group also hands its purge to the purge worker.
+        ...(route.routeKey === 'deleteGroup'
+          ? [{ action: 'lambda:InvokeFunction', resource: `${purgeFunctionId}.Arn` }]
+          : []),
       ])
     }
     expect(others.map((route) => route.routeKey)).toEqual(
@@ -471,6 +476,66 @@ describe('fan-out worker', () => {
       },
     })
     template.hasOutput('FanoutFailuresQueueUrl', { Value: { Ref: failureQueueId } })
+  })
+})
+
+describe('purge worker', () => {
+  const { avatars, files, mls } = bucketPrefixes
+
+  it('runs for up to five minutes, retried twice and recorded in a failure queue of its own', () => {
+    expect(resource(purgeFunctionId).Properties).toMatchObject({
+      Timeout: purgeWorker.timeoutSeconds,
+      MemorySize: 256,
+    })
+    expect(purgeWorker.timeoutSeconds).toBe(300)
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: purgeFunctionId },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 15 * 60,
+    })
+    template.hasOutput('PurgeFailuresQueueUrl', {})
+  })
+
+  it("may use the table, list and delete a group's avatars, files and commit parts, and invoke itself, and nothing else", () => {
+    const granted = (service: string) => sortedGrants(grantsOf(purgeFunctionId, service))
+    expect(
+      granted('dynamodb')
+        .filter((g) => g.resource === tableArn)
+        .map((g) => g.action)
+        .sort(),
+    ).toEqual(tableReadWrite)
+    const prefixes = [avatars, files, mls]
+    expect(granted('s3')).toEqual(
+      sortedGrants([
+        ...prefixes.map((prefix) => ({ action: 's3:GetObject', resource: `${bucketArn}/${prefix}*` })),
+        ...prefixes.map((prefix) => ({ action: 's3:DeleteObject', resource: `${bucketArn}/${prefix}*` })),
+        {
+          action: 's3:ListBucket',
+          resource: bucketArn,
+          condition: { StringLike: { 's3:prefix': prefixes.map((prefix) => `${prefix}*`) } },
+        },
+      ]),
+    )
+    // A worker near its deadline hands the rest of a purge to a fresh invocation of itself.
+    expect(granted('lambda')).toEqual([
+      { action: 'lambda:InvokeFunction', resource: `${purgeFunctionId}.Arn` },
+    ])
+    expect(granted('execute-api')).toEqual([])
+    const services = new Set(actionsOf(purgeFunctionId).map((action) => action.split(':')[0]))
+    expect([...services].sort()).toEqual(['dynamodb', 'lambda', 'logs', 's3', 'sqs'])
+  })
+
+  it('is invoked by deleteGroup alone, which is given its name and deletes no object itself', () => {
+    const invokers = routes.filter((route) => route.access.invoke?.includes(purgeWorker.handler))
+    expect(invokers.map((route) => route.routeKey)).toEqual(['deleteGroup'])
+    for (const route of routes) {
+      expect(environmentOf(functionOf(route.routeKey))[envNames.purgeFunction], route.routeKey).toEqual(
+        route.routeKey === 'deleteGroup' ? { Ref: purgeFunctionId } : undefined,
+      )
+    }
+    expect(grantsOf('deleteGroup', 's3')).toEqual([])
+    // Its own name comes from Lambda's context, not its environment (which cannot name the function itself).
+    expect(environmentOf(resource(purgeFunctionId))[envNames.purgeFunction]).toBeUndefined()
   })
 })
 
@@ -752,10 +817,11 @@ describe('monitoring', () => {
     const titles = [...dashboardBody.matchAll(/\\"title\\":\\"([^\\]+)\\"/g)].map((match) => match[1])
     const order = [
       'Throttles by route',
-      'fanout worker: invocations',
-      'fanout worker: duration (ms)',
-      'fanout worker: event age (ms)',
-      'fanout worker: dropped',
+      ...workers.flatMap(({ handler }) =>
+        ['invocations', 'duration (ms)', 'event age (ms)', 'dropped'].map(
+          (graph) => `${handler} worker: ${graph}`,
+        ),
+      ),
       'DynamoDB throttles',
     ]
     expect(order.map((title) => titles.indexOf(title))).toEqual(

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { connector } from '../support/clients.js'
 import { groupItems, type TestClient, unique } from '../support/huddle.js'
+import { purgeEnded } from '../support/purges.js'
 
 const connect = connector()
 
@@ -117,6 +118,7 @@ describe('attachments', () => {
     const event = await bob.nextEvent('chat.message', (e) => e.jti === sent.jti)
     const link = await bob.ok('download', { gid, key: String(event.attachments?.[0]?.key) })
     await alice.ok('deleteGroup', { gid })
+    await purgeEnded(gid)
     expect((await fetch(String(link.url))).status).toBe(403)
   })
 })

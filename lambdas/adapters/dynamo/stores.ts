@@ -3,6 +3,7 @@ import { DynamoBlocks } from './blocks.js'
 import { DynamoConnections } from './connections.js'
 import { DynamoDeviceLists } from './device-lists.js'
 import { DynamoFanOutSlices } from './fan-out-slices.js'
+import { DynamoGroupPurges } from './group-purge.js'
 import { DynamoGroupStore } from './group-store.js'
 import { DynamoKeyPackages } from './key-packages.js'
 import { DynamoMembershipIndex } from './membership-index.js'
@@ -15,6 +16,7 @@ export function dynamoStores(table: DynamoTable): Stores {
   const memberships = new DynamoMembershipIndex(table)
   const connections = new DynamoConnections(table, memberships)
   const groups = new DynamoGroupStore(table, connections)
+  const purges = new DynamoGroupPurges(table, connections)
   const keyPackages = new DynamoKeyPackages(table)
   const deviceLists = new DynamoDeviceLists(table)
   const blocks = new DynamoBlocks(table)
@@ -37,7 +39,12 @@ export function dynamoStores(table: DynamoTable): Stores {
     appendRevision: groups.appendRevision.bind(groups),
     appendChange: groups.appendChange.bind(groups),
     markDeleted: groups.markDeleted.bind(groups),
-    purgeGroup: groups.purgeGroup.bind(groups),
+    deletionMark: purges.deletionMark.bind(purges),
+    leaveNotices: purges.leaveNotices.bind(purges),
+    claimPurge: purges.claimPurge.bind(purges),
+    readPurgePage: purges.readPurgePage.bind(purges),
+    removePurgePage: purges.removePurgePage.bind(purges),
+    endPurge: purges.endPurge.bind(purges),
     findMessage: groups.findMessage.bind(groups),
     readEvents: groups.readEvents.bind(groups),
     getEvents: groups.getEvents.bind(groups),

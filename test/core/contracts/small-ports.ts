@@ -4,6 +4,7 @@ import type {
   ConnectionStore,
   DeviceListStore,
   FanOutSlices,
+  GroupPurges,
   GroupStore,
   KeyPackageStore,
   MembershipIndex,
@@ -13,7 +14,9 @@ import type {
 import { inAnHour, newGroup, unique } from './fixtures.js'
 
 /** What every membership index must do: an identity's groups in gid order, its pending invites, its notices. */
-export function membershipIndexContract(make: () => { index: MembershipIndex; groups: GroupStore }): void {
+export function membershipIndexContract(
+  make: () => { index: MembershipIndex; groups: GroupStore; purges: GroupPurges },
+): void {
   describe('MembershipIndex', () => {
     it("lists an identity's memberships in gid order, a page at a time, and counts its pending invites", async () => {
       const { index, groups } = make()
@@ -29,12 +32,12 @@ export function membershipIndexContract(make: () => { index: MembershipIndex; gr
       expect(await index.pendingInvites(alice, 10)).toBe(0)
     })
 
-    it('keeps a notice for each member of a purged group', async () => {
-      const { index, groups } = make()
+    it('keeps the notice a deleted group left each member', async () => {
+      const { index, groups, purges } = make()
       const [alice, bob, gid] = [unique('alice'), unique('bob'), unique('g')]
       await groups.createGroup(...newGroup(gid, alice, [bob]))
       await groups.markDeleted(gid, 0, { by: alice, at: '2026-01-01T00:00:00.000Z' })
-      await groups.purgeGroup(gid)
+      await purges.leaveNotices({ gid, by: alice, at: '2026-01-01T00:00:00.000Z' }, [bob])
       expect(await index.deletedGroupsOf(bob, 10)).toEqual([
         { type: 'chat.deleted', gid, iss: alice, iat: '2026-01-01T00:00:00.000Z' },
       ])
