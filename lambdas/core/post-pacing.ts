@@ -47,12 +47,15 @@ interface Reservation {
  * call is refused too, so the posts started are a prefix. The next chunk is reserved while the current one
  * is used, so that a lone worker keeps the budget's pace; no more is reserved than the slice has posts. A
  * worker held up (a busy CPU, a slow post) does not catch up in a burst: a slot more than `latenessMs` gone
- * is skipped. So all workers together keep to a token bucket of the budget's rate whose burst is
- * `latenessMs` of it: in any second, at most the budget and 2 % (20 ms) more.
+ * is skipped. Slots are spaced for a second and its lateness (1,020 ms at the default), so that even posts
+ * started late keep every second within the budget: all workers together start at most `perSecond` posts
+ * (and the one a window may open with) in any second, at 98 % of it when busy.
  */
 export class PostPacer {
   private readonly chunk: number
   private readonly interval: number
+  /** The budget as reserved: `perSecond` over a second and its lateness. */
+  private readonly reservedPerSecond: number
   private readonly lateness: number
   private readonly now: () => number
   private readonly sleep: (ms: number) => Promise<void>
@@ -74,8 +77,9 @@ export class PostPacer {
     posts: number,
   ) {
     this.chunk = pacing.chunk ?? chunkOf(pacing.perSecond)
-    this.interval = 1000 / pacing.perSecond
     this.lateness = pacing.latenessMs ?? defaultLatenessMs
+    this.reservedPerSecond = (pacing.perSecond * 1000) / (1000 + this.lateness)
+    this.interval = 1000 / this.reservedPerSecond
     this.now = pacing.now ?? Date.now
     this.sleep = pacing.sleep ?? realSleep
     this.unreserved = posts
@@ -143,7 +147,7 @@ export class PostPacer {
     if (count <= 0) return undefined
     this.unreserved -= count
     const asked = this.now()
-    return this.pacing.budget.reserve(count, this.pacing.perSecond, asked + this.roundTrip).then((start) => {
+    return this.pacing.budget.reserve(count, this.reservedPerSecond, asked + this.roundTrip).then((start) => {
       this.roundTrip = this.now() - asked
       return { start, count, used: 0 }
     })
