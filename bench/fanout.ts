@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { resolve as resolvePath } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { limits } from '@huddle/client/protocol'
 import { dynamoStores } from '../lambdas/adapters/dynamo/stores.js'
 import { DynamoTable } from '../lambdas/adapters/dynamo/table.js'
@@ -348,7 +350,7 @@ async function main(): Promise<void> {
  * Writes a group whose members have all joined straight to the store (no O(n²) join events); the store
  * puts each in a recipient shard with its identity's open connections, as a join does.
  */
-async function createJoinedGroup(store: Stores, gid: string, identities: string[]): Promise<void> {
+export async function createJoinedGroup(store: Stores, gid: string, identities: string[]): Promise<void> {
   const at = new Date().toISOString()
   const [owner = '', ...others] = identities
   const member = (iss: string, role: Member['role']): Member => ({
@@ -545,7 +547,7 @@ async function peakMemory(httpUrl: string): Promise<Record<string, number>> {
 }
 
 /** Connects a client for each identity, a few dozen at a time, saying how far it got. */
-async function connectAll(httpUrl: string, identities: string[]): Promise<BenchClient[]> {
+export async function connectAll(httpUrl: string, identities: string[]): Promise<BenchClient[]> {
   console.log(`connecting ${identities.length} WebSocket clients…`)
   let connected = 0
   return mapLimited(identities, 48, async (iss) => {
@@ -1020,4 +1022,5 @@ function figures(results: StoredResults): Map<string, number> {
   return flat
 }
 
-await main()
+// Run, not imported (bench/pacing.ts reuses its helpers).
+if (resolvePath(process.argv[1] ?? '') === fileURLToPath(import.meta.url)) await main()

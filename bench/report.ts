@@ -126,6 +126,34 @@ interface Load {
   /** The AWS behaviours in force and what they injected (GET /dev/aws-behaviours). */
   aws?: { behaviours: AwsBehaviours; counters: AwsBehaviourCounters }
 }
+/** bench/pacing.ts: a broadcast's posts at the gateway, and small groups' latency beside broadcasts. */
+interface Pacing {
+  ranAt?: string
+  machine?: Machine
+  broadcast?: {
+    members?: number
+    messages?: number
+    exactlyOnce?: boolean
+    endToEndMs?: P
+    budgetPerSecond?: number
+    accountPerSecond?: number
+    workerPosts?: number
+    workerPeakPerSecond?: number
+    workerMeanPerSecond?: number
+    functionPosts?: number
+    throttled?: number
+    failedPosts?: number
+  }
+  mix?: {
+    groups?: number
+    members?: number
+    seconds?: number
+    alone?: { messages?: number; p50?: number; p99?: number }
+    withBroadcast?: { messages?: number; p50?: number; p99?: number; broadcasts?: number }
+    p99Ratio?: number
+    workerPeakPerSecond?: number
+  }
+}
 /** bench/cold-start.ts: one build's bundles (a list), or a comparison of two builds per handler. */
 type Extreme = { handler?: string; value?: number }
 type ColdStart =
@@ -165,6 +193,7 @@ export interface Results {
   encrypted?: { ranAt?: string; machine?: Machine; groups?: EncryptedGroup[] }
   mlsVerify?: MlsVerify
   load?: Load
+  pacing?: Pacing
 }
 
 /** A figure as the tables print it: thousands separated, or n/a when the run did not record it. */
@@ -341,6 +370,61 @@ function readsSection(r: Results): string[] {
       rows,
       [false, true, true, true, false, true, true, false],
     ),
+  ]
+}
+
+function pacingSection(r: Results): string[] {
+  const p = r.pacing
+  if (!p?.broadcast || !p.mix) return ['## Pacing', '', missing('pacing', 'bench/pacing.ts')]
+  const b = p.broadcast
+  const m = p.mix
+  const peak = Math.max(b.workerPeakPerSecond ?? 0, m.workerPeakPerSecond ?? 0)
+  return [
+    '## Pacing',
+    '',
+    machineLine(p.machine, p.ranAt),
+    '',
+    `A group of ${n(b.members)}: ${n(b.messages)} messages through the gateway with the local stack's AWS limits ` +
+      `on (the account's ${n(b.accountPerSecond)} calls a second), the message function posting the first slice ` +
+      `and the workers the rest within their budget of ${n(b.budgetPerSecond)} a second:`,
+    '',
+    table(
+      ['figure', 'measured'],
+      [
+        ['delivered', b.exactlyOnce ? 'exactly once to every connection' : 'not exactly once'],
+        ['end to end p50 / max, ms', pair(b.endToEndMs, 'max')],
+        ["workers' posts at the gateway", n(b.workerPosts)],
+        [
+          "workers' posts in any one second / mean per second",
+          `${n(b.workerPeakPerSecond)} / ${n(b.workerMeanPerSecond)}`,
+        ],
+        ["the message function's own posts (unpaced)", n(b.functionPosts)],
+        ['calls answered 429', n(b.throttled)],
+        ['posts failed', n(b.failedPosts)],
+      ],
+      [false, true],
+    ),
+    '',
+    `${n(m.groups)} groups of ${n(m.members)} talking, ${n(m.seconds)} s alone and ${n(m.seconds)} s during ` +
+      `${n(m.withBroadcast?.broadcasts)} broadcasts to the group of ${n(b.members)}, each message timed from its ` +
+      'send to its last recipient:',
+    '',
+    table(
+      ['', 'messages', 'p50 ms', 'p99 ms'],
+      [
+        ['alone', n(m.alone?.messages), n(m.alone?.p50), n(m.alone?.p99)],
+        [
+          'with the broadcast',
+          n(m.withBroadcast?.messages),
+          n(m.withBroadcast?.p50),
+          n(m.withBroadcast?.p99),
+        ],
+      ],
+      [false, true, true, true],
+    ),
+    '',
+    `Goals: the workers' posts in any second ≤ their budget (${n(peak)} of ${n(b.budgetPerSecond)}), none failed ` +
+      `for throttling (${n(b.failedPosts)}), and small groups' p99 with the broadcast ≤ 2× without (${n(m.p99Ratio)}×).`,
   ]
 }
 
@@ -653,6 +737,7 @@ function coldStartSection(r: Results): string[] {
 export function renderResults(results: Results): string {
   const sections = [
     fanOutSection(results),
+    pacingSection(results),
     loadSection(results),
     encryptedSection(results),
     trustChecksSection(results),
@@ -668,6 +753,7 @@ export function renderResults(results: Results): string {
     'counts are exact.',
     '',
     '- [Fan-out](#fan-out)',
+    '- [Pacing](#pacing)',
     '- [Load](#load)',
     '- [Encrypted groups](#encrypted-groups)',
     '- [Trust checks](#trust-checks)',
