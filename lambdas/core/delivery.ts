@@ -191,9 +191,12 @@ export class Delivery {
     const done = posted === slice.targets.length
     if (!done) {
       await store.recordSlice(slice.id, owner, posted, false)
-      throw new Error(
-        `fan-out slice ${slice.id}: ${posted} of ${slice.targets.length} posted before the deadline`,
-      )
+      const progress = `fan-out slice ${slice.id}: ${posted} of ${slice.targets.length} posted`
+      // Without its budget a worker does not post unpaced: it stops, for its retry.
+      if (pacer?.failure !== undefined) {
+        throw new Error(`${progress}: the post budget could not be reached`, { cause: pacer.failure })
+      }
+      throw new Error(`${progress} before the deadline`)
     }
     // Every post is made: were the record to fail, a retry would only post them again.
     await store.recordSlice(slice.id, owner, posted, true).catch(() => undefined)

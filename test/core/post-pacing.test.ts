@@ -269,6 +269,39 @@ describe('a worker meets the account’s rate', () => {
   })
 })
 
+describe('a worker without its budget', () => {
+  it('posts nothing unpaced: it records how far it got and fails, for its retry', async () => {
+    let reachable = false
+    const budget: PostBudget = {
+      reserve: async (_count, _perSecond, notBefore) => {
+        if (!reachable) throw new Error('ProvisionedThroughputExceededException')
+        return notBefore
+      },
+    }
+    const posts: string[] = []
+    const delivery = new Delivery({
+      store,
+      sender: {
+        send: async (connectionId) => {
+          posts.push(connectionId)
+          return 'sent'
+        },
+      },
+      concurrency: 4,
+      sliceSize: 4,
+      newId: () => crypto.randomUUID(),
+      pacing: { budget, perSecond: 10_000 },
+    })
+    const theSlice = slice(8)
+    await expect(delivery.postSlice(theSlice, () => 60_000)).rejects.toThrow(
+      '0 of 8 posted: the post budget could not be reached',
+    )
+    expect(posts).toEqual([])
+    reachable = true
+    await expect(delivery.postSlice(theSlice, () => 60_000)).resolves.toMatchObject({ sent: 8, failed: 0 })
+  })
+})
+
 describe('small groups are a lane of their own', () => {
   it('posts a function’s own slice at once while a worker’s broadcast waits for its budget', async () => {
     // The budget answers nothing until the small group's event is out: the broadcast waits for its slots.
