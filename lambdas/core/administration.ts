@@ -163,9 +163,9 @@ export class Administration {
 
   /**
    * Deletes the group: marked deleted first (every later action finds no group), its members and pending
-   * invitees are told and left a notice for their next sync, and the answer goes back at once; a purge worker
-   * then removes its log, memberships, avatars and files, a page at a time. Asked again, by the same admin, it
-   * answers the same, and starts again a purge that has not ended (one still running goes on alone).
+   * invitees are told, and the answer goes back at once; a purge worker then leaves each a notice for its next
+   * sync and removes its log, memberships, avatars and files, a page at a time. Asked again, by the same admin,
+   * it answers the same, and starts again a purge that has not ended (one still running goes on alone).
    */
   async deleteGroup(caller: Caller, frame: Frames['deleteGroup']): Promise<AckResults['deleteGroup']> {
     const { store } = this.context
@@ -185,11 +185,7 @@ export class Administration {
         iat: deleted.at,
       }
       const present = state.members.filter((m) => m.status !== 'left').map((m) => m.iss)
-      // Before the answer, so that a member back a moment later finds its notice.
-      await Promise.all([
-        this.context.delivery.deliver(event, present, caller),
-        this.purge.leaveNotices({ gid: frame.gid, ...deleted }, present),
-      ])
+      await this.context.delivery.deliver(event, present, caller)
       await this.purge.start(frame.gid)
       return { gid: frame.gid }
     }

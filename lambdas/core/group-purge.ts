@@ -33,12 +33,13 @@ export interface GroupPurgeOptions {
 }
 
 /**
- * Removes a deleted group, a page of its partition at a time, in a worker: for each page the objects its
- * items name are deleted first, then the items, so that no object outlives the item naming it and a purge
- * cut at any point is finished by running it again (from where it stopped, or from the start). A run holds a
- * lease on the mark, so that only one purges a group at a time; one near its deadline hands the rest to a
- * fresh invocation. A purge ends only once a read from the partition's start finds nothing left but the
- * mark, so an item written behind a pass is not left behind.
+ * Removes a deleted group in a worker, a page of its partition at a time. First its members are let go (each
+ * member and invitee gets its notice for the next sync, each joined member's set of groups loses it), then
+ * every item goes: for each page the objects its items name are deleted first, then the items, so that no
+ * object outlives the item naming it and a purge cut at any point is finished by running it again (from where
+ * it stopped, or from the start). A run holds a lease on the mark, so that only one purges a group at a time;
+ * one near its deadline hands the rest to a fresh invocation. A purge ends only once a read from the
+ * partition's start finds nothing left but the mark, so an item written behind a pass is not left behind.
  */
 export class GroupPurge {
   private readonly pageSize: number
@@ -56,12 +57,6 @@ export class GroupPurge {
   /** The group's deletion mark; undefined when no group `gid` is marked deleted. */
   mark(gid: string) {
     return this.options.store.deletionMark(gid)
-  }
-
-  /** Leaves the members and invitees of a group just deleted their notices (its pages leave them too, for a
-   * deletion whose request was cut short). */
-  leaveNotices(mark: { gid: string; by: string; at: string }, isses: string[]): Promise<void> {
-    return this.options.store.leaveNotices(mark, isses)
   }
 
   /** Starts a purge of `gid` (a new run, which waits for a running one's lease to lapse): in a worker, or
@@ -91,20 +86,27 @@ export class GroupPurge {
       this.options.onReport?.(report)
       return report
     }
+    let phase = job.phase ?? 'members'
     let after = job.after
     for (;;) {
       const now = Date.now()
       const mark = await store.claimPurge(job.gid, job.run, now, now + this.leaseMs)
       if (mark === undefined) return done('not ours')
       if (workers && report.pages > 0 && remainingMs() < this.handOverMs) {
-        await workers.dispatch({ gid: job.gid, run: job.run, ...(after !== undefined && { after }) })
+        await workers.dispatch({ gid: job.gid, run: job.run, phase, ...(after !== undefined && { after }) })
         return done('handed over')
       }
-      const page = await store.readPurgePage(job.gid, this.pageSize, after)
+      const page = await store.readPurgePage(job.gid, this.pageSize, after, phase === 'members')
       report.pages++
+      if (phase === 'members') {
+        await store.releaseMembers(mark, page)
+        after = page.next
+        if (after === undefined) phase = 'items'
+        continue
+      }
       if (page.items.length > 0) {
         await forEachLimited(page.objects, this.objectConcurrency, (key) => objects.delete(key))
-        await store.removePurgePage(mark, page)
+        await store.removePurgePage(page)
         report.items += page.items.length
         report.objects += page.objects.length
       }

@@ -150,11 +150,14 @@ export interface GroupPurges {
   /** Takes the purge of `gid` for `run` until `leaseUntil` (epoch ms), unless it has ended or another run's
    * lease has not lapsed by `now`: the mark, or undefined when it is not this run's to purge. */
   claimPurge(gid: string, run: string, now: number, leaseUntil: number): Promise<DeletionMark | undefined>
-  /** Up to `limit` of the group's items (its mark aside), read consistently, after sort key `after`. */
-  readPurgePage(gid: string, limit: number, after?: string): Promise<PurgePage>
-  /** Removes a page's items: its joined members' sets of joined groups lose the group, its members and
-   * invitees get their notices, then its items are deleted. */
-  removePurgePage(mark: DeletionMark, page: PurgePage): Promise<void>
+  /** Up to `limit` of the group's items (its mark aside), or of its memberships alone, read consistently,
+   * after sort key `after`. */
+  readPurgePage(gid: string, limit: number, after?: string, memberships?: boolean): Promise<PurgePage>
+  /** Lets a page's members go: its joined members' sets of joined groups lose the group, and its members and
+   * invitees get their notices. */
+  releaseMembers(mark: DeletionMark, page: PurgePage): Promise<void>
+  /** Deletes a page's items. */
+  removePurgePage(page: PurgePage): Promise<void>
   /** Ends `run`'s purge: the mark stays a day, marked purged, and its gid may be taken again; false when
    * `run` no longer holds it. */
   endPurge(gid: string, run: string): Promise<boolean>
@@ -164,7 +167,10 @@ export interface GroupPurges {
 export interface PurgeRun {
   gid: string
   run: string
-  /** The sort key after which the next page starts; from the partition's start when absent. */
+  /** Its members are let go first (their notices, their sets of joined groups), then every item is removed;
+   * `members` when absent. */
+  phase?: 'members' | 'items'
+  /** The sort key after which the phase's next page starts; from the start when absent. */
   after?: string
 }
 

@@ -73,9 +73,9 @@ async function deletedGroup() {
 function recording(order: string[], from: GroupPurges = store): GroupPurges {
   return {
     ...from,
-    removePurgePage: async (mark, page) => {
+    removePurgePage: async (page) => {
       order.push(...page.items.map((sk) => `item ${sk}`))
-      await from.removePurgePage(mark, page)
+      await from.removePurgePage(page)
     },
   }
 }
@@ -132,7 +132,7 @@ describe("a deleted group's purge", () => {
   })
 
   it('hands the rest over near its deadline, and a run that died midway is finished by the next', async () => {
-    const { gid, files } = await deletedGroup()
+    const { gid, alice, invited, files, at } = await deletedGroup()
     const handed: PurgeRun[] = []
     const workers = { dispatch: async (run: PurgeRun) => void handed.push(run) }
     const order: string[] = []
@@ -144,10 +144,14 @@ describe("a deleted group's purge", () => {
       pageSize,
       leaseMs: 1_000,
     })
-    // Out of time after its first page.
-    const first = await cut.run({ gid, run: 'first' }, () => 0)
-    expect(first).toMatchObject({ outcome: 'handed over', pages: 1, items: pageSize })
-    expect(handed).toEqual([{ gid, run: 'first', after: expect.any(String) }])
+    // Out of time after four pages: three of its 40 memberships (every member told), then one of items.
+    let checks = 0
+    const first = await cut.run({ gid, run: 'first' }, () => (++checks >= 4 ? 0 : Number.POSITIVE_INFINITY))
+    expect(first).toMatchObject({ outcome: 'handed over', pages: 4, items: pageSize })
+    expect(handed).toEqual([{ gid, run: 'first', phase: 'items', after: expect.any(String) }])
+    expect(await store.deletedGroupsOf(invited[38] as string, 10)).toEqual([
+      { type: 'chat.deleted', gid, iss: alice, iat: at },
+    ])
 
     // Midway: what the first page named is gone with it; what the rest name is still there.
     const left = (await groupItems(gid)) as { SK: string }[]

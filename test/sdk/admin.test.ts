@@ -1,6 +1,7 @@
 import { type ChatGroup, type GroupChange, type GroupDeletedEvent, memoryCursorStore } from '@huddle/client'
 import { describe, expect, it } from 'vitest'
 import { png, tokenFor, unique } from '../support/huddle.js'
+import { purgeEnded } from '../support/purges.js'
 import { cutConnections, participant, waitFor } from '../support/sdk.js'
 
 type Participant = Awaited<ReturnType<typeof participant>>
@@ -264,6 +265,8 @@ describe('group administration through the SDK', () => {
     })
     await erin.goOffline()
     await group.deleteGroup()
+    // The purge worker leaves the notice, after the answer.
+    await purgeEnded(group.gid)
     erin.goOnline()
     await waitFor(() =>
       expect(seen).toMatchObject([{ type: 'chat.deleted', gid: group.gid, iss: alice.sub }]),

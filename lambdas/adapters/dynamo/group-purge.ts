@@ -64,11 +64,11 @@ export class DynamoGroupPurges implements GroupPurges {
     }
   }
 
-  async readPurgePage(gid: string, limit: number, after?: string): Promise<PurgePage> {
+  async readPurgePage(gid: string, limit: number, after?: string, memberships = false): Promise<PurgePage> {
     const pk = keys.group(gid)[PK]
     const page = await this.table.db.query({
       TableName: this.table.name,
-      KeyConditionExpression: '#pk = :pk',
+      KeyConditionExpression: memberships ? '#pk = :pk AND begins_with(#sk, :member)' : '#pk = :pk',
       ExpressionAttributeNames: {
         '#pk': PK,
         '#sk': SK,
@@ -77,7 +77,7 @@ export class DynamoGroupPurges implements GroupPurges {
         '#welcome': 'welcome',
         '#info': 'info',
       },
-      ExpressionAttributeValues: { ':pk': pk },
+      ExpressionAttributeValues: { ':pk': pk, ...(memberships && { ':member': keys.memberPrefix }) },
       ProjectionExpression:
         '#pk, #sk, iss, #status, avatarKey, avatar, attachments, #commit, #welcome, #info',
       ConsistentRead: true,
@@ -99,14 +99,17 @@ export class DynamoGroupPurges implements GroupPurges {
     }
   }
 
-  async removePurgePage(mark: DeletionMark, page: PurgePage): Promise<void> {
+  async releaseMembers(mark: DeletionMark, page: PurgePage): Promise<void> {
     await forEachLimited(page.joined, writeConcurrency, async (iss) => {
       await this.table.db.updateItem(this.connections.leftUpdate(mark.gid, iss))
     })
     // Members away when it was deleted learn of it from their next sync.
     await this.leaveNotices(mark, page.present)
+  }
+
+  async removePurgePage(page: PurgePage): Promise<void> {
     // One DeleteItem each, many at once: the same write units as a batch, and no grant beyond readWrite.
-    const pk = keys.group(mark.gid)[PK]
+    const pk = keys.group(page.gid)[PK]
     await forEachLimited(page.items, writeConcurrency, async (sk) => {
       await this.table.db.deleteItem({ TableName: this.table.name, Key: { [PK]: pk, [SK]: sk } })
     })

@@ -43,6 +43,7 @@ export function dynamoStores(table: DynamoTable): Stores {
     leaveNotices: purges.leaveNotices.bind(purges),
     claimPurge: purges.claimPurge.bind(purges),
     readPurgePage: purges.readPurgePage.bind(purges),
+    releaseMembers: purges.releaseMembers.bind(purges),
     removePurgePage: purges.removePurgePage.bind(purges),
     endPurge: purges.endPurge.bind(purges),
     findMessage: groups.findMessage.bind(groups),

@@ -59,7 +59,12 @@ export function groupPurgesContract(make: () => { groups: GroupStore; purges: Gr
 
       const held = await purges.claimPurge(gid, 'second', Date.now(), Date.now() + 60_000)
       if (held === undefined) throw new Error('the second run no longer holds the purge')
-      for (const page of rest) await purges.removePurgePage(held, page)
+      const members = await purges.readPurgePage(gid, 10, undefined, true)
+      expect(members.items.sort()).toEqual([`MEMBER#${alice}`, `MEMBER#${bob}`].sort())
+      expect(members.next).toBeUndefined()
+      await purges.releaseMembers(held, members)
+      expect(await purges.deletionMark(gid)).toMatchObject({ purged: false })
+      for (const page of rest) await purges.removePurgePage(page)
       expect((await purges.readPurgePage(gid, 4)).items).toEqual([])
       expect(await purges.endPurge(gid, 'second')).toBe(true)
       expect(await purges.deletionMark(gid)).toMatchObject({ by: alice, purged: true, objects: [] })
