@@ -52,8 +52,9 @@ export class PostMeter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  record(caller: string): void {
-    const bucket = Math.floor(this.now() / this.bucketMs)
+  /** Counts one post by `caller`, at `at` (epoch ms; now by default): when its request arrived. */
+  record(caller: string, at = this.now()): void {
+    const bucket = Math.floor(at / this.bucketMs)
     let counts = this.buckets.get(caller)
     if (counts === undefined) {
       counts = new Map()

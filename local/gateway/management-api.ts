@@ -20,6 +20,8 @@ export async function manageConnection(
   log: (line: string) => void,
 ): Promise<void> {
   const method = request.method ?? 'GET'
+  // A post is counted at its arrival, not after its body and signature are read, which a busy host delays.
+  const arrivedAt = Date.now()
   const data =
     method === 'POST' ? await readBody(request, limits.postBytes).catch(() => undefined) : Buffer.alloc(0)
   if (data === undefined) {
@@ -40,7 +42,7 @@ export async function manageConnection(
   if (!target) return sendAwsError(response, 410, 'GoneException', `connection ${id} is gone`)
   switch (method) {
     case 'POST': {
-      if ('caller' in checked) state.posts.record(checked.caller)
+      if ('caller' in checked) state.posts.record(checked.caller, arrivedAt)
       const text = data.toString('utf8')
       const failure = state.connections.postFault(id, text)
       if (failure !== undefined) {
