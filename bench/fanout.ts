@@ -127,6 +127,19 @@ interface LargestGroupResult {
   deliveriesPerSecond: number
 }
 
+/** What a message reads in a large group (its posts dropped): in a function instance that holds none of the
+ * group's recipient shards yet, and in one that read them before (mean over `warmReads` messages). */
+interface RecipientReadsResult {
+  members: number
+  coldReadUnits: number
+  warmReadUnits: number
+  coldRequests: number
+  warmRequests: number
+}
+
+/** Messages whose read units make the warm figure. */
+const warmReads = 10
+
 /** The most memory (V8 heap and buffers, bytes) each function's instance held during one group's run. */
 interface MemoryResult {
   members: number
@@ -164,6 +177,8 @@ interface Results {
   machine: Machine
   fanOut: FanOutResult[]
   largestGroup: LargestGroupResult
+  /** Read units of a message at 1,000 members and at the largest size, cold and warm. */
+  recipientReads: RecipientReadsResult[]
   /** Each function's peak memory while the gateway served a group's messages. */
   memory: MemoryResult[]
   /** One newest-first history page of `page` events, per group size. */
@@ -285,6 +300,15 @@ async function main(): Promise<void> {
       fanOut.push(result)
       if (members >= 1000) memory.push({ members, peakBytes: await peakMemory(stack.url) })
     }
+    const recipientReads: RecipientReadsResult[] = []
+    const [sender0] = clients
+    if (sender0 === undefined) throw new Error('no clients')
+    const readsOf = async (members: number) => {
+      const caller = { iss: sender0.iss, connectionId: await connectionIdOf(stack.url, sender0) }
+      const gid = `bench-${runId}-g${members}`
+      recipientReads.push(await measureRecipientReads(counter, objects, caller, gid, members))
+    }
+    if (plan.some((p) => p.members === 1000)) await readsOf(1000)
 
     // After every group exists, so the reader's sync lists the same groups whatever the size read.
     const [owner] = clients
@@ -316,6 +340,8 @@ async function main(): Promise<void> {
     await peakMemory(stack.url)
     const largestGroup = await measureLargestGroup(gid, clients, problems)
     memory.push({ members: largest.members, peakBytes: await peakMemory(stack.url) })
+    console.log(`group of ${largest.members}: read units of a message, cold and warm…`)
+    await readsOf(largest.members)
 
     console.log('timing the CPU cost of one post…')
     const postCpu = await measurePostCpu(2000, fanOutConcurrency)
@@ -324,6 +350,7 @@ async function main(): Promise<void> {
       machine,
       fanOut,
       largestGroup,
+      recipientReads,
       memory,
       history,
       catchUp,
@@ -538,6 +565,43 @@ async function measureLargestGroup(
     exactlyOnce: problems.length === before,
     endToEndMs: { p50: round(quantile(latencies, 0.5)), max: round(Math.max(...latencies)) },
     deliveriesPerSecond: round(((largest.members - 1) * largest.messages) / (busyMs / 1000), 0),
+  }
+}
+
+/**
+ * Read units of messages in group `gid` through a Chat of their own (a fresh function instance: its store
+ * holds no recipient shard yet), their posts dropped: the first message's, then the mean of the next ones.
+ */
+async function measureRecipientReads(
+  counter: ReturnType<typeof countingDynamoClient>,
+  objects: S3Objects,
+  caller: Caller,
+  gid: string,
+  members: number,
+): Promise<RecipientReadsResult> {
+  const store = withoutRateBuckets(dynamoStores(new DynamoTable(counter.db, localNames.table)))
+  const fresh = new Chat({
+    store,
+    objects,
+    sender: { send: async () => 'sent' },
+    settings: { fanOutConcurrency },
+  })
+  const message = async () => {
+    counter.reset()
+    const jti = `r-${randomBytes(4).toString('hex')}`
+    await fresh.conversation.message(caller, { gid, body, jti })
+    return counter.reset()
+  }
+  const cold = dynamoCost([await message()])
+  const tallies: DynamoTally[] = []
+  for (let i = 0; i < warmReads; i++) tallies.push(await message())
+  const warm = dynamoCost(tallies)
+  return {
+    members,
+    coldReadUnits: cold.readUnits,
+    warmReadUnits: warm.readUnits,
+    coldRequests: cold.requests,
+    warmRequests: warm.requests,
   }
 }
 
@@ -790,6 +854,17 @@ function callCells(operations: string[], calls: Record<string, number>, millis: 
 }
 
 function report(results: Results): void {
+  console.log('\nread units of a message in a large group (recipient shards; posts dropped)\n')
+  printTable(
+    ['members', 'cold RCU', 'cold requests', `warm RCU (mean of ${warmReads})`, 'warm requests'],
+    results.recipientReads.map((r) => [
+      r.members,
+      r.coldReadUnits,
+      r.coldRequests,
+      r.warmReadUnits,
+      r.warmRequests,
+    ]),
+  )
   console.log('\nDynamoDB per message (calls × median ms per call, by operation)\n')
   const operations = operationsOf(results.fanOut.map((r) => r.dynamo.callsPerMessage))
   printTable(
@@ -997,8 +1072,8 @@ function printReads(rows: (ReadResult & { groupsSynced?: number })[]): void {
 
 /** A results.json from before the read figures existed has no history or catch-up; one from before the
  * lean sender has no SDK post figure (its postCpuMs was the SDK client's); one from before the workers has
- * no largest group. */
-type Later = 'history' | 'catchUp' | 'postCpuMsSdk' | 'largestGroup' | 'memory'
+ * no largest group; one from before the recipient shards has no recipient reads. */
+type Later = 'history' | 'catchUp' | 'postCpuMsSdk' | 'largestGroup' | 'memory' | 'recipientReads'
 type StoredResults = Omit<Results, Later> & Partial<Pick<Results, Later>>
 
 async function readPrevious(): Promise<StoredResults | undefined> {
@@ -1015,6 +1090,8 @@ function figures(results: StoredResults): Map<string, number> {
   const read = (r: ReadResult) => ({ ...r, members: undefined, runs: undefined, logEvents: undefined })
   for (const m of results.memory ?? []) walk(`memory.${m.members} members`, m.peakBytes)
   if (results.largestGroup) walk(`${results.largestGroup.members} members`, { ...results.largestGroup })
+  for (const r of results.recipientReads ?? [])
+    walk(`recipientReads.${r.members} members`, { ...r, members: undefined })
   for (const r of results.history ?? []) walk(`history.${r.members} members`, read(r))
   for (const r of results.catchUp ?? []) walk(`catchUp.${r.members} members`, read(r))
   flat.set('postCpuMs', results.postCpuMs)
