@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
+import { LambdaPurgeWorkers } from '../../lambdas/adapters/lambda-workers.js'
+import { S3Objects } from '../../lambdas/adapters/s3-objects.js'
+import { SignedHttp } from '../../lambdas/adapters/signed-http.js'
+import { GroupPurge } from '../../lambdas/core/group-purge.js'
 import { purgeWorker } from '../../lambdas/routes.js'
+import { emulatorClientConfig } from '../../local/emulators.js'
 import type { Gateway } from '../../local/gateway.js'
+import { localNames } from '../../local/stack.js'
 import { connector } from '../support/clients.js'
 import { ownGateway } from '../support/gateways.js'
-import { groupItems, png, unique } from '../support/huddle.js'
+import { groupItems, png, tableClient, unique } from '../support/huddle.js'
 import { loggedEntries } from '../support/logs.js'
 import { purgeEnded } from '../support/purges.js'
 
@@ -82,5 +88,43 @@ describe('the purge worker', () => {
     expect(await alice.ok('deleteGroup', { gid })).toMatchObject({ gid })
     expect(await purgeEnded(gid)).toMatchObject({ deletedBy: alice.iss, purged: true })
     expect(await alice.ok('deleteGroup', { gid })).toMatchObject({ gid })
+  })
+
+  it('takes over a purge handed to it through the Lambda API, from the page where it was cut', async () => {
+    const { alice, gid } = await doomedGroup()
+    const { store } = tableClient()
+    // Marked as deleteGroup marks it, with its purge run here instead, out of time after its first page.
+    const state = await store.readGroup(gid)
+    const at = new Date().toISOString()
+    expect(await store.markDeleted(gid, state?.group.head ?? 0, { by: alice.iss, at })).toBe(true)
+    const credentials = async () => emulatorClientConfig.credentials
+    const http = new SignedHttp({
+      endpoint: gateway.url,
+      service: 'lambda',
+      region: 'us-east-1',
+      credentials,
+    })
+    const objects = new S3Objects({
+      bucket: localNames.bucket,
+      region: emulatorClientConfig.region,
+      credentials,
+      endpoint: inject('s3Endpoint'),
+    })
+    const here = new GroupPurge({
+      store,
+      objects,
+      workers: new LambdaPurgeWorkers(http, purge),
+      newId: () => crypto.randomUUID(),
+      pageSize: 2,
+    })
+    const before = gateway.events.counts(purge)
+    expect(await here.run({ gid, run: 'cut' }, () => 0)).toMatchObject({ outcome: 'handed over', pages: 1 })
+    expect(await purgeEnded(gid)).toMatchObject({ deletedBy: alice.iss, purged: true })
+    await gateway.events.settled()
+    expect(gateway.events.counts(purge).queued - before.queued).toBe(1)
+    const [report] = loggedEntries({ message: 'group purged', gid })
+    expect(report).toMatchObject({ run: 'cut', outcome: 'purged', objects: 2 })
+    http.close()
+    objects.close()
   })
 })
