@@ -105,6 +105,23 @@ interface MlsVerify {
   }[]
   memberChecks?: { members?: number; ms?: number }[]
 }
+/** bench/purge.ts: deleting a large group through deleteGroup and the purge worker, AWS's limits on. */
+interface Purge {
+  ranAt?: string
+  machine?: Machine
+  members?: number
+  messages?: number
+  seeded?: { items?: number; objects?: number }
+  answerMs?: number
+  purgedMs?: number
+  runs?: number
+  pages?: number
+  itemsDeleted?: number
+  objectsDeleted?: number
+  itemsLeft?: number
+  objectsLeft?: number
+  aws?: { behaviours?: string; counters?: string }
+}
 interface Load {
   ranAt?: string
   machine?: Machine
@@ -192,6 +209,7 @@ export interface Results {
   coldStart?: ColdStart
   encrypted?: { ranAt?: string; machine?: Machine; groups?: EncryptedGroup[] }
   mlsVerify?: MlsVerify
+  purge?: Purge
   load?: Load
   pacing?: Pacing
 }
@@ -661,6 +679,55 @@ function trustChecksSection(r: Results): string[] {
   ]
 }
 
+function purgeSection(r: Results): string[] {
+  const p = r.purge
+  if (p?.purgedMs === undefined)
+    return ['## Deleting a group', '', missing('deleting a group', 'bench/purge.ts')]
+  return [
+    '## Deleting a group',
+    '',
+    machineLine(p.machine, p.ranAt),
+    '',
+    `A group of ${n(p.members)} members and ${n(p.messages)} messages, each with a file, seeded straight into ` +
+      'the emulators, deleted through the `deleteGroup` route and purged by the purge worker, with the local ' +
+      "stack's AWS behaviours and limits on. Seconds from the request; what the worker's runs reported; what " +
+      'was left of the group but its mark:',
+    '',
+    table(
+      [
+        'items before',
+        'objects before',
+        'answered (s)',
+        'purged (s)',
+        'worker runs',
+        'pages',
+        'items deleted',
+        'objects deleted',
+        'items left',
+        'objects left',
+      ],
+      [
+        [
+          n(p.seeded?.items),
+          n(p.seeded?.objects),
+          n(kSeconds(p.answerMs)),
+          n(kSeconds(p.purgedMs), 1),
+          n(p.runs),
+          n(p.pages),
+          n(p.itemsDeleted),
+          n(p.objectsDeleted),
+          n(p.itemsLeft),
+          n(p.objectsLeft),
+        ],
+      ],
+      Array(10).fill(true),
+    ),
+    '',
+    `AWS behaviours: ${p.aws?.behaviours ?? 'n/a'}. What they injected: ${p.aws?.counters ?? 'n/a'}.`,
+  ]
+}
+const kSeconds = (ms: Num) => (ms === undefined ? undefined : ms / 1000)
+
 function coldStartSection(r: Results): string[] {
   const c = r.coldStart
   const head = ['## Cold starts', '']
@@ -741,6 +808,7 @@ export function renderResults(results: Results): string {
     loadSection(results),
     encryptedSection(results),
     trustChecksSection(results),
+    purgeSection(results),
     coldStartSection(results),
   ]
   return `${[
@@ -757,6 +825,7 @@ export function renderResults(results: Results): string {
     '- [Load](#load)',
     '- [Encrypted groups](#encrypted-groups)',
     '- [Trust checks](#trust-checks)',
+    '- [Deleting a group](#deleting-a-group)',
     '- [Cold starts](#cold-starts)',
     ...sections.flatMap((lines) => ['', ...lines.filter((line, i) => line !== '' || lines[i - 1] !== '')]),
   ].join('\n')}\n`
