@@ -2,6 +2,7 @@ import type { ChatEvent } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
 import { connector } from '../support/clients.js'
 import { type TestClient, tableClient, unique } from '../support/huddle.js'
+import { purgeEnded } from '../support/purges.js'
 
 const connect = connector()
 const { store } = tableClient()
@@ -90,5 +91,28 @@ describe('recipients kept in compact shards', () => {
     expect([...(now?.connections.keys() ?? [])].sort()).toEqual(
       [owner, ...stayers, ...joiners].map((client) => client.iss).sort(),
     )
+  })
+
+  it('delivers a new group under a deleted group’s gid to its own members, not to the old group’s', async () => {
+    const [alice, bob, carol, dave] = await connect(
+      unique('alice'),
+      unique('bob'),
+      unique('carol'),
+      unique('dave'),
+    )
+    const gid = unique('again')
+    await alice.ok('invite', { gid, name: 'Old', members: [bob.iss] })
+    await bob.ok('join', { gid })
+    // The functions now hold the old group's shards.
+    await alice.ok('message', { gid, body: 'old' })
+    await alice.ok('deleteGroup', { gid })
+    await purgeEnded(gid)
+    await carol.ok('invite', { gid, name: 'New', members: [dave.iss] })
+    await dave.ok('join', { gid })
+    const sent = await carol.ok('message', { gid, body: 'new' })
+    await dave.nextEvent('chat.message', (event) => event.jti === sent.jti)
+    await Promise.all([alice.settle(), bob.settle()])
+    expect(bob.events('chat.message', gid).map((event) => event.body)).toEqual(['old'])
+    expect(alice.events('chat.message', gid)).toEqual([])
   })
 })

@@ -9,7 +9,6 @@ import type {
   MessageEvent,
   RevertEvent,
 } from '@huddle/client/protocol'
-import { forEachLimited } from '../../core/concurrency.js'
 import type {
   AdminEvent,
   Appended,
@@ -42,9 +41,6 @@ import {
 
 /** A new group's recipient index: no shards, no membership change yet. */
 const noRecipients: RecipientIndex = { at: 0, versions: new Map(), sizes: new Map() }
-/** How long a deleted group's mark stays after its purge, and its members' notices of the deletion. */
-const markSeconds = 24 * 60 * 60
-const noticeSeconds = 30 * 24 * 60 * 60
 
 /** The group aggregate over the table: the group item, its memberships, its log, its roster and its claims, each
  * change one transaction that takes the log's next seq. No Scan anywhere, batches where a fan-out reads many items. */
@@ -373,68 +369,6 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
       if (isConditionFailure(error)) return false
       throw error
     }
-  }
-
-  async purgeGroup(gid: string): Promise<{ deletedBy: string; objects: string[] } | undefined> {
-    const meta = keys.group(gid)
-    const { Item } = await this.table.db.getItem({
-      TableName: this.table.name,
-      Key: meta,
-      ConsistentRead: true,
-    })
-    if (Item === undefined || !isDeleted(Item)) return undefined
-    const deletedBy = String(Item.deletedBy)
-    if (Item.purged === true) return { deletedBy, objects: [] }
-    const items = await this.table.query({
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: {
-        '#pk': PK,
-        '#sk': SK,
-        '#status': 'status',
-        '#commit': 'commit',
-        '#welcome': 'welcome',
-        '#info': 'info',
-      },
-      ExpressionAttributeValues: { ':pk': meta[PK] },
-      ProjectionExpression:
-        '#pk, #sk, iss, #status, avatarKey, avatar, attachments, #commit, #welcome, #info',
-      // An eventually consistent read could miss an item written a moment before, and leave it behind.
-      ConsistentRead: true,
-    })
-    // The group's avatar, every earlier one its updates name, its messages' files and its commits' parts
-    // (the roster's info is its last commit's).
-    const objects = items.flatMap((item) => {
-      const files = (item.attachments as { key?: unknown }[] | undefined) ?? []
-      const named = [item.avatar, item.commit, item.welcome, item.info] as ({ key?: unknown } | undefined)[]
-      const keys = [item.avatarKey, ...named.map((object) => object?.key), ...files.map((f) => f.key)]
-      return keys.filter((key) => typeof key === 'string')
-    })
-    const joined = items.filter((item) => item.status === 'joined').map((item) => String(item.iss))
-    await forEachLimited(joined, 8, async (iss) => {
-      await this.table.db.updateItem(this.connections.leftUpdate(gid, iss))
-    })
-    // Members away when it was deleted learn of it from their next sync.
-    const present = items.filter((item) => item.status === 'joined' || item.status === 'invited')
-    const expires = Math.ceil(Date.now() / 1000) + noticeSeconds
-    const notice = { gid, iss: deletedBy, iat: String(Item.deletedAt), [TTL]: expires }
-    await forEachLimited(present, 16, async (item) => {
-      const record = { ...keys.deletedGroup(String(item.iss), gid), ...notice }
-      await this.table.db.putItem({ TableName: this.table.name, Item: record })
-    })
-    // One DeleteItem each, many at once: the same write units as a batch, and no grant beyond readWrite.
-    const rest = items.filter((item) => item[SK] !== meta[SK])
-    await forEachLimited(rest, 16, async (item) => {
-      const Key = { [PK]: item[PK], [SK]: item[SK] }
-      await this.table.db.deleteItem({ TableName: this.table.name, Key })
-    })
-    await this.table.db.updateItem({
-      TableName: this.table.name,
-      Key: meta,
-      UpdateExpression: 'SET purged = :yes, #ttl = :ttl',
-      ExpressionAttributeNames: { '#ttl': TTL },
-      ExpressionAttributeValues: { ':yes': true, ':ttl': Math.ceil(Date.now() / 1000) + markSeconds },
-    })
-    return { deletedBy, objects: [...new Set(objects)] }
   }
 
   async saveReceipt(

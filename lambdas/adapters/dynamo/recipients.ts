@@ -46,7 +46,9 @@ export interface Joiner {
  * instance.
  */
 export class DynamoRecipients {
-  private readonly cache = new Map<string, Map<number, Shard>>()
+  /** Each group's shards this instance read, with the group's creation time: a gid taken again after a
+   * purge names a new group, whose shards count their versions from the start again. */
+  private readonly cache = new Map<string, { createdAt: string; shards: Map<number, Shard> }>()
 
   constructor(private readonly table: DynamoTable) {}
 
@@ -58,7 +60,7 @@ export class DynamoRecipients {
       if (meta === undefined || isDeleted(meta)) return undefined
       const group = toGroup(meta)
       const index = toIndex(items.find((item) => item[SK] === keys.recipients(gid)[SK]))
-      if (index.at === membershipSeq(group)) return { group, connections: await this.shards(gid, index) }
+      if (index.at === membershipSeq(group)) return { group, connections: await this.shards(group, index) }
     }
     throw new ChatError('CONFLICT', `${gid}: its members changed too often meanwhile; retry`)
   }
@@ -154,8 +156,9 @@ export class DynamoRecipients {
   }
 
   /** The shards the index names, from this instance's cache where it holds their version. */
-  private async shards(gid: string, index: RecipientIndex): Promise<Map<string, string[]>> {
-    const held = this.cache.get(gid) ?? new Map<number, Shard>()
+  private async shards({ gid, createdAt }: Group, index: RecipientIndex): Promise<Map<string, string[]>> {
+    const cached = this.cache.get(gid)
+    const held = cached?.createdAt === createdAt ? cached.shards : new Map<number, Shard>()
     const behind = () => [...index.versions].filter(([shard, v]) => (held.get(shard)?.version ?? -1) < v)
     // An eventually consistent read costs half, and serves a shard as the index names it most of the time.
     for (const consistent of [false, true]) {
@@ -175,7 +178,7 @@ export class DynamoRecipients {
     if (behind().length > 0) throw new Error(`${gid}: a recipient shard reads older than its index`)
     for (const shard of held.keys()) if (!index.versions.has(shard)) held.delete(shard)
     this.cache.delete(gid)
-    this.cache.set(gid, held)
+    this.cache.set(gid, { createdAt, shards: held })
     if (this.cache.size > cachedGroups) this.cache.delete(this.cache.keys().next().value as string)
     const connections = new Map<string, string[]>()
     for (const shard of held.values()) for (const [iss, ids] of shard.connections) connections.set(iss, ids)
