@@ -43,6 +43,7 @@ describe('blocking an identity', () => {
     await bob.ok('block', { iss: alice.iss })
 
     const before = bob.events('chat.invite', pending).length
+    await indexCaughtUp()
     expect(await bob.ok('sync')).toMatchObject({ invites: 0 })
     const { groups } = await bob.ok('groups')
     expect((groups as { gid: string }[]).map((g) => g.gid)).toEqual([shared])
