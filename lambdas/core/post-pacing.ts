@@ -31,6 +31,9 @@ export function chunkOf(perSecond: number): number {
 
 /** The most a slot may be used after its time (ms). */
 export const defaultLatenessMs = 20
+/** How much later than another started before it a post may reach API Gateway (ms): a socket's queue, a busy
+ * CPU. The slots leave room for it, so that the gateway too counts no more than the budget in any second. */
+const transitMs = 30
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -47,9 +50,10 @@ interface Reservation {
  * call is refused too, so the posts started are a prefix. The next chunk is reserved while the current one
  * is used, so that a lone worker keeps the budget's pace; no more is reserved than the slice has posts. A
  * worker held up (a busy CPU, a slow post) does not catch up in a burst: a slot more than `latenessMs` gone
- * is skipped. Slots are spaced for a second and its lateness (1,020 ms at the default), so that even posts
- * started late keep every second within the budget: all workers together start at most `perSecond` posts
- * (and the one a window may open with) in any second, at 98 % of it when busy.
+ * is skipped. Slots are spaced for a second, its lateness and the posts' transit (1,050 ms at the default),
+ * so that even posts started late and arriving bunched keep every second within the budget: all workers
+ * together start at most `perSecond` posts (and the one a window may open with) in any second, at 95 % of
+ * it when busy.
  */
 export class PostPacer {
   private readonly chunk: number
@@ -78,7 +82,7 @@ export class PostPacer {
   ) {
     this.chunk = pacing.chunk ?? chunkOf(pacing.perSecond)
     this.lateness = pacing.latenessMs ?? defaultLatenessMs
-    this.reservedPerSecond = (pacing.perSecond * 1000) / (1000 + this.lateness)
+    this.reservedPerSecond = (pacing.perSecond * 1000) / (1000 + this.lateness + transitMs)
     this.interval = 1000 / this.reservedPerSecond
     this.now = pacing.now ?? Date.now
     this.sleep = pacing.sleep ?? realSleep

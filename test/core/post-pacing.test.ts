@@ -90,8 +90,8 @@ describe('pacing the workers’ posts', () => {
     // The budget, and the one post a window may open with.
     expect(peak(started, 1000)).toBeLessThanOrEqual(perSecond + 1)
     expect(peak(started, 2000)).toBeLessThanOrEqual(2 * perSecond + 1)
-    // And the budget is used, not wasted: 750 posts at 98 % of it take about 7.65 virtual seconds.
-    expect(Math.max(...started) - Math.min(...started)).toBeLessThan(7700)
+    // And the budget is used, not wasted: 750 posts at 95 % of it take about 7.9 virtual seconds.
+    expect(Math.max(...started) - Math.min(...started)).toBeLessThan(8000)
   })
 
   it('reserves in chunks, never more than the slice has posts, one chunk ahead', async () => {
@@ -141,9 +141,10 @@ describe('pacing the workers’ posts', () => {
         granted.push(await pacer.next((wait) => clock.now + wait <= deadline - 500))
     })()
     await clock.run(posts)
-    expect(granted.filter(Boolean).length).toBe(6)
-    expect(granted.indexOf(false)).toBe(6)
-    expect(granted.slice(6).every((g) => !g)).toBe(true)
+    // Slots 103 ms apart (10 a second, spaced for a second and 30 ms of transit): 5 start within 500 ms.
+    expect(granted.filter(Boolean).length).toBe(5)
+    expect(granted.indexOf(false)).toBe(5)
+    expect(granted.slice(5).every((g) => !g)).toBe(true)
   })
 
   it('holds every post back while a throttled one waits', async () => {
