@@ -47,7 +47,7 @@ interface SustainedResult {
 }
 
 async function main(): Promise<void> {
-  await announceMachine()
+  const machine = await announceMachine()
   console.log('starting the local stack (AWS behaviours on) in a process of its own…')
   const stack = await startStackProcess({ port: 0, rateLimits: unlimited })
   const runId = randomBytes(3).toString('hex')
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     }
     report(results)
     if (!quick && results.every((r) => r.missing === 0 && r.extra === 0)) {
-      await saveResults('capacity', { ranAt: new Date().toISOString(), sustained: results })
+      await saveResults('capacity', { ranAt: new Date().toISOString(), machine, sustained: results })
     }
     const lost = results.filter((r) => r.missing > 0 || r.extra > 0)
     if (lost.length > 0) {

@@ -202,6 +202,16 @@ export interface Results {
     deliveriesPerSecond?: number
   }
   memory?: { members?: number; peakBytes?: Record<string, number> }[]
+  /** bench/fanout.ts: a message's read units in a large group, in a fresh function instance and a warm one. */
+  recipientReads?: {
+    members?: number
+    coldReadUnits?: number
+    warmReadUnits?: number
+    coldRequests?: number
+    warmRequests?: number
+  }[]
+  /** bench/capacity.ts: one group kept busy by its senders through the gateway. */
+  capacity?: { ranAt?: string; machine?: Machine; sustained?: Sustained[] }
   history?: Read[]
   catchUp?: Read[]
   postCpuMs?: number
@@ -212,6 +222,19 @@ export interface Results {
   purge?: Purge
   load?: Load
   pacing?: Pacing
+}
+
+interface Sustained {
+  members?: number
+  senders?: number
+  seconds?: number
+  messagesPerSecond?: number
+  deliveriesPerSecond?: number
+  conflicts?: number
+  ackMs?: P
+  lastDeliveryMs?: P
+  missing?: number
+  extra?: number
 }
 
 /** A figure as the tables print it: thousands separated, or n/a when the run did not record it. */
@@ -352,7 +375,64 @@ function fanOutSection(r: Results): string[] {
       ),
     )
   }
+  const reads = r.recipientReads ?? []
+  if (reads.length > 0) {
+    out.push(
+      '',
+      "A message's reads in a large group (its posts dropped), in a function instance that holds none of the " +
+        "group's recipient shards yet, and in one that read them before (mean of 10 messages):",
+      '',
+      table(
+        ['members', 'RCU, cold', 'requests, cold', 'RCU, warm', 'requests, warm'],
+        reads.map((x) => [
+          n(x.members),
+          n(x.coldReadUnits),
+          n(x.coldRequests),
+          n(x.warmReadUnits),
+          n(x.warmRequests),
+        ]),
+        [true, true, true, true, true],
+      ),
+    )
+  }
   return [...out, ...readsSection(r), ...postSection(r)]
+}
+
+function capacitySection(r: Results): string[] {
+  const sustained = r.capacity?.sustained ?? []
+  if (sustained.length === 0) return ['## One busy group', '', missing('one busy group', 'bench/capacity.ts')]
+  const [first] = sustained
+  return [
+    '## One busy group',
+    '',
+    machineLine(r.capacity?.machine, r.capacity?.ranAt),
+    '',
+    `One group kept busy by ${n(first?.senders)} senders through the gateway for ${n(first?.seconds, 0)} s ` +
+      'each, every sender sending its next message when its last is answered (a CONFLICT sent again), ' +
+      "with the local stack's AWS behaviours on; every copy counted:",
+    '',
+    table(
+      [
+        'members',
+        'messages/s',
+        'deliveries/s',
+        'CONFLICT (sent again)',
+        'ack p50 / p99 ms',
+        'last copy p50 / p99 ms',
+        'missing / extra',
+      ],
+      sustained.map((x) => [
+        n(x.members),
+        n(x.messagesPerSecond),
+        n(x.deliveriesPerSecond, 0),
+        n(x.conflicts),
+        pair(x.ackMs),
+        pair(x.lastDeliveryMs),
+        `${n(x.missing)} / ${n(x.extra)}`,
+      ]),
+      [true, true, true, true, false, false, false],
+    ),
+  ]
 }
 
 function readsSection(r: Results): string[] {
@@ -804,6 +884,7 @@ function coldStartSection(r: Results): string[] {
 export function renderResults(results: Results): string {
   const sections = [
     fanOutSection(results),
+    capacitySection(results),
     pacingSection(results),
     loadSection(results),
     encryptedSection(results),
@@ -821,6 +902,7 @@ export function renderResults(results: Results): string {
     'counts are exact.',
     '',
     '- [Fan-out](#fan-out)',
+    '- [One busy group](#one-busy-group)',
     '- [Pacing](#pacing)',
     '- [Load](#load)',
     '- [Encrypted groups](#encrypted-groups)',
