@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { dynamoStores } from '../lambdas/adapters/dynamo/stores.js'
 import { DynamoTable } from '../lambdas/adapters/dynamo/table.js'
-import type { RateLimit } from '../lambdas/core/ports.js'
-import type { RateBucket } from '../lambdas/core/rate-limits.js'
 import { emulatorDynamoClient } from '../local/emulators.js'
 import { localNames } from '../local/stack.js'
-import { connectAll, createJoinedGroup } from './fanout.js'
+import { connectAll, createJoinedGroup, unlimited } from './fanout.js'
 import { saveResults } from './results-file.js'
 import { startStackProcess } from './stack-process.js'
 import { announceMachine, printTable, quantile, round } from './stats.js'
@@ -21,11 +19,6 @@ const senders = 20
 /** How long each group is kept busy. */
 const windowMs = quick ? 3000 : 15_000
 const body = 'x'.repeat(100)
-/** The senders' own rate limits stay out of the way: the group's capacity is what is measured. */
-const unlimited: Record<RateBucket, RateLimit> = {
-  messages: { perSecond: 1_000_000, burst: 1_000_000 },
-  writes: { perSecond: 1_000_000, burst: 1_000_000 },
-}
 
 /** One group kept busy by `senders` senders through the gateway, with the local stack's AWS behaviours on. */
 interface SustainedResult {
@@ -49,6 +42,7 @@ interface SustainedResult {
 async function main(): Promise<void> {
   const machine = await announceMachine()
   console.log('starting the local stack (AWS behaviours on) in a process of its own…')
+  // The senders' own rate limits stay out of the way: the group's capacity is what is measured.
   const stack = await startStackProcess({ port: 0, rateLimits: unlimited })
   const runId = randomBytes(3).toString('hex')
   const largest = Math.max(...sizes)

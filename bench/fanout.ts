@@ -61,7 +61,7 @@ const { fanOutConcurrency } = defaultChatSettings
 const body = 'x'.repeat(100)
 /** One identity sends every measured message, far faster than the deployed limits allow: the limiter still
  * takes a token for each (its cost is measured), but never refuses one. */
-const unlimited: Record<RateBucket, RateLimit> = {
+export const unlimited: Record<RateBucket, RateLimit> = {
   messages: { perSecond: 1_000_000, burst: 1_000_000 },
   writes: { perSecond: 1_000_000, burst: 1_000_000 },
 }
