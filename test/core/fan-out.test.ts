@@ -1,8 +1,9 @@
 import type { ChatEvent } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
 import { Delivery } from '../../lambdas/core/delivery.js'
-import type { DeliveryTarget, EventSender, FanOutSlice } from '../../lambdas/core/ports.js'
-import { tableClient, unique } from '../support/huddle.js'
+import type { EventSender, FanOutSlice } from '../../lambdas/core/ports.js'
+import { slice, targets } from '../support/fan-out.js'
+import { tableClient } from '../support/huddle.js'
 
 const { store } = tableClient()
 
@@ -17,19 +18,6 @@ function recordingSender(onPost: (connectionId: string) => void = () => {}) {
     },
   }
   return { sender, posts }
-}
-
-function targets(count: number): DeliveryTarget[] {
-  return Array.from({ length: count }, (_, n) => ({ iss: `member-${n}`, connectionId: `conn-${n}` }))
-}
-
-function slice(count: number): FanOutSlice {
-  return {
-    id: unique('slice'),
-    event: 'chat.message',
-    data: '{"type":"chat.message"}',
-    targets: targets(count),
-  }
 }
 
 const event = { type: 'chat.message', gid: 'g', iss: 'alice', jti: 'j', seq: 7 } as unknown as ChatEvent

@@ -1,12 +1,11 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
 import type { MessageEvent } from '@huddle/client/protocol'
-import { afterAll, describe, expect, inject, it } from 'vitest'
-import { S3Objects } from '../../lambdas/adapters/s3-objects.js'
+import { describe, expect, it } from 'vitest'
 import { GroupPurge } from '../../lambdas/core/group-purge.js'
 import type { GroupPurges, ObjectStore, PurgeRun } from '../../lambdas/core/ports.js'
 import { bucketPrefixes } from '../../lambdas/routes.js'
-import { emulatorClientConfig } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
+import { emulatorBucket } from '../support/buckets.js'
 import { groupItems, png, tableClient, unique } from '../support/huddle.js'
 import { newGroup } from './contracts/fixtures.js'
 
@@ -14,17 +13,7 @@ import { newGroup } from './contracts/fixtures.js'
 // credentials), with pages far smaller than the worker's, so that a small group spans many.
 
 const { store } = tableClient()
-const s3 = new S3Client({ ...emulatorClientConfig, endpoint: inject('s3Endpoint'), forcePathStyle: true })
-const bucket = new S3Objects({
-  bucket: localNames.bucket,
-  region: emulatorClientConfig.region,
-  credentials: async () => emulatorClientConfig.credentials,
-  endpoint: inject('s3Endpoint'),
-})
-afterAll(() => {
-  s3.destroy()
-  bucket.close()
-})
+const { s3, bucket } = emulatorBucket()
 
 const pageSize = 16
 const prefixesOf = (gid: string) =>

@@ -3,10 +3,11 @@ import { describe, expect, inject, it, vi } from 'vitest'
 import { DynamoPostBudget } from '../../lambdas/adapters/dynamo/post-budget.js'
 import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
 import { Delivery } from '../../lambdas/core/delivery.js'
-import type { DeliveryTarget, EventSender, FanOutSlice } from '../../lambdas/core/ports.js'
+import type { EventSender } from '../../lambdas/core/ports.js'
 import { type PostBudget, PostPacer } from '../../lambdas/core/post-pacing.js'
 import { emulatorDynamoClient } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
+import { slice, targets } from '../support/fan-out.js'
 import { tableClient, unique } from '../support/huddle.js'
 
 const { store } = tableClient()
@@ -190,19 +191,6 @@ describe('the workers’ budget in the table', () => {
     expect(await new DynamoPostBudget(table(), name).reserve(5, 100, now + 10_000)).toBe(now + 10_000)
   })
 })
-
-function targets(count: number): DeliveryTarget[] {
-  return Array.from({ length: count }, (_, n) => ({ iss: `member-${n}`, connectionId: `conn-${n}` }))
-}
-
-function slice(count: number): FanOutSlice {
-  return {
-    id: unique('slice'),
-    event: 'chat.message',
-    data: '{"type":"chat.message"}',
-    targets: targets(count),
-  }
-}
 
 /** What SignedPostSender throws for a post the account's rate refused. */
 const throttle = () => Object.assign(new Error('429 LimitExceededException'), { throttled: true })

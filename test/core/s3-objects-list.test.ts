@@ -1,22 +1,11 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { afterAll, describe, expect, inject, it } from 'vitest'
-import { S3Objects } from '../../lambdas/adapters/s3-objects.js'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
+import { describe, expect, it } from 'vitest'
 import { bucketPrefixes } from '../../lambdas/routes.js'
-import { emulatorClientConfig } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
+import { emulatorBucket } from '../support/buckets.js'
 import { png, unique } from '../support/huddle.js'
 
-const s3 = new S3Client({ ...emulatorClientConfig, endpoint: inject('s3Endpoint'), forcePathStyle: true })
-const bucket = new S3Objects({
-  bucket: localNames.bucket,
-  region: emulatorClientConfig.region,
-  credentials: async () => emulatorClientConfig.credentials,
-  endpoint: inject('s3Endpoint'),
-})
-afterAll(() => {
-  s3.destroy()
-  bucket.close()
-})
+const { s3, bucket } = emulatorBucket()
 
 describe('listing the bucket', () => {
   it('finds every key under a prefix, in key order', async () => {
