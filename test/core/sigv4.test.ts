@@ -227,7 +227,13 @@ describe('the SigV4 signer', () => {
         fc.constantFrom('GET', 'PUT', 'POST', 'DELETE', 'HEAD'),
         fc.constantFrom('s3', 'dynamodb', 'execute-api'),
         fc.array(text, { maxLength: 4 }),
-        fc.dictionary(text, text, { maxKeys: 5 }),
+        // Not a parameter named __proto__: the SDK's canonical query collects the pairs in an object, where
+        // that name sets the prototype instead, and signs something else. No request of ours has one.
+        fc.dictionary(
+          text.filter((name) => name !== '__proto__'),
+          text,
+          { maxKeys: 5 },
+        ),
         fc.dictionary(headerName, headerValue, { maxKeys: 5 }),
         fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }),
         fc.boolean(),
