@@ -1,6 +1,7 @@
 import { type Avatar, uploadAvatar } from './avatar.js'
 import type { Connection } from './connection.js'
 import { type CursorStore, memoryCursorStore } from './cursors.js'
+import { DeliveredReceipts } from './delivered.js'
 import type { VerifiedDevices } from './device-trust.js'
 import { GroupDirectory, type StateChange } from './directory.js'
 import { type EncryptionOptions, GroupEncryption, type SecurityNotice } from './encryption.js'
@@ -95,11 +96,7 @@ export class ChatService {
    * was answered, for as long as that attempt's function may run.
    */
   readonly #ownWrites = new Map<string, number>()
-  readonly #deliveredDue = new Map<string, number>()
-  /** Groups whose delivered receipt is still waiting for its answer: the next one waits behind it. */
-  readonly #deliveredSending = new Set<string>()
-  readonly #deliveredDelayMs: number | undefined
-  #deliveredTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #delivered: DeliveredReceipts | undefined
   #catchingUp: Promise<void> = Promise.resolve()
 
   constructor(
@@ -121,7 +118,10 @@ export class ChatService {
     this.#devices = new Listeners(report)
     this.#directory = new GroupDirectory((info, status) => new ChatGroup(this.#context, info, status))
     const delivered = options.deliveredReceipts
-    this.#deliveredDelayMs = delivered === false ? undefined : (delivered?.delayMs ?? deliveredDelayMs)
+    this.#delivered =
+      delivered === false
+        ? undefined
+        : new DeliveredReceipts(connection, delivered?.delayMs ?? deliveredDelayMs)
     this.#encryption = new GroupEncryption(
       {
         request: (action, fields, options) => connection.request(action, fields, options),
@@ -485,7 +485,7 @@ export class ChatService {
   #end(gid: string): ChatGroup | undefined {
     this.#timeline.forget(gid)
     this.#announced.delete(gid)
-    this.#deliveredDue.delete(gid)
+    this.#delivered?.forget(gid)
     return this.#directory.forget(gid)
   }
 
@@ -532,7 +532,7 @@ export class ChatService {
     if (mine && this.#isOwn(event)) return
     switch (event.type) {
       case 'chat.message':
-        if (!mine) this.#deliveredSoon(event.gid, event.seq)
+        if (!mine) this.#delivered?.soon(event.gid, event.seq)
         this.#messages.emit(new ChatMessage(this.#context, event))
         return
       case 'chat.join':
@@ -555,34 +555,8 @@ export class ChatService {
     }
   }
 
-  /**
-   * Delivered receipts go out batched: at most one per group every `delayMs`, covering all it was handed,
-   * and never a second one for a group while its last is unanswered (requests go one at a time: on a slow
-   * connection, receipts piling up would hold the app's own requests behind them).
-   */
-  #deliveredSoon(gid: string, seq: number): void {
-    if (this.#deliveredDelayMs === undefined) return
-    this.#deliveredDue.set(gid, Math.max(seq, this.#deliveredDue.get(gid) ?? 0))
-    this.#deliveredTimer ??= setTimeout(() => {
-      this.#deliveredTimer = undefined
-      for (const [gid, delivered] of this.#deliveredDue) {
-        if (this.#deliveredSending.has(gid)) continue
-        this.#deliveredDue.delete(gid)
-        this.#deliveredSending.add(gid)
-        // Best effort: a receipt that does not get through is covered by the next one.
-        this.#connection
-          .request('receipt', { gid, delivered })
-          .catch(() => {})
-          .finally(() => {
-            this.#deliveredSending.delete(gid)
-            if (this.#deliveredDue.has(gid)) this.#deliveredSoon(gid, 0)
-          })
-      }
-    }, this.#deliveredDelayMs)
-  }
-
   #stop(): void {
-    clearTimeout(this.#deliveredTimer)
+    this.#delivered?.stop()
     this.#timeline.close()
   }
 }
