@@ -163,15 +163,10 @@ export class DynamoConnections implements ConnectionStore {
 
   /** Adds or removes a connection in the recipient shards of the identity's joined groups. */
   private async copyToShards(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): Promise<void> {
-    const gids = await this.joinedGroups(iss)
-    // Each joined membership names its shard; one left meanwhile names none, and keeps no copy.
-    const memberships = await this.table.batchGet(
-      gids.map((gid) => keys.member(gid, iss)),
-      'gid, inShard',
-    )
-    const placed = memberships.filter((item) => typeof item.inShard === 'number')
-    await forEachLimited(placed, 8, async (item) => {
-      await this.recipients.copyConnection(String(item.gid), iss, Number(item.inShard), verb, connectionId)
+    // A membership left meanwhile names no shard, and keeps no copy.
+    const shards = await this.recipients.shardsOf(iss, await this.joinedGroups(iss))
+    await forEachLimited([...shards], 8, async ([gid, shard]) => {
+      await this.recipients.copyConnection(gid, iss, shard, verb, connectionId)
     })
   }
 

@@ -27,7 +27,7 @@ import type { CurrentConnections, DynamoConnections } from './connections.js'
 import { DynamoEventLog } from './event-log.js'
 import { keys } from './keys.js'
 import { fromGroup, fromMember, isDeleted, toEvent, toGroup, toMember, toMessageRef } from './mappers.js'
-import type { RecipientIndex } from './recipients.js'
+import { type RecipientIndex, shardAttribute } from './recipients.js'
 import {
   type DynamoTable,
   type Item,
@@ -183,7 +183,7 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     const [current, index, was] = await Promise.all([
       joining ? this.connections.current(iss) : undefined,
       joining ? recipients.index(gid) : undefined,
-      joining ? undefined : this.shardOf(gid, iss),
+      joining ? undefined : recipients.shardsOf(iss, [gid]).then((shards) => shards.get(gid)),
     ])
     const placed = current && index && recipients.place(gid, index, seq, [{ iss, connections: current.ids }])
     const names: Record<string, string> = { '#status': 'status', '#count': joining ? 'joins' : 'leaves' }
@@ -195,7 +195,7 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     })
     if (placed) {
       values[':shard'] = placed.shardOf.get(iss)
-      sets.push('inShard = :shard')
+      sets.push(`${shardAttribute} = :shard`)
     }
     const allowed = from.map((status, i) => {
       values[`:from${i}`] = status
@@ -209,7 +209,7 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
           TableName: this.table.name,
           Key: keys.member(gid, iss),
           UpdateExpression:
-            `SET ${sets.join(', ')}${placed ? '' : ' REMOVE inShard'}` +
+            `SET ${sets.join(', ')}${placed ? '' : ` REMOVE ${shardAttribute}`}` +
             // A join or leave is counted here as on the group item (see readGroup).
             ' ADD #count :one',
           ConditionExpression: `#status IN (${allowed.join(', ')})`,
@@ -487,18 +487,6 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     return { moved: group?.item && toGroup(group.item) }
   }
 
-  /** The recipient shard a joined member is in; undefined when it is not joined. */
-  private async shardOf(gid: string, iss: string): Promise<number | undefined> {
-    const { Item } = await this.table.db.getItem({
-      TableName: this.table.name,
-      Key: keys.member(gid, iss),
-      ConsistentRead: true,
-      ProjectionExpression: 'inShard, #status',
-      ExpressionAttributeNames: { '#status': 'status' },
-    })
-    return Item?.status === 'joined' && typeof Item.inShard === 'number' ? Item.inShard : undefined
-  }
-
   /**
    * What places the joined ones of `members` in recipient shards: the creator with the connections it has
    * (`current`, which the transaction checks), any other with the connections read now.
@@ -532,7 +520,7 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     return {
       Put: {
         TableName: this.table.name,
-        Item: { ...fromMember(member), ...(shard !== undefined && { inShard: shard }) },
+        Item: { ...fromMember(member), ...(shard !== undefined && { [shardAttribute]: shard }) },
         ConditionExpression: condition,
         ...(names && { ExpressionAttributeNames: names }),
         ...(values && { ExpressionAttributeValues: values }),

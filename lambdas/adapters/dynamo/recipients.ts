@@ -10,6 +10,8 @@ const perShard = 100
 const cachedGroups = 1000
 /** Reads of a group made before its recipients are seen at the same membership change (see read). */
 const tornReadAttempts = 5
+/** The attribute a joined membership keeps its shard in; a departure removes it. */
+export const shardAttribute = 'inShard'
 /** A shard keeps each joined member's connection ids in an attribute of its own, named with this prefix. */
 const connectionsPrefix = '@'
 
@@ -73,6 +75,20 @@ export class DynamoRecipients {
       ConsistentRead: true,
     })
     return toIndex(Item)
+  }
+
+  /** The shard `iss` is in, in each of the groups `gids` it is joined to, read consistently. */
+  async shardsOf(iss: string, gids: string[]): Promise<Map<string, number>> {
+    const memberships = await this.table.batchGet(
+      gids.map((gid) => keys.member(gid, iss)),
+      `gid, ${shardAttribute}`,
+    )
+    const shards = new Map<string, number>()
+    for (const item of memberships) {
+      const shard = item[shardAttribute]
+      if (typeof shard === 'number') shards.set(String(item.gid), shard)
+    }
+    return shards
   }
 
   /**
