@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { ChatClient, type ChatGroup } from '@huddle/client'
 import { describe, expect, it } from 'vitest'
 import { solidPng } from '../../examples/support.js'
@@ -157,11 +159,38 @@ describe('the SDK against the local stack', () => {
     expect(group.members).toHaveLength(60)
   })
 
-  it('rejects connect with CONNECT_FAILED when the token is refused', async () => {
+  it('rejects connect with TOKEN_REFUSED when the token is refused, and with CONNECT_FAILED when nothing answers', async () => {
     const attempt = ChatClient.connect(wsUrl(), { token: 'not-a-jwt' })
     await expect(attempt).rejects.toMatchObject({
+      code: 'TOKEN_REFUSED',
+      message: 'the server refused the token (HTTP 401): get a fresh token or sign in again',
+    })
+    const closed = await closedPort()
+    const unreachable = ChatClient.connect(`ws://127.0.0.1:${closed}/`, { token: 'not-a-jwt' })
+    await expect(unreachable).rejects.toMatchObject({
       code: 'CONNECT_FAILED',
-      message: expect.stringContaining('401'),
+      message: expect.stringMatching(
+        new RegExp(
+          `^cannot reach ws://127\\.0\\.0\\.1:${closed} \\(.*ECONNREFUSED.*\\): check the URL and that the server is running$`,
+        ),
+      ),
+    })
+  })
+
+  it('rejects connect with TOKEN_FAILED when the token function fails, naming its error', async () => {
+    const attempt = ChatClient.connect(wsUrl(), { token: () => Promise.reject(new Error('signed out')) })
+    await expect(attempt).rejects.toMatchObject({
+      code: 'TOKEN_FAILED',
+      message: expect.stringMatching(/^the token function failed \(signed out\): check what it relies on/),
     })
   })
 })
+
+/** A port nothing listens on: one the system handed out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}

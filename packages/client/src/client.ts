@@ -1,38 +1,24 @@
 import { type ChatOptions, ChatService } from './chat.js'
 import type { Connection, ConnectionStatus, RequestOptions } from './connection.js'
 import { ChatError } from './error.js'
-import { Listeners } from './listeners.js'
+import { gatewayError, parseFrame } from './frames.js'
 import {
-  type Ack,
-  type AckResults,
-  type Action,
-  type ChatEvent,
-  limits,
-  type Requests,
-  type ServerFrame,
-} from './protocol.js'
+  describe,
+  openSocket,
+  type SocketLike,
+  type TokenSource,
+  tokenFrom,
+  type WebSocketConstructor,
+} from './handshake.js'
+import { Listeners } from './listeners.js'
+import { type Ack, type AckResults, type Action, type ChatEvent, limits, type Requests } from './protocol.js'
 
-// Method syntax keeps handler parameters bivariant, so both the DOM WebSocket and `ws` fit.
-type Handler<E> = { handle(event: E): void }['handle']
-
-/** The part of a WebSocket the client uses: met by the browser's WebSocket and by the `ws` package. */
-export interface SocketLike {
-  readonly readyState: number
-  onopen: Handler<unknown> | null
-  onmessage: Handler<{ data: unknown }> | null
-  onclose: Handler<{ code: number; reason: string }> | null
-  onerror: Handler<unknown> | null
-  send(data: string): void
-  close(code?: number, reason?: string): void
-}
-
-/** A WebSocket class: the browser's, the `ws` package's, or a test's. */
-export type WebSocketConstructor = new (url: string) => SocketLike
+export type { SocketLike, TokenSource, WebSocketConstructor } from './handshake.js'
 
 /** How ChatClient.connect reaches the server and retries, with the chat API's own options. */
 export interface ConnectOptions extends ChatOptions {
-  /** A JWT, or a function called before every (re)connect so an expired token can be replaced. */
-  token: string | (() => string | Promise<string>)
+  /** A JWT, or a function called before every (re)connect and renewal so an expired token can be replaced. */
+  token: TokenSource
   /** Defaults to globalThis.WebSocket (on Node 20, where there is none, the package's Node entry uses `ws`). */
   WebSocket?: WebSocketConstructor
   /** Every request settles within this time from the call, or rejects with TIMEOUT. Default 30 s. */
@@ -42,6 +28,11 @@ export interface ConnectOptions extends ChatOptions {
   /** Times a request answered INTERNAL or CONFLICT is sent again (with backoff) before it fails; a
    * RATE_LIMITED one waits as long as the server says, within `timeoutMs`. Default 3. */
   retries?: number
+  /**
+   * A connection is replaced by a new one (with a token asked anew) after this long, up to a tenth earlier
+   * at random, ahead of API Gateway's cut at 2 hours. Default 110 minutes; false: never.
+   */
+  renewConnectionMs?: number | false
 }
 
 interface Pending {
@@ -61,11 +52,20 @@ const retryable = new Set(['INTERNAL', 'CONFLICT', 'RATE_LIMITED'])
 
 const OPEN = 1
 const retryDelayMs = 200
+/** A few minutes under API Gateway's 2-hour cut, less the tenth the jitter may take off. */
+const renewConnectionMs = 110 * 60 * 1000
+/** The server refused the token at this many reconnects in a row: a fresh token would be refused too. */
+const refusalsBeforeGivingUp = 2
+/** Longer than API Gateway may take to answer an upgrade: its authorizer and $connect (29 s each at most). */
+const handshakeTimeoutMs = 60_000
+/** A renewal that found its connection gone: not a failure to report. */
+const superseded = new ChatError('CLOSED', 'the connection this renewal would replace is gone')
 
 /**
  * One logical connection to Huddle that survives socket drops: it reconnects with backoff,
  * queues requests while offline and re-sends the one in flight. Requests reach the server one at
- * a time, in call order, so the server handles them in that order too.
+ * a time, in call order, so the server handles them in that order too. Ahead of API Gateway's 2-hour
+ * cut it opens a new connection with a fresh token and moves over to it (see renewConnectionMs).
  */
 export class ChatClient implements Connection {
   readonly #url: string
@@ -74,12 +74,21 @@ export class ChatClient implements Connection {
   readonly #report: (error: unknown) => void
   readonly #events: Listeners<[ChatEvent]>
   readonly #statuses: Listeners<[ConnectionStatus]>
+  readonly #connectionErrors: Listeners<[ChatError]>
   readonly #queue: Pending[] = []
   #inFlight: Pending | undefined
+  /** The socket the request in flight was sent on: an old one, during a renewal, keeps it until it settles. */
+  #inFlightOn: SocketLike | undefined
   #socket: SocketLike | undefined
+  /** The socket a renewal replaced, open until the request sent on it settles. */
+  #retiring: SocketLike | undefined
   #status: ConnectionStatus = 'connecting'
   #attempt = 0
+  #renewals = 0
+  /** Reconnects in a row whose token the server refused. */
+  #refusals = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
+  #renewTimer: ReturnType<typeof setTimeout> | undefined
   /** A pause before a request answered "try again" is sent again. */
   #waiting: ReturnType<typeof setTimeout> | undefined
   #afterClose: (() => void) | undefined
@@ -94,9 +103,13 @@ export class ChatClient implements Connection {
     this.#report = options.onError ?? console.error
     this.#events = new Listeners(this.#report)
     this.#statuses = new Listeners(this.#report)
+    this.#connectionErrors = new Listeners(this.#report)
   }
 
-  /** Resolves once the first connection is open; rejects with CONNECT_FAILED (e.g. a refused token). */
+  /**
+   * Resolves once the first connection is open; rejects with TOKEN_FAILED (the token function failed),
+   * TOKEN_REFUSED (the server refused the token, where the platform shows it) or CONNECT_FAILED.
+   */
   static async connect(url: string, options: ConnectOptions): Promise<ChatClient> {
     const client = new ChatClient(url, options)
     await client.#open()
@@ -160,21 +173,37 @@ export class ChatClient implements Connection {
     return this.#events.add(callback)
   }
 
-  /** Connection changes: 'reconnecting' after a drop, 'open' once connected again, 'closed' after close(). */
+  /** Connection changes: 'reconnecting' after a drop, 'open' once connected again, 'closed' after close()
+   * or once the client gives up (onConnectionError says why). A renewal keeps it 'open'. */
   onStatus(callback: (status: ConnectionStatus) => unknown): () => void {
     return this.#statuses.add(callback)
   }
 
+  /**
+   * Each failed attempt to reconnect or renew, with what happened and what to do: TOKEN_FAILED,
+   * TOKEN_REFUSED or CONNECT_FAILED. The client tries again with backoff, except after the server refused
+   * the token at two reconnects in a row: then it gives up, and its status becomes 'closed'.
+   */
+  onConnectionError(callback: (error: ChatError) => unknown): () => void {
+    return this.#connectionErrors.add(callback)
+  }
+
   /** Stops reconnecting, rejects every unsettled request with CLOSED and closes the socket. */
   close(): Promise<void> {
+    return this.#shutDown(new ChatError('CLOSED', 'the client was closed'))
+  }
+
+  #shutDown(reason: ChatError): Promise<void> {
     if (this.#status === 'closed') return Promise.resolve()
     this.#setStatus('closed')
     clearTimeout(this.#retryTimer)
+    clearTimeout(this.#renewTimer)
     clearTimeout(this.#waiting)
     const unsettled = this.#inFlight ? [this.#inFlight, ...this.#queue] : [...this.#queue]
     this.#inFlight = undefined
     this.#queue.length = 0
-    for (const pending of unsettled) pending.settle(new ChatError('CLOSED', 'the client was closed'))
+    for (const pending of unsettled) pending.settle(reason)
+    this.#retiring?.close(1000, 'client closed')
     const socket = this.#socket
     if (!socket) return Promise.resolve()
     return new Promise((resolve) => {
@@ -183,46 +212,51 @@ export class ChatClient implements Connection {
     })
   }
 
-  async #open(): Promise<void> {
-    const token = await this.#token()
-    if (this.#status === 'closed') throw new ChatError('CLOSED', 'the client was closed')
-    const url = new URL(this.#url)
-    url.searchParams.set('token', token)
-    const socket = new this.#WebSocket(url.toString())
-    this.#socket = socket
-    let opened = false
-    let failure = ''
-    return new Promise((resolve, reject) => {
-      socket.onopen = () => {
-        opened = true
-        this.#attempt = 0
-        this.#setStatus('open')
-        this.#pump()
-        resolve()
-      }
-      socket.onmessage = (event) => this.#receive(event.data)
-      socket.onerror = (event) => {
-        failure = describe(event)
-      }
-      socket.onclose = (event) => {
-        if (this.#socket === socket) this.#socket = undefined
-        this.#afterClose?.()
-        if (!opened) reject(new ChatError('CONNECT_FAILED', failure || `closed with code ${event.code}`))
-        else this.#dropped()
-      }
+  /** Connects (the first time, or again after a drop) and takes the new socket into use. */
+  #open(): Promise<void> {
+    return this.#handshake((socket) => {
+      this.#refusals = 0
+      this.#attempt = 0
+      this.#adopt(socket)
+      this.#setStatus('open')
     })
   }
 
-  async #token(): Promise<string> {
-    const { token } = this.#options
-    try {
-      return typeof token === 'function' ? await token() : token
-    } catch (error) {
-      throw new ChatError('CONNECT_FAILED', `the token function failed: ${describe(error)}`)
+  /** A new socket with a token asked for now, handed to `opened` the moment it opens. */
+  async #handshake(opened: (socket: SocketLike) => void): Promise<void> {
+    const token = await tokenFrom(this.#options.token)
+    if (this.#closed()) throw new ChatError('CLOSED', 'the client was closed')
+    await openSocket(
+      {
+        url: this.#url,
+        WebSocket: this.#WebSocket,
+        timeoutMs: handshakeTimeoutMs,
+        receive: (data) => this.#receive(data),
+        opened: (socket) => {
+          if (this.#closed()) throw new ChatError('CLOSED', 'the client was closed')
+          opened(socket)
+        },
+      },
+      token,
+    )
+  }
+
+  /** Requests go out on `socket` from now on; its close is a drop unless a renewal replaced it first. */
+  #adopt(socket: SocketLike): void {
+    this.#socket = socket
+    socket.onclose = () => {
+      if (this.#socket === socket) {
+        this.#socket = undefined
+        this.#afterClose?.()
+        this.#dropped()
+      } else this.#retired(socket)
     }
+    this.#scheduleRenewal()
+    this.#pump()
   }
 
   #dropped(): void {
+    clearTimeout(this.#renewTimer)
     if (this.#inFlight) this.#queue.unshift(this.#inFlight)
     this.#inFlight = undefined
     if (this.#status === 'closed') return
@@ -232,18 +266,102 @@ export class ChatClient implements Connection {
 
   #scheduleReconnect(): void {
     if (this.#status === 'closed') return
+    this.#retryTimer = setTimeout(
+      () => this.#open().catch((error: unknown) => this.#reconnectFailed(error)),
+      this.#backoff(this.#attempt++),
+    )
+  }
+
+  /** Reported, then tried again; a token refused at two reconnects in a row ends the client. */
+  #reconnectFailed(error: unknown): void {
+    if (this.#status === 'closed') return
+    const failure = error instanceof ChatError ? error : new ChatError('CONNECT_FAILED', describe(error))
+    this.#refusals = failure.code === 'TOKEN_REFUSED' ? this.#refusals + 1 : 0
+    if (this.#refusals < refusalsBeforeGivingUp) {
+      this.#connectionErrors.emit(failure)
+      this.#scheduleReconnect()
+      return
+    }
+    const gaveUp = new ChatError(
+      'TOKEN_REFUSED',
+      `the server refused the token at ${this.#refusals} reconnects in a row, so the client stopped: sign in again (get a fresh token), then connect anew`,
+    )
+    this.#connectionErrors.emit(gaveUp)
+    this.#shutDown(gaveUp).catch(this.#report)
+  }
+
+  #backoff(attempt: number): number {
     const { minDelayMs = 250, maxDelayMs = 15_000 } = this.#options.reconnect ?? {}
-    const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** this.#attempt++)
-    const delay = ceiling / 2 + (Math.random() * ceiling) / 2
-    this.#retryTimer = setTimeout(() => this.#open().catch(() => this.#scheduleReconnect()), delay)
+    const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** attempt)
+    return ceiling / 2 + (Math.random() * ceiling) / 2
+  }
+
+  #scheduleRenewal(delay?: number): void {
+    clearTimeout(this.#renewTimer)
+    const every = this.#options.renewConnectionMs ?? renewConnectionMs
+    if (every === false) return
+    // Clients that connected together (after an outage) do not all renew at once.
+    this.#renewTimer = setTimeout(() => this.#renew(), delay ?? every * (1 - Math.random() / 10))
+  }
+
+  /**
+   * Make before break: a new connection opens beside the current one, requests move over to it, and the
+   * old one closes once the request sent on it settles. Events that come on both are handed over once (the
+   * timeline drops what it has seen); a catch-up reads any that went to neither.
+   */
+  async #renew(): Promise<void> {
+    const current = this.#socket
+    if (this.#status !== 'open' || !current) return
+    try {
+      await this.#handshake((socket) => {
+        // It dropped meanwhile, and a reconnect is under way.
+        if (this.#socket !== current) throw superseded
+        this.#renewals = 0
+        this.#retiring?.close(1000, 'renewed')
+        this.#retiring = current
+        this.#adopt(socket)
+      })
+    } catch (error) {
+      if (this.#closed() || this.#socket !== current) return
+      const failure = error instanceof ChatError ? error : new ChatError('CONNECT_FAILED', describe(error))
+      this.#connectionErrors.emit(failure)
+      // The current connection still works: try again until it is cut, then reconnecting takes over.
+      this.#scheduleRenewal(this.#backoff(this.#renewals++))
+      return
+    }
+    this.#chat?.catchUp().catch((error: unknown) => {
+      if (!(error instanceof ChatError && (error.code === 'CLOSED' || error.code === 'TIMEOUT')))
+        this.#report(error)
+    })
+  }
+
+  /** A replaced socket closed: a request still waiting on it is sent again on the current one. */
+  #retired(socket: SocketLike): void {
+    if (this.#retiring === socket) this.#retiring = undefined
+    if (this.#inFlight && this.#inFlightOn === socket) {
+      this.#queue.unshift(this.#inFlight)
+      this.#inFlight = undefined
+      this.#pump()
+    }
+  }
+
+  /** The replaced socket has no request waiting on it any more. */
+  #closeRetiredWhenIdle(): void {
+    const retiring = this.#retiring
+    if (retiring && !(this.#inFlight && this.#inFlightOn === retiring)) {
+      this.#retiring = undefined
+      retiring.close(1000, 'renewed')
+    }
   }
 
   #pump(): void {
+    this.#closeRetiredWhenIdle()
     const socket = this.#socket
     if (this.#inFlight || this.#waiting || !socket || socket.readyState !== OPEN) return
     const next = this.#queue.shift()
     if (!next) return
     this.#inFlight = next
+    this.#inFlightOn = socket
     socket.send(next.frame)
   }
 
@@ -291,10 +409,16 @@ export class ChatClient implements Connection {
     // It stays first in line, so the requests behind it still reach the server in call order.
     this.#inFlight = undefined
     this.#queue.unshift(pending)
+    this.#closeRetiredWhenIdle()
     this.#waiting = setTimeout(() => {
       this.#waiting = undefined
       this.#pump()
     }, delay)
+  }
+
+  /** Read afresh after an await, where the compiler would keep an earlier check's answer. */
+  #closed(): boolean {
+    return this.#status === 'closed'
   }
 
   #setStatus(status: ConnectionStatus): void {
@@ -302,29 +426,4 @@ export class ChatClient implements Connection {
     this.#status = status
     this.#statuses.emit(status)
   }
-}
-
-/** The frame API Gateway itself sends when a route's function failed: `{"message": "Internal server error", …}`. */
-const gatewayError = 'gateway error'
-type GatewayError = { type: typeof gatewayError; message: string }
-
-function parseFrame(data: unknown): ServerFrame | GatewayError | undefined {
-  if (typeof data !== 'string') return undefined
-  try {
-    const frame: unknown = JSON.parse(data)
-    if (typeof frame !== 'object' || frame === null) return undefined
-    // The server is the source of truth for frame shapes; only the discriminant is checked here.
-    if ('type' in frame) return typeof frame.type === 'string' ? (frame as ServerFrame) : undefined
-    if ('message' in frame && typeof frame.message === 'string')
-      return { type: gatewayError, message: frame.message }
-    return undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** The message of an Error or of a `ws` error event; a browser's error event carries none. */
-function describe(value: unknown): string {
-  if (typeof value === 'object' && value !== null) return 'message' in value ? String(value.message) : ''
-  return String(value)
 }

@@ -6,6 +6,10 @@ export type ChatErrorCode =
   | 'TIMEOUT'
   | 'CLOSED'
   | 'CONNECT_FAILED'
+  /** The token function threw, rejected or returned no token. */
+  | 'TOKEN_FAILED'
+  /** The server refused the token at the handshake (HTTP 401 or 403; only where the platform shows it). */
+  | 'TOKEN_REFUSED'
   | 'UPLOAD_FAILED'
   | 'DOWNLOAD_FAILED'
   | 'BAD_ATTACHMENT'
