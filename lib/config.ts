@@ -24,6 +24,23 @@ export interface DeploymentConfig {
   accessLogs: boolean
   /** This stack sets API Gateway's CloudWatch role for the whole account and region. */
   apiGatewayLogsRole: boolean
+  /**
+   * The stack creates a Cognito user pool and fills the authorizer's settings from it: then the JWT settings of
+   * this configuration are placeholders that refuse every token, and only `identityClaim` is the real one.
+   */
+  userPool?: UserPoolConfig
+  /** The stack deploys the web chat behind CloudFront. */
+  webChat: boolean
+  /** With the stage's own provider: the public client the deployed web chat signs in with. */
+  signInClientId?: string
+}
+
+/** What a stage says about the user pool the stack creates for it. */
+export interface UserPoolConfig {
+  /** The hosted sign-in domain's prefix; the stack makes one from the stage and the account without it. */
+  domainPrefix?: string
+  /** Where the pool may send a signed-in (or signed-out) user besides the deployed web chat. */
+  callbackUrls: string[]
 }
 
 /** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
@@ -83,6 +100,26 @@ export const deploymentKeys = {
     fallback: '`false` (`true` with `apiGatewayLogsRole`)',
     doc: "`true` writes the stage's access logs, a JSON line per connect, message and disconnect, to a log group kept a month. API Gateway refuses the stage unless the account has its CloudWatch Logs role in this region: [set it once](deployment.md#access-logs-and-api-gateways-logging-role) first.",
   },
+  userPool: {
+    fallback: '`false`',
+    doc: '`true` creates an Amazon Cognito user pool (self sign-up with a user name and password, hosted sign-in pages) and a public app client for the web chat (Authorization Code with PKCE), and fills `jwksUrl`, `jwtIssuer`, `jwtAudience` and `identityClaim` (`cognito:username`) from them: clients send the ID token. A stage that also sets any of those four is refused. [Walk-through](deployment.md#from-cdk-deploy-to-people-chatting).',
+  },
+  userPoolDomainPrefix: {
+    fallback: '`huddle-<stage>-<account id>`',
+    doc: 'With `userPool`: the hosted sign-in domain, `https://<prefix>.auth.<region>.amazoncognito.com`, unique in the region: 1-63 lowercase letters, digits and hyphens, without `aws`, `amazon` or `cognito`.',
+  },
+  signInCallbackUrls: {
+    fallback: '(none)',
+    doc: 'With `userPool`: comma-separated addresses the pool may send a user back to after sign-in and sign-out, besides the deployed web chat (`webChat`), e.g. `http://localhost:3001/` or `myapp://signed-in`. `http://` only for localhost.',
+  },
+  webChat: {
+    fallback: '`false`',
+    doc: "`true` deploys the web chat (the app `npm start` serves) from a private S3 bucket through CloudFront, configured with the stage's WebSocket URL and sign-in settings; its origin is added to the bucket's CORS origins by itself, and `WebChatUrl` is printed.",
+  },
+  signInClientId: {
+    fallback: '(none)',
+    doc: 'With your own provider and `webChat`: the public client id (no secret, Authorization Code with PKCE) the web chat signs in with at `jwtIssuer`; it sends the ID token, whose `aud` is this id, so `jwtAudience` must be the same. Without it (and without `userPool`), the web chat only takes a pasted token.',
+  },
   apiGatewayLogsRole: {
     fallback: '`false`',
     doc: "`true` makes this stack set API Gateway's CloudWatch Logs role for the whole account and region (`AWS::ApiGateway::Account`), which access logs need. Let one stack per account and region do it, or set the role by CLI instead; deleting the stack leaves the role and the setting in place.",
@@ -95,6 +132,9 @@ type StageSettingKey = keyof Settings | keyof typeof deploymentKeys
 
 /** The stage deployed when no `-c stage=` is given. */
 export const defaultStage = 'prod'
+
+/** The claim that names a user in a Cognito ID token: the user name, which the pool keeps to Huddle's identities. */
+export const cognitoIdentityClaim = 'cognito:username'
 
 /** Values for a throwaway stack (`allowPlaceholderAuth`): a deployment with them refuses every token. */
 export const placeholderJwt = {
@@ -182,7 +222,22 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
   const jwtKeys = ['jwksUrl', 'jwtIssuer', 'jwtAudience'] as const
   const missing = jwtKeys.filter((key) => !isSet(setting(key)))
   const allowPlaceholderAuth = flag('allowPlaceholderAuth', false)
-  if (missing.length === 3 && allowPlaceholderAuth) {
+  const userPool = flag('userPool', false)
+  if (userPool) {
+    const own = [...jwtKeys, 'identityClaim' as const].filter((key) => isSet(setting(key)))
+    if (own.length > 0) {
+      problems.push(
+        `stage ${stageName} asks for a user pool (userPool) and also names its own token settings ` +
+          `(${own.join(', ')}): the stack fills jwksUrl, jwtIssuer, jwtAudience and identityClaim from the pool. ` +
+          `Remove ${own.length === 1 ? 'it' : 'them'} ${where}, or remove userPool to keep your own provider`,
+      )
+    }
+    if (allowPlaceholderAuth) {
+      problems.push(
+        `stage ${stageName} asks for a user pool (userPool), whose tokens it accepts: remove allowPlaceholderAuth ${where}`,
+      )
+    }
+  } else if (missing.length === 3 && allowPlaceholderAuth) {
     warnings.push(
       `stage ${stageName} uses placeholder JWT settings (allowPlaceholderAuth): every token is refused. ` +
         'Use it for a throwaway stack only.',
@@ -192,7 +247,8 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
       `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set for stage ${stageName}: ` +
         `set ${missing.length === 1 ? 'it' : 'them'} ${where} (${missing.map((key) => `-c ${key}=…`).join(' ')})` +
         (missing.length === 3
-          ? '; a throwaway stack that refuses every token may pass -c allowPlaceholderAuth=true instead'
+          ? '; a throwaway stack that refuses every token may pass -c allowPlaceholderAuth=true instead, ' +
+            'and a stack may create its own issuer with -c userPool=true'
           : ''),
     )
   }
@@ -205,6 +261,7 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
   }
   const unset = (key: string) => `${key} is not set ${where}`
   const token = readSettings(authorizerSettings, fromStage, (key) => key, unset)
+  if (userPool) token.values.identityClaim = cognitoIdentityClaim
   // Deployed, the authorizer fetches the issuer's keys over TLS only (the local stack serves its own over http).
   if (!isHttpsUrl(token.values.jwksUrl)) {
     problems.push(`jwksUrl must be an https:// URL, got ${JSON.stringify(token.values.jwksUrl)}`)
@@ -240,8 +297,11 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     )
   }
 
-  const corsOrigins = readList(setting('corsOrigins')) ?? ['*']
-  if (corsOrigins.length === 0) problems.push('corsOrigins must list at least one origin (or be *)')
+  const webChat = flag('webChat', false)
+  // The web chat's own origin is added by the stack, so a stage whose only web app it is names none.
+  const corsOrigins = readList(setting('corsOrigins')) ?? (webChat ? [] : ['*'])
+  if (corsOrigins.length === 0 && !webChat)
+    problems.push('corsOrigins must list at least one origin (or be *)')
   for (const origin of corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^\s/]+$/.test(origin)) {
       problems.push(`corsOrigins entries must be * or an origin like https://app.example.com, got ${origin}`)
@@ -255,6 +315,11 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
         `${where}, or pass -c allowAnyOrigin=true to keep *`,
     )
   }
+
+  const signIn = readSignIn(
+    { setting, text, userPool, webChat, jwtAudience: token.values.jwtAudience, where },
+    problems,
+  )
 
   const throttleRate = positiveNumber('throttleRate', 500, false)
   const throttleBurst = positiveNumber('throttleBurst', 1000, true)
@@ -275,9 +340,91 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     ...limits.values,
     accessLogs,
     apiGatewayLogsRole,
+    ...(signIn.userPool === undefined ? {} : { userPool: signIn.userPool }),
+    webChat,
+    ...(signIn.signInClientId === undefined ? {} : { signInClientId: signIn.signInClientId }),
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return { config, warnings }
+}
+
+const domainPrefixPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+/** The user pool's and the web chat's sign-in keys, each checked against the others. */
+function readSignIn(
+  stage: {
+    setting: (key: StageSettingKey) => unknown
+    text: (key: StageSettingKey) => string | undefined
+    userPool: boolean
+    webChat: boolean
+    jwtAudience: string
+    where: string
+  },
+  problems: string[],
+): Pick<DeploymentConfig, 'userPool' | 'signInClientId'> {
+  const { setting, text, userPool, webChat, where } = stage
+  const domainPrefix = text('userPoolDomainPrefix')
+  const callbackUrls = readList(setting('signInCallbackUrls')) ?? []
+  const signInClientId = text('signInClientId')
+  if (!userPool) {
+    const poolOnly = (['userPoolDomainPrefix', 'signInCallbackUrls'] as const).filter((key) =>
+      isSet(setting(key)),
+    )
+    for (const key of poolOnly) {
+      problems.push(`${key} only applies with userPool=true: set userPool or remove ${key} ${where}`)
+    }
+  }
+  if (
+    domainPrefix !== undefined &&
+    (!domainPrefixPattern.test(domainPrefix) || /aws|amazon|cognito/.test(domainPrefix))
+  ) {
+    problems.push(
+      `userPoolDomainPrefix must be 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen ` +
+        `and without aws, amazon or cognito, got ${JSON.stringify(domainPrefix)}`,
+    )
+  }
+  for (const url of callbackUrls) {
+    const problem = callbackUrlProblem(url)
+    if (problem) problems.push(`signInCallbackUrls: ${JSON.stringify(url)} ${problem}`)
+  }
+  if (signInClientId !== undefined) {
+    if (userPool) {
+      problems.push(
+        `signInClientId names your own provider's client; with userPool the stack makes the client: remove it ${where}`,
+      )
+    } else if (!webChat) {
+      problems.push(
+        `signInClientId is the deployed web chat's client: set webChat=true or remove it ${where}`,
+      )
+    } else if (signInClientId !== stage.jwtAudience) {
+      problems.push(
+        `signInClientId (${signInClientId}) differs from jwtAudience (${stage.jwtAudience}): the web chat sends the ID ` +
+          "token, whose aud is the client's id, so the authorizer would refuse it. Set jwtAudience to the client id " +
+          where,
+      )
+    }
+  }
+  return {
+    ...(userPool
+      ? { userPool: { ...(domainPrefix === undefined ? {} : { domainPrefix }), callbackUrls } }
+      : {}),
+    ...(signInClientId === undefined || userPool ? {} : { signInClientId }),
+  }
+}
+
+/** Why Cognito would refuse an address to send a user back to, or undefined when it takes it. */
+function callbackUrlProblem(url: string): string | undefined {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return 'is not a URL (e.g. https://chat.example.com/ or http://localhost:3001/)'
+  }
+  if (parsed.hash !== '') return 'may not have a #fragment'
+  if (parsed.protocol === 'http:' && parsed.hostname !== 'localhost') {
+    return 'uses http:// on a host other than localhost: use https://'
+  }
+  return undefined
 }
 
 /**

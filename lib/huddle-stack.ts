@@ -23,7 +23,7 @@ import * as iam from 'aws-cdk-lib/aws-iam'
 import type { IFunction } from 'aws-cdk-lib/aws-lambda'
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations'
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
-import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cdk-lib/aws-s3'
+import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3'
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js'
 import type { Construct } from 'constructs'
@@ -40,9 +40,12 @@ import {
   workers,
 } from '../lambdas/routes.js'
 import { settingsEnvironment } from '../lambdas/settings.js'
+import { allowAvatarOrigins, avatarCorsRule } from './avatar-cors.js'
 import type { HuddleConfig } from './config.js'
 import { HandlerFunction } from './handler-function.js'
 import { HuddleMonitoring, type MonitoredFunction, type MonitoredWorker } from './monitoring.js'
+import { HuddleUserPool, signInScopes, userPoolOrigins } from './user-pool.js'
+import { WebChatSite } from './web-chat-site.js'
 
 /** The stack's inputs: the validated configuration from bin/app.ts. */
 export interface HuddleStackProps extends StackProps {
@@ -103,14 +106,8 @@ export class HuddleStack extends Stack {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       encryption: BucketEncryption.S3_MANAGED,
-      cors: [
-        {
-          allowedMethods: [HttpMethods.PUT, HttpMethods.GET],
-          allowedOrigins: config.corsOrigins,
-          allowedHeaders: ['Content-Type', 'Content-Length'],
-          maxAge: 3600,
-        },
-      ],
+      // With the web chat, its distribution's origin joins these once it exists (allowAvatarOrigins).
+      ...(!config.webChat && { cors: [avatarCorsRule(config.corsOrigins)] }),
       lifecycleRules: [
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
         // An upload no invite, message or commit copied to avatars/, files/ or mls/ is abandoned.
@@ -160,12 +157,50 @@ export class HuddleStack extends Stack {
     }
     if (config.apiGatewayLogsRole) stage.node.addDependency(this.apiGatewayLogsRole())
 
+    // The web chat first: the user pool sends users back to it, and its policy names the pool's origins.
+    const site = config.webChat
+      ? new WebChatSite(this, 'WebChat', {
+          websocketOrigin: `wss://${api.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
+          bucketOrigin: `https://${bucket.bucketName}.s3.${this.region}.${this.urlSuffix}`,
+          signInOrigins: config.userPool
+            ? userPoolOrigins(this, config.stageName, config.userPool)
+            : config.signInClientId
+              ? [new URL(config.jwtIssuer).origin]
+              : [],
+        })
+      : undefined
+    const userPool = config.userPool
+      ? new HuddleUserPool(this, 'UserPool', {
+          stageName: config.stageName,
+          config: config.userPool,
+          ...(site && { webChatUrl: site.url }),
+          removalPolicy,
+        })
+      : undefined
+    if (site) {
+      allowAvatarOrigins(this, bucket, [...config.corsOrigins, site.origin])
+      site.deploy({
+        websocketUrl: stage.url,
+        ...(userPool
+          ? { signIn: userPool.signInSettings() }
+          : config.signInClientId && {
+              signIn: {
+                issuer: config.jwtIssuer,
+                clientId: config.signInClientId,
+                scope: signInScopes,
+                identityClaim: config.identityClaim,
+              },
+            }),
+      })
+    }
+
     const monitored: MonitoredFunction[] = []
     const authorizerFunction = new HandlerFunction(this, 'AuthorizerHandler', {
       handler: authorizer.handler,
       removalPolicy,
       timeout: Duration.seconds(authorizer.timeoutSeconds),
-      environment: settingsEnvironment('authorizer', config),
+      // With a user pool, the pool's issuer, keys and client; otherwise the stage's own.
+      environment: settingsEnvironment('authorizer', { ...config, ...userPool?.tokenSettings() }),
     }).function
     monitored.push({ label: 'authorizer', function: authorizerFunction, alarmOnErrors: false })
     const connectAuthorizer = new WebSocketLambdaAuthorizer('ConnectAuthorizer', authorizerFunction, {
