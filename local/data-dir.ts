@@ -7,6 +7,8 @@ export const dataDirFiles = {
   lock: 'local-stack.lock',
   /** The dev tokens' signing key (a private JWK), so that tokens outlive a restart. */
   signingKey: 'dev-signing-key.json',
+  /** The local OpenID provider's accounts (user names and scrypt hashes of their passwords), mode 0600. */
+  accounts: 'accounts.json',
 } as const
 
 /** Another live process holds the data folder. */

@@ -13,13 +13,24 @@ import {
   SignJWT,
 } from 'jose'
 
-/** Issuer and audience of the tokens the local stack signs; the authorizer is configured with the same. */
-export const devTokenClaims = { issuer: 'huddle-local', audience: 'huddle' } as const
+/**
+ * The audience of the tokens the local stack signs: the web chat's client id at the local OpenID provider
+ * (local/oidc/provider.ts), so that its ID tokens and dev tokens pass the same check.
+ */
+export const devTokenClaims = { audience: 'huddle' } as const
+
+/** The issuer a token names when none is given: no stack accepts it (a token from elsewhere). */
+const unknownIssuer = 'urn:huddle:no-stack'
 
 export interface DevTokens {
   jwks: { keys: JWK[] }
-  /** Signs a token for any identity; `expiresIn` seconds from now (negative for an already expired one). */
-  issue(sub: string, expiresIn?: number): Promise<string>
+  /** The private key (ES256) that signs dev tokens and the local OpenID provider's ID tokens alike. */
+  signingKey: JWK
+  /**
+   * Signs a token for any identity; `expiresIn` seconds from now (negative for an already expired one),
+   * naming `issuer` (the local stack's: localIssuer(url) in local/oidc/provider.ts).
+   */
+  issue(sub: string, expiresIn?: number, issuer?: string): Promise<string>
 }
 
 /**
@@ -42,12 +53,13 @@ export async function createDevTokens(keyFile?: string): Promise<DevTokens> {
   const privateKey = await importJWK(privateJwk, 'ES256')
   return {
     jwks: { keys: [publicJwk] },
-    issue: (sub, expiresIn = 12 * 60 * 60) => {
+    signingKey: privateJwk,
+    issue: (sub, expiresIn = 12 * 60 * 60, issuer = unknownIssuer) => {
       const now = Math.floor(Date.now() / 1000)
       return new SignJWT({})
         .setProtectedHeader({ alg: 'ES256', ...(kid && { kid }) })
         .setSubject(sub)
-        .setIssuer(devTokenClaims.issuer)
+        .setIssuer(issuer)
         .setAudience(devTokenClaims.audience)
         .setIssuedAt(now)
         .setExpirationTime(now + expiresIn)

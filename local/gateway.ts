@@ -24,13 +24,19 @@ import { WebSocketSide } from './gateway/websocket.js'
 import { startFunctions } from './gateway/wiring.js'
 import { sendAwsError, sendJson } from './http.js'
 import type { EventCounts } from './lambda-api.js'
+import { type LocalSignInOptions, startLocalSignIn } from './oidc/provider.js'
 
 export type { Endpoints } from './gateway/environment.js'
 
 export interface GatewayOptions {
   port: number
-  /** Dev mode: serves POST /dev/token, the JWKS the authorizer verifies against, and the /dev/ helpers. */
+  /**
+   * Dev mode: serves the web chat and its /config.json, the local OpenID provider under /oidc, POST
+   * /dev/token, the JWKS the authorizer verifies against, and the /dev/ helpers.
+   */
   tokens?: DevTokens
+  /** Dev mode's OpenID provider: where its accounts are kept and how long its ID tokens live. */
+  signIn?: LocalSignInOptions
   idleTimeoutMs?: number
   maxLifetimeMs?: number
   /**
@@ -108,7 +114,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     posts: new PostMeter(),
   }
   const endpoints: Endpoints = {}
-  const devApi = options.tokens && new DevApi(state, options.tokens, endpoints)
+  // Made once the gateway's URL, the provider's issuer, is known.
+  let devApi: DevApi | undefined
 
   async function serveHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://gateway')
@@ -145,6 +152,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const address = server.address()
   const port = typeof address === 'object' && address !== null ? address.port : options.port
   const url = `http://127.0.0.1:${port}`
+  if (options.tokens) {
+    try {
+      const signIn = await startLocalSignIn(url, options.tokens.signingKey, options.signIn)
+      devApi = new DevApi(state, options.tokens, endpoints, signIn)
+    } catch (error) {
+      server.close()
+      throw error
+    }
+  }
 
   const webSocket = new WebSocketSide({
     state,

@@ -16,6 +16,7 @@ import {
 } from './emulators.js'
 import type { FunctionOutput } from './functions.js'
 import { type Gateway, startGateway } from './gateway.js'
+import { localIssuer } from './oidc/provider.js'
 import { ensureTable } from './table.js'
 import { startTtlSweeper } from './ttl-sweeper.js'
 
@@ -25,8 +26,9 @@ export interface LocalStackOptions {
   /** Port of the WebSocket gateway; 0 picks a free one. */
   port: number
   /**
-   * Where DynamoDB Local and the S3 emulator keep their data, and the dev tokens their signing key; one
-   * stack at a time (a lock file). In memory, keeping nothing, when undefined.
+   * Where DynamoDB Local and the S3 emulator keep their data, the dev tokens their signing key and the
+   * OpenID provider its accounts; one stack at a time (a lock file). In memory, keeping nothing, when
+   * undefined.
    */
   dataDir?: string
   idleTimeoutMs?: number
@@ -51,6 +53,8 @@ export interface LocalStackOptions {
   functionOutput?: FunctionOutput
   /** The AWS behaviours the gateway's access proxies reproduce: awsLikeBehaviours unless overridden. */
   aws?: Partial<AwsBehaviours>
+  /** How long the local OpenID provider's ID tokens live, in seconds: 15 minutes by default. */
+  idTokenLifetimeSeconds?: number
 }
 
 export interface LocalStack {
@@ -94,7 +98,10 @@ export const localFanOutPostsPerSecond = Math.round(
     awsAccountRequestRate,
 )
 
-/** The settings the local stack runs with: as deployed by default, with its own token issuer. */
+/**
+ * The settings the local stack runs with: as deployed by default, with its own token issuer (the OpenID
+ * provider at <gateway>/oidc, which /dev/token's tokens name too).
+ */
 export function localSettings(
   gatewayUrl: string,
   settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'fanOutPostsPerSecond' | 'rateLimits'> = {},
@@ -103,7 +110,7 @@ export function localSettings(
   return {
     ...defaultChatSettings,
     jwksUrl: `${gatewayUrl}/.well-known/jwks.json`,
-    jwtIssuer: devTokenClaims.issuer,
+    jwtIssuer: localIssuer(gatewayUrl),
     jwtAudience: devTokenClaims.audience,
     identityClaim: 'sub',
     ...(settings.fanOutSliceSize !== undefined && { fanOutSliceSize: settings.fanOutSliceSize }),
@@ -162,6 +169,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const gateway = await startGateway({
       port: options.port,
       tokens: await createDevTokens(dataDir && join(dataDir, dataDirFiles.signingKey)),
+      signIn: {
+        ...(dataDir && { accountsFile: join(dataDir, dataDirFiles.accounts) }),
+        ...(options.idTokenLifetimeSeconds && { idTokenLifetimeSeconds: options.idTokenLifetimeSeconds }),
+      },
       ...(options.idleTimeoutMs && { idleTimeoutMs: options.idleTimeoutMs }),
       ...(options.maxLifetimeMs && { maxLifetimeMs: options.maxLifetimeMs }),
       handlerEnvironment: (url) =>

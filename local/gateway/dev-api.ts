@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { identityPattern } from '@huddle/client/protocol'
 import { type DevTokens, explainRefusedToken } from '../dev-tokens.js'
 import { readJson, sendJson } from '../http.js'
+import type { LocalSignIn } from '../oidc/provider.js'
 import { WebApp } from '../web-app.js'
 import type { Endpoints } from './environment.js'
 import type { GatewayState } from './state.js'
@@ -10,9 +11,15 @@ import type { GatewayState } from './state.js'
 /** The largest body a /dev/ endpoint reads. */
 const devBodyBytes = 4096
 
+/** What the web chat reads at /config.json (web/config.ts): where to connect, and how to sign in. */
+export interface WebChatConfig {
+  websocketUrl: string
+  signIn?: { issuer: string; clientId: string; scope: string; identityClaim: 'sub' | 'cognito:username' }
+}
+
 /**
- * Dev mode's HTTP side: the web chat, the JWKS the authorizer verifies against, tokens and their check, and
- * the helpers tests and benchmarks use (connections, memory) and the faults they inject (posts that fail,
+ * Dev mode's HTTP side: the web chat and its configuration, the local OpenID provider (/oidc), the JWKS the
+ * authorizer verifies against, tokens and their check, and the helpers tests and benchmarks use (connections, memory) and the faults they inject (posts that fail,
  * worker invocations that fail or repeat, invocations that start late).
  */
 export class DevApi {
@@ -22,22 +29,31 @@ export class DevApi {
     private readonly state: GatewayState,
     private readonly tokens: DevTokens,
     private readonly endpoints: Endpoints,
+    private readonly signIn: LocalSignIn,
   ) {}
 
   /** Answers a dev-mode request; false when none of its endpoints is asked for. */
   async serve(request: IncomingMessage, response: ServerResponse, url: URL): Promise<boolean> {
     const { method } = request
     const path = url.pathname
-    // The web chat signs in with dev tokens, so it comes with dev mode.
+    // The web chat signs in at the local provider, so both come with dev mode.
     if ((method === 'GET' || method === 'HEAD') && this.webApp.has(path)) {
       if (!this.state.functions) sendJson(response, 503, { message: 'starting' })
       else await this.webApp.serve(path, method, response, this.endpoints.s3)
+      return true
+    }
+    if (await this.signIn.serve(request, response, path)) return true
+    if (method === 'GET' && path === '/config.json') {
+      response.setHeader('cache-control', 'no-store')
+      sendJson(response, 200, this.webChatConfig(request))
       return true
     }
     const devConnection = path.match(/^\/dev\/connections\/([^/]+)$/)
     if (method === 'GET' && path === '/.well-known/jwks.json') sendJson(response, 200, this.tokens.jwks)
     else if (method === 'POST' && path === '/dev/token') await this.issueToken(request, response)
     else if (method === 'POST' && path === '/dev/check-token') await this.checkToken(request, response)
+    else if (method === 'POST' && path === '/dev/id-token-lifetime')
+      await this.setIdTokenLifetime(request, response)
     else if (method === 'GET' && path === '/dev/connections') {
       sendJson(response, 200, { connectionIds: this.state.connections.idsOf(url.searchParams.get('sub')) })
     } else if (method === 'DELETE' && devConnection?.[1]) {
@@ -87,7 +103,43 @@ export class DevApi {
     if (expiresIn !== undefined && (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn))) {
       return sendJson(response, 400, { message: `expiresIn must be a number of seconds; ${usage}` })
     }
-    sendJson(response, 200, { token: await this.tokens.issue(sub, expiresIn) })
+    sendJson(response, 200, { token: await this.tokens.issue(sub, expiresIn, this.signIn.issuer) })
+  }
+
+  /**
+   * The web chat's configuration: its WebSocket at the host the page was loaded from (127.0.0.1 or
+   * localhost), and the local provider to sign in at.
+   */
+  private webChatConfig(request: IncomingMessage): WebChatConfig {
+    const host = request.headers.host ?? new URL(this.signIn.issuer).host
+    return {
+      websocketUrl: `ws://${host}`,
+      signIn: {
+        issuer: this.signIn.issuer,
+        clientId: this.signIn.clientId,
+        scope: this.signIn.scope,
+        identityClaim: 'sub',
+      },
+    }
+  }
+
+  /**
+   * How long the provider's ID tokens live from now on, in whole seconds: `sub`'s alone, or everyone's
+   * without it (a test that sees a token expire mid-session).
+   */
+  private async setIdTokenLifetime(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const usage = 'send {"seconds": <whole seconds, 1 or more>, "sub"?: "<identity>"}'
+    const input = await readJson(request, devBodyBytes)
+    if (!input.ok) return sendJson(response, 400, { message: `${input.problem}; ${usage}` })
+    const { seconds, sub } = input.value
+    if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1) {
+      return sendJson(response, 400, { message: usage })
+    }
+    if (sub !== undefined && (typeof sub !== 'string' || !identityPattern.test(sub))) {
+      return sendJson(response, 400, { message: `sub is not a valid identity; ${usage}` })
+    }
+    this.signIn.setIdTokenLifetime(seconds, sub)
+    response.writeHead(204).end()
   }
 
   /**
