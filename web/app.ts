@@ -13,13 +13,17 @@ import {
   localStorageCursorStore,
 } from '@huddle/client'
 import { workerMlsEngine } from '@huddle/client/mls-worker'
+import type { WebConfig } from './config.js'
 import { ConversationView } from './conversation.js'
 import { setUpCreateForm } from './create-group.js'
 import { DevicesPanel } from './devices.js'
 import { announce, byId, h } from './dom.js'
 import { describeError } from './errors.js'
 import { renderGroups, renderInvites } from './groups.js'
-import { devToken, explainConnectFailure, recentIdentities, rememberIdentity, subjectOf } from './session.js'
+import type { ProviderSession } from './provider-session.js'
+import { explainConnectFailure, subjectOf } from './session.js'
+import { SessionEnded, SignInError } from './sign-in.js'
+import { focusSignIn, startSignInScreen } from './sign-in-screen.js'
 
 const statusText: Record<ConnectionStatus, string> = {
   connecting: 'Connecting…',
@@ -36,6 +40,8 @@ interface Session {
   worker: Worker
   /** Lets go of this identity's keys, for another tab to take them. */
   releaseKeys: () => Promise<void>
+  /** The session at the OpenID provider, when signed in there (not with a pasted token). */
+  provider?: ProviderSession
   /** Joined groups, and pending invites, by gid. */
   groups: Map<string, ChatGroup>
   invites: Map<string, ChatGroup>
@@ -44,25 +50,23 @@ interface Session {
 }
 
 let session: Session | undefined
+/** /config.json: where to connect and where to sign in (web/config.ts). */
+let config: WebConfig = { websocketUrl: location.origin.replace(/^http/, 'ws') }
 
 const status = byId('status')
 const signInProblem = byId('sign-in-problem')
+const sessionProblem = byId('session-problem')
+/** The conversation open when the page was left, per identity, to reopen after a reload. */
+const openKey = (me: string) => `huddle.open.${me}`
 
 function showStatus(state: ConnectionStatus): void {
   status.dataset.state = state
   status.textContent = statusText[state]
 }
 
-let signingIn = false
-
-async function signIn(me: string, token: () => Promise<string>): Promise<void> {
-  if (signingIn) return
-  signingIn = true
-  try {
-    await connect(me, token)
-  } finally {
-    signingIn = false
-  }
+/** Connects with the provider session's ID tokens, renewed through its refresh token when they run out. */
+function connectAs(provider: ProviderSession): Promise<void> {
+  return connect(provider.identity, () => provider.token(), provider)
 }
 
 /**
@@ -90,8 +94,9 @@ async function holdKeys(me: string): Promise<{ held: boolean; release: () => Pro
 }
 
 /** Connects as `me` with tokens from `token` (asked again before every reconnect). */
-async function connect(me: string, token: () => Promise<string>): Promise<void> {
+async function connect(me: string, token: () => Promise<string>, provider?: ProviderSession): Promise<void> {
   signInProblem.textContent = ''
+  sessionProblem.textContent = ''
   showStatus('connecting')
   let last: string | undefined
   let client: ChatClient
@@ -109,9 +114,9 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
   try {
     let first: string | undefined = await token()
     last = first
-    client = await ChatClient.connect(location.origin.replace(/^http/, 'ws'), {
+    client = await ChatClient.connect(config.websocketUrl, {
       token: async () => {
-        const next = first ?? (await token())
+        const next = first ?? (await renewed(token))
         first = undefined
         last = next
         return next
@@ -132,10 +137,13 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     worker.terminate()
     await keys.release()
     showStatus('closed')
-    signInProblem.textContent =
-      last === undefined
-        ? `Could not get a token for “${me}”: ${describeError(error)}.`
-        : await explainConnectFailure(error, last)
+    if (error instanceof SignInError) signInProblem.textContent = error.message
+    else {
+      signInProblem.textContent =
+        last === undefined
+          ? `Could not get a token for “${me}”: ${describeError(error)}.`
+          : await explainConnectFailure(error, last)
+    }
     return
   }
   const chat = client.chat()
@@ -146,6 +154,7 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     chat,
     worker,
     releaseKeys: keys.release,
+    ...(provider && { provider }),
     groups: new Map(),
     invites: new Map(),
     unread: new Map(),
@@ -153,7 +162,10 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
   session = current
   client.onStatus((state) => {
     showStatus(state)
-    if (state === 'open') refreshSoon()
+    if (state === 'open') {
+      sessionProblem.textContent = ''
+      refreshSoon()
+    }
   })
   chat.onInvite((group) => {
     current.invites.set(group.gid, group)
@@ -204,7 +216,6 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
     announce(`${deleted.iss} deleted ${group?.name ?? deleted.gid}`)
   })
 
-  rememberIdentity(me)
   byId('me-name').textContent = `Signed in as ${me}`
   byId('me').hidden = false
   byId('sign-in').hidden = true
@@ -214,14 +225,38 @@ async function connect(me: string, token: () => Promise<string>): Promise<void> 
   await refreshGroups().catch((error: unknown) => {
     byId('invites-problem').textContent = `Could not list your groups: ${describeError(error)}.`
   })
+  // After a reload, the conversation that was open opens again.
+  const reopen = current.groups.get(localStorage.getItem(openKey(me)) ?? '')
+  if (session === current && reopen && !current.view) open(reopen)
 }
 
-async function signOut(): Promise<void> {
+/**
+ * A token for a reconnect, or why there is none: a provider that cannot be reached is said in the chat
+ * while the client keeps trying; a session the provider ended signs out, saying so on the sign-in screen.
+ */
+async function renewed(token: () => Promise<string>): Promise<string> {
+  try {
+    return await token()
+  } catch (error) {
+    if (error instanceof SessionEnded) void signOut(error.message, { revoke: false })
+    else {
+      const why = error instanceof Error ? error.message : String(error)
+      sessionProblem.textContent = `Could not renew your sign-in: ${why} Huddle keeps trying to reconnect.`
+    }
+    throw error
+  }
+}
+
+/** Ends the session: revokes the provider's refresh token (unless it is already refused) and forgets it. */
+async function signOut(problem = '', { revoke = true } = {}): Promise<void> {
   const ending = session
   session = undefined
   await ending?.client.close()
   ending?.worker.terminate()
   await ending?.releaseKeys()
+  if (revoke) await ending?.provider?.end()
+  sessionProblem.textContent = ''
+  signInProblem.textContent = problem
   byId('me').hidden = true
   byId('chat').hidden = true
   byId('sign-in').hidden = false
@@ -231,8 +266,7 @@ async function signOut(): Promise<void> {
   byId('invites').replaceChildren()
   byId('devices-section').hidden = true
   showStatus('closed')
-  showRecent()
-  byId('identity').focus()
+  focusSignIn()
 }
 
 /** Groups, invites and unread counts as the server has them. */
@@ -283,6 +317,7 @@ function open(group: ChatGroup): void {
   const view = new ConversationView(group, {
     me: current.me,
     back: () => {
+      localStorage.removeItem(openKey(current.me))
       closeConversation()
       renderLists()
       const button = byId('groups').querySelector<HTMLElement>(`[data-gid="${CSS.escape(group.gid)}"]`)
@@ -295,6 +330,7 @@ function open(group: ChatGroup): void {
     },
   })
   current.view = view
+  localStorage.setItem(openKey(current.me), group.gid)
   current.unread.set(group.gid, 0)
   byId('conversation').replaceChildren(view.element)
   document.body.dataset.view = 'conversation'
@@ -313,7 +349,10 @@ function forget(gid: string): void {
   session.groups.delete(gid)
   session.invites.delete(gid)
   session.unread.delete(gid)
-  if (session.view?.gid === gid) closeConversation()
+  if (session.view?.gid === gid) {
+    localStorage.removeItem(openKey(session.me))
+    closeConversation()
+  }
   renderLists()
 }
 
@@ -339,28 +378,6 @@ async function answerInvite(group: ChatGroup, accept: boolean): Promise<void> {
   }
 }
 
-function showRecent(): void {
-  const recent = recentIdentities()
-  byId('recent').hidden = recent.length === 0
-  byId('recent-list').replaceChildren(
-    ...recent.map((sub) => {
-      const button = h('button', { type: 'button', class: 'quiet' }, `Sign in as ${sub}`)
-      button.addEventListener('click', () => signIn(sub, () => devToken(sub)))
-      return h('li', {}, button)
-    }),
-  )
-}
-
-byId('identity-form').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const sub = byId<HTMLInputElement>('identity').value.trim()
-  void signIn(sub, () => devToken(sub))
-})
-byId('token-form').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const token = byId<HTMLTextAreaElement>('token').value.trim()
-  void signIn(subjectOf(token) ?? 'an unknown identity', async () => token)
-})
 byId('sign-out').addEventListener('click', () => void signOut())
 setUpCreateForm(
   () => session?.me ?? '',
@@ -374,5 +391,11 @@ setUpCreateForm(
     open(group)
   },
 )
-showRecent()
-byId('identity').focus()
+void startSignInScreen({
+  configured: (loaded) => {
+    config = loaded
+  },
+  connectAs,
+  connectWithToken: (token) => connect(subjectOf(token) ?? 'an unknown identity', async () => token),
+  signedIn: () => session !== undefined,
+})

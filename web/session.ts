@@ -1,37 +1,5 @@
 import { ChatError } from '@huddle/client'
 
-const recentKey = 'huddle.identities'
-const recentCount = 5
-
-/** The identities signed in with on this browser, latest first. */
-export function recentIdentities(): string[] {
-  try {
-    const saved: unknown = JSON.parse(localStorage.getItem(recentKey) ?? '[]')
-    return Array.isArray(saved) ? saved.filter((sub): sub is string => typeof sub === 'string') : []
-  } catch {
-    return []
-  }
-}
-
-export function rememberIdentity(sub: string): void {
-  const recent = [sub, ...recentIdentities().filter((other) => other !== sub)].slice(0, recentCount)
-  localStorage.setItem(recentKey, JSON.stringify(recent))
-}
-
-/** A token for any identity, signed by the local stack (POST /dev/token, same origin). */
-export async function devToken(sub: string): Promise<string> {
-  const response = await fetch('/dev/token', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub }),
-  })
-  const answer = (await response.json().catch(() => ({}))) as { token?: string; message?: string }
-  if (!response.ok || typeof answer.token !== 'string') {
-    throw new Error(answer.message ?? `the local stack answered ${response.status}`)
-  }
-  return answer.token
-}
-
 /** The identity a JWT names (its `sub`), read without verifying: only to show who is signed in. */
 export function subjectOf(token: string): string | undefined {
   try {

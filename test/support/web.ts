@@ -36,11 +36,53 @@ export async function openWebChat(browser: Browser, options: BrowserContextOptio
   return page
 }
 
-/** Signs in with a dev token, as someone typing their name would, and waits until it says it is connected. */
+/** The names this test file signed up at the local provider (each test's names are its own). */
+const signedUp = new Set<string>()
+
+/** The password the tests give `name`'s account. */
+export const passwordOf = (name: string): string => `secret for ${name}`
+
+/**
+ * Signs in through the local OpenID provider's pages, as a person would: a new name signs up, a known one
+ * signs in; a page whose session was kept (a second tab of the same browser) is signed in already. Waits
+ * until the web chat says it is connected.
+ */
 export async function signIn(page: Page, name: string): Promise<void> {
-  await page.getByLabel('Your name').fill(name)
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  const start = page.getByRole('button', { name: 'Sign in', exact: true })
+  const already = page.getByText(`Signed in as ${name}`, { exact: true })
+  await start.or(already).waitFor()
+  if (!(await already.isVisible())) {
+    await start.click()
+    await page.waitForURL(/\/oidc\/interaction\//)
+    if (signedUp.has(name)) await submitAccount(page, name, 'Sign in')
+    else {
+      await page.getByRole('link', { name: 'Create an account' }).click()
+      await submitAccount(page, name, 'Create account')
+      signedUp.add(name)
+    }
+  }
   await shows(page.getByRole('status'), 'Connected')
+}
+
+/** Makes the local provider's ID tokens for `sub` live `seconds` from now on (POST /dev/id-token-lifetime). */
+export async function setIdTokenLifetime(sub: string, seconds: number): Promise<void> {
+  const response = await fetch(`${httpUrl()}/dev/id-token-lifetime`, {
+    method: 'POST',
+    body: JSON.stringify({ sub, seconds }),
+  })
+  expect(response.status).toBe(204)
+}
+
+/** Fills the provider's sign-in or sign-up form and submits it with `button`. */
+export async function submitAccount(
+  page: Page,
+  name: string,
+  button: 'Sign in' | 'Create account',
+  password = passwordOf(name),
+): Promise<void> {
+  await page.getByLabel('User name').fill(name)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: button, exact: true }).click()
 }
 
 /** Waits until the element's visible text contains `text`. */

@@ -11,6 +11,7 @@ import {
   launchChromium,
   openWebChat,
   phone,
+  setIdTokenLifetime,
   shows,
   signIn,
   sunsetPng,
@@ -121,22 +122,25 @@ describe('the web chat, in Chromium', () => {
     const aliceClient = await ChatClient.connect(wsUrl(), { token: () => tokenFor(alice) })
     try {
       const b = await open(phone)
+      await setIdTokenLifetime(bob, 10)
       await signIn(b, bob)
       const group = await aliceClient.chat().invite(unique('night'), 'Night shift', [bob])
       await b.getByRole('button', { name: 'Accept invite to Night shift' }).click()
       await shows(b.getByRole('list', { name: 'Messages' }), 'You joined')
 
-      // The server closes the socket (as API Gateway does after 10 minutes idle, or on a deploy), and bob
-      // stays away while his tokens cannot be fetched: the app says it is reconnecting.
-      await b.route('**/dev/token', (route) => route.abort('internetdisconnected'))
+      // The server closes the socket (as API Gateway does after 10 minutes idle, or on a deploy), and bob's
+      // sign-in cannot be renewed meanwhile (his ID tokens live 10 s, so each connect renews one, and the
+      // provider cannot be reached): the app says it is reconnecting, and why.
+      await b.route('**/oidc/token', (route) => route.abort('internetdisconnected'))
       const listed = await fetch(`${httpUrl()}/dev/connections?sub=${bob}`)
       const { connectionIds } = (await listed.json()) as { connectionIds: string[] }
       expect(connectionIds).toHaveLength(1)
       for (const id of connectionIds) expect(await closeDevConnection(httpUrl(), id)).toBe(204)
       await shows(b.getByRole('status'), 'Reconnecting…')
+      await shows(b.getByRole('alert'), 'Could not renew your sign-in: Cannot reach the sign-in provider')
 
       await group.message('Sent while you were away')
-      await b.unroute('**/dev/token')
+      await b.unroute('**/oidc/token')
       await shows(b.getByRole('status'), 'Connected')
       await shows(b.getByRole('list', { name: 'Messages' }), 'Sent while you were away')
       expect(uncaughtErrors(b)).toEqual([])
@@ -351,16 +355,13 @@ describe('the web chat, in Chromium', () => {
   it('says why a token is refused: an expired one, and one that is not a JWT', async () => {
     const name = unique('carol')
     const page = await open(desktop)
-    // The local stack signs what it is asked for: here, a token that expired a minute ago.
-    await page.route('**/dev/token', (route) =>
-      route.continue({ postData: JSON.stringify({ sub: name, expiresIn: -60 }) }),
-    )
-    await page.getByLabel('Your name').fill(name)
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+    // A token the local stack signed, which expired a minute ago.
+    await page.getByText('Sign in with a token instead').click()
+    await page.getByLabel('Token (JWT)').fill(await tokenFor(name, -60))
+    await page.getByRole('button', { name: 'Sign in with this token' }).click()
     await shows(page.getByRole('alert'), /The server refused your token: the token expired \d+ s ago/)
     await shows(page.getByRole('status'), 'Not connected')
 
-    await page.getByText('Sign in with a token instead').click()
     await page.getByLabel('Token (JWT)').fill('not-a-token')
     await page.getByRole('button', { name: 'Sign in with this token' }).click()
     await shows(page.getByRole('alert'), 'The server refused your token: the token is not a JWT')
