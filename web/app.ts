@@ -251,10 +251,9 @@ async function renewed(token: () => Promise<string>): Promise<string> {
 async function signOut(problem = '', { revoke = true } = {}): Promise<void> {
   const ending = session
   session = undefined
-  await ending?.client.close()
-  ending?.worker.terminate()
-  await ending?.releaseKeys()
-  if (revoke) await ending?.provider?.end()
+  // The sign-in screen shows at once; signing in again waits until this session has let go of everything.
+  const ways = [byId<HTMLButtonElement>('sign-in-button'), byId<HTMLButtonElement>('token-submit')]
+  for (const way of ways) way.disabled = true
   sessionProblem.textContent = ''
   signInProblem.textContent = problem
   byId('me').hidden = true
@@ -266,7 +265,15 @@ async function signOut(problem = '', { revoke = true } = {}): Promise<void> {
   byId('invites').replaceChildren()
   byId('devices-section').hidden = true
   showStatus('closed')
-  focusSignIn()
+  try {
+    await ending?.client.close()
+    ending?.worker.terminate()
+    await ending?.releaseKeys()
+    if (revoke) await ending?.provider?.end()
+  } finally {
+    for (const way of ways) way.disabled = false
+    focusSignIn()
+  }
 }
 
 /** Groups, invites and unread counts as the server has them. */

@@ -50,7 +50,7 @@ export const passwordOf = (name: string): string => `secret for ${name}`
 export async function signIn(page: Page, name: string): Promise<void> {
   const start = page.getByRole('button', { name: 'Sign in', exact: true })
   const already = page.getByText(`Signed in as ${name}`, { exact: true })
-  await start.or(already).waitFor()
+  await start.or(already).filter({ visible: true }).waitFor()
   if (!(await already.isVisible())) {
     await start.click()
     await page.waitForURL(/\/oidc\/interaction\//)
