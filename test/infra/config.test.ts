@@ -215,15 +215,112 @@ describe('configuration', () => {
       ])
     })
 
-    it('in cdk.json: ci synthesizes offline with placeholders; prod says what it still needs', () => {
+    it('in cdk.json: ci synthesizes offline with its own user pool and the web chat; prod says what it still needs', () => {
       const fromCdkJson = (values: Record<string, unknown>) => (key: string) =>
         values[key] ?? cdkJson.context[key]
       const ci = readHuddleConfig(fromCdkJson({ stage: 'ci' }))
-      expect(ci.config).toMatchObject({ ...placeholderJwt, stageName: 'ci', removalPolicy: 'destroy' })
-      expect(ci.warnings).toHaveLength(1)
+      expect(ci.config).toMatchObject({
+        stageName: 'ci',
+        removalPolicy: 'destroy',
+        userPool: { callbackUrls: [] },
+        webChat: true,
+        identityClaim: 'cognito:username',
+      })
+      expect(ci.warnings).toEqual([])
       expect(() => readHuddleConfig(fromCdkJson({}))).toThrow(
         /jwksUrl, jwtIssuer, jwtAudience are not set for stage prod/,
       )
+    })
+  })
+
+  describe('the user pool and the web chat', () => {
+    const noJwt = { ...context, jwksUrl: undefined, jwtIssuer: undefined, jwtAudience: undefined }
+
+    it('take their settings from the stage; the pool names the identity claim itself', () => {
+      const { config, warnings } = configFor({
+        ...noJwt,
+        userPool: true,
+        webChat: 'true',
+        userPoolDomainPrefix: 'chat-example',
+        signInCallbackUrls: ['http://localhost:3001/', 'myapp://signed-in'],
+      })
+      expect(config).toMatchObject({
+        userPool: {
+          domainPrefix: 'chat-example',
+          callbackUrls: ['http://localhost:3001/', 'myapp://signed-in'],
+        },
+        webChat: true,
+        identityClaim: 'cognito:username',
+      })
+      expect(warnings).toEqual([])
+      expect(configFor(context).config).toMatchObject({ webChat: false })
+      expect(configFor(context).config.userPool).toBeUndefined()
+    })
+
+    it('refuse a stage that asks for the pool and names its own token settings, naming them', () => {
+      expect(problemsFor({ ...context, userPool: 'true' })).toEqual([
+        'stage prod asks for a user pool (userPool) and also names its own token settings (jwksUrl, jwtIssuer, ' +
+          'jwtAudience): the stack fills jwksUrl, jwtIssuer, jwtAudience and identityClaim from the pool. Remove ' +
+          'them under stages.prod in cdk.json or with -c, or remove userPool to keep your own provider',
+      ])
+      expect(problemsFor({ ...noJwt, userPool: 'true', identityClaim: 'sub' })).toEqual([
+        expect.stringContaining('own token settings (identityClaim)'),
+      ])
+      expect(problemsFor({ ...noJwt, userPool: 'true', allowPlaceholderAuth: 'true' })).toEqual([
+        expect.stringContaining('remove allowPlaceholderAuth'),
+      ])
+    })
+
+    it('refuse the pool’s keys without the pool, a domain prefix Cognito refuses, and callbacks it refuses', () => {
+      expect(
+        problemsFor({
+          ...context,
+          userPoolDomainPrefix: 'chat',
+          signInCallbackUrls: 'https://a.example.com/',
+        }),
+      ).toEqual([
+        expect.stringContaining('userPoolDomainPrefix only applies with userPool=true'),
+        expect.stringContaining('signInCallbackUrls only applies with userPool=true'),
+      ])
+      for (const prefix of ['Chat', 'my-aws-chat', '-chat', 'x'.repeat(64)]) {
+        expect(problemsFor({ ...noJwt, userPool: 'true', userPoolDomainPrefix: prefix }), prefix).toEqual([
+          expect.stringContaining('userPoolDomainPrefix must be 1-63 lowercase letters'),
+        ])
+      }
+      expect(
+        problemsFor({
+          ...noJwt,
+          userPool: 'true',
+          signInCallbackUrls: 'http://chat.example.com/,https://a.example.com/#x,nope',
+        }),
+      ).toEqual([
+        expect.stringContaining('"http://chat.example.com/" uses http:// on a host other than localhost'),
+        expect.stringContaining('"https://a.example.com/#x" may not have a #fragment'),
+        expect.stringContaining('"nope" is not a URL'),
+      ])
+    })
+
+    it('let the web chat sign in with a stage’s own provider only through a client whose tokens the authorizer takes', () => {
+      const own = { ...context, webChat: 'true', jwtAudience: 'client-1' }
+      expect(configFor({ ...own, signInClientId: 'client-1' }).config.signInClientId).toBe('client-1')
+      expect(problemsFor({ ...own, signInClientId: 'client-2' })).toEqual([
+        expect.stringContaining('signInClientId (client-2) differs from jwtAudience (client-1)'),
+      ])
+      expect(problemsFor({ ...context, signInClientId: 'client-1', jwtAudience: 'client-1' })).toEqual([
+        expect.stringContaining('set webChat=true or remove it'),
+      ])
+      expect(problemsFor({ ...noJwt, userPool: 'true', webChat: 'true', signInClientId: 'c' })).toEqual([
+        expect.stringContaining('with userPool the stack makes the client'),
+      ])
+    })
+
+    it('let a stage that keeps its data and whose only web app is the web chat name no other origin', () => {
+      const { corsOrigins, ...unnamed } = context
+      expect(configFor({ ...unnamed, webChat: 'true' }).config.corsOrigins).toEqual([])
+      expect(problemsFor({ ...unnamed, webChat: 'true', corsOrigins: '*' })).toEqual([
+        expect.stringContaining('lets web pages on any origin use its bucket'),
+      ])
+      expect(corsOrigins).toBeDefined()
     })
   })
 
