@@ -1,9 +1,15 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { App, Validations } from 'aws-cdk-lib'
+import { Template } from 'aws-cdk-lib/assertions'
+import { AwsSolutionsChecks } from 'cdk-nag'
 import { describe, expect, it } from 'vitest'
 import { readResults, renderResults, reportFile } from '../../bench/report.js'
+import { readHuddleConfig } from '../../lib/config.js'
+import { HuddleStack } from '../../lib/huddle-stack.js'
+import { cdkJson } from '../support/cdk-context.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -78,4 +84,50 @@ describe('docs', () => {
     const docs = (await pages()).filter((page) => page.startsWith('docs/'))
     expect(docs.filter((page) => !linked.has(page))).toEqual([])
   })
+
+  it('the deploy walk-through’s stage, added to cdk.json as README and deployment.md say, synthesizes with cdk-nag', async () => {
+    /** The first JSON block and the `cdk deploy` command under a page's heading. */
+    const walkThrough = async (page: string, heading: string) => {
+      const markdown = await readFile(join(root, page), 'utf8')
+      const section = markdown.slice(markdown.indexOf(heading))
+      const stage = section.match(/```json\n([\s\S]*?)```/)?.[1] ?? ''
+      const deploy = section.match(/npx cdk deploy -c stage=([\w-]+)/)?.[1]
+      return { stages: JSON.parse(`{${stage}}`) as Record<string, unknown>, deploy }
+    }
+    const readme = await walkThrough('README.md', '## Deploy: from `cdk deploy` to people chatting')
+    const guide = await walkThrough('docs/deployment.md', '## From `cdk deploy` to people chatting')
+    expect(readme).toEqual(guide)
+    const [name] = Object.keys(guide.stages)
+    expect(guide.deploy).toBe(name)
+
+    // cdk.json as the reader leaves it, and `-c stage=<name>`, as `cdk synth` reads them (bin/app.ts).
+    const context: Record<string, unknown> = {
+      ...cdkJson.context,
+      stages: { ...(cdkJson.context.stages as object), ...guide.stages },
+      stage: name,
+    }
+    const { config, warnings } = readHuddleConfig((key) => context[key])
+    expect(warnings).toEqual([])
+    const app = new App({
+      context: {
+        ...context,
+        'aws:cdk:bundling-stacks': [],
+        '@aws-cdk/core:failSynthOnValidationErrors': false,
+      },
+    })
+    const stack = new HuddleStack(app, `Huddle-${name}`, { config })
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app))
+    const assembly = app.synth()
+    const report = JSON.parse(readFileSync(join(assembly.directory, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { violations: { ruleName: string; severity: string }[] }[]
+    }
+    const errors = report.pluginReports
+      .flatMap((plugin) => plugin.violations)
+      .filter((v) => v.severity === 'error')
+    expect(errors.map((v) => v.ruleName)).toEqual([])
+    const template = Template.fromStack(stack)
+    template.resourceCountIs('AWS::Cognito::UserPool', 1)
+    template.resourceCountIs('AWS::CloudFront::Distribution', 1)
+    template.hasOutput('WebChatUrl', {})
+  }, 120_000)
 })
