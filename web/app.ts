@@ -20,6 +20,7 @@ import { DevicesPanel } from './devices.js'
 import { announce, byId, h } from './dom.js'
 import { describeError } from './errors.js'
 import { renderGroups, renderInvites } from './groups.js'
+import { holdKeys } from './key-lock.js'
 import type { ProviderSession } from './provider-session.js'
 import { explainConnectFailure, subjectOf } from './session.js'
 import { SessionEnded, SignInError } from './sign-in.js'
@@ -67,30 +68,6 @@ function showStatus(state: ConnectionStatus): void {
 /** Connects with the provider session's ID tokens, renewed through its refresh token when they run out. */
 function connectAs(provider: ProviderSession): Promise<void> {
   return connect(provider.identity, () => provider.token(), provider)
-}
-
-/**
- * Takes this identity's keys for this tab: two tabs using one IndexedDB store would act as one MLS device with
- * two diverging states, so only the tab holding the lock (until sign-out or close) takes part in encryption.
- */
-async function holdKeys(me: string): Promise<{ held: boolean; release: () => Promise<void> }> {
-  let letGo = () => {}
-  let answer: (held: boolean) => void = () => {}
-  const held = new Promise<boolean>((resolve) => {
-    answer = resolve
-  })
-  // Settles once the lock is released.
-  const request = navigator.locks.request(`huddle-keys.${me}`, { ifAvailable: true }, (lock) => {
-    answer(lock !== null)
-    return lock === null ? undefined : new Promise<void>((done) => (letGo = done))
-  })
-  return {
-    held: await held,
-    release: async () => {
-      letGo()
-      await request
-    },
-  }
 }
 
 /** Connects as `me` with tokens from `token` (asked again before every reconnect). */
@@ -160,11 +137,24 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     unread: new Map(),
   }
   session = current
+  let lastFailure = ''
+  client.onConnectionError((error) => {
+    // A token that could not be renewed is said by renewed(), in the provider's terms.
+    if (error.code === 'TOKEN_FAILED') return
+    lastFailure = error.message
+    sessionProblem.textContent = `Could not reconnect: ${error.message}. Huddle keeps trying.`
+  })
   client.onStatus((state) => {
     showStatus(state)
     if (state === 'open') {
       sessionProblem.textContent = ''
       refreshSoon()
+    }
+    // Closed by the client itself: it gave up (the server kept refusing the token).
+    if (state === 'closed' && session === current) {
+      void signOut(`The connection ended: ${lastFailure || 'the server refused it'}. Sign in again.`, {
+        revoke: false,
+      })
     }
   })
   chat.onInvite((group) => {
@@ -265,11 +255,13 @@ async function signOut(problem = '', { revoke = true } = {}): Promise<void> {
   byId('invites').replaceChildren()
   byId('devices-section').hidden = true
   showStatus('closed')
+  // Forgotten first, so that a reload right after signing out does not sign in again.
+  const ended = revoke ? ending?.provider?.end() : undefined
   try {
     await ending?.client.close()
     ending?.worker.terminate()
     await ending?.releaseKeys()
-    if (revoke) await ending?.provider?.end()
+    await ended
   } finally {
     for (const way of ways) way.disabled = false
     focusSignIn()

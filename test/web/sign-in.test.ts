@@ -106,8 +106,10 @@ describe('signing in to the web chat at the local OpenID provider, in Chromium',
     expect(refreshes.map((body) => body.get('grant_type'))).toEqual(['refresh_token'])
     expect(uncaughtErrors(page)).toEqual([])
 
-    // Signing out revokes the kept session: a reload then shows the sign-in screen.
+    // Signing out revokes the kept session: a reload then shows the sign-in screen. (Signing in again is
+    // offered once the old session is over.)
     await page.getByRole('button', { name: 'Sign out' }).click()
+    await expect.poll(() => page.getByRole('button', { name: 'Sign in', exact: true }).isEnabled()).toBe(true)
     await page.reload()
     await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor()
     expect(await page.getByText(`Signed in as ${alice}`).count()).toBe(0)
