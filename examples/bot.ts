@@ -1,16 +1,16 @@
 /**
  * The Self SDK group example as a program: joins every group it is invited to, says "hey!",
  * keeps each group's member list current, and prints every message.
- * Run `npm start`, then `npm run example:bot` (`-- --as <name>` for another identity than "bot").
+ * Run `npm start`, then `npm run example:bot` (`-- --as <name>` for another identity than "bot", or the one HUDDLE_TOKEN names).
  */
 import { parseArgs } from 'node:util'
 import type { ChatGroup } from '@huddle/client'
+import { textOf } from './chat-lines.js'
 import { connectAs, exitOnError, huddleUrls } from './support.js'
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { as: { type: 'string', default: 'bot' } } })
-  const me = values.as
-  const client = await connectAs(me)
+  const { values } = parseArgs({ options: { as: { type: 'string' } } })
+  const { client, me } = await connectAs(values.as, 'bot')
   const chat = client.chat()
   const groups = new Map<string, ChatGroup>()
 
@@ -37,10 +37,11 @@ async function main(): Promise<void> {
   })
 
   chat.onMessage((message) => {
-    console.log(`[${groups.get(message.gid)?.name ?? message.gid}] ${message.iss}: ${message.body}`)
+    console.log(`[${groups.get(message.gid)?.name ?? message.gid}] ${message.iss}: ${textOf(message)}`)
   })
 
   client.onStatus((status) => console.log(`(connection ${status})`))
+  client.onConnectionError((error) => console.error(`(connection: ${error.code}: ${error.message})`))
   console.log(
     `${me} is online at ${huddleUrls().ws} in ${groups.size} group(s); invite it to a group to talk. Ctrl-C quits.`,
   )

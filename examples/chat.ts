@@ -14,9 +14,8 @@ import {
   type ChatMessage,
   fileCursorStore,
   fileEncryptionStore,
-  type GroupChange,
-  type HistoryPage,
 } from '@huddle/client'
+import { describeChange, historyLine, Quotes, textOf } from './chat-lines.js'
 import { connectAs, ExampleError, exitOnError, huddleUrls, readImage } from './support.js'
 
 const help = `commands:
@@ -42,15 +41,14 @@ anything else is sent to the current group`
 
 /** Parses the options and connects; a failure ends the program with one line that says what to do. */
 async function start() {
-  const { values } = parseArgs({ options: { as: { type: 'string', default: process.env.USER ?? 'guest' } } })
-  const me = values.as
+  const { values } = parseArgs({ options: { as: { type: 'string' } } })
   // Positions are kept between runs, so what was said while this client was closed is shown when it starts.
   await mkdir('.huddle', { recursive: true })
   // So are this device's keys of end-to-end encrypted groups.
-  const client = await connectAs(me, {
+  const { client, me } = await connectAs(values.as, process.env.USER ?? 'guest', (me) => ({
     cursors: fileCursorStore(`.huddle/cursors-${me}.json`),
     encryption: { store: fileEncryptionStore(`.huddle/keys-${me}`) },
-  })
+  }))
   return { me, client, chat: client.chat() }
 }
 
@@ -91,6 +89,16 @@ function currentGroup(usage: string): ChatGroup | undefined {
 }
 
 updatePrompt()
+
+/** Messages seen so far, live and in history, so that a reply quotes the one it answers. */
+const quotes = new Quotes()
+
+/** What follows a message's sender: the message it answers, its text (or the mark), its files. */
+function messageLine(message: ChatMessage): string {
+  const line = `${quotes.replyOf(message)}: ${textOf(message)}${files(message)}`
+  quotes.seen(message)
+  return line
+}
 
 /** Every file seen so far, in messages and history: `/save <n>` downloads the n-th. */
 const attachments: ChatAttachment[] = []
@@ -151,12 +159,8 @@ chat.onLeave((iss, gid, event) => {
   show(event.by ? `* ${event.by} removed ${iss} from ${label(gid)}` : `* ${iss} left ${label(gid)}`)
   if (iss === me) forget(gid)
 })
-chat.onMessage((message) => {
-  show(
-    `${label(message.gid)} ${message.iss}${message.rid ? ' (reply)' : ''}: ${message.body}${files(message)}`,
-  )
-})
-chat.onEdit((edit) => show(`${label(edit.gid)} * ${edit.iss} edited a message: ${edit.body}`))
+chat.onMessage((message) => show(`${label(message.gid)} ${message.iss}${messageLine(message)}`))
+chat.onEdit((edit) => show(`${label(edit.gid)} * ${edit.iss} edited a message: ${textOf(edit)}`))
 chat.onDelete((deleted) => show(`${label(deleted.gid)} * ${deleted.iss} deleted a message`))
 chat.onChange((change, group) => {
   updatePrompt()
@@ -168,7 +172,13 @@ chat.onGroupDelete((deleted) => {
   show(`* ${deleted.iss} deleted ${label(deleted.gid)}`)
   forget(deleted.gid)
 })
-client.onStatus((status) => status !== 'closed' && show(`* connection ${status}`))
+let quitting = false
+client.onStatus((status) => {
+  if (status !== 'closed') return show(`* connection ${status}`)
+  // The client gave up (its token refused again and again): nothing more can be done in this session.
+  if (!quitting) process.exit(1)
+})
+client.onConnectionError((error) => show(`! connection: ${error.code}: ${error.message}`))
 
 const commands: Record<string, (args: string[]) => Promise<void> | void> = {
   async invite([gid, name, members, image]) {
@@ -218,6 +228,7 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     const name = words.join(' ')
     if (!name) return show('usage: /rename <name>')
     await group.update({ name })
+    updatePrompt()
     show(`* renamed the group to ${label(group.gid)}`)
   },
   async avatar([path]) {
@@ -310,7 +321,12 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
     const group = current ? groups.get(current) : undefined
     if (!group) return show('no current group: /switch <gid> first')
     const page = await group.history({ limit: Math.min(100, Math.max(1, Number(count) || 20)) })
-    show(page.events.reverse().map(describe).join('\n') || 'nothing yet')
+    show(
+      page.events
+        .reverse()
+        .map((event) => historyLine(event, messageLine))
+        .join('\n') || 'nothing yet',
+    )
     await group.markRead(page.head)
   },
   async attach([path, ...words]) {
@@ -352,50 +368,6 @@ const commands: Record<string, (args: string[]) => Promise<void> | void> = {
   },
 }
 
-/** One line per event of a history page (and one more per file of a message). */
-function describe(event: HistoryPage['events'][number]): string {
-  switch (event.type) {
-    case 'chat.message':
-      return `  ${event.iss}: ${event.deleted ? '(deleted)' : event.body}${event.edited ? ' (edited)' : ''}${files(event)}`
-    case 'chat.join':
-      return `  * ${event.iss} joined`
-    case 'chat.leave':
-      return event.by ? `  * ${event.by} removed ${event.iss}` : `  * ${event.iss} left`
-    case 'chat.edit':
-      return `  * ${event.iss} edited a message`
-    case 'chat.delete':
-      return `  * ${event.iss} deleted a message`
-    default:
-      return `  * ${describeChange(event)}`
-  }
-}
-
-/** An admin's change in words: who did what. */
-function describeChange(change: GroupChange): string {
-  switch (change.type) {
-    case 'chat.update': {
-      const what = [
-        change.name !== undefined && `renamed the group to "${change.name}"`,
-        change.image !== undefined && 'changed its avatar',
-        change.invites !== undefined &&
-          (change.invites === 'admins' ? 'let only admins invite' : 'let every member invite'),
-      ]
-      return `${change.iss} ${what.filter(Boolean).join(', ')}`
-    }
-    case 'chat.role': {
-      const role = change.role === 'admin' ? 'an admin' : 'a member'
-      // Without `by`, the server made the member joined the longest an admin when the last admin left.
-      return change.by
-        ? `${change.by} made ${change.iss} ${role}`
-        : `${change.iss} became ${role}, as the last admin left`
-    }
-    case 'chat.ban':
-      return `${change.by} banned ${change.iss}`
-    case 'chat.unban':
-      return `${change.by} unbanned ${change.iss}`
-  }
-}
-
 async function handle(line: string): Promise<void> {
   const text = line.trim()
   if (!text) return
@@ -426,6 +398,9 @@ rl.on('line', (line) => {
     )
     .finally(() => rl.prompt())
 })
-rl.on('close', () => void previous.then(() => client.close()).then(() => process.exit(0)))
+rl.on('close', () => {
+  quitting = true
+  void previous.then(() => client.close()).then(() => process.exit(0))
+})
 
 show(`${me} connected to ${huddleUrls().ws}. /help lists the commands.`)

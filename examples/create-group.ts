@@ -4,12 +4,13 @@
  * Without --image the avatar is a generated PNG. Run `npm run example:bot` first, so that someone joins.
  */
 import { parseArgs } from 'node:util'
+import { textOf } from './chat-lines.js'
 import { connectAs, ExampleError, exitOnError, readImage, solidPng } from './support.js'
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      as: { type: 'string', default: 'alice' },
+      as: { type: 'string' },
       gid: { type: 'string', default: `demo-${crypto.randomUUID().slice(0, 8)}` },
       name: { type: 'string', default: 'Demo group' },
       members: { type: 'string', default: 'bot' },
@@ -17,16 +18,17 @@ async function main(): Promise<void> {
       wait: { type: 'string', default: '30' },
     },
   })
-  const { as: me, gid, name } = values
+  const { gid, name } = values
   const waitSeconds = Number(values.wait)
   if (!(waitSeconds > 0))
     throw new ExampleError(`--wait ${values.wait}: give the seconds to wait, such as 30`)
-  const members = values.members.split(',').filter((member) => member && member !== me)
-  if (members.length === 0) throw new ExampleError('--members: name someone to invite, such as --members bot')
   const avatar = values.image ? await readImage(values.image) : solidPng(64, [46, 139, 87])
 
-  const client = await connectAs(me)
+  const { client, me } = await connectAs(values.as, 'alice')
   try {
+    const members = values.members.split(',').filter((member) => member && member !== me)
+    if (members.length === 0)
+      throw new ExampleError('--members: name someone to invite, such as --members bot')
     const chat = client.chat()
     const hello = `hello from ${me}`
     const joined: string[] = []
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
     })
     chat.onMessage((message) => {
       if (message.gid !== gid) return
-      console.log(`[${name}] ${message.iss}${message.rid ? ' (reply)' : ''}: ${message.body}`)
+      console.log(`[${name}] ${message.iss}${message.rid ? ' (reply)' : ''}: ${textOf(message)}`)
       spoke.add(message.iss)
     })
 

@@ -2,10 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { basename, extname, resolve } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { type Avatar, ChatClient, ChatError, type ConnectOptions } from '@huddle/client'
-import { fetchDevToken } from '../local/dev-tokens.js'
+import { ExampleError, examplesTokens, type TokenOrigin } from './tokens.js'
 
-/** A failure the user can fix: its message says in one line what failed and what to do. */
-export class ExampleError extends Error {}
+export { ExampleError } from './tokens.js'
 
 /** One Huddle address in both forms: HTTP for `/dev/token`, WebSocket for the client. */
 export interface HuddleUrls {
@@ -37,27 +36,46 @@ export function huddleUrls(env: NodeJS.ProcessEnv = process.env): HuddleUrls {
 }
 
 /**
- * Connects as `identity`: with HUDDLE_TOKEN when set (a deployed stack), else with a fresh dev token per
- * connect. A failure to connect becomes an ExampleError that names the address and what to do.
+ * Connects as the identity `--as` names (`asked`), or the one the token names, or `fallback`: with
+ * HUDDLE_TOKEN (fixed), HUDDLE_TOKEN_COMMAND (run before every connect) or a fresh dev token per connect. A
+ * token that names someone else than `--as` stops it before it connects, as does any failure to connect: an
+ * ExampleError that names the address and what to do.
  */
 export async function connectAs(
-  identity: string,
-  options: Partial<ConnectOptions> = {},
-): Promise<ChatClient> {
+  asked: string | undefined,
+  fallback: string,
+  options: Partial<ConnectOptions> | ((me: string) => Partial<ConnectOptions>) = {},
+): Promise<{ client: ChatClient; me: string }> {
   const urls = huddleUrls()
-  const fixed = process.env.HUDDLE_TOKEN
+  const tokens = await examplesTokens(asked ?? fallback, urls.http)
+  if (asked !== undefined && tokens.identity !== undefined && tokens.identity !== asked) {
+    throw new ExampleError(
+      `the token names ${tokens.identity}, not ${asked}: drop --as or use ${asked}'s token`,
+    )
+  }
+  const me = asked ?? tokens.identity ?? fallback
   try {
-    return await ChatClient.connect(urls.ws, {
-      token: fixed || (() => fetchDevToken(urls.http, identity)),
-      ...options,
-    })
+    const extra = typeof options === 'function' ? options(me) : options
+    const client = await ChatClient.connect(urls.ws, { token: tokens.source, ...extra })
+    return { client, me }
   } catch (error) {
-    throw await explainConnectFailure(error, urls, Boolean(fixed))
+    throw await explainConnectFailure(error, urls, tokens.origin)
   }
 }
 
-async function explainConnectFailure(error: unknown, { http, ws }: HuddleUrls, fixedToken: boolean) {
-  if (!(error instanceof ChatError && error.code === 'CONNECT_FAILED')) return error
+async function explainConnectFailure(error: unknown, { http, ws }: HuddleUrls, origin: TokenOrigin) {
+  if (!(error instanceof ChatError)) return error
+  if (error.code === 'TOKEN_REFUSED') {
+    const refused = {
+      HUDDLE_TOKEN: `${ws} refused HUDDLE_TOKEN (401): set it to a valid, unexpired JWT from the stack's issuer, or unset it for a local stack`,
+      HUDDLE_TOKEN_COMMAND: `${ws} refused the token HUDDLE_TOKEN_COMMAND printed (401): make it print a valid, unexpired JWT from the stack's issuer`,
+      dev: `${ws} refused the dev token from ${http} (401): is another program on that port?`,
+    }
+    return new ExampleError(refused[origin])
+  }
+  // The dev token is fetched over HTTP first: a stack that is not running fails there.
+  const devTokenFailed = error.code === 'TOKEN_FAILED' && origin === 'dev'
+  if (!devTokenFailed && error.code !== 'CONNECT_FAILED') return error
   const answers = await fetch(http, { signal: AbortSignal.timeout(5000) }).then(
     () => true,
     () => false,
@@ -67,16 +85,9 @@ async function explainConnectFailure(error: unknown, { http, ws }: HuddleUrls, f
       `nothing answers at ${http}: start the stack with \`npm start\` (it prints its address), or point PORT or HUDDLE_URL at it`,
     )
   }
-  if (/\b401\b/.test(error.message)) {
+  if (devTokenFailed) {
     return new ExampleError(
-      fixedToken
-        ? `${ws} refused HUDDLE_TOKEN (401): set it to a valid, unexpired JWT from the stack's issuer, or unset it for a local stack`
-        : `${ws} refused the dev token from ${http} (401): is another program on that port?`,
-    )
-  }
-  if (!fixedToken && error.message.includes('/dev/token')) {
-    return new ExampleError(
-      `${http} gives no dev tokens (a deployed stack?): set HUDDLE_TOKEN to a JWT from its issuer (${error.message})`,
+      `${http} gives no dev tokens (a deployed stack?): set HUDDLE_TOKEN to a JWT from its issuer, or HUDDLE_TOKEN_COMMAND to a command that prints one (${error.message})`,
     )
   }
   return new ExampleError(`cannot connect to ${ws}: ${error.message}`)

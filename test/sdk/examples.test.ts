@@ -4,9 +4,13 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { decodeJwt } from 'jose'
 import { afterAll, describe, expect, it, vi } from 'vitest'
+import { unreadableMark } from '../../examples/chat-lines.js'
 import { huddleUrls, solidPng } from '../../examples/support.js'
-import { httpUrl, unique } from '../support/huddle.js'
+import { device } from '../support/encrypted.js'
+import { httpUrl, tokenFor, unique } from '../support/huddle.js'
+import { cutConnections, waitFor } from '../support/sdk.js'
 
 /** An example running as its own process, as `npm run` runs it, with everything it prints. */
 function run(example: string, args: string[], env: Record<string, string> = {}) {
@@ -89,6 +93,9 @@ describe('the examples', () => {
     type(alices, '/rename Club Deluxe')
     await printed(alices, '* renamed the group to [Club Deluxe]')
     await printed(bobs, `[Club Deluxe] * ${alice} renamed the group to "Club Deluxe"`)
+    // The prompt names the current group by its new name, after one's own rename and another admin's.
+    await printed(alices, `[Club Deluxe] ${alice}> `)
+    await printed(bobs, `[Club Deluxe] ${bob}> `)
     type(alices, `/avatar ${image}`)
     await printed(alices, '* [Club Deluxe] has a new avatar: http')
     await printed(bobs, `[Club Deluxe] * ${alice} changed its avatar`)
@@ -163,6 +170,78 @@ describe('the examples', () => {
     await printed(alices, `[Sealed] ${bob}: read you`)
     for (const who of [alices, bobs]) who.child.stdin.end()
     for (const who of [alices, bobs]) expect((await who.exited).code).toBe(0)
+  })
+
+  it('mark encrypted messages the terminal client cannot read, live, quoted in a reply and in history', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')]
+    const gid = unique('term')
+    const alices = await device(alice)
+    const [bobs] = await terminals(bob)
+    const group = await alices.chat.invite(gid, 'Sealed', [bob], undefined, { encrypted: true })
+    await group.message('before you joined')
+    await printed(bobs, `* invited to [Sealed] (${gid})`)
+    type(bobs, `/join ${gid}`)
+    await waitFor(() => expect(alices.joins).toContain(`${bob} joined ${gid}`))
+    await group.message('can you read this?')
+    await printed(bobs, `[Sealed] ${alice}: can you read this?`)
+    // That message's ciphertext with its last byte changed: no device can open it, as if damaged on the way.
+    const { events } = await alices.client.request('history', { gid, limit: 1 })
+    const cipher = Buffer.from(String(events[0] && 'cipher' in events[0] ? events[0].cipher : ''), 'base64')
+    cipher.writeUInt8(cipher.readUInt8(cipher.length - 1) ^ 1, cipher.length - 1)
+    const damaged = crypto.randomUUID()
+    await alices.client.request('message', { gid, jti: damaged, body: '', cipher: cipher.toString('base64') })
+    await group.message('about that', { rid: damaged })
+    await printed(bobs, `[Sealed] ${alice}: ${unreadableMark}\n`)
+    await printed(bobs, `[Sealed] ${alice} (reply to ${alice}: "${unreadableMark}"): about that`)
+    type(bobs, '/history')
+    await printed(bobs, `  ${alice}: ${unreadableMark}\n`)
+    await printed(bobs, `  ${alice} (reply to ${alice}: "${unreadableMark}"): about that`)
+    bobs.child.stdin.end()
+    expect((await bobs.exited).code).toBe(0)
+    expect(bobs.output.stdout).not.toMatch(new RegExp(`${alice}: \n`))
+  })
+
+  it('take the token from HUDDLE_TOKEN_COMMAND before every connect, and say which command failed', async () => {
+    const bot = unique('bot')
+    const dir = await mkdtemp(join(tmpdir(), 'huddle-'))
+    const token = await tokenFor(bot)
+    await writeFile(join(dir, 'token'), `${token}\n`)
+    const command = `echo run >> ${join(dir, 'runs')}; cat ${join(dir, 'token')}`
+    const botRun = run('bot', [], { HUDDLE_TOKEN_COMMAND: command })
+    running.push(botRun.child)
+    await printed(botRun, `${bot} is online at ws://`)
+    await cutConnections(bot)
+    await printed(botRun, '(connection open)')
+    expect(await readFile(join(dir, 'runs'), 'utf8')).toBe('run\nrun\n')
+    botRun.child.kill('SIGINT')
+    const { stdout, stderr } = await botRun.exited
+    expect(stdout + stderr).not.toContain(token)
+
+    const failing = await run('bot', [], { HUDDLE_TOKEN_COMMAND: 'echo no such user >&2; exit 3' }).exited
+    expect(failing).toMatchObject({ code: 1, stdout: '' })
+    expect(failing.stderr).toBe(
+      'bot: HUDDLE_TOKEN_COMMAND (echo no such user >&2; exit 3) exited with code 3: no such user: run it by hand to see why, then fix it (or set HUDDLE_TOKEN)\n',
+    )
+  })
+
+  it('refuse --as that disagrees with the token, and take the identity from the token without it', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')]
+    const token = await tokenFor(alice)
+    const refused = await run('chat', ['--as', bob], { HUDDLE_TOKEN: token }).exited
+    expect(refused).toMatchObject({ code: 1, stdout: '' })
+    expect(refused.stderr).toBe(
+      `chat: the token names ${alice}, not ${bob}: drop --as or use ${bob}'s token\n`,
+    )
+    const byClaim = await run('chat', ['--as', bob], { HUDDLE_TOKEN: token, HUDDLE_IDENTITY_CLAIM: 'aud' })
+      .exited
+    expect(byClaim.stderr).toBe(
+      `chat: the token names ${decodeJwt(token).aud}, not ${bob}: drop --as or use ${bob}'s token\n`,
+    )
+    const chat = run('chat', [], { HUDDLE_TOKEN: token })
+    running.push(chat.child)
+    await printed(chat, `${alice} connected to ws://`)
+    chat.child.stdin.end()
+    expect((await chat.exited).code).toBe(0)
   })
 
   it('say in one line what failed and what to do, and exit non-zero', async () => {
