@@ -5,8 +5,10 @@ import {
   type Settings,
   settings,
 } from '../lambdas/settings.js'
+import { checkSignIn, type UserPoolConfig } from './sign-in-config.js'
 
 export { maxFanOutSliceSize } from '../lambdas/settings.js'
+export type { UserPoolConfig } from './sign-in-config.js'
 
 /** What a deployment varies besides the functions' settings: the stage, its throttle, data and alarms. */
 export interface DeploymentConfig {
@@ -33,14 +35,6 @@ export interface DeploymentConfig {
   webChat: boolean
   /** With the stage's own provider: the public client the deployed web chat signs in with. */
   signInClientId?: string
-}
-
-/** What a stage says about the user pool the stack creates for it. */
-export interface UserPoolConfig {
-  /** The hosted sign-in domain's prefix; the stack makes one from the stage and the account without it. */
-  domainPrefix?: string
-  /** Where the pool may send a signed-in (or signed-out) user besides the deployed web chat. */
-  callbackUrls: string[]
 }
 
 /** Everything a deployment may vary: the selected stage's settings from cdk.json, with `-c` overrides. */
@@ -316,8 +310,19 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
     )
   }
 
-  const signIn = readSignIn(
-    { setting, text, userPool, webChat, jwtAudience: token.values.jwtAudience, where },
+  const signIn = checkSignIn(
+    {
+      userPool,
+      webChat,
+      poolKeysSet: (['userPoolDomainPrefix', 'signInCallbackUrls'] as const).filter((key) =>
+        isSet(setting(key)),
+      ),
+      callbackUrls: readList(setting('signInCallbackUrls')) ?? [],
+      ...optional('domainPrefix', text('userPoolDomainPrefix')),
+      ...optional('signInClientId', text('signInClientId')),
+      jwtAudience: token.values.jwtAudience,
+      where,
+    },
     problems,
   )
 
@@ -346,85 +351,6 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return { config, warnings }
-}
-
-const domainPrefixPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
-
-/** The user pool's and the web chat's sign-in keys, each checked against the others. */
-function readSignIn(
-  stage: {
-    setting: (key: StageSettingKey) => unknown
-    text: (key: StageSettingKey) => string | undefined
-    userPool: boolean
-    webChat: boolean
-    jwtAudience: string
-    where: string
-  },
-  problems: string[],
-): Pick<DeploymentConfig, 'userPool' | 'signInClientId'> {
-  const { setting, text, userPool, webChat, where } = stage
-  const domainPrefix = text('userPoolDomainPrefix')
-  const callbackUrls = readList(setting('signInCallbackUrls')) ?? []
-  const signInClientId = text('signInClientId')
-  if (!userPool) {
-    const poolOnly = (['userPoolDomainPrefix', 'signInCallbackUrls'] as const).filter((key) =>
-      isSet(setting(key)),
-    )
-    for (const key of poolOnly) {
-      problems.push(`${key} only applies with userPool=true: set userPool or remove ${key} ${where}`)
-    }
-  }
-  if (
-    domainPrefix !== undefined &&
-    (!domainPrefixPattern.test(domainPrefix) || /aws|amazon|cognito/.test(domainPrefix))
-  ) {
-    problems.push(
-      `userPoolDomainPrefix must be 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen ` +
-        `and without aws, amazon or cognito, got ${JSON.stringify(domainPrefix)}`,
-    )
-  }
-  for (const url of callbackUrls) {
-    const problem = callbackUrlProblem(url)
-    if (problem) problems.push(`signInCallbackUrls: ${JSON.stringify(url)} ${problem}`)
-  }
-  if (signInClientId !== undefined) {
-    if (userPool) {
-      problems.push(
-        `signInClientId names your own provider's client; with userPool the stack makes the client: remove it ${where}`,
-      )
-    } else if (!webChat) {
-      problems.push(
-        `signInClientId is the deployed web chat's client: set webChat=true or remove it ${where}`,
-      )
-    } else if (signInClientId !== stage.jwtAudience) {
-      problems.push(
-        `signInClientId (${signInClientId}) differs from jwtAudience (${stage.jwtAudience}): the web chat sends the ID ` +
-          "token, whose aud is the client's id, so the authorizer would refuse it. Set jwtAudience to the client id " +
-          where,
-      )
-    }
-  }
-  return {
-    ...(userPool
-      ? { userPool: { ...(domainPrefix === undefined ? {} : { domainPrefix }), callbackUrls } }
-      : {}),
-    ...(signInClientId === undefined || userPool ? {} : { signInClientId }),
-  }
-}
-
-/** Why Cognito would refuse an address to send a user back to, or undefined when it takes it. */
-function callbackUrlProblem(url: string): string | undefined {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return 'is not a URL (e.g. https://chat.example.com/ or http://localhost:3001/)'
-  }
-  if (parsed.hash !== '') return 'may not have a #fragment'
-  if (parsed.protocol === 'http:' && parsed.hostname !== 'localhost') {
-    return 'uses http:// on a host other than localhost: use https://'
-  }
-  return undefined
 }
 
 /**
@@ -484,6 +410,10 @@ function isHttpsUrl(value: string): boolean {
   } catch {
     return false
   }
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [key in K]?: string } {
+  return value === undefined ? {} : ({ [key]: value } as { [key in K]: string })
 }
 
 function readList(value: unknown): string[] | undefined {

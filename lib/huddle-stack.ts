@@ -40,12 +40,11 @@ import {
   workers,
 } from '../lambdas/routes.js'
 import { settingsEnvironment } from '../lambdas/settings.js'
-import { allowAvatarOrigins, avatarCorsRule } from './avatar-cors.js'
+import { avatarCorsRule } from './avatar-cors.js'
 import type { HuddleConfig } from './config.js'
 import { HandlerFunction } from './handler-function.js'
 import { HuddleMonitoring, type MonitoredFunction, type MonitoredWorker } from './monitoring.js'
-import { HuddleUserPool, signInScopes, userPoolOrigins } from './user-pool.js'
-import { WebChatSite } from './web-chat-site.js'
+import { addSignInAndWebChat } from './sign-in-and-web-chat.js'
 
 /** The stack's inputs: the validated configuration from bin/app.ts. */
 export interface HuddleStackProps extends StackProps {
@@ -157,42 +156,13 @@ export class HuddleStack extends Stack {
     }
     if (config.apiGatewayLogsRole) stage.node.addDependency(this.apiGatewayLogsRole())
 
-    // The web chat first: the user pool sends users back to it, and its policy names the pool's origins.
-    const site = config.webChat
-      ? new WebChatSite(this, 'WebChat', {
-          websocketOrigin: `wss://${api.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
-          bucketOrigin: `https://${bucket.bucketName}.s3.${this.region}.${this.urlSuffix}`,
-          signInOrigins: config.userPool
-            ? userPoolOrigins(this, config.stageName, config.userPool)
-            : config.signInClientId
-              ? [new URL(config.jwtIssuer).origin]
-              : [],
-        })
-      : undefined
-    const userPool = config.userPool
-      ? new HuddleUserPool(this, 'UserPool', {
-          stageName: config.stageName,
-          config: config.userPool,
-          ...(site && { webChatUrl: site.url }),
-          removalPolicy,
-        })
-      : undefined
-    if (site) {
-      allowAvatarOrigins(this, bucket, [...config.corsOrigins, site.origin])
-      site.deploy({
-        websocketUrl: stage.url,
-        ...(userPool
-          ? { signIn: userPool.signInSettings() }
-          : config.signInClientId && {
-              signIn: {
-                issuer: config.jwtIssuer,
-                clientId: config.signInClientId,
-                scope: signInScopes,
-                identityClaim: config.identityClaim,
-              },
-            }),
-      })
-    }
+    const poolTokens = addSignInAndWebChat(this, {
+      config,
+      apiId: api.apiId,
+      stage,
+      avatars: bucket,
+      removalPolicy,
+    })
 
     const monitored: MonitoredFunction[] = []
     const authorizerFunction = new HandlerFunction(this, 'AuthorizerHandler', {
@@ -200,7 +170,7 @@ export class HuddleStack extends Stack {
       removalPolicy,
       timeout: Duration.seconds(authorizer.timeoutSeconds),
       // With a user pool, the pool's issuer, keys and client; otherwise the stage's own.
-      environment: settingsEnvironment('authorizer', { ...config, ...userPool?.tokenSettings() }),
+      environment: settingsEnvironment('authorizer', { ...config, ...poolTokens }),
     }).function
     monitored.push({ label: 'authorizer', function: authorizerFunction, alarmOnErrors: false })
     const connectAuthorizer = new WebSocketLambdaAuthorizer('ConnectAuthorizer', authorizerFunction, {
