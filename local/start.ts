@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import {
   awsBehaviourVariables,
   behavioursFromEnvironment,
@@ -19,6 +20,17 @@ for (const stream of [process.stdout, process.stderr]) stream.on('error', () => 
 async function main(): Promise<void> {
   const inMemory = process.argv.includes('--in-memory')
   const port = Number(process.env.PORT ?? 3001)
+  // Before anything starts: a taken port found after the emulators started would leave them to stop again.
+  if (port !== 0 && !(await portIsFree(port))) {
+    const free = await freePortAfter(port)
+    const huddle = await isHuddle(port)
+    console.error(
+      huddle
+        ? `Huddle could not start: port ${port} is in use by another Huddle local stack (http://127.0.0.1:${port}): use that one, or stop it; for a second one, run PORT=${free} HUDDLE_DATA_DIR=.huddle-${free} npm start`
+        : `Huddle could not start: port ${port} is in use; run PORT=${free} npm start`,
+    )
+    process.exit(1)
+  }
   const dataDir = inMemory ? undefined : (process.env.HUDDLE_DATA_DIR ?? '.huddle')
   // The origins a browser app may upload avatars from, as the deployed bucket's corsOrigins (all by default);
   // a list given always lets in the web chat this stack serves.
@@ -78,6 +90,40 @@ Huddle is running locally${dataDir ? ` (data in ${dataDir}/)` : ' (in memory)'}.
 Ctrl-C stops it.`)
 }
 
+/** Whether the gateway could listen on `port` (on 127.0.0.1, as it does). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+/** Whether a Huddle local stack answers on `port` (its /health), which holds its data folder too. */
+async function isHuddle(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) })
+    const body = (await response.json()) as { status?: unknown }
+    return body.status === 'ok' || body.status === 'starting'
+  } catch {
+    return false
+  }
+}
+
+/** The first free port of the next twenty, else one the system picks. */
+async function freePortAfter(port: number): Promise<number> {
+  for (let next = port + 1; next <= Math.min(port + 20, 65_535); next++)
+    if (await portIsFree(next)) return next
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
 /**
  * npm and npx forward SIGINT and SIGTERM to the script, but not SIGHUP: `kill -HUP` of `npm start` would
  * leave this process (and its emulators) running. So it also stops when the process that launched it is
@@ -116,7 +162,8 @@ function launcherChain(): number[] {
 
 main().catch((error) => {
   console.error(`Huddle could not start: ${error instanceof Error ? error.message : error}`)
+  // Taken between the check and the gateway's start.
   if (String(error).includes('EADDRINUSE'))
-    console.error('The port is taken: set PORT to another one (PORT=3002 npm start).')
+    console.error('The port was taken meanwhile: run npm start again, or set PORT to another one.')
   process.exit(1)
 })

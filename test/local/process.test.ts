@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { type AddressInfo, connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,10 +29,10 @@ interface Running {
 }
 
 /** Starts the local stack; resolves once it prints where it runs, rejects if it exits first. */
-function npmStart(): Promise<Running> {
+function npmStart(port = 0): Promise<Running> {
   const child = spawn('npx', ['tsx', 'local/start.ts'], {
     cwd: root,
-    env: { ...process.env, HUDDLE_DATA_DIR: dataDir, PORT: '0' },
+    env: { ...process.env, HUDDLE_DATA_DIR: dataDir, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   started.push(child)
@@ -97,6 +97,44 @@ async function expectAllStopped(running: Running): Promise<void> {
 describe.runIf(process.platform === 'linux')('npm start', () => {
   let first: Running
   let token: string
+
+  it('refuses a port in use before anything starts, and names one that is free', async () => {
+    const listen = (port: number) =>
+      new Promise<Server | undefined>((resolve) => {
+        const server = createServer()
+        server.once('error', () => resolve(undefined))
+        server.listen(port, '127.0.0.1', () => resolve(server))
+      })
+    const taken = await listen(0)
+    if (!taken) throw new Error('no port to take')
+    const { port } = taken.address() as AddressInfo
+    // The next port too, where it can be had: the advice must skip it.
+    const next = await listen(port + 1)
+    try {
+      const failed = await npmStart(port).then(
+        () => undefined,
+        (error: unknown) => error as StartFailed,
+      )
+      expect(failed?.code).toBe(1)
+      const advice = new RegExp(
+        `^Huddle could not start: port ${port} is in use; run PORT=(\\d+) npm start$`,
+        'm',
+      )
+      const suggested = Number(advice.exec(failed?.output ?? '')?.[1])
+      expect(failed?.output).toMatch(advice)
+      expect([port, port + 1]).not.toContain(suggested)
+      const free = await listen(suggested)
+      expect(free).toBeDefined()
+      free?.close()
+      // Nothing was started: no emulator, no lock on the data folder.
+      expect(failed?.output).not.toMatch(/DynamoDB|S3/)
+      expect(dynamoDbLocals()).toEqual([])
+      expect(existsSync(join(dataDir, 'local-stack.lock'))).toBe(false)
+    } finally {
+      taken.close()
+      next?.close()
+    }
+  }, 60_000)
 
   it('takes over a stale lock, and refuses a second start over the same data folder', async () => {
     const gone = spawnSync(process.execPath, ['-e', '']).pid
