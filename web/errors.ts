@@ -16,6 +16,10 @@ export function describeError(error: unknown): string {
       return 'the server did not answer in time; check the connection and try again'
     case 'CLOSED':
       return 'you are signed out'
+    case 'TOKEN_REFUSED':
+      return 'the server refused your sign-in; sign in again'
+    case 'TOKEN_FAILED':
+      return `your sign-in could not be renewed (${error.message})`
     case 'UPLOAD_FAILED':
       return `the avatar could not be uploaded (${error.message}); try again or pick another image`
     default:

@@ -36,6 +36,7 @@ declare module 'oidc-provider' {
     type: string
     body: unknown
     status: number
+    set(header: string, value: string): void
   }
 
   export interface ErrorOut {

@@ -70,22 +70,29 @@ export function problemPage(title: string, message: string): string {
   return page(title, `<p class="problem" role="alert">${escapeHtml(message)}</p>`, {})
 }
 
-/** Sends a page with a policy that allows its own style, and forms to `formOrigins` only. */
-export function sendPage(
-  response: ServerResponse,
-  status: number,
-  html: string,
-  formOrigins: string[],
-): void {
-  response.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
+/**
+ * The headers every provider page is sent with: no script at all, its own style only, and forms that may
+ * end only at the provider and at `formOrigins` (a sign-in's last redirect is to the web chat).
+ */
+export function pageHeaders(formOrigins: string[]): Record<string, string> {
+  return {
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
     'content-security-policy':
       `default-src 'none'; style-src 'sha256-${styleHash}'; img-src data:; ` +
       `form-action ${["'self'", ...formOrigins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`,
-  })
+  }
+}
+
+/** Sends a provider page with its headers (pageHeaders). */
+export function sendPage(
+  response: ServerResponse,
+  status: number,
+  html: string,
+  formOrigins: string[],
+): void {
+  response.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...pageHeaders(formOrigins) })
   response.end(html)
 }
 

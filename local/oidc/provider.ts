@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { JWK } from 'jose'
 import { type Accounts, openAccounts } from './accounts.js'
 import { interactionPath, SignInPages } from './interactions.js'
-import { problemPage } from './pages.js'
+import { pageHeaders, problemPage } from './pages.js'
 import { memoryAdapter } from './store.js'
 
 /** Where the provider is mounted in the gateway; its issuer is the gateway's URL and this path. */
@@ -92,6 +92,7 @@ export async function startLocalSignIn(
     clientBasedCORS: (_ctx, origin, client) =>
       client.redirectUris.some((uri) => new URL(uri).origin === origin),
     renderError: async (ctx, out) => {
+      for (const [name, value] of Object.entries(pageHeaders(webChatOrigins))) ctx.set(name, value)
       ctx.type = 'html'
       ctx.body = problemPage(
         'Sign-in failed',
