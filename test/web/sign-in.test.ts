@@ -146,6 +146,30 @@ describe('signing in to the web chat at the local OpenID provider, in Chromium',
     await page.context().close()
   })
 
+  it('ends a session the provider no longer renews at the sign-in screen, saying so', async () => {
+    const alice = unique('alice')
+    // Her ID tokens live 10 s, so her next reconnect needs the refresh token.
+    await setIdTokenLifetime(alice, 10)
+    const first = await openWebChat(browser, desktop)
+    await signIn(first, alice)
+    // A second tab of the same browser takes the kept session over (its refresh rotates the token), and
+    // signs out there: the refresh token is revoked.
+    const second = await first.context().newPage()
+    await second.goto(httpUrl())
+    await signIn(second, alice)
+    await second.getByRole('button', { name: 'Sign out' }).click()
+    await expect
+      .poll(() => second.getByRole('button', { name: 'Sign in', exact: true }).isEnabled())
+      .toBe(true)
+
+    expect(await cutConnections(alice)).toBe(1)
+    await shows(first.getByRole('alert'), 'Your session has ended')
+    await first.getByRole('button', { name: 'Sign in', exact: true }).waitFor()
+    await shows(first.getByRole('status'), 'Not connected')
+    expect(uncaughtErrors(first)).toEqual([])
+    await first.context().close()
+  })
+
   it('says so when sign-in is cancelled, a password is wrong, or the provider names another issuer', async () => {
     const carol = unique('carol')
     const page = await openWebChat(browser, phone)
