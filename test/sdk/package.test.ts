@@ -98,6 +98,7 @@ describe('the @huddle/client tarball, installed in a project of its own', () => 
   let root: string
   let nodeProject: string
   let browserProject: string
+  let helloProject: string
   let packed: { filename: string; files: { path: string }[] }
 
   beforeAll(async () => {
@@ -115,10 +116,14 @@ describe('the @huddle/client tarball, installed in a project of its own', () => 
 
     nodeProject = join(root, 'node-app')
     browserProject = join(root, 'browser-app')
+    helloProject = join(root, 'hello')
     const nodeTypes = JSON.parse(
       await readFile(join(repoRoot, 'node_modules/@types/node/package.json'), 'utf8'),
     )
+    const tsx = JSON.parse(await readFile(join(repoRoot, 'node_modules/tsx/package.json'), 'utf8'))
     await Promise.all([
+      // docs/sdk.md's quick start: the SDK and tsx installed side by side, hello.ts as the page has it.
+      setUp(helloProject, [tarball, `tsx@${tsx.version}`], { 'hello.ts': (await quickStart()).program }),
       setUp(nodeProject, [tarball, `@types/node@${nodeTypes.version}`], {
         'app.ts': nodeApp,
         'tsconfig.json': {
@@ -211,6 +216,21 @@ describe('the @huddle/client tarball, installed in a project of its own', () => 
     expect(refused).toEqual(['1 TS2724', '2 TS2322', '3 TS2345', '4 TS2345'])
   })
 
+  it("runs docs/sdk.md's quick start with npx tsx where npm may not prompt, printing what the page shows", async () => {
+    const run = await exec('npx', ['tsx', 'hello.ts'], helloProject, {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      HUDDLE_URL: inject('httpUrl'),
+      // npx may not ask to install anything: it must run the tsx installed beside the SDK.
+      npm_config_yes: 'false',
+    })
+    expect(run, run.stderr).toMatchObject({ code: 0 })
+    const { output } = await quickStart()
+    // The page says the first two lines may come in either order.
+    const sortFirstTwo = (lines: string[]) => [...lines.slice(0, 2).sort(), ...lines.slice(2)]
+    expect(sortFirstTwo(run.stdout.trim().split('\n'))).toEqual(sortFirstTwo(output))
+  })
+
   it('runs the app against the local stack, over ws (as on Node 20) and over the global WebSocket', async () => {
     const app = join(nodeProject, 'out/app.js')
     expect(existsSync(app), 'the type check emits the app').toBe(true)
@@ -237,6 +257,15 @@ describe('the @huddle/client tarball, installed in a project of its own', () => 
     })
   })
 })
+
+/** docs/sdk.md's quick start: the program it says to save as hello.ts, and the lines it says it prints. */
+async function quickStart(): Promise<{ program: string; output: string[] }> {
+  const page = await readFile(join(repoRoot, 'docs/sdk.md'), 'utf8')
+  const program = /save this as `hello\.ts`[\s\S]*?```ts\n([\s\S]*?)```/.exec(page)?.[1]
+  const output = /It prints what bob and alice see[\s\S]*?```\n([\s\S]*?)```/.exec(page)?.[1]
+  if (!program || !output) throw new Error('docs/sdk.md no longer has the quick start this test runs')
+  return { program, output: output.trim().split('\n') }
+}
 
 /** A fresh npm project outside the repository, with `packages` installed from the npm cache. */
 async function setUp(dir: string, packages: string[], files: Record<string, string | object>): Promise<void> {
