@@ -321,6 +321,7 @@ export function readHuddleConfig(context: ContextReader): ConfigResult {
       ...optional('domainPrefix', text('userPoolDomainPrefix')),
       ...optional('signInClientId', text('signInClientId')),
       jwtAudience: token.values.jwtAudience,
+      stageName,
       where,
     },
     problems,

@@ -20,6 +20,7 @@ export interface SignInKeys {
   callbackUrls: string[]
   signInClientId?: string
   jwtAudience: string
+  stageName: string
   /** Where the stage's settings are, for the messages. */
   where: string
 }
@@ -34,6 +35,13 @@ export function checkSignIn(
     for (const key of keys.poolKeysSet) {
       problems.push(`${key} only applies with userPool=true: set userPool or remove ${key} ${where}`)
     }
+  }
+  const refusedWord = /aws|amazon|cognito/.exec(keys.stageName.toLowerCase())?.[0]
+  if (userPool && domainPrefix === undefined && refusedWord !== undefined) {
+    problems.push(
+      `the user pool's sign-in domain would be huddle-${keys.stageName.toLowerCase()}-<account id>, and Cognito refuses ` +
+        `a prefix containing ${refusedWord}: set userPoolDomainPrefix ${where}`,
+    )
   }
   if (
     domainPrefix !== undefined &&

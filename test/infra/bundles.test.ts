@@ -61,6 +61,28 @@ function synthesizedBundles(): Map<string, string> {
   return bundles
 }
 
+/** The user pool's pre-sign-up trigger's bundle in cdk.out (the ci stage has the pool), by its construct's path. */
+function signUpBundle(): string | undefined {
+  const manifest = JSON.parse(readFileSync(join(cdkOut, 'manifest.json'), 'utf8')) as Manifest
+  for (const artifact of Object.values(manifest.artifacts)) {
+    const templateFile = artifact.properties?.templateFile
+    if (artifact.type !== 'aws:cloudformation:stack' || !templateFile) continue
+    const template = JSON.parse(readFileSync(join(cdkOut, templateFile), 'utf8')) as Template
+    for (const resource of Object.values(template.Resources)) {
+      const path = String(resource.Metadata?.['aws:cdk:path'] ?? '')
+      const asset = resource.Metadata?.['aws:asset:path']
+      if (
+        resource.Type === 'AWS::Lambda::Function' &&
+        path.includes('/UserPool/SignUpHandler/') &&
+        typeof asset === 'string'
+      ) {
+        return join(cdkOut, asset, 'index.mjs')
+      }
+    }
+  }
+  return undefined
+}
+
 describe.skipIf(!synthesized && !underNpmTest)('the bundles that ship', () => {
   let gateway: Gateway
   let bundles: Map<string, string>
@@ -89,6 +111,20 @@ describe.skipIf(!synthesized && !underNpmTest)('the bundles that ship', () => {
     const handlers = [authorizer.handler, ...routes.map((r) => r.handler), ...workers.map((w) => w.handler)]
     expect([...bundles.keys()].sort()).toEqual([...handlers].sort())
     for (const bundle of bundles.values()) expect(bundle.startsWith(cdkOut)).toBe(true)
+  })
+
+  it('include the pre-sign-up trigger, which refuses a user name that is no identity and confirms the others', async () => {
+    const bundle = signUpBundle()
+    expect(
+      bundle,
+      'cdk.out has no sign-up trigger: does the ci stage in cdk.json set userPool?',
+    ).toBeDefined()
+    const { handler } = (await import(bundle as string)) as {
+      handler: (event: unknown) => Promise<{ response: { autoConfirmUser: boolean } }>
+    }
+    const event = (userName: string) => ({ userName, triggerSource: 'PreSignUp_SignUp', response: {} })
+    expect((await handler(event('alice'))).response.autoConfirmUser).toBe(true)
+    await expect(handler(event('Alice Smith'))).rejects.toThrow(/lowercase letters/)
   })
 
   it('connect, upload an avatar, invite, join and message against the emulators', async () => {

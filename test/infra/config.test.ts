@@ -282,6 +282,12 @@ describe('configuration', () => {
         expect.stringContaining('userPoolDomainPrefix only applies with userPool=true'),
         expect.stringContaining('signInCallbackUrls only applies with userPool=true'),
       ])
+      expect(problemsFor({ ...noJwt, userPool: 'true', stage: 'amazon-demo' })).toEqual([
+        expect.stringContaining('Cognito refuses a prefix containing amazon: set userPoolDomainPrefix'),
+      ])
+      expect(
+        problemsFor({ ...noJwt, userPool: 'true', stage: 'amazon-demo', userPoolDomainPrefix: 'chat' }),
+      ).toEqual([])
       for (const prefix of ['Chat', 'my-aws-chat', '-chat', 'x'.repeat(64)]) {
         expect(problemsFor({ ...noJwt, userPool: 'true', userPoolDomainPrefix: prefix }), prefix).toEqual([
           expect.stringContaining('userPoolDomainPrefix must be 1-63 lowercase letters'),
