@@ -1,6 +1,7 @@
 import type { AckResults, Action, ChatEvent, Requests } from './protocol.js'
 
-/** Where a connection is: 'reconnecting' after a drop, 'open' once connected again, 'closed' after close(). */
+/** Where a connection is: 'reconnecting' after a drop, 'open' once connected again, 'closed' after close() or
+ * once a ChatClient gives up (its token refused at two reconnects in a row). */
 export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
 /** How a request is sent. `once`: a CONFLICT is final, for a request the caller must make anew when another
