@@ -1,9 +1,10 @@
 /** A stage's optional user pool and deployed web chat, on the synthesized template; and a stage without them. */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { App } from 'aws-cdk-lib'
+import { App, Validations } from 'aws-cdk-lib'
 import { Match, Template } from 'aws-cdk-lib/assertions'
 import type { PreSignUpTriggerEvent } from 'aws-lambda'
+import { AwsSolutionsChecks } from 'cdk-nag'
 import { describe, expect, it } from 'vitest'
 import { handler as preSignUp, userNameProblem } from '../../lambdas/handlers/sign-up.js'
 import { settings } from '../../lambdas/settings.js'
@@ -19,11 +20,43 @@ import {
 } from '../support/cdk-context.js'
 import { rendered } from '../support/stack-template.js'
 
-/** Synthesizes a stage (without bundling) and keeps its assembly, where config.json's asset is written. */
+/**
+ * Synthesizes a stage (without bundling) with cdk-nag, findings reported rather than thrown, and keeps its
+ * assembly, where config.json's asset and the validation report are written.
+ */
 function synthesize(values: Record<string, unknown>) {
-  const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } })
+  const app = new App({
+    context: {
+      ...cdkJson.context,
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/core:failSynthOnValidationErrors': false,
+    },
+  })
   const stack = new HuddleStack(app, 'Huddle', { config: readHuddleConfig((key) => values[key]).config })
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app))
   const directory = app.synth().directory
+  const nagErrors = () =>
+    (
+      JSON.parse(readFileSync(join(directory, 'validation-report.json'), 'utf8')) as {
+        pluginReports: { violations: { ruleName: string; severity: string }[] }[]
+      }
+    ).pluginReports
+      .flatMap((plugin) => plugin.violations)
+      .filter((v) => v.severity === 'error')
+      .map((v) => v.ruleName)
+  /** The rules acknowledged anywhere in the app, without their findings' details. */
+  const acknowledged = () =>
+    new Set(
+      app.node
+        .findAll()
+        .flatMap((construct) => construct.node.metadata)
+        .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .flatMap((entry) => Object.entries(entry.data as Record<string, string>))
+        .map(([id, reason]) => {
+          expect(reason.length, id).toBeGreaterThan(20)
+          return id.replace(/^[A-Za-z]+::/, '').replace(/\[.*$/, '')
+        }),
+    )
   const template = Template.fromStack(stack)
   const resources = template.toJSON().Resources as Record<string, Resource>
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type)
@@ -53,7 +86,7 @@ function synthesize(values: Record<string, unknown>) {
     }
     throw new Error('no source of the deployment holds config.json')
   }
-  return { template, resources, ofType, only, configJson }
+  return { template, resources, ofType, only, configJson, nagErrors, acknowledged }
 }
 
 const ownJwt = { jwksUrl: undefined, jwtIssuer: undefined, jwtAudience: undefined }
@@ -61,7 +94,7 @@ const region = 'AWS::Region'
 const suffix = 'AWS::URLSuffix'
 
 describe('a stage with the user pool and the web chat', () => {
-  const { template, resources, ofType, only, configJson } = synthesize({
+  const { template, resources, ofType, only, configJson, nagErrors, acknowledged } = synthesize({
     ...context,
     ...ownJwt,
     stage: 'demo',
@@ -244,6 +277,28 @@ describe('a stage with the user pool and the web chat', () => {
       },
     ])
     expect(cors.Properties.Update).toEqual(cors.Properties.Create)
+  })
+
+  it('passes cdk-nag, acknowledging only the reviewed rules, each with its reason', () => {
+    expect(nagErrors()).toEqual([])
+    expect([...acknowledged()].sort()).toEqual([
+      'AwsSolutions-APIG1',
+      'AwsSolutions-APIG4',
+      // The CloudFront distribution: default certificate, no geo restriction, WAF or standard logs.
+      'AwsSolutions-CFR1',
+      'AwsSolutions-CFR2',
+      'AwsSolutions-CFR3',
+      'AwsSolutions-CFR4',
+      // The pool: MFA offered, not required; the Essentials plan.
+      'AwsSolutions-COG2',
+      'AwsSolutions-COG8',
+      // The CDK's own deployment handlers' roles and runtime.
+      'AwsSolutions-IAM4',
+      'AwsSolutions-IAM5',
+      'AwsSolutions-L1',
+      'AwsSolutions-S1',
+      'AwsSolutions-SQS3',
+    ])
   })
 
   it('prints the web chat’s URL, the pool, its client, its sign-in pages and its issuer', () => {
