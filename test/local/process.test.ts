@@ -160,7 +160,8 @@ describe.runIf(process.platform === 'linux')('npm start', () => {
   }, 60_000)
 
   it('keeps dev tokens valid across a restart, and stops everything on SIGHUP', async () => {
-    const again = await npmStart()
+    // On the same port, as `npm start` always runs: the tokens' issuer is the stack's own address.
+    const again = await npmStart(Number(new URL(first.url).port))
     expect(await handshakeStatus(`${again.url.replace('http', 'ws')}/?token=${token}`)).toBe(101)
     // npm and npx do not forward SIGHUP: the stack stops because its launcher is gone.
     again.child.kill('SIGHUP')
