@@ -37,6 +37,17 @@ describe('ChatClient token renewal and connection errors (fake sockets)', () => 
     expect(client.status).toBe('open')
   })
 
+  it('catches up after the move, for an event a fan-out sent to the old connection after it closed', async () => {
+    const { client, net, first } = await connected({ renewConnectionMs: 20, deliveredReceipts: false })
+    client.chat()
+    await vi.waitFor(() => expect(first.frame(0).action).toBe('sync'))
+    first.ack(0, { iss: 'me', invites: 0, groups: [] })
+    const second = await net.socket(1)
+    second.open()
+    await vi.waitFor(() => expect(second.frame(0).action).toBe('sync'))
+    expect(first.sent).toHaveLength(1)
+  })
+
   it('sends the request in flight again on the new socket when the old one is cut before its reply', async () => {
     const { client, net, first } = await connected({ renewConnectionMs: 20 })
     const inFlight = client.request('groups', {})
