@@ -119,7 +119,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
       signInProblem.textContent =
         last === undefined
           ? `Could not get a token for “${me}”: ${describeError(error)}.`
-          : await explainConnectFailure(error, last)
+          : await explainConnectFailure(error, last, config.websocketUrl)
     }
     return
   }

@@ -19,7 +19,11 @@ type TokenVerdict = { accepted: true; sub: string } | { accepted: false; reason:
  * Why a connection could not be made, in words a user can act on. A browser's WebSocket never sees the
  * handshake's 401, so the local stack is asked (POST /dev/check-token) whether and why it refuses the token.
  */
-export async function explainConnectFailure(error: unknown, token: string | undefined): Promise<string> {
+export async function explainConnectFailure(
+  error: unknown,
+  token: string | undefined,
+  server: string,
+): Promise<string> {
   if (!(error instanceof ChatError && error.code === 'CONNECT_FAILED') || token === undefined) {
     return `Could not connect: ${error instanceof Error ? error.message : String(error)}.`
   }
@@ -36,5 +40,5 @@ export async function explainConnectFailure(error: unknown, token: string | unde
   if (verdict?.accepted === true) {
     return 'The server accepts your token but the connection failed. Is the local stack still running? Try again.'
   }
-  return `Could not connect to ${location.host}: the server is not reachable, or it refused your token. Check that \`npm start\` is running, then try again.`
+  return `Could not connect to ${new URL(server).host}: the server is not reachable, or it refused your token. Check your connection (locally, that \`npm start\` is running), then try again.`
 }

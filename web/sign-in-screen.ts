@@ -56,6 +56,8 @@ export async function startSignInScreen(app: SignInHandlers): Promise<void> {
   app.configured(config)
   const { signIn } = config
   byId('provider-sign-in').hidden = !signIn
+  // Without a provider, a pasted token is the only way in: shown open.
+  byId<HTMLDetailsElement>('token-sign-in').open = !signIn
   byId('sign-in-button').addEventListener('click', () => {
     if (signIn) void oneStep(() => startSignIn(signIn))
   })
