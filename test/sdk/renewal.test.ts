@@ -1,4 +1,4 @@
-import type { ChatError } from '@huddle/client'
+import { ChatClient, type ChatError } from '@huddle/client'
 import { describe, expect, it, vi } from 'vitest'
 import { connected } from './fake-network.js'
 
@@ -115,5 +115,13 @@ describe('ChatClient token renewal and connection errors (fake sockets)', () => 
       'closed',
     ])
     expect(net.sockets).toHaveLength(3)
+  })
+
+  it('rejects a URL that is no WebSocket URL with CONNECT_FAILED, quoting no token', async () => {
+    const attempt = ChatClient.connect('localhost:3001', { token: 'secret-token' })
+    await expect(attempt).rejects.toMatchObject({
+      code: 'CONNECT_FAILED',
+      message: 'localhost:3001 is not a WebSocket URL: give a ws:// or wss:// one',
+    })
   })
 })

@@ -60,9 +60,17 @@ export function openSocket(
   { url, WebSocket, timeoutMs, receive, opened }: SocketTarget,
   token: string,
 ): Promise<void> {
-  const address = new URL(url)
-  address.searchParams.set('token', token)
-  const socket = new WebSocket(address.toString())
+  let socket: SocketLike
+  try {
+    const address = new URL(url)
+    address.searchParams.set('token', token)
+    socket = new WebSocket(address.toString())
+  } catch {
+    // Not the error's own words: they may quote the URL, token included.
+    return Promise.reject(
+      new ChatError('CONNECT_FAILED', `${placeOf(url)} is not a WebSocket URL: give a ws:// or wss:// one`),
+    )
+  }
   return new Promise((resolve, reject) => {
     let failure = ''
     let settled = false
@@ -142,14 +150,9 @@ export function handshakeFailure(url: string, failure: string, code: number): Ch
   )
 }
 
-/** The URL without its query string, which may hold a token. */
+/** The URL without its query string, which may hold a token, nor a trailing `/`. */
 function placeOf(url: string): string {
-  try {
-    const { protocol, host, pathname } = new URL(url)
-    return `${protocol}//${host}${pathname === '/' ? '' : pathname}`
-  } catch {
-    return 'the server'
-  }
+  return url.replace(/[?#].*$/s, '').replace(/\/$/, '')
 }
 
 /** The message of an Error or of a `ws` error event; a browser's error event carries none. */
