@@ -9,6 +9,8 @@ export const dataDirFiles = {
   signingKey: 'dev-signing-key.json',
   /** The local OpenID provider's accounts (user names and scrypt hashes of their passwords), mode 0600. */
   accounts: 'accounts.json',
+  /** The local OpenID provider's grants and refresh tokens, so that a sign-in outlives a restart (0600). */
+  signInState: 'sign-in-state.json',
 } as const
 
 /** Another live process holds the data folder. */

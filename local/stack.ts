@@ -170,7 +170,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       port: options.port,
       tokens: await createDevTokens(dataDir && join(dataDir, dataDirFiles.signingKey)),
       signIn: {
-        ...(dataDir && { accountsFile: join(dataDir, dataDirFiles.accounts) }),
+        ...(dataDir && {
+          accountsFile: join(dataDir, dataDirFiles.accounts),
+          stateFile: join(dataDir, dataDirFiles.signInState),
+        }),
         ...(options.idTokenLifetimeSeconds && { idTokenLifetimeSeconds: options.idTokenLifetimeSeconds }),
       },
       ...(options.idleTimeoutMs && { idleTimeoutMs: options.idleTimeoutMs }),

@@ -4,7 +4,7 @@ import type { JWK } from 'jose'
 import { type Accounts, openAccounts } from './accounts.js'
 import { interactionPath, SignInPages } from './interactions.js'
 import { pageHeaders, problemPage } from './pages.js'
-import { memoryAdapter } from './store.js'
+import { providerStore } from './store.js'
 
 /** Where the provider is mounted in the gateway; its issuer is the gateway's URL and this path. */
 export const oidcMount = '/oidc'
@@ -21,6 +21,8 @@ export const defaultIdTokenLifetimeSeconds = 15 * 60
 export interface LocalSignInOptions {
   /** Where accounts are kept (the data folder's accounts file); in memory when undefined. */
   accountsFile?: string
+  /** Where the provider keeps its grants and refresh tokens across restarts; in memory when undefined. */
+  stateFile?: string
   /** How long an ID token lives, in seconds (15 minutes by default). */
   idTokenLifetimeSeconds?: number
 }
@@ -69,8 +71,7 @@ export async function startLocalSignIn(
         id_token_signed_response_alg: 'ES256',
       },
     ],
-    // Kept for this run only: a restart asks users to sign in again.
-    adapter: memoryAdapter(),
+    adapter: await providerStore(options.stateFile),
     jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },

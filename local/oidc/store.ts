@@ -1,3 +1,5 @@
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises'
+
 /** What oidc-provider keeps of an artefact (a session, a code, a refresh token…). */
 export type Payload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string }
 
@@ -19,12 +21,13 @@ export interface ProviderAdapter {
 }
 
 /**
- * One provider's artefacts in memory, each until it expires: unlike the library's own adapter (one LRU of
- * 1,000 entries shared by every provider in the process), a busy test run never evicts a live refresh token,
- * and two gateways in one process keep theirs apart.
+ * One provider's artefacts, each until it expires, in memory and, with `file`, also written there (JSON,
+ * mode 0600, a moment after each change), so that refresh tokens outlive a restart of the stack. Unlike
+ * the library's own adapter (one LRU of 1,000 entries shared by every provider in the process), a busy test
+ * run never evicts a live refresh token, and two gateways in one process keep theirs apart.
  */
-export function memoryAdapter(): new (model: string) => ProviderAdapter {
-  const entries = new Map<string, Entry>()
+export async function providerStore(file?: string): Promise<new (model: string) => ProviderAdapter> {
+  const entries = file ? await readEntries(file) : new Map<string, Entry>()
   const live = (key: string): Entry | undefined => {
     const entry = entries.get(key)
     if (entry && entry.expiresAt <= Date.now()) {
@@ -37,6 +40,26 @@ export function memoryAdapter(): new (model: string) => ProviderAdapter {
     const now = Date.now()
     for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
   }
+  let saving: ReturnType<typeof setTimeout> | undefined
+  let written = Promise.resolve()
+  /** Writes the live entries soon: one write for a burst of changes. */
+  const changed = () => {
+    if (!file || saving) return
+    saving = setTimeout(() => {
+      saving = undefined
+      sweep()
+      const text = JSON.stringify(Object.fromEntries(entries))
+      written = written
+        .then(async () => {
+          const temporary = `${file}.${process.pid}.tmp`
+          await writeFile(temporary, text, { mode: 0o600 })
+          await chmod(temporary, 0o600)
+          await rename(temporary, file)
+        })
+        .catch(() => {})
+    }, 50)
+    saving.unref()
+  }
   let writes = 0
   return class MemoryAdapter implements ProviderAdapter {
     constructor(private readonly model: string) {}
@@ -48,8 +71,10 @@ export function memoryAdapter(): new (model: string) => ProviderAdapter {
     async upsert(id: string, payload: Payload, expiresIn?: number): Promise<void> {
       // Expired entries go every thousand writes, so memory follows what is live.
       if (++writes % 1000 === 0) sweep()
-      const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : Number.POSITIVE_INFINITY
+      // Kept a year at most: JSON has no Infinity.
+      const expiresAt = Date.now() + (expiresIn ?? 365 * 24 * 60 * 60) * 1000
       entries.set(this.key(id), { payload: { ...payload }, expiresAt })
+      changed()
     }
 
     async find(id: string): Promise<Payload | undefined> {
@@ -67,14 +92,17 @@ export function memoryAdapter(): new (model: string) => ProviderAdapter {
     async consume(id: string): Promise<void> {
       const entry = live(this.key(id))
       if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000)
+      changed()
     }
 
     async destroy(id: string): Promise<void> {
       entries.delete(this.key(id))
+      changed()
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
       for (const [key, entry] of entries) if (entry.payload.grantId === grantId) entries.delete(key)
+      changed()
     }
 
     private findWhere(test: (payload: Payload) => boolean): Payload | undefined {
@@ -85,5 +113,21 @@ export function memoryAdapter(): new (model: string) => ProviderAdapter {
       }
       return undefined
     }
+  }
+}
+
+async function readEntries(file: string): Promise<Map<string, Entry>> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map()
+    throw error
+  }
+  try {
+    return new Map(Object.entries(JSON.parse(text) as Record<string, Entry>))
+  } catch {
+    // A file cut short (a crash mid-write): its sessions are lost, and people sign in again.
+    return new Map()
   }
 }
