@@ -73,7 +73,8 @@ async function main(): Promise<void> {
   console.log(`
 Huddle is running locally${dataDir ? ` (data in ${dataDir}/)` : ' (in memory)'}.
 
-  Web chat    ${stack.url}/   (open it in two browser windows, as two names)
+  Web chat    ${stack.url}/   (open it in two browser windows; sign up as two people)
+  Sign-in     ${stack.url}/oidc   (an OpenID Connect provider: the web chat's; /dev/token signs for scripts)
   WebSocket   ${ws}/?token=<JWT>
   Token       curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}'
   Connect     npx wscat -c "${ws}/?token=$(curl -s -X POST ${stack.url}/dev/token -d '{"sub":"alice"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')"

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import { buildWebChat, contentSecurityPolicy, type WebChatFile } from '../web/build.js'
+import { buildWebChat, contentSecurityPolicy, type WebChatFile, type WebChatOrigins } from '../web/build.js'
 
 /** What the web chat (web/) is made of, by the path it is served at. */
 const paths = [
@@ -25,14 +25,14 @@ export class WebApp {
   }
 
   /**
-   * Answers a GET or HEAD of one of the app's paths. `s3` is where avatars are uploaded to and shown from,
-   * the only origin besides its own that the page may reach (its Content-Security-Policy).
+   * Answers a GET or HEAD of one of the app's paths. `origins` are the only ones besides its own that the page
+   * may reach (its Content-Security-Policy): the bucket avatars and files go to, and the sign-in provider's.
    */
   async serve(
     pathname: string,
     method: string,
     response: ServerResponse,
-    s3: string | undefined,
+    origins: WebChatOrigins,
   ): Promise<void> {
     let assets: Map<string, WebChatFile>
     try {
@@ -46,14 +46,13 @@ export class WebApp {
       return
     }
     const asset = assets.get(pathname === '/' ? '/index.html' : pathname) as WebChatFile
-    const origins = s3 ? [s3] : []
     response.writeHead(200, {
       'content-type': asset.type,
       'content-length': asset.body.byteLength,
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
-      'content-security-policy': contentSecurityPolicy({ connect: origins, images: origins }),
+      'content-security-policy': contentSecurityPolicy(origins),
     })
     response.end(method === 'HEAD' ? undefined : asset.body)
   }

@@ -10,8 +10,8 @@ export interface SignInConfig {
   /** The web chat's client id, a public client (no secret) allowed PKCE and refresh tokens. */
   clientId: string
   scope: string
-  /** The ID token's claim that names the user, as the authorizer is configured with. */
-  identityClaim: 'sub' | 'cognito:username'
+  /** The ID token's claim that names the user, as the authorizer is configured with (`sub`, `cognito:username`, …). */
+  identityClaim: string
 }
 
 export interface WebConfig {
@@ -66,8 +66,6 @@ export function configProblem(value: unknown): string | undefined {
   if (typeof scope !== 'string' || !scope.split(' ').includes('openid')) {
     return 'signIn.scope does not include openid'
   }
-  if (identityClaim !== 'sub' && identityClaim !== 'cognito:username') {
-    return 'signIn.identityClaim is neither sub nor cognito:username'
-  }
+  if (typeof identityClaim !== 'string' || identityClaim === '') return 'signIn.identityClaim is missing'
   return undefined
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { identityPattern } from '@huddle/client/protocol'
+import type { WebChatOrigins } from '../../web/build.js'
 import { type DevTokens, explainRefusedToken } from '../dev-tokens.js'
 import { readJson, sendJson } from '../http.js'
 import type { LocalSignIn } from '../oidc/provider.js'
@@ -14,7 +15,7 @@ const devBodyBytes = 4096
 /** What the web chat reads at /config.json (web/config.ts): where to connect, and how to sign in. */
 export interface WebChatConfig {
   websocketUrl: string
-  signIn?: { issuer: string; clientId: string; scope: string; identityClaim: 'sub' | 'cognito:username' }
+  signIn?: { issuer: string; clientId: string; scope: string; identityClaim: string }
 }
 
 /**
@@ -32,6 +33,15 @@ export class DevApi {
     private readonly signIn: LocalSignIn,
   ) {}
 
+  /**
+   * What the web chat may reach besides its own origin: the bucket, and the sign-in provider, whose issuer
+   * names 127.0.0.1 even when the page is opened at localhost.
+   */
+  private webChatOrigins(): WebChatOrigins {
+    const bucket = this.endpoints.s3 ? [this.endpoints.s3] : []
+    return { connect: [...bucket, new URL(this.signIn.issuer).origin], images: bucket }
+  }
+
   /** Answers a dev-mode request; false when none of its endpoints is asked for. */
   async serve(request: IncomingMessage, response: ServerResponse, url: URL): Promise<boolean> {
     const { method } = request
@@ -39,7 +49,7 @@ export class DevApi {
     // The web chat signs in at the local provider, so both come with dev mode.
     if ((method === 'GET' || method === 'HEAD') && this.webApp.has(path)) {
       if (!this.state.functions) sendJson(response, 503, { message: 'starting' })
-      else await this.webApp.serve(path, method, response, this.endpoints.s3)
+      else await this.webApp.serve(path, method, response, this.webChatOrigins())
       return true
     }
     if (await this.signIn.serve(request, response, path)) return true

@@ -39,13 +39,16 @@ describe('the web chat, in Chromium', () => {
     await browser?.close()
   })
 
-  it('is served at the root with its types, and a policy that lets it reach only itself and the bucket', async () => {
+  it('is served at the root with its types, and a policy that lets it reach only itself, the bucket and the sign-in provider', async () => {
     const page = await fetch(httpUrl())
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
     expect(await page.text()).toContain('<script type="module" src="/app.js"></script>')
     const policy = page.headers.get('content-security-policy') ?? ''
     expect(policy).toContain("default-src 'none'")
-    expect(policy).toMatch(/connect-src 'self' http:\/\/127\.0\.0\.1:\d+;/)
+    // The provider's issuer names 127.0.0.1, which a page opened at localhost reaches across origins.
+    const provider = new URL(httpUrl()).origin.replaceAll('.', '\\.')
+    expect(policy).toMatch(new RegExp(`connect-src 'self' http://127\\.0\\.0\\.1:\\d+ ${provider};`))
+    expect(policy).toMatch(/img-src 'self' http:\/\/127\.0\.0\.1:\d+ blob: data:;/)
     const script = await fetch(`${httpUrl()}/app.js`)
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
     expect(await script.text()).toMatch(/\/\/# sourceMappingURL=app\.js\.map\s*$/)

@@ -27,8 +27,12 @@ describe("the web chat's config.json check", () => {
     expect(configProblem({ ...url, signIn: { ...signIn, scope: 'profile' } })).toBe(
       'signIn.scope does not include openid',
     )
-    expect(configProblem({ ...url, signIn: { ...signIn, identityClaim: 'email' } })).toBe(
-      'signIn.identityClaim is neither sub nor cognito:username',
+    expect(configProblem({ ...url, signIn: { ...signIn, identityClaim: 42 } })).toBe(
+      'signIn.identityClaim is missing',
     )
+    // A provider of the team's own names its users with any claim the authorizer is told of.
+    expect(
+      configProblem({ ...url, signIn: { ...signIn, identityClaim: 'https://example.com/huddle_id' } }),
+    ).toBe(undefined)
   })
 })

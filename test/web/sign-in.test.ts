@@ -52,6 +52,8 @@ describe('signing in to the web chat at the local OpenID provider, in Chromium',
       if (new URL(request.url()).pathname === '/oidc/auth') authorizations.push(new URL(request.url()))
     })
     const exchanges = tokenRequests(a)
+    // bob opens it at localhost: the provider (its issuer names 127.0.0.1) is then another origin.
+    await b.goto(httpUrl().replace('127.0.0.1', 'localhost'))
     await Promise.all([signIn(a, alice), signIn(b, bob)])
 
     // The authorization request carried an S256 challenge, the token request the verifier it was made from.
