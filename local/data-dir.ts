@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 /** What a data folder holds besides the emulators' own data. */
@@ -12,6 +12,25 @@ export const dataDirFiles = {
   /** The local OpenID provider's grants and refresh tokens, so that a sign-in outlives a restart (0600). */
   signInState: 'sign-in-state.json',
 } as const
+
+/** A data folder file's text, or undefined while there is none (the first run). */
+export async function readIfPresent(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+/** Replaces a data folder file whole (a crash leaves the old one or the new one), readable by its owner alone. */
+export async function writePrivately(file: string, text: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.tmp`
+  await writeFile(temporary, text, { mode: 0o600 })
+  // The mode above applies only when the file is created; one left by a crashed write keeps its own.
+  await chmod(temporary, 0o600)
+  await rename(temporary, file)
+}
 
 /** Another live process holds the data folder. */
 export class DataDirInUse extends Error {

@@ -1,4 +1,3 @@
-import { readFile, writeFile } from 'node:fs/promises'
 import { identityPattern } from '@huddle/client/protocol'
 import {
   createLocalJWKSet,
@@ -12,6 +11,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose'
+import { readIfPresent, writePrivately } from './data-dir.js'
 
 /**
  * The audience of the tokens the local stack signs: the web chat's client id at the local OpenID provider
@@ -46,7 +46,7 @@ export async function createDevTokens(keyFile?: string): Promise<DevTokens> {
   } else {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true })
     privateJwk = { ...(await exportJWK(privateKey)), kid: crypto.randomUUID(), alg: 'ES256', use: 'sig' }
-    if (keyFile) await writeFile(keyFile, `${JSON.stringify(privateJwk, null, 2)}\n`, { mode: 0o600 })
+    if (keyFile) await writePrivately(keyFile, `${JSON.stringify(privateJwk, null, 2)}\n`)
   }
   const { d: _private, ...publicJwk } = privateJwk
   const kid = privateJwk.kid
@@ -69,13 +69,8 @@ export async function createDevTokens(keyFile?: string): Promise<DevTokens> {
 }
 
 async function readKey(file: string): Promise<JWK | undefined> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
+  const text = await readIfPresent(file)
+  if (text === undefined) return undefined
   const jwk = JSON.parse(text) as JWK
   if (jwk.kty !== 'EC' || typeof jwk.d !== 'string') {
     throw new Error(`${file} is not an ES256 private key (JWK); delete it to have a new one made`)

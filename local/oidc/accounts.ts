@@ -1,6 +1,6 @@
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto'
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises'
 import { identityPattern } from '@huddle/client/protocol'
+import { readIfPresent, writePrivately } from '../data-dir.js'
 
 /** The shortest password an account may have. */
 export const minPasswordLength = 8
@@ -44,12 +44,7 @@ export async function openAccounts(file?: string): Promise<Accounts> {
   const save = () => {
     if (!file) return Promise.resolve()
     const text = `${JSON.stringify({ accounts: Object.fromEntries(accounts) }, null, 2)}\n`
-    writing = writing.then(async () => {
-      const temporary = `${file}.${process.pid}.tmp`
-      await writeFile(temporary, text, { mode: 0o600 })
-      await chmod(temporary, 0o600)
-      await rename(temporary, file)
-    })
+    writing = writing.then(() => writePrivately(file, text))
     return writing
   }
   return {
@@ -121,13 +116,8 @@ function derive(password: string, salt: Buffer, { N, r, p }: ScryptOptions): Pro
 }
 
 async function readAccounts(file: string): Promise<Map<string, StoredAccount>> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map()
-    throw error
-  }
+  const text = await readIfPresent(file)
+  if (text === undefined) return new Map()
   const parsed = JSON.parse(text) as { accounts?: Record<string, StoredAccount> }
   if (typeof parsed.accounts !== 'object' || parsed.accounts === null) {
     throw new Error(`${file} holds no accounts; move it away to start with none`)

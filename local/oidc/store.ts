@@ -1,4 +1,4 @@
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises'
+import { readIfPresent, writePrivately } from '../data-dir.js'
 
 /** What oidc-provider keeps of an artefact (a session, a code, a refresh token…). */
 export type Payload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string }
@@ -49,14 +49,7 @@ export async function providerStore(file?: string): Promise<new (model: string) 
       saving = undefined
       sweep()
       const text = JSON.stringify(Object.fromEntries(entries))
-      written = written
-        .then(async () => {
-          const temporary = `${file}.${process.pid}.tmp`
-          await writeFile(temporary, text, { mode: 0o600 })
-          await chmod(temporary, 0o600)
-          await rename(temporary, file)
-        })
-        .catch(() => {})
+      written = written.then(() => writePrivately(file, text)).catch(() => {})
     }, 50)
     saving.unref()
   }
@@ -117,13 +110,8 @@ export async function providerStore(file?: string): Promise<new (model: string) 
 }
 
 async function readEntries(file: string): Promise<Map<string, Entry>> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map()
-    throw error
-  }
+  const text = await readIfPresent(file)
+  if (text === undefined) return new Map()
   try {
     return new Map(Object.entries(JSON.parse(text) as Record<string, Entry>))
   } catch {
