@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam'
 import { type CorsRule, HttpMethods, type IBucket } from 'aws-cdk-lib/aws-s3'
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources'
 import type { Construct } from 'constructs'
-import { acknowledgeCdkHandler } from './web-chat-site.js'
+import { acknowledgeCdkHandler } from './cdk-handlers.js'
 
 /** What a web page may do with the avatar bucket's presigned links: upload and show images. */
 export function avatarCorsRule(origins: string[]): CorsRule {
