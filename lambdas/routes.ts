@@ -191,6 +191,14 @@ export const routes: readonly RouteDefinition[] = [
   },
   { routeKey: 'receipts', handler: 'receipts', replies: true, access: { table: 'read' }, timeoutSeconds: 10 },
   {
+    routeKey: 'typing',
+    handler: 'typing',
+    replies: true,
+    // Its window is a rate token in the table; it posts to a small group's connections and hands nothing over.
+    access: { table: 'readWrite', connections: true },
+    timeoutSeconds: 10,
+  },
+  {
     routeKey: 'sync',
     handler: 'sync',
     replies: true,

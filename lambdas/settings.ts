@@ -190,6 +190,20 @@ export const chatSettings = {
     parse: positiveInteger,
     doc: 'How many of those at once.',
   },
+  typingIntervalSeconds: {
+    variable: 'TYPING_INTERVAL_SECONDS',
+    fallback: 3,
+    receivers: 'tableWriters',
+    parse: positiveNumber,
+    doc: "How often one identity's `typing` in one group is shared with its members: one per window (a token bucket of one in the table); a `typing` inside the window is answered `sent: false` with `retryAfter`. Members show it for twice the window (`expiresIn`), so a steady typist's indicator does not flicker.",
+  },
+  typingMaxMembers: {
+    variable: 'TYPING_MAX_MEMBERS',
+    fallback: 100,
+    receivers: 'tableWriters',
+    parse: positiveInteger,
+    doc: 'Joined members a group may have for `typing` to be shared; in a larger group it is answered `sent: false` and posts nothing (each typing event costs one post per connection of every member).',
+  },
   fanOutSliceSize: {
     variable: 'FANOUT_SLICE_SIZE',
     fallback: 1000,

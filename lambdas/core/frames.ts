@@ -177,6 +177,7 @@ const frameSchemaBuilders = {
       }),
     }),
   refuse: () => z.object({ gid: identity(), epoch: z.int().check(z.positive()), reason: text(200) }),
+  typing: () => z.object({ gid: identity() }),
 } satisfies Record<Action, () => z.ZodMiniType>
 
 type FrameSchemas = { [A in Action]: ReturnType<(typeof frameSchemaBuilders)[A]> }

@@ -55,6 +55,8 @@ describe('bad input', () => {
         'NOT_FOUND',
       ],
       [JSON.stringify({ action: 'join', id: 's', gid: unique('nowhere') }), 'NOT_FOUND'],
+      [JSON.stringify({ action: 'typing', id: 't' }), 'BAD_REQUEST'],
+      [JSON.stringify({ action: 'typing', id: 'u', gid: unique('nowhere') }), 'NOT_FOUND'],
     ]
     for (const [frame, code] of cases) {
       const reply = await alice.sendRaw(frame)

@@ -30,6 +30,7 @@ const actions = [
   'claim',
   'commit',
   'roster',
+  'typing',
 ] as const
 const field0 = () => fc.oneof(fc.string(), fc.boolean(), fc.constant(null))
 

@@ -30,10 +30,12 @@ import type {
   LeaveEvent,
   Requests,
   RoleEvent,
+  TypingEvent,
   UnbanEvent,
   UpdateEvent,
 } from './protocol.js'
 import { Timeline } from './timeline.js'
+import { TypingIndicators, type TypingOptions } from './typing.js'
 
 /** An admin's change to a group, as onChange hands it over: a rename, new avatar or policy, a role, a ban. */
 export type GroupChange = UpdateEvent | RoleEvent | BanEvent | UnbanEvent
@@ -54,6 +56,8 @@ export interface ChatOptions {
   deliveredReceipts?: false | { delayMs?: number }
   /** How long a hole in a group's order may wait for a late event before the log is read (default 250). */
   gapGraceMs?: number
+  /** Typing indicators: how often `group.typing()` sends, and how long others' indicators hold. */
+  typing?: TypingOptions
 }
 
 const deliveredDelayMs = 2000
@@ -82,6 +86,7 @@ export class ChatService {
   readonly #groupDeletes: Listeners<[GroupDeletedEvent, ChatGroup | undefined]>
   readonly #security: Listeners<[SecurityNotice]>
   readonly #devices: Listeners<[VerifiedDevices]>
+  readonly #typing: TypingIndicators
   /** The one object per group this client hands out, kept current as the group's events arrive. */
   readonly #directory: GroupDirectory<ChatGroup>
   readonly #encryption: GroupEncryption
@@ -116,6 +121,11 @@ export class ChatService {
     this.#groupDeletes = new Listeners(report)
     this.#security = new Listeners(report)
     this.#devices = new Listeners(report)
+    this.#typing = new TypingIndicators(
+      (action, fields, options) => connection.request(action, fields, options),
+      options.typing ?? {},
+      report,
+    )
     this.#directory = new GroupDirectory((info, status) => new ChatGroup(this.#context, info, status))
     const delivered = options.deliveredReceipts
     this.#delivered =
@@ -174,11 +184,13 @@ export class ChatService {
         await this.#own({ type: 'chat.deleted', gid }, () => connection.request('deleteGroup', { gid }))
         this.#end(gid)
       },
+      typing: this.#typing,
     }
     connection.onEvent((event) => {
       if (event.type === 'chat.invite') this.#invited(event)
       else if (event.type === 'chat.receipt') this.#receipts.emit(receiptOf(event))
       else if (event.type === 'chat.deleted') this.#deleted(event)
+      else if (event.type === 'chat.typing') this.#typing.received(event)
       else if (event.type === 'chat.devices') {
         this.#encryption.devicesEvent(event.iss, event.pending).catch(report)
       } else this.#timeline.receive(event)
@@ -217,6 +229,18 @@ export class ChatService {
   /** Called when a sender edits a message: `jti` names it, `body` is its new body. */
   onEdit(callback: (edit: EditEvent) => unknown): () => void {
     return this.#edits.add(callback)
+  }
+
+  /** Called each time a member of a joined group says it is typing (at most once a few seconds per member);
+   * `event.expiresIn` is how long it holds. */
+  onTyping(callback: (iss: string, gid: string, event: TypingEvent) => unknown): () => void {
+    return this.#typing.events.add(callback)
+  }
+
+  /** Called when the members typing in `gid` change: one starts, one's indicator expires, or its message
+   * arrives; `typing` is who types now (as `group.typingNow()` gives it). */
+  onTypingChange(callback: (gid: string, typing: string[]) => unknown): () => void {
+    return this.#typing.changes.add(callback)
   }
 
   /** Called when a sender deletes a message (`jti`). */
@@ -486,6 +510,7 @@ export class ChatService {
     this.#timeline.forget(gid)
     this.#announced.delete(gid)
     this.#delivered?.forget(gid)
+    this.#typing.forget(gid)
     return this.#directory.forget(gid)
   }
 
@@ -533,6 +558,8 @@ export class ChatService {
     switch (event.type) {
       case 'chat.message':
         if (!mine) this.#delivered?.soon(event.gid, event.seq)
+        // Its message ends its sender's typing.
+        this.#typing.stopped(event.gid, event.iss)
         this.#messages.emit(new ChatMessage(this.#context, event))
         return
       case 'chat.join':
@@ -557,6 +584,7 @@ export class ChatService {
 
   #stop(): void {
     this.#delivered?.stop()
+    this.#typing.clear()
     this.#timeline.close()
   }
 }

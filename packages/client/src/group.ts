@@ -18,6 +18,7 @@ import type {
   Requests,
   RevertEvent,
 } from './protocol.js'
+import type { TypingIndicators } from './typing.js'
 
 /** The server's ack to a message: its id, seq, server time, and whether it was a retry of one already stored. */
 export type MessageReceipt = AckResults['message']
@@ -81,6 +82,8 @@ export interface ChatContext {
   change<A extends AdminWrite>(group: ChatGroup, action: A, fields: Requests[A]): Promise<AckResults[A]>
   /** Deletes the group, and with it this client's state of it. */
   deleteGroup(gid: string): Promise<void>
+  /** Who is typing in each group, and this client's own typing, throttled. */
+  typing: TypingIndicators
 }
 
 /** A group as the Self SDK models it; the server owns membership, so these calls are checked there. */
@@ -196,6 +199,19 @@ export class ChatGroup implements GroupState {
   /** Deletes one of this identity's messages; history keeps a tombstone. */
   delete(jti: string): Promise<AckResults['delete']> {
     return this.#context.write('delete', { gid: this.gid, jti })
+  }
+
+  /**
+   * Tells the other joined members this identity is typing; call it on every keystroke: it sends at most one
+   * request a window and resolves false without one in between. True when the members were told.
+   */
+  typing(): Promise<boolean> {
+    return this.#context.typing.send(this.gid)
+  }
+
+  /** The members typing in this group now; each drops out by itself when its indicator expires. */
+  typingNow(): string[] {
+    return this.#context.typing.now(this.gid)
   }
 
   /**

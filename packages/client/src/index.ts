@@ -42,6 +42,8 @@ export type {
   RevertEvent,
   Role,
   RoleEvent,
+  TypingEvent,
   UnbanEvent,
   UpdateEvent,
 } from './protocol.js'
+export type { TypingOptions } from './typing.js'

@@ -200,6 +200,8 @@ export interface Requests {
   /** A member that cannot take the group's latest commit (epoch `epoch`) in refuses it: the group goes back
    * to the epoch before. */
   refuse: { gid: string; epoch: number; reason: string }
+  /** The caller is typing in group `gid`: its other joined members are told, nothing is stored. */
+  typing: { gid: string }
 }
 
 /** Result fields of each action's ack, keyed by action. */
@@ -281,6 +283,11 @@ export interface AckResults {
   vouch: { iss: string; version: number }
   /** `seq` is the `chat.revert`; `epoch` the group's epoch after it. */
   refuse: { gid: string; seq: number; epoch: number }
+  /** `sent`: the members were told, and their indicator holds `expiresIn` seconds. Not sent when the caller
+   * was shared as typing in this group less than the window ago (`retryAfter`: seconds until it may be again;
+   * the last one still holds), or when the group has more joined members than typing is shared with (no
+   * `retryAfter`: stop sending). */
+  typing: { gid: string; sent: boolean; expiresIn: number; retryAfter?: number }
 }
 
 export type Action = keyof AckResults
@@ -468,7 +475,22 @@ export interface DevicesEvent {
   pending?: DeviceKey
 }
 
-export type ChatEvent = InviteEvent | GroupEvent | ReceiptEvent | GroupDeletedEvent | DevicesEvent
+/** Member `iss` is typing in `gid`: ephemeral (no seq, never stored), shown for `expiresIn` seconds unless
+ * another comes or a message from `iss` arrives. */
+export interface TypingEvent {
+  type: 'chat.typing'
+  gid: string
+  iss: string
+  expiresIn: number
+}
+
+export type ChatEvent =
+  | InviteEvent
+  | GroupEvent
+  | ReceiptEvent
+  | GroupDeletedEvent
+  | DevicesEvent
+  | TypingEvent
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
 
