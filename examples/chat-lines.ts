@@ -55,6 +55,8 @@ export function historyLine(
       return `  * ${event.iss} edited a message`
     case 'chat.delete':
       return `  * ${event.iss} deleted a message`
+    case 'chat.reaction':
+      return `  * ${event.iss} ${event.remove ? 'took back' : 'reacted'} ${event.emoji} ${event.remove ? 'from' : 'to'} message ${event.target}`
     default:
       return `  * ${describeChange(event)}`
   }

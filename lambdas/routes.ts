@@ -167,6 +167,7 @@ export const routes: readonly RouteDefinition[] = [
     timeoutSeconds: postingRouteSeconds,
   },
   { routeKey: 'edit', handler: 'edit', replies: true, access: fanOut, timeoutSeconds: postingRouteSeconds },
+  { routeKey: 'react', handler: 'react', replies: true, access: fanOut, timeoutSeconds: postingRouteSeconds },
   {
     routeKey: 'delete',
     handler: 'delete',

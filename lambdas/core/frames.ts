@@ -53,6 +53,15 @@ const base64 = (max: number) =>
 const cipher = () => base64(limits.mlsInlineChars)
 /** MLS bytes inline, or an upload of the caller's. */
 const mlsBytes = () => z.union([z.strictObject({ data: cipher() }), z.strictObject({ key: objectKey() })])
+/** One emoji (or a short sequence of them): no spaces or control characters, within `limits.emojiBytes`. */
+const emoji = () =>
+  z.string().check(
+    z.regex(/^[^\s\p{Cc}]+$/u, 'must be an emoji, with no spaces or control characters'),
+    z.refine(
+      (e) => new TextEncoder().encode(e).length <= limits.emojiBytes,
+      `must be at most ${limits.emojiBytes} bytes`,
+    ),
+  )
 const device = () =>
   z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 _ -'))
 
@@ -121,6 +130,13 @@ const frameSchemaBuilders = {
       .object({ gid: identity(), jti: messageId(), body: z.string(), cipher: z.optional(cipher()) })
       .check(z.refine((f) => f.body.length > 0 || f.cipher !== undefined, 'body must not be empty')),
   delete: () => z.object({ gid: identity(), jti: messageId() }),
+  react: () =>
+    z.object({
+      gid: identity(),
+      target: seq().check(z.positive()),
+      emoji: emoji(),
+      remove: z.optional(z.boolean()),
+    }),
   history: () =>
     z
       .object({

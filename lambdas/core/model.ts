@@ -10,6 +10,7 @@ import type {
   LeaveEvent,
   MessageEvent,
   MlsBytes,
+  ReactionEvent,
   RevertEvent,
   Role,
   RoleEvent,
@@ -137,6 +138,7 @@ export type StoredEvent =
   | JoinEvent
   | LeaveEvent
   | ((EditEvent | DeleteEvent) & { target: number })
+  | ReactionEvent
   | AdminEvent
   | CommitEvent
   | RevertEvent
@@ -158,6 +160,13 @@ export type GroupChange =
   | { ban: { iss: string; by: string; at: string; head: number } }
   /** Lifts a ban. */
   | { unban: string }
+
+/** A message's reactions as its item keeps them, one per member and emoji, and whether it was deleted. */
+export interface ReactedMessage {
+  seq: number
+  deleted: boolean
+  reactions: { iss: string; emoji: string }[]
+}
 
 /** Where a message id points: its sender and its seq. */
 export interface MessageRef {

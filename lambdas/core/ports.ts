@@ -11,6 +11,7 @@ import type {
   JoinEvent,
   LeaveEvent,
   MessageEvent,
+  ReactionEvent,
   RevertEvent,
 } from '@huddle/client/protocol'
 import type {
@@ -25,6 +26,7 @@ import type {
   Member,
   MemberStatus,
   MessageRef,
+  ReactedMessage,
   Recipients,
   Roster,
   StoredEvent,
@@ -88,6 +90,12 @@ export interface GroupStore {
     target: number,
     expiresAt: number,
   ): Promise<Appended<StoredEvent>>
+  /** Message `target` of the group (unexpired; deleted or not) and its reactions; undefined when that seq is
+   * no message. */
+  readReactions(gid: string, target: number): Promise<ReactedMessage | undefined>
+  /** Appends a reaction and applies it to message `target`, while the message is live and has (to add) or
+   * lacks (to remove) it; rejected when it is not so. */
+  appendReaction(event: ReactionEvent, expiresAt: number): Promise<Appended<never>>
   /** Appends an admin's event and applies `change` (see GroupChange); rejected when the member it changes
    * is not as it was read. */
   appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>>

@@ -26,6 +26,7 @@ export const rateBuckets: Partial<Record<Action, RateBucket>> = {
   message: 'messages',
   edit: 'messages',
   delete: 'messages',
+  react: 'messages',
   invite: 'writes',
   join: 'writes',
   leave: 'writes',

@@ -402,6 +402,7 @@ describe('fan-out worker', () => {
         'join',
         'leave',
         'message',
+        'react',
         'receipt',
         'refuse',
         'remove',

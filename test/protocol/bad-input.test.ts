@@ -55,6 +55,10 @@ describe('bad input', () => {
         'NOT_FOUND',
       ],
       [JSON.stringify({ action: 'join', id: 's', gid: unique('nowhere') }), 'NOT_FOUND'],
+      [JSON.stringify({ action: 'react', id: 'v', gid, target: 1 }), 'BAD_REQUEST'],
+      [JSON.stringify({ action: 'react', id: 'w', gid, target: 1, emoji: '🎉'.repeat(9) }), 'BAD_REQUEST'],
+      [JSON.stringify({ action: 'react', id: 'y', gid, target: 1.5, emoji: '🎉' }), 'BAD_REQUEST'],
+      [JSON.stringify({ action: 'react', id: 'z', gid, target: 1, emoji: '🎉' }), 'NOT_FOUND'],
       [JSON.stringify({ action: 'typing', id: 't' }), 'BAD_REQUEST'],
       [JSON.stringify({ action: 'typing', id: 'u', gid: unique('nowhere') }), 'NOT_FOUND'],
     ]

@@ -12,6 +12,7 @@ const actions = [
   'message',
   'edit',
   'delete',
+  'react',
   'history',
   'receipt',
   'receipts',
@@ -69,6 +70,9 @@ describe('fuzzed client frames', () => {
         iss: identity,
         role: fc.oneof(fc.constantFrom('admin', 'member'), field),
         invites: fc.oneof(fc.constantFrom('admins', 'members'), field),
+        target: seq,
+        emoji: fc.oneof(fc.constantFrom('👍', '🎉'), fc.string({ maxLength: 40 }), field),
+        remove: fc.oneof(fc.boolean(), field),
       },
       { requiredKeys: [] },
     )
@@ -86,6 +90,9 @@ describe('fuzzed client frames', () => {
         iss: fc.constantFrom(...identities),
         role: fc.constantFrom('admin', 'member'),
         invites: fc.constantFrom('admins', 'members'),
+        target: fc.nat({ max: 30 }),
+        emoji: fc.constantFrom('👍', '🎉', '❤️'),
+        remove: fc.boolean(),
       },
       { requiredKeys: ['action', 'gid', 'name', 'members', 'body'] },
     )

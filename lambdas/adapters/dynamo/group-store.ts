@@ -7,6 +7,7 @@ import type {
   JoinEvent,
   LeaveEvent,
   MessageEvent,
+  ReactionEvent,
   RevertEvent,
 } from '@huddle/client/protocol'
 import type {
@@ -18,6 +19,7 @@ import type {
   Member,
   MemberStatus,
   MessageRef,
+  ReactedMessage,
   Recipients,
   Roster,
   StoredEvent,
@@ -26,12 +28,23 @@ import type { GroupStore } from '../../core/ports.js'
 import type { CurrentConnections, DynamoConnections } from './connections.js'
 import { DynamoEventLog } from './event-log.js'
 import { keys } from './keys.js'
-import { fromGroup, fromMember, isDeleted, toEvent, toGroup, toMember, toMessageRef } from './mappers.js'
+import {
+  fromGroup,
+  fromMember,
+  isDeleted,
+  reactionEntry,
+  toEvent,
+  toGroup,
+  toMember,
+  toMessageRef,
+  toReactedMessage,
+} from './mappers.js'
 import { type RecipientIndex, shardAttribute } from './recipients.js'
 import {
   type DynamoTable,
   type Item,
   isConditionFailure,
+  isLive,
   notExists,
   PK,
   SK,
@@ -333,6 +346,37 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
       },
     })
     return mapRejected(outcome, toEvent)
+  }
+
+  async readReactions(gid: string, target: number): Promise<ReactedMessage | undefined> {
+    const { Item } = await this.table.db.getItem({
+      TableName: this.table.name,
+      Key: keys.event(gid, target),
+      ConsistentRead: true,
+    })
+    return Item && isLive(Item) ? toReactedMessage(Item) : undefined
+  }
+
+  async appendReaction(event: ReactionEvent, expiresAt: number): Promise<Appended<never>> {
+    // The message keeps its reactions as one set of "emoji, identity" entries: a reaction is one entry.
+    const outcome = await this.append(event, expiresAt, {
+      Update: {
+        TableName: this.table.name,
+        Key: keys.event(event.gid, event.target),
+        UpdateExpression: `${event.remove ? 'DELETE' : 'ADD'} reactions :entry`,
+        ConditionExpression: `#type = :message AND attribute_not_exists(deleted) AND ${
+          event.remove ? 'contains(reactions, :one)' : 'NOT contains(reactions, :one)'
+        }`,
+        ExpressionAttributeNames: { '#type': 'type' },
+        ExpressionAttributeValues: {
+          ':message': 'chat.message',
+          ':entry': new Set([reactionEntry(event)]),
+          ':one': reactionEntry(event),
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    })
+    return mapRejected(outcome, () => undefined as never)
   }
 
   async appendChange(event: AdminEvent, change: GroupChange, expiresAt: number): Promise<Appended<never>> {

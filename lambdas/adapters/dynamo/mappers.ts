@@ -1,4 +1,4 @@
-import type { Group, Member, MessageRef, StoredEvent, Window } from '../../core/model.js'
+import type { Group, Member, MessageRef, ReactedMessage, StoredEvent, Window } from '../../core/model.js'
 import { keys } from './keys.js'
 import { type Item, PK, SK, TTL } from './table.js'
 
@@ -86,11 +86,30 @@ export function toMessageRef(item: Item): MessageRef {
 
 /** The stored event without its keys, ttl and a message's digest of its last cipher edit. */
 export function toEvent(item: Item): StoredEvent {
-  const { [PK]: _pk, [SK]: _sk, [TTL]: _ttl, editDigest: _digest, ...event } = item
+  const { [PK]: _pk, [SK]: _sk, [TTL]: _ttl, editDigest: _digest, reactions: _reactions, ...event } = item
   return event as unknown as StoredEvent
 }
 
 /** A membership as its item stores it, with its entry in the index of the identity's groups. */
 export function fromMember(member: Member): Item {
   return { ...keys.member(member.gid, member.iss), ...keys.memberOfUser(member.gid, member.iss), ...member }
+}
+
+/** A reaction as its message's set keeps it: the emoji (no spaces, by the frame's schema), a space, the identity. */
+export function reactionEntry({ emoji, iss }: { emoji: string; iss: string }): string {
+  return `${emoji} ${iss}`
+}
+
+/** An event item as a reaction's target reads it; undefined when it is no message. */
+export function toReactedMessage(item: Item): ReactedMessage | undefined {
+  if (item.type !== 'chat.message') return undefined
+  const entries = item.reactions instanceof Set ? [...item.reactions].map(String) : []
+  return {
+    seq: Number(item.seq),
+    deleted: item.deleted !== undefined,
+    reactions: entries.map((entry) => {
+      const space = entry.indexOf(' ')
+      return { emoji: entry.slice(0, space), iss: entry.slice(space + 1) }
+    }),
+  }
 }

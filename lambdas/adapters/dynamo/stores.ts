@@ -37,6 +37,8 @@ export function dynamoStores(table: DynamoTable): Stores {
     appendRevert: groups.appendRevert.bind(groups),
     recordClaims: groups.recordClaims.bind(groups),
     appendRevision: groups.appendRevision.bind(groups),
+    readReactions: groups.readReactions.bind(groups),
+    appendReaction: groups.appendReaction.bind(groups),
     appendChange: groups.appendChange.bind(groups),
     markDeleted: groups.markDeleted.bind(groups),
     deletionMark: purges.deletionMark.bind(purges),

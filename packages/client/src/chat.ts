@@ -28,12 +28,14 @@ import type {
   InviteEvent,
   JoinEvent,
   LeaveEvent,
+  ReactionEvent,
   Requests,
   RoleEvent,
   TypingEvent,
   UnbanEvent,
   UpdateEvent,
 } from './protocol.js'
+import { ReactionBook, type ReactionSummary } from './reactions.js'
 import { Timeline } from './timeline.js'
 import { TypingIndicators, type TypingOptions } from './typing.js'
 
@@ -80,6 +82,9 @@ export class ChatService {
   readonly #leaves: Listeners<[string, string, LeaveEvent]>
   readonly #messages: Listeners<[ChatMessage]>
   readonly #edits: Listeners<[EditEvent]>
+  readonly #reactions: Listeners<[ReactionEvent, ReactionSummary[]]>
+  /** Every reaction seen, folded onto its message. */
+  readonly #reactionBook = new ReactionBook()
   readonly #deletes: Listeners<[DeleteEvent]>
   readonly #receipts: Listeners<[Receipt]>
   readonly #changes: Listeners<[GroupChange, ChatGroup | undefined]>
@@ -115,6 +120,7 @@ export class ChatService {
     this.#leaves = new Listeners(report)
     this.#messages = new Listeners(report)
     this.#edits = new Listeners(report)
+    this.#reactions = new Listeners(report)
     this.#deletes = new Listeners(report)
     this.#receipts = new Listeners(report)
     this.#changes = new Listeners(report)
@@ -185,6 +191,11 @@ export class ChatService {
         this.#end(gid)
       },
       typing: this.#typing,
+      react: (fields) => this.#react(fields),
+      reactions: {
+        apply: (event) => this.#reactionBook.apply(event),
+        of: (gid, target) => this.#reactionBook.of(gid, target, this.#timeline.me),
+      },
     }
     connection.onEvent((event) => {
       if (event.type === 'chat.invite') this.#invited(event)
@@ -241,6 +252,15 @@ export class ChatService {
    * arrives; `typing` is who types now (as `group.typingNow()` gives it). */
   onTypingChange(callback: (gid: string, typing: string[]) => unknown): () => void {
     return this.#typing.changes.add(callback)
+  }
+
+  /**
+   * Called when a member adds an emoji reaction to a message (`event.target`, its seq) or takes one back
+   * (`event.remove`), with the message's reactions after it (as `message.reactions` gives them). This
+   * client's own reactions are not handed back.
+   */
+  onReaction(callback: (event: ReactionEvent, reactions: ReactionSummary[]) => unknown): () => void {
+    return this.#reactions.add(callback)
   }
 
   /** Called when a sender deletes a message (`jti`). */
@@ -494,6 +514,21 @@ export class ChatService {
     return ack
   }
 
+  /** Sends a reaction; one that changed something is folded in at once and takes its place in the order. */
+  async #react(fields: Requests['react']): Promise<AckResults['react']> {
+    const { gid, target, emoji, remove } = fields
+    const key = { type: 'chat.reaction', gid, target, emoji, remove: remove === true }
+    const ack = await this.#own(key, () => this.#connection.request('react', fields))
+    const me = this.#timeline.me
+    if (ack.seq === undefined) return ack
+    if (me !== undefined) {
+      const reaction = { type: 'chat.reaction' as const, gid, iss: me, target, emoji, seq: ack.seq, iat: '' }
+      this.#reactionBook.apply(remove ? { ...reaction, remove: true } : reaction)
+    }
+    this.#timeline.wrote(gid, ack.seq)
+    return ack
+  }
+
   /** A group deleted by an admin of another connection; this client's own deletion is not handed back. */
   #deleted(event: GroupDeletedEvent): void {
     const mine = event.iss === this.#timeline.me && this.#isOwn(event)
@@ -511,6 +546,7 @@ export class ChatService {
     this.#announced.delete(gid)
     this.#delivered?.forget(gid)
     this.#typing.forget(gid)
+    this.#reactionBook.forget(gid)
     return this.#directory.forget(gid)
   }
 
@@ -553,6 +589,7 @@ export class ChatService {
     // This identity joined, left or was removed (a ban too): a later invite is news again.
     const membership = event.type === 'chat.join' || event.type === 'chat.leave' || event.type === 'chat.ban'
     if (membership && event.iss === me) this.#announced.delete(event.gid)
+    const changed = event.type === 'chat.reaction' && this.#reactionBook.apply(event)
     const mine = actorOf(event) === me
     if (mine && this.#isOwn(event)) return
     switch (event.type) {
@@ -573,6 +610,9 @@ export class ChatService {
         return
       case 'chat.delete':
         this.#deletes.emit(event)
+        return
+      case 'chat.reaction':
+        if (changed) this.#reactions.emit(event, this.#reactionBook.of(event.gid, event.target, me))
         return
       case 'chat.update':
       case 'chat.role':
@@ -600,12 +640,29 @@ interface WriteKey {
   role?: string
   /** The admin who removed `iss`. */
   by?: string
+  /** A reaction's message, emoji and way. */
+  target?: number
+  emoji?: string
+  remove?: boolean
 }
 
-function writeKey({ type, gid, jti = '', body = '', iss = '', role = '', by }: WriteKey): string {
+function writeKey({
+  type,
+  gid,
+  jti = '',
+  body = '',
+  iss = '',
+  role = '',
+  by,
+  target,
+  emoji,
+  remove,
+}: WriteKey): string {
   switch (type) {
     case 'chat.edit':
       return [type, gid, jti, body].join('\n')
+    case 'chat.reaction':
+      return [type, gid, target, emoji, remove === true].join('\n')
     case 'chat.leave':
       // A removal names whom it removed; one's own leave names nobody else.
       return [type, gid, by === undefined ? '' : iss].join('\n')

@@ -18,6 +18,7 @@ import type {
   Requests,
   RevertEvent,
 } from './protocol.js'
+import type { MessageReactions, ReactionSummary } from './reactions.js'
 import type { TypingIndicators } from './typing.js'
 
 /** The server's ack to a message: its id, seq, server time, and whether it was a retry of one already stored. */
@@ -84,6 +85,10 @@ export interface ChatContext {
   deleteGroup(gid: string): Promise<void>
   /** Who is typing in each group, and this client's own typing, throttled. */
   typing: TypingIndicators
+  /** Sends a reaction; once acknowledged it is in `reactions` and in the group's order. */
+  react(fields: Requests['react']): Promise<AckResults['react']>
+  /** The reactions seen so far, folded onto their messages. */
+  reactions: MessageReactions
 }
 
 /** A group as the Self SDK models it; the server owns membership, so these calls are checked there. */
@@ -201,6 +206,16 @@ export class ChatGroup implements GroupState {
     return this.#context.write('delete', { gid: this.gid, jti })
   }
 
+  /** Adds this identity's `emoji` to the message at `seq`; again, it changes nothing (`duplicate`). */
+  react(seq: number, emoji: string): Promise<AckResults['react']> {
+    return this.#context.react({ gid: this.gid, target: seq, emoji })
+  }
+
+  /** Takes this identity's `emoji` off the message at `seq`; when it is not there, nothing changes. */
+  unreact(seq: number, emoji: string): Promise<AckResults['react']> {
+    return this.#context.react({ gid: this.gid, target: seq, emoji, remove: true })
+  }
+
   /**
    * Tells the other joined members this identity is typing; call it on every keystroke: it sends at most one
    * request a window and resolves false without one in between. True when the members were told.
@@ -283,7 +298,8 @@ export class ChatGroup implements GroupState {
 
   /**
    * A page of the group's log, newest first (from the head, or `before` a seq), or ascending `after` a
-   * seq; at most `limit` (≤ 100) events. Edits and deletes are applied to the messages.
+   * seq; at most `limit` (≤ 100) events. Edits and deletes are applied to the messages, and reactions are
+   * folded onto theirs (`message.reactions`, whichever page the message is on).
    */
   async history(page: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryPage> {
     const { events, head, next } = await this.#context.request('history', { gid: this.gid, ...page })
@@ -294,6 +310,7 @@ export class ChatGroup implements GroupState {
           return [new ChatMessage(this.#context, await encryption.readable(event))]
         }
         if (event.type === 'chat.edit') return [await encryption.readable(event)]
+        if (event.type === 'chat.reaction') this.#context.reactions.apply(event)
         // An encrypted group's key changes are the SDK's business, not the conversation's.
         return event.type === 'chat.commit' || event.type === 'chat.revert' ? [] : [event]
       }),
@@ -379,6 +396,22 @@ export class ChatMessage {
   /** Deletes this message (only its sender may). */
   delete(): Promise<AckResults['delete']> {
     return this.#context.write('delete', { gid: this.gid, jti: this.jti })
+  }
+
+  /** Its reactions as this client has seen them (live, in catch-up and in history pages read), per emoji;
+   * none once it is deleted. */
+  get reactions(): ReactionSummary[] {
+    return this.deleted === undefined ? this.#context.reactions.of(this.gid, this.seq) : []
+  }
+
+  /** Adds this identity's `emoji` to this message; again, it changes nothing (`duplicate`). */
+  react(emoji: string): Promise<AckResults['react']> {
+    return this.#context.react({ gid: this.gid, target: this.seq, emoji })
+  }
+
+  /** Takes this identity's `emoji` off this message; when it is not there, nothing changes. */
+  unreact(emoji: string): Promise<AckResults['react']> {
+    return this.#context.react({ gid: this.gid, target: this.seq, emoji, remove: true })
   }
 
   /** Marks this message, and everything before it in the group, read. */

@@ -38,6 +38,7 @@ export type {
   JoinEvent,
   LeaveEvent,
   MemberView,
+  ReactionEvent,
   Requests,
   RevertEvent,
   Role,
@@ -46,4 +47,5 @@ export type {
   UnbanEvent,
   UpdateEvent,
 } from './protocol.js'
+export type { ReactionSummary } from './reactions.js'
 export type { TypingOptions } from './typing.js'

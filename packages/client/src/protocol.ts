@@ -172,6 +172,9 @@ export interface Requests {
   }
   edit: { gid: string; jti: string; body: string; cipher?: string }
   delete: { gid: string; jti: string }
+  /** Adds the caller's `emoji` to the group's message at seq `target`, or takes it back (`remove`); plain
+   * groups only. */
+  react: { gid: string; target: number; emoji: string; remove?: boolean }
   /** Newest first before `before` (or from the head), or ascending after `after`; at most `limit` events. */
   history: { gid: string; before?: number; after?: number; limit?: number }
   receipt: { gid: string; delivered?: number; read?: number }
@@ -234,6 +237,9 @@ export interface AckResults {
   edit: { gid: string; jti: string; seq: number; duplicate: boolean }
   /** `duplicate`: the message was deleted before, by event `seq`. */
   delete: { gid: string; jti: string; seq: number; duplicate: boolean }
+  /** `seq` is the `chat.reaction`; absent with `duplicate` (the caller had, or had not, this reaction already:
+   * nothing was stored). */
+  react: { gid: string; target: number; emoji: string; remove: boolean; seq?: number; duplicate: boolean }
   /** Events in seq order (ascending with `after`, newest first otherwise); `next` asks for the next page. */
   history: { gid: string; head: number; events: GroupEvent[]; next?: number }
   /** The caller's positions after the receipt. */
@@ -376,6 +382,15 @@ export interface DeleteEvent extends LogEntry {
   jti: string
 }
 
+/** Member `iss` added `emoji` to message `target` (a seq), or took it back (`remove`). */
+export interface ReactionEvent extends LogEntry {
+  type: 'chat.reaction'
+  iss: string
+  target: number
+  emoji: string
+  remove?: true
+}
+
 /** An admin (`iss`) changed the group: what changed is given, the rest stays. */
 export interface UpdateEvent extends LogEntry {
   type: 'chat.update'
@@ -444,6 +459,7 @@ export type GroupEvent =
   | LeaveEvent
   | EditEvent
   | DeleteEvent
+  | ReactionEvent
   | UpdateEvent
   | RoleEvent
   | BanEvent
@@ -543,4 +559,9 @@ export const limits = {
   devicesPerIdentity: 20,
   /** `refuse` requests one identity may make in an hour. */
   refusalsPerHour: 20,
+  /** A reaction's emoji in UTF-8 (a flag or a family of several code points fits). */
+  emojiBytes: 32,
+  /** Different emoji on one message, and reactions on it in all (one per member and emoji). */
+  emojiPerMessage: 20,
+  reactionsPerMessage: 1000,
 } as const
