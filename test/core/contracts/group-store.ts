@@ -108,6 +108,42 @@ export function groupStoreContract(make: () => GroupStore & Pick<MembershipIndex
       expect(await store.messageSenders(gid, { after: 0, through: 2 }, carol, 5)).toEqual([alice])
     })
 
+    it('keeps one reaction per member and emoji on a live message, applied with its event', async () => {
+      const store = make()
+      const [alice, gid] = [unique('alice'), unique('g')]
+      await store.createGroup(...newGroup(gid, alice))
+      const sent = message(gid, alice, 1)
+      await store.appendMessage(sent, inAnHour())
+      const reaction = (seq: number, remove?: true) =>
+        ({
+          type: 'chat.reaction',
+          gid,
+          iss: alice,
+          target: 1,
+          emoji: '👍',
+          seq,
+          iat: sent.iat,
+          ...(remove && { remove }),
+        }) as const
+      expect(await store.appendReaction(reaction(2), inAnHour())).toBe('appended')
+      expect(await store.readReactions(gid, 1)).toEqual({
+        seq: 1,
+        deleted: false,
+        reactions: [{ emoji: '👍', iss: alice }],
+      })
+      // Added again, or removed when not there: refused, the head unmoved.
+      expect(await store.appendReaction(reaction(3), inAnHour())).toEqual({ rejected: undefined })
+      expect(await store.appendReaction(reaction(3, true), inAnHour())).toBe('appended')
+      expect(await store.appendReaction(reaction(4, true), inAnHour())).toEqual({ rejected: undefined })
+      expect(await store.readReactions(gid, 1)).toMatchObject({ reactions: [] })
+      // A seq that is no message is none to react to.
+      expect(await store.readReactions(gid, 2)).toBeUndefined()
+      expect(await store.appendReaction({ ...reaction(4), target: 2 }, inAnHour())).toEqual({
+        rejected: undefined,
+      })
+      expect((await store.readGroup(gid))?.group.head).toBe(3)
+    })
+
     it('moves receipt positions only from where they were read', async () => {
       const store = make()
       const [alice, gid] = [unique('alice'), unique('g')]
