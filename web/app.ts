@@ -11,6 +11,7 @@ import {
   type JoinEvent,
   type LeaveEvent,
   localStorageCursorStore,
+  type MemberView,
 } from '@huddle/client'
 import { workerMlsEngine } from '@huddle/client/mls-worker'
 import type { WebConfig } from './config.js'
@@ -19,7 +20,7 @@ import { setUpCreateForm } from './create-group.js'
 import { DevicesPanel } from './devices.js'
 import { announce, byId, h } from './dom.js'
 import { describeError } from './errors.js'
-import { renderGroups, renderInvites } from './groups.js'
+import { type Activity, latestActivity, previewOf, renderGroups, renderInvites } from './groups.js'
 import { holdKeys } from './key-lock.js'
 import type { ProviderSession } from './provider-session.js'
 import { explainConnectFailure, subjectOf } from './session.js'
@@ -47,6 +48,8 @@ interface Session {
   groups: Map<string, ChatGroup>
   invites: Map<string, ChatGroup>
   unread: Map<string, number>
+  /** Each joined group's last activity, for the list's order and previews. */
+  activity: Map<string, Activity>
   view?: ConversationView
 }
 
@@ -135,6 +138,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     groups: new Map(),
     invites: new Map(),
     unread: new Map(),
+    activity: new Map(),
   }
   session = current
   let lastFailure = ''
@@ -163,10 +167,17 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     announce(`You are invited to ${group.name}`)
   })
   chat.onMessage((message) => {
-    if (current.view?.gid === message.gid) current.view.received(message)
-    else refreshSoon()
+    current.activity.set(message.gid, previewOf(message, me))
+    if (current.view?.gid === message.gid) {
+      current.view.received(message)
+      renderLists()
+    } else refreshSoon()
+  })
+  chat.onReceipt((receipt) => {
+    if (current.view?.gid === receipt.gid) current.view.receipt(receipt)
   })
   const logged = (event: JoinEvent | LeaveEvent | EditEvent | DeleteEvent | GroupChange) => {
+    touch(event.gid, event.iat)
     if (current.view?.gid === event.gid) current.view.logged(event)
   }
   chat.onJoin((iss, gid, event) => {
@@ -288,6 +299,29 @@ async function refreshGroups(): Promise<void> {
   }
   current.groups = joined
   renderLists()
+  // Groups not seen yet this session: their last activity is read from their history, in parallel.
+  const unseen = [...joined.values()].filter((group) => !current.activity.has(group.gid))
+  await Promise.all(
+    unseen.map(async (group) => {
+      const activity = await latestActivity(group, current.me).catch(() => undefined)
+      current.activity.set(group.gid, activity ?? { iat: '', preview: '' })
+    }),
+  )
+  if (unseen.length > 0 && session === current) renderLists()
+}
+
+/** Every member of `gid` with whether it joined, a page at a time. */
+async function membersOf(gid: string): Promise<MemberView[]> {
+  const current = session
+  if (!current) return []
+  const all: MemberView[] = []
+  let cursor: string | undefined
+  do {
+    const page = await current.client.request('members', { gid, ...(cursor !== undefined && { cursor }) })
+    all.push(...page.members)
+    cursor = page.next
+  } while (cursor !== undefined)
+  return all
 }
 
 let refreshTimer: ReturnType<typeof setTimeout> | undefined
@@ -303,8 +337,8 @@ function pick({ name, members, memberCount, image }: ChatGroup) {
 
 function renderLists(): void {
   if (!session) return
-  const { groups, invites, unread, view } = session
-  renderGroups(byId('groups'), groups.values(), unread, view?.gid, open)
+  const { groups, invites, unread, activity, view } = session
+  renderGroups(byId('groups'), groups.values(), unread, activity, view?.gid, open)
   byId('no-groups').hidden = groups.size > 0
   renderInvites(byId('invites'), invites.values(), answerInvite)
   byId('invites-section').hidden = invites.size === 0
@@ -315,6 +349,11 @@ function open(group: ChatGroup): void {
   if (!current) return
   const view = new ConversationView(group, {
     me: current.me,
+    members: membersOf,
+    sent: (activity) => {
+      current.activity.set(group.gid, activity)
+      renderLists()
+    },
     back: () => {
       localStorage.removeItem(openKey(current.me))
       closeConversation()
@@ -341,6 +380,14 @@ function closeConversation(): void {
   if (session) session.view = undefined
   byId('conversation').replaceChildren(h('p', { class: 'hint pick' }, 'Pick a group, or create one.'))
   document.body.dataset.view = 'list'
+}
+
+/** Something happened in group `gid` at `iat`: the list moves it up, keeping its last message's preview. */
+function touch(gid: string, iat = new Date().toISOString()): void {
+  const known = session?.activity.get(gid)
+  if (!session || (known && known.iat >= iat)) return
+  session.activity.set(gid, { iat, preview: known?.preview ?? '' })
+  renderLists()
 }
 
 function forget(gid: string): void {
@@ -370,6 +417,7 @@ async function answerInvite(group: ChatGroup, accept: boolean): Promise<void> {
   current.invites.delete(group.gid)
   if (accept) {
     current.groups.set(group.gid, group)
+    touch(group.gid)
     open(group)
   } else {
     renderLists()
@@ -386,6 +434,7 @@ setUpCreateForm(
   },
   (group) => {
     session?.groups.set(group.gid, group)
+    touch(group.gid)
     ;(byId('create') as HTMLDetailsElement).open = false
     open(group)
   },

@@ -1,37 +1,36 @@
-import type { ChatAttachment, ChatGroup, ChatMessage, EditEvent, HistoryPage } from '@huddle/client'
-import { announce, avatar, clock, encryptedTag, h } from './dom.js'
+import type { ChatGroup, ChatMessage, Receipt } from '@huddle/client'
+import { announce, ask, avatar, clock, encryptedTag, h } from './dom.js'
 import { describeError } from './errors.js'
-
-/** One line of a conversation: a message, or a member joining or leaving. */
-interface Line {
-  seq: number
-  /** A message, or a line saying what happened to the group (a join, a leave, an admin's change). */
-  kind: 'message' | 'notice'
-  iss: string
-  iat: string
-  /** A notice's words. */
-  text?: string
-  jti?: string
-  body?: string
-  rid?: string
-  /** A message's files: received ones are downloaded (and decrypted) on request; one's own are named. */
-  files?: (ChatAttachment | { name: string; size: number })[]
-  edited?: boolean
-  deleted?: boolean
-  /** A message of an encrypted group this device cannot decrypt: its body is empty. */
-  unreadable?: boolean
-}
-
-type LogEvent = HistoryPage['events'][number]
+import { ChosenFiles, fileItem } from './files.js'
+import { GroupMenu, type MemberList } from './group-menu.js'
+import { type Activity, previewOf } from './groups.js'
+import {
+  continues,
+  type Delivery,
+  dayOf,
+  deliveryOf,
+  excerpt,
+  type Line,
+  type LogEvent,
+  lineOf,
+  readable,
+  unreadableText,
+} from './lines.js'
 
 export interface ConversationHooks {
   /** The identity signed in. */
   me: string
   back(): void
   leave(group: ChatGroup): Promise<void>
+  /** The group's members with whether each joined or is invited. */
+  members: MemberList
+  /** This identity sent a message: the group list moves the group up. */
+  sent(activity: Activity): void
 }
 
 const pageSize = 30
+
+const deliveryText: Record<Delivery, string> = { sent: 'Sent', delivered: 'Delivered', read: 'Read' }
 
 /**
  * One group's conversation: its latest page of history, earlier pages on request, and what arrives
@@ -42,17 +41,21 @@ export class ConversationView {
   readonly element: HTMLElement
   readonly #group: ChatGroup
   readonly #hooks: ConversationHooks
+  readonly #menu: GroupMenu
   readonly #lines = new Map<number, Line>()
   readonly #items = new Map<number, HTMLLIElement>()
-  readonly #members = h('p', { class: 'members' })
   readonly #earlier = h('button', { type: 'button', class: 'earlier', hidden: true }, 'Load earlier messages')
   readonly #list = h('ol', { class: 'lines', 'aria-label': 'Messages', tabindex: '-1' })
   readonly #input = h('input', { id: 'message', name: 'message', autocomplete: 'off' })
-  readonly #files = h('input', { id: 'files', name: 'files', type: 'file', multiple: true })
+  readonly #files = new ChosenFiles()
   readonly #replyText = h('p', { class: 'replying' })
   readonly #replyBar = h('div', { class: 'replying-bar', hidden: true })
   readonly #problem = h('p', { class: 'problem', role: 'alert' })
+  /** The other members' delivered and read positions, by identity. */
+  readonly #positions = new Map<string, Receipt>()
+  /** The message being answered, or being edited (then the composer's words replace its body). */
   #replyTo: Line | undefined
+  #editing: Line | undefined
   /** Every line up to this seq is shown (or was never readable). */
   #newest = 0
   /** Where the next page of earlier history starts, while there is one. */
@@ -63,25 +66,36 @@ export class ConversationView {
   constructor(group: ChatGroup, hooks: ConversationHooks) {
     this.#group = group
     this.#hooks = hooks
+    this.#menu = new GroupMenu(group, {
+      me: hooks.me,
+      members: hooks.members,
+      leave: () => hooks.leave(group),
+      say: (text) => this.#say(text),
+    })
     const back = h('button', { type: 'button', class: 'back quiet', 'aria-label': 'Back to groups' }, '←')
     back.addEventListener('click', () => hooks.back())
-    const leave = h('button', { type: 'button', class: 'quiet' }, 'Leave group')
-    leave.addEventListener('click', () => hooks.leave(group).catch((e) => this.#say(describeError(e))))
     this.#earlier.addEventListener('click', () => this.#read(() => this.#loadEarlier()))
-    const cancel = h('button', { type: 'button', class: 'quiet' }, 'Cancel reply')
+    const cancel = h('button', { type: 'button', class: 'quiet' }, 'Cancel')
     cancel.addEventListener('click', () => this.#reply(undefined))
     this.#replyBar.append(this.#replyText, cancel)
     this.#input.placeholder = `Message ${group.name}`
     this.#input.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape' && this.#replyTo) this.#reply(undefined)
+      if (event.key === 'Escape' && (this.#replyTo || this.#editing)) this.#reply(undefined)
     })
     const composer = h(
       'form',
       { class: 'composer' },
       this.#replyBar,
+      this.#files.list,
       h('label', { for: 'message', class: 'visually-hidden' }, `Message to ${group.name}`),
-      h('div', { class: 'row' }, this.#input, h('button', { type: 'submit' }, 'Send')),
-      h('label', { class: 'files' }, 'Attach files ', this.#files),
+      h(
+        'div',
+        { class: 'row' },
+        this.#files.button,
+        this.#files.input,
+        this.#input,
+        h('button', { type: 'submit' }, 'Send'),
+      ),
       this.#problem,
     )
     composer.addEventListener('submit', (event) => {
@@ -99,18 +113,29 @@ export class ConversationView {
         h(
           'div',
           { class: 'title' },
-          h('h2', { id: 'conversation-title' }, group.name),
-          group.encrypted && encryptedTag(),
-          this.#members,
+          h(
+            'h2',
+            { id: 'conversation-title' },
+            group.name,
+            group.encrypted && ' ',
+            group.encrypted && encryptedTag(),
+          ),
+          this.#menu.summary,
         ),
-        leave,
+        this.#menu.element,
       ),
       this.#earlier,
       this.#list,
       composer,
     )
-    this.#showMembers()
+    this.#files.accept(this.element, this.#input)
     this.#read(() => this.#loadLatest())
+    this.#group.receipts().then(
+      (positions) => {
+        for (const position of positions) this.receipt(position)
+      },
+      () => {}, // The ticks stay at "sent" until the next receipt arrives.
+    )
   }
 
   get gid(): string {
@@ -131,9 +156,19 @@ export class ConversationView {
 
   /** Any event of this group the SDK handed over: a message, a join or leave, an edit or a delete. */
   logged(event: LogEvent): void {
-    this.#showMembers()
+    if (event.type !== 'chat.message' && event.type !== 'chat.edit' && event.type !== 'chat.delete')
+      this.#menu.changed()
     this.#add([event])
     this.#advance(event.seq)
+  }
+
+  /** Another member's delivered or read position moved: the ticks on this identity's messages follow. */
+  receipt(receipt: Receipt): void {
+    if (receipt.iss === this.#hooks.me) return
+    this.#positions.set(receipt.iss, receipt)
+    for (const [seq, line] of this.#lines) {
+      if (line.iss === this.#hooks.me && line.kind === 'message') this.#tick(seq)
+    }
   }
 
   #read(step: () => Promise<void>): void {
@@ -195,13 +230,15 @@ export class ConversationView {
         else Object.assign(line, { edited: true, body: event.body ?? line.body })
         this.#show(line, true)
       } else {
-        this.#show(lineOf(event, (iss) => this.#name(iss)))
+        const line = lineOf(event, (iss) => this.#name(iss))
+        if (line) this.#show(line)
       }
     }
     // A reply read before the message it answers names it once that message is in.
     for (const line of this.#lines.values()) {
       if (line.rid && this.#items.get(line.seq)?.dataset.quote === 'missing') this.#show(line, true)
     }
+    this.#regroup()
   }
 
   #show(line: Line, again = false): void {
@@ -226,17 +263,51 @@ export class ConversationView {
     if (!next && (atBottom || line.iss === this.#hooks.me)) this.#list.scrollTop = this.#list.scrollHeight
   }
 
+  /** Marks the first line of each day (its date shows above it) and messages that continue a group. */
+  #regroup(): void {
+    let previous: Line | undefined
+    for (const seq of [...this.#items.keys()].sort((a, b) => a - b)) {
+      const line = this.#lines.get(seq)
+      const item = this.#items.get(seq)
+      if (!line || !item) continue
+      const day = dayOf(line.iat)
+      const separator = item.querySelector<HTMLElement>(':scope > .day')
+      if (separator) {
+        separator.textContent = day
+        separator.hidden = previous !== undefined && dayOf(previous.iat) === day
+      }
+      item.classList.toggle('continued', continues(previous, line))
+      previous = line
+    }
+  }
+
+  #tick(seq: number): void {
+    const ticks = this.#items.get(seq)?.querySelector<HTMLElement>('.ticks')
+    if (!ticks) return
+    const state = deliveryOf(seq, this.#positions.values())
+    ticks.dataset.state = state
+    ticks.textContent = state === 'sent' ? '✓' : '✓✓'
+    ticks.setAttribute('aria-label', deliveryText[state])
+    ticks.title = deliveryText[state]
+  }
+
   #render(line: Line): HTMLLIElement {
     const who = this.#name(line.iss)
-    const time = h('time', { datetime: line.iat }, clock(line.iat))
-    if (line.kind === 'notice') return h('li', { class: 'notice' }, `${line.text} · `, time)
+    const time = h(
+      'time',
+      { datetime: line.iat, title: new Date(line.iat).toLocaleString() },
+      clock(line.iat),
+    )
+    const day = h('p', { class: 'day', role: 'separator' }, dayOf(line.iat))
+    if (line.kind === 'notice') return h('li', { class: 'notice' }, day, h('p', {}, `${line.text} · `, time))
     const mine = line.iss === this.#hooks.me
+    const actions = h('div', { class: 'actions' })
     const head = h(
       'div',
       { class: 'head' },
       h('p', { class: 'meta' }, h('span', { class: 'sender' }, who), ' ', time),
     )
-    const item = h('li', { class: mine ? 'message mine' : 'message' }, head)
+    const item = h('li', { class: mine ? 'message mine' : 'message' }, day, head)
     if (line.rid) {
       const target = [...this.#lines.values()].find((l) => l.jti === line.rid)
       item.dataset.quote = target ? 'found' : 'missing'
@@ -246,7 +317,9 @@ export class ConversationView {
     // An unreadable message's files are sealed: their names and keys are in the part it cannot read.
     const files = line.deleted || line.unreadable ? [] : (line.files ?? [])
     if (files.length > 0)
-      item.append(h('ul', { class: 'files' }, ...files.map((file) => this.#fileItem(file))))
+      item.append(
+        h('ul', { class: 'files' }, ...files.map((file) => fileItem(file, (text) => this.#say(text)))),
+      )
     item.append(
       line.deleted
         ? h('p', { class: 'body deleted' }, 'Message deleted')
@@ -259,46 +332,33 @@ export class ConversationView {
               line.edited ? h('span', { class: 'edited' }, ' (edited)') : undefined,
             ),
     )
-    if (!line.deleted && line.jti) {
-      const reply = h(
-        'button',
-        { type: 'button', class: 'reply quiet', 'aria-label': `Reply to ${who}: ${excerpt(line)}` },
-        'Reply',
-      )
-      reply.addEventListener('click', () => this.#reply(line))
-      head.append(reply)
+    if (mine && line.kind === 'message') {
+      item.append(h('p', { class: 'status' }, h('span', { class: 'ticks', role: 'img' })))
     }
+    if (!line.deleted && line.jti) {
+      const about = `${who}: ${excerpt(line)}`
+      actions.append(this.#action('Reply', `Reply to ${about}`, () => this.#reply(line)))
+      if (mine && !line.unreadable) {
+        actions.append(
+          this.#action('Edit', `Edit your message: ${excerpt(line)}`, () => this.#edit(line)),
+          this.#action('Delete', `Delete your message: ${excerpt(line)}`, () => void this.#delete(line)),
+        )
+      }
+      item.append(actions)
+    }
+    if (mine) queueMicrotask(() => this.#tick(line.seq))
     return item
   }
 
-  /** A file of a message: its name and size, and for a received one a button that downloads, decrypts
-   * and saves it. */
-  #fileItem(file: ChatAttachment | { name: string; size: number }): HTMLLIElement {
-    const named = `${file.name} (${sizeOf(file.size)}) `
-    if (!('download' in file)) return h('li', {}, named)
-    const save = h(
-      'button',
-      { type: 'button', class: 'quiet', 'aria-label': `Download ${file.name}` },
-      'Download',
-    )
-    save.addEventListener('click', () => {
-      file.download().then(
-        (bytes) => {
-          // A copy: Blob takes bytes backed by a plain ArrayBuffer.
-          const url = URL.createObjectURL(new Blob([new Uint8Array(bytes)], { type: file.mime }))
-          const link = h('a', { href: url, download: file.name, hidden: true })
-          document.body.append(link)
-          link.click()
-          link.remove()
-          setTimeout(() => URL.revokeObjectURL(url), 60_000)
-        },
-        (error: unknown) => this.#say(`Could not download ${file.name}: ${describeError(error)}`),
-      )
-    })
-    return h('li', {}, named, save)
+  #action(text: string, label: string, act: () => void): HTMLButtonElement {
+    const button = h('button', { type: 'button', class: 'quiet', 'aria-label': label }, text)
+    button.addEventListener('click', act)
+    return button
   }
 
   #reply(line: Line | undefined): void {
+    if (this.#editing && !line) this.#input.value = ''
+    this.#editing = undefined
     this.#replyTo = line
     this.#replyBar.hidden = line === undefined
     this.#replyText.textContent = line
@@ -307,9 +367,53 @@ export class ConversationView {
     this.#input.focus()
   }
 
+  #edit(line: Line): void {
+    this.#reply(undefined)
+    this.#editing = line
+    this.#replyBar.hidden = false
+    this.#replyText.textContent = `Editing your message: “${excerpt(line)}”`
+    this.#input.value = line.body ?? ''
+    this.#input.focus()
+  }
+
+  async #delete(line: Line): Promise<void> {
+    if (!line.jti) return
+    if (!(await ask(`Delete your message “${excerpt(line)}” for everyone?`, 'Delete'))) return
+    try {
+      await this.#group.delete(line.jti)
+      Object.assign(line, { deleted: true, body: '' })
+      this.#show(line, true)
+      this.#regroup()
+      announce('Message deleted')
+    } catch (error) {
+      this.#say(`Not deleted: ${describeError(error)}`)
+    }
+  }
+
+  async #saveEdit(line: Line, body: string): Promise<void> {
+    this.#reply(undefined)
+    this.#input.value = ''
+    if (!line.jti || body === line.body) return
+    try {
+      await this.#group.edit(line.jti, body)
+      Object.assign(line, { edited: true, body })
+      this.#show(line, true)
+      this.#regroup()
+    } catch (error) {
+      this.#edit(line)
+      this.#input.value = body
+      this.#say(`Not edited: ${describeError(error)}`)
+    }
+  }
+
   async #send(): Promise<void> {
     const body = this.#input.value.trim()
-    const chosen = Array.from(this.#files.files ?? [])
+    this.#say('')
+    if (this.#editing) {
+      if (body !== '') await this.#saveEdit(this.#editing, body)
+      return
+    }
+    const chosen = this.#files.take()
     if (body === '' && chosen.length === 0) return
     const rid = this.#replyTo?.jti
     const attachments = chosen.map((file) => ({
@@ -318,9 +422,7 @@ export class ConversationView {
       data: file,
     }))
     this.#input.value = ''
-    this.#files.value = ''
     this.#reply(undefined)
-    this.#say('')
     const pending = h(
       'li',
       { class: 'message mine pending' },
@@ -344,19 +446,21 @@ export class ConversationView {
         ...(rid && { rid }),
         ...(chosen.length > 0 && { files: chosen.map(({ name, size }) => ({ name, size })) }),
       })
+      this.#regroup()
       this.#advance(ack.seq)
+      this.#hooks.sent(
+        previewOf(
+          { iss: this.#hooks.me, body, iat: ack.iat, deleted: false, attachments: chosen },
+          this.#hooks.me,
+        ),
+      )
     } catch (error) {
       if (this.#input.value === '') this.#input.value = body
+      if (chosen.length > 0) this.#files.add(chosen)
       this.#say(`Not sent: ${describeError(error)}`)
     } finally {
       pending.remove()
     }
-  }
-
-  #showMembers(): void {
-    const { members, memberCount } = this.#group
-    const more = memberCount > members.length ? ` and ${memberCount - members.length} more` : ''
-    this.#members.textContent = `${memberCount} member${memberCount === 1 ? '' : 's'}: ${members.join(', ')}${more}`
   }
 
   #name(iss: string, self = 'You'): string {
@@ -366,76 +470,4 @@ export class ConversationView {
   #say(text: string): void {
     this.#problem.textContent = text
   }
-}
-
-function lineOf(
-  event: Exclude<LogEvent, { type: 'chat.edit' | 'chat.delete' }>,
-  name: (iss: string) => string,
-): Line {
-  const { seq, iss, iat } = event
-  if (event.type !== 'chat.message') return { seq, iss, iat, kind: 'notice', text: noticeOf(event, name) }
-  return {
-    seq,
-    iss,
-    iat,
-    kind: 'message',
-    jti: event.jti,
-    body: event.body,
-    ...(event.rid && { rid: event.rid }),
-    ...('attachments' in event && event.attachments.length > 0 && { files: event.attachments }),
-    ...(event.edited && { edited: true }),
-    ...(event.deleted && { deleted: true }),
-    ...(event.unreadable && !event.deleted && { unreadable: true }),
-  }
-}
-
-/** What a join, leave or admin's change says, in words. */
-function noticeOf(
-  event: Exclude<LogEvent, { type: 'chat.message' | 'chat.edit' | 'chat.delete' }>,
-  name: (iss: string) => string,
-): string {
-  const who = name(event.iss)
-  const by = 'by' in event && event.by !== undefined ? ` by ${name(event.by)}` : ''
-  switch (event.type) {
-    case 'chat.join':
-      return `${who} joined`
-    case 'chat.leave':
-      return by ? `${who} was removed${by}` : `${who} left`
-    case 'chat.ban':
-      return `${who} was banned${by}`
-    case 'chat.unban':
-      return `${who} was unbanned${by}`
-    case 'chat.role':
-      return event.role === 'admin' ? `${who} became an admin${by}` : `${who} is no longer an admin${by}`
-    case 'chat.update': {
-      const changes = [
-        ...(event.name !== undefined ? [`renamed the group “${event.name}”`] : []),
-        ...(event.image ? ['changed the picture'] : []),
-        ...(event.invites
-          ? [`let ${event.invites === 'admins' ? 'only admins' : 'every member'} invite`]
-          : []),
-      ]
-      return `${who} ${changes.join(', ')}`
-    }
-  }
-}
-
-function sizeOf(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`
-  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
-}
-
-/** An edit whose new words this device has: the SDK decrypted it, or the group is plain. */
-function readable(event: EditEvent): boolean {
-  return !(event as { unreadable?: boolean }).unreadable
-}
-
-/** What a message of an encrypted group says when this device cannot decrypt it. */
-const unreadableText = 'encrypted message this device cannot read'
-
-function excerpt(line: Line): string {
-  if (line.deleted) return 'a deleted message'
-  if (line.unreadable) return 'an encrypted message'
-  const body = line.body ?? ''
-  return body.length > 60 ? `${body.slice(0, 57)}…` : body
 }

@@ -12,7 +12,7 @@ export type CreateGroup = (
 ) => Promise<ChatGroup>
 
 /**
- * The "New group" form: a name, members separated by commas, an optional id (made from the name when left
+ * The "New group" form: a name, members separated by commas (one name per entry, never split at a space), an optional id (made from the name when left
  * empty), an optional avatar, previewed before it is uploaded, and whether the group is end-to-end
  * encrypted (chosen once, at creation).
  */
@@ -42,7 +42,11 @@ export function setUpCreateForm(me: () => string, create: CreateGroup, created: 
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
     problem.textContent = ''
-    const invitees = [...new Set(members.value.split(/[\s,]+/).filter(Boolean))].filter((m) => m !== me())
+    const entries = members.value
+      .split(/[,\n]/)
+      .map((entry) => entry.trim())
+      .filter(Boolean)
+    const invitees = [...new Set(entries)].filter((m) => m !== me())
     const picked = file.files?.[0]
     const id = gid.value.trim() || derivedGid()
     const refusal = problemWith(invitees, id, picked)
@@ -77,6 +81,9 @@ export function setUpCreateForm(me: () => string, create: CreateGroup, created: 
 /** What the server would refuse, said before anything is uploaded. */
 function problemWith(members: string[], gid: string, avatar: File | undefined): string | undefined {
   if (members.length === 0) return 'Members: name at least one other person, separated by commas.'
+  // "bob smith" is one name with a space, never two people: the server's names have no spaces.
+  const spaced = members.find((member) => /\s/.test(member))
+  if (spaced) return `Members: “${spaced}” has a space, which names cannot have; separate names with commas.`
   const invalid = members.find((member) => !identityPattern.test(member))
   if (invalid) return `Members: “${invalid}” is not a valid name (letters, digits and _ . : @ -).`
   if (!identityPattern.test(gid)) return 'Group id: use 1–128 letters, digits and _ . : @ -.'

@@ -50,22 +50,71 @@ export function announce(text: string): void {
   })
 }
 
+/** A time of day, in the reader's locale. */
 export function clock(iso: string): string {
   return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
 }
 
 /**
- * Says a group is end-to-end encrypted: "🔒 encrypted", the lock not read out (the word says it), with a
+ * Says a group is end-to-end encrypted: a drawn lock (no emoji font needed) and the word "Encrypted", with a
  * tooltip that says what it means.
  */
 export function encryptedTag(): HTMLElement {
+  const svg = 'http://www.w3.org/2000/svg'
+  const lock = document.createElementNS(svg, 'svg')
+  lock.setAttribute('viewBox', '0 0 16 16')
+  lock.setAttribute('aria-hidden', 'true')
+  lock.setAttribute('class', 'lock')
+  const path = document.createElementNS(svg, 'path')
+  path.setAttribute('d', 'M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z')
+  path.setAttribute('fill', 'currentColor')
+  lock.append(path)
   return h(
     'span',
     {
       class: 'tag encrypted',
       title: 'End-to-end encrypted: only the members’ devices can read its messages',
     },
-    h('span', { 'aria-hidden': 'true' }, '🔒 '),
-    'encrypted',
+    lock,
+    'Encrypted',
   )
+}
+
+/**
+ * Asks a question in a modal dialog: resolves with true (or the field's words, when it has a field) once
+ * `yes` is pressed, undefined when cancelled (Escape too). Focus returns where it was.
+ */
+export function ask(
+  question: string,
+  yes: string,
+  field?: { label: string; value?: string },
+): Promise<string | true | undefined> {
+  const returnTo = document.activeElement as HTMLElement | null
+  const input = field && h('input', { id: 'ask-field', value: field.value ?? '', autocomplete: 'off' })
+  const confirm = h('button', { type: 'submit', value: 'yes' }, yes)
+  const cancel = h('button', { type: 'button', class: 'quiet' }, 'Cancel')
+  const dialog = h(
+    'dialog',
+    { class: 'ask', 'aria-labelledby': 'ask-question' },
+    h(
+      'form',
+      { method: 'dialog' },
+      h('p', { id: 'ask-question' }, question),
+      field && h('label', { for: 'ask-field' }, field.label),
+      input,
+      h('div', { class: 'row actions' }, cancel, confirm),
+    ),
+  )
+  cancel.addEventListener('click', () => dialog.close())
+  document.body.append(dialog)
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => {
+      dialog.remove()
+      returnTo?.focus()
+      if (dialog.returnValue !== 'yes') resolve(undefined)
+      else resolve(input ? input.value.trim() : true)
+    })
+    dialog.showModal()
+    ;(input ?? confirm).focus()
+  })
 }

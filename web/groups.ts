@@ -1,17 +1,68 @@
 import type { ChatGroup } from '@huddle/client'
 import { avatar, encryptedTag, h } from './dom.js'
 
-/** The groups this identity joined, each a button that opens it, with its unread count. */
+/** When a group last moved, and what its last message says, for the group list. */
+export interface Activity {
+  iat: string
+  preview: string
+}
+
+/** A message as the group list previews it: who said it and its first words, never more than a line. */
+export function previewOf(
+  message: {
+    iss: string
+    body: string
+    iat: string
+    deleted?: unknown
+    unreadable?: boolean
+    attachments: readonly unknown[]
+  },
+  me: string,
+): Activity {
+  const who = message.iss === me ? 'You' : message.iss
+  const said = message.deleted
+    ? 'Message deleted'
+    : message.unreadable
+      ? '(encrypted)'
+      : message.body || (message.attachments.length > 0 ? `${message.attachments.length} file(s)` : '')
+  return { iat: message.iat, preview: `${who}: ${said.replace(/\s+/g, ' ').slice(0, 80)}` }
+}
+
+/** A group's latest activity, read from the end of its history (decrypted on this device when it can). */
+export async function latestActivity(group: ChatGroup, me: string): Promise<Activity | undefined> {
+  const page = await group.history({ limit: 10 })
+  const newest = page.events[0]
+  if (!newest) return undefined
+  const message = page.events.find((event) => event.type === 'chat.message')
+  return message && 'attachments' in message
+    ? { ...previewOf(message, me), iat: newest.iat }
+    : { iat: newest.iat, preview: '' }
+}
+
+/** Most recent activity first; groups with none after, by name: the same order in every session. */
+function byActivity(activity: ReadonlyMap<string, Activity>) {
+  return (a: ChatGroup, b: ChatGroup) => {
+    const [x, y] = [activity.get(a.gid)?.iat ?? '', activity.get(b.gid)?.iat ?? '']
+    if (x !== y) return x < y ? 1 : -1
+    return a.name.localeCompare(b.name) || (a.gid < b.gid ? -1 : 1)
+  }
+}
+
+/** The groups this identity joined, most recently active first, each a button that opens it, with its
+ * last message and unread count. */
 export function renderGroups(
   list: HTMLElement,
   groups: Iterable<ChatGroup>,
   unread: ReadonlyMap<string, number>,
+  activity: ReadonlyMap<string, Activity>,
   current: string | undefined,
   open: (group: ChatGroup) => void,
 ): void {
   list.replaceChildren(
-    ...[...groups].map((group) => {
+    ...[...groups].sort(byActivity(activity)).map((group) => {
       const count = unread.get(group.gid) ?? 0
+      const preview = activity.get(group.gid)?.preview
+      const previewId = `preview-${group.gid}`
       const button = h(
         'button',
         {
@@ -19,10 +70,16 @@ export function renderGroups(
           class: 'group',
           'data-gid': group.gid,
           'aria-current': group.gid === current && 'true',
+          'aria-describedby': preview ? previewId : undefined,
         },
         decorative(avatar(group)),
-        h('span', { class: 'name' }, group.name),
-        group.encrypted && encryptedTag(),
+        h(
+          'span',
+          { class: 'text' },
+          h('span', { class: 'name' }, group.name, group.encrypted && ' ', group.encrypted && encryptedTag()),
+          // Its name says the group (and its unread count) briefly; the last message is its description.
+          preview && h('span', { class: 'preview', id: previewId, 'aria-hidden': 'true' }, preview),
+        ),
         count > 0 &&
           h('span', { class: 'badge' }, String(count), h('span', { class: 'visually-hidden' }, ' unread')),
       )
@@ -58,7 +115,11 @@ export function renderInvites(
           h('strong', {}, group.name),
           group.encrypted && ' ',
           group.encrypted && encryptedTag(),
-          h('p', { class: 'members' }, `${group.memberCount} members: ${group.members.join(', ')}`),
+          h(
+            'p',
+            { class: 'members' },
+            `Invited by ${group.invitedBy ?? 'a member'} · ${group.members.join(', ')}`,
+          ),
         ),
         h('div', { class: 'actions' }, accept, decline),
       )

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { crc32, deflateSync } from 'node:zlib'
 import { type Browser, type BrowserContextOptions, chromium, type Locator, type Page } from 'playwright-core'
 import { expect } from 'vitest'
@@ -61,7 +63,8 @@ export async function signIn(page: Page, name: string): Promise<void> {
       signedUp.add(name)
     }
   }
-  await shows(page.getByRole('status'), 'Connected')
+  // The connection's status, not the devices panel's (also a status, once a second browser signs in).
+  await shows(page.locator('#status'), 'Connected')
 }
 
 /** Makes the local provider's ID tokens for `sub` live `seconds` from now on (POST /dev/id-token-lifetime). */
@@ -139,4 +142,33 @@ function pngChunk(type: string, data: Buffer): Buffer {
   typed.copy(framed, 4)
   framed.writeUInt32BE(crc32(typed), typed.length + 4)
   return framed
+}
+
+/** Creates a group from the "New group" form, as a person would, and waits until its conversation opens. */
+export async function createGroup(page: Page, name: string, members: string): Promise<void> {
+  await page.getByText('New group', { exact: true }).click()
+  await page.getByLabel('Group name').fill(name)
+  await page.getByLabel('Members', { exact: true }).fill(members)
+  await page.getByRole('button', { name: 'Create group' }).click()
+  await page.getByRole('heading', { name }).waitFor()
+}
+
+const axeScript = fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url))
+let axeSource: Promise<string> | undefined
+
+/** What axe-core finds serious or critical on the page as it is now: each rule's id and the first node. */
+export async function seriousAccessibilityProblems(page: Page): Promise<string[]> {
+  // Evaluated rather than added as a script tag, which the page's policy (script-src 'self') refuses.
+  axeSource ??= readFile(axeScript, 'utf8')
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await axeSource)
+  return page.evaluate(async () => {
+    const { violations } = await (
+      window as unknown as {
+        axe: { run(): Promise<{ violations: { id: string; impact?: string; nodes: { html: string }[] }[] }> }
+      }
+    ).axe.run()
+    return violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.nodes[0]?.html ?? ''}`)
+  })
 }

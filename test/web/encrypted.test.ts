@@ -41,9 +41,9 @@ describe('an encrypted group between two people in the web chat, in Chromium', (
     await a.getByLabel('End-to-end encrypted').check()
     await a.getByRole('button', { name: 'Create group' }).click()
     await a.getByRole('heading', { name: 'Sealed plans' }).waitFor()
-    await shows(a.locator('.conversation-head .tag'), '🔒 encrypted')
+    await shows(a.locator('.conversation-head .tag'), 'Encrypted')
 
-    await shows(b.getByRole('listitem', { name: 'Invite to Sealed plans' }), '🔒 encrypted')
+    await shows(b.getByRole('listitem', { name: 'Invite to Sealed plans' }), 'Encrypted')
     await b.getByRole('button', { name: 'Accept invite to Sealed plans' }).click()
     await b.getByRole('heading', { name: 'Sealed plans' }).waitFor()
     const atAlice = a.getByRole('list', { name: 'Messages' })

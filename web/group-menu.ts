@@ -1,0 +1,194 @@
+import type { ChatGroup, MemberView } from '@huddle/client'
+import { identityPattern, imageMimeTypes, limits } from '@huddle/client/protocol'
+import { announce, ask, h } from './dom.js'
+import { describeError } from './errors.js'
+
+/** Reads a group's members, each with whether it joined or is still invited. */
+export type MemberList = (gid: string) => Promise<MemberView[]>
+
+export interface GroupMenuHooks {
+  me: string
+  members: MemberList
+  leave(): Promise<void>
+  say(problem: string): void
+}
+
+/**
+ * The conversation's group menu: who is in the group ("2 members, 1 invited"), leaving (confirmed), and for
+ * an admin the group's settings and each member's role, removal and ban (the destructive ones confirmed).
+ */
+export class GroupMenu {
+  /** The line under the group's name: its joined members and its invitees, told apart. */
+  readonly summary = h('p', { class: 'members' })
+  readonly element: HTMLDetailsElement
+  readonly #panel = h('div', { class: 'menu-panel' })
+  readonly #group: ChatGroup
+  readonly #hooks: GroupMenuHooks
+  #members: MemberView[] = []
+
+  constructor(group: ChatGroup, hooks: GroupMenuHooks) {
+    this.#group = group
+    this.#hooks = hooks
+    this.element = h(
+      'details',
+      { class: 'menu' },
+      h(
+        'summary',
+        { 'aria-label': `Group menu of ${group.name}` },
+        h('span', { 'aria-hidden': 'true' }, '⋮'),
+      ),
+      this.#panel,
+    )
+    this.element.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && this.element.open) {
+        this.element.open = false
+        this.element.querySelector('summary')?.focus()
+      }
+    })
+    this.#members = group.members.map((iss) => ({ iss, status: 'joined', role: 'member' }))
+    this.#render()
+    this.changed()
+  }
+
+  /** The group changed (a join, a leave, a role, a ban, a rename): its members are read again. */
+  changed(): void {
+    this.#render()
+    this.#hooks.members(this.#group.gid).then(
+      (members) => {
+        this.#members = members
+        this.#render()
+      },
+      () => {}, // The summary keeps what the group object knows.
+    )
+  }
+
+  #render(): void {
+    const joined = this.#members.filter((m) => m.status === 'joined')
+    const invited = this.#members.filter((m) => m.status === 'invited')
+    const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`
+    const words = [count(joined.length, 'member', 'members')]
+    if (invited.length > 0) words.push(`${invited.length} invited`)
+    this.summary.textContent = `${words.join(', ')}: ${joined.map((m) => m.iss).join(', ')}${
+      invited.length > 0 ? ` · invited: ${invited.map((m) => m.iss).join(', ')}` : ''
+    }`
+    const admin = this.#group.admins.includes(this.#hooks.me)
+    const leave = this.#button('Leave group', () => this.#leave())
+    this.#panel.replaceChildren(
+      ...(admin ? this.#adminItems() : []),
+      h('div', { class: 'menu-items' }, leave),
+    )
+  }
+
+  #adminItems(): HTMLElement[] {
+    const group = this.#group
+    const policy = group.invites === 'admins' ? 'members' : 'admins'
+    const items = h(
+      'div',
+      { class: 'menu-items' },
+      this.#button('Rename group…', async () => {
+        const name = await ask(`Rename ${group.name}`, 'Rename', { label: 'New name', value: group.name })
+        if (typeof name === 'string' && name !== '' && name !== group.name) await group.update({ name })
+      }),
+      this.#avatarButton(),
+      this.#button(policy === 'admins' ? 'Let only admins invite' : 'Let every member invite', () =>
+        group.update({ invites: policy }),
+      ),
+      this.#button('Add members…', async () => {
+        const names = await ask('Add members', 'Invite', { label: 'Names, separated by commas' })
+        if (typeof names !== 'string' || names === '') return
+        const members = names
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean)
+        const invalid = members.find((member) => !identityPattern.test(member))
+        if (invalid)
+          throw new Error(`“${invalid}” is not a valid name (letters, digits and _ . : @ -, no spaces)`)
+        await group.invite(members)
+        announce(`Invited ${members.join(', ')}`)
+      }),
+    )
+    const others = this.#members.filter((m) => m.iss !== this.#hooks.me)
+    const people = h(
+      'ul',
+      { class: 'people', 'aria-label': 'Roles and removals' },
+      ...others.map((member) => {
+        const isAdmin = group.admins.includes(member.iss)
+        const joined = member.status === 'joined'
+        return h(
+          'li',
+          {},
+          h('span', {}, member.iss, joined ? (isAdmin ? ' (admin)' : '') : ' (invited)'),
+          joined &&
+            this.#button(
+              isAdmin ? 'Demote' : 'Make admin',
+              () => (isAdmin ? group.demote(member.iss) : group.promote(member.iss)),
+              `${isAdmin ? 'Demote' : 'Make admin'} ${member.iss}`,
+            ),
+          this.#button(
+            'Remove',
+            async () => {
+              if (await ask(`Remove ${member.iss} from ${group.name}?`, 'Remove'))
+                await group.remove(member.iss)
+            },
+            `Remove ${member.iss}`,
+          ),
+          this.#button(
+            'Ban',
+            async () => {
+              const question = `Ban ${member.iss} from ${group.name}? They are removed and cannot be invited back until unbanned.`
+              if (await ask(question, 'Ban')) await group.ban(member.iss)
+            },
+            `Ban ${member.iss}`,
+          ),
+        )
+      }),
+    )
+    return [items, people]
+  }
+
+  #avatarButton(): HTMLElement {
+    const file = h('input', { type: 'file', accept: imageMimeTypes.join(','), hidden: true, tabindex: '-1' })
+    file.addEventListener('change', () => {
+      const picked = file.files?.[0]
+      file.value = ''
+      if (!picked) return
+      if (!(imageMimeTypes as readonly string[]).includes(picked.type) || picked.size > limits.avatarBytes) {
+        this.#hooks.say('Avatar not changed: pick a PNG, JPEG, GIF or WebP image of at most 5 MiB.')
+        return
+      }
+      this.#group.update({ image: { data: picked, mime: picked.type } }).then(
+        () => this.#done(),
+        (error: unknown) => this.#hooks.say(`Avatar not changed: ${describeError(error)}.`),
+      )
+    })
+    const button = this.#button('Change avatar…', async () => file.click())
+    return h('span', {}, button, file)
+  }
+
+  #button(text: string, act: () => Promise<unknown>, label?: string): HTMLButtonElement {
+    const button = h(
+      'button',
+      { type: 'button', class: 'quiet', ...(label && { 'aria-label': label }) },
+      text,
+    )
+    button.addEventListener('click', () => {
+      this.#hooks.say('')
+      act().then(
+        () => this.#done(),
+        (error: unknown) => this.#hooks.say(`${text.replace('…', '')}: ${describeError(error)}.`),
+      )
+    })
+    return button
+  }
+
+  /** An action finished: the menu closes and the members are read again. */
+  #done(): void {
+    this.changed()
+  }
+
+  async #leave(): Promise<void> {
+    const question = `Leave ${this.#group.name}? You will stop receiving its messages until someone invites you again.`
+    if (!(await ask(question, 'Leave'))) return
+    await this.#hooks.leave()
+  }
+}
