@@ -51,6 +51,8 @@ export class ConversationView {
   readonly #replyText = h('p', { class: 'replying' })
   readonly #replyBar = h('div', { class: 'replying-bar', hidden: true })
   readonly #problem = h('p', { class: 'problem', role: 'alert' })
+  readonly #title = h('span', {})
+  #avatar: HTMLElement
   /** The other members' delivered and read positions, by identity. */
   readonly #positions = new Map<string, Receipt>()
   /** The message being answered, or being edited (then the composer's words replace its body). */
@@ -66,11 +68,14 @@ export class ConversationView {
   constructor(group: ChatGroup, hooks: ConversationHooks) {
     this.#group = group
     this.#hooks = hooks
+    this.#title.textContent = group.name
+    this.#avatar = avatar(group)
     this.#menu = new GroupMenu(group, {
       me: hooks.me,
       members: hooks.members,
       leave: () => hooks.leave(group),
       say: (text) => this.#say(text),
+      acted: () => this.#read(() => this.#readNewer()),
     })
     const back = h('button', { type: 'button', class: 'back quiet', 'aria-label': 'Back to groups' }, '←')
     back.addEventListener('click', () => hooks.back())
@@ -109,14 +114,14 @@ export class ConversationView {
         'header',
         { class: 'conversation-head' },
         back,
-        avatar(group),
+        this.#avatar,
         h(
           'div',
           { class: 'title' },
           h(
             'h2',
             { id: 'conversation-title' },
-            group.name,
+            this.#title,
             group.encrypted && ' ',
             group.encrypted && encryptedTag(),
           ),
@@ -158,6 +163,13 @@ export class ConversationView {
   logged(event: LogEvent): void {
     if (event.type !== 'chat.message' && event.type !== 'chat.edit' && event.type !== 'chat.delete')
       this.#menu.changed()
+    // A rename shows in the heading (the SDK has already renamed the group object).
+    if (event.type === 'chat.update') {
+      this.#title.textContent = this.#group.name
+      const fresh = avatar(this.#group)
+      this.#avatar.replaceWith(fresh)
+      this.#avatar = fresh
+    }
     this.#add([event])
     this.#advance(event.seq)
   }

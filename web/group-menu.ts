@@ -11,6 +11,8 @@ export interface GroupMenuHooks {
   members: MemberList
   leave(): Promise<void>
   say(problem: string): void
+  /** An admin's action landed: its event is in the group's log (the SDK hands the actor none). */
+  acted(): void
 }
 
 /**
@@ -181,9 +183,10 @@ export class GroupMenu {
     return button
   }
 
-  /** An action finished: the menu closes and the members are read again. */
+  /** An action landed: the members are read again, and the conversation reads its event. */
   #done(): void {
     this.changed()
+    this.#hooks.acted()
   }
 
   async #leave(): Promise<void> {

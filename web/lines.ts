@@ -56,7 +56,8 @@ function noticeOf(
   name: (iss: string) => string,
 ): string | undefined {
   const who = name(event.iss)
-  const by = 'by' in event && event.by !== undefined ? ` by ${name(event.by)}` : ''
+  const byWhom = 'by' in event && event.by !== undefined ? name(event.by) : undefined
+  const by = byWhom === undefined ? '' : ` by ${byWhom === 'You' ? 'you' : byWhom}`
   switch (event.type) {
     case 'chat.join':
       return `${who} joined`
@@ -67,7 +68,9 @@ function noticeOf(
     case 'chat.unban':
       return `${who} was unbanned${by}`
     case 'chat.role':
-      return event.role === 'admin' ? `${who} became an admin${by}` : `${who} is no longer an admin${by}`
+      return event.role === 'admin'
+        ? `${who} became an admin${by}`
+        : `${who} ${who === 'You' ? 'are' : 'is'} no longer an admin${by}`
     case 'chat.update': {
       const changes = [
         ...(event.name !== undefined ? [`renamed the group “${event.name}”`] : []),
