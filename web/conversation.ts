@@ -345,7 +345,7 @@ export class ConversationView {
             ),
     )
     if (mine && line.kind === 'message') {
-      item.append(h('p', { class: 'status' }, h('span', { class: 'ticks', role: 'img' })))
+      item.append(h('p', { class: 'delivery' }, h('span', { class: 'ticks', role: 'img' })))
     }
     if (!line.deleted && line.jti) {
       const about = `${who}: ${excerpt(line)}`

@@ -102,7 +102,7 @@ export function ask(
       h('p', { id: 'ask-question' }, question),
       field && h('label', { for: 'ask-field' }, field.label),
       input,
-      h('div', { class: 'row actions' }, cancel, confirm),
+      h('div', { class: 'row choices' }, cancel, confirm),
     ),
   )
   cancel.addEventListener('click', () => dialog.close())

@@ -80,7 +80,7 @@ describe("a group admin's menu in the web chat, in Chromium", () => {
     await act(`Remove ${carol}`, 'Cancel')
     await act(`Remove ${carol}`, 'Remove')
     await shows(a.locator('.conversation-head .members'), /^2 members: /)
-    expect(await a.locator('.conversation-head .members').innerText()).not.toContain('invited')
+    expect(await a.locator('.conversation-head .members').textContent()).not.toContain('invited')
 
     await act(`Ban ${bob}`, 'Ban')
     await shows(messagesOf(a), `${bob} was banned by you`)
