@@ -11,7 +11,6 @@ import {
   type JoinEvent,
   type LeaveEvent,
   localStorageCursorStore,
-  type MemberView,
 } from '@huddle/client'
 import { workerMlsEngine } from '@huddle/client/mls-worker'
 import type { WebConfig } from './config.js'
@@ -20,6 +19,7 @@ import { setUpCreateForm } from './create-group.js'
 import { DevicesPanel } from './devices.js'
 import { announce, byId, h } from './dom.js'
 import { describeError } from './errors.js'
+import { memberListOf } from './group-menu.js'
 import { type Activity, latestActivity, previewOf, renderGroups, renderInvites } from './groups.js'
 import { holdKeys } from './key-lock.js'
 import type { ProviderSession } from './provider-session.js'
@@ -310,20 +310,6 @@ async function refreshGroups(): Promise<void> {
   if (unseen.length > 0 && session === current) renderLists()
 }
 
-/** Every member of `gid` with whether it joined, a page at a time. */
-async function membersOf(gid: string): Promise<MemberView[]> {
-  const current = session
-  if (!current) return []
-  const all: MemberView[] = []
-  let cursor: string | undefined
-  do {
-    const page = await current.client.request('members', { gid, ...(cursor !== undefined && { cursor }) })
-    all.push(...page.members)
-    cursor = page.next
-  } while (cursor !== undefined)
-  return all
-}
-
 let refreshTimer: ReturnType<typeof setTimeout> | undefined
 /** Unread counts come from the server, asked once for a burst of messages. */
 function refreshSoon(): void {
@@ -349,7 +335,7 @@ function open(group: ChatGroup): void {
   if (!current) return
   const view = new ConversationView(group, {
     me: current.me,
-    members: membersOf,
+    members: memberListOf(current.client),
     sent: (activity) => {
       current.activity.set(group.gid, activity)
       renderLists()

@@ -1,7 +1,7 @@
 import type { ChatGroup, ChatMessage, Receipt } from '@huddle/client'
-import { announce, ask, avatar, clock, encryptedTag, h } from './dom.js'
+import { announce, ask, avatar, encryptedTag, h } from './dom.js'
 import { describeError } from './errors.js'
-import { ChosenFiles, fileItem } from './files.js'
+import { ChosenFiles } from './files.js'
 import { GroupMenu, type MemberList } from './group-menu.js'
 import { type Activity, previewOf } from './groups.js'
 import {
@@ -16,6 +16,7 @@ import {
   readable,
   unreadableText,
 } from './lines.js'
+import { renderLine } from './message-item.js'
 
 export interface ConversationHooks {
   /** The identity signed in. */
@@ -304,68 +305,17 @@ export class ConversationView {
   }
 
   #render(line: Line): HTMLLIElement {
-    const who = this.#name(line.iss)
-    const time = h(
-      'time',
-      { datetime: line.iat, title: new Date(line.iat).toLocaleString() },
-      clock(line.iat),
-    )
-    const day = h('p', { class: 'day', role: 'separator' }, dayOf(line.iat))
-    if (line.kind === 'notice') return h('li', { class: 'notice' }, day, h('p', {}, `${line.text} · `, time))
-    const mine = line.iss === this.#hooks.me
-    const actions = h('div', { class: 'actions' })
-    const head = h(
-      'div',
-      { class: 'head' },
-      h('p', { class: 'meta' }, h('span', { class: 'sender' }, who), ' ', time),
-    )
-    const item = h('li', { class: mine ? 'message mine' : 'message' }, day, head)
-    if (line.rid) {
-      const target = [...this.#lines.values()].find((l) => l.jti === line.rid)
-      item.dataset.quote = target ? 'found' : 'missing'
-      const quoted = target ? `${this.#name(target.iss, 'you')}: “${excerpt(target)}”` : 'an earlier message'
-      item.append(h('p', { class: 'quote' }, `In reply to ${quoted}`))
-    }
-    // An unreadable message's files are sealed: their names and keys are in the part it cannot read.
-    const files = line.deleted || line.unreadable ? [] : (line.files ?? [])
-    if (files.length > 0)
-      item.append(
-        h('ul', { class: 'files' }, ...files.map((file) => fileItem(file, (text) => this.#say(text)))),
-      )
-    item.append(
-      line.deleted
-        ? h('p', { class: 'body deleted' }, 'Message deleted')
-        : line.unreadable
-          ? h('p', { class: 'body unreadable' }, `(${unreadableText})`)
-          : h(
-              'p',
-              { class: 'body' },
-              line.body ?? '',
-              line.edited ? h('span', { class: 'edited' }, ' (edited)') : undefined,
-            ),
-    )
-    if (mine && line.kind === 'message') {
-      item.append(h('p', { class: 'delivery' }, h('span', { class: 'ticks', role: 'img' })))
-    }
-    if (!line.deleted && line.jti) {
-      const about = `${who}: ${excerpt(line)}`
-      actions.append(this.#action('Reply', `Reply to ${about}`, () => this.#reply(line)))
-      if (mine && !line.unreadable) {
-        actions.append(
-          this.#action('Edit', `Edit your message: ${excerpt(line)}`, () => this.#edit(line)),
-          this.#action('Delete', `Delete your message: ${excerpt(line)}`, () => void this.#delete(line)),
-        )
-      }
-      item.append(actions)
-    }
-    if (mine) queueMicrotask(() => this.#tick(line.seq))
+    const item = renderLine(line, {
+      me: this.#hooks.me,
+      name: (iss, self) => this.#name(iss, self),
+      find: (jti) => [...this.#lines.values()].find((l) => l.jti === jti),
+      say: (text) => this.#say(text),
+      reply: (l) => this.#reply(l),
+      edit: (l) => this.#edit(l),
+      remove: (l) => void this.#delete(l),
+    })
+    if (line.iss === this.#hooks.me) queueMicrotask(() => this.#tick(line.seq))
     return item
-  }
-
-  #action(text: string, label: string, act: () => void): HTMLButtonElement {
-    const button = h('button', { type: 'button', class: 'quiet', 'aria-label': label }, text)
-    button.addEventListener('click', act)
-    return button
   }
 
   #reply(line: Line | undefined): void {

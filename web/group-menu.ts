@@ -1,10 +1,24 @@
-import type { ChatGroup, MemberView } from '@huddle/client'
+import type { ChatClient, ChatGroup, MemberView } from '@huddle/client'
 import { identityPattern, imageMimeTypes, limits } from '@huddle/client/protocol'
 import { announce, ask, h } from './dom.js'
 import { describeError } from './errors.js'
 
 /** Reads a group's members, each with whether it joined or is still invited. */
 export type MemberList = (gid: string) => Promise<MemberView[]>
+
+/** A group's members as the server lists them (`members`, a page at a time): the SDK's group keeps names only. */
+export function memberListOf(client: Pick<ChatClient, 'request'>): MemberList {
+  return async (gid) => {
+    const all: MemberView[] = []
+    let cursor: string | undefined
+    do {
+      const page = await client.request('members', { gid, ...(cursor !== undefined && { cursor }) })
+      all.push(...page.members)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return all
+  }
+}
 
 export interface GroupMenuHooks {
   me: string

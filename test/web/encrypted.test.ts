@@ -68,6 +68,8 @@ describe('an encrypted group between two people in the web chat, in Chromium', (
     // Each page shows its own messages too, from what it kept when it sent them.
     for (const [from, text] of said) await from.locator('.message.mine', { hasText: text }).waitFor()
     expect(fromBobsPage.filter((frame) => frame.includes('"action":"commit"'))).toEqual([])
+    // The group list previews the last message as decrypted on the device.
+    await shows(b.locator('#groups .preview'), `${alice}: ${said[3][1]}`)
 
     for (const [page, lines] of [
       [a, atAlice],

@@ -1,0 +1,74 @@
+import { clock, h } from './dom.js'
+import { fileItem } from './files.js'
+import { dayOf, excerpt, type Line, unreadableText } from './lines.js'
+
+/** What drawing a line needs from its conversation: names, the line a reply quotes, and its actions. */
+export interface LineContext {
+  me: string
+  name(iss: string, self?: string): string
+  find(jti: string): Line | undefined
+  say(problem: string): void
+  reply(line: Line): void
+  edit(line: Line): void
+  remove(line: Line): void
+}
+
+/**
+ * One line of a conversation as a list item: a notice, or a message with its sender, time, quote, files,
+ * body, ticks (one's own) and actions (Reply; Edit and Delete on one's own). Its date, above it, shows
+ * only on the day's first line (the conversation decides).
+ */
+export function renderLine(line: Line, context: LineContext): HTMLLIElement {
+  const who = context.name(line.iss)
+  const time = h('time', { datetime: line.iat, title: new Date(line.iat).toLocaleString() }, clock(line.iat))
+  const day = h('p', { class: 'day', role: 'separator' }, dayOf(line.iat))
+  if (line.kind === 'notice') return h('li', { class: 'notice' }, day, h('p', {}, `${line.text} · `, time))
+  const mine = line.iss === context.me
+  const head = h(
+    'div',
+    { class: 'head' },
+    h('p', { class: 'meta' }, h('span', { class: 'sender' }, who), ' ', time),
+  )
+  const item = h('li', { class: mine ? 'message mine' : 'message' }, day, head)
+  if (line.rid) {
+    const target = context.find(line.rid)
+    item.dataset.quote = target ? 'found' : 'missing'
+    const quoted = target ? `${context.name(target.iss, 'you')}: “${excerpt(target)}”` : 'an earlier message'
+    item.append(h('p', { class: 'quote' }, `In reply to ${quoted}`))
+  }
+  // An unreadable message's files are sealed: their names and keys are in the part it cannot read.
+  const files = line.deleted || line.unreadable ? [] : (line.files ?? [])
+  if (files.length > 0)
+    item.append(h('ul', { class: 'files' }, ...files.map((file) => fileItem(file, context.say))))
+  item.append(
+    line.deleted
+      ? h('p', { class: 'body deleted' }, 'Message deleted')
+      : line.unreadable
+        ? h('p', { class: 'body unreadable' }, `(${unreadableText})`)
+        : h(
+            'p',
+            { class: 'body' },
+            line.body ?? '',
+            line.edited ? h('span', { class: 'edited' }, ' (edited)') : undefined,
+          ),
+  )
+  if (mine) item.append(h('p', { class: 'delivery' }, h('span', { class: 'ticks', role: 'img' })))
+  if (!line.deleted && line.jti) {
+    const actions = h('div', { class: 'actions' })
+    actions.append(action('Reply', `Reply to ${who}: ${excerpt(line)}`, () => context.reply(line)))
+    if (mine && !line.unreadable) {
+      actions.append(
+        action('Edit', `Edit your message: ${excerpt(line)}`, () => context.edit(line)),
+        action('Delete', `Delete your message: ${excerpt(line)}`, () => context.remove(line)),
+      )
+    }
+    item.append(actions)
+  }
+  return item
+}
+
+function action(text: string, label: string, act: () => void): HTMLButtonElement {
+  const button = h('button', { type: 'button', class: 'quiet', 'aria-label': label }, text)
+  button.addEventListener('click', act)
+  return button
+}
