@@ -1,8 +1,8 @@
 import { type ChatGroup, type GroupChange, type GroupDeletedEvent, memoryCursorStore } from '@huddle/client'
 import { describe, expect, it } from 'vitest'
-import { png, tokenFor, unique } from '../support/huddle.js'
+import { png, unique } from '../support/huddle.js'
 import { purgeEnded } from '../support/purges.js'
-import { cutConnections, participant, waitFor } from '../support/sdk.js'
+import { participant, roaming, waitFor } from '../support/sdk.js'
 
 type Participant = Awaited<ReturnType<typeof participant>>
 
@@ -31,27 +31,6 @@ async function clubOf<const T extends Participant[]>(owner: Participant, ...othe
   )
   const joined = await Promise.all(others.map((other) => other.chat.join(gid)))
   return { gid, group, joined: joined as { [K in keyof T]: ChatGroup } }
-}
-
-/** A participant whose app can be taken offline: while it is, every reconnect fails. */
-async function roaming(name: string) {
-  const sub = unique(name)
-  let offline = false
-  const who = await participant(sub, {
-    token: () => (offline ? Promise.reject(new Error('offline')) : tokenFor(sub)),
-    reconnect: { minDelayMs: 20, maxDelayMs: 100 },
-  })
-  return {
-    who,
-    async goOffline() {
-      offline = true
-      await cutConnections(sub)
-      await waitFor(() => expect(who.client.status).toBe('reconnecting'))
-    },
-    goOnline() {
-      offline = false
-    },
-  }
 }
 
 /** The part of a group object that the admin changes touch. */

@@ -1,28 +1,7 @@
 import type { ChatMessage, ReactionEvent, ReactionSummary } from '@huddle/client'
 import { describe, expect, it } from 'vitest'
-import { tokenFor, unique } from '../support/huddle.js'
-import { cutConnections, participant, waitFor } from '../support/sdk.js'
-
-/** A participant whose app can be taken offline: while it is, every reconnect fails. */
-async function roaming(name: string) {
-  const sub = unique(name)
-  let offline = false
-  const who = await participant(sub, {
-    token: () => (offline ? Promise.reject(new Error('offline')) : tokenFor(sub)),
-    reconnect: { minDelayMs: 20, maxDelayMs: 100 },
-  })
-  return {
-    who,
-    async goOffline() {
-      offline = true
-      await cutConnections(sub)
-      await waitFor(() => expect(who.client.status).toBe('reconnecting'))
-    },
-    goOnline() {
-      offline = false
-    },
-  }
-}
+import { unique } from '../support/huddle.js'
+import { participant, roaming, waitFor } from '../support/sdk.js'
 
 /** Reactions as a line each: emoji, count, mine, who. */
 const shown = (reactions: ReactionSummary[]) =>

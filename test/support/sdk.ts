@@ -10,7 +10,7 @@ import {
 } from '@huddle/client'
 import { afterAll, expect, vi } from 'vitest'
 import { closeDevConnection } from '../../local/dev-tokens.js'
-import { httpUrl, tokenFor, wsUrl } from './huddle.js'
+import { httpUrl, tokenFor, unique, wsUrl } from './huddle.js'
 
 export const waitFor = <T>(check: () => T) => vi.waitFor(check, { timeout: 10_000, interval: 20 })
 
@@ -99,4 +99,25 @@ export async function cutConnections(sub: string): Promise<number> {
 export function only<T>(items: T[]): T {
   expect(items).toHaveLength(1)
   return items[0] as T
+}
+
+/** A participant whose app can be taken offline: while it is, every reconnect fails. */
+export async function roaming(name: string) {
+  const sub = unique(name)
+  let offline = false
+  const who = await participant(sub, {
+    token: () => (offline ? Promise.reject(new Error('offline')) : tokenFor(sub)),
+    reconnect: { minDelayMs: 20, maxDelayMs: 100 },
+  })
+  return {
+    who,
+    async goOffline() {
+      offline = true
+      await cutConnections(sub)
+      await waitFor(() => expect(who.client.status).toBe('reconnecting'))
+    },
+    goOnline() {
+      offline = false
+    },
+  }
 }
