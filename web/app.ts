@@ -22,6 +22,7 @@ import { describeError } from './errors.js'
 import { memberListOf } from './group-menu.js'
 import { type Activity, latestActivity, previewOf, renderGroups, renderInvites } from './groups.js'
 import { holdKeys } from './key-lock.js'
+import { readable } from './lines.js'
 import type { ProviderSession } from './provider-session.js'
 import { explainConnectFailure, subjectOf } from './session.js'
 import { SessionEnded, SignInError } from './sign-in.js'
@@ -177,7 +178,8 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     if (current.view?.gid === receipt.gid) current.view.receipt(receipt)
   })
   const logged = (event: JoinEvent | LeaveEvent | EditEvent | DeleteEvent | GroupChange) => {
-    touch(event.gid, event.iat)
+    // An edit or a delete is no new activity: the group keeps its place.
+    if (event.type !== 'chat.edit' && event.type !== 'chat.delete') touch(event.gid, event.iat)
     if (current.view?.gid === event.gid) current.view.logged(event)
   }
   chat.onJoin((iss, gid, event) => {
@@ -200,8 +202,22 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     if (iss === me) forget(gid)
     else logged(event)
   })
-  chat.onEdit(logged)
-  chat.onDelete(logged)
+  // An edit or a delete of the message a group's preview shows changes the preview.
+  chat.onEdit((edit) => {
+    logged(edit)
+    const words = readable(edit) ? (edit.body ?? '').replace(/\s+/g, ' ').slice(0, 80) : '(encrypted)'
+    previewed(edit, (who) => `${who}: ${words}`)
+  })
+  chat.onDelete((deleted) => {
+    logged(deleted)
+    previewed(deleted, (who) => `${who}: Message deleted`)
+  })
+  const previewed = (event: EditEvent | DeleteEvent, preview: (who: string) => string) => {
+    const shown = current.activity.get(event.gid)
+    if (!shown || shown.jti !== event.jti) return
+    shown.preview = preview(event.iss === me ? 'You' : event.iss)
+    renderLists()
+  }
   chat.onChange((change, group) => {
     // Banned: the group ends here, as a removal ends it. A rename or a new picture shows in the lists.
     if (change.type === 'chat.ban' && change.iss === me) {
@@ -372,7 +388,7 @@ function closeConversation(): void {
 function touch(gid: string, iat = new Date().toISOString()): void {
   const known = session?.activity.get(gid)
   if (!session || (known && known.iat >= iat)) return
-  session.activity.set(gid, { iat, preview: known?.preview ?? '' })
+  session.activity.set(gid, { ...known, iat, preview: known?.preview ?? '' })
   renderLists()
 }
 

@@ -5,12 +5,15 @@ import { avatar, encryptedTag, h } from './dom.js'
 export interface Activity {
   iat: string
   preview: string
+  /** The previewed message, so that its edit or delete changes the preview. */
+  jti?: string
 }
 
 /** A message as the group list previews it: who said it and its first words, never more than a line. */
 export function previewOf(
   message: {
     iss: string
+    jti?: string
     body: string
     iat: string
     deleted?: unknown
@@ -25,13 +28,15 @@ export function previewOf(
     : message.unreadable
       ? '(encrypted)'
       : message.body || (message.attachments.length > 0 ? `${message.attachments.length} file(s)` : '')
-  return { iat: message.iat, preview: `${who}: ${said.replace(/\s+/g, ' ').slice(0, 80)}` }
+  const preview = `${who}: ${said.replace(/\s+/g, ' ').slice(0, 80)}`
+  return { iat: message.iat, preview, ...(message.jti !== undefined && { jti: message.jti }) }
 }
 
 /** A group's latest activity, read from the end of its history (decrypted on this device when it can). */
 export async function latestActivity(group: ChatGroup, me: string): Promise<Activity | undefined> {
   const page = await group.history({ limit: 10 })
-  const newest = page.events[0]
+  // An edit or a delete is no new activity, as in the live list.
+  const newest = page.events.find((event) => event.type !== 'chat.edit' && event.type !== 'chat.delete')
   if (!newest) return undefined
   const message = page.events.find((event) => event.type === 'chat.message')
   return message && 'attachments' in message

@@ -91,6 +91,8 @@ describe('a conversation in the web chat, seen from both sides, in Chromium', ()
     await a.getByLabel('Message to Trip').fill('Train at 9')
     await a.getByLabel('Message to Trip').press('Enter')
     await shows(message(b, 'Train at 9'), '(edited)')
+    // bob's group list previews the message as edited, then as deleted.
+    await shows(b.locator('#groups .preview'), `${alice}: Train at 9`)
     await shows(message(a, 'Train at 9'), '(edited)')
 
     await a.getByRole('button', { name: 'Delete your message: Train at 9' }).click()
@@ -102,6 +104,7 @@ describe('a conversation in the web chat, seen from both sides, in Chromium', ()
     await a.getByRole('dialog').getByRole('button', { name: 'Delete' }).click()
     await expect.poll(() => message(b, 'Train at 9').count(), { timeout: 10_000 }).toBe(0)
     await shows(messagesOf(b), 'Message deleted')
+    await shows(b.locator('#groups .preview'), `${alice}: Message deleted`)
   })
 
   it('groups one sender’s messages under one name, below one date, with Reply shown on focus', async () => {
