@@ -55,20 +55,28 @@ export function clock(iso: string): string {
   return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
 }
 
+/** A drawn icon, hidden from screen readers (its button or tag says what it is): one path in a box. */
+export function icon(name: string, viewBox: string, path: Record<string, string>): SVGSVGElement {
+  const svg = 'http://www.w3.org/2000/svg'
+  const drawing = document.createElementNS(svg, 'svg')
+  drawing.setAttribute('viewBox', viewBox)
+  drawing.setAttribute('aria-hidden', 'true')
+  drawing.setAttribute('class', name)
+  const line = document.createElementNS(svg, 'path')
+  for (const [attribute, value] of Object.entries(path)) line.setAttribute(attribute, value)
+  drawing.append(line)
+  return drawing
+}
+
 /**
  * Says a group is end-to-end encrypted: a drawn lock (no emoji font needed) and the word "Encrypted", with a
  * tooltip that says what it means.
  */
 export function encryptedTag(): HTMLElement {
-  const svg = 'http://www.w3.org/2000/svg'
-  const lock = document.createElementNS(svg, 'svg')
-  lock.setAttribute('viewBox', '0 0 16 16')
-  lock.setAttribute('aria-hidden', 'true')
-  lock.setAttribute('class', 'lock')
-  const path = document.createElementNS(svg, 'path')
-  path.setAttribute('d', 'M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z')
-  path.setAttribute('fill', 'currentColor')
-  lock.append(path)
+  const lock = icon('lock', '0 0 16 16', {
+    d: 'M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z',
+    fill: 'currentColor',
+  })
   return h(
     'span',
     {

@@ -1,5 +1,5 @@
 import type { ChatAttachment } from '@huddle/client'
-import { h } from './dom.js'
+import { h, icon } from './dom.js'
 import { describeError } from './errors.js'
 import { sizeOf } from './lines.js'
 
@@ -141,17 +141,11 @@ export class ChosenFiles {
 }
 
 function paperclip(): SVGSVGElement {
-  const svg = 'http://www.w3.org/2000/svg'
-  const icon = document.createElementNS(svg, 'svg')
-  icon.setAttribute('viewBox', '0 0 24 24')
-  icon.setAttribute('aria-hidden', 'true')
-  icon.setAttribute('class', 'icon')
-  const path = document.createElementNS(svg, 'path')
-  path.setAttribute('d', 'M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5')
-  path.setAttribute('fill', 'none')
-  path.setAttribute('stroke', 'currentColor')
-  path.setAttribute('stroke-width', '1.8')
-  path.setAttribute('stroke-linecap', 'round')
-  icon.append(path)
-  return icon
+  return icon('icon', '0 0 24 24', {
+    d: 'M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5',
+    fill: 'none',
+    stroke: 'currentColor',
+    'stroke-width': '1.8',
+    'stroke-linecap': 'round',
+  })
 }
