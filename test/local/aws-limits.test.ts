@@ -3,7 +3,7 @@ import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi'
-import { ChatClient } from '@huddle/client'
+import { ChatClient, type ConnectOptions } from '@huddle/client'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SignedPostSender, throttleBackoffMs } from '../../lambdas/adapters/management-api.js'
 import {
@@ -43,11 +43,12 @@ const counters = () => ({ ...gateway.aws.counters })
 const wsUrl = () => gateway.url.replace(/^http/, 'ws')
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
-async function sdk(sub: string): Promise<ChatClient> {
+async function sdk(sub: string, options: Partial<ConnectOptions> = {}): Promise<ChatClient> {
   const client = await ChatClient.connect(wsUrl(), {
     token: () => tokenFor(sub, undefined, gateway.url),
     reconnect: { minDelayMs: 20, maxDelayMs: 500 },
     onError: () => {},
+    ...options,
   })
   sdkClients.push(client)
   return client
@@ -264,17 +265,33 @@ describe('API Gateway’s and Lambda’s limits', () => {
 
   it('refuses handshakes past the new connections a second with 429, and the SDK reconnects through them', async () => {
     const frank = unique('frank')
-    const client = await sdk(frank)
+    const url = `${wsUrl()}/?token=${await tokenFor(unique('gina'), undefined, gateway.url)}`
+    // Just before the SDK's first reconnect, another client takes the second's one connection, so that the
+    // SDK meets a 429 however long the steps before took on a loaded host.
+    let spendBeforeReconnect = false
+    const client = await sdk(frank, {
+      token: async () => {
+        const token = await tokenFor(frank, undefined, gateway.url)
+        if (spendBeforeReconnect) {
+          spendBeforeReconnect = false
+          while ((await handshakeStatus(url)) !== 101) await sleep(20)
+        }
+        return token
+      },
+    })
     const id = await connectionIdOf(frank)
     limit({ connectionsPerSecond: 1 })
     const before = counters()
-    const url = `${wsUrl()}/?token=${await tokenFor(unique('gina'), undefined, gateway.url)}`
     const statuses = await Promise.all([1, 2, 3, 4].map(() => handshakeStatus(url)))
     expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(3)
-    // Cut while the second's one connection is spent: the SDK meets 429s, backs off, and gets back in.
+    const refusals: string[] = []
+    client.onConnectionError((error) => refusals.push(error.message))
+    spendBeforeReconnect = true
+    // Cut: the SDK meets 429s, backs off, and gets back in.
     expect(await closeDevConnection(gateway.url, id)).toBe(204)
     const reply = await client.request('groups', {})
     expect(reply).toMatchObject({ type: 'ack' })
+    expect(refusals.filter((message) => message.includes('HTTP 429')).length).toBeGreaterThanOrEqual(1)
     expect(gateway.aws.counters.connectThrottles - before.connectThrottles).toBeGreaterThanOrEqual(4)
   })
 
