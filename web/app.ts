@@ -174,6 +174,12 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
       renderLists()
     } else refreshSoon()
   })
+  chat.onTypingChange((gid, typing) => {
+    if (current.view?.gid === gid) current.view.typingChanged(typing)
+  })
+  chat.onReaction((event, reactions) => {
+    if (current.view?.gid === event.gid) current.view.reacted(event.target, reactions)
+  })
   chat.onReceipt((receipt) => {
     if (current.view?.gid === receipt.gid) current.view.receipt(receipt)
   })

@@ -1,4 +1,4 @@
-import type { ChatGroup, ChatMessage, Receipt } from '@huddle/client'
+import type { ChatGroup, ChatMessage, ReactionSummary, Receipt } from '@huddle/client'
 import { announce, ask, avatar, encryptedTag, h } from './dom.js'
 import { describeError } from './errors.js'
 import { ChosenFiles } from './files.js'
@@ -16,7 +16,9 @@ import {
   readable,
   unreadableText,
 } from './lines.js'
-import { renderLine } from './message-item.js'
+import { chipsOf, type LineContext, renderLine } from './message-item.js'
+import { withOwnReaction } from './reactions.js'
+import { TypingLine } from './typing.js'
 
 export interface ConversationHooks {
   /** The identity signed in. */
@@ -53,6 +55,10 @@ export class ConversationView {
   readonly #replyBar = h('div', { class: 'replying-bar', hidden: true })
   readonly #problem = h('p', { class: 'problem', role: 'alert' })
   readonly #title = h('span', {})
+  readonly #typing = new TypingLine()
+  /** Messages as the SDK handed them (their reactions fold in as seen), and each one's reactions shown. */
+  readonly #messages = new Map<number, ChatMessage>()
+  readonly #reactions = new Map<number, ReactionSummary[]>()
   #avatar: HTMLElement
   /** The other members' delivered and read positions, by identity. */
   readonly #positions = new Map<string, Receipt>()
@@ -87,6 +93,10 @@ export class ConversationView {
     this.#input.placeholder = `Message ${group.name}`
     this.#input.addEventListener('keydown', (event) => {
       if (event.key === 'Escape' && (this.#replyTo || this.#editing)) this.#reply(undefined)
+    })
+    // The SDK sends at most one typing request every few seconds, however often it is called.
+    this.#input.addEventListener('input', () => {
+      if (!this.#editing && this.#input.value !== '') this.#group.typing().catch(() => {})
     })
     const composer = h(
       'form',
@@ -132,8 +142,10 @@ export class ConversationView {
       ),
       this.#earlier,
       this.#list,
+      this.#typing.element,
       composer,
     )
+    this.#typing.show(group.typingNow())
     this.#files.accept(this.element, this.#input)
     this.#read(() => this.#loadLatest())
     this.#group.receipts().then(
@@ -182,6 +194,45 @@ export class ConversationView {
     for (const [seq, line] of this.#lines) {
       if (line.iss === this.#hooks.me && line.kind === 'message') this.#tick(seq)
     }
+  }
+
+  /** Who types in this group now changed. */
+  typingChanged(typing: string[]): void {
+    this.#typing.show(typing)
+  }
+
+  /** Another member reacted to message `seq` (or took a reaction back): its chips follow. */
+  reacted(seq: number, reactions: ReactionSummary[]): void {
+    this.#reactions.set(seq, reactions)
+    this.#refreshChips(seq)
+  }
+
+  async #react(line: Line, emoji: string, on: boolean): Promise<void> {
+    try {
+      if (on) await this.#group.react(line.seq, emoji)
+      else await this.#group.unreact(line.seq, emoji)
+      const before = this.#reactions.get(line.seq) ?? []
+      this.#reactions.set(line.seq, withOwnReaction(before, emoji, this.#hooks.me, on))
+      this.#refreshChips(line.seq)
+      announce(on ? `Reacted with ${emoji}` : `Reaction ${emoji} taken back`)
+    } catch (error) {
+      this.#say(`Reaction not ${on ? 'added' : 'taken back'}: ${describeError(error)}`)
+    }
+  }
+
+  /** Redraws a message's chips in place, keeping focus on the chip that had it. */
+  #refreshChips(seq: number): void {
+    const line = this.#lines.get(seq)
+    const old = this.#items.get(seq)?.querySelector<HTMLElement>(':scope > .reactions')
+    if (!line || !old) return
+    const focused = old.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null
+    const fresh = chipsOf(line, this.#context())
+    old.replaceWith(fresh)
+    const emoji = focused?.dataset.emoji
+    if (emoji !== undefined)
+      Array.from(fresh.querySelectorAll<HTMLElement>('button'))
+        .find((b) => b.dataset.emoji === emoji)
+        ?.focus()
   }
 
   #read(step: () => Promise<void>): void {
@@ -233,6 +284,16 @@ export class ConversationView {
 
   #add(events: LogEvent[]): void {
     for (const event of events) {
+      if (event.type === 'chat.message' && 'reactions' in event) {
+        this.#messages.set(event.seq, event)
+        this.#reactions.set(event.seq, event.reactions)
+      }
+      // A reaction read in a page: its message (maybe on another page) has it folded in already.
+      if (event.type === 'chat.reaction') {
+        const target = this.#messages.get(event.target)
+        if (target) this.reacted(event.target, target.reactions)
+        continue
+      }
       if (event.type === 'chat.edit' || event.type === 'chat.delete') {
         const line = [...this.#lines.values()].find((l) => l.kind === 'message' && l.jti === event.jti)
         if (!line) continue
@@ -305,7 +366,13 @@ export class ConversationView {
   }
 
   #render(line: Line): HTMLLIElement {
-    const item = renderLine(line, {
+    const item = renderLine(line, this.#context())
+    if (line.iss === this.#hooks.me) queueMicrotask(() => this.#tick(line.seq))
+    return item
+  }
+
+  #context(): LineContext {
+    return {
       me: this.#hooks.me,
       name: (iss, self) => this.#name(iss, self),
       find: (jti) => [...this.#lines.values()].find((l) => l.jti === jti),
@@ -313,9 +380,10 @@ export class ConversationView {
       reply: (l) => this.#reply(l),
       edit: (l) => this.#edit(l),
       remove: (l) => void this.#delete(l),
-    })
-    if (line.iss === this.#hooks.me) queueMicrotask(() => this.#tick(line.seq))
-    return item
+      reactions: (l) => this.#reactions.get(l.seq) ?? [],
+      // Reactions are refused in end-to-end encrypted groups for now.
+      ...(!this.#group.encrypted && { react: (l, emoji, on) => void this.#react(l, emoji, on) }),
+    }
   }
 
   #reply(line: Line | undefined): void {

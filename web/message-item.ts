@@ -1,6 +1,8 @@
+import type { ReactionSummary } from '@huddle/client'
 import { clock, h } from './dom.js'
 import { fileItem } from './files.js'
 import { dayOf, excerpt, type Line, unreadableText } from './lines.js'
+import { reactionChips, reactionPicker } from './reactions.js'
 
 /** What drawing a line needs from its conversation: names, the line a reply quotes, and its actions. */
 export interface LineContext {
@@ -11,12 +13,15 @@ export interface LineContext {
   reply(line: Line): void
   edit(line: Line): void
   remove(line: Line): void
+  /** The line's reactions, and how to add or take back one's own; no `react` where reactions are refused. */
+  reactions(line: Line): ReactionSummary[]
+  react?: (line: Line, emoji: string, on: boolean) => void
 }
 
 /**
  * One line of a conversation as a list item: a notice, or a message with its sender, time, quote, files,
- * body, ticks (one's own) and actions (Reply; Edit and Delete on one's own). Its date, above it, shows
- * only on the day's first line (the conversation decides).
+ * body, reactions, ticks (one's own) and actions (Reply, React; Edit and Delete on one's own). Its date,
+ * above it, shows only on the day's first line (the conversation decides).
  */
 export function renderLine(line: Line, context: LineContext): HTMLLIElement {
   const who = context.name(line.iss)
@@ -52,10 +57,32 @@ export function renderLine(line: Line, context: LineContext): HTMLLIElement {
             line.edited ? h('span', { class: 'edited' }, ' (edited)') : undefined,
           ),
   )
+  if (!line.deleted) item.append(chipsOf(line, context))
   if (mine) item.append(h('p', { class: 'delivery' }, h('span', { class: 'ticks', role: 'img' })))
   if (!line.deleted && line.jti) {
     const actions = h('div', { class: 'actions' })
     actions.append(action('Reply', `Reply to ${who}: ${excerpt(line)}`, () => context.reply(line)))
+    const react = context.react
+    if (react) {
+      const open = action('React', `React to ${who}: ${excerpt(line)}`, () => {
+        const shown = item.querySelector('.picker')
+        if (shown) return close()
+        const picker = reactionPicker((emoji) => {
+          close()
+          react(line, emoji, true)
+        }, close)
+        open.setAttribute('aria-expanded', 'true')
+        item.append(picker)
+        picker.querySelector('button')?.focus()
+      })
+      const close = () => {
+        item.querySelector('.picker')?.remove()
+        open.setAttribute('aria-expanded', 'false')
+        open.focus()
+      }
+      open.setAttribute('aria-expanded', 'false')
+      actions.append(open)
+    }
     if (mine && !line.unreadable) {
       actions.append(
         action('Edit', `Edit your message: ${excerpt(line)}`, () => context.edit(line)),
@@ -65,6 +92,16 @@ export function renderLine(line: Line, context: LineContext): HTMLLIElement {
     item.append(actions)
   }
   return item
+}
+
+/** The line's reaction chips, pressed to add or take back one's own (where reactions are allowed). */
+export function chipsOf(line: Line, context: LineContext): HTMLUListElement {
+  const react = context.react
+  return reactionChips(
+    context.reactions(line),
+    (iss) => context.name(iss, 'you'),
+    react && ((emoji, on) => react(line, emoji, on)),
+  )
 }
 
 function action(text: string, label: string, act: () => void): HTMLButtonElement {
