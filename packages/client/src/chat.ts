@@ -17,6 +17,7 @@ import {
 import { flatten } from './group-info.js'
 import { Listeners } from './listeners.js'
 import { CallOrder } from './order.js'
+import { OwnWrites } from './own-writes.js'
 import type {
   AckResults,
   BanEvent,
@@ -64,8 +65,6 @@ export interface ChatOptions {
 
 const deliveredDelayMs = 2000
 const gapGraceMs = 250
-/** Longer than a route's function may run (its timeout is under API Gateway's 29 s). */
-const echoMs = 60_000
 
 /**
  * The chat API of one connection (a ChatClient, or any Connection), shaped like the Self SDK's ChatService.
@@ -105,7 +104,7 @@ export class ChatService {
    * first attempt of a write sent again on a new connection can fan out to that connection after the retry
    * was answered, for as long as that attempt's function may run.
    */
-  readonly #ownWrites = new Map<string, number>()
+  readonly #ownWrites = new OwnWrites()
   readonly #delivered: DeliveredReceipts | undefined
   #catchingUp: Promise<void> = Promise.resolve()
 
@@ -161,7 +160,7 @@ export class ChatService {
     this.#context = {
       request: (action, fields) => connection.request(action, fields),
       write: (action, fields, options) =>
-        this.#own({ type: `chat.${action}`, ...fields }, async () => {
+        this.#ownWrites.track({ type: `chat.${action}`, ...fields }, async () => {
           const ack = await connection.request(action, fields, options)
           this.#timeline.wrote(fields.gid, ack.seq)
           return ack
@@ -172,7 +171,7 @@ export class ChatService {
         this.#starting(gid, async () => {
           // Members add this device as soon as they see the join: its key packages must be there by then.
           if (this.#encryption.encrypted(gid)) await this.#encryption.published()
-          const { group, seq } = await this.#own({ type: 'chat.join', gid }, () =>
+          const { group, seq } = await this.#ownWrites.track({ type: 'chat.join', gid }, () =>
             connection.request('join', { gid }),
           )
           this.#timeline.joined(gid, seq)
@@ -187,7 +186,9 @@ export class ChatService {
       },
       change: (group, action, fields) => this.#change(group, action, fields),
       deleteGroup: async (gid) => {
-        await this.#own({ type: 'chat.deleted', gid }, () => connection.request('deleteGroup', { gid }))
+        await this.#ownWrites.track({ type: 'chat.deleted', gid }, () =>
+          connection.request('deleteGroup', { gid }),
+        )
         this.#end(gid)
       },
       typing: this.#typing,
@@ -500,7 +501,9 @@ export class ChatService {
   ): Promise<AckResults[A]> {
     const type = action === 'remove' ? 'chat.leave' : `chat.${action}`
     const by = action === 'remove' ? { by: this.#timeline.me } : {}
-    const ack = await this.#own({ type, ...fields, ...by }, () => this.#connection.request(action, fields))
+    const ack = await this.#ownWrites.track({ type, ...fields, ...by }, () =>
+      this.#connection.request(action, fields),
+    )
     const { gid } = fields
     const { seq } = ack
     if (seq === undefined) return ack
@@ -518,7 +521,7 @@ export class ChatService {
   async #react(fields: Requests['react']): Promise<AckResults['react']> {
     const { gid, target, emoji, remove } = fields
     const key = { type: 'chat.reaction', gid, target, emoji, remove: remove === true }
-    const ack = await this.#own(key, () => this.#connection.request('react', fields))
+    const ack = await this.#ownWrites.track(key, () => this.#connection.request('react', fields))
     const me = this.#timeline.me
     if (ack.seq === undefined) return ack
     if (me !== undefined) {
@@ -531,13 +534,9 @@ export class ChatService {
 
   /** A group deleted by an admin of another connection; this client's own deletion is not handed back. */
   #deleted(event: GroupDeletedEvent): void {
-    const mine = event.iss === this.#timeline.me && this.#isOwn(event)
+    const mine = event.iss === this.#timeline.me && this.#ownWrites.has(event)
     const group = this.#end(event.gid)
     if (!mine) this.#groupDeletes.emit(event, group)
-  }
-
-  #isOwn(write: WriteKey): boolean {
-    return (this.#ownWrites.get(writeKey(write)) ?? 0) > Date.now()
   }
 
   /** Drops all this client keeps of a deleted group: its position, its object, its pending receipt. */
@@ -548,27 +547,6 @@ export class ChatService {
     this.#typing.forget(gid)
     this.#reactionBook.forget(gid)
     return this.#directory.forget(gid)
-  }
-
-  /**
-   * A write of this client's, whose event is not handed back to it, before or after the ack. One that
-   * failed is forgotten, unless it timed out: it may still have been stored (a retry with its jti tells).
-   */
-  async #own<T>(write: WriteKey, send: () => Promise<T>): Promise<T> {
-    const key = writeKey(write)
-    const now = Date.now()
-    for (const [known, until] of this.#ownWrites) if (until <= now) this.#ownWrites.delete(known)
-    this.#ownWrites.set(key, Number.POSITIVE_INFINITY)
-    try {
-      const result = await send()
-      this.#ownWrites.set(key, Date.now() + echoMs)
-      return result
-    } catch (error) {
-      if (!(error instanceof ChatError && (error.code === 'TIMEOUT' || error.code === 'CLOSED'))) {
-        this.#ownWrites.delete(key)
-      }
-      throw error
-    }
   }
 
   /** A join or a creation: the group's events that come before its ack wait for it. */
@@ -591,7 +569,7 @@ export class ChatService {
     if (membership && event.iss === me) this.#announced.delete(event.gid)
     const changed = event.type === 'chat.reaction' && this.#reactionBook.apply(event)
     const mine = actorOf(event) === me
-    if (mine && this.#isOwn(event)) return
+    if (mine && this.#ownWrites.has(event)) return
     switch (event.type) {
       case 'chat.message':
         if (!mine) this.#delivered?.soon(event.gid, event.seq)
@@ -626,53 +604,6 @@ export class ChatService {
     this.#delivered?.stop()
     this.#typing.clear()
     this.#timeline.close()
-  }
-}
-
-/** What names a write, whether read from its request or from its event. */
-interface WriteKey {
-  type: string
-  gid: string
-  jti?: string
-  body?: string
-  /** Whom a role, ban, unban or removal names. */
-  iss?: string
-  role?: string
-  /** The admin who removed `iss`. */
-  by?: string
-  /** A reaction's message, emoji and way. */
-  target?: number
-  emoji?: string
-  remove?: boolean
-}
-
-function writeKey({
-  type,
-  gid,
-  jti = '',
-  body = '',
-  iss = '',
-  role = '',
-  by,
-  target,
-  emoji,
-  remove,
-}: WriteKey): string {
-  switch (type) {
-    case 'chat.edit':
-      return [type, gid, jti, body].join('\n')
-    case 'chat.reaction':
-      return [type, gid, target, emoji, remove === true].join('\n')
-    case 'chat.leave':
-      // A removal names whom it removed; one's own leave names nobody else.
-      return [type, gid, by === undefined ? '' : iss].join('\n')
-    case 'chat.role':
-      return [type, gid, iss, role].join('\n')
-    case 'chat.ban':
-    case 'chat.unban':
-      return [type, gid, iss].join('\n')
-    default:
-      return [type, gid, jti].join('\n')
   }
 }
 
