@@ -118,7 +118,10 @@ describe('per-identity rate limits', () => {
       () => aliceElsewhere.request('delete', { gid, jti: 'deleted' }),
     ])
     expect(refused.length).toBeGreaterThan(0)
-    for (const refusal of refused) expect(refusal).toMatchObject({ code: 'RATE_LIMITED' })
+    // Past the burst each is RATE_LIMITED; one may instead lose the race for the group's head to the others
+    // (CONFLICT, which the SDK resends), as concurrent writes to one group do on AWS.
+    for (const refusal of refused) expect(['RATE_LIMITED', 'CONFLICT']).toContain(refusal.code)
+    expect(refused.filter((refusal) => refusal.code === 'RATE_LIMITED').length).toBeGreaterThan(0)
     expect(2 + accepted.length).toBeLessThanOrEqual(mostTaken(messages, seconds))
 
     // Other writes draw from a bucket of their own, and reads from none.
