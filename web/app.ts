@@ -7,12 +7,10 @@ import {
   type DeleteEvent,
   type EditEvent,
   type GroupChange,
-  indexedDbEncryptionStore,
   type JoinEvent,
   type LeaveEvent,
   localStorageCursorStore,
 } from '@huddle/client'
-import { workerMlsEngine } from '@huddle/client/mls-worker'
 import type { WebConfig } from './config.js'
 import { ConversationView } from './conversation.js'
 import { setUpCreateForm } from './create-group.js'
@@ -21,12 +19,12 @@ import { announce, byId, h } from './dom.js'
 import { describeError } from './errors.js'
 import { memberListOf } from './group-menu.js'
 import { type Activity, latestActivity, previewOf, renderGroups, renderInvites } from './groups.js'
-import { holdKeys } from './key-lock.js'
 import { readable } from './lines.js'
 import type { ProviderSession } from './provider-session.js'
 import { explainConnectFailure, subjectOf } from './session.js'
 import { SessionEnded, SignInError } from './sign-in.js'
 import { focusSignIn, startSignInScreen } from './sign-in-screen.js'
+import { startTabEncryption, type TabEncryption } from './tab-encryption.js'
 
 const statusText: Record<ConnectionStatus, string> = {
   connecting: 'Connecting…',
@@ -39,10 +37,8 @@ interface Session {
   me: string
   client: ChatClient
   chat: ChatService
-  /** Runs MLS for the encrypted groups (web/mls-worker.ts), off the page's thread; ended on sign-out. */
-  worker: Worker
-  /** Lets go of this identity's keys, for another tab to take them. */
-  releaseKeys: () => Promise<void>
+  /** MLS for the encrypted groups, in a worker, and this identity's keys; ended on sign-out. */
+  encryption: TabEncryption
   /** The session at the OpenID provider, when signed in there (not with a pasted token). */
   provider?: ProviderSession
   /** Joined groups, and pending invites, by gid. */
@@ -81,17 +77,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
   showStatus('connecting')
   let last: string | undefined
   let client: ChatClient
-  const worker = new Worker('/mls-worker.js', { type: 'module', name: 'mls' })
-  const encryptionProblem = byId('encryption-problem')
-  encryptionProblem.textContent = ''
-  const keys = await holdKeys(me)
-  if (!keys.held) {
-    encryptionProblem.textContent = `Another tab of this browser holds ${me}'s keys: encrypted groups can be read there, not here.`
-  }
-  // The engine's calls would wait for ever on a worker that failed to start: say so.
-  worker.addEventListener('error', (event) => {
-    encryptionProblem.textContent = `Encrypted groups do not work in this tab: ${event.message || 'the MLS worker failed to load'}.`
-  })
+  const encryption = await startTabEncryption(me)
   try {
     let first: string | undefined = await token()
     last = first
@@ -105,18 +91,10 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
       // Where this identity stopped reading, so a reload is handed what was missed meanwhile.
       cursors: localStorageCursorStore(`huddle.cursors.${me}`),
       reconnect: { maxDelayMs: 5000 },
-      // End-to-end encrypted groups: this identity's device keys and group states stay in this browser's
-      // IndexedDB (one database per identity), and MLS runs in the worker.
-      ...(keys.held && {
-        encryption: {
-          store: indexedDbEncryptionStore(`huddle-encryption.${me}`),
-          engine: workerMlsEngine(worker),
-        },
-      }),
+      ...(encryption.options && { encryption: encryption.options }),
     })
   } catch (error) {
-    worker.terminate()
-    await keys.release()
+    await encryption.end()
     showStatus('closed')
     if (error instanceof SignInError) signInProblem.textContent = error.message
     else {
@@ -128,13 +106,12 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     return
   }
   const chat = client.chat()
-  if (keys.held) new DevicesPanel(chat, me)
+  if (encryption.options) new DevicesPanel(chat, me)
   const current: Session = {
     me,
     client,
     chat,
-    worker,
-    releaseKeys: keys.release,
+    encryption,
     ...(provider && { provider }),
     groups: new Map(),
     invites: new Map(),
@@ -292,8 +269,7 @@ async function signOut(problem = '', { revoke = true } = {}): Promise<void> {
   const ended = revoke ? ending?.provider?.end() : undefined
   try {
     await ending?.client.close()
-    ending?.worker.terminate()
-    await ending?.releaseKeys()
+    await ending?.encryption.end()
     await ended
   } finally {
     for (const way of ways) way.disabled = false

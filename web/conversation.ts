@@ -1,9 +1,11 @@
 import type { ChatGroup, ChatMessage, ReactionSummary, Receipt } from '@huddle/client'
+import { ConversationReactions } from './conversation-reactions.js'
 import { announce, ask, avatar, encryptedTag, h } from './dom.js'
 import { describeError } from './errors.js'
 import { ChosenFiles } from './files.js'
 import { GroupMenu, type MemberList } from './group-menu.js'
 import { type Activity, previewOf } from './groups.js'
+import { HistoryPages } from './history-pages.js'
 import {
   continues,
   type Delivery,
@@ -16,8 +18,7 @@ import {
   readable,
   unreadableText,
 } from './lines.js'
-import { chipsOf, type LineContext, renderLine } from './message-item.js'
-import { withOwnReaction } from './reactions.js'
+import { type LineContext, renderLine, replaceChips } from './message-item.js'
 import { TypingLine } from './typing.js'
 
 export interface ConversationHooks {
@@ -30,8 +31,6 @@ export interface ConversationHooks {
   /** This identity sent a message: the group list moves the group up. */
   sent(activity: Activity): void
 }
-
-const pageSize = 30
 
 const deliveryText: Record<Delivery, string> = { sent: 'Sent', delivered: 'Delivered', read: 'Read' }
 
@@ -47,7 +46,6 @@ export class ConversationView {
   readonly #menu: GroupMenu
   readonly #lines = new Map<number, Line>()
   readonly #items = new Map<number, HTMLLIElement>()
-  readonly #earlier = h('button', { type: 'button', class: 'earlier', hidden: true }, 'Load earlier messages')
   readonly #list = h('ol', { class: 'lines', 'aria-label': 'Messages', tabindex: '-1' })
   readonly #input = h('input', { id: 'message', name: 'message', autocomplete: 'off' })
   readonly #files = new ChosenFiles()
@@ -56,21 +54,14 @@ export class ConversationView {
   readonly #problem = h('p', { class: 'problem', role: 'alert' })
   readonly #title = h('span', {})
   readonly #typing = new TypingLine()
-  /** Messages as the SDK handed them (their reactions fold in as seen), and each one's reactions shown. */
-  readonly #messages = new Map<number, ChatMessage>()
-  readonly #reactions = new Map<number, ReactionSummary[]>()
+  readonly #reactions: ConversationReactions
+  readonly #history: HistoryPages
   #avatar: HTMLElement
   /** The other members' delivered and read positions, by identity. */
   readonly #positions = new Map<string, Receipt>()
   /** The message being answered, or being edited (then the composer's words replace its body). */
   #replyTo: Line | undefined
   #editing: Line | undefined
-  /** Every line up to this seq is shown (or was never readable). */
-  #newest = 0
-  /** Where the next page of earlier history starts, while there is one. */
-  #before: number | undefined
-  /** History reads, one at a time and in order. */
-  #reads: Promise<void> = Promise.resolve()
 
   constructor(group: ChatGroup, hooks: ConversationHooks) {
     this.#group = group
@@ -82,11 +73,22 @@ export class ConversationView {
       members: hooks.members,
       leave: () => hooks.leave(group),
       say: (text) => this.#say(text),
-      acted: () => this.#read(() => this.#readNewer()),
+      acted: () => this.#history.readNewer(),
+    })
+    this.#reactions = new ConversationReactions(group, {
+      me: hooks.me,
+      redraw: (seq) => {
+        const [line, item] = [this.#lines.get(seq), this.#items.get(seq)]
+        if (line && item) replaceChips(item, line, this.#context())
+      },
+      say: (text) => this.#say(text),
+    })
+    this.#history = new HistoryPages(group, this.#list, {
+      add: (events) => this.#add(events),
+      say: (text) => this.#say(text),
     })
     const back = h('button', { type: 'button', class: 'back quiet', 'aria-label': 'Back to groups' }, '←')
     back.addEventListener('click', () => hooks.back())
-    this.#earlier.addEventListener('click', () => this.#read(() => this.#loadEarlier()))
     const cancel = h('button', { type: 'button', class: 'quiet' }, 'Cancel')
     cancel.addEventListener('click', () => this.#reply(undefined))
     this.#replyBar.append(this.#replyText, cancel)
@@ -140,14 +142,13 @@ export class ConversationView {
         ),
         this.#menu.element,
       ),
-      this.#earlier,
+      this.#history.earlier,
       this.#list,
       this.#typing.element,
       composer,
     )
     this.#typing.show(group.typingNow())
     this.#files.accept(this.element, this.#input)
-    this.#read(() => this.#loadLatest())
     this.#group.receipts().then(
       (positions) => {
         for (const position of positions) this.receipt(position)
@@ -184,7 +185,7 @@ export class ConversationView {
       this.#avatar = fresh
     }
     this.#add([event])
-    this.#advance(event.seq)
+    this.#history.advance(event.seq)
   }
 
   /** Another member's delivered or read position moved: the ticks on this identity's messages follow. */
@@ -204,96 +205,11 @@ export class ConversationView {
   /** Another member reacted to message `seq` (or took a reaction back): its chips follow. */
   reacted(seq: number, reactions: ReactionSummary[]): void {
     this.#reactions.set(seq, reactions)
-    this.#refreshChips(seq)
-  }
-
-  async #react(line: Line, emoji: string, on: boolean): Promise<void> {
-    try {
-      if (on) await this.#group.react(line.seq, emoji)
-      else await this.#group.unreact(line.seq, emoji)
-      const before = this.#reactions.get(line.seq) ?? []
-      this.#reactions.set(line.seq, withOwnReaction(before, emoji, this.#hooks.me, on))
-      this.#refreshChips(line.seq)
-      announce(on ? `Reacted with ${emoji}` : `Reaction ${emoji} taken back`)
-    } catch (error) {
-      this.#say(`Reaction not ${on ? 'added' : 'taken back'}: ${describeError(error)}`)
-    }
-  }
-
-  /** Redraws a message's chips in place, keeping focus on the chip that had it. */
-  #refreshChips(seq: number): void {
-    const line = this.#lines.get(seq)
-    const old = this.#items.get(seq)?.querySelector<HTMLElement>(':scope > .reactions')
-    if (!line || !old) return
-    const focused = old.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null
-    const fresh = chipsOf(line, this.#context())
-    old.replaceWith(fresh)
-    const emoji = focused?.dataset.emoji
-    if (emoji !== undefined)
-      Array.from(fresh.querySelectorAll<HTMLElement>('button'))
-        .find((b) => b.dataset.emoji === emoji)
-        ?.focus()
-  }
-
-  #read(step: () => Promise<void>): void {
-    this.#reads = this.#reads.then(step).catch((error: unknown) => this.#say(describeError(error)))
-  }
-
-  async #loadLatest(): Promise<void> {
-    const page = await this.#group.history({ limit: pageSize })
-    this.#add(page.events)
-    this.#before = page.next
-    this.#earlier.hidden = page.next === undefined
-    this.#newest = Math.max(this.#newest, page.head)
-    this.#list.scrollTop = this.#list.scrollHeight
-    if (page.head > 0) await this.#group.markRead(page.head)
-  }
-
-  async #readNewer(): Promise<void> {
-    let after = this.#newest
-    for (;;) {
-      const page = await this.#group.history({ after, limit: 100 })
-      this.#add(page.events)
-      if (page.next === undefined || page.events.length === 0) {
-        this.#newest = Math.max(this.#newest, page.head)
-        return
-      }
-      after = page.next
-    }
-  }
-
-  async #loadEarlier(): Promise<void> {
-    if (this.#before === undefined) return
-    const height = this.#list.scrollHeight
-    const page = await this.#group.history({ before: this.#before, limit: pageSize })
-    this.#add(page.events)
-    this.#before = page.next
-    // Keep the lines that were in view where they were.
-    this.#list.scrollTop += this.#list.scrollHeight - height
-    if (page.next === undefined) {
-      this.#earlier.hidden = true
-      this.#list.focus()
-    }
-  }
-
-  /** Notes that `seq` is shown; a hole before it (the page opened after the SDK had handed it) is read. */
-  #advance(seq: number): void {
-    if (seq === this.#newest + 1) this.#newest = seq
-    else if (seq > this.#newest) this.#read(() => this.#readNewer())
   }
 
   #add(events: LogEvent[]): void {
     for (const event of events) {
-      if (event.type === 'chat.message' && 'reactions' in event) {
-        this.#messages.set(event.seq, event)
-        this.#reactions.set(event.seq, event.reactions)
-      }
-      // A reaction read in a page: its message (maybe on another page) has it folded in already.
-      if (event.type === 'chat.reaction') {
-        const target = this.#messages.get(event.target)
-        if (target) this.reacted(event.target, target.reactions)
-        continue
-      }
+      if (this.#reactions.noted(event)) continue
       if (event.type === 'chat.edit' || event.type === 'chat.delete') {
         const line = [...this.#lines.values()].find((l) => l.kind === 'message' && l.jti === event.jti)
         if (!line) continue
@@ -380,9 +296,11 @@ export class ConversationView {
       reply: (l) => this.#reply(l),
       edit: (l) => this.#edit(l),
       remove: (l) => void this.#delete(l),
-      reactions: (l) => this.#reactions.get(l.seq) ?? [],
+      reactions: (l) => this.#reactions.of(l.seq),
       // Reactions are refused in end-to-end encrypted groups for now.
-      ...(!this.#group.encrypted && { react: (l, emoji, on) => void this.#react(l, emoji, on) }),
+      ...(!this.#group.encrypted && {
+        react: (l, emoji, on) => void this.#reactions.react(l.seq, emoji, on),
+      }),
     }
   }
 
@@ -477,7 +395,7 @@ export class ConversationView {
         ...(chosen.length > 0 && { files: chosen.map(({ name, size }) => ({ name, size })) }),
       })
       this.#regroup()
-      this.#advance(ack.seq)
+      this.#history.advance(ack.seq)
       this.#hooks.sent(
         previewOf(
           { iss: this.#hooks.me, body, iat: ack.iat, deleted: false, attachments: chosen },

@@ -104,6 +104,20 @@ export function chipsOf(line: Line, context: LineContext): HTMLUListElement {
   )
 }
 
+/** Draws `line`'s chips again in `item`, keeping focus on the chip that had it. */
+export function replaceChips(item: HTMLLIElement, line: Line, context: LineContext): void {
+  const old = item.querySelector<HTMLElement>(':scope > .reactions')
+  if (!old) return
+  const focused = old.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null
+  const fresh = chipsOf(line, context)
+  old.replaceWith(fresh)
+  const emoji = focused?.dataset.emoji
+  if (emoji !== undefined)
+    Array.from(fresh.querySelectorAll<HTMLElement>('button'))
+      .find((b) => b.dataset.emoji === emoji)
+      ?.focus()
+}
+
 function action(text: string, label: string, act: () => void): HTMLButtonElement {
   const button = h('button', { type: 'button', class: 'quiet', 'aria-label': label }, text)
   button.addEventListener('click', act)
