@@ -205,7 +205,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     // Banned: the group ends here, as a removal ends it. A rename or a new picture shows in the lists.
     if (change.type === 'chat.ban' && change.iss === me) {
       forget(change.gid)
-      announce(`You were banned from ${group?.name ?? change.gid}`)
+      notify(`You were banned from ${group?.name ?? change.gid} by ${change.by}.`)
       return
     }
     logged(change)
@@ -213,7 +213,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
   })
   chat.onGroupDelete((deleted, group) => {
     forget(deleted.gid)
-    announce(`${deleted.iss} deleted ${group?.name ?? deleted.gid}`)
+    notify(`${deleted.iss} deleted ${group?.name ?? deleted.gid}: its messages are gone for everyone.`)
   })
 
   byId('me-name').textContent = `Signed in as ${me}`
@@ -263,6 +263,7 @@ async function signOut(problem = '', { revoke = true } = {}): Promise<void> {
   // The lists held the ended session's groups: the next session shows its own, once it has read them.
   byId('groups').replaceChildren()
   byId('invites').replaceChildren()
+  notify('')
   byId('devices-section').hidden = true
   showStatus('closed')
   // Forgotten first, so that a reload right after signing out does not sign in again.
@@ -345,6 +346,11 @@ function open(group: ChatGroup): void {
       const button = byId('groups').querySelector<HTMLElement>(`[data-gid="${CSS.escape(group.gid)}"]`)
       button?.focus()
     },
+    deleted: (gone) => {
+      forget(gone.gid)
+      notify(`You deleted ${gone.name}.`)
+      byId('groups-title').focus()
+    },
     leave: async (leaving) => {
       await leaving.leave()
       forget(leaving.gid)
@@ -352,6 +358,7 @@ function open(group: ChatGroup): void {
     },
   })
   current.view = view
+  notify('')
   localStorage.setItem(openKey(current.me), group.gid)
   current.unread.set(group.gid, 0)
   byId('conversation').replaceChildren(view.element)
@@ -372,6 +379,14 @@ function touch(gid: string, iat = new Date().toISOString()): void {
   if (!session || (known && known.iat >= iat)) return
   session.activity.set(gid, { ...known, iat, preview: known?.preview ?? '' })
   renderLists()
+}
+
+/** Says under the Groups heading (and to screen readers) what became of a group that went away. */
+function notify(text: string): void {
+  const notice = byId('groups-notice')
+  notice.textContent = text
+  notice.hidden = text === ''
+  if (text) announce(text)
 }
 
 function forget(gid: string): void {

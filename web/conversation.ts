@@ -26,6 +26,8 @@ export interface ConversationHooks {
   me: string
   back(): void
   leave(group: ChatGroup): Promise<void>
+  /** This identity deleted the group. */
+  deleted(group: ChatGroup): void
   /** The group's members with whether each joined or is invited. */
   members: MemberList
   /** This identity sent a message: the group list moves the group up. */
@@ -72,6 +74,7 @@ export class ConversationView {
       me: hooks.me,
       members: hooks.members,
       leave: () => hooks.leave(group),
+      deleted: () => hooks.deleted(group),
       say: (text) => this.#say(text),
       acted: () => this.#history.readNewer(),
     })
@@ -177,13 +180,6 @@ export class ConversationView {
   logged(event: LogEvent): void {
     if (event.type !== 'chat.message' && event.type !== 'chat.edit' && event.type !== 'chat.delete')
       this.#menu.changed()
-    // A rename shows in the heading (the SDK has already renamed the group object).
-    if (event.type === 'chat.update') {
-      this.#title.textContent = this.#group.name
-      const fresh = avatar(this.#group)
-      this.#avatar.replaceWith(fresh)
-      this.#avatar = fresh
-    }
     this.#add([event])
     this.#history.advance(event.seq)
   }
@@ -210,6 +206,8 @@ export class ConversationView {
   #add(events: LogEvent[]): void {
     for (const event of events) {
       if (this.#reactions.noted(event)) continue
+      // A rename shows in the heading, handed over or read after one's own (the SDK renamed the group object).
+      if (event.type === 'chat.update') this.#retitle()
       if (event.type === 'chat.edit' || event.type === 'chat.delete') {
         const line = [...this.#lines.values()].find((l) => l.kind === 'message' && l.jti === event.jti)
         if (!line) continue
@@ -302,6 +300,13 @@ export class ConversationView {
         react: (l, emoji, on) => void this.#reactions.react(l.seq, emoji, on),
       }),
     }
+  }
+
+  #retitle(): void {
+    this.#title.textContent = this.#group.name
+    const fresh = avatar(this.#group)
+    this.#avatar.replaceWith(fresh)
+    this.#avatar = fresh
   }
 
   #reply(line: Line | undefined): void {

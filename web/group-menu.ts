@@ -24,6 +24,8 @@ export interface GroupMenuHooks {
   me: string
   members: MemberList
   leave(): Promise<void>
+  /** This identity deleted the group: the conversation closes. */
+  deleted(): void
   say(problem: string): void
   /** An admin's action landed: its event is in the group's log (the SDK hands the actor none). */
   acted(): void
@@ -31,7 +33,8 @@ export interface GroupMenuHooks {
 
 /**
  * The conversation's group menu: who is in the group ("2 members, 1 invited"), leaving (confirmed), and for
- * an admin the group's settings and each member's role, removal and ban (the destructive ones confirmed).
+ * an admin the group's settings, each member's role, removal and ban, the banned and their unban, and
+ * deleting the group (the destructive ones confirmed).
  */
 export class GroupMenu {
   /** The line under the group's name: its joined members and its invitees, told apart. */
@@ -41,6 +44,8 @@ export class GroupMenu {
   readonly #group: ChatGroup
   readonly #hooks: GroupMenuHooks
   #members: MemberView[] = []
+  /** Who is banned, as an admin reads it (empty for a member, who may not). */
+  #banned: string[] = []
 
   constructor(group: ChatGroup, hooks: GroupMenuHooks) {
     this.#group = group
@@ -66,7 +71,7 @@ export class GroupMenu {
     this.changed()
   }
 
-  /** The group changed (a join, a leave, a role, a ban, a rename): its members are read again. */
+  /** The group changed (a join, a leave, a role, a ban, a rename): its members (and bans) are read again. */
   changed(): void {
     this.#render()
     this.#hooks.members(this.#group.gid).then(
@@ -76,6 +81,18 @@ export class GroupMenu {
       },
       () => {}, // The summary keeps what the group object knows.
     )
+    if (!this.#isAdmin()) return
+    this.#group.banned().then(
+      (banned) => {
+        this.#banned = banned
+        this.#render()
+      },
+      () => {}, // The list of bans keeps what it had.
+    )
+  }
+
+  #isAdmin(): boolean {
+    return this.#group.admins.includes(this.#hooks.me)
   }
 
   #render(): void {
@@ -87,11 +104,11 @@ export class GroupMenu {
     this.summary.textContent = `${words.join(', ')}: ${joined.map((m) => m.iss).join(', ')}${
       invited.length > 0 ? ` · invited: ${invited.map((m) => m.iss).join(', ')}` : ''
     }`
-    const admin = this.#group.admins.includes(this.#hooks.me)
+    const admin = this.#isAdmin()
     const leave = this.#button('Leave group', () => this.#leave())
     this.#panel.replaceChildren(
-      ...(admin ? this.#adminItems() : []),
-      h('div', { class: 'menu-items' }, leave),
+      ...(admin ? [...this.#adminItems(), ...this.#bannedItems()] : []),
+      h('div', { class: 'menu-items' }, leave, admin && this.#button('Delete group…', () => this.#delete())),
     )
   }
 
@@ -162,6 +179,32 @@ export class GroupMenu {
     return [items, people]
   }
 
+  /** The banned, each with Unban (confirmed); nothing when none is. */
+  #bannedItems(): HTMLElement[] {
+    if (this.#banned.length === 0) return []
+    const group = this.#group
+    const banned = h(
+      'ul',
+      { class: 'people', 'aria-label': 'Banned' },
+      ...this.#banned.map((iss) =>
+        h(
+          'li',
+          {},
+          h('span', {}, iss, ' (banned)'),
+          this.#button(
+            'Unban',
+            async () => {
+              const question = `Unban ${iss}? They can be invited to ${group.name} again.`
+              if (await ask(question, 'Unban')) await group.unban(iss)
+            },
+            `Unban ${iss}`,
+          ),
+        ),
+      ),
+    )
+    return [banned]
+  }
+
   #avatarButton(): HTMLElement {
     const file = h('input', { type: 'file', accept: imageMimeTypes.join(','), hidden: true, tabindex: '-1' })
     file.addEventListener('change', () => {
@@ -199,8 +242,16 @@ export class GroupMenu {
 
   /** An action landed: the members are read again, and the conversation reads its event. */
   #done(): void {
+    if (this.#group.status === 'left') return
     this.changed()
     this.#hooks.acted()
+  }
+
+  async #delete(): Promise<void> {
+    const question = `Delete ${this.#group.name} for everyone? Its messages, files and avatar are deleted and every member loses the group. This cannot be undone.`
+    if (!(await ask(question, 'Delete group'))) return
+    await this.#group.deleteGroup()
+    this.#hooks.deleted()
   }
 
   async #leave(): Promise<void> {

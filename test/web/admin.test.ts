@@ -52,6 +52,7 @@ describe("a group admin's menu in the web chat, in Chromium", () => {
     await a.getByLabel('Group menu of Club').click()
     expect(await seriousAccessibilityProblems(a)).toEqual([])
     await act('Rename group…', 'Rename', 'Book club')
+    await a.getByRole('heading', { name: 'Book club' }).waitFor()
     await b.getByRole('heading', { name: 'Book club' }).waitFor()
     await shows(messagesOf(b), `${alice} renamed the group “Book club”`)
 
@@ -87,6 +88,48 @@ describe("a group admin's menu in the web chat, in Chromium", () => {
     await expect
       .poll(() => b.getByRole('heading', { name: 'Book club' }).count(), { timeout: 10_000 })
       .toBe(0)
+    await shows(b.locator('#groups-notice'), `You were banned from Book club by ${alice}.`)
+  })
+
+  it('unbans from the menu (confirmed), so that the member can be invited and join again', async () => {
+    await shows(a.getByRole('list', { name: 'Banned' }), `${bob} (banned)`)
+    await act(`Unban ${bob}`, 'Cancel')
+    expect(await a.getByRole('list', { name: 'Banned' }).count()).toBe(1)
+    await act(`Unban ${bob}`, 'Unban')
+    await shows(messagesOf(a), `${bob} was unbanned by you`)
+    await expect.poll(() => a.getByRole('list', { name: 'Banned' }).count()).toBe(0)
+    await act('Add members…', 'Invite', bob)
+    await b.getByRole('button', { name: 'Accept invite to Book club' }).click()
+    await b.getByRole('heading', { name: 'Book club' }).waitFor()
+    await shows(messagesOf(a), `${bob} joined`)
+    // Opening a group clears the notice about the one that went.
+    expect(await b.locator('#groups-notice').isHidden()).toBe(true)
+  })
+
+  it('deletes the group for everyone once confirmed: both lose it, and the member is told who deleted it', async () => {
+    // A member is offered no delete.
+    await b.getByLabel('Group menu of Book club').click()
+    expect(await b.getByRole('button', { name: 'Delete group…' }).count()).toBe(0)
+    await b.getByLabel('Group menu of Book club').click()
+    await act('Delete group…', 'Cancel')
+    await a.getByRole('heading', { name: 'Book club' }).waitFor()
+    await act('Delete group…', 'Delete group')
+    await shows(a.locator('#groups-notice'), 'You deleted Book club.')
+    expect(await a.getByRole('heading', { name: 'Book club' }).count()).toBe(0)
+    await shows(
+      b.locator('#groups-notice'),
+      `${alice} deleted Book club: its messages are gone for everyone.`,
+    )
+    expect(await b.getByRole('heading', { name: 'Book club' }).count()).toBe(0)
+    for (const page of [a, b]) {
+      expect(
+        await page
+          .locator('#groups')
+          .getByRole('button', { name: /Book club/ })
+          .count(),
+      ).toBe(0)
+      expect(await seriousAccessibilityProblems(page)).toEqual([])
+    }
     expect([...uncaughtErrors(a), ...uncaughtErrors(b)]).toEqual([])
   })
 })
