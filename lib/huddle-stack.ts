@@ -75,8 +75,11 @@ const workerRetryAttempts = 2
  */
 const workerMaxEventAge = Duration.minutes(15)
 
-/** Huddle in one stack: the WebSocket API generated from the route table, its data stores and its monitoring. */
+/** Huddle's stack: the WebSocket API from the route table, its data stores, and its monitoring (nested). */
 export class HuddleStack extends Stack {
+  /** The operators' dashboard and alarms, a nested stack of their own. */
+  readonly monitoring: HuddleMonitoring
+
   constructor(scope: Construct, id: string, props: HuddleStackProps) {
     super(scope, id, props)
     const { config } = props
@@ -276,7 +279,7 @@ export class HuddleStack extends Stack {
       monitored.push({ label: route.routeKey, function: fn })
     }
 
-    const monitoring = new HuddleMonitoring(this, 'Monitoring', {
+    this.monitoring = new HuddleMonitoring(this, 'Monitoring', {
       apiId: api.apiId,
       stageName: stage.stageName,
       table,
@@ -295,7 +298,7 @@ export class HuddleStack extends Stack {
       description: 'Management API (@connections) the functions post through',
     })
     new CfnOutput(this, 'DashboardUrl', {
-      value: `https://${this.consoleDomain()}/cloudwatch/home?region=${this.region}#dashboards:name=${monitoring.dashboard.dashboardName}`,
+      value: `https://${this.consoleDomain()}/cloudwatch/home?region=${this.region}#dashboards:name=${this.monitoring.dashboard.dashboardName}`,
       description: 'CloudWatch dashboard for operators',
     })
     new CfnOutput(this, 'TableName', { value: table.tableName, description: 'DynamoDB table' })

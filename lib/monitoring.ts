@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib'
+import { ArnFormat, Duration, NestedStack, Stack } from 'aws-cdk-lib'
 import {
   Alarm,
   AlarmStatusWidget,
@@ -18,7 +18,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda'
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
 import type { IQueue } from 'aws-cdk-lib/aws-sqs'
-import { Construct } from 'constructs'
+import type { Construct } from 'constructs'
 import { metricNames, metricNamespace } from '../lambdas/adapters/metric-names.js'
 
 /** A function to graph and alarm on, labelled by the route it serves. */
@@ -83,14 +83,15 @@ const tableOperations = [
 
 /**
  * One dashboard an operator reads top to bottom (alarms, chat traffic, failures, API, Lambda, workers,
- * DynamoDB), plus the alarms.
+ * DynamoDB), plus the alarms: a nested stack of its own, as two alarms a function would otherwise fill the
+ * main stack's 500 resources (each function, table and queue it watches arrives as one parameter).
  */
-export class HuddleMonitoring extends Construct {
+export class HuddleMonitoring extends NestedStack {
   readonly dashboard: Dashboard
   readonly alarms: Alarm[] = []
 
   constructor(scope: Construct, id: string, props: HuddleMonitoringProps) {
-    super(scope, id)
+    super(scope, id, { description: "Huddle: the operators' dashboard and alarms" })
     const metricsIn =
       (namespace: string, dimensionsMap: Record<string, string>) =>
       (metricName: string, statistic: string = Stats.SUM, label?: string): Metric =>
