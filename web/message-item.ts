@@ -90,6 +90,13 @@ export function renderLine(line: Line, context: LineContext): HTMLLIElement {
       )
     }
     item.append(actions)
+    // On a phone (no hover) a tap on the message shows its actions, and hides another's.
+    item.addEventListener('click', (event) => {
+      if ((event.target as Element).closest('button, a, input')) return
+      for (const other of Array.from(item.parentElement?.querySelectorAll('.chosen') ?? []))
+        if (other !== item) other.classList.remove('chosen')
+      item.classList.toggle('chosen')
+    })
   }
   return item
 }

@@ -101,6 +101,8 @@ describe('the web chat, in Chromium', () => {
     await a.getByLabel('Message to Weekend plans').fill('Hiking on Saturday?')
     await a.getByLabel('Message to Weekend plans').press('Enter')
     await shows(b.getByRole('list', { name: 'Messages' }), 'Hiking on Saturday?')
+    // On the phone, a tap on the message shows its actions.
+    await b.locator('.message .body', { hasText: 'Hiking on Saturday?' }).click()
     await b.getByRole('button', { name: `Reply to ${alice}: Hiking on Saturday?` }).click()
     await shows(b.getByRole('form').or(b.locator('.replying-bar')), 'Replying to')
     await b.getByLabel('Message to Weekend plans').fill('Yes! I will bring the map.')
