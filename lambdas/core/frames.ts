@@ -131,12 +131,20 @@ const frameSchemaBuilders = {
       .check(z.refine((f) => f.body.length > 0 || f.cipher !== undefined, 'body must not be empty')),
   delete: () => z.object({ gid: identity(), jti: messageId() }),
   react: () =>
-    z.object({
-      gid: identity(),
-      target: seq().check(z.positive()),
-      emoji: emoji(),
-      remove: z.optional(z.boolean()),
-    }),
+    z
+      .object({
+        gid: identity(),
+        target: seq().check(z.positive()),
+        emoji: z.optional(emoji()),
+        remove: z.optional(z.boolean()),
+        cipher: z.optional(base64(limits.reactionCipherChars)),
+      })
+      .check(
+        z.refine(
+          (f) => (f.emoji === undefined) !== (f.cipher === undefined),
+          'send an emoji, or in an encrypted group a cipher, not both',
+        ),
+      ),
   history: () =>
     z
       .object({

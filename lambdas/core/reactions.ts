@@ -1,10 +1,11 @@
 import type { AckResults, ReactionEvent } from '@huddle/client/protocol'
 import { limits } from '@huddle/client/protocol'
 import type { Caller, ChatContext, WithDelivery } from './context.js'
+import { requireFitsKeys } from './encrypted-groups.js'
 import { ChatError } from './errors.js'
 import type { Frames } from './frames.js'
 import { appendAt, memberOf, moved, readableWindows, requireRecipient, untilLanded } from './group-log.js'
-import type { ReactedMessage } from './model.js'
+import type { Group, ReactedMessage } from './model.js'
 import type { GroupStore } from './ports.js'
 import type { RateLimits } from './rate-limits.js'
 
@@ -23,12 +24,12 @@ export class Reactions {
 
   /**
    * Adds the caller's emoji to a message, or takes it back. Asked again (added when it is there, removed when
-   * it is not), it stores nothing and answers `duplicate`.
+   * it is not), it stores nothing and answers `duplicate`. In an encrypted group the emoji and its way are
+   * sealed: the reaction is stored as sent, and the members' devices fold it (repeats and limits included).
    */
   async react(caller: Caller, frame: Frames['react']): Promise<AckResults['react']> {
     const { store, delivery } = this.context
     const remove = frame.remove === true
-    const answer = { gid: frame.gid, target: frame.target, emoji: frame.emoji, remove }
     return untilLanded(async (tries) => {
       const [recipients, mine] = await Promise.all([
         store.readRecipients(frame.gid),
@@ -40,29 +41,31 @@ export class Reactions {
       }
       requireRecipient(recipients, caller.iss, 'react')
       const { group } = recipients
-      if (group.encrypted) {
-        throw new ChatError(
-          'BAD_REQUEST',
-          `react: ${frame.gid} is encrypted, and reactions are not available in encrypted groups yet`,
-        )
-      }
+      const content = reactionContent(group, frame)
       const windows = readableWindows(memberOf(mine.members, caller.iss), group.head)
       const readable = windows.some((w) => frame.target > w.after && frame.target <= w.through)
       // Read after the group: a reaction that lands between the reads moves the head, and the append below
       // (strict) then reads again, so the decision rests on the message as it stood at that head.
       const message = readable ? await store.readReactions(frame.gid, frame.target) : undefined
       requireLive(message, frame)
-      const has = message.reactions.some((r) => r.iss === caller.iss && r.emoji === frame.emoji)
-      if (has !== remove) return { ...answer, duplicate: true }
-      if (!remove) requireRoom(message, frame.emoji)
+      const answer = {
+        gid: frame.gid,
+        target: frame.target,
+        ...('emoji' in content && { ...content, remove }),
+      }
+      if ('emoji' in content) {
+        const has = message.reactions.some((r) => r.iss === caller.iss && r.emoji === content.emoji)
+        if (has !== remove) return { ...answer, duplicate: true }
+        if (!remove) requireRoom(message, content.emoji)
+      }
       const at = this.context.now()
       const reaction = (seq: number): ReactionEvent => ({
         type: 'chat.reaction',
         gid: frame.gid,
         iss: caller.iss,
         target: frame.target,
-        emoji: frame.emoji,
-        ...(remove && { remove: true as const }),
+        emoji: 'emoji' in content ? content.emoji : '',
+        ...('cipher' in content ? content : remove && { remove: true as const }),
         iat: at.toISOString(),
         seq,
       })
@@ -80,6 +83,27 @@ export class Reactions {
       return moved
     })
   }
+}
+
+/**
+ * What a reaction says in its group: the emoji in a plain group; in an encrypted group a cipher of the group at
+ * its current epoch (sealing the emoji and its way), never an emoji or a `remove` in clear.
+ */
+function reactionContent(group: Group, frame: Frames['react']): { emoji: string } | { cipher: string } {
+  if (!group.encrypted) {
+    if (frame.emoji === undefined) {
+      throw new ChatError('BAD_REQUEST', `react: ${group.gid} is not encrypted: send an emoji, no cipher`)
+    }
+    return { emoji: frame.emoji }
+  }
+  if (frame.cipher === undefined || frame.remove !== undefined) {
+    throw new ChatError(
+      'BAD_REQUEST',
+      `react: ${group.gid} is encrypted: send a cipher sealing the emoji and remove, neither in clear`,
+    )
+  }
+  requireFitsKeys(group, { body: '', cipher: frame.cipher }, 'react')
+  return { cipher: frame.cipher }
 }
 
 /** Fails unless the reaction's target is a live message the caller may read. */

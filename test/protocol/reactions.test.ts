@@ -1,6 +1,7 @@
 import { limits } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
 import { connector } from '../support/clients.js'
+import { device, encryptedGroup, log, received } from '../support/encrypted.js'
 import { groupItems, type TestClient, unique } from '../support/huddle.js'
 
 const connect = connector()
@@ -125,14 +126,39 @@ describe('reactions', () => {
     await alice.ok('react', { gid, target: seq, emoji: '🚀' })
   })
 
-  it('refuses reactions in an encrypted group, storing nothing', async () => {
-    const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const gid = unique('sealed')
-    await alice.ok('invite', { gid, name: 'Sealed', members: [bob.iss], encrypted: true })
+  it('in an encrypted group, stores and posts a reaction as its cipher, and refuses one in clear, storing nothing', async () => {
+    const [alice, bob] = await Promise.all([device(unique('alice')), device(unique('bob'))])
+    const { gid, group } = await encryptedGroup(alice, bob)
+    const { seq } = await group.message('sealed')
+    const atBob = await received(bob, 'sealed')
+    await atBob.react('👍')
+    const events = await log(alice, gid)
+    const reaction = events.find((e) => e.type === 'chat.reaction')
+    expect(reaction).toMatchObject({ iss: bob.sub, target: seq, emoji: '', cipher: expect.any(String) })
+    expect(reaction).not.toHaveProperty('remove')
+    const cipher = String(reaction?.cipher)
+
     const before = await groupItems(gid)
-    const reply = await alice.request('react', { gid, target: 1, emoji: '👍' })
-    expect(reply).toMatchObject({ code: 'BAD_REQUEST' })
-    expect(String(reply.message)).toContain('encrypted')
+    const refusals: [Record<string, unknown>, string, string][] = [
+      [{ gid, target: seq, emoji: '👍' }, 'BAD_REQUEST', 'encrypted'],
+      [{ gid, target: seq, cipher, remove: true }, 'BAD_REQUEST', 'encrypted'],
+      [{ gid, target: seq, cipher, emoji: '👍' }, 'BAD_REQUEST', 'not both'],
+      [{ gid, target: seq, cipher: 'A'.repeat(limits.reactionCipherChars + 4) }, 'BAD_REQUEST', 'cipher'],
+      [{ gid, target: seq, cipher: 'AAAA' }, 'BAD_REQUEST', 'MLS application message'],
+      // The group's first commit has a seq, but is no message.
+      [{ gid, target: 1, cipher }, 'NOT_FOUND', 'no message'],
+    ]
+    for (const [fields, code, says] of refusals) {
+      const reply = await bob.client.request('react', fields as never).catch((error: unknown) => error)
+      expect(reply, JSON.stringify(fields).slice(0, 80)).toMatchObject({ code })
+      expect(String((reply as Error).message)).toContain(says)
+    }
     expect(await groupItems(gid)).toEqual(before)
+
+    // A plain group takes no cipher.
+    const plain = await reactingGroup()
+    const reply = await plain.bob.request('react', { gid: plain.gid, target: plain.seq, cipher })
+    expect(reply).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(String(reply.message)).toContain('not encrypted')
   })
 })

@@ -1,6 +1,7 @@
-import type { ChatMessage, ReactionEvent, ReactionSummary } from '@huddle/client'
+import { ChatError, type ChatMessage, type ReactionEvent, type ReactionSummary } from '@huddle/client'
 import { describe, expect, it } from 'vitest'
-import { unique } from '../support/huddle.js'
+import { device, encryptedGroup, keysSettled, received } from '../support/encrypted.js'
+import { groupItems, unique } from '../support/huddle.js'
 import { participant, roaming, waitFor } from '../support/sdk.js'
 
 /** Reactions as a line each: emoji, count, mine, who. */
@@ -69,5 +70,122 @@ describe('reactions through the SDK', () => {
       `🎉 2 mine ${alice.sub},${bob.sub}`,
       `👍 1 - ${alice.sub}`,
     ])
+  })
+
+  it('shows a reaction made on another device of the same identity, live, each time it changes', async () => {
+    const [alice, bob] = await Promise.all([participant(unique('alice')), participant(unique('bob'))])
+    const bobToo = await participant(bob.sub)
+    const handed: Record<string, string[][]> = { [bob.sub]: [], too: [] }
+    bob.chat.onReaction((_, reactions) => handed[bob.sub]?.push(shown(reactions)))
+    bobToo.chat.onReaction((_, reactions) => handed.too?.push(shown(reactions)))
+    const gid = unique('devices')
+    const group = await alice.chat.invite(gid, 'Devices', [bob.sub])
+    const bobs = await bob.chat.join(gid)
+    await group.message('two screens')
+    const [atBobToo] = await waitFor(() => {
+      expect(bobToo.messages).toHaveLength(1)
+      return bobToo.messages as [ChatMessage]
+    })
+    // One device's own reaction is folded once, not handed back to it; the other is handed it, as its own.
+    expect(await atBobToo.react('👍')).toMatchObject({ duplicate: false })
+    expect(shown(atBobToo.reactions)).toEqual([`👍 1 mine ${bob.sub}`])
+    await waitFor(() => expect(handed[bob.sub]).toEqual([[`👍 1 mine ${bob.sub}`]]))
+    // Taken back and made again on the other device, within a minute: each change comes through.
+    await bobs.unreact(atBobToo.seq, '👍')
+    await bobs.react(atBobToo.seq, '👍')
+    await waitFor(() => expect(handed.too).toEqual([[], [`👍 1 mine ${bob.sub}`]]))
+    expect(shown(atBobToo.reactions)).toEqual([`👍 1 mine ${bob.sub}`])
+    expect(handed[bob.sub]).toHaveLength(1)
+  })
+
+  it('seals reactions in an encrypted group: members see them live, after catch-up and in history; the server only ciphertext', async () => {
+    const [alice, bob, carol] = await Promise.all([
+      device(unique('alice')),
+      device(unique('bob')),
+      device(unique('carol')),
+    ])
+    const handed: { who: string; event: ReactionEvent; reactions: string[] }[] = []
+    const hand = (who: { sub: string; chat: typeof alice.chat }) =>
+      who.chat.onReaction((event, reactions) => {
+        handed.push({ who: who.sub, event, reactions: shown(reactions) })
+      })
+    for (const p of [alice, bob, carol]) hand(p)
+    const { gid, group, joined } = await encryptedGroup(alice, bob, carol)
+    await group.message('sealed lunch?')
+    const [atBob, atCarol] = await Promise.all([
+      received(bob, 'sealed lunch?'),
+      received(carol, 'sealed lunch?'),
+    ])
+
+    // Live: bob's device seals it, the others open it; a repeat is answered on the device, never sent.
+    expect(await atBob.react('👍')).toMatchObject({ emoji: '👍', remove: false, duplicate: false })
+    expect(await atBob.react('👍')).toMatchObject({ duplicate: true })
+    expect(shown(atBob.reactions)).toEqual([`👍 1 mine ${bob.sub}`])
+    await waitFor(() => expect(shown(atCarol.reactions)).toEqual([`👍 1 - ${bob.sub}`]))
+    await waitFor(() => expect(handed.filter((h) => h.who === alice.sub)).toHaveLength(1))
+    const [live] = handed
+    expect(live?.event).toMatchObject({ iss: bob.sub, target: atBob.seq, emoji: '👍' })
+    expect(live?.event).not.toHaveProperty('cipher')
+
+    // Away: carol's device is closed while bob takes his back and alice adds hers; it catches up on restart.
+    await carol.client.close()
+    await joined[0]?.unreact(atBob.seq, '👍')
+    await group.react(atBob.seq, '🎉')
+    const again = await device(carol.sub, carol.store, carol.cursors)
+    hand(again)
+    // Its catch-up opened both (MLS opens each cipher once) and kept them: history folds them from there.
+    const [mine] = (await again.chat.groups()).filter((g) => g.gid === gid)
+    const page = await mine?.history()
+    const message = page?.events.find((e): e is ChatMessage => e.type === 'chat.message')
+    expect(shown(message?.reactions ?? [])).toEqual([`🎉 1 - ${alice.sub}`])
+    expect(page?.events.filter((e) => e.type === 'chat.reaction').map((e) => e.emoji)).toEqual([
+      '🎉',
+      '👍',
+      '👍',
+    ])
+
+    // The server holds ciphertext only: no emoji, no way, and nothing on the message.
+    const items = (await groupItems(gid)) as Record<string, unknown>[]
+    const reactions = items.filter((item) => item.type === 'chat.reaction')
+    expect(reactions).toHaveLength(3)
+    for (const item of reactions) {
+      expect(item).toMatchObject({ emoji: '', cipher: expect.any(String) })
+      expect(item).not.toHaveProperty('remove')
+    }
+    expect(JSON.stringify(items)).not.toMatch(/👍|🎉/u)
+    expect(items.find((item) => item.type === 'chat.message')).not.toHaveProperty('reactions')
+
+    // A member replaying bob's cipher onto another message is stored (the server cannot tell) and dropped by
+    // every device; one sending an emoji in clear is refused, nothing stored.
+    const other = await group.message('another')
+    const bobsCipher = String(reactions[0]?.cipher)
+    const replay = await again.client.request('react', { gid, target: other.seq, cipher: bobsCipher })
+    expect(replay.seq).toBeGreaterThan(other.seq)
+    const before = await groupItems(gid)
+    const clear = await again.client.request('react', { gid, target: other.seq, emoji: '👍' }).catch((e) => e)
+    expect(clear).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(String(clear.message)).toContain('encrypted')
+    expect(await groupItems(gid)).toEqual(before)
+    await group.react(other.seq, '👀')
+    const onOther = () => handed.filter((h) => h.event.target === other.seq)
+    await waitFor(() => expect(onOther()).toHaveLength(2))
+    expect(onOther().map((h) => h.reactions)).toEqual([[`👀 1 - ${alice.sub}`], [`👀 1 - ${alice.sub}`]])
+
+    // Removed, carol can no longer react, and reads none of the reactions made after.
+    await group.remove(carol.sub)
+    await keysSettled(gid, alice, bob)
+    await joined[0]?.react(atBob.seq, '❤️')
+    await waitFor(() =>
+      expect(handed.at(-1)).toMatchObject({
+        who: alice.sub,
+        reactions: [`🎉 1 mine ${alice.sub}`, `❤️ 1 - ${bob.sub}`],
+      }),
+    )
+    expect(handed.filter((h) => h.who === carol.sub && h.event.emoji === '❤️')).toEqual([])
+    const refused = await again.client
+      .request('react', { gid, target: atBob.seq, cipher: bobsCipher })
+      .catch((e) => e)
+    expect(refused).toBeInstanceOf(ChatError)
+    expect(refused).toMatchObject({ code: 'FORBIDDEN' })
   })
 })

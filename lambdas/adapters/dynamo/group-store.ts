@@ -358,24 +358,38 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
   }
 
   async appendReaction(event: ReactionEvent, expiresAt: number): Promise<Appended<never>> {
-    // The message keeps its reactions as one set of "emoji, identity" entries: a reaction is one entry.
-    const outcome = await this.append(event, expiresAt, {
-      Update: {
-        TableName: this.table.name,
-        Key: keys.event(event.gid, event.target),
-        UpdateExpression: `${event.remove ? 'DELETE' : 'ADD'} reactions :entry`,
-        ConditionExpression: `#type = :message AND attribute_not_exists(deleted) AND ${
-          event.remove ? 'contains(reactions, :one)' : 'NOT contains(reactions, :one)'
-        }`,
-        ExpressionAttributeNames: { '#type': 'type' },
-        ExpressionAttributeValues: {
-          ':message': 'chat.message',
-          ':entry': new Set([reactionEntry(event)]),
-          ':one': reactionEntry(event),
-        },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      },
-    })
+    const message = { Key: keys.event(event.gid, event.target), TableName: this.table.name }
+    const live = '#type = :message AND attribute_not_exists(deleted)'
+    // A sealed reaction (an encrypted group's) changes nothing on its message, which must still be live.
+    const change: TransactItem =
+      event.cipher === undefined
+        ? {
+            // The message keeps its reactions as one set of "emoji, identity" entries: a reaction is one entry.
+            Update: {
+              ...message,
+              UpdateExpression: `${event.remove ? 'DELETE' : 'ADD'} reactions :entry`,
+              ConditionExpression: `${live} AND ${
+                event.remove ? 'contains(reactions, :one)' : 'NOT contains(reactions, :one)'
+              }`,
+              ExpressionAttributeNames: { '#type': 'type' },
+              ExpressionAttributeValues: {
+                ':message': 'chat.message',
+                ':entry': new Set([reactionEntry(event)]),
+                ':one': reactionEntry(event),
+              },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
+          }
+        : {
+            ConditionCheck: {
+              ...message,
+              ConditionExpression: live,
+              ExpressionAttributeNames: { '#type': 'type' },
+              ExpressionAttributeValues: { ':message': 'chat.message' },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
+          }
+    const outcome = await this.append(event, expiresAt, change)
     return mapRejected(outcome, () => undefined as never)
   }
 

@@ -36,7 +36,7 @@ import type {
   UnbanEvent,
   UpdateEvent,
 } from './protocol.js'
-import { ReactionBook, type ReactionSummary } from './reactions.js'
+import { ReactionBook, type ReactionRequest, type ReactionSummary, requireEmoji } from './reactions.js'
 import { Timeline } from './timeline.js'
 import { TypingIndicators, type TypingOptions } from './typing.js'
 
@@ -258,7 +258,8 @@ export class ChatService {
   /**
    * Called when a member adds an emoji reaction to a message (`event.target`, its seq) or takes one back
    * (`event.remove`), with the message's reactions after it (as `message.reactions` gives them). This
-   * client's own reactions are not handed back.
+   * client's own reactions are not handed back; those this identity makes on its other devices are. In an
+   * encrypted group the event is handed over opened, and one that does not open here is dropped.
    */
   onReaction(callback: (event: ReactionEvent, reactions: ReactionSummary[]) => unknown): () => void {
     return this.#reactions.add(callback)
@@ -517,11 +518,32 @@ export class ChatService {
     return ack
   }
 
-  /** Sends a reaction; one that changed something is folded in at once and takes its place in the order. */
-  async #react(fields: Requests['react']): Promise<AckResults['react']> {
-    const { gid, target, emoji, remove } = fields
-    const key = { type: 'chat.reaction', gid, target, emoji, remove: remove === true }
-    const ack = await this.#ownWrites.track(key, () => this.#connection.request('react', fields))
+  /**
+   * Sends a reaction; one that changed something is folded in at once and takes its place in the order. In an
+   * encrypted group, where the server cannot read the emoji, this client answers a repeat itself and keeps to
+   * the message's limits, as far as it has seen the message's reactions.
+   */
+  async #react(fields: ReactionRequest): Promise<AckResults['react']> {
+    const { gid, target, emoji } = fields
+    const remove = fields.remove === true
+    const sealed = this.#encryption.encrypted(gid)
+    const known = this.#timeline.me
+    if (sealed) {
+      requireEmoji(emoji)
+      if (known !== undefined && this.#reactionBook.has(gid, target, emoji, known) !== remove) {
+        return { gid, target, emoji, remove, duplicate: true }
+      }
+      if (!remove) this.#reactionBook.requireRoom(gid, target, emoji)
+    }
+    const send = () =>
+      sealed
+        ? this.#encryption.sendReaction({ gid, target, emoji, remove }, (wire) =>
+            this.#connection.request('react', wire),
+          )
+        : this.#connection.request('react', fields)
+    // Another device's same reaction comes through once this one is answered: its seq tells them apart.
+    const key = { type: 'chat.reaction', gid, target, emoji, remove }
+    const ack = { ...(await this.#ownWrites.track(key, send, true)), emoji, remove }
     const me = this.#timeline.me
     if (ack.seq === undefined) return ack
     if (me !== undefined) {

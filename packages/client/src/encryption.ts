@@ -9,7 +9,8 @@ import { KeyPersistence } from './key-persistence.js'
 import { type KeyServer, keyServer } from './key-server.js'
 import type { KeysContext, Outgoing } from './keys-context.js'
 import type { MlsEngine } from './mls.js'
-import type { DeviceKey, EditEvent, GroupEvent, MessageEvent } from './protocol.js'
+import type { DeviceKey, EditEvent, GroupEvent, MessageEvent, ReactionEvent } from './protocol.js'
+import { boundTo, openedReaction } from './sealed-reactions.js'
 
 export type { SecurityNotice } from './group-keys.js'
 
@@ -43,8 +44,8 @@ interface Hooks {
 
 /**
  * End-to-end encryption for the groups created with it, over MLS: each device holds a leaf of each group's
- * keys; commits change the keys in the group's order (one per epoch, through the server's log); messages
- * and edits travel as MLS ciphertext. Apps see the same messages as in plain groups. Each group's keys are
+ * keys; commits change the keys in the group's order (one per epoch, through the server's log); messages,
+ * edits and reactions travel as MLS ciphertext. Apps see the same messages as in plain groups. Each group's keys are
  * a `GroupKeysSync` over the server port (`KeyServer`) and `KeyPersistence`.
  */
 export class GroupEncryption {
@@ -243,6 +244,33 @@ export class GroupEncryption {
    */
   readable<E extends MessageEvent | EditEvent>(event: E): Promise<E> {
     return readable(this.#persistence, event)
+  }
+
+  /**
+   * Sends a reaction to an encrypted group: its emoji and way sealed like a message (bound to the group, the
+   * message and this identity), kept on this device by its cipher first (it cannot open its own), then
+   * written with `write`.
+   */
+  async sendReaction<R>(
+    fields: { gid: string; target: number; emoji: string; remove: boolean },
+    write: (wire: { gid: string; target: number; cipher: string }) => Promise<R>,
+  ): Promise<R> {
+    const reaction = { ...fields, iss: await this.#identity() }
+    const { gid, target } = fields
+    return this.#group(gid).sendReaction(reaction, async (cipher) => {
+      await this.#persistence.rememberReaction(cipher, reaction)
+      return write({ gid, target, cipher })
+    })
+  }
+
+  /**
+   * A reaction of an encrypted group as this device can fold it from history: what it kept when it sent or
+   * first opened it; undefined when it never could (it is not folded).
+   */
+  async readableReaction(event: ReactionEvent): Promise<ReactionEvent | undefined> {
+    if (event.cipher === undefined) return event
+    const kept = await this.#persistence.keptReaction(event.gid, event.cipher)
+    return kept && boundTo(kept, event) ? openedReaction(event, kept) : undefined
   }
 
   /** The group's keys on this device; the first call loads them from the store (`loaded`). */

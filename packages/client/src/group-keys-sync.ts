@@ -12,7 +12,16 @@ import { reconcileKeys } from './group-keys-reconcile.js'
 import type { KeyPersistence } from './key-persistence.js'
 import type { KeysContext, Outgoing } from './keys-context.js'
 import type { Committed, Leaf, MlsEngine } from './mls.js'
-import type { CommitEvent, EditEvent, GroupEvent, MessageEvent, RevertEvent } from './protocol.js'
+import type {
+  CommitEvent,
+  EditEvent,
+  GroupEvent,
+  MessageEvent,
+  ReactionEvent,
+  RevertEvent,
+} from './protocol.js'
+import { openReaction, sealReaction } from './reaction-seal.js'
+import { boundTo, openedReaction, type SealedReaction } from './sealed-reactions.js'
 
 /**
  * One group's keys kept in step with the group: events taken in in order, sends encrypted one at a time,
@@ -75,16 +84,47 @@ export class GroupKeysSync {
     return turn
   }
 
+  /**
+   * Encrypts and writes a reaction (bound to its group, message and member), retried like a message; `write`
+   * is handed the cipher, and sends it.
+   */
+  sendReaction<R>(reaction: SealedReaction, write: (cipher: string) => Promise<R>): Promise<R> {
+    const turn = this.#sending
+      .then(() => this.loaded)
+      .then(() => this.#writeSealed((engine) => sealReaction(this.state, engine, reaction), write))
+    this.#sending = turn.catch(() => {})
+    return turn
+  }
+
   async #sendNow<R>(
     edit: boolean,
     { gid, jti, body, rid, attachments }: Outgoing,
     write: (fields: Record<string, unknown>) => Promise<R>,
   ): Promise<R> {
-    const state = this.state
     const sealed = sealedOf(jti, body, attachments)
     // This device cannot open its own ciphertext: what it says is kept for history now.
     await this.#context.persistence.remember(gid, sealed, edit)
     const wire = attachments?.map(({ key, size, digest }) => ({ key, size, digest }))
+    return this.#writeSealed(
+      (engine) => this.state.seal(engine, sealed),
+      (cipher) =>
+        write({
+          gid,
+          jti,
+          body: '',
+          cipher,
+          ...(rid !== undefined && { rid }),
+          ...(wire?.length && { attachments: wire }),
+        }),
+    )
+  }
+
+  /** Brings the keys up to date, encrypts with them (saved first) and writes; encrypted again on CONFLICT. */
+  async #writeSealed<R>(
+    seal: (engine: MlsEngine) => Promise<{ cipher: Uint8Array; save?: KeysToSave }>,
+    write: (cipher: string) => Promise<R>,
+  ): Promise<R> {
+    const { state, gid } = this
     for (let attempt = 0; ; attempt++) {
       if (state.refused) {
         throw new ChatError(
@@ -98,19 +138,12 @@ export class GroupKeysSync {
       else await this.#reconciling?.catch(() => {})
       const engine = await this.#context.engineNow()
       const cipher = await this.#exclusive(async () => {
-        const sealedNow = await state.seal(engine, sealed)
+        const sealedNow = await seal(engine)
         await this.#save(sealedNow.save)
         return sealedNow.cipher
       })
       try {
-        return await write({
-          gid,
-          jti,
-          body: '',
-          cipher: toBase64(cipher),
-          ...(rid !== undefined && { rid }),
-          ...(wire?.length && { attachments: wire }),
-        })
+        return await write(toBase64(cipher))
       } catch (error) {
         // Another commit took the epoch, or a member left: take it in, and encrypt again.
         if (!(error instanceof ChatError && error.code === 'CONFLICT') || attempt >= 5) throw error
@@ -134,6 +167,8 @@ export class GroupKeysSync {
       case 'chat.message':
       case 'chat.edit':
         return event.cipher === undefined ? event : this.#open(event)
+      case 'chat.reaction':
+        return event.cipher === undefined ? event : this.#openReaction(event)
       case 'chat.join':
       case 'chat.leave':
       case 'chat.ban': {
@@ -263,6 +298,21 @@ export class GroupKeysSync {
     if (result.sealed === undefined) return readable(this.#context.persistence, event)
     await this.#context.persistence.remember(event.gid, result.sealed, event.type === 'chat.edit')
     return opened(event, result.sealed)
+  }
+
+  /** A reaction as this device can fold it: what it kept (its own, or opened before), or opened now; undefined
+   * (dropped) when it does not open here or is bound to another message or member. */
+  async #openReaction(event: ReactionEvent): Promise<ReactionEvent | undefined> {
+    const { persistence, engine } = this.#context
+    const cipher = event.cipher ?? ''
+    const kept = await persistence.keptReaction(event.gid, cipher)
+    if (kept !== undefined) return boundTo(kept, event) ? openedReaction(event, kept) : undefined
+    const result = engine && (await openReaction(this.state, engine, event))
+    if (result === undefined) return undefined
+    await this.#save(result.save)
+    if (result.reaction === undefined) return undefined
+    await persistence.rememberReaction(cipher, result.reaction)
+    return openedReaction(event, result.reaction)
   }
 
   /**

@@ -18,7 +18,7 @@ import type {
   Requests,
   RevertEvent,
 } from './protocol.js'
-import type { MessageReactions, ReactionSummary } from './reactions.js'
+import type { MessageReactions, ReactionRequest, ReactionSummary } from './reactions.js'
 import type { TypingIndicators } from './typing.js'
 
 /** The server's ack to a message: its id, seq, server time, and whether it was a retry of one already stored. */
@@ -86,7 +86,7 @@ export interface ChatContext {
   /** Who is typing in each group, and this client's own typing, throttled. */
   typing: TypingIndicators
   /** Sends a reaction; once acknowledged it is in `reactions` and in the group's order. */
-  react(fields: Requests['react']): Promise<AckResults['react']>
+  react(fields: ReactionRequest): Promise<AckResults['react']>
   /** The reactions seen so far, folded onto their messages. */
   reactions: MessageReactions
 }
@@ -310,7 +310,13 @@ export class ChatGroup implements GroupState {
           return [new ChatMessage(this.#context, await encryption.readable(event))]
         }
         if (event.type === 'chat.edit') return [await encryption.readable(event)]
-        if (event.type === 'chat.reaction') this.#context.reactions.apply(event)
+        if (event.type === 'chat.reaction') {
+          // An encrypted group's reaction folds from what this device kept of it; one it never opened does not.
+          const readable = await encryption.readableReaction(event)
+          if (readable === undefined) return []
+          this.#context.reactions.apply(readable)
+          return [readable]
+        }
         // An encrypted group's key changes are the SDK's business, not the conversation's.
         return event.type === 'chat.commit' || event.type === 'chat.revert' ? [] : [event]
       }),

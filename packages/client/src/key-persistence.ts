@@ -2,6 +2,7 @@ import { toBase64 } from './bytes.js'
 import type { EncryptionStore } from './encryption-store.js'
 import type { GroupKeys, MlsEngine } from './mls.js'
 import type { Attachment } from './protocol.js'
+import { decodeKept, encodeKept, reactionName, type SealedReaction } from './sealed-reactions.js'
 
 /** What a message's ciphertext holds: everything of it the server must not read. */
 export interface Sealed {
@@ -119,6 +120,17 @@ export class KeyPersistence {
   async kept(gid: string, jti: string): Promise<Sealed | undefined> {
     const saved = await this.#store.get(messageName(gid, jti))
     return saved === undefined ? undefined : (JSON.parse(text.decode(saved)) as Sealed)
+  }
+
+  /** Keeps what a reaction said (sent, or first opened), by its cipher, for history: MLS opens it once. */
+  async rememberReaction(cipher: string, reaction: SealedReaction): Promise<void> {
+    await this.#store.set(await reactionName(reaction.gid, cipher), encodeKept(reaction))
+  }
+
+  /** What this device kept of the reaction sealed in `cipher`, when it sent or first opened it. */
+  async keptReaction(gid: string, cipher: string): Promise<SealedReaction | undefined> {
+    const saved = await this.#store.get(await reactionName(gid, cipher))
+    return saved === undefined ? undefined : decodeKept(saved)
   }
 
   /** The secret of a key package this device published, to join from a Welcome made to it. */

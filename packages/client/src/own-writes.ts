@@ -18,21 +18,24 @@ export class OwnWrites {
 
   /**
    * Sends a write of this client's. One that failed is forgotten, unless it timed out: it may still have been
-   * stored (a retry with its jti tells).
+   * stored (a retry with its jti tells), and fan out for as long as its function may run. `untilAcked`: a
+   * write whose ack names its event's seq (a reaction), which the client tells apart by that seq once
+   * acknowledged; its key names no single write, and the same write of another device must come through.
    */
-  async track<T>(write: WriteKey, send: () => Promise<T>): Promise<T> {
+  async track<T>(write: WriteKey, send: () => Promise<T>, untilAcked = false): Promise<T> {
     const key = writeKey(write)
     const now = Date.now()
     for (const [known, until] of this.#until) if (until <= now) this.#until.delete(known)
     this.#until.set(key, Number.POSITIVE_INFINITY)
     try {
       const result = await send()
-      this.#until.set(key, Date.now() + echoMs)
+      if (untilAcked) this.#until.delete(key)
+      else this.#until.set(key, Date.now() + echoMs)
       return result
     } catch (error) {
-      if (!(error instanceof ChatError && (error.code === 'TIMEOUT' || error.code === 'CLOSED'))) {
-        this.#until.delete(key)
-      }
+      if (error instanceof ChatError && (error.code === 'TIMEOUT' || error.code === 'CLOSED')) {
+        this.#until.set(key, Date.now() + echoMs)
+      } else this.#until.delete(key)
       throw error
     }
   }

@@ -172,9 +172,9 @@ export interface Requests {
   }
   edit: { gid: string; jti: string; body: string; cipher?: string }
   delete: { gid: string; jti: string }
-  /** Adds the caller's `emoji` to the group's message at seq `target`, or takes it back (`remove`); plain
-   * groups only. */
-  react: { gid: string; target: number; emoji: string; remove?: boolean }
+  /** Adds the caller's `emoji` to the group's message at seq `target`, or takes it back (`remove`). In an
+   * encrypted group neither travels in clear: `cipher` (an MLS PrivateMessage, base64) seals them instead. */
+  react: { gid: string; target: number; emoji?: string; remove?: boolean; cipher?: string }
   /** Newest first before `before` (or from the head), or ascending after `after`; at most `limit` events. */
   history: { gid: string; before?: number; after?: number; limit?: number }
   receipt: { gid: string; delivered?: number; read?: number }
@@ -238,8 +238,9 @@ export interface AckResults {
   /** `duplicate`: the message was deleted before, by event `seq`. */
   delete: { gid: string; jti: string; seq: number; duplicate: boolean }
   /** `seq` is the `chat.reaction`; absent with `duplicate` (the caller had, or had not, this reaction already:
-   * nothing was stored). */
-  react: { gid: string; target: number; emoji: string; remove: boolean; seq?: number; duplicate: boolean }
+   * nothing was stored). The server leaves `emoji` and `remove` out in an encrypted group, where they are
+   * sealed (the SDK fills them in). */
+  react: { gid: string; target: number; emoji?: string; remove?: boolean; seq?: number; duplicate: boolean }
   /** Events in seq order (ascending with `after`, newest first otherwise); `next` asks for the next page. */
   history: { gid: string; head: number; events: GroupEvent[]; next?: number }
   /** The caller's positions after the receipt. */
@@ -387,8 +388,11 @@ export interface ReactionEvent extends LogEntry {
   type: 'chat.reaction'
   iss: string
   target: number
+  /** In an encrypted group "" on the wire, where `cipher` seals it and `remove` (the SDK hands it over opened). */
   emoji: string
   remove?: true
+  /** In an encrypted group, the reaction as sent. */
+  cipher?: string
 }
 
 /** An admin (`iss`) changed the group: what changed is given, the rest stays. */
@@ -564,4 +568,6 @@ export const limits = {
   /** Different emoji on one message, and reactions on it in all (one per member and emoji). */
   emojiPerMessage: 20,
   reactionsPerMessage: 1000,
+  /** Base64 characters of a reaction's `cipher` (a sealed emoji takes under 1,000). */
+  reactionCipherChars: 2048,
 } as const

@@ -1,4 +1,5 @@
-import type { ReactionEvent } from './protocol.js'
+import { ChatError } from './error.js'
+import { limits, type ReactionEvent } from './protocol.js'
 
 /** One emoji on a message: how many members reacted with it, whether this identity did, and who. */
 export interface ReactionSummary {
@@ -48,20 +49,60 @@ export class ReactionBook {
     return known?.on !== on && (known !== undefined || on)
   }
 
-  /** The reactions of message `target` of `gid`, each emoji in the order it was first used. */
+  /**
+   * The reactions of message `target` of `gid`, each emoji in the order it was first used. Within the
+   * message's limits: an encrypted group's server cannot count sealed emoji, so a device shows the first
+   * `limits.emojiPerMessage` emoji and `limits.reactionsPerMessage` reactions, in the log's order.
+   */
   of(gid: string, target: number, me: string | undefined): ReactionSummary[] {
-    const emoji = this.#groups.get(gid)?.get(target)
-    if (emoji === undefined) return []
-    const summaries: ReactionSummary[] = []
-    for (const [name, members] of emoji) {
-      const by = [...members]
-        .filter(([, stance]) => stance.on)
-        .sort(([, a], [, b]) => a.seq - b.seq)
-        .map(([iss]) => iss)
-      if (by.length > 0)
-        summaries.push({ emoji: name, count: by.length, mine: me !== undefined && by.includes(me), by })
+    const standing = this.#standing(gid, target)
+    const summaries = new Map<string, ReactionSummary>()
+    let count = 0
+    for (const { emoji, iss } of standing) {
+      let summary = summaries.get(emoji)
+      if (summary === undefined) {
+        if (summaries.size >= limits.emojiPerMessage) continue
+        summary = { emoji, count: 0, mine: false, by: [] }
+        summaries.set(emoji, summary)
+      }
+      summary.count++
+      summary.by.push(iss)
+      summary.mine ||= iss === me
+      if (++count >= limits.reactionsPerMessage) break
     }
-    return summaries.sort((a, b) => firstSeq(emoji, a.emoji) - firstSeq(emoji, b.emoji))
+    return [...summaries.values()]
+  }
+
+  /** Whether member `iss` has `emoji` on message `target` of `gid`, as far as this client has seen. */
+  has(gid: string, target: number, emoji: string, iss: string): boolean {
+    return this.#groups.get(gid)?.get(target)?.get(emoji)?.get(iss)?.on === true
+  }
+
+  /** Fails when adding `emoji` would pass the message's limits, as this client has seen its reactions. */
+  requireRoom(gid: string, target: number, emoji: string): void {
+    const standing = this.#standing(gid, target)
+    const kinds = new Set(standing.map((r) => r.emoji))
+    if (!kinds.has(emoji) && kinds.size >= limits.emojiPerMessage) {
+      throw new ChatError(
+        'CONFLICT',
+        `react: the message has ${limits.emojiPerMessage} different emoji already; react with one of them`,
+      )
+    }
+    if (standing.length >= limits.reactionsPerMessage) {
+      throw new ChatError(
+        'CONFLICT',
+        `react: the message has ${limits.reactionsPerMessage} reactions already`,
+      )
+    }
+  }
+
+  /** The reactions that stand on a message, in the order they were made. */
+  #standing(gid: string, target: number): { emoji: string; iss: string; seq: number }[] {
+    const standing: { emoji: string; iss: string; seq: number }[] = []
+    for (const [emoji, members] of this.#groups.get(gid)?.get(target) ?? []) {
+      for (const [iss, stance] of members) if (stance.on) standing.push({ emoji, iss, seq: stance.seq })
+    }
+    return standing.sort((a, b) => a.seq - b.seq)
   }
 
   /** Drops what is kept of a group (deleted, or this client is out of it). */
@@ -70,14 +111,33 @@ export class ReactionBook {
   }
 }
 
-/** When an emoji was first used on a message among the reactions that stand. */
-function firstSeq(emoji: Map<string, Map<string, Stance>>, name: string): number {
-  const seqs = [...(emoji.get(name)?.values() ?? [])].filter((s) => s.on).map((s) => s.seq)
-  return Math.min(...seqs)
-}
-
 /** What groups and messages need of the reactions: the book, with this identity's own ones marked `mine`. */
 export interface MessageReactions {
   apply(event: ReactionEvent): boolean
   of(gid: string, target: number): ReactionSummary[]
+}
+
+/** A reaction as groups and messages ask for it. */
+export interface ReactionRequest {
+  gid: string
+  target: number
+  emoji: string
+  remove?: boolean
+}
+
+const utf8 = new TextEncoder()
+
+/** The rule the server holds a plain group's emoji to: no spaces or control characters, within the limit. */
+export function isEmoji(emoji: string): boolean {
+  return /^[^\s\p{Cc}]+$/u.test(emoji) && utf8.encode(emoji).length <= limits.emojiBytes
+}
+
+/** Fails unless `emoji` is one (an encrypted group's server cannot check what it seals). */
+export function requireEmoji(emoji: string): void {
+  if (!isEmoji(emoji)) {
+    throw new ChatError(
+      'BAD_REQUEST',
+      `react: an emoji has no spaces or control characters and at most ${limits.emojiBytes} bytes`,
+    )
+  }
 }
