@@ -1,41 +1,30 @@
-import { ArnFormat, Duration, NestedStack, Stack } from 'aws-cdk-lib'
+import { ArnFormat, NestedStack, Stack } from 'aws-cdk-lib'
 import {
   Alarm,
-  AlarmStatusWidget,
   ComparisonOperator,
-  Dashboard,
-  GraphWidget,
+  type Dashboard,
   type IMetric,
   MathExpression,
-  Metric,
   Stats,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch'
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions'
-import { Operation, type TableV2 } from 'aws-cdk-lib/aws-dynamodb'
+import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb'
 import * as iam from 'aws-cdk-lib/aws-iam'
-import type { IFunction } from 'aws-cdk-lib/aws-lambda'
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
-import type { IQueue } from 'aws-cdk-lib/aws-sqs'
 import type { Construct } from 'constructs'
-import { metricNames, metricNamespace } from '../lambdas/adapters/metric-names.js'
+import { metricNames } from '../lambdas/adapters/metric-names.js'
+import { operatorsDashboard } from './monitoring-dashboard.js'
+import {
+  alarmPeriod,
+  every,
+  huddleMetrics,
+  type MonitoredFunction,
+  type MonitoredWorker,
+} from './monitoring-metrics.js'
 
-/** A function to graph and alarm on, labelled by the route it serves. */
-export interface MonitoredFunction {
-  label: string
-  function: IFunction
-  /** False for the authorizer: throwing 'Unauthorized' is how it refuses a token, so its errors are not bugs. */
-  alarmOnErrors?: boolean
-}
-
-/** A function the others invoke asynchronously, and the queue Lambda sends the invocations it gave up on. */
-export interface MonitoredWorker {
-  label: string
-  function: IFunction
-  /** The on-failure destination: each message is an invocation (a fan-out slice) that never completed. */
-  failures: IQueue
-}
+export type { MonitoredFunction, MonitoredWorker } from './monitoring-metrics.js'
 
 /** What the dashboard and alarms watch, and where alarms go. */
 export interface HuddleMonitoringProps {
@@ -49,10 +38,6 @@ export interface HuddleMonitoringProps {
   /** Alarms notify this existing SNS topic. */
   alarmTopicArn?: string
 }
-
-/** The dashboard sums 5-minute periods; alarms look at 1-minute periods. */
-const graphPeriod = Duration.minutes(5)
-const alarmPeriod = Duration.minutes(1)
 
 /** Every alarm fires when 3 of the last 5 one-minute periods breach: a lasting problem, not one bad request. */
 export const alarmWindow = { datapointsToAlarm: 3, evaluationPeriods: 5 } as const
@@ -72,19 +57,10 @@ export const alarmThresholds = {
   count: 1,
 } as const
 
-/** The operations lambdas/adapters/dynamo/ calls. */
-const tableOperations = [
-  Operation.GET_ITEM,
-  Operation.BATCH_GET_ITEM,
-  Operation.QUERY,
-  Operation.UPDATE_ITEM,
-  Operation.TRANSACT_WRITE_ITEMS,
-]
-
 /**
- * One dashboard an operator reads top to bottom (alarms, chat traffic, failures, API, Lambda, workers,
- * DynamoDB), plus the alarms: a nested stack of its own, as two alarms a function would otherwise fill the
- * main stack's 500 resources (each function, table and queue it watches arrives as one parameter).
+ * The operators' alarms, where they notify, and their dashboard (monitoring-dashboard.ts): a nested stack of
+ * its own, as two alarms a function would otherwise fill the main stack's 500 resources (each function,
+ * queue and table it watches arrives as one parameter).
  */
 export class HuddleMonitoring extends NestedStack {
   readonly dashboard: Dashboard
@@ -92,49 +68,9 @@ export class HuddleMonitoring extends NestedStack {
 
   constructor(scope: Construct, id: string, props: HuddleMonitoringProps) {
     super(scope, id, { description: "Huddle: the operators' dashboard and alarms" })
-    const metricsIn =
-      (namespace: string, dimensionsMap: Record<string, string>) =>
-      (metricName: string, statistic: string = Stats.SUM, label?: string): Metric =>
-        new Metric({
-          namespace,
-          metricName,
-          dimensionsMap,
-          statistic,
-          period: graphPeriod,
-          ...(label ? { label } : {}),
-        })
-    const huddle = metricsIn(metricNamespace, { service: 'huddle' })
-    const gateway = metricsIn('AWS/ApiGateway', { ApiId: props.apiId, Stage: props.stageName })
+    const metrics = huddleMetrics(props.apiId, props.stageName)
+    const { huddle, gateway, percent, internalErrorShare, deliveryFailureShare } = metrics
     const { table } = props
-    const every = (period: Duration) => ({ period })
-
-    /** A share in percent; 0 (not "no data") when nothing happened that could have failed. */
-    const percent = (
-      label: string,
-      expression: string,
-      usingMetrics: Record<string, IMetric>,
-      period: Duration,
-    ) => new MathExpression({ label, expression, usingMetrics, period })
-    const internalErrorShare = (period: Duration) =>
-      percent(
-        'INTERNAL replies (% of requests)',
-        'IF(requests > 0, 100 * FILL(internal, 0) / requests, 0)',
-        {
-          internal: huddle(metricNames.internalErrors).with(every(period)),
-          requests: huddle(metricNames.messagesIn).with(every(period)),
-        },
-        period,
-      )
-    const deliveryFailureShare = (period: Duration) =>
-      percent(
-        'Delivery failures (% of posts)',
-        'IF(sent + failed > 0, 100 * failed / (sent + failed), 0)',
-        {
-          sent: huddle(metricNames.eventsDelivered).with(every(period)),
-          failed: huddle(metricNames.deliveryFailures).with(every(period)),
-        },
-        period,
-      )
     const tableThrottles = new MathExpression({
       expression: 'FILL(reads, 0) + FILL(writes, 0)',
       usingMetrics: {
@@ -276,151 +212,12 @@ export class HuddleMonitoring extends NestedStack {
       for (const a of this.alarms) a.addAlarmAction(action)
     }
 
-    const graph = (title: string, left: IMetric[], width = 8): GraphWidget =>
-      new GraphWidget({ title, left, width, height: 6 })
-    this.dashboard = new Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.hours(3),
-      widgets: [
-        [new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 4 })],
-        [
-          graph('Connections', [
-            huddle(metricNames.connectionsOpened),
-            huddle(metricNames.connectionsClosed),
-            huddle(metricNames.connectionsRefused),
-          ]),
-          graph('Messages and delivery', [
-            huddle(metricNames.messagesIn),
-            huddle(metricNames.eventsDelivered),
-            huddle(metricNames.staleConnectionsPruned),
-            huddle(metricNames.transactionConflicts),
-          ]),
-          graph('Fan-out latency (ms)', [
-            huddle(metricNames.fanOutLatency, Stats.p(50), 'p50'),
-            huddle(metricNames.fanOutLatency, Stats.p(99), 'p99'),
-          ]),
-        ],
-        [
-          graph(
-            'Failures',
-            [
-              huddle(metricNames.internalErrors, Stats.SUM, 'INTERNAL replies'),
-              huddle(metricNames.deliveryFailures, Stats.SUM, 'Delivery failures'),
-              huddle(metricNames.authorizerFaults, Stats.SUM, 'Authorizer faults'),
-            ],
-            12,
-          ),
-          graph(
-            'Failure rates (%)',
-            [internalErrorShare(graphPeriod), deliveryFailureShare(graphPeriod)],
-            12,
-          ),
-        ],
-        [
-          graph('API Gateway traffic', [gateway('ConnectCount'), gateway('MessageCount')]),
-          graph('API Gateway errors', [
-            gateway('IntegrationError'),
-            gateway('ClientError'),
-            gateway('ExecutionError'),
-          ]),
-          graph('API Gateway integration latency (ms)', [
-            gateway('IntegrationLatency', Stats.p(50), 'p50'),
-            gateway('IntegrationLatency', Stats.p(99), 'p99'),
-          ]),
-        ],
-        [
-          graph(
-            'Invocations by route',
-            labelled(props.functions, (fn) => fn.metricInvocations(every(graphPeriod))),
-            6,
-          ),
-          graph(
-            'Errors by route',
-            labelled(props.functions, (fn) => fn.metricErrors(every(graphPeriod))),
-            6,
-          ),
-          graph(
-            'p99 duration by route (ms)',
-            labelled(props.functions, (fn) =>
-              fn.metricDuration({ period: graphPeriod, statistic: Stats.p(99) }),
-            ),
-            6,
-          ),
-          graph(
-            'Throttles by route',
-            labelled(props.functions, (fn) => fn.metricThrottles(every(graphPeriod))),
-            6,
-          ),
-        ],
-        ...props.workers.map(({ label, function: fn, failures }) => [
-          graph(
-            `${label} worker: invocations`,
-            [
-              fn.metricInvocations({ period: graphPeriod, label: 'Invocations' }),
-              fn.metricErrors({ period: graphPeriod, label: 'Errors' }),
-              fn.metricThrottles({ period: graphPeriod, label: 'Throttles' }),
-            ],
-            6,
-          ),
-          graph(
-            `${label} worker: duration (ms)`,
-            [Stats.p(50), Stats.p(99), Stats.MAXIMUM].map((statistic) =>
-              fn.metricDuration({ period: graphPeriod, statistic, label: statistic }),
-            ),
-            6,
-          ),
-          graph(
-            `${label} worker: event age (ms)`,
-            [Stats.AVERAGE, Stats.MAXIMUM].map((statistic) =>
-              fn.metric('AsyncEventAge', { period: graphPeriod, statistic, label: statistic }),
-            ),
-            6,
-          ),
-          graph(
-            `${label} worker: dropped`,
-            [
-              fn.metric('AsyncEventsDropped', {
-                period: graphPeriod,
-                statistic: Stats.SUM,
-                label: 'Dropped',
-              }),
-              fn.metric('DestinationDeliveryFailures', {
-                period: graphPeriod,
-                statistic: Stats.SUM,
-                label: 'Records not sent to the queue',
-              }),
-              failures.metricApproximateNumberOfMessagesVisible({
-                period: graphPeriod,
-                statistic: Stats.MAXIMUM,
-                label: 'Failure records in the queue',
-              }),
-            ],
-            6,
-          ),
-        ]),
-        [
-          graph(
-            'DynamoDB throttles',
-            [
-              table.metricThrottledRequestsForOperations({
-                operations: tableOperations,
-                period: graphPeriod,
-                label: 'Throttled requests',
-              }),
-              table.metric('ReadThrottleEvents', { statistic: Stats.SUM, period: graphPeriod }),
-              table.metric('WriteThrottleEvents', { statistic: Stats.SUM, period: graphPeriod }),
-            ],
-            12,
-          ),
-          graph(
-            'DynamoDB consumed capacity',
-            [
-              table.metricConsumedReadCapacityUnits({ period: graphPeriod, label: 'RCU' }),
-              table.metricConsumedWriteCapacityUnits({ period: graphPeriod, label: 'WCU' }),
-            ],
-            12,
-          ),
-        ],
-      ],
+    this.dashboard = operatorsDashboard(this, 'Dashboard', {
+      table,
+      functions: props.functions,
+      workers: props.workers,
+      alarms: this.alarms,
+      metrics,
     })
   }
 }
@@ -447,10 +244,6 @@ function cloudWatchMayPublish(scope: Construct, topic: ITopic): iam.PolicyStatem
       },
     },
   })
-}
-
-function labelled(functions: MonitoredFunction[], metric: (fn: IFunction) => Metric): IMetric[] {
-  return functions.map(({ label, function: fn }) => metric(fn).with({ label }))
 }
 
 function alarmId(label: string): string {
