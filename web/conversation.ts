@@ -295,10 +295,8 @@ export class ConversationView {
       edit: (l) => this.#edit(l),
       remove: (l) => void this.#delete(l),
       reactions: (l) => this.#reactions.of(l.seq),
-      // Reactions are refused in end-to-end encrypted groups for now.
-      ...(!this.#group.encrypted && {
-        react: (l, emoji, on) => void this.#reactions.react(l.seq, emoji, on),
-      }),
+      // In an encrypted group the SDK seals the emoji with the group's keys.
+      react: (l, emoji, on) => void this.#reactions.react(l.seq, emoji, on),
     }
   }
 

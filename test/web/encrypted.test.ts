@@ -71,6 +71,19 @@ describe('an encrypted group between two people in the web chat, in Chromium', (
     // The group list previews the last message as decrypted on the device.
     await shows(b.locator('#groups .preview'), `${alice}: ${said[3][1]}`)
 
+    // Reactions travel sealed with the group's keys: alice reacts to bob's first message, bob adds his.
+    const chip = (page: Page, name: string) =>
+      page.getByRole('list', { name: 'Reactions' }).getByRole('button', { name, exact: true })
+    await a.getByRole('button', { name: `React to ${bob}: ${said[0][1]}` }).click()
+    await a.getByRole('button', { name: 'React with thumbs up' }).click()
+    await shows(chip(b, `👍 by ${alice}`), '👍 1')
+    await chip(b, `👍 by ${alice}`).click()
+    await shows(chip(a, `👍 by you and ${bob}`), '👍 2')
+    await shows(chip(b, `👍 by ${alice} and you`), '👍 2')
+    await b.reload()
+    await shows(b.locator('#status'), 'Connected')
+    await shows(chip(b, `👍 by ${alice} and you`), '👍 2')
+
     for (const [page, lines] of [
       [a, atAlice],
       [b, atBob],
