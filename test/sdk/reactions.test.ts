@@ -99,7 +99,9 @@ describe('reactions through the SDK', () => {
   })
 
   // Its group's keys take several commits, each verified by the server and every device: on a busy host, a while.
-  it('seals reactions in an encrypted group: members and the reactor's other device see them live, after catch-up and in history; the server only ciphertext', { timeout: 120_000 }, async () => {
+  it('seals reactions in an encrypted group: members and the reactor’s other device see them live, after catch-up and in history; the server only ciphertext', {
+    timeout: 120_000,
+  }, async () => {
     const [alice, bob, carol] = await Promise.all([
       device(unique('alice')),
       device(unique('bob')),
