@@ -94,7 +94,8 @@ export interface GroupStore {
    * no message. */
   readReactions(gid: string, target: number): Promise<ReactedMessage | undefined>
   /** Appends a reaction and applies it to message `target`, while the message is live and has (to add) or
-   * lacks (to remove) it; rejected when it is not so. */
+   * lacks (to remove) it; a sealed one (`cipher`) changes nothing on the message, which must be live. Rejected
+   * when it is not so. */
   appendReaction(event: ReactionEvent, expiresAt: number): Promise<Appended<never>>
   /** Appends an admin's event and applies `change` (see GroupChange); rejected when the member it changes
    * is not as it was read. */
