@@ -1,5 +1,7 @@
 import { ChatError, type ChatMessage, type ReactionEvent, type ReactionSummary } from '@huddle/client'
+import { limits } from '@huddle/client/protocol'
 import { describe, expect, it } from 'vitest'
+import { ReactionBook } from '../../packages/client/src/reactions.js'
 import { approved, device, encryptedGroup, keysSettled, received } from '../support/encrypted.js'
 import { groupItems, unique } from '../support/huddle.js'
 import { participant, roaming, waitFor } from '../support/sdk.js'
@@ -199,5 +201,31 @@ describe('reactions through the SDK', () => {
       .catch((e) => e)
     expect(refused).toBeInstanceOf(ChatError)
     expect(refused).toMatchObject({ code: 'FORBIDDEN' })
+  })
+
+  it('shows a message’s first 20 emoji, in the log’s order, and answers a repeat and a remove of none as no change', () => {
+    const book = new ReactionBook()
+    const event = (seq: number, iss: string, emoji: string, remove = false): ReactionEvent => ({
+      type: 'chat.reaction',
+      gid: 'g',
+      iss,
+      target: 1,
+      emoji,
+      ...(remove && { remove: true as const }),
+      seq,
+      iat: '',
+    })
+    const emoji = Array.from({ length: limits.emojiPerMessage + 1 }, (_, i) =>
+      String.fromCodePoint(0x1f600 + i),
+    )
+    // Read newest first, as history pages come: the order of the log still decides which 20 show.
+    for (const [i, e] of [...emoji.entries()].reverse()) expect(book.apply(event(i + 2, 'ann', e))).toBe(true)
+    expect(book.of('g', 1, 'ann').map((r) => r.emoji)).toEqual(emoji.slice(0, limits.emojiPerMessage))
+    expect(() => book.requireRoom('g', 1, '🚀')).toThrow(/react with one of them/)
+    expect(book.apply(event(100, 'ann', emoji[0] ?? ''))).toBe(false)
+    expect(book.apply(event(101, 'bob', '🚀', true))).toBe(false)
+    expect(book.has('g', 1, emoji[0] ?? '', 'ann')).toBe(true)
+    expect(book.apply(event(102, 'ann', emoji[0] ?? '', true))).toBe(true)
+    expect(book.of('g', 1, 'ann').map((r) => r.emoji)).toEqual(emoji.slice(1))
   })
 })
