@@ -6,19 +6,8 @@ import { ChosenFiles } from './files.js'
 import { GroupMenu, type MemberList } from './group-menu.js'
 import { type Activity, previewOf } from './groups.js'
 import { HistoryPages } from './history-pages.js'
-import {
-  continues,
-  type Delivery,
-  dayOf,
-  deliveryOf,
-  excerpt,
-  type Line,
-  type LogEvent,
-  lineOf,
-  readable,
-  unreadableText,
-} from './lines.js'
-import { type LineContext, renderLine, replaceChips } from './message-item.js'
+import { deliveryOf, excerpt, type Line, type LogEvent, lineOf, readable, unreadableText } from './lines.js'
+import { type LineContext, regroupLines, renderLine, replaceChips, showDelivery } from './message-item.js'
 import { TypingLine } from './typing.js'
 
 export interface ConversationHooks {
@@ -33,8 +22,6 @@ export interface ConversationHooks {
   /** This identity sent a message: the group list moves the group up. */
   sent(activity: Activity): void
 }
-
-const deliveryText: Record<Delivery, string> = { sent: 'Sent', delivered: 'Delivered', read: 'Read' }
 
 /**
  * One group's conversation: its latest page of history, earlier pages on request, and what arrives
@@ -251,32 +238,13 @@ export class ConversationView {
     if (!next && (atBottom || line.iss === this.#hooks.me)) this.#list.scrollTop = this.#list.scrollHeight
   }
 
-  /** Marks the first line of each day (its date shows above it) and messages that continue a group. */
   #regroup(): void {
-    let previous: Line | undefined
-    for (const seq of [...this.#items.keys()].sort((a, b) => a - b)) {
-      const line = this.#lines.get(seq)
-      const item = this.#items.get(seq)
-      if (!line || !item) continue
-      const day = dayOf(line.iat)
-      const separator = item.querySelector<HTMLElement>(':scope > .day')
-      if (separator) {
-        separator.textContent = day
-        separator.hidden = previous !== undefined && dayOf(previous.iat) === day
-      }
-      item.classList.toggle('continued', continues(previous, line))
-      previous = line
-    }
+    regroupLines(this.#items, this.#lines)
   }
 
   #tick(seq: number): void {
-    const ticks = this.#items.get(seq)?.querySelector<HTMLElement>('.ticks')
-    if (!ticks) return
-    const state = deliveryOf(seq, this.#positions.values())
-    ticks.dataset.state = state
-    ticks.textContent = state === 'sent' ? '✓' : '✓✓'
-    ticks.setAttribute('aria-label', deliveryText[state])
-    ticks.title = deliveryText[state]
+    const item = this.#items.get(seq)
+    if (item) showDelivery(item, deliveryOf(seq, this.#positions.values()))
   }
 
   #render(line: Line): HTMLLIElement {

@@ -1,7 +1,7 @@
 import type { ReactionSummary } from '@huddle/client'
 import { clock, h } from './dom.js'
 import { fileItem } from './files.js'
-import { dayOf, excerpt, type Line, unreadableText } from './lines.js'
+import { continues, type Delivery, dayOf, excerpt, type Line, unreadableText } from './lines.js'
 import { reactionChips, reactionPicker } from './reactions.js'
 
 /** What drawing a line needs from its conversation: names, the line a reply quotes, and its actions. */
@@ -123,6 +123,39 @@ export function replaceChips(item: HTMLLIElement, line: Line, context: LineConte
     Array.from(fresh.querySelectorAll<HTMLElement>('button'))
       .find((b) => b.dataset.emoji === emoji)
       ?.focus()
+}
+
+/** Marks the first line of each day (its date shows above it) and messages that continue a group. */
+export function regroupLines(
+  items: ReadonlyMap<number, HTMLLIElement>,
+  lines: ReadonlyMap<number, Line>,
+): void {
+  let previous: Line | undefined
+  for (const seq of [...items.keys()].sort((a, b) => a - b)) {
+    const line = lines.get(seq)
+    const item = items.get(seq)
+    if (!line || !item) continue
+    const day = dayOf(line.iat)
+    const separator = item.querySelector<HTMLElement>(':scope > .day')
+    if (separator) {
+      separator.textContent = day
+      separator.hidden = previous !== undefined && dayOf(previous.iat) === day
+    }
+    item.classList.toggle('continued', continues(previous, line))
+    previous = line
+  }
+}
+
+const deliveryText: Record<Delivery, string> = { sent: 'Sent', delivered: 'Delivered', read: 'Read' }
+
+/** Shows one's own message's ticks: ✓ sent, ✓✓ delivered, blue ✓✓ read (in words for screen readers). */
+export function showDelivery(item: HTMLLIElement, state: Delivery): void {
+  const ticks = item.querySelector<HTMLElement>('.ticks')
+  if (!ticks) return
+  ticks.dataset.state = state
+  ticks.textContent = state === 'sent' ? '✓' : '✓✓'
+  ticks.setAttribute('aria-label', deliveryText[state])
+  ticks.title = deliveryText[state]
 }
 
 function action(text: string, label: string, act: () => void): HTMLButtonElement {
