@@ -18,6 +18,8 @@ export interface RouteAccess {
   connections?: boolean
   /** Workers (by handler) it invokes asynchronously (lambda:InvokeFunction). */
   invoke?: readonly string[]
+  /** Workers (by handler) it sends messages to through their queues (sqs:SendMessage). */
+  enqueue?: readonly string[]
 }
 
 /** One API Gateway WebSocket route and the Lambda handler (lambdas/handlers/<handler>.ts) behind it. */
@@ -31,11 +33,13 @@ export interface RouteDefinition {
   timeoutSeconds: number
 }
 
-/** A Lambda function no route triggers: the routes' functions invoke it asynchronously. */
+/** A Lambda function no route triggers: the routes' functions invoke it asynchronously, or send to its queue. */
 export interface WorkerDefinition {
   handler: string
   access: RouteAccess
   timeoutSeconds: number
+  /** Triggered by an SQS queue of its own (named after it), rather than invoked. */
+  queued?: true
 }
 
 /**
@@ -66,8 +70,19 @@ export const purgeWorker: WorkerDefinition = {
   timeoutSeconds: 300,
 }
 
+/**
+ * The presence worker: announces an identity's presence changes to its groups' members, each after its delay
+ * in the presence queue (lambdas/core/presence-sharing.ts).
+ */
+export const presenceWorker: WorkerDefinition = {
+  handler: 'announce',
+  access: { table: 'readWrite', connections: true },
+  timeoutSeconds: 30,
+  queued: true,
+}
+
 /** Every worker; the CDK stack and the local gateway create one function each. */
-export const workers: readonly WorkerDefinition[] = [fanOutWorker, purgeWorker]
+export const workers: readonly WorkerDefinition[] = [fanOutWorker, purgeWorker, presenceWorker]
 
 /**
  * The timeout of a route that posts events to connections (a fan-out, or sync's catch-up): API Gateway cuts
@@ -85,14 +100,16 @@ export const routes: readonly RouteDefinition[] = [
     routeKey: '$connect',
     handler: 'connect',
     replies: false,
-    access: { table: 'readWrite' },
+    // Coming online is announced by the presence worker.
+    access: { table: 'readWrite', enqueue: [presenceWorker.handler] },
     timeoutSeconds: 10,
   },
   {
     routeKey: '$disconnect',
     handler: 'disconnect',
     replies: false,
-    access: { table: 'readWrite' },
+    // Going offline is announced by the presence worker once the grace period has run.
+    access: { table: 'readWrite', enqueue: [presenceWorker.handler] },
     timeoutSeconds: 10,
   },
   { routeKey: '$default', handler: 'default', replies: true, access: {}, timeoutSeconds: 10 },
@@ -197,6 +214,20 @@ export const routes: readonly RouteDefinition[] = [
     replies: true,
     // Its window is a rate token in the table; it posts to a small group's connections and hands nothing over.
     access: { table: 'readWrite', connections: true },
+    timeoutSeconds: 10,
+  },
+  {
+    routeKey: 'presence',
+    handler: 'presence',
+    replies: true,
+    access: { table: 'read' },
+    timeoutSeconds: 10,
+  },
+  {
+    routeKey: 'hidePresence',
+    handler: 'hide-presence',
+    replies: true,
+    access: { table: 'readWrite', enqueue: [presenceWorker.handler] },
     timeoutSeconds: 10,
   },
   {

@@ -25,6 +25,10 @@ export const receivers = {
     describe: 'functions that invoke the fan-out worker',
     includes: (fn) => fn !== 'authorizer' && (fn.invoke ?? []).includes(fanOutWorker.handler),
   },
+  tableReaders: {
+    describe: 'functions that read the table',
+    includes: (fn) => fn !== 'authorizer' && fn.table !== undefined,
+  },
   connectionPosters: {
     describe: 'functions that post to connections',
     includes: (fn) => fn !== 'authorizer' && fn.connections === true,
@@ -108,6 +112,13 @@ function withCommas(n: number): string {
 }
 
 /** A slice rides in one asynchronous invocation, whose payload Lambda caps. */
+/** SQS delays a message by at most 15 minutes. */
+function delaySeconds(raw: unknown): Parsed<number> {
+  const parsed = positiveInteger(raw)
+  if ('problem' in parsed || parsed.value <= 900) return parsed
+  return { problem: `must be at most 900 (SQS delays a message by 15 minutes at most), got ${parsed.value}` }
+}
+
 function sliceSize(raw: unknown): Parsed<number> {
   const parsed = positiveInteger(raw)
   if ('problem' in parsed || parsed.value <= maxFanOutSliceSize) return parsed
@@ -203,6 +214,20 @@ export const chatSettings = {
     receivers: 'tableWriters',
     parse: positiveInteger,
     doc: 'Joined members a group may have for `typing` to be shared; in a larger group it is answered `sent: false` and posts nothing (each typing event costs one post per connection of every member).',
+  },
+  presenceGraceSeconds: {
+    variable: 'PRESENCE_GRACE_SECONDS',
+    fallback: 20,
+    receivers: 'tableWriters',
+    parse: delaySeconds,
+    doc: "How long an identity whose last connection closed still counts as online: a reconnect within it (a network change, a reload) is not a departure, and its members are told it went offline only after it (at most 900, SQS's longest delay).",
+  },
+  presenceMaxMembers: {
+    variable: 'PRESENCE_MAX_MEMBERS',
+    fallback: 50,
+    receivers: 'tableReaders',
+    parse: positiveInteger,
+    doc: 'Joined members a group may have for presence to be shared in it: an identity coming online or going offline is posted to the members of its groups up to this size (each change costs one post per connection of each of them), and `presence` of a larger group answers `shared: false`.',
   },
   fanOutSliceSize: {
     variable: 'FANOUT_SLICE_SIZE',

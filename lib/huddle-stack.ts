@@ -22,6 +22,7 @@ import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws
 import * as iam from 'aws-cdk-lib/aws-iam'
 import type { IFunction } from 'aws-cdk-lib/aws-lambda'
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations'
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources'
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3'
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
@@ -33,6 +34,7 @@ import {
   authorizer,
   bucketPrefixes,
   fanOutWorker,
+  presenceWorker,
   purgeWorker,
   type RouteAccess,
   routes,
@@ -191,6 +193,21 @@ export class HuddleStack extends Stack {
       [fanOutWorker.handler]: (worker) => ({ [envNames.fanOutFunction]: worker.functionName }),
       [purgeWorker.handler]: (worker) => ({ [envNames.purgeFunction]: worker.functionName }),
     }
+    const workerQueues = new Map<string, Queue>()
+    const workerQueue = (handler: string): Queue => {
+      const queue = workerQueues.get(handler)
+      if (queue === undefined) throw new Error(`no queue for worker ${handler}`)
+      return queue
+    }
+    /** What a function that sends to a queued worker needs to reach its queue, by the worker's handler. */
+    const queueSettings: Record<string, (queue: Queue) => Record<string, string>> = {
+      [presenceWorker.handler]: (queue) => ({ [envNames.presenceQueueUrl]: queue.queueUrl }),
+    }
+    const settingsToEnqueue = (handler: string): Record<string, string> => {
+      const settings = queueSettings[handler]
+      if (settings === undefined) throw new Error(`worker ${handler} has no settings for its senders`)
+      return settings(workerQueue(handler))
+    }
     const settingsToInvoke = (handler: string): Record<string, string> => {
       const settings = workerSettings[handler]
       if (settings === undefined) throw new Error(`worker ${handler} has no settings for its callers`)
@@ -199,6 +216,7 @@ export class HuddleStack extends Stack {
 
     // Lambda's API in this region and partition: the host's suffix is not amazonaws.com everywhere (China).
     const lambdaEndpoint = `https://lambda.${this.region}.${this.urlSuffix}`
+    const sqsEndpoint = `https://sqs.${this.region}.${this.urlSuffix}`
 
     /** One function per route or worker (a route has a worker's fields), with what its access entry calls for. */
     const handlerFunction = ({ handler, access, timeoutSeconds }: WorkerDefinition): IFunction => {
@@ -222,6 +240,8 @@ export class HuddleStack extends Stack {
           // A worker that invokes itself finds its own name in Lambda's context.
           ...Object.assign({}, ...(access.invoke ?? []).filter((w) => w !== handler).map(settingsToInvoke)),
           ...((access.invoke ?? []).length > 0 && { [envNames.lambdaEndpoint]: lambdaEndpoint }),
+          ...Object.assign({}, ...(access.enqueue ?? []).map(settingsToEnqueue)),
+          ...((access.enqueue ?? []).length > 0 && { [envNames.sqsEndpoint]: sqsEndpoint }),
         },
       }).function
       this.grantAccess(fn, handler, access, {
@@ -229,6 +249,7 @@ export class HuddleStack extends Stack {
         bucketArn: bucket.bucketArn,
         stage,
         workerFunction,
+        workerQueue,
       })
       return fn
     }
@@ -246,19 +267,34 @@ export class HuddleStack extends Stack {
       Validations.of(failures).acknowledge({
         id: 'AwsSolutions-SQS3',
         reason:
-          'This queue is itself the end of the line: it holds the on-failure records of slices the worker ' +
-          'never posted, for an operator to read.',
+          'This queue is itself the end of the line: it holds what the worker never finished (on-failure ' +
+          'records, or dead letters), for an operator to read.',
       })
-      fn.configureAsyncInvoke({
-        retryAttempts: workerRetryAttempts,
-        maxEventAge: workerMaxEventAge,
-        onFailure: new SqsDestination(failures),
-      })
+      if (worker.queued) {
+        // Its own queue triggers it; a message that failed three times goes to the failures queue.
+        const queue = new Queue(this, `${pascalCase(worker.handler)}Queue`, {
+          encryption: QueueEncryption.SQS_MANAGED,
+          enforceSSL: true,
+          // At least six times the function's timeout, as Lambda's event source advises.
+          visibilityTimeout: Duration.seconds(worker.timeoutSeconds * 6),
+          deadLetterQueue: { queue: failures, maxReceiveCount: workerRetryAttempts + 1 },
+          removalPolicy,
+        })
+        fn.addEventSource(new SqsEventSource(queue, { batchSize: 10, reportBatchItemFailures: true }))
+        workerQueues.set(worker.handler, queue)
+      } else {
+        fn.configureAsyncInvoke({
+          retryAttempts: workerRetryAttempts,
+          maxEventAge: workerMaxEventAge,
+          onFailure: new SqsDestination(failures),
+        })
+      }
       workerFunctions.set(worker.handler, fn)
-      monitoredWorkers.push({ label: worker.handler, function: fn, failures })
+      const queue = workerQueues.get(worker.handler)
+      monitoredWorkers.push({ label: worker.handler, function: fn, failures, ...(queue && { queue }) })
       new CfnOutput(this, `${pascalCase(worker.handler)}FailuresQueueUrl`, {
         value: failures.queueUrl,
-        description: `Events the ${worker.handler} worker never finished (Lambda's on-failure records)`,
+        description: `Events the ${worker.handler} worker never finished (Lambda's on-failure records, or a queue's dead letters)`,
       })
     }
 
@@ -336,6 +372,7 @@ export class HuddleStack extends Stack {
       bucketArn: string
       stage: WebSocketStage
       workerFunction: (handler: string) => IFunction
+      workerQueue: (handler: string) => Queue
     },
   ): void {
     const role = fn.role
@@ -381,6 +418,9 @@ export class HuddleStack extends Stack {
         grant.principalStatements,
         'Connection ids are only known at run time; the grant is scoped to this API and stage.',
       )
+    }
+    for (const worker of access.enqueue ?? []) {
+      allow(['sqs:SendMessage'], [targets.workerQueue(worker).queueArn])
     }
     // The unqualified function only: grantInvoke would add every version and alias (`<arn>:*`).
     for (const worker of access.invoke ?? []) {

@@ -111,7 +111,7 @@ export function operatorsDashboard(scope: Construct, id: string, props: Operator
           6,
         ),
       ],
-      ...workers.map(({ label, function: fn, failures }) => [
+      ...workers.map(({ label, function: fn, failures, queue }) => [
         graph(
           `${label} worker: invocations`,
           [
@@ -128,26 +128,42 @@ export function operatorsDashboard(scope: Construct, id: string, props: Operator
           ),
           6,
         ),
-        graph(
-          `${label} worker: event age (ms)`,
-          [Stats.AVERAGE, Stats.MAXIMUM].map((statistic) =>
-            fn.metric('AsyncEventAge', { period: graphPeriod, statistic, label: statistic }),
-          ),
-          6,
-        ),
+        queue
+          ? graph(
+              `${label} worker: oldest message in its queue (s)`,
+              [
+                queue.metricApproximateAgeOfOldestMessage({
+                  period: graphPeriod,
+                  statistic: Stats.MAXIMUM,
+                  label: 'Oldest',
+                }),
+              ],
+              6,
+            )
+          : graph(
+              `${label} worker: event age (ms)`,
+              [Stats.AVERAGE, Stats.MAXIMUM].map((statistic) =>
+                fn.metric('AsyncEventAge', { period: graphPeriod, statistic, label: statistic }),
+              ),
+              6,
+            ),
         graph(
           `${label} worker: dropped`,
           [
-            fn.metric('AsyncEventsDropped', {
-              period: graphPeriod,
-              statistic: Stats.SUM,
-              label: 'Dropped',
-            }),
-            fn.metric('DestinationDeliveryFailures', {
-              period: graphPeriod,
-              statistic: Stats.SUM,
-              label: 'Records not sent to the queue',
-            }),
+            ...(queue
+              ? []
+              : [
+                  fn.metric('AsyncEventsDropped', {
+                    period: graphPeriod,
+                    statistic: Stats.SUM,
+                    label: 'Dropped',
+                  }),
+                  fn.metric('DestinationDeliveryFailures', {
+                    period: graphPeriod,
+                    statistic: Stats.SUM,
+                    label: 'Records not sent to the queue',
+                  }),
+                ]),
             failures.metricApproximateNumberOfMessagesVisible({
               period: graphPeriod,
               statistic: Stats.MAXIMUM,

@@ -12,13 +12,21 @@ export interface MonitoredFunction {
   alarmOnErrors?: boolean
 }
 
-/** A function the others invoke asynchronously, and the queue Lambda sends the invocations it gave up on. */
+/** A function the others invoke asynchronously (or send to through its queue), and the queue that keeps what
+ * it never finished. */
 export interface MonitoredWorker {
   label: string
   function: IFunction
-  /** The on-failure destination: each message is an invocation (a fan-out slice) that never completed. */
+  /** The on-failure destination, or the queue's dead-letter queue: each message is work (a fan-out slice, a
+   * presence change) that never completed. */
   failures: IQueue
+  /** The queue that triggers it, for a queued worker (its messages wait there, not in Lambda's queue). */
+  queue?: IQueue
 }
+
+/** A queued worker's oldest message older than this is stuck: longer than SQS's longest delay (15 minutes)
+ * and five minutes of retries. */
+export const queueAgeAlarmSeconds = 20 * 60
 
 /** The dashboard sums 5-minute periods; alarms look at 1-minute periods. */
 export const graphPeriod = Duration.minutes(5)

@@ -22,6 +22,7 @@ import {
   huddleMetrics,
   type MonitoredFunction,
   type MonitoredWorker,
+  queueAgeAlarmSeconds,
 } from './monitoring-metrics.js'
 
 export type { MonitoredFunction, MonitoredWorker } from './monitoring-metrics.js'
@@ -121,7 +122,7 @@ export class HuddleMonitoring extends NestedStack {
         alarmThresholds.count,
       )
     }
-    for (const { label, function: fn, failures } of props.workers) {
+    for (const { label, function: fn, failures, queue } of props.workers) {
       const name = `${alarmId(label)}Worker`
       // Counts, not shares: a worker fails only when it leaves its slice unfinished, which Lambda retries.
       alarm(
@@ -136,19 +137,31 @@ export class HuddleMonitoring extends NestedStack {
         fn.metricThrottles(every(alarmPeriod)),
         alarmThresholds.count,
       )
-      alarm(
-        `${name}Dropped`,
-        `${label} worker: invocations Lambda gave up on (retries spent or too old), so some recipients missed events live`,
-        fn.metric('AsyncEventsDropped', { statistic: Stats.SUM, period: alarmPeriod }),
-        alarmThresholds.count,
-      )
-      // Without this one, a slice whose record Lambda could not send would fail without a trace.
-      alarm(
-        `${name}DestinationFailures`,
-        `${label} worker: on-failure records Lambda could not send to its failure queue, so those slices left no record`,
-        fn.metric('DestinationDeliveryFailures', { statistic: Stats.SUM, period: alarmPeriod }),
-        alarmThresholds.count,
-      )
+      if (queue) {
+        // A queued worker's messages wait in its queue: one left there too long means the worker is not
+        // taking them (its trigger disabled, its role broken).
+        alarm(
+          `${name}QueueAge`,
+          `${label} worker: the oldest message in its queue is older than ${queueAgeAlarmSeconds / 60} minutes`,
+          queue.metricApproximateAgeOfOldestMessage({ statistic: Stats.MAXIMUM, period: alarmPeriod }),
+          queueAgeAlarmSeconds,
+          ' s',
+        )
+      } else {
+        alarm(
+          `${name}Dropped`,
+          `${label} worker: invocations Lambda gave up on (retries spent or too old), so some recipients missed events live`,
+          fn.metric('AsyncEventsDropped', { statistic: Stats.SUM, period: alarmPeriod }),
+          alarmThresholds.count,
+        )
+        // Without this one, a slice whose record Lambda could not send would fail without a trace.
+        alarm(
+          `${name}DestinationFailures`,
+          `${label} worker: on-failure records Lambda could not send to its failure queue, so those slices left no record`,
+          fn.metric('DestinationDeliveryFailures', { statistic: Stats.SUM, period: alarmPeriod }),
+          alarmThresholds.count,
+        )
+      }
       // The lasting signal: a record stays in the queue until an operator deletes it, even for one drop.
       alarm(
         `${name}FailureRecords`,

@@ -129,6 +129,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!lambdaApi) return sendAwsError(response, 503, 'ServiceException', 'starting')
       return lambdaApi.serve(request, response, decodeURIComponent(invocation[1]))
     }
+    if (
+      request.method === 'POST' &&
+      url.pathname === '/' &&
+      request.headers['x-amz-target']?.toString().startsWith('AmazonSQS.')
+    ) {
+      const sqsApi = state.functions?.sqsApi
+      if (!sqsApi) return sendAwsError(response, 503, 'ServiceUnavailable', 'starting')
+      return sqsApi.serve(request, response)
+    }
     if (request.method === 'GET' && url.pathname === '/health') {
       const ready = state.functions !== undefined
       return sendJson(response, ready ? 200 : 503, { status: ready ? 'ok' : 'starting' })

@@ -177,6 +177,17 @@ export class Grants {
     if (principal.kind === 'admin' || principal.access.invoke?.includes(functionName)) return undefined
     return { action: 'lambda:InvokeFunction', resource: functionArn(functionName) }
   }
+
+  /** A SendMessage call (the SQS API): only to the queues of the workers the function's access names. */
+  sendMessage(principal: Principal, queue: string): Denial | undefined {
+    if (principal.kind === 'admin' || principal.access.enqueue?.includes(queue)) return undefined
+    return { action: 'sqs:SendMessage', resource: queueArn(queue) }
+  }
+}
+
+/** A local queue's ARN: each queued worker's queue is named after it. */
+export function queueArn(name: string): string {
+  return `arn:aws:sqs:${localAccount.region}:${localAccount.id}:${name}`
 }
 
 /** The message AWS gives a denied principal. */

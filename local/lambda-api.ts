@@ -186,6 +186,25 @@ export class LocalLambdaApi {
     this.duplicates.set(functionName, (this.duplicates.get(functionName) ?? 0) + count)
   }
 
+  /**
+   * Runs an event in the background after `delayMs`, with the same retries as an Event invocation: how the
+   * local SQS queues trigger their workers. False when there is no such function.
+   */
+  queueAfter(functionName: string, event: unknown, delayMs: number, requestId: string): boolean {
+    const fn = this.options.functions.get(functionName)
+    if (!fn) return false
+    void this.track(
+      this.wait(delayMs).then((waited) => {
+        if (waited) this.queue(fn, event, requestId)
+        else
+          this.options.log(
+            `${functionName}: message ${requestId} dropped while delayed: the gateway is closing`,
+          )
+      }),
+    )
+    return true
+  }
+
   /** What became of the function's events so far. */
   eventCounts(functionName: string): EventCounts {
     return { ...this.countsOf(functionName) }

@@ -48,6 +48,9 @@ export interface LocalStackOptions {
   /** Each identity's token buckets (as deployed by default); a benchmark that sends from one identity as
    * fast as it can raises them. */
   rateLimits?: Partial<Record<RateBucket, RateLimit>>
+  /** How presence behaves (PRESENCE_GRACE_SECONDS, PRESENCE_MAX_MEMBERS; as deployed by default): tests
+   * shorten the grace period so as not to wait out 20 s. */
+  presence?: { graceSeconds?: number; maxMembers?: number }
   log?: (line: string) => void
   /** Where the functions' own output (their logs) goes: the terminal by default. */
   functionOutput?: FunctionOutput
@@ -104,7 +107,10 @@ export const localFanOutPostsPerSecond = Math.round(
  */
 export function localSettings(
   gatewayUrl: string,
-  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'fanOutPostsPerSecond' | 'rateLimits'> = {},
+  settings: Pick<
+    LocalStackOptions,
+    'fanOutSliceSize' | 'fanOutPostsPerSecond' | 'rateLimits' | 'presence'
+  > = {},
 ): Settings {
   const { messages, writes } = settings.rateLimits ?? {}
   return {
@@ -117,6 +123,8 @@ export function localSettings(
     fanOutPostsPerSecond: settings.fanOutPostsPerSecond ?? localFanOutPostsPerSecond,
     ...(messages && { messagesPerSecond: messages.perSecond, messageBurst: messages.burst }),
     ...(writes && { writesPerSecond: writes.perSecond, writeBurst: writes.burst }),
+    ...(settings.presence?.graceSeconds && { presenceGraceSeconds: settings.presence.graceSeconds }),
+    ...(settings.presence?.maxMembers && { presenceMaxMembers: settings.presence.maxMembers }),
   }
 }
 
@@ -129,7 +137,10 @@ export function localHandlerEnvironment(
   gatewayUrl: string,
   dynamoEndpoint: string,
   s3Endpoint: string,
-  settings: Pick<LocalStackOptions, 'fanOutSliceSize' | 'fanOutPostsPerSecond' | 'rateLimits'> = {},
+  settings: Pick<
+    LocalStackOptions,
+    'fanOutSliceSize' | 'fanOutPostsPerSecond' | 'rateLimits' | 'presence'
+  > = {},
 ): Record<string, string> {
   const values = localSettings(gatewayUrl, settings)
   return {

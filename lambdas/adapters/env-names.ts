@@ -11,10 +11,13 @@ export const envNames = {
   fanOutFunction: 'FANOUT_FUNCTION',
   /** The purge worker's function name, for the function that deletes groups. */
   purgeFunction: 'PURGE_FUNCTION',
+  /** The presence queue's URL, for functions that announce presence changes through it. */
+  presenceQueueUrl: 'PRESENCE_QUEUE_URL',
   /** Optional endpoint overrides (emulators, the local gateway's Lambda API); unset in AWS. */
   dynamoEndpoint: 'DYNAMODB_ENDPOINT',
   s3Endpoint: 'S3_ENDPOINT',
   lambdaEndpoint: 'LAMBDA_ENDPOINT',
+  sqsEndpoint: 'SQS_ENDPOINT',
   /** The partition's domain (amazonaws.com, amazonaws.com.cn in China) in the bucket's host on AWS. */
   urlSuffix: 'URL_SUFFIX',
 } as const

@@ -11,7 +11,6 @@ import { GroupKeys } from './group-keys.js'
 import { GroupPurge } from './group-purge.js'
 import { KeyPackages } from './key-packages.js'
 import { Membership } from './membership.js'
-import type { Caller } from './model.js'
 import type {
   DeliveryReport,
   EventSender,
@@ -21,7 +20,6 @@ import type {
   RateLimit,
   Stores,
 } from './ports.js'
-import { Presence } from './presence.js'
 import { type RateBucket, RateLimits, rateLimitsOf } from './rate-limits.js'
 import { Uploads } from './uploads.js'
 
@@ -66,7 +64,6 @@ export class Chat {
   readonly purge: GroupPurge
   /** Per-identity rate limits: the handler adapter admits each write through them. */
   readonly rateLimits: RateLimits
-  private readonly presence: Presence
 
   constructor(deps: ChatDeps) {
     const settings: ChatSettings = { ...defaultChatSettings, ...deps.settings }
@@ -98,16 +95,5 @@ export class Chat {
     this.keyPackages = new KeyPackages(context)
     this.groupKeys = new GroupKeys(context, uploads)
     this.deviceLists = new DeviceLists(context)
-    this.presence = new Presence(deps.store, basics.now)
-  }
-
-  /** Records a connection (see Presence). */
-  connect(caller: Caller): Promise<void> {
-    return this.presence.connect(caller)
-  }
-
-  /** Forgets a connection (see Presence). */
-  disconnect(connectionId: string): Promise<void> {
-    return this.presence.disconnect(connectionId)
   }
 }

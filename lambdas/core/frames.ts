@@ -202,6 +202,8 @@ const frameSchemaBuilders = {
     }),
   refuse: () => z.object({ gid: identity(), epoch: z.int().check(z.positive()), reason: text(200) }),
   typing: () => z.object({ gid: identity() }),
+  presence: () => z.object({ gid: identity() }),
+  hidePresence: () => z.object({ hidden: z.boolean() }),
 } satisfies Record<Action, () => z.ZodMiniType>
 
 type FrameSchemas = { [A in Action]: ReturnType<(typeof frameSchemaBuilders)[A]> }

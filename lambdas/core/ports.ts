@@ -262,6 +262,52 @@ export interface ConnectionStore {
   connectionsOf(isses: string[]): Promise<Map<string, string[]>>
 }
 
+/** One identity's presence as the table keeps it. */
+export interface PresenceRecord {
+  iss: string
+  /** Announced online: from its first connection until the grace after its last one ends. */
+  online: boolean
+  /** It has an open connection now. */
+  connected: boolean
+  hidden: boolean
+  /** When it came online. */
+  since?: string
+  /** When its last connection closed, while the grace runs. */
+  leftAt?: string
+  /** When it went offline (its last connection's close). */
+  lastSeen?: string
+}
+
+/** Presence beside each identity's connections: each change a condition on them, so that a reconnect within
+ * the grace period is no departure. */
+export interface PresenceStore {
+  /** Counts the identity online; true when it was not (its members are to be told). */
+  markOnline(iss: string, at: string): Promise<boolean>
+  /** Notes that its last connection closed at `at`; false when it has one left, or was not online. */
+  markLeaving(iss: string, at: string): Promise<boolean>
+  /** Counts it offline, last seen at `leftAt`, when it has still no connection and nothing reopened since. */
+  markOffline(iss: string, leftAt: string): Promise<boolean>
+  /** Hides or shows its presence; true when that changed it. */
+  setHidden(iss: string, hidden: boolean): Promise<boolean>
+  /** The records of some identities (none for one never connected), read consistently. */
+  presenceOf(isses: string[]): Promise<Map<string, PresenceRecord>>
+  /** The groups the identity has joined, each with its number of joined members. */
+  joinedGroupSizes(iss: string): Promise<Map<string, number>>
+}
+
+/** A presence change to announce: `leftAt` when its last connection closed then (and the grace has run);
+ * `shown` when it hid or showed its presence (the one change of a hidden identity that is announced). */
+export interface PresenceChange {
+  iss: string
+  leftAt?: string
+  shown?: boolean
+}
+
+/** Where presence changes wait to be announced, each after its delay (an SQS queue with DelaySeconds). */
+export interface PresenceChanges {
+  schedule(change: PresenceChange, delaySeconds: number): Promise<void>
+}
+
 /** Leases on the slices of a large fan-out, so that each slice is posted by one worker at a time and once done. */
 export interface FanOutSlices {
   /**

@@ -1,26 +1,50 @@
 import { limits } from '@huddle/client/protocol'
 import type { Caller } from './model.js'
-import type { ConnectionStore } from './ports.js'
+import type { ConnectionStore, PresenceChanges, PresenceStore } from './ports.js'
 
-/** Connections opening and closing: what $connect and $disconnect do. */
+/** What opening and closing connections need: the connections, presence beside them, and its announcements. */
+export interface PresenceOptions {
+  connections: Pick<ConnectionStore, 'saveConnection' | 'deleteConnection'>
+  store: Pick<PresenceStore, 'markOnline' | 'markLeaving'>
+  /** Built on first use: only a change reaches for the queue. */
+  changes: PresenceChanges
+  /** How long after its last connection closes an identity still counts as online. */
+  graceSeconds: number
+  now?: () => Date
+}
+
+/**
+ * Connections opening and closing: what $connect and $disconnect do. An identity's first connection makes it
+ * online, announced at once; its last one's close is announced only after the grace period, and only when no
+ * connection opened meanwhile (a reconnect is no departure).
+ */
 export class Presence {
-  constructor(
-    private readonly connections: Pick<ConnectionStore, 'saveConnection' | 'deleteConnection'>,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+  private readonly now: () => Date
 
-  /** Records the caller's connection until the gateway closes it anyway. */
+  constructor(private readonly options: PresenceOptions) {
+    this.now = options.now ?? (() => new Date())
+  }
+
+  /** Records the caller's connection until the gateway closes it anyway, and announces it came online. */
   async connect(caller: Caller): Promise<void> {
     const connectedAt = this.now()
-    await this.connections.saveConnection({
+    await this.options.connections.saveConnection({
       ...caller,
       connectedAt: connectedAt.toISOString(),
       expiresAt: Math.ceil(connectedAt.getTime() / 1000) + limits.lifetimeSeconds,
     })
+    if (await this.options.store.markOnline(caller.iss, connectedAt.toISOString())) {
+      await this.options.changes.schedule({ iss: caller.iss }, 0)
+    }
   }
 
-  /** Forgets a closed connection. */
-  async disconnect(connectionId: string): Promise<void> {
-    await this.connections.deleteConnection(connectionId)
+  /** Forgets a closed connection; the identity's last one leaves it online for the grace period. */
+  async disconnect(caller: Caller): Promise<void> {
+    const { connections, store, changes, graceSeconds } = this.options
+    await connections.deleteConnection(caller.connectionId, caller.iss)
+    const leftAt = this.now().toISOString()
+    if (await store.markLeaving(caller.iss, leftAt)) {
+      await changes.schedule({ iss: caller.iss, leftAt }, graceSeconds)
+    }
   }
 }

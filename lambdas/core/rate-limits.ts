@@ -46,6 +46,7 @@ export const rateBuckets: Partial<Record<Action, RateBucket>> = {
   commit: 'writes',
   vouch: 'writes',
   refuse: 'writes',
+  hidePresence: 'writes',
 }
 
 /**

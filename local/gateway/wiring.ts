@@ -26,6 +26,7 @@ import {
 import { Grants, localAccount } from '../grants.js'
 import { LocalLambdaApi } from '../lambda-api.js'
 import { SignatureVerifier } from '../sigv4.js'
+import { LocalSqsApi } from '../sqs-api.js'
 import { apiId, stage } from './api.js'
 import type { Endpoints } from './environment.js'
 import { functionEnvironment } from './environment.js'
@@ -64,6 +65,7 @@ export class LocalFunctions {
     readonly grants: Grants,
     readonly managementApi: SignatureVerifier,
     readonly lambdaApi: LocalLambdaApi,
+    readonly sqsApi: LocalSqsApi,
     readonly expectedTokens: ExpectedTokens,
     private readonly log: (line: string) => void,
     private readonly aws: ProxyBehaviours,
@@ -172,7 +174,7 @@ export interface WiringOptions {
 
 /**
  * Builds and warms every function with the grants the CDK stack gives it, behind the access proxies, and
- * the Lambda API the routes invoke workers through; `stop` undoes it all. Every function is loaded before
+ * the Lambda and SQS APIs the routes reach workers through; `stop` undoes it all. Every function is loaded before
  * this resolves (as with provisioned concurrency): no request waits for a cold start, and a module that
  * cannot load fails the start with its error.
  */
@@ -267,6 +269,13 @@ export async function startFunctions(
       log,
     })
     stops.push(() => lambdaApi.close())
+    const sqsApi = new LocalSqsApi({
+      queues: new Set(workers.filter((w) => w.queued).map((w) => w.handler)),
+      grants,
+      verifier: new SignatureVerifier('sqs', region, (id) => grants.secretOf(id)),
+      lambdaApi,
+      log,
+    })
 
     const failures = (await Promise.all(every.map((fn) => fn.warm()))).filter(Boolean)
     if (failures.length > 0) throw new Error(failures.join('\n'))
@@ -277,6 +286,7 @@ export async function startFunctions(
       grants,
       new SignatureVerifier('execute-api', region, (id) => grants.secretOf(id)),
       lambdaApi,
+      sqsApi,
       expectedTokensIn(environment, options.tokens),
       log,
       aws,

@@ -18,14 +18,17 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { bucketPrefixes, routes } from '../../lambdas/routes.js'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
+import { type AwsRequestError, SignedHttp } from '../../lambdas/adapters/signed-http.js'
+import { SqsPresenceChanges } from '../../lambdas/adapters/sqs-queue.js'
+import { bucketPrefixes, presenceWorker, routes } from '../../lambdas/routes.js'
 import { DataDirInUse, lockDataDir } from '../../local/data-dir.js'
 import { createDevTokens } from '../../local/dev-tokens.js'
 import { emulatorClientConfig, type S3Emulator, startS3Emulator } from '../../local/emulators.js'
 import { sourceModule } from '../../local/functions.js'
 import { type Gateway, startGateway } from '../../local/gateway.js'
 import { type Credentials, functionCredentials } from '../../local/grants.js'
+import { localQueueUrl } from '../../local/sqs-api.js'
 import { localHandlerEnvironment, localNames } from '../../local/stack.js'
 import { connector } from '../support/clients.js'
 import { groupItems, handshakeStatus, httpUrl, png, tokenFor, unique } from '../support/huddle.js'
@@ -290,6 +293,41 @@ describe('functions run with their own grants', () => {
     )
     expect((await closed).code).toBe(1000)
     expect(await failure(post(functionCredentials('join')))).toEqual({ name: 'GoneException', status: 410 })
+  })
+
+  it('takes SendMessage only to the queues a function is granted, within SQS’s limits', async () => {
+    const queueAs = (name: string, secretAccessKey = functionCredentials(name).secretAccessKey) =>
+      new SqsPresenceChanges(
+        new SignedHttp({
+          endpoint: gateway.url,
+          service: 'sqs',
+          region: 'us-east-1',
+          credentials: async () => ({ ...functionCredentials(name), secretAccessKey }),
+          maxAttempts: 1,
+        }),
+        localQueueUrl(gateway.url, presenceWorker.handler),
+      )
+    const refusal = (sent: Promise<unknown>) =>
+      sent.then(
+        () => 'sent',
+        (error: AwsRequestError) => `${error.status} ${error.errorType}`,
+      )
+    const change = { iss: unique('nobody') }
+    expect(await refusal(queueAs('history').schedule(change, 0))).toBe('403 AccessDenied')
+    expect(await refusal(queueAs('hide-presence', 'guessed').schedule(change, 0))).toBe(
+      '403 InvalidSignature',
+    )
+    expect(await refusal(queueAs('hide-presence').schedule(change, 901))).toBe('400 InvalidParameterValue')
+    // A change of an identity with no groups is announced to nobody: the worker runs, and posts nothing.
+    const before = gateway.events.counts(presenceWorker.handler)
+    expect(await refusal(queueAs('hide-presence').schedule(change, 0))).toBe('sent')
+    // The other tests' departures wait out their grace in the queue; this one runs at once.
+    await vi.waitFor(() =>
+      expect(gateway.events.counts(presenceWorker.handler)).toMatchObject({
+        attempts: before.attempts + 1,
+        failed: before.failed,
+      }),
+    )
   })
 
   it('closes a connection unsigned through the dev endpoint (for tests and benchmarks)', async () => {

@@ -18,6 +18,7 @@ import { flatten } from './group-info.js'
 import { Listeners } from './listeners.js'
 import { CallOrder } from './order.js'
 import { OwnWrites } from './own-writes.js'
+import { type Presence, PresenceBook } from './presence.js'
 import type {
   AckResults,
   BanEvent,
@@ -91,6 +92,7 @@ export class ChatService {
   readonly #security: Listeners<[SecurityNotice]>
   readonly #devices: Listeners<[VerifiedDevices]>
   readonly #typing: TypingIndicators
+  readonly #presence: PresenceBook
   /** The one object per group this client hands out, kept current as the group's events arrive. */
   readonly #directory: GroupDirectory<ChatGroup>
   readonly #encryption: GroupEncryption
@@ -131,6 +133,7 @@ export class ChatService {
       options.typing ?? {},
       report,
     )
+    this.#presence = new PresenceBook((action, fields) => connection.request(action, fields), report)
     this.#directory = new GroupDirectory((info, status) => new ChatGroup(this.#context, info, status))
     const delivered = options.deliveredReceipts
     this.#delivered =
@@ -192,6 +195,7 @@ export class ChatService {
         this.#end(gid)
       },
       typing: this.#typing,
+      presence: this.#presence,
       react: (fields) => this.#react(fields),
       reactions: {
         apply: (event) => this.#reactionBook.apply(event),
@@ -203,6 +207,7 @@ export class ChatService {
       else if (event.type === 'chat.receipt') this.#receipts.emit(receiptOf(event))
       else if (event.type === 'chat.deleted') this.#deleted(event)
       else if (event.type === 'chat.typing') this.#typing.received(event)
+      else if (event.type === 'chat.presence') this.#presence.received(event)
       else if (event.type === 'chat.devices') {
         this.#encryption.devicesEvent(event.iss, event.pending).catch(report)
       } else this.#timeline.receive(event)
@@ -253,6 +258,24 @@ export class ChatService {
    * arrives; `typing` is who types now (as `group.typingNow()` gives it). */
   onTypingChange(callback: (gid: string, typing: string[]) => unknown): () => void {
     return this.#typing.changes.add(callback)
+  }
+
+  /** Called when a member of a group this identity has joined (one small enough to share presence in) comes
+   * online, goes offline (after a grace period: a reconnect is no departure), or hides its presence; also
+   * when `group.presence()` finds one changed. */
+  onPresence(callback: (presence: Presence) => unknown): () => void {
+    return this.#presence.changes.add(callback)
+  }
+
+  /** The last presence known of `iss` (from `onPresence`'s events and `group.presence()`), or undefined. */
+  presenceOf(iss: string): Presence | undefined {
+    return this.#presence.of(iss)
+  }
+
+  /** Hides this identity's presence from every group (members see neither online nor last seen), or shows
+   * it again. */
+  async hidePresence(hidden: boolean): Promise<void> {
+    await this.#presence.hide(hidden)
   }
 
   /**
@@ -625,6 +648,7 @@ export class ChatService {
   #stop(): void {
     this.#delivered?.stop()
     this.#typing.clear()
+    this.#presence.clear()
     this.#timeline.close()
   }
 }

@@ -5,6 +5,7 @@ import type { GroupEncryption } from './encryption.js'
 import { ChatError } from './error.js'
 import type { GroupInfo, GroupState, MembershipStatus } from './group-info.js'
 import type { CallOrder } from './order.js'
+import type { Presence, PresenceBook } from './presence.js'
 import type {
   AckResults,
   Attachment,
@@ -85,6 +86,8 @@ export interface ChatContext {
   deleteGroup(gid: string): Promise<void>
   /** Who is typing in each group, and this client's own typing, throttled. */
   typing: TypingIndicators
+  /** Who is online, as the server tells it. */
+  presence: PresenceBook
   /** Sends a reaction; once acknowledged it is in `reactions` and in the group's order. */
   react(fields: ReactionRequest): Promise<AckResults['react']>
   /** The reactions seen so far, folded onto their messages. */
@@ -227,6 +230,12 @@ export class ChatGroup implements GroupState {
   /** The members typing in this group now; each drops out by itself when its indicator expires. */
   typingNow(): string[] {
     return this.#context.typing.now(this.gid)
+  }
+
+  /** The presence of the group's joined members (this identity among them): online, or when last seen. Empty
+   * when the group is too large to share presence in. Changes then arrive through `chat.onPresence`. */
+  presence(): Promise<Presence[]> {
+    return this.#context.presence.read(this.gid)
   }
 
   /**

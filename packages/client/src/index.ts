@@ -19,6 +19,7 @@ export { ChatGroup, ChatMessage } from './group.js'
 export type { MembershipStatus } from './group-info.js'
 export type { Committed, GroupKeys, KeyPackageMade, Leaf, MlsEngine, Signer } from './mls.js'
 export type { DeviceName } from './mls-wire.js'
+export type { Presence } from './presence.js'
 export type {
   AckResults,
   Attachment,
@@ -38,6 +39,8 @@ export type {
   JoinEvent,
   LeaveEvent,
   MemberView,
+  PresenceEvent,
+  PresenceView,
   ReactionEvent,
   Requests,
   RevertEvent,

@@ -205,6 +205,10 @@ export interface Requests {
   refuse: { gid: string; epoch: number; reason: string }
   /** The caller is typing in group `gid`: its other joined members are told, nothing is stored. */
   typing: { gid: string }
+  /** The presence of group `gid`'s joined members: who is online, and when the others were last seen. */
+  presence: { gid: string }
+  /** Hides the caller's presence from everyone (`hidden: true`), or shows it again. */
+  hidePresence: { hidden: boolean }
 }
 
 /** Result fields of each action's ack, keyed by action. */
@@ -295,6 +299,10 @@ export interface AckResults {
    * the last one still holds), or when the group has more joined members than typing is shared with (no
    * `retryAfter`: stop sending). */
   typing: { gid: string; sent: boolean; expiresIn: number; retryAfter?: number }
+  /** `shared`: false when the group has more joined members than presence is shared in (`members` is then
+   * empty). */
+  presence: { gid: string; shared: boolean; members: PresenceView[] }
+  hidePresence: { hidden: boolean }
 }
 
 export type Action = keyof AckResults
@@ -504,6 +512,21 @@ export interface TypingEvent {
   expiresIn: number
 }
 
+/** One identity's presence as others see it: online now (`online: true`, also for a grace period after its
+ * last connection closes), or offline and last seen at `lastSeen`; neither field when it hides its presence. */
+export interface PresenceView {
+  iss: string
+  online?: boolean
+  lastSeen?: string
+}
+
+/** Identity `iss` came online, went offline, or hid or showed its presence: posted to the joined members of
+ * the groups it has joined that are small enough to share presence in, never stored. `at`: when it changed. */
+export interface PresenceEvent extends PresenceView {
+  type: 'chat.presence'
+  at: string
+}
+
 export type ChatEvent =
   | InviteEvent
   | GroupEvent
@@ -511,6 +534,7 @@ export type ChatEvent =
   | GroupDeletedEvent
   | DevicesEvent
   | TypingEvent
+  | PresenceEvent
 
 export type ServerFrame = Ack | ErrorReply | ChatEvent
 
