@@ -132,9 +132,6 @@ export const writingRoutes = routes
   .filter((route) => route.access.table === 'readWrite')
   .map((r) => r.routeKey)
 
-export const alarms: (Record<string, unknown> & { id: string })[] = ofType('AWS::CloudWatch::Alarm').map(
-  ([id, alarm]) => ({ id, ...alarm.Properties }),
-)
 /** The metrics an alarm reads: its own metric, or those its metric-math expression uses. */
 export const metricsOf = (
   alarm: Record<string, unknown>,
@@ -158,9 +155,5 @@ export const metricsOf = (
             ]
           : [],
       )
-export const alarmsReading = (metricName: string, dimension?: string) =>
-  alarms.filter((alarm) =>
-    metricsOf(alarm).some((m) => m.name === metricName && (!dimension || m.dimensions.includes(dimension))),
-  )
 export const expressionOf = (alarm: Record<string, unknown>): string | undefined =>
   (alarm.Metrics as AlarmMetric[] | undefined)?.find((m) => m.Expression)?.Expression
