@@ -18,8 +18,15 @@ import { DevicesPanel } from './devices.js'
 import { announce, byId, h } from './dom.js'
 import { describeError } from './errors.js'
 import { memberListOf } from './group-menu.js'
-import { type Activity, latestActivity, previewOf, renderGroups, renderInvites } from './groups.js'
-import { readable } from './lines.js'
+import {
+  type Activity,
+  latestActivity,
+  previewOf,
+  renderGroups,
+  renderInvites,
+  revisePreview,
+} from './groups.js'
+import { PresenceToggle } from './presence.js'
 import type { ProviderSession } from './provider-session.js'
 import { explainConnectFailure, subjectOf } from './session.js'
 import { SessionEnded, SignInError } from './sign-in.js'
@@ -55,6 +62,7 @@ let session: Session | undefined
 let config: WebConfig = { websocketUrl: location.origin.replace(/^http/, 'ws') }
 
 const status = byId('status')
+const presenceToggle = new PresenceToggle(byId('hide-presence'), byId('presence-problem'))
 const signInProblem = byId('sign-in-problem')
 const sessionProblem = byId('session-problem')
 /** The conversation open when the page was left, per identity, to reopen after a reload. */
@@ -119,6 +127,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     activity: new Map(),
   }
   session = current
+  presenceToggle.start(me, (hidden) => chat.hidePresence(hidden))
   let lastFailure = ''
   client.onConnectionError((error) => {
     // A token that could not be renewed is said by renewed(), in the provider's terms.
@@ -131,6 +140,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     if (state === 'open') {
       sessionProblem.textContent = ''
       refreshSoon()
+      current.view?.readPresence()
     }
     // Closed by the client itself: it gave up (the server kept refusing the token).
     if (state === 'closed' && session === current) {
@@ -151,6 +161,7 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
       renderLists()
     } else refreshSoon()
   })
+  chat.onPresence(() => current.view?.presenceChanged())
   chat.onTypingChange((gid, typing) => {
     if (current.view?.gid === gid) current.view.typingChanged(typing)
   })
@@ -186,21 +197,12 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
     else logged(event)
   })
   // An edit or a delete of the message a group's preview shows changes the preview.
-  chat.onEdit((edit) => {
-    logged(edit)
-    const words = readable(edit) ? (edit.body ?? '').replace(/\s+/g, ' ').slice(0, 80) : '(encrypted)'
-    previewed(edit, (who) => `${who}: ${words}`)
-  })
-  chat.onDelete((deleted) => {
-    logged(deleted)
-    previewed(deleted, (who) => `${who}: Message deleted`)
-  })
-  const previewed = (event: EditEvent | DeleteEvent, preview: (who: string) => string) => {
-    const shown = current.activity.get(event.gid)
-    if (!shown || shown.jti !== event.jti) return
-    shown.preview = preview(event.iss === me ? 'You' : event.iss)
-    renderLists()
+  const revised = (event: EditEvent | DeleteEvent) => {
+    logged(event)
+    if (revisePreview(current.activity.get(event.gid), event, me)) renderLists()
   }
+  chat.onEdit(revised)
+  chat.onDelete(revised)
   chat.onChange((change, group) => {
     // Banned: the group ends here, as a removal ends it. A rename or a new picture shows in the lists.
     if (change.type === 'chat.ban' && change.iss === me) {
@@ -335,6 +337,7 @@ function open(group: ChatGroup): void {
   const view = new ConversationView(group, {
     me: current.me,
     members: memberListOf(current.client),
+    presenceOf: (iss) => current.chat.presenceOf(iss),
     sent: (activity) => {
       current.activity.set(group.gid, activity)
       renderLists()

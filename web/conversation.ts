@@ -8,6 +8,7 @@ import { type Activity, previewOf } from './groups.js'
 import { HistoryPages } from './history-pages.js'
 import { deliveryOf, excerpt, type Line, type LogEvent, lineOf, readable, unreadableText } from './lines.js'
 import { type LineContext, regroupLines, renderLine, replaceChips, showDelivery } from './message-item.js'
+import type { PresenceOf } from './presence.js'
 import { TypingLine } from './typing.js'
 
 export interface ConversationHooks {
@@ -19,6 +20,8 @@ export interface ConversationHooks {
   deleted(group: ChatGroup): void
   /** The group's members with whether each joined or is invited. */
   members: MemberList
+  /** The last presence known of a member. */
+  presenceOf: PresenceOf
   /** This identity sent a message: the group list moves the group up. */
   sent(activity: Activity): void
 }
@@ -60,6 +63,7 @@ export class ConversationView {
     this.#menu = new GroupMenu(group, {
       me: hooks.me,
       members: hooks.members,
+      presenceOf: hooks.presenceOf,
       leave: () => hooks.leave(group),
       deleted: () => hooks.deleted(group),
       say: (text) => this.#say(text),
@@ -129,6 +133,7 @@ export class ConversationView {
             group.encrypted && encryptedTag(),
           ),
           this.#menu.summary,
+          this.#menu.presenceLine,
         ),
         this.#menu.element,
       ),
@@ -139,6 +144,7 @@ export class ConversationView {
     )
     this.#typing.show(group.typingNow())
     this.#files.accept(this.element, this.#input)
+    this.readPresence()
     this.#group.receipts().then(
       (positions) => {
         for (const position of positions) this.receipt(position)
@@ -167,6 +173,8 @@ export class ConversationView {
   logged(event: LogEvent): void {
     if (event.type !== 'chat.message' && event.type !== 'chat.edit' && event.type !== 'chat.delete')
       this.#menu.changed()
+    // A member who just joined: whether it is online is asked (no presence event says it).
+    if (event.type === 'chat.join' && event.iss !== this.#hooks.me) this.readPresence()
     this.#add([event])
     this.#history.advance(event.seq)
   }
@@ -183,6 +191,19 @@ export class ConversationView {
   /** Who types in this group now changed. */
   typingChanged(typing: string[]): void {
     this.#typing.show(typing)
+  }
+
+  /** A member's presence changed (or was read): the dots and "online" or "last seen …" follow. */
+  presenceChanged(): void {
+    this.#menu.presenceChanged()
+  }
+
+  /** Asks the server who of the group is online (on opening, and after a reconnect, which forgets it). */
+  readPresence(): void {
+    this.#group.presence().then(
+      () => this.presenceChanged(),
+      () => {}, // Presence is left unknown (no dots) rather than said wrong.
+    )
   }
 
   /** Another member reacted to message `seq` (or took a reaction back): its chips follow. */

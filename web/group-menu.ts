@@ -2,6 +2,7 @@ import type { ChatClient, ChatGroup, MemberView } from '@huddle/client'
 import { identityPattern, imageMimeTypes, limits } from '@huddle/client/protocol'
 import { announce, ask, h } from './dom.js'
 import { describeError } from './errors.js'
+import { nameWithPresence, type PresenceOf, presenceWords } from './presence.js'
 
 /** Reads a group's members, each with whether it joined or is still invited. */
 export type MemberList = (gid: string) => Promise<MemberView[]>
@@ -24,6 +25,8 @@ export interface GroupMenuHooks {
   me: string
   members: MemberList
   leave(): Promise<void>
+  /** The last presence known of a member (the SDK's `chat.presenceOf`). */
+  presenceOf: PresenceOf
   /** This identity deleted the group: the conversation closes. */
   deleted(): void
   say(problem: string): void
@@ -39,6 +42,8 @@ export interface GroupMenuHooks {
 export class GroupMenu {
   /** The line under the group's name: its joined members and its invitees, told apart. */
   readonly summary = h('p', { class: 'members' })
+  /** With one other member: "online" or "last seen …" (hidden when it hides it, or nothing is known). */
+  readonly presenceLine = h('p', { class: 'presence-line', hidden: true })
   readonly element: HTMLDetailsElement
   readonly #panel = h('div', { class: 'menu-panel' })
   readonly #group: ChatGroup
@@ -91,24 +96,62 @@ export class GroupMenu {
     )
   }
 
+  /** A member's presence changed: the dots and the presence line follow (the menu keeps its focus). */
+  presenceChanged(): void {
+    this.#renderSummary()
+    for (const shown of Array.from(this.#panel.querySelectorAll<HTMLElement>('[data-member]')))
+      shown.replaceWith(this.#name(shown.dataset.member ?? ''))
+  }
+
   #isAdmin(): boolean {
     return this.#group.admins.includes(this.#hooks.me)
   }
 
   #render(): void {
+    this.#renderSummary()
+    const admin = this.#isAdmin()
+    const leave = this.#button('Leave group', () => this.#leave())
+    this.#panel.replaceChildren(
+      ...(admin ? [...this.#adminItems(), ...this.#bannedItems()] : [this.#memberItems()]),
+      h('div', { class: 'menu-items' }, leave, admin && this.#button('Delete group…', () => this.#delete())),
+    )
+  }
+
+  /** "2 members, 1 invited: alice, bob · invited: carol", each member with a presence dot. */
+  #renderSummary(): void {
     const joined = this.#members.filter((m) => m.status === 'joined')
     const invited = this.#members.filter((m) => m.status === 'invited')
     const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`
     const words = [count(joined.length, 'member', 'members')]
     if (invited.length > 0) words.push(`${invited.length} invited`)
-    this.summary.textContent = `${words.join(', ')}: ${joined.map((m) => m.iss).join(', ')}${
-      invited.length > 0 ? ` · invited: ${invited.map((m) => m.iss).join(', ')}` : ''
-    }`
-    const admin = this.#isAdmin()
-    const leave = this.#button('Leave group', () => this.#leave())
-    this.#panel.replaceChildren(
-      ...(admin ? [...this.#adminItems(), ...this.#bannedItems()] : []),
-      h('div', { class: 'menu-items' }, leave, admin && this.#button('Delete group…', () => this.#delete())),
+    const names = joined.flatMap((m, i) => [...(i > 0 ? [', '] : []), this.#name(m.iss)])
+    this.summary.replaceChildren(
+      `${words.join(', ')}: `,
+      ...names,
+      invited.length > 0 ? ` · invited: ${invited.map((m) => m.iss).join(', ')}` : '',
+    )
+    const others = joined.filter((m) => m.iss !== this.#hooks.me)
+    const seen = others.length === 1 ? presenceWords(this.#hooks.presenceOf(others[0]?.iss ?? '')) : undefined
+    this.presenceLine.textContent = seen ?? ''
+    this.presenceLine.hidden = seen === undefined
+  }
+
+  /** A member's name with its presence dot (none for this identity), marked so a presence change redraws it. */
+  #name(iss: string): HTMLElement {
+    const name = nameWithPresence(iss, iss === this.#hooks.me ? undefined : this.#hooks.presenceOf(iss))
+    name.dataset.member = iss
+    return name
+  }
+
+  /** For a member: the other members, each with a presence dot and "online" or "last seen …". */
+  #memberItems(): HTMLElement {
+    const others = this.#members.filter((m) => m.iss !== this.#hooks.me)
+    return h(
+      'ul',
+      { class: 'people', 'aria-label': 'Members' },
+      ...others.map((member) =>
+        h('li', {}, h('span', {}, this.#name(member.iss), member.status === 'invited' ? ' (invited)' : '')),
+      ),
     )
   }
 
@@ -150,7 +193,7 @@ export class GroupMenu {
         return h(
           'li',
           {},
-          h('span', {}, member.iss, joined ? (isAdmin ? ' (admin)' : '') : ' (invited)'),
+          h('span', {}, this.#name(member.iss), joined ? (isAdmin ? ' (admin)' : '') : ' (invited)'),
           joined &&
             this.#button(
               isAdmin ? 'Demote' : 'Make admin',

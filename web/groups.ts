@@ -1,5 +1,6 @@
-import type { ChatGroup } from '@huddle/client'
+import type { ChatGroup, DeleteEvent, EditEvent } from '@huddle/client'
 import { avatar, encryptedTag, h } from './dom.js'
+import { readable } from './lines.js'
 
 /** When a group last moved, and what its last message says, for the group list. */
 export interface Activity {
@@ -30,6 +31,24 @@ export function previewOf(
       : message.body || (message.attachments.length > 0 ? `${message.attachments.length} file(s)` : '')
   const preview = `${who}: ${said.replace(/\s+/g, ' ').slice(0, 80)}`
   return { iat: message.iat, preview, ...(message.jti !== undefined && { jti: message.jti }) }
+}
+
+/** Changes a group's preview when `event` edits or deletes the message it shows; true when it did. */
+export function revisePreview(
+  shown: Activity | undefined,
+  event: EditEvent | DeleteEvent,
+  me: string,
+): boolean {
+  if (!shown || shown.jti !== event.jti) return false
+  const who = event.iss === me ? 'You' : event.iss
+  const words =
+    event.type === 'chat.delete'
+      ? 'Message deleted'
+      : readable(event)
+        ? (event.body ?? '').replace(/\s+/g, ' ').slice(0, 80)
+        : '(encrypted)'
+  shown.preview = `${who}: ${words}`
+  return true
 }
 
 /** A group's latest activity, read from the end of its history (decrypted on this device when it can). */

@@ -21,8 +21,15 @@ export const desktop: BrowserContextOptions = { viewport: { width: 960, height: 
 const uncaught = new WeakMap<Page, string[]>()
 const logged = new WeakMap<Page, string[]>()
 
-/** The web chat in a browser profile of its own (its own storage, as another person's browser). */
-export async function openWebChat(browser: Browser, options: BrowserContextOptions = desktop): Promise<Page> {
+/**
+ * The web chat in a browser profile of its own (its own storage, as another person's browser), from the
+ * run's local stack or from a test file's own gateway at `url`.
+ */
+export async function openWebChat(
+  browser: Browser,
+  options: BrowserContextOptions = desktop,
+  url = httpUrl(),
+): Promise<Page> {
   const context = await browser.newContext(options)
   const page = await context.newPage()
   page.setDefaultTimeout(10_000)
@@ -34,7 +41,7 @@ export async function openWebChat(browser: Browser, options: BrowserContextOptio
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(message.text())
   })
-  await page.goto(httpUrl())
+  await page.goto(url)
   return page
 }
 
