@@ -18,8 +18,9 @@ import {
   uncaughtErrors,
 } from '../support/web.js'
 
-// HUDDLE_WEB_SCREENSHOT=docs/web-chat.png saves the first test's conversation there (run this file alone:
-// the people are then plainly alice and bob).
+// HUDDLE_WEB_SCREENSHOT=docs/web-chat.png saves the first test's conversation there, with a reaction, ticks
+// and "… is typing", and beside it web-chat-phone.png (the other side, on a phone) and web-chat-admin.png
+// (the group menu); run this file alone: the people are then plainly alice and bob.
 const screenshot = process.env.HUDDLE_WEB_SCREENSHOT
 const person = (name: string) => (screenshot ? name : unique(name))
 
@@ -121,7 +122,7 @@ describe('the web chat, in Chromium', () => {
     await b.getByRole('button', { name: 'Weekend plans 1 unread' }).click()
     await shows(b.getByRole('list', { name: 'Messages' }), 'Great, see you at 9.')
 
-    if (screenshot) await a.screenshot({ path: screenshot })
+    if (screenshot) await takeScreenshots(a, b, screenshot)
     expect([...uncaughtErrors(a), ...uncaughtErrors(b)]).toEqual([])
   })
 
@@ -376,6 +377,29 @@ describe('the web chat, in Chromium', () => {
     expect(uncaughtErrors(page)).toEqual([])
   })
 })
+
+/**
+ * The README's pictures of a conversation between alice (`a`, desktop) and bob (`b`, phone): bob reacts and
+ * starts typing while alice watches, then each side is saved, and alice's group menu.
+ */
+async function takeScreenshots(a: Page, b: Page, path: string): Promise<void> {
+  await b.locator('.message .body', { hasText: 'Hiking on Saturday?' }).click()
+  await b.getByRole('button', { name: /^React to .*Hiking on Saturday\?/ }).click()
+  // The heart: Debian's Chromium draws it without an emoji font.
+  await b.getByRole('button', { name: 'React with heart' }).click()
+  await shows(a.getByRole('list', { name: 'Reactions' }), '❤️ 1')
+  await expect.poll(() => a.locator('.message.mine .ticks').last().getAttribute('aria-label')).toBe('Read')
+  // Typed slowly: the SDK sends one typing request every few seconds, and bob typed his reply just now.
+  const typed = b
+    .getByLabel('Message to Weekend plans')
+    .pressSequentially('Should I bring snacks too?', { delay: 250 })
+  await shows(a.locator('.typing'), 'is typing', 15_000)
+  await Promise.all([a.screenshot({ path }), b.screenshot({ path: path.replace(/\.png$/, '-phone.png') })])
+  await typed
+  await a.getByLabel('Group menu of Weekend plans').click()
+  await a.screenshot({ path: path.replace(/\.png$/, '-admin.png') })
+  await a.getByLabel('Group menu of Weekend plans').click()
+}
 
 /** The width the browser decoded an avatar at: 0 until its image has loaded (or when it cannot). */
 function naturalWidth(page: Page, name: string): Promise<number> {
