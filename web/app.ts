@@ -22,6 +22,7 @@ import {
   type Activity,
   latestActivity,
   previewOf,
+  refreshed,
   renderGroups,
   renderInvites,
   revisePreview,
@@ -293,9 +294,8 @@ async function refreshGroups(): Promise<void> {
       if (!current.invites.has(group.gid)) current.invites.set(group.gid, group)
       continue
     }
-    // The open conversation keeps its group object: refresh it in place.
     const known = current.groups.get(group.gid)
-    joined.set(group.gid, known ? Object.assign(known, pick(group)) : group)
+    joined.set(group.gid, known ? refreshed(known, group) : group)
     current.invites.delete(group.gid)
   }
   current.groups = joined
@@ -316,10 +316,6 @@ let refreshTimer: ReturnType<typeof setTimeout> | undefined
 function refreshSoon(): void {
   clearTimeout(refreshTimer)
   refreshTimer = setTimeout(() => refreshGroups().catch(() => {}), 300)
-}
-
-function pick({ name, members, memberCount, image }: ChatGroup) {
-  return { name, members, memberCount, image }
 }
 
 function renderLists(): void {

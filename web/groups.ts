@@ -33,6 +33,11 @@ export function previewOf(
   return { iat: message.iat, preview, ...(message.jti !== undefined && { jti: message.jti }) }
 }
 
+/** The group object a conversation holds (it keeps it while open), refreshed in place from the server's listing. */
+export function refreshed(known: ChatGroup, { name, members, memberCount, image }: ChatGroup): ChatGroup {
+  return Object.assign(known, { name, members, memberCount, image })
+}
+
 /** Changes a group's preview when `event` edits or deletes the message it shows; true when it did. */
 export function revisePreview(
   shown: Activity | undefined,
