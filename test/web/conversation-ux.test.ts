@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unique } from '../support/huddle.js'
+import { participant, waitFor } from '../support/sdk.js'
 import {
   createGroup,
   desktop,
@@ -200,5 +201,28 @@ describe('a conversation in the web chat, seen from both sides, in Chromium', ()
     await shows(messagesOf(a), `${bob} left`)
     await expect.poll(() => b.getByRole('button', { name: /^Trip/ }).count(), { timeout: 10_000 }).toBe(0)
     expect([...uncaughtErrors(a), ...uncaughtErrors(b)]).toEqual([])
+  })
+
+  it('reads history a page at a time: the latest 30 on opening, the earlier ones on request, in order', async () => {
+    const dave = await participant(unique('carol'))
+    await createGroup(a, 'Log', dave.sub)
+    const invite = await waitFor(() => {
+      const found = dave.invites.find((group) => group.name === 'Log')
+      expect(found).toBeDefined()
+      return found as NonNullable<typeof found>
+    })
+    const log = await dave.chat.join(invite.gid)
+    const entries = Array.from({ length: 34 }, (_, i) => `entry ${i + 1}`)
+    for (const entry of entries) await log.message(entry)
+    await shows(messagesOf(a), 'entry 34')
+    // Opened again after a reload: the latest page only, and the button for the rest.
+    await a.reload()
+    await shows(a.locator('#status'), 'Connected')
+    await shows(messagesOf(a), 'entry 34')
+    const bodies = () => messagesOf(a).locator('.message .body').allTextContents()
+    expect(await bodies()).not.toContain('entry 1')
+    await a.getByRole('button', { name: 'Load earlier messages' }).click()
+    await expect.poll(bodies).toEqual(entries)
+    expect(await a.getByRole('button', { name: 'Load earlier messages' }).isHidden()).toBe(true)
   })
 })
