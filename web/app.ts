@@ -162,7 +162,10 @@ async function connect(me: string, token: () => Promise<string>, provider?: Prov
       renderLists()
     } else refreshSoon()
   })
-  chat.onPresence(() => current.view?.presenceChanged())
+  chat.onPresence((presence) => {
+    if (presence.iss === me) presenceToggle.learned(presence)
+    current.view?.presenceChanged()
+  })
   chat.onTypingChange((gid, typing) => {
     if (current.view?.gid === gid) current.view.typingChanged(typing)
   })
@@ -334,6 +337,7 @@ function open(group: ChatGroup): void {
     me: current.me,
     members: memberListOf(current.client),
     presenceOf: (iss) => current.chat.presenceOf(iss),
+    ownPresence: (own) => presenceToggle.learned(own),
     sent: (activity) => {
       current.activity.set(group.gid, activity)
       renderLists()

@@ -8,7 +8,7 @@ import { type Activity, previewOf } from './groups.js'
 import { HistoryPages } from './history-pages.js'
 import { deliveryOf, excerpt, type Line, type LogEvent, lineOf, readable, unreadableText } from './lines.js'
 import { type LineContext, regroupLines, renderLine, replaceChips, showDelivery } from './message-item.js'
-import type { PresenceOf } from './presence.js'
+import type { MemberPresence, PresenceOf } from './presence.js'
 import { TypingLine } from './typing.js'
 
 export interface ConversationHooks {
@@ -22,6 +22,8 @@ export interface ConversationHooks {
   members: MemberList
   /** The last presence known of a member. */
   presenceOf: PresenceOf
+  /** This identity's own presence, as a read of the group's told it (hidden when it has neither field). */
+  ownPresence(presence: MemberPresence): void
   /** This identity sent a message: the group list moves the group up. */
   sent(activity: Activity): void
 }
@@ -201,7 +203,11 @@ export class ConversationView {
   /** Asks the server who of the group is online (on opening, and after a reconnect, which forgets it). */
   readPresence(): void {
     this.#group.presence().then(
-      () => this.presenceChanged(),
+      (members) => {
+        this.presenceChanged()
+        const own = members.find((member) => member.iss === this.#hooks.me)
+        if (own) this.#hooks.ownPresence(own)
+      },
       () => {}, // Presence is left unknown (no dots) rather than said wrong.
     )
   }

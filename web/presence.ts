@@ -39,14 +39,17 @@ export function nameWithPresence(iss: string, presence: MemberPresence | undefin
 }
 
 /**
- * The "Hide my online status" checkbox: its state is kept per identity in this browser; a change is sent
- * through `hide`, and put back, saying why, when refused.
+ * The "Hide my online status" checkbox: its state is kept per identity in this browser, and follows what the
+ * server says of this identity (chosen on another device); a change is sent through `hide`, and put back,
+ * saying why, when refused.
  */
 export class PresenceToggle {
   readonly #box: HTMLInputElement
   readonly #problem: HTMLElement
   #me = ''
   #hide: ((hidden: boolean) => Promise<void>) | undefined
+  /** A change on its way: what the server says meanwhile may be from before it. */
+  #sending = false
 
   constructor(box: HTMLInputElement, problem: HTMLElement) {
     this.#box = box
@@ -62,6 +65,14 @@ export class PresenceToggle {
     this.#box.checked = localStorage.getItem(this.#key()) === 'hidden'
   }
 
+  /** The server told this identity's own presence (a group's presence read includes it): neither field is hidden. */
+  learned(own: MemberPresence): void {
+    if (this.#sending) return
+    const hidden = !own.online && !own.lastSeen
+    this.#box.checked = hidden
+    localStorage.setItem(this.#key(), hidden ? 'hidden' : 'shown')
+  }
+
   #key(): string {
     return `huddle.presence.${this.#me}`
   }
@@ -69,12 +80,15 @@ export class PresenceToggle {
   async #changed(): Promise<void> {
     const hidden = this.#box.checked
     this.#problem.textContent = ''
+    this.#sending = true
     try {
       await this.#hide?.(hidden)
       localStorage.setItem(this.#key(), hidden ? 'hidden' : 'shown')
     } catch (error) {
       this.#box.checked = !hidden
       this.#problem.textContent = `Your online status is still ${hidden ? 'shown' : 'hidden'}: ${describeError(error)}. Try again.`
+    } finally {
+      this.#sending = false
     }
   }
 }

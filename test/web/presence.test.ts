@@ -85,6 +85,13 @@ describe('presence in the web chat, seen from both sides, in Chromium', () => {
     await shows(a.locator('#status'), 'Connected')
     expect(await hide.isChecked()).toBe(true)
     expect(await presenceLine(b).isHidden()).toBe(true)
-    expect([...uncaughtErrors(a), ...uncaughtErrors(b)]).toEqual([])
+    // alice's second browser has never been told: it learns her choice from the server on opening the group.
+    const other = await openWebChat(browser, desktop, gateway.url)
+    await signIn(other, alice)
+    await other.getByRole('button', { name: /^Walk/ }).click()
+    await expect
+      .poll(() => other.getByRole('checkbox', { name: 'Hide my online status' }).isChecked())
+      .toBe(true)
+    expect([...uncaughtErrors(a), ...uncaughtErrors(b), ...uncaughtErrors(other)]).toEqual([])
   })
 })
