@@ -254,8 +254,8 @@ export interface RateBuckets {
 
 /** Who is connected where. */
 export interface ConnectionStore {
-  /** Records a connection, also in the identity's joined memberships. */
-  saveConnection(connection: Connection): Promise<void>
+  /** Records a connection, also in the identity's joined memberships; answers how many groups it has joined. */
+  saveConnection(connection: Connection): Promise<number>
   /** Forgets a connection, also in the identity's memberships; the identity is looked up when not given. */
   deleteConnection(connectionId: string, iss?: string): Promise<void>
   /** The open connection ids of each identity, read in batches. */

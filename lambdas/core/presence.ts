@@ -25,17 +25,17 @@ export class Presence {
     this.now = options.now ?? (() => new Date())
   }
 
-  /** Records the caller's connection until the gateway closes it anyway, and announces it came online. */
+  /** Records the caller's connection until the gateway closes it anyway, and announces it came online (to the
+   * members of its groups: one in none has nobody to tell). */
   async connect(caller: Caller): Promise<void> {
     const connectedAt = this.now()
-    await this.options.connections.saveConnection({
+    const groups = await this.options.connections.saveConnection({
       ...caller,
       connectedAt: connectedAt.toISOString(),
       expiresAt: Math.ceil(connectedAt.getTime() / 1000) + limits.lifetimeSeconds,
     })
-    if (await this.options.store.markOnline(caller.iss, connectedAt.toISOString())) {
-      await this.options.changes.schedule({ iss: caller.iss }, 0)
-    }
+    const cameOnline = await this.options.store.markOnline(caller.iss, connectedAt.toISOString())
+    if (cameOnline && groups > 0) await this.options.changes.schedule({ iss: caller.iss }, 0)
   }
 
   /** Forgets a closed connection; the identity's last one leaves it online for the grace period. */

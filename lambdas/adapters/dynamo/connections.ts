@@ -39,8 +39,8 @@ export class DynamoConnections implements ConnectionStore {
     this.recipients = new DynamoRecipients(table)
   }
 
-  /** Records a connection, also in the identity's joined memberships. */
-  async saveConnection(connection: Connection): Promise<void> {
+  /** Records a connection, also in the identity's joined memberships; answers how many groups it has joined. */
+  async saveConnection(connection: Connection): Promise<number> {
     await this.db.transactWriteItems({
       TransactItems: [
         {
@@ -57,7 +57,7 @@ export class DynamoConnections implements ConnectionStore {
         this.moveConnections(connection.iss, 'ADD', connection.connectionId),
       ],
     })
-    await this.copyToShards(connection.iss, 'ADD', connection.connectionId)
+    const joined = await this.copyToShards(connection.iss, 'ADD', connection.connectionId)
     // Closed while it was being copied: the close may have taken it out before the copies were made.
     const { Item } = await this.db.getItem({
       TableName: this.tableName,
@@ -66,6 +66,7 @@ export class DynamoConnections implements ConnectionStore {
       ProjectionExpression: PK,
     })
     if (Item === undefined) await this.copyToShards(connection.iss, 'DELETE', connection.connectionId)
+    return joined
   }
 
   /** Forgets a connection, in the identity's set and in its memberships; the identity is looked up when not given. */
@@ -161,13 +162,16 @@ export class DynamoConnections implements ConnectionStore {
     }
   }
 
-  /** Adds or removes a connection in the recipient shards of the identity's joined groups. */
-  private async copyToShards(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): Promise<void> {
+  /** Adds or removes a connection in the recipient shards of the identity's joined groups; answers how many
+   * groups it has joined. */
+  private async copyToShards(iss: string, verb: 'ADD' | 'DELETE', connectionId: string): Promise<number> {
+    const joined = await this.joinedGroups(iss)
     // A membership left meanwhile names no shard, and keeps no copy.
-    const shards = await this.recipients.shardsOf(iss, await this.joinedGroups(iss))
+    const shards = await this.recipients.shardsOf(iss, joined)
     await forEachLimited([...shards], 8, async ([gid, shard]) => {
       await this.recipients.copyConnection(gid, iss, shard, verb, connectionId)
     })
+    return joined.length
   }
 
   private async joinedGroups(iss: string): Promise<string[]> {
