@@ -61,5 +61,5 @@ export class PresenceBook {
 }
 
 function samePresence(a: Presence | undefined, b: Presence): boolean {
-  return a?.online === b.online && a?.lastSeen === b.lastSeen
+  return a !== undefined && a.online === b.online && a.lastSeen === b.lastSeen
 }
