@@ -2,7 +2,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb'
 import { ChatClient, type Presence } from '@huddle/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../local/gateway.js'
-import { connector } from '../support/clients.js'
+import { connector, joinedGroup } from '../support/clients.js'
 import { ownGateway } from '../support/gateways.js'
 import { groupItems, type TestClient, tableClient, tokenFor, unique } from '../support/huddle.js'
 import { waitFor } from '../support/sdk.js'
@@ -20,14 +20,6 @@ const connect: typeof connectClients = async (...identities) => {
   const clients = await connectClients(...identities)
   await gateway.settled()
   return clients
-}
-
-/** A group of `owner` that `others` have joined. */
-async function groupOf(owner: TestClient, ...others: TestClient[]): Promise<string> {
-  const gid = unique('presence')
-  await owner.ok('invite', { gid, name: 'Presence', members: others.map((o) => o.iss) })
-  for (const other of others) await other.ok('join', { gid })
-  return gid
 }
 
 /** The presence events about `iss` a client received. */
@@ -57,7 +49,7 @@ describe('presence', () => {
       unique('carol'),
       unique('dave'),
     )
-    const gid = await groupOf(bob, alice)
+    const gid = await joinedGroup('Presence', bob, alice)
     await bob.ok('invite', { gid, name: 'Presence', members: [carol.iss] })
     const items = await groupRecords(gid)
 
@@ -96,7 +88,7 @@ describe('presence', () => {
 
   it('is no departure when the last connection reopens within the grace period', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    await groupOf(alice, bob)
+    await joinedGroup('Presence', alice, bob)
     alice.close()
     // The close is seen (the grace runs) before the reconnect.
     await waitFor(async () => expect((await stored(alice.iss))?.leftAt).toEqual(expect.any(String)))
@@ -108,7 +100,7 @@ describe('presence', () => {
 
   it('hides a member that asks, its comings and goings too, until it shows itself again', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Presence', alice, bob)
     expect(await alice.ok('hidePresence', { hidden: true })).toMatchObject({ hidden: true })
     const hidden = await bob.nextEvent('chat.presence', (e) => e.iss === alice.iss)
     expect(hidden).toEqual({ type: 'chat.presence', iss: alice.iss, at: expect.any(String) })
@@ -133,8 +125,8 @@ describe('presence', () => {
       unique('dave'),
       unique('erin'),
     )
-    const large = await groupOf(alice, bob, carol, dave)
-    const small = await groupOf(erin, alice)
+    const large = await joinedGroup('Presence', alice, bob, carol, dave)
+    const small = await joinedGroup('Presence', erin, alice)
     expect(await bob.ok('presence', { gid: large })).toMatchObject({ gid: large, shared: false, members: [] })
     alice.close()
     await erin.nextEvent('chat.presence', (e) => e.iss === alice.iss && e.online === false)
@@ -150,7 +142,7 @@ describe('presence', () => {
       unique('carol'),
       unique('dave'),
     )
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Presence', alice, bob)
     await alice.ok('invite', { gid, name: 'Presence', members: [carol.iss] })
     await alice.ok('remove', { gid, iss: bob.iss })
     for (const client of [bob, carol, dave]) {
@@ -175,7 +167,7 @@ describe('presence', () => {
 describe('presence in the SDK', () => {
   it('reads a group, follows changes and hides this identity', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Presence', alice, bob)
     const client = await ChatClient.connect(gateway.url.replace(/^http/, 'ws'), {
       token: () => tokenFor(bob.iss, undefined, gateway.url),
     })

@@ -9,8 +9,8 @@ import { DynamoTable } from '../../lambdas/adapters/dynamo/table.js'
 import { defaultRateLimits } from '../../lambdas/core/rate-limits.js'
 import { emulatorDynamoClient } from '../../local/emulators.js'
 import { localNames } from '../../local/stack.js'
-import { connector } from '../support/clients.js'
-import { type TestClient, tableClient, unique } from '../support/huddle.js'
+import { connector, joinedGroup } from '../support/clients.js'
+import { tableClient, unique } from '../support/huddle.js'
 import { participant, waitFor } from '../support/sdk.js'
 
 const connect = connector()
@@ -22,14 +22,6 @@ const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, 
 /** The most tokens a bucket can have handed out over `seconds`: a full burst, plus what refilled meanwhile. */
 const mostTaken = (limit: { perSecond: number; burst: number }, seconds: number) =>
   limit.burst + Math.ceil(seconds * limit.perSecond) + 1
-
-/** A group of `owner` that `others` have joined. */
-async function groupOf(owner: TestClient, ...others: TestClient[]): Promise<string> {
-  const gid = unique('limited')
-  await owner.ok('invite', { gid, name: 'Limited', members: others.map((o) => o.iss) })
-  for (const other of others) await other.ok('join', { gid })
-  return gid
-}
 
 type Reply = Record<string, unknown>
 
@@ -55,7 +47,7 @@ const bySeq = (events: { jti: string; seq: number }[]) =>
 describe('per-identity rate limits', () => {
   it('accept a burst of messages, then answer RATE_LIMITED with when to retry, and accept the retry then', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Limited', alice, bob)
 
     const jtis = Array.from({ length: messages.burst + 10 }, (_, n) => `m${n}`)
     const { replies, accepted, refused, seconds } = await atOnce(
@@ -100,7 +92,7 @@ describe('per-identity rate limits', () => {
   it('share one bucket between an identity’s connections and between messages, edits and deletes', async () => {
     const aliceIss = unique('alice')
     const [alice, aliceElsewhere, bob] = await connect(aliceIss, aliceIss, unique('bob'))
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Limited', alice, bob)
     await alice.ok('message', { gid, body: 'to edit', jti: 'edited' })
     await alice.ok('message', { gid, body: 'to delete', jti: 'deleted' })
 
@@ -131,7 +123,7 @@ describe('per-identity rate limits', () => {
 
   it('leave other identities alone, and lose or repeat nothing for the members meanwhile', async () => {
     const [alice, bob, carol] = await connect(unique('alice'), unique('bob'), unique('carol'))
-    const gid = await groupOf(alice, bob, carol)
+    const gid = await joinedGroup('Limited', alice, bob, carol)
 
     // alice sends at once more than a burst and what refills while it is handled, even on a busy machine;
     // bob keeps talking in the same group meanwhile.
@@ -159,7 +151,7 @@ describe('per-identity rate limits', () => {
 
   it('limit receipts (and invites, joins, leaves, avatars) on a writes bucket of their own', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Limited', alice, bob)
     const { accepted, refused, seconds } = await atOnce(
       Array.from({ length: writes.burst + 20 }, () => () => bob.request('receipt', { gid, delivered: 1 })),
     )

@@ -4,20 +4,12 @@ import { Delivery } from '../../lambdas/core/delivery.js'
 import type { EventSender } from '../../lambdas/core/ports.js'
 import { Typing } from '../../lambdas/core/typing.js'
 import { defaultChatSettings } from '../../lambdas/settings.js'
-import { connector } from '../support/clients.js'
-import { groupItems, type TestClient, tableClient, unique } from '../support/huddle.js'
+import { connector, joinedGroup } from '../support/clients.js'
+import { groupItems, tableClient, unique } from '../support/huddle.js'
 
 const connect = connector()
 const window = defaultChatSettings.typingIntervalSeconds
 const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000))
-
-/** A group of `owner` that `others` have joined. */
-async function groupOf(owner: TestClient, ...others: TestClient[]): Promise<string> {
-  const gid = unique('typing')
-  await owner.ok('invite', { gid, name: 'Typing', members: others.map((o) => o.iss) })
-  for (const other of others) await other.ok('join', { gid })
-  return gid
-}
 
 describe('typing', () => {
   it('reaches the other joined members only, and stores nothing', async () => {
@@ -28,7 +20,7 @@ describe('typing', () => {
       unique('dave'),
     )
     const [alicePhone] = await connect(alice.iss)
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Typing', alice, bob)
     await alice.ok('invite', { gid, name: 'Typing', members: [carol.iss] })
     const stored = await groupItems(gid)
     const { head } = await bob.ok('history', { gid })
@@ -63,7 +55,7 @@ describe('typing', () => {
       unique('dave'),
       unique('erin'),
     )
-    const gid = await groupOf(alice, bob, erin)
+    const gid = await joinedGroup('Typing', alice, bob, erin)
     await alice.ok('invite', { gid, name: 'Typing', members: [carol.iss] })
     await alice.ok('remove', { gid, iss: bob.iss })
     await alice.ok('ban', { gid, iss: erin.iss })
@@ -82,8 +74,8 @@ describe('typing', () => {
 
   it('shares one typing per identity and group each window: a burst is answered, and posted once', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const gid = await groupOf(alice, bob)
-    const other = await groupOf(alice, bob)
+    const gid = await joinedGroup('Typing', alice, bob)
+    const other = await joinedGroup('Typing', alice, bob)
 
     const burst = await Promise.all(Array.from({ length: 5 }, () => alice.request('typing', { gid })))
     expect(burst.every((reply) => reply.type === 'ack')).toBe(true)
@@ -108,7 +100,7 @@ describe('typing', () => {
 
   it('is not shared in a group larger than typingMaxMembers: answered, and posted to nobody', async () => {
     const [alice, bob] = await connect(unique('alice'), unique('bob'))
-    const gid = await groupOf(alice, bob)
+    const gid = await joinedGroup('Typing', alice, bob)
     const posts: string[] = []
     const sender: EventSender = {
       send: async (connectionId) => {
