@@ -176,11 +176,14 @@ describe('reactions through the SDK', () => {
     const bobsCipher = String(reactions[0]?.cipher)
     const replay = await again.client.request('react', { gid, target: other.seq, cipher: bobsCipher })
     expect(replay.seq).toBeGreaterThan(other.seq)
-    const before = await groupItems(gid)
+    // The log's events only: members' receipts move on their own as devices catch up.
+    const events = async () =>
+      ((await groupItems(gid)) as Record<string, unknown>[]).filter((item) => item.type !== undefined)
+    const before = await events()
     const clear = await again.client.request('react', { gid, target: other.seq, emoji: '👍' }).catch((e) => e)
     expect(clear).toMatchObject({ code: 'BAD_REQUEST' })
     expect(String(clear.message)).toContain('encrypted')
-    expect(await groupItems(gid)).toEqual(before)
+    expect(await events()).toEqual(before)
     await group.react(other.seq, '👀')
     // Each device takes the group's events in order: once it has alice's, it has dropped the replay before.
     const onOther = () => handed.filter((h) => h.event.target === other.seq)
