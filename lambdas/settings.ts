@@ -218,7 +218,7 @@ export const chatSettings = {
   presenceGraceSeconds: {
     variable: 'PRESENCE_GRACE_SECONDS',
     fallback: 20,
-    receivers: 'tableWriters',
+    receivers: 'tableReaders',
     parse: delaySeconds,
     doc: "How long an identity whose last connection closed still counts as online: a reconnect within it (a network change, a reload) is not a departure, and its members are told it went offline only after it (at most 900, SQS's longest delay).",
   },

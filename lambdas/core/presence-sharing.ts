@@ -6,12 +6,25 @@ import type { Frames } from './frames.js'
 import { requireRecipient } from './group-log.js'
 import type { GroupStore, PresenceChange, PresenceChanges, PresenceRecord, PresenceStore } from './ports.js'
 
-/** What one identity's presence looks like to others. */
-export function viewOf(iss: string, record: PresenceRecord | undefined): PresenceView {
+/** A departure whose check has not come this long after its grace ended was never announced (its queue
+ * failed): it reads as offline. */
+const lostCheckMs = 5 * 60_000
+
+/** What one identity's presence looks like to others, at `now`, with a grace period of `graceSeconds`. */
+export function viewOf(
+  iss: string,
+  record: PresenceRecord | undefined,
+  now: Date,
+  graceSeconds: number,
+): PresenceView {
   if (record?.hidden) return { iss }
-  // Online with no connection and no grace running: its last close was never seen ($disconnect is best effort).
-  if (record?.online && (record.connected || record.leftAt !== undefined)) return { iss, online: true }
-  const lastSeen = record?.lastSeen ?? record?.since
+  const { leftAt } = record ?? {}
+  const leaving =
+    leftAt !== undefined && Date.parse(leftAt) + graceSeconds * 1000 + lostCheckMs > now.getTime()
+  // Online with no connection and no grace running: its last close was never seen ($disconnect is best
+  // effort), or its check was lost.
+  if (record?.online && (record.connected || leaving)) return { iss, online: true }
+  const lastSeen = record?.lastSeen ?? leftAt ?? record?.since
   return { iss, online: false, ...(lastSeen && { lastSeen }) }
 }
 
@@ -39,7 +52,9 @@ export class PresenceSharing {
     const members = [...recipients.connections.keys()]
     if (members.length > settings.presenceMaxMembers) return { gid: frame.gid, shared: false, members: [] }
     const records = await store.presenceOf(members)
-    return { gid: frame.gid, shared: true, members: members.map((iss) => viewOf(iss, records.get(iss))) }
+    const view = (iss: string) =>
+      viewOf(iss, records.get(iss), this.context.now(), settings.presenceGraceSeconds)
+    return { gid: frame.gid, shared: true, members: members.map(view) }
   }
 
   /** Hides the caller's presence or shows it again; a change is announced as any other. */
@@ -72,7 +87,7 @@ export class PresenceSharing {
     if (others.size === 0) return
     const event: PresenceEvent = {
       type: 'chat.presence',
-      ...viewOf(iss, record),
+      ...viewOf(iss, record, this.context.now(), settings.presenceGraceSeconds),
       at: this.context.now().toISOString(),
     }
     await delivery.deliver(event, [...others])

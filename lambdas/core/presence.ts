@@ -1,6 +1,6 @@
 import { limits } from '@huddle/client/protocol'
 import type { Caller } from './model.js'
-import type { ConnectionStore, PresenceChanges, PresenceStore } from './ports.js'
+import type { ConnectionStore, PresenceChange, PresenceChanges, PresenceStore } from './ports.js'
 
 /** What opening and closing connections need: the connections, presence beside them, and its announcements. */
 export interface PresenceOptions {
@@ -10,6 +10,9 @@ export interface PresenceOptions {
   changes: PresenceChanges
   /** How long after its last connection closes an identity still counts as online. */
   graceSeconds: number
+  /** Told when a change could not be queued: the connection is kept, and members read it on their next
+   * `presence` (a departure whose check never comes reads as one once its grace is long past). */
+  onUnannounced: (error: unknown) => void
   now?: () => Date
 }
 
@@ -35,16 +38,24 @@ export class Presence {
       expiresAt: Math.ceil(connectedAt.getTime() / 1000) + limits.lifetimeSeconds,
     })
     const cameOnline = await this.options.store.markOnline(caller.iss, connectedAt.toISOString())
-    if (cameOnline && groups > 0) await this.options.changes.schedule({ iss: caller.iss }, 0)
+    if (cameOnline && groups > 0) await this.#schedule({ iss: caller.iss }, 0)
   }
 
   /** Forgets a closed connection; the identity's last one leaves it online for the grace period. */
   async disconnect(caller: Caller): Promise<void> {
-    const { connections, store, changes, graceSeconds } = this.options
+    const { connections, store, graceSeconds } = this.options
     await connections.deleteConnection(caller.connectionId, caller.iss)
     const leftAt = this.now().toISOString()
-    if (await store.markLeaving(caller.iss, leftAt)) {
-      await changes.schedule({ iss: caller.iss, leftAt }, graceSeconds)
+    if (await store.markLeaving(caller.iss, leftAt))
+      await this.#schedule({ iss: caller.iss, leftAt }, graceSeconds)
+  }
+
+  /** Queues a change; a queue that fails costs an announcement, never the connection. */
+  async #schedule(change: PresenceChange, delaySeconds: number): Promise<void> {
+    try {
+      await this.options.changes.schedule(change, delaySeconds)
+    } catch (error) {
+      this.options.onUnannounced(error)
     }
   }
 }

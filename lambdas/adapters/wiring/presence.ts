@@ -3,6 +3,7 @@ import { PresenceSharing } from '../../core/presence-sharing.js'
 import { DynamoPresence } from '../dynamo/presence.js'
 import { envNames } from '../env-names.js'
 import { lazily, optionalEnv, requiredEnv } from '../environment.js'
+import { logger } from '../observability.js'
 import { SignedHttp } from '../signed-http.js'
 import { SqsPresenceChanges } from '../sqs-queue.js'
 import { awsRegion, credentials } from './aws.js'
@@ -28,6 +29,8 @@ export const presence = new Presence({
   store,
   changes,
   graceSeconds: settings.presenceGraceSeconds,
+  onUnannounced: (error) =>
+    logger.warn('presence change not queued: members read it on their next presence', { error }),
 })
 
 /** Presence as members read, hide and are told of it. */
