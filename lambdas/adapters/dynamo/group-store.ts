@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto'
 import type {
   BanEvent,
-  CommitEvent,
   DeleteEvent,
   EditEvent,
   JoinEvent,
   LeaveEvent,
   MessageEvent,
   ReactionEvent,
-  RevertEvent,
 } from '@huddle/client/protocol'
 import type {
   AdminEvent,
@@ -21,16 +19,14 @@ import type {
   MessageRef,
   ReactedMessage,
   Recipients,
-  Roster,
   StoredEvent,
 } from '../../core/model.js'
 import type { GroupStore } from '../../core/ports.js'
-import type { CurrentConnections, DynamoConnections } from './connections.js'
-import { DynamoEventLog } from './event-log.js'
+import { headIs, mapRejected } from './group-appends.js'
+import { DynamoGroupKeysLog } from './group-keys-log.js'
 import { keys } from './keys.js'
 import {
   fromGroup,
-  fromMember,
   isDeleted,
   reactionEntry,
   toEvent,
@@ -40,32 +36,14 @@ import {
   toReactedMessage,
 } from './mappers.js'
 import { type RecipientIndex, shardAttribute } from './recipients.js'
-import {
-  type DynamoTable,
-  type Item,
-  isConditionFailure,
-  isLive,
-  notExists,
-  PK,
-  SK,
-  type TransactItem,
-  TTL,
-} from './table.js'
+import { type Item, isConditionFailure, isLive, notExists, PK, SK, type TransactItem, TTL } from './table.js'
 
 /** A new group's recipient index: no shards, no membership change yet. */
 const noRecipients: RecipientIndex = { at: 0, versions: new Map(), sizes: new Map() }
 
 /** The group aggregate over the table: the group item, its memberships, its log, its roster and its claims, each
  * change one transaction that takes the log's next seq. No Scan anywhere, batches where a fan-out reads many items. */
-export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
-  constructor(
-    table: DynamoTable,
-    /** Joins and leaves keep each identity's connections and joined groups right in the same transaction. */
-    private readonly connections: DynamoConnections,
-  ) {
-    super(table)
-  }
-
+export class DynamoGroupStore extends DynamoGroupKeysLog implements GroupStore {
   /**
    * The group item and every membership. A Query reads each item as committed when it reaches it, not the
    * group at one instant (and a large group's memberships take several pages): it can read a membership,
@@ -241,78 +219,6 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
     return mapRejected(outcome, () => undefined as never)
   }
 
-  async readRoster(gid: string): Promise<Roster | undefined> {
-    const { Item } = await this.table.db.getItem({
-      TableName: this.table.name,
-      Key: keys.roster(gid),
-      ConsistentRead: true,
-    })
-    if (Item === undefined) return undefined
-    const { [PK]: _pk, [SK]: _sk, ...roster } = Item
-    return { ...roster, epoch: Number(Item.epoch), leaves: (Item.leaves ?? []) as Roster['leaves'] } as Roster
-  }
-
-  async appendCommit(
-    event: CommitEvent,
-    roster: Roster,
-    cleared: number[],
-    expiresAt: number,
-    claims: string[],
-  ): Promise<Appended<never>> {
-    const put: TransactItem = {
-      Put: { TableName: this.table.name, Item: { ...keys.roster(event.gid), ...roster } },
-    }
-    // Each key package it adds was handed to its committer for this group, and is used once.
-    const used = claims.map(
-      (ref): TransactItem => ({
-        Delete: {
-          TableName: this.table.name,
-          Key: keys.claim(event.gid, ref),
-          // In the condition: a claim past its ttl is spent, though TTL has not deleted it yet.
-          ConditionExpression: 'attribute_exists(#pk) AND #by = :by AND #ttl > :now',
-          ExpressionAttributeNames: { '#pk': PK, '#by': 'by', '#ttl': TTL },
-          ExpressionAttributeValues: { ':by': event.iss, ':now': Math.floor(Date.now() / 1000) },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        },
-      }),
-    )
-    const outcome = await this.append(event, expiresAt, put, used, {
-      fields: { epoch: roster.epoch },
-      cleared,
-      alongsideRejects: true,
-    })
-    return mapRejected(outcome, () => undefined as never)
-  }
-
-  async appendRevert(
-    event: RevertEvent,
-    roster: Roster,
-    stale: number[],
-    was: number[],
-    expiresAt: number,
-  ): Promise<Appended<never>> {
-    const put: TransactItem = {
-      Put: { TableName: this.table.name, Item: { ...keys.roster(event.gid), ...roster } },
-    }
-    // A set cannot be empty: the stale leaves are set, or the ones there were taken out.
-    const outcome = await this.append(event, expiresAt, put, [], {
-      fields: { epoch: roster.epoch, ...(stale.length > 0 && { stale: new Set(stale) }) },
-      cleared: stale.length > 0 ? [] : was,
-    })
-    return mapRejected(outcome, () => undefined as never)
-  }
-
-  async recordClaims(gid: string, claimant: string, refs: string[], expiresAt: number): Promise<void> {
-    await Promise.all(
-      refs.map((ref) =>
-        this.table.db.putItem({
-          TableName: this.table.name,
-          Item: { ...keys.claim(gid, ref), by: claimant, [TTL]: expiresAt },
-        }),
-      ),
-    )
-  }
-
   async appendRevision(
     event: EditEvent | DeleteEvent,
     target: number,
@@ -461,144 +367,6 @@ export class DynamoGroupStore extends DynamoEventLog implements GroupStore {
       throw error
     }
   }
-
-  /**
-   * One transaction that takes seq head + 1 for `event` (the group's head must still be the seq before
-   * it), stores the event and applies `change`. Which condition failed tells the outcome.
-   */
-  private async append(
-    event: StoredEvent,
-    expiresAt: number,
-    change: TransactItem | undefined,
-    alongside: TransactItem[] = [],
-    {
-      departs = false,
-      arrives = false,
-      fields = {},
-      stale = [],
-      cleared = [],
-      alongsideRejects = false,
-    }: {
-      departs?: boolean
-      arrives?: boolean
-      fields?: Item
-      stale?: number[]
-      cleared?: number[]
-      alongsideRejects?: boolean
-    } = {},
-  ): Promise<Appended<Item>> {
-    const names: Record<string, string> = {}
-    const values: Record<string, unknown> = { ':next': event.seq, ...((departs || arrives) && { ':one': 1 }) }
-    const sets = Object.entries(fields).map(([name, value], i) => {
-      names[`#f${i}`] = name
-      values[`:f${i}`] = value
-      return `#f${i} = :f${i}`
-    })
-    const adds: string[] = []
-    if (departs) {
-      sets.push('departedSeq = :next')
-      adds.push('departures :one')
-    }
-    if (arrives) {
-      sets.push('arrivedSeq = :next')
-      adds.push('arrivals :one')
-    }
-    // An encrypted group's stale leaves: a set, which an empty one cannot be.
-    if (stale.length > 0) {
-      adds.push('stale :stale')
-      values[':stale'] = new Set(stale)
-    }
-    if (cleared.length > 0) values[':cleared'] = new Set(cleared)
-    const head = headIs(event.seq - 1, values)
-    const outcome = await this.table.transact([
-      {
-        Update: {
-          TableName: this.table.name,
-          Key: keys.group(event.gid),
-          UpdateExpression:
-            ['SET #seq = :next', ...sets].join(', ') +
-            (adds.length > 0 ? ` ADD ${adds.join(', ')}` : '') +
-            (cleared.length > 0 ? ' DELETE stale :cleared' : ''),
-          ...head,
-          ExpressionAttributeNames: { ...head.ExpressionAttributeNames, ...names },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        },
-      },
-      {
-        Put: {
-          TableName: this.table.name,
-          Item: { ...keys.event(event.gid, event.seq), ...event, [TTL]: expiresAt },
-          ConditionExpression: notExists,
-        },
-      },
-      ...(change ? [change] : []),
-      ...alongside,
-    ])
-    if (outcome === undefined) return 'appended'
-    const [group, , ...changed] = outcome.map((reason) => ({
-      failed: reason.Code === 'ConditionalCheckFailed',
-      item: reason.Item,
-    }))
-    // The change's own condition, or (when they are part of the decision) the conditions beside it.
-    const rejected = (alongsideRejects ? changed : changed.slice(0, 1)).find((reason) => reason.failed)
-    if (rejected) return { rejected: rejected.item }
-    return { moved: group?.item && toGroup(group.item) }
-  }
-
-  /**
-   * What places the joined ones of `members` in recipient shards: the creator with the connections it has
-   * (`current`, which the transaction checks), any other with the connections read now.
-   */
-  private async placeJoined(
-    gid: string,
-    index: RecipientIndex,
-    at: number,
-    members: Member[],
-    creator?: Member,
-    current?: CurrentConnections,
-  ) {
-    const joined = members.filter((m) => m.status === 'joined' && m !== creator).map((m) => m.iss)
-    const theirs =
-      joined.length > 0 ? await this.connections.connectionsOf(joined) : new Map<string, string[]>()
-    const joiners = [
-      ...(creator ? [{ iss: creator.iss, connections: current?.ids ?? [] }] : []),
-      ...joined.map((iss) => ({ iss, connections: theirs.get(iss) ?? [] })),
-    ]
-    if (joiners.length === 0) return { items: [], shardOf: new Map<string, number>() }
-    return this.connections.recipients.place(gid, index, at, joiners)
-  }
-
-  private putMember(
-    member: Member,
-    shard: number | undefined,
-    condition: string,
-    names?: Record<string, string>,
-    values?: Record<string, unknown>,
-  ): TransactItem {
-    return {
-      Put: {
-        TableName: this.table.name,
-        Item: { ...fromMember(member), ...(shard !== undefined && { [shardAttribute]: shard }) },
-        ConditionExpression: condition,
-        ...(names && { ExpressionAttributeNames: names }),
-        ...(values && { ExpressionAttributeValues: values }),
-      },
-    }
-  }
-}
-
-/** The condition that the group's head is still `head` (a group from before seqs has none: 0). */
-function headIs(head: number, values: Record<string, unknown> = {}) {
-  return {
-    ConditionExpression: head === 0 ? 'attribute_not_exists(#seq) OR #seq = :head' : '#seq = :head',
-    ExpressionAttributeNames: { '#seq': 'seq' },
-    ExpressionAttributeValues: { ':head': head, ...values },
-  }
-}
-
-function mapRejected<T>(outcome: Appended<Item>, convert: (item: Item) => T): Appended<T> {
-  if (outcome === 'appended' || 'moved' in outcome) return outcome
-  return { rejected: outcome.rejected && convert(outcome.rejected) }
 }
 
 /** The member update an admin's change makes, on the condition that the member is as the change expects. */
