@@ -113,12 +113,38 @@ export class GroupKeysState {
     return this.rotate || Date.now() - this.changedAt > rotateAfterMs
   }
 
-  /** Encrypts what a message says; the keys it leaves must be saved before the cipher is sent. */
-  async seal(engine: MlsEngine, sealed: Sealed): Promise<{ cipher: Uint8Array; save?: KeysToSave }> {
+  /** Encrypts bytes under the group's current keys; the keys it leaves must be saved before the cipher is sent. */
+  async encrypt(
+    engine: MlsEngine,
+    plaintext: Uint8Array,
+  ): Promise<{ cipher: Uint8Array; save?: KeysToSave }> {
     const keys = this.keys
     if (!keys) throw new ChatError('NO_KEYS', `${this.gid}: this device holds none of the group's keys yet`)
-    const encrypted = await engine.encrypt(keys, new TextEncoder().encode(JSON.stringify(sealed)))
+    const encrypted = await engine.encrypt(keys, plaintext)
     return { cipher: encrypted.cipher, save: this.adopt(encrypted.keys) }
+  }
+
+  /** Decrypts another member's cipher with the keys held here, taking the keys it leaves: undefined when it does
+   * not decrypt here (this device's own, or sent before it held the keys). */
+  async decrypt(
+    engine: MlsEngine,
+    cipher: string | undefined,
+  ): Promise<{ plaintext: Uint8Array; sender: string; save?: KeysToSave } | undefined> {
+    const keys = this.keys
+    if (keys === undefined || cipher === undefined) return undefined
+    let decrypted: Awaited<ReturnType<MlsEngine['decrypt']>>
+    try {
+      decrypted = await engine.decrypt(keys, fromBase64(cipher) ?? new Uint8Array())
+    } catch {
+      return undefined
+    }
+    const save = this.adopt(decrypted.keys)
+    return { plaintext: decrypted.plaintext, sender: decrypted.sender.iss, ...(save && { save }) }
+  }
+
+  /** Encrypts what a message says; the keys it leaves must be saved before the cipher is sent. */
+  seal(engine: MlsEngine, sealed: Sealed): Promise<{ cipher: Uint8Array; save?: KeysToSave }> {
+    return this.encrypt(engine, new TextEncoder().encode(JSON.stringify(sealed)))
   }
 
   /** Decrypts another member's message or edit: undefined when it does not decrypt here (this device's own,
@@ -127,18 +153,12 @@ export class GroupKeysState {
     engine: MlsEngine,
     event: MessageEvent | EditEvent,
   ): Promise<{ sealed: Sealed | undefined; save?: KeysToSave } | undefined> {
-    const keys = this.keys
-    if (keys === undefined || event.cipher === undefined) return undefined
-    let decrypted: Awaited<ReturnType<MlsEngine['decrypt']>>
-    try {
-      decrypted = await engine.decrypt(keys, fromBase64(event.cipher) ?? new Uint8Array())
-    } catch {
-      return undefined
-    }
-    const save = this.adopt(decrypted.keys)
+    const decrypted = await this.decrypt(engine, event.cipher)
+    if (decrypted === undefined) return undefined
+    const { save } = decrypted
     try {
       const sealed = JSON.parse(new TextDecoder().decode(decrypted.plaintext)) as Sealed
-      const names = sealed.jti === event.jti && decrypted.sender.iss === event.iss
+      const names = sealed.jti === event.jti && decrypted.sender === event.iss
       return { sealed: names ? sealed : undefined, ...(save && { save }) }
     } catch {
       return { sealed: undefined, ...(save && { save }) }

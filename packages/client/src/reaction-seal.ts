@@ -1,5 +1,3 @@
-import { fromBase64 } from './bytes.js'
-import { ChatError } from './error.js'
 import type { GroupKeysState, KeysToSave } from './group-keys.js'
 import type { MlsEngine } from './mls.js'
 import type { ReactionEvent } from './protocol.js'
@@ -10,17 +8,13 @@ const utf8 = new TextEncoder()
 const text = new TextDecoder()
 
 /** Encrypts a reaction under the group's current keys; the keys it leaves must be saved before it is sent. */
-export async function sealReaction(
+export function sealReaction(
   state: GroupKeysState,
   engine: MlsEngine,
   reaction: SealedReaction,
 ): Promise<{ cipher: Uint8Array; save?: KeysToSave }> {
-  const keys = state.keys
-  if (!keys) throw new ChatError('NO_KEYS', `${state.gid}: this device holds none of the group's keys yet`)
   const { gid, target, emoji, remove } = reaction
-  const plaintext = utf8.encode(JSON.stringify({ kind: 'reaction', gid, target, emoji, remove }))
-  const encrypted = await engine.encrypt(keys, plaintext)
-  return { cipher: encrypted.cipher, save: state.adopt(encrypted.keys) }
+  return state.encrypt(engine, utf8.encode(JSON.stringify({ kind: 'reaction', gid, target, emoji, remove })))
 }
 
 /**
@@ -33,16 +27,10 @@ export async function openReaction(
   engine: MlsEngine,
   event: ReactionEvent,
 ): Promise<{ reaction: SealedReaction | undefined; save?: KeysToSave } | undefined> {
-  const keys = state.keys
-  if (keys === undefined || event.cipher === undefined) return undefined
-  let decrypted: Awaited<ReturnType<MlsEngine['decrypt']>>
-  try {
-    decrypted = await engine.decrypt(keys, fromBase64(event.cipher) ?? new Uint8Array())
-  } catch {
-    return undefined
-  }
-  const save = state.adopt(decrypted.keys)
-  const reaction = parsed(decrypted.plaintext, decrypted.sender.iss)
+  const decrypted = await state.decrypt(engine, event.cipher)
+  if (decrypted === undefined) return undefined
+  const { save } = decrypted
+  const reaction = parsed(decrypted.plaintext, decrypted.sender)
   return { reaction: reaction && boundTo(reaction, event) ? reaction : undefined, ...(save && { save }) }
 }
 
