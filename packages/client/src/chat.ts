@@ -1,19 +1,12 @@
 import { type Avatar, uploadAvatar } from './avatar.js'
+import { CatchUp } from './catch-up.js'
 import type { Connection } from './connection.js'
 import { type CursorStore, memoryCursorStore } from './cursors.js'
 import { DeliveredReceipts } from './delivered.js'
 import type { VerifiedDevices } from './device-trust.js'
 import { GroupDirectory, type StateChange } from './directory.js'
 import { type EncryptionOptions, GroupEncryption, type SecurityNotice } from './encryption.js'
-import { ChatError } from './error.js'
-import {
-  type AdminWrite,
-  allReceipts,
-  type ChatContext,
-  ChatGroup,
-  ChatMessage,
-  type Receipt,
-} from './group.js'
+import { type AdminWrite, type ChatContext, ChatGroup, ChatMessage, type Receipt } from './group.js'
 import { flatten } from './group-info.js'
 import { Listeners } from './listeners.js'
 import { CallOrder } from './order.js'
@@ -37,7 +30,8 @@ import type {
   UnbanEvent,
   UpdateEvent,
 } from './protocol.js'
-import { ReactionBook, type ReactionRequest, type ReactionSummary, requireEmoji } from './reactions.js'
+import { ReactionSender } from './reaction-sender.js'
+import { ReactionBook, type ReactionSummary } from './reactions.js'
 import { Timeline } from './timeline.js'
 import { TypingIndicators, type TypingOptions } from './typing.js'
 
@@ -96,8 +90,6 @@ export class ChatService {
   /** The one object per group this client hands out, kept current as the group's events arrive. */
   readonly #directory: GroupDirectory<ChatGroup>
   readonly #encryption: GroupEncryption
-  /** The app asked for end-to-end encryption: this device publishes key packages so members can add it. */
-  readonly #keyPackages: boolean
   /** Groups whose pending invite the app has been handed, so a re-sent one is not handed again. */
   readonly #announced = new Set<string>()
   /**
@@ -108,7 +100,8 @@ export class ChatService {
    */
   readonly #ownWrites = new OwnWrites()
   readonly #delivered: DeliveredReceipts | undefined
-  #catchingUp: Promise<void> = Promise.resolve()
+  readonly #catchUp: CatchUp
+  readonly #reactionSender: ReactionSender
 
   constructor(
     connection: Connection,
@@ -151,14 +144,30 @@ export class ChatService {
       },
       options.encryption,
     )
-    this.#keyPackages = options.encryption !== undefined
     this.#timeline = new Timeline({
       store: options.cursors ?? memoryCursorStore(),
       readAfter: (gid, after) => connection.request('history', { gid, after, limit: 100 }),
-      resync: () => this.#catchUpQuietly(report),
+      resync: () => this.#catchUp.quietly(report),
       deliver: (event) => this.#encryption.inOrder(event, (ready) => this.#dispatch(ready)),
       gapGraceMs: options.gapGraceMs ?? gapGraceMs,
       report,
+    })
+    this.#catchUp = new CatchUp({
+      connection,
+      timeline: this.#timeline,
+      knows: (gid) => this.#directory.get(gid) !== undefined,
+      encryption: this.#encryption,
+      receipts: this.#receipts,
+      // The app asked for end-to-end encryption: this device publishes key packages so members can add it.
+      publishesKeys: options.encryption !== undefined,
+      deleted: (event) => this.#deleted(event),
+    })
+    this.#reactionSender = new ReactionSender({
+      connection,
+      encryption: this.#encryption,
+      timeline: this.#timeline,
+      book: this.#reactionBook,
+      ownWrites: this.#ownWrites,
     })
     this.#context = {
       request: (action, fields) => connection.request(action, fields),
@@ -196,7 +205,7 @@ export class ChatService {
       },
       typing: this.#typing,
       presence: this.#presence,
-      react: (fields) => this.#react(fields),
+      react: (fields) => this.#reactionSender.send(fields),
       reactions: {
         apply: (event) => this.#reactionBook.apply(event),
         of: (gid, target) => this.#reactionBook.of(gid, target, this.#timeline.me),
@@ -213,10 +222,10 @@ export class ChatService {
       } else this.#timeline.receive(event)
     })
     connection.onStatus((status) => {
-      if (status === 'open') this.#catchUpQuietly(report)
+      if (status === 'open') this.#catchUp.quietly(report)
       if (status === 'closed') this.#stop()
     })
-    if (connection.status === 'open') this.#catchUpQuietly(report)
+    if (connection.status === 'open') this.#catchUp.quietly(report)
   }
 
   /** Called with each group this identity is invited to, including invites that waited while it was offline. */
@@ -224,7 +233,7 @@ export class ChatService {
     const first = this.#invites.size === 0
     const unsubscribe = this.#invites.add(callback)
     // Pending invites are re-sent on request: the first listener asks for the ones it has missed.
-    if (first && this.#connection.status === 'open') this.#catchUpQuietly(() => {})
+    if (first && this.#connection.status === 'open') this.#catchUp.quietly(() => {})
     return unsubscribe
   }
 
@@ -438,60 +447,7 @@ export class ChatService {
    * runs by itself after every (re)connect; apps may call it too (say, when they come to the foreground).
    */
   catchUp(): Promise<void> {
-    this.#catchingUp = this.#catchingUp.catch(() => {}).then(() => this.#syncAll())
-    return this.#catchingUp
-  }
-
-  async #syncAll(): Promise<void> {
-    await this.#timeline.load()
-    const joined: string[] = []
-    let iss: string | undefined
-    let cursor: string | undefined
-    do {
-      const askedAt = this.#timeline.clock
-      const page = await this.#connection.request('sync', cursor === undefined ? {} : { cursor })
-      // Groups deleted while this client was away, that it knew of: they end here as they would live.
-      for (const event of page.deleted ?? []) {
-        const known = this.#timeline.cursor(event.gid) !== undefined || this.#directory.get(event.gid)
-        if (known) this.#deleted(event)
-      }
-      for (const { gid, encrypted } of page.groups) this.#encryption.mark(gid, encrypted)
-      joined.push(...page.groups.flatMap(({ gid, status }) => (status === 'joined' ? [gid] : [])))
-      iss = page.iss
-      const before = new Map(page.groups.map((g) => [g.gid, this.#timeline.cursor(g.gid)]))
-      await this.#timeline.align(page.iss, page.groups, askedAt)
-      if (this.#receipts.size > 0) {
-        for (const { gid, status } of page.groups) {
-          const seen = before.get(gid)
-          if (status === 'joined' && seen !== undefined) await this.#receiptsSince(gid, Math.max(seen - 1, 0))
-        }
-      }
-      cursor = page.next
-    } while (cursor !== undefined)
-    this.#timeline.aligned()
-    await this.#timeline.settled()
-    if (iss !== undefined) await this.#encryption.ready(iss, joined, this.#keyPackages)
-  }
-
-  /**
-   * Receipts are positions, not events: after a reconnect the ones that moved meanwhile are read once. The
-   * index a sync pages through lags a little: a group it still shows joined may have just been left, and
-   * its refusal is no error (the group's own events tell the end).
-   */
-  async #receiptsSince(gid: string, since: number): Promise<void> {
-    try {
-      for (const receipt of await allReceipts(this.#connection, gid, since)) this.#receipts.emit(receipt)
-    } catch (error) {
-      if (!(error instanceof ChatError && (error.code === 'FORBIDDEN' || error.code === 'NOT_FOUND')))
-        throw error
-    }
-  }
-
-  #catchUpQuietly(report: (error: unknown) => void): void {
-    this.catchUp().catch((error: unknown) => {
-      if (!(error instanceof ChatError && (error.code === 'CLOSED' || error.code === 'TIMEOUT')))
-        report(error)
-    })
+    return this.#catchUp.run()
   }
 
   #invited(event: InviteEvent): void {
@@ -538,42 +494,6 @@ export class ChatService {
       const change = { ...fields, type, seq } as StateChange
       this.#timeline.wrote(gid, seq, () => this.#directory.apply(change, this.#timeline.me))
     }
-    return ack
-  }
-
-  /**
-   * Sends a reaction; one that changed something is folded in at once and takes its place in the order. In an
-   * encrypted group, where the server cannot read the emoji, this client answers a repeat itself and keeps to
-   * the message's limits, as far as it has seen the message's reactions.
-   */
-  async #react(fields: ReactionRequest): Promise<AckResults['react']> {
-    const { gid, target, emoji } = fields
-    const remove = fields.remove === true
-    const sealed = this.#encryption.encrypted(gid)
-    const known = this.#timeline.me
-    if (sealed) {
-      requireEmoji(emoji)
-      if (known !== undefined && this.#reactionBook.has(gid, target, emoji, known) !== remove) {
-        return { gid, target, emoji, remove, duplicate: true }
-      }
-      if (!remove) this.#reactionBook.requireRoom(gid, target, emoji)
-    }
-    const send = () =>
-      sealed
-        ? this.#encryption.sendReaction({ gid, target, emoji, remove }, (wire) =>
-            this.#connection.request('react', wire),
-          )
-        : this.#connection.request('react', fields)
-    // Another device's same reaction comes through once this one is answered: its seq tells them apart.
-    const key = { type: 'chat.reaction', gid, target, emoji, remove }
-    const ack = { ...(await this.#ownWrites.track(key, send, true)), emoji, remove }
-    const me = this.#timeline.me
-    if (ack.seq === undefined) return ack
-    if (me !== undefined) {
-      const reaction = { type: 'chat.reaction' as const, gid, iss: me, target, emoji, seq: ack.seq, iat: '' }
-      this.#reactionBook.apply(remove ? { ...reaction, remove: true } : reaction)
-    }
-    this.#timeline.wrote(gid, ack.seq)
     return ack
   }
 
